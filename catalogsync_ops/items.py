@@ -1,0 +1,222 @@
+"""Item transitions a worker makes: claim, then succeed, fail, skip, cancel or interrupt.
+
+A claim is a compare-and-set on `status = 'queued'` that also opens an `item_attempts` row;
+every later transition names that attempt, so a worker whose item was taken from it (by
+recovery after a crash) cannot overwrite the new owner's result.
+"""
+from __future__ import annotations
+
+import json
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from catalogsync_ops.db import Connection, iso, parse_iso, transaction, utcnow
+from catalogsync_ops.errors import TransitionError
+from catalogsync_ops.queue import Claim, RetryPolicy, _move_counters, get_item, write_event
+from catalogsync_ops.states import AttemptOutcome, ErrorClass, ItemStatus, check_transition
+
+I = ItemStatus
+
+_CLAIM_SELECT = (
+    "SELECT i.id, i.job_id, i.attempts, i.item_type, i.item_key, i.payload_json, i.song_id,"
+    " i.playlist_id, i.playlist_pool_id, i.file_location_id, i.upload_task_id, i.display_text"
+    " FROM job_items i INDEXED BY job_items_claim_idx"
+    " JOIN job_stages s ON s.id = i.stage_id JOIN job_runs j ON j.id = i.job_id"
+    " WHERE i.stage_id = ? AND i.status = 'queued' AND i.next_attempt_at <= ?"
+    " AND s.status = 'running' AND j.status = 'running'"
+    " ORDER BY i.next_attempt_at, i.id LIMIT 1"
+)
+
+
+def claim_next_item(
+    conn: Connection,
+    stage_id: int,
+    *,
+    runner_instance_id: int | None,
+    worker_id: int | None = None,
+    source: str | None = None,
+    now: datetime | None = None,
+) -> Claim | None:
+    """Claim the oldest due queued item of a running stage of a running job, or None."""
+    ts = iso(now)
+    with transaction(conn):
+        row = conn.execute(_CLAIM_SELECT, (stage_id, ts)).fetchone()
+        if row is None:
+            return None
+        attempt_no = row["attempts"] + 1
+        attempt_id = conn.execute(
+            "INSERT INTO item_attempts (item_id, attempt_no, runner_instance_id, worker_id, source,"
+            " started_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (row["id"], attempt_no, runner_instance_id, worker_id, source, ts),
+        ).lastrowid
+        cursor = conn.execute(
+            "UPDATE job_items SET status = 'running', attempts = ?, runner_instance_id = ?,"
+            " worker_id = ?, current_attempt_id = ?, started_at = ?, finished_at = NULL, updated_at = ?"
+            " WHERE id = ? AND status = 'queued'",
+            (attempt_no, runner_instance_id, worker_id, attempt_id, ts, ts, row["id"]),
+        )
+        if cursor.rowcount != 1:
+            # Impossible under BEGIN IMMEDIATE; raising rolls the attempt row back.
+            raise TransitionError(f"item {row['id']} was claimed by someone else")
+        _move_counters(conn, stage_id, I.QUEUED, I.RUNNING, 1, ts)
+        write_event(conn, "item_claimed", now=ts, job_id=row["job_id"], stage_id=stage_id,
+                    item_id=row["id"], from_status=I.QUEUED.value, to_status=I.RUNNING.value,
+                    data={"attempt": attempt_no, "worker_id": worker_id})
+    return Claim(
+        item_id=row["id"], attempt_id=int(attempt_id), attempt_no=attempt_no, job_id=row["job_id"],
+        stage_id=stage_id, item_type=row["item_type"], item_key=row["item_key"],
+        payload=json.loads(row["payload_json"]) if row["payload_json"] else {},
+        song_id=row["song_id"], playlist_id=row["playlist_id"], playlist_pool_id=row["playlist_pool_id"],
+        file_location_id=row["file_location_id"], upload_task_id=row["upload_task_id"],
+        display_text=row["display_text"],
+    )
+
+
+def _end_attempt(
+    conn: Connection,
+    item_id: int,
+    attempt_id: int,
+    target: ItemStatus,
+    outcome: AttemptOutcome,
+    ts: str,
+    *,
+    event: str,
+    error_class: ErrorClass | str | None = None,
+    error: str | None = None,
+    source: str | None = None,
+    details: dict[str, Any] | None = None,
+    bytes_done: int | None = None,
+    next_attempt_at: str | None = None,
+    message: str | None = None,
+) -> None:
+    """Move a running item (owned through `attempt_id`) to `target` and close its attempt."""
+    error_class = ErrorClass(error_class).value if error_class else None
+    row = conn.execute(
+        "UPDATE job_items SET status = ?, updated_at = ?, worker_id = NULL,"
+        " finished_at = CASE WHEN ? = 'queued' THEN NULL ELSE ? END,"
+        " next_attempt_at = COALESCE(?, next_attempt_at),"
+        " last_error = CASE WHEN ? IS NULL THEN last_error ELSE ? END,"
+        " last_error_class = CASE WHEN ? IS NULL THEN last_error_class ELSE ? END,"
+        " last_source = COALESCE(?, last_source)"
+        " WHERE id = ? AND status = 'running' AND current_attempt_id = ?"
+        " RETURNING job_id, stage_id",
+        (target.value, ts, target.value, ts, next_attempt_at, error, error, error_class, error_class,
+         source, item_id, attempt_id),
+    ).fetchone()
+    if row is None:
+        item = get_item(conn, item_id)
+        if item["status"] != I.RUNNING:
+            check_transition(item["status"], target, subject=f"item {item_id}")
+        raise TransitionError(
+            f"item {item_id} is owned by attempt {item['current_attempt_id']}, not {attempt_id}; "
+            "this worker's result is discarded"
+        )
+    conn.execute(
+        "UPDATE item_attempts SET outcome = ?, error_class = ?, error = ?, source = COALESCE(?, source),"
+        " details_json = COALESCE(?, details_json), bytes_done = COALESCE(?, bytes_done), finished_at = ?,"
+        " duration_ms = CAST((julianday(?) - julianday(started_at)) * 86400000 AS INTEGER)"
+        " WHERE id = ?",
+        (outcome.value, error_class, error, source,
+         json.dumps(details, ensure_ascii=False) if details else None, bytes_done, ts, ts, attempt_id),
+    )
+    _move_counters(conn, row["stage_id"], I.RUNNING, target, 1, ts)
+    write_event(conn, event, now=ts, job_id=row["job_id"], stage_id=row["stage_id"], item_id=item_id,
+                from_status=I.RUNNING.value, to_status=target.value, message=message,
+                data={"attempt_id": attempt_id, **({"error_class": error_class} if error_class else {})})
+
+
+def mark_item_succeeded(
+    conn: Connection,
+    item_id: int,
+    attempt_id: int,
+    *,
+    source: str | None = None,
+    details: dict[str, Any] | None = None,
+    bytes_done: int | None = None,
+    now: datetime | None = None,
+) -> None:
+    """running -> succeeded; call only after the work is durable (file renamed, row written)."""
+    ts = iso(now)
+    with transaction(conn):
+        _end_attempt(conn, item_id, attempt_id, I.SUCCEEDED, AttemptOutcome.SUCCEEDED, ts,
+                     event="item_succeeded", source=source, details=details, bytes_done=bytes_done)
+
+
+def mark_item_failed(
+    conn: Connection,
+    item_id: int,
+    attempt_id: int,
+    *,
+    error_class: ErrorClass | str,
+    error: str,
+    source: str | None = None,
+    details: dict[str, Any] | None = None,
+    bytes_done: int | None = None,
+    retryable: bool = True,
+    policy: RetryPolicy = RetryPolicy(),
+    rng: random.Random | None = None,
+    now: datetime | None = None,
+) -> ItemStatus:
+    """A failed attempt: back to queued after a backoff while attempts remain, else failed."""
+    moment = now or utcnow()
+    ts = iso(moment)
+    with transaction(conn):
+        item = get_item(conn, item_id)
+        if retryable and item["status"] == I.RUNNING and item["attempts"] < item["max_attempts"]:
+            delay = policy.delay(item["attempts"], rng)
+            due = iso(moment + timedelta(seconds=delay))
+            _end_attempt(conn, item_id, attempt_id, I.QUEUED, AttemptOutcome.FAILED, ts,
+                         event="item_retry_scheduled", error_class=error_class, error=error,
+                         source=source, details=details, bytes_done=bytes_done, next_attempt_at=due,
+                         message=f"attempt {item['attempts']} of {item['max_attempts']} failed; "
+                                 f"retry in {delay:.0f}s")
+            return I.QUEUED
+        _end_attempt(conn, item_id, attempt_id, I.FAILED, AttemptOutcome.FAILED, ts,
+                     event="item_failed", error_class=error_class, error=error, source=source,
+                     details=details, bytes_done=bytes_done)
+        return I.FAILED
+
+
+def mark_item_skipped(conn: Connection, item_id: int, attempt_id: int, *, reason: str,
+                      now: datetime | None = None) -> None:
+    """running -> skipped: nothing to do for this item (e.g. the upload backend is `none`)."""
+    ts = iso(now)
+    with transaction(conn):
+        _end_attempt(conn, item_id, attempt_id, I.SKIPPED, AttemptOutcome.SKIPPED, ts,
+                     event="item_skipped", message=reason)
+
+
+def mark_item_canceled(conn: Connection, item_id: int, attempt_id: int, *,
+                       bytes_done: int | None = None, now: datetime | None = None) -> None:
+    """running -> canceled: the worker saw its job's cancel and stopped at a chunk boundary."""
+    ts = iso(now)
+    with transaction(conn):
+        _end_attempt(conn, item_id, attempt_id, I.CANCELED, AttemptOutcome.CANCELED, ts,
+                     event="item_canceled", bytes_done=bytes_done)
+
+
+def mark_item_interrupted(conn: Connection, item_id: int, attempt_id: int, *, reason: str,
+                          bytes_done: int | None = None, now: datetime | None = None) -> None:
+    """running -> interrupted: a hard stop ended the attempt; resume re-queues it."""
+    ts = iso(now)
+    with transaction(conn):
+        _end_attempt(conn, item_id, attempt_id, I.INTERRUPTED, AttemptOutcome.INTERRUPTED, ts,
+                     event="item_interrupted", error_class=ErrorClass.INTERRUPTED, error=reason,
+                     bytes_done=bytes_done)
+
+
+def attempts_of(conn: Connection, item_id: int) -> list[dict[str, Any]]:
+    """The attempt history of one item, oldest first."""
+    return [dict(row) for row in conn.execute(
+        "SELECT * FROM item_attempts WHERE item_id = ? ORDER BY attempt_no, id", (item_id,))]
+
+
+def seconds_until_next_due(conn: Connection, stage_id: int, now: datetime | None = None) -> float | None:
+    """Seconds until the earliest queued item of a stage becomes due (0 if one is due now)."""
+    row = conn.execute(
+        "SELECT MIN(next_attempt_at) FROM job_items WHERE stage_id = ? AND status = 'queued'", (stage_id,)
+    ).fetchone()
+    if row[0] is None:
+        return None
+    return max(0.0, (parse_iso(row[0]) - (now or utcnow())).total_seconds())

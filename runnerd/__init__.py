@@ -1,0 +1,1 @@
+"""runnerd: the daemon that runs the Catalogsync queue, and its command line."""

@@ -1,0 +1,1 @@
+"""webui: the operations console in the browser (reads state, writes only commands)."""
