@@ -101,11 +101,7 @@ def is_network_filesystem(fstype: str) -> bool:
 
 def check_local_filesystem(db_path: str | os.PathLike[str], mountinfo: str | None = None) -> None:
     """Refuse a database whose folder is on a network or FUSE file system."""
-    folder = Path(db_path).resolve().parent
-    probe = folder
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    fstype = filesystem_type(probe, mountinfo)
+    fstype = filesystem_type(os.path.dirname(os.path.realpath(db_path)), mountinfo)
     if fstype and is_network_filesystem(fstype):
         raise DatabaseLocationError(
             f"The database {str(db_path)!r} is on a {fstype!r} file system. SQLite in WAL mode "

@@ -115,7 +115,7 @@ def _end_attempt(
     conn.execute(
         "UPDATE item_attempts SET outcome = ?, error_class = ?, error = ?, source = COALESCE(?, source),"
         " details_json = COALESCE(?, details_json), bytes_done = COALESCE(?, bytes_done), finished_at = ?,"
-        " duration_ms = CAST((julianday(?) - julianday(started_at)) * 86400000 AS INTEGER)"
+        " duration_ms = CAST(ROUND((julianday(?) - julianday(started_at)) * 86400000) AS INTEGER)"
         " WHERE id = ?",
         (outcome.value, error_class, error, source,
          json.dumps(details, ensure_ascii=False) if details else None, bytes_done, ts, ts, attempt_id),

@@ -288,6 +288,8 @@ def start_job(conn: Connection, job_id: int, *, now: datetime | None = None) -> 
     ts = iso(now)
     with transaction(conn):
         job = get_job(conn, job_id)
+        if job["status"] != J.QUEUED:
+            raise TransitionError(f"job {job_id} is {job['status']}; only a queued job can start")
         _set_job_status(conn, job, J.RUNNING, ts, started_at=job["started_at"] or ts)
         write_event(conn, "job_started", now=ts, job_id=job_id, from_status=job["status"],
                     to_status=J.RUNNING.value)
@@ -299,6 +301,8 @@ def start_stage(conn: Connection, stage_id: int, *, now: datetime | None = None)
     with transaction(conn):
         stage = get_stage(conn, stage_id)
         job = get_job(conn, stage["job_id"])
+        if stage["status"] not in (S.PENDING, S.PAUSED):
+            raise TransitionError(f"stage {stage_id} is {stage['status']}; only a pending or paused stage can start")
         if job["status"] != J.RUNNING:
             raise TransitionError(f"job {job['id']} is {job['status']}; its stages cannot start")
         _set_stage_status(conn, stage, S.RUNNING, ts, started_at=stage["started_at"] or ts)
@@ -405,7 +409,9 @@ def finalize_pause(conn: Connection, job_id: int, *, now: datetime | None = None
     ts = iso(now)
     with transaction(conn):
         job = get_job(conn, job_id)
-        check_transition(job["status"], J.PAUSED, subject=f"job {job_id}")
+        if job["status"] != J.PAUSE_REQUESTED:
+            raise TransitionError(f"job {job_id} is {job['status']}; only a job whose pause was requested "
+                                  "can finish pausing")
         in_flight = running_item_count(conn, job_id)
         if in_flight:
             raise TransitionError(f"job {job_id} still has {in_flight} items running; it pauses when they finish")
@@ -428,11 +434,13 @@ def resume_job(conn: Connection, job_id: int, *, command_id: int | None = None,
             for stage in _stages(conn, job_id, [S.PAUSE_REQUESTED]):
                 _set_stage_status(conn, stage, S.RUNNING, ts)
             requeued = 0
-        else:
+        elif job["status"] == J.PAUSED:
             target = J.QUEUED
             _set_job_status(conn, job, target, ts)
-            requeued = _bulk_move_items(conn, job_id, [I.INTERRUPTED], I.QUEUED, ts,
-                                        extra_set=", next_attempt_at = ?", set_params=(ts,))
+            # Interrupted items keep their place in the queue (they were due when claimed).
+            requeued = _bulk_move_items(conn, job_id, [I.INTERRUPTED], I.QUEUED, ts)
+        else:
+            raise TransitionError(f"job {job_id} is {job['status']}; only a paused job can be resumed")
         write_event(conn, "job_resumed", now=ts, job_id=job_id, command_id=command_id,
                     from_status=job["status"], to_status=target.value,
                     data={"requeued_interrupted": requeued} if requeued else None)
@@ -473,7 +481,9 @@ def finalize_cancel(conn: Connection, job_id: int, *, now: datetime | None = Non
     ts = iso(now)
     with transaction(conn):
         job = get_job(conn, job_id)
-        check_transition(job["status"], J.CANCELED, subject=f"job {job_id}")
+        if job["status"] != J.CANCEL_REQUESTED:
+            raise TransitionError(f"job {job_id} is {job['status']}; only a job whose cancel was requested "
+                                  "can finish canceling")
         in_flight = running_item_count(conn, job_id)
         if in_flight:
             raise TransitionError(f"job {job_id} still has {in_flight} items stopping")
@@ -522,9 +532,10 @@ def retry_item(conn: Connection, item_id: int, *, extra_attempts: int = 1, comma
                                   "canceled items can be retried")
         check_transition(item["status"], I.QUEUED, subject=f"item {item_id}")
         conn.execute(
-            "UPDATE job_items SET status = 'queued', next_attempt_at = ?, updated_at = ?, finished_at = NULL,"
-            " max_attempts = MAX(max_attempts, attempts + ?) WHERE id = ? AND status = ?",
-            (ts, ts, extra_attempts, item_id, item["status"]),
+            # Back in its original place in the queue: a person's retry runs soon, not last.
+            "UPDATE job_items SET status = 'queued', next_attempt_at = created_at, updated_at = ?,"
+            " finished_at = NULL, max_attempts = MAX(max_attempts, attempts + ?) WHERE id = ? AND status = ?",
+            (ts, extra_attempts, item_id, item["status"]),
         )
         _move_counters(conn, item["stage_id"], item["status"], I.QUEUED, 1, ts)
         job_status = _reopen_for_retry(conn, job, [item["stage_id"]], ts)
@@ -561,8 +572,9 @@ def retry_failed_items(
             (job_id, *params)).fetchall()]
         count = _bulk_move_items(
             conn, job_id, [I.FAILED], I.QUEUED, ts, extra_where=extra_where, params=params,
-            extra_set=", next_attempt_at = ?, finished_at = NULL, max_attempts = MAX(max_attempts, attempts + ?)",
-            set_params=(ts, extra_attempts),
+            extra_set=", next_attempt_at = created_at, finished_at = NULL,"
+                      " max_attempts = MAX(max_attempts, attempts + ?)",
+            set_params=(extra_attempts,),
         )
         if not count:
             what = " and ".join(filter(None, [error_class and f"error class {error_class!r}",

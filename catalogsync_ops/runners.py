@@ -146,7 +146,7 @@ def recover_orphaned_items(
             )
             conn.execute(
                 "UPDATE item_attempts SET outcome = 'interrupted', error_class = ?, error = ?,"
-                " finished_at = ?, duration_ms = CAST((julianday(?) - julianday(started_at)) * 86400000"
+                " finished_at = ?, duration_ms = CAST(ROUND((julianday(?) - julianday(started_at)) * 86400000)"
                 " AS INTEGER) WHERE id = ? AND outcome = 'running'",
                 (ErrorClass.INTERRUPTED.value, reason, ts, ts, item["current_attempt_id"]),
             )
@@ -177,8 +177,7 @@ def recover_orphaned_items(
                 if auto_resume:
                     job = get_job(conn, job_id)
                     _set_job_status(conn, job, J.QUEUED, ts)
-                    _bulk_move_items(conn, job_id, [I.INTERRUPTED], I.QUEUED, ts,
-                                     extra_set=", next_attempt_at = ?", set_params=(ts,))
+                    _bulk_move_items(conn, job_id, [I.INTERRUPTED], I.QUEUED, ts)
                     report.resumed_jobs.append(job_id)
                     outcome = J.QUEUED
                 else:

@@ -1,0 +1,64 @@
+"""Fixtures that build real things: migrated SQLite files, working homes, CLI runs."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from catalogsync_ops import queue
+from catalogsync_ops.db import Connection, open_database
+from catalogsync_ops.queue import ItemSpec
+from runnerd.cli import cli
+
+T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    path = tmp_path / "catalogsync.db"
+    open_database(path).close()
+    return path
+
+
+@pytest.fixture
+def conn(db_path: Path):
+    connection = open_database(db_path)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    result = CliRunner().invoke(cli, ["init", "--home", str(home)])
+    assert result.exit_code == 0, result.output
+    return home
+
+
+@pytest.fixture
+def run_cli(home: Path):
+    """Invoke runnerd in-process against the home's env file."""
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None):
+        return runner.invoke(cli, ["--env-file", str(home / "catalogsync.env"), *args], input=input)
+
+    return invoke
+
+
+def make_running_job(conn: Connection, n_items: int, *, max_attempts: int = 3, now: datetime = T0,
+                     job_type: str = "download") -> tuple[int, int]:
+    """A job whose first stage is running with `n_items` queued noop items: (job_id, stage_id)."""
+    job_id = queue.create_job(conn, job_type, now=now)
+    stage_id = conn.execute("SELECT id FROM job_stages WHERE job_id = ? ORDER BY seq_no LIMIT 1",
+                            (job_id,)).fetchone()[0]
+    queue.add_items(conn, stage_id, (ItemSpec(f"k{i}") for i in range(n_items)), max_attempts=max_attempts, now=now)
+    queue.start_job(conn, job_id, now=now)
+    queue.start_stage(conn, stage_id, now=now)
+    return job_id, stage_id
+
+
+def later(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)

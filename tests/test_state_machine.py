@@ -1,0 +1,275 @@
+"""Random sequences of transitions over a real database file, checked after every step.
+
+After each step: every stage's counters equal COUNT(*) by status; no item is held by two
+attempts; a transition the rules forbid raised and changed nothing; a legal one left exactly
+the events it should.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from catalogsync_ops import queue, runners
+from catalogsync_ops.db import open_database
+from catalogsync_ops.errors import CatalogsyncError
+from catalogsync_ops.items import (
+    claim_next_item,
+    mark_item_canceled,
+    mark_item_failed,
+    mark_item_interrupted,
+    mark_item_succeeded,
+)
+from catalogsync_ops.queue import ItemSpec, RetryPolicy
+from catalogsync_ops.states import ItemStatus
+
+from conftest import T0
+
+POLICY = RetryPolicy(base_seconds=0.5, max_seconds=2)
+FINAL_STAGE = {"completed", "completed_with_errors", "failed", "canceled", "skipped"}
+
+
+class QueueMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.dir = Path(tempfile.mkdtemp(prefix="csync-sm-"))
+        self.conn = open_database(self.dir / "sm.db")
+        self.now = T0
+        self.runner_id = runners.register_runner(self.conn, pid=1, host="test", now=T0)
+        self.claims: list = []  # every claim ever handed out, live or stale
+        self.key_seq = 0
+
+    def teardown(self) -> None:
+        self.conn.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    # -------------------------------------------------------------- helpers
+
+    def tick(self) -> None:
+        self.now += timedelta(seconds=1)
+
+    def one(self, sql: str, *args):
+        return self.conn.execute(sql, args).fetchone()
+
+    def events(self) -> int:
+        return self.one("SELECT COUNT(*) FROM job_events")[0]
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for table in ("job_runs", "job_stages", "job_items", "item_attempts", "runner_state"):
+            for row in self.conn.execute(f"SELECT * FROM {table} ORDER BY rowid"):
+                h.update(repr(tuple(row)).encode())
+        return h.hexdigest()
+
+    def ids(self, table: str) -> list[int]:
+        return [r[0] for r in self.conn.execute(f"SELECT id FROM {table} ORDER BY id")]
+
+    def running_in_job(self, job_id: int) -> int:
+        return self.one("SELECT COUNT(*) FROM job_items WHERE job_id = ? AND status = 'running'", job_id)[0]
+
+    def attempt(self, legal: bool, expected_events: int, action) -> object:
+        """Run a transition; check it raised iff illegal, and what it left behind."""
+        before_events, before_digest = self.events(), self.digest()
+        try:
+            result = action()
+        except CatalogsyncError as exc:
+            assert not legal, f"legal transition raised: {exc}"
+            assert self.digest() == before_digest, "an illegal transition changed state"
+            assert self.events() == before_events, "an illegal transition wrote an event"
+            return None
+        assert legal, "an illegal transition did not raise"
+        got = self.events() - before_events
+        assert got == expected_events, f"expected {expected_events} events, got {got}"
+        return result
+
+    # -------------------------------------------------------------- rules
+
+    @rule(n_items=st.integers(0, 6), job_type=st.sampled_from(["download", "full_pipeline"]),
+          max_attempts=st.integers(1, 3))
+    def enqueue(self, n_items: int, job_type: str, max_attempts: int) -> None:
+        self.tick()
+        before = self.events()
+        job_id = queue.create_job(self.conn, job_type, now=self.now)
+        stage_id = self.one("SELECT id FROM job_stages WHERE job_id = ? ORDER BY seq_no LIMIT 1", job_id)[0]
+        specs = [ItemSpec(f"k{self.key_seq + i}") for i in range(n_items)]
+        self.key_seq += n_items
+        added = queue.add_items(self.conn, stage_id, specs, max_attempts=max_attempts, now=self.now)
+        assert added == n_items
+        assert self.events() - before == 1 + (1 if added else 0)
+
+    @precondition(lambda self: self.ids("job_runs"))
+    @rule(data=st.data())
+    def start_job(self, data) -> None:
+        job_id = data.draw(st.sampled_from(self.ids("job_runs")))
+        legal = self.one("SELECT status FROM job_runs WHERE id = ?", job_id)[0] == "queued"
+        self.attempt(legal, 1, lambda: queue.start_job(self.conn, job_id, now=self.now))
+
+    @precondition(lambda self: self.ids("job_stages"))
+    @rule(data=st.data())
+    def start_stage(self, data) -> None:
+        stage_id = data.draw(st.sampled_from(self.ids("job_stages")))
+        row = self.one("SELECT s.status, j.status FROM job_stages s JOIN job_runs j ON j.id = s.job_id"
+                       " WHERE s.id = ?", stage_id)
+        legal = row[1] == "running" and row[0] in ("pending", "paused")
+        self.attempt(legal, 1, lambda: queue.start_stage(self.conn, stage_id, now=self.now))
+
+    @precondition(lambda self: self.ids("job_stages"))
+    @rule(data=st.data())
+    def claim(self, data) -> None:
+        self.tick()
+        stage_id = data.draw(st.sampled_from(self.ids("job_stages")))
+        queued_before = {r[0] for r in self.conn.execute(
+            "SELECT id FROM job_items WHERE stage_id = ? AND status = 'queued'", (stage_id,))}
+        before = self.events()
+        claim = claim_next_item(self.conn, stage_id, runner_instance_id=self.runner_id, now=self.now)
+        if claim is None:
+            assert self.events() == before
+            return
+        assert claim.item_id in queued_before, "claimed an item that was not queued"
+        assert self.events() == before + 1
+        self.claims.append(claim)
+
+    def _claim_rule(self, data, action, **kwargs) -> None:
+        claim = data.draw(st.sampled_from(self.claims))
+        item = self.one("SELECT status, current_attempt_id FROM job_items WHERE id = ?", claim.item_id)
+        legal = item[0] == "running" and item[1] == claim.attempt_id
+        self.tick()
+        self.attempt(legal, 1, lambda: action(self.conn, claim.item_id, claim.attempt_id, now=self.now, **kwargs))
+
+    @precondition(lambda self: self.claims)
+    @rule(data=st.data())
+    def succeed(self, data) -> None:
+        self._claim_rule(data, mark_item_succeeded)
+
+    @precondition(lambda self: self.claims)
+    @rule(data=st.data(), retryable=st.booleans(), error_class=st.sampled_from(["timeout", "no_match", "http_5xx"]))
+    def fail(self, data, retryable: bool, error_class: str) -> None:
+        self._claim_rule(data, mark_item_failed, error_class=error_class, error="boom", source="demo",
+                         retryable=retryable, policy=POLICY)
+
+    @precondition(lambda self: self.claims)
+    @rule(data=st.data())
+    def interrupt(self, data) -> None:
+        self._claim_rule(data, mark_item_interrupted, reason="hard stop")
+
+    @precondition(lambda self: self.claims)
+    @rule(data=st.data())
+    def cancel_item(self, data) -> None:
+        self._claim_rule(data, mark_item_canceled)
+
+    @precondition(lambda self: self.ids("job_items"))
+    @rule(data=st.data())
+    def retry_item(self, data) -> None:
+        item_id = data.draw(st.sampled_from(self.ids("job_items")))
+        row = self.one("SELECT i.status, j.status FROM job_items i JOIN job_runs j ON j.id = i.job_id"
+                       " WHERE i.id = ?", item_id)
+        legal = row[0] in ("failed", "interrupted", "canceled") and row[1] not in ("canceled", "cancel_requested")
+        self.attempt(legal, 1, lambda: queue.retry_item(self.conn, item_id, now=self.now))
+
+    @precondition(lambda self: self.ids("job_runs"))
+    @rule(data=st.data())
+    def retry_failed(self, data) -> None:
+        job_id = data.draw(st.sampled_from(self.ids("job_runs")))
+        status = self.one("SELECT status FROM job_runs WHERE id = ?", job_id)[0]
+        failed = self.one("SELECT COUNT(*) FROM job_items WHERE job_id = ? AND status = 'failed'", job_id)[0]
+        legal = failed > 0 and status not in ("canceled", "cancel_requested")
+        self.attempt(legal, 1, lambda: queue.retry_failed_items(self.conn, job_id, now=self.now))
+
+    def _job_rule(self, data, legal_from, action, *, needs_idle: bool = False) -> None:
+        job_id = data.draw(st.sampled_from(self.ids("job_runs")))
+        status = self.one("SELECT status FROM job_runs WHERE id = ?", job_id)[0]
+        legal = status in legal_from and (not needs_idle or self.running_in_job(job_id) == 0)
+        self.tick()
+        self.attempt(legal, 1, lambda: action(self.conn, job_id, now=self.now))
+
+    @precondition(lambda self: self.ids("job_runs"))
+    @rule(data=st.data())
+    def request_pause(self, data) -> None:
+        self._job_rule(data, {"queued", "running"}, queue.request_pause)
+
+    @precondition(lambda self: self.ids("job_runs"))
+    @rule(data=st.data())
+    def finalize_pause(self, data) -> None:
+        self._job_rule(data, {"pause_requested"}, queue.finalize_pause, needs_idle=True)
+
+    @precondition(lambda self: self.ids("job_runs"))
+    @rule(data=st.data())
+    def resume(self, data) -> None:
+        self._job_rule(data, {"paused", "pause_requested"}, queue.resume_job)
+
+    @precondition(lambda self: self.ids("job_runs"))
+    @rule(data=st.data())
+    def request_cancel(self, data) -> None:
+        self._job_rule(data, {"queued", "paused", "running", "pause_requested"}, queue.request_cancel)
+
+    @precondition(lambda self: self.ids("job_runs"))
+    @rule(data=st.data())
+    def finalize_cancel(self, data) -> None:
+        self._job_rule(data, {"cancel_requested"}, queue.finalize_cancel, needs_idle=True)
+
+    @precondition(lambda self: self.ids("job_stages"))
+    @rule(data=st.data())
+    def finish_stage(self, data) -> None:
+        stage_id = data.draw(st.sampled_from(self.ids("job_stages")))
+        row = self.one("SELECT * FROM job_stages WHERE id = ?", stage_id)
+        legal = row["status"] == "running" and row["n_queued"] + row["n_running"] + row["n_interrupted"] == 0
+        self.attempt(legal, 1, lambda: queue.finish_stage(self.conn, stage_id, now=self.now))
+
+    @precondition(lambda self: self.ids("job_runs"))
+    @rule(data=st.data())
+    def finish_job(self, data) -> None:
+        job_id = data.draw(st.sampled_from(self.ids("job_runs")))
+        status = self.one("SELECT status FROM job_runs WHERE id = ?", job_id)[0]
+        stages = [r[0] for r in self.conn.execute("SELECT status FROM job_stages WHERE job_id = ?", (job_id,))]
+        legal = status == "running" and all(s in FINAL_STAGE for s in stages)
+        self.attempt(legal, 1, lambda: queue.finish_job(self.conn, job_id, now=self.now))
+
+    @rule(auto_resume=st.booleans())
+    def crash_and_recover(self, auto_resume: bool) -> None:
+        self.tick()
+        affected = {r[0] for r in self.conn.execute(
+            "SELECT job_id FROM job_items WHERE status = 'running' UNION "
+            "SELECT id FROM job_runs WHERE status IN ('running', 'pause_requested', 'cancel_requested')")}
+        self.runner_id = runners.register_runner(self.conn, pid=2, host="test", now=self.now)
+        self.attempt(True, len(affected), lambda: runners.recover_orphaned_items(
+            self.conn, current_runner_id=self.runner_id, auto_resume=auto_resume, now=self.now))
+        assert self.one("SELECT COUNT(*) FROM job_items WHERE status = 'running'")[0] == 0
+        assert self.one("SELECT COUNT(*) FROM job_runs WHERE status IN "
+                        "('running', 'pause_requested', 'cancel_requested')")[0] == 0
+
+    # -------------------------------------------------------------- invariants
+
+    @invariant()
+    def counters_match_the_items(self) -> None:
+        for stage in self.conn.execute("SELECT * FROM job_stages"):
+            actual = {s.value: 0 for s in ItemStatus}
+            for status, count in self.conn.execute(
+                    "SELECT status, COUNT(*) FROM job_items WHERE stage_id = ? GROUP BY status", (stage["id"],)):
+                actual[status] = count
+            kept = {s.value: stage[f"n_{s.value}"] for s in ItemStatus}
+            assert kept == actual, f"stage {stage['id']}: counters {kept} != items {actual}"
+
+    @invariant()
+    def no_item_is_held_by_two_attempts(self) -> None:
+        for item in self.conn.execute("SELECT * FROM job_items"):
+            open_attempts = [r[0] for r in self.conn.execute(
+                "SELECT id FROM item_attempts WHERE item_id = ? AND outcome = 'running'", (item["id"],))]
+            if item["status"] == "running":
+                assert open_attempts == [item["current_attempt_id"]]
+            else:
+                assert open_attempts == []
+            total = self.one("SELECT COUNT(*) FROM item_attempts WHERE item_id = ?", item["id"])[0]
+            assert total == item["attempts"]
+
+
+QueueMachine.TestCase.settings = settings(
+    max_examples=150, stateful_step_count=50, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+TestQueueStateMachine = QueueMachine.TestCase
