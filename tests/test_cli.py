@@ -1,0 +1,147 @@
+"""The runnerd command line: init, status without a daemon, commands with --wait, config."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from catalogsync_ops.commands import CommandContext, apply_pending_commands
+from catalogsync_ops.config import load_config
+from catalogsync_ops.db import open_database
+from catalogsync_ops.revisions import list_revisions
+
+
+def test_init_creates_a_working_home(home: Path):
+    env = (home / "catalogsync.env").read_text()
+    assert f"DB_PATH={home / 'catalogsync.db'}" in env
+    for folder in ("library", "input", "logs", "mirror"):
+        assert (home / folder).is_dir()
+    config = load_config(home / "catalogsync.env")
+    assert config["LIBRARY_DIR"] == home / "library" and config["DOWNLOAD_SOURCES"] == ("demo",)
+    assert oct((home / "catalogsync.env").stat().st_mode & 0o777) == "0o600"
+    conn = open_database(home / "catalogsync.db")
+    assert [r["source"] for r in list_revisions(conn)] == ["init"]
+
+
+def test_init_refuses_to_overwrite_an_existing_home(home: Path, run_cli):
+    before = (home / "catalogsync.env").read_bytes()
+    result = run_cli("init", "--home", str(home))
+    assert result.exit_code == 1 and "already exists; not overwriting" in result.output
+    assert (home / "catalogsync.env").read_bytes() == before
+
+
+def test_status_without_a_daemon_says_so_and_counts_pending_commands(run_cli):
+    run_cli("enqueue", "sync")
+    run_cli("pause-runner")
+    result = run_cli("status")
+    assert result.exit_code == 3, result.output
+    assert "runner: not running (no runner heartbeat yet)" in result.output
+    assert "commands pending: 2" in result.output
+    data = json.loads(run_cli("status", "--json").output)
+    assert data["runner"]["state"] == "never" and data["pending_commands"] == 2
+
+
+def test_commands_print_their_id_and_stay_pending(run_cli):
+    result = run_cli("pause", "7")
+    assert result.exit_code == 0 and result.output.strip() == "command 1 (pause_job) is pending"
+    result = run_cli("retry-failed", "7", "--error-class", "timeout", "--json")
+    assert json.loads(result.output) == {"command_id": 2, "status": "pending"}
+
+
+def test_enqueue_with_an_unknown_source_is_refused(run_cli):
+    result = run_cli("enqueue", "--source", "spotify")
+    assert result.exit_code == 1 and "unknown source 'spotify'" in result.output
+
+
+def _cli_process(home: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}
+    return subprocess.Popen([sys.executable, "-m", "runnerd", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _apply_when_pending(home: Path, stop: threading.Event) -> None:
+    conn = open_database(home / "catalogsync.db")
+    config = load_config(home / "catalogsync.env")
+    ctx = CommandContext(env_path=home / "catalogsync.env", config=config)
+    while not stop.is_set():
+        if apply_pending_commands(conn, ctx):
+            return
+        time.sleep(0.05)
+
+
+def test_wait_prints_the_outcome_once_the_runner_applies_the_command(home: Path):
+    stop = threading.Event()
+    applier = threading.Thread(target=_apply_when_pending, args=(home, stop))
+    proc = _cli_process(home, "enqueue", "full_pipeline", "--wait", "--timeout", "30")
+    applier.start()
+    out, err = proc.communicate(timeout=60)
+    stop.set()
+    applier.join()
+    assert proc.returncode == 0, err
+    assert out.strip() == 'command 1 (enqueue_job) applied: {"job_id": 1}'
+
+
+def test_wait_exits_1_with_the_reason_when_rejected(home: Path):
+    stop = threading.Event()
+    applier = threading.Thread(target=_apply_when_pending, args=(home, stop))
+    proc = _cli_process(home, "resume", "5", "--wait")
+    applier.start()
+    out, err = proc.communicate(timeout=60)
+    stop.set()
+    applier.join()
+    assert proc.returncode == 1 and "rejected: job 5 does not exist" in err
+
+
+def test_wait_gives_up_after_the_timeout_and_says_no_runner_is_up(run_cli):
+    result = run_cli("pause-runner", "--wait", "--timeout", "0.3")
+    assert result.exit_code == 4
+    assert "still pending after 0.3s — no runner is running" in result.output
+
+
+def test_config_check_reports_errors_with_lines_and_exit_1(home: Path, run_cli, tmp_path: Path):
+    bad = tmp_path / "bad.env"
+    bad.write_text("WEB_PORT=80\nDOWNLOAD_WORKERS=zero\nFOO=1\n", encoding="utf-8")
+    result = run_cli("config", "check", str(bad))
+    assert result.exit_code == 1
+    assert "error: line 2: DOWNLOAD_WORKERS: 'zero' is not a whole number" in result.output
+    assert "warning: line 3: FOO is not a known setting" in result.output
+    assert run_cli("config", "check").exit_code == 0
+
+
+def test_status_still_works_when_the_env_file_is_broken(home: Path, run_cli):
+    env = home / "catalogsync.env"
+    env.write_text(env.read_text() + "WEB_PORT=nope\n", encoding="utf-8")
+    result = run_cli("status")
+    assert result.exit_code == 3 and "runner: not running" in result.output
+
+
+def test_config_show_masks_secrets(home: Path, run_cli):
+    env = home / "catalogsync.env"
+    env.write_text(env.read_text() + "OBJECT_SECRET_ACCESS_KEY=hunter2\n", encoding="utf-8")
+    result = run_cli("config", "show")
+    assert "hunter2" not in result.output and "OBJECT_SECRET_ACCESS_KEY=********" in result.output
+
+
+def test_jobs_and_items_list_what_the_runner_created(home: Path, run_cli):
+    from catalogsync_ops import queue
+    from catalogsync_ops.queue import ItemSpec
+
+    conn = open_database(home / "catalogsync.db")
+    job_id = queue.create_job(conn, "download")
+    stage_id = conn.execute("SELECT id FROM job_stages WHERE job_id = ?", (job_id,)).fetchone()[0]
+    queue.add_items(conn, stage_id, [ItemSpec(f"song:{i}", "song", display_text=f"周杰伦 - 晴天 {i}")
+                                     for i in range(3)], max_attempts=3)
+    assert "download       queued" in run_cli("jobs").output
+    result = run_cli("items", str(job_id), "--limit", "2")
+    assert "周杰伦 - 晴天 0" in result.output and "… more: --after 2" in result.output
+    assert run_cli("items", "99").exit_code == 1
+
+
+def test_runnerd_is_installed_as_a_console_script():
+    bin_dir = Path(sys.executable).parent
+    result = subprocess.run([str(bin_dir / "runnerd"), "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and "runnerd, version" in result.stdout

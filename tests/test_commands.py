@@ -1,0 +1,141 @@
+"""The command channel: validated payloads, one command per form post, applied exactly once."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from catalogsync_ops import queue
+from catalogsync_ops.commands import (
+    CommandContext,
+    CommandKind,
+    apply_pending_commands,
+    get_command,
+    pending_count,
+    submit_command,
+)
+from catalogsync_ops.config import MASK, load_config
+from catalogsync_ops.errors import InvalidCommand
+from catalogsync_ops.revisions import list_revisions, record_revision
+from catalogsync_ops.runners import runner_paused
+
+from conftest import T0, make_running_job
+
+
+@pytest.fixture
+def env_path(tmp_path: Path, conn) -> Path:
+    path = tmp_path / "catalogsync.env"
+    text = "MAX_ATTEMPTS=4\nOBJECT_SECRET_ACCESS_KEY=hunter2\n"
+    path.write_text(text, encoding="utf-8")
+    record_revision(conn, path, text, source="init")
+    return path
+
+
+@pytest.fixture
+def ctx(env_path: Path, conn) -> CommandContext:
+    return CommandContext(env_path=env_path, runner_instance_id=None, config=load_config(env_path),
+                          config_revision_id=list_revisions(conn)[0]["id"], now=T0)
+
+
+@pytest.mark.parametrize("kind,payload,needle", [
+    ("explode", {}, "unknown command 'explode'"),
+    ("enqueue_job", {"job_type": "dance"}, "unknown job type 'dance'"),
+    ("enqueue_job", {"scope": {"artists": ["x"]}}, "unknown scope key 'artists'"),
+    ("enqueue_job", {"scope": {"sources": ["spotify"]}}, "unknown source 'spotify'"),
+    ("pause_job", {}, "'job_id' is required"),
+    ("pause_job", {"job_id": "twelve"}, "must be a whole number"),
+    ("retry_item", {"item_id": 0}, "at least 1"),
+    ("retry_failed_items", {"job_id": 1, "error_class": "gremlins"}, "unknown error class 'gremlins'"),
+    ("apply_config", {}, "'content'"),
+])
+def test_malformed_commands_are_refused_before_they_are_written(conn, kind, payload, needle):
+    with pytest.raises(InvalidCommand, match=needle):
+        submit_command(conn, kind, payload)
+    assert pending_count(conn) == 0
+
+
+def test_a_form_posted_twice_makes_one_command(conn):
+    first = submit_command(conn, "pause_job", {"job_id": 3}, origin="web", idempotency_key="form-abc")
+    second = submit_command(conn, "pause_job", {"job_id": 3}, origin="web", idempotency_key="form-abc")
+    assert first == (first[0], True) and second == (first[0], False)
+    assert pending_count(conn) == 1
+
+
+def test_reusing_an_idempotency_key_for_another_command_is_refused(conn):
+    submit_command(conn, "pause_job", {"job_id": 3}, idempotency_key="k")
+    with pytest.raises(InvalidCommand, match="already used"):
+        submit_command(conn, "cancel_job", {"job_id": 3}, idempotency_key="k")
+
+
+def test_enqueue_creates_a_job_with_the_config_snapshot_and_revision(conn, ctx):
+    command_id, _ = submit_command(conn, "enqueue_job", {"job_type": "full_pipeline", "scope": {"sources": ["demo"]}})
+    [(cid, status, result)] = apply_pending_commands(conn, ctx)
+    assert (cid, status) == (command_id, "applied")
+    job = conn.execute("SELECT * FROM job_runs WHERE id = ?", (result["job_id"],)).fetchone()
+    assert job["config_revision_id"] == ctx.config_revision_id and job["command_id"] == command_id
+    assert '"MAX_ATTEMPTS": 4' in job["config_snapshot_json"]
+    assert "hunter2" not in job["config_snapshot_json"] and MASK in job["config_snapshot_json"]
+
+
+def test_commands_apply_in_id_order_exactly_once(conn, ctx):
+    ids = [submit_command(conn, "enqueue_job", {"job_type": "sync"})[0] for _ in range(3)]
+    ids.append(submit_command(conn, "pause_job", {"job_id": 2})[0])
+    results = apply_pending_commands(conn, ctx)
+    assert [r[0] for r in results] == ids and {r[1] for r in results} == {"applied"}
+    assert apply_pending_commands(conn, ctx) == []
+    assert conn.execute("SELECT COUNT(*) FROM job_runs").fetchone()[0] == 3
+    assert queue.get_job(conn, 2)["status"] == "paused"
+
+
+@pytest.mark.parametrize("kind,payload,reason", [
+    ("pause_job", {"job_id": 99}, "job 99 does not exist"),
+    ("resume_job", {"job_id": 1}, "job 1 is queued; only a paused job can be resumed"),
+    ("retry_item", {"item_id": 5}, "item 5 does not exist"),
+    ("resume_runner", {}, "the runner is not paused"),
+    ("rollback_config", {"revision_id": 42}, "config revision 42 does not exist"),
+])
+def test_a_command_that_makes_no_sense_is_rejected_with_a_reason(conn, ctx, kind, payload, reason):
+    queue.create_job(conn, "sync", now=T0)
+    command_id, _ = submit_command(conn, kind, payload)
+    apply_pending_commands(conn, ctx)
+    command = get_command(conn, command_id)
+    assert command["status"] == "rejected" and reason in command["reject_reason"], command
+
+
+def test_pausing_a_completed_job_is_rejected_and_changes_nothing(conn, ctx):
+    job_id, stage_id = make_running_job(conn, 0)
+    queue.finish_stage(conn, stage_id, now=T0)
+    queue.finish_job(conn, job_id, now=T0)
+    events = conn.execute("SELECT COUNT(*) FROM job_events").fetchone()[0]
+    command_id, _ = submit_command(conn, "pause_job", {"job_id": job_id})
+    apply_pending_commands(conn, ctx)
+    assert get_command(conn, command_id)["reject_reason"] == f"job {job_id} is completed; nothing to pause"
+    assert conn.execute("SELECT COUNT(*) FROM job_events").fetchone()[0] == events
+
+
+def test_apply_config_command_writes_the_file_and_an_invalid_one_is_rejected(conn, ctx, env_path):
+    good, _ = submit_command(conn, "apply_config", {"content": f"MAX_ATTEMPTS=6\nOBJECT_SECRET_ACCESS_KEY={MASK}\n"})
+    bad, _ = submit_command(conn, "apply_config", {"content": "MAX_ATTEMPTS=many\n"})
+    apply_pending_commands(conn, ctx)
+    assert get_command(conn, good)["status"] == "applied"
+    assert env_path.read_text() == "MAX_ATTEMPTS=6\nOBJECT_SECRET_ACCESS_KEY=hunter2\n"
+    rejected = get_command(conn, bad)
+    assert rejected["status"] == "rejected" and "line 1: MAX_ATTEMPTS" in rejected["reject_reason"]
+    assert "hunter2" not in str(get_command(conn, good))  # the stored payload is shown masked
+
+
+def test_runner_pause_and_retry_commands_change_state(conn, ctx):
+    submit_command(conn, CommandKind.PAUSE_RUNNER, {"reason": "movie"})
+    apply_pending_commands(conn, ctx)
+    assert runner_paused(conn)
+    job_id, stage_id = make_running_job(conn, 1, max_attempts=1)
+    from catalogsync_ops.items import claim_next_item, mark_item_failed
+
+    claim = claim_next_item(conn, stage_id, runner_instance_id=None, now=T0)
+    mark_item_failed(conn, claim.item_id, claim.attempt_id, error_class="timeout", error="slow", now=T0)
+    command_id, _ = submit_command(conn, "retry_failed_items", {"job_id": job_id, "error_class": "timeout"})
+    apply_pending_commands(conn, ctx)
+    assert get_command(conn, command_id)["result"] == {"job_id": job_id, "requeued": 1}
+    item = queue.get_item(conn, claim.item_id)
+    # A person's retry grants MAX_ATTEMPTS more attempts from the config in force (4).
+    assert item["status"] == "queued" and item["max_attempts"] == 5
