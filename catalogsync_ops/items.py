@@ -1,8 +1,8 @@
 """Item transitions a worker makes: claim, then succeed, fail, skip, cancel or interrupt.
 
 A claim is a compare-and-set on `status = 'queued'` that also opens an `item_attempts` row;
-every later transition names that attempt, so a worker whose item was taken from it (by
-recovery after a crash) cannot overwrite the new owner's result.
+every later transition names that attempt's number, so a worker whose item was taken from it
+(by recovery after a crash) cannot overwrite the new owner's result.
 """
 from __future__ import annotations
 
@@ -13,19 +13,23 @@ from typing import Any
 
 from catalogsync_ops.db import Connection, iso, parse_iso, transaction, utcnow
 from catalogsync_ops.errors import TransitionError
-from catalogsync_ops.queue import Claim, RetryPolicy, _move_counters, get_item, write_event
+from catalogsync_ops.queue import Claim, RetryPolicy, get_item, write_event
 from catalogsync_ops.states import AttemptOutcome, ErrorClass, ItemStatus, check_transition
 
 I = ItemStatus
 
-_CLAIM_SELECT = (
-    "SELECT i.id, i.job_id, i.attempts, i.item_type, i.item_key, i.payload_json, i.song_id,"
-    " i.playlist_id, i.playlist_pool_id, i.file_location_id, i.upload_task_id, i.display_text"
-    " FROM job_items i INDEXED BY job_items_claim_idx"
-    " JOIN job_stages s ON s.id = i.stage_id JOIN job_runs j ON j.id = i.job_id"
-    " WHERE i.stage_id = ? AND i.status = 'queued' AND i.next_attempt_at <= ?"
-    " AND s.status = 'running' AND j.status = 'running'"
-    " ORDER BY i.next_attempt_at, i.id LIMIT 1"
+# The claim: one compare-and-set UPDATE on the oldest due queued item of a running stage of a
+# running job. Stage counters follow through the job_items triggers.
+_CLAIM_UPDATE = (
+    "UPDATE job_items SET status = 'running', attempts = attempts + 1, runner_instance_id = ?, worker_id = ?,"
+    " started_at = ?, finished_at = NULL, updated_at = ?"
+    " WHERE id = (SELECT i.id FROM job_items i INDEXED BY job_items_claim_idx"
+    "  JOIN job_stages s ON s.id = i.stage_id JOIN job_runs j ON j.id = i.job_id"
+    "  WHERE i.stage_id = ? AND i.status = 'queued' AND i.next_attempt_at <= ?"
+    "  AND s.status = 'running' AND j.status = 'running'"
+    "  ORDER BY i.next_attempt_at, i.id LIMIT 1) AND status = 'queued'"
+    " RETURNING id, job_id, attempts, item_type, item_key, payload_json, song_id, playlist_id,"
+    " playlist_pool_id, file_location_id, upload_task_id, display_text"
 )
 
 
@@ -41,27 +45,17 @@ def claim_next_item(
     """Claim the oldest due queued item of a running stage of a running job, or None."""
     ts = iso(now)
     with transaction(conn):
-        row = conn.execute(_CLAIM_SELECT, (stage_id, ts)).fetchone()
+        row = conn.execute(_CLAIM_UPDATE, (runner_instance_id, worker_id, ts, ts, stage_id, ts)).fetchone()
         if row is None:
             return None
-        attempt_no = row["attempts"] + 1
+        attempt_no = row["attempts"]
         attempt_id = conn.execute(
             "INSERT INTO item_attempts (item_id, attempt_no, runner_instance_id, worker_id, source,"
             " started_at) VALUES (?, ?, ?, ?, ?, ?)",
             (row["id"], attempt_no, runner_instance_id, worker_id, source, ts),
         ).lastrowid
-        cursor = conn.execute(
-            "UPDATE job_items SET status = 'running', attempts = ?, runner_instance_id = ?,"
-            " worker_id = ?, current_attempt_id = ?, started_at = ?, finished_at = NULL, updated_at = ?"
-            " WHERE id = ? AND status = 'queued'",
-            (attempt_no, runner_instance_id, worker_id, attempt_id, ts, ts, row["id"]),
-        )
-        if cursor.rowcount != 1:
-            # Impossible under BEGIN IMMEDIATE; raising rolls the attempt row back.
-            raise TransitionError(f"item {row['id']} was claimed by someone else")
-        _move_counters(conn, stage_id, I.QUEUED, I.RUNNING, 1, ts)
         write_event(conn, "item_claimed", now=ts, job_id=row["job_id"], stage_id=stage_id,
-                    item_id=row["id"], from_status=I.QUEUED.value, to_status=I.RUNNING.value,
+                    item_id=row["id"], from_status="queued", to_status="running",
                     data={"attempt": attempt_no, "worker_id": worker_id})
     return Claim(
         item_id=row["id"], attempt_id=int(attempt_id), attempt_no=attempt_no, job_id=row["job_id"],
@@ -76,7 +70,7 @@ def claim_next_item(
 def _end_attempt(
     conn: Connection,
     item_id: int,
-    attempt_id: int,
+    attempt_no: int,
     target: ItemStatus,
     outcome: AttemptOutcome,
     ts: str,
@@ -90,7 +84,7 @@ def _end_attempt(
     next_attempt_at: str | None = None,
     message: str | None = None,
 ) -> None:
-    """Move a running item (owned through `attempt_id`) to `target` and close its attempt."""
+    """Move a running item (owned through its attempt number) to `target` and close the attempt."""
     error_class = ErrorClass(error_class).value if error_class else None
     row = conn.execute(
         "UPDATE job_items SET status = ?, updated_at = ?, worker_id = NULL,"
@@ -99,37 +93,36 @@ def _end_attempt(
         " last_error = CASE WHEN ? IS NULL THEN last_error ELSE ? END,"
         " last_error_class = CASE WHEN ? IS NULL THEN last_error_class ELSE ? END,"
         " last_source = COALESCE(?, last_source)"
-        " WHERE id = ? AND status = 'running' AND current_attempt_id = ?"
+        " WHERE id = ? AND status = 'running' AND attempts = ?"
         " RETURNING job_id, stage_id",
         (target.value, ts, target.value, ts, next_attempt_at, error, error, error_class, error_class,
-         source, item_id, attempt_id),
+         source, item_id, attempt_no),
     ).fetchone()
     if row is None:
         item = get_item(conn, item_id)
         if item["status"] != I.RUNNING:
             check_transition(item["status"], target, subject=f"item {item_id}")
         raise TransitionError(
-            f"item {item_id} is owned by attempt {item['current_attempt_id']}, not {attempt_id}; "
+            f"item {item_id} is owned by attempt {item['attempts']}, not {attempt_no}; "
             "this worker's result is discarded"
         )
     conn.execute(
         "UPDATE item_attempts SET outcome = ?, error_class = ?, error = ?, source = COALESCE(?, source),"
         " details_json = COALESCE(?, details_json), bytes_done = COALESCE(?, bytes_done), finished_at = ?,"
         " duration_ms = CAST(ROUND((julianday(?) - julianday(started_at)) * 86400000) AS INTEGER)"
-        " WHERE id = ?",
+        " WHERE item_id = ? AND attempt_no = ?",
         (outcome.value, error_class, error, source,
-         json.dumps(details, ensure_ascii=False) if details else None, bytes_done, ts, ts, attempt_id),
+         json.dumps(details, ensure_ascii=False) if details else None, bytes_done, ts, ts, item_id, attempt_no),
     )
-    _move_counters(conn, row["stage_id"], I.RUNNING, target, 1, ts)
     write_event(conn, event, now=ts, job_id=row["job_id"], stage_id=row["stage_id"], item_id=item_id,
                 from_status=I.RUNNING.value, to_status=target.value, message=message,
-                data={"attempt_id": attempt_id, **({"error_class": error_class} if error_class else {})})
+                data={"attempt": attempt_no, **({"error_class": error_class} if error_class else {})})
 
 
 def mark_item_succeeded(
     conn: Connection,
     item_id: int,
-    attempt_id: int,
+    attempt_no: int,
     *,
     source: str | None = None,
     details: dict[str, Any] | None = None,
@@ -139,14 +132,14 @@ def mark_item_succeeded(
     """running -> succeeded; call only after the work is durable (file renamed, row written)."""
     ts = iso(now)
     with transaction(conn):
-        _end_attempt(conn, item_id, attempt_id, I.SUCCEEDED, AttemptOutcome.SUCCEEDED, ts,
+        _end_attempt(conn, item_id, attempt_no, I.SUCCEEDED, AttemptOutcome.SUCCEEDED, ts,
                      event="item_succeeded", source=source, details=details, bytes_done=bytes_done)
 
 
 def mark_item_failed(
     conn: Connection,
     item_id: int,
-    attempt_id: int,
+    attempt_no: int,
     *,
     error_class: ErrorClass | str,
     error: str,
@@ -166,42 +159,42 @@ def mark_item_failed(
         if retryable and item["status"] == I.RUNNING and item["attempts"] < item["max_attempts"]:
             delay = policy.delay(item["attempts"], rng)
             due = iso(moment + timedelta(seconds=delay))
-            _end_attempt(conn, item_id, attempt_id, I.QUEUED, AttemptOutcome.FAILED, ts,
+            _end_attempt(conn, item_id, attempt_no, I.QUEUED, AttemptOutcome.FAILED, ts,
                          event="item_retry_scheduled", error_class=error_class, error=error,
                          source=source, details=details, bytes_done=bytes_done, next_attempt_at=due,
                          message=f"attempt {item['attempts']} of {item['max_attempts']} failed; "
                                  f"retry in {delay:.0f}s")
             return I.QUEUED
-        _end_attempt(conn, item_id, attempt_id, I.FAILED, AttemptOutcome.FAILED, ts,
+        _end_attempt(conn, item_id, attempt_no, I.FAILED, AttemptOutcome.FAILED, ts,
                      event="item_failed", error_class=error_class, error=error, source=source,
                      details=details, bytes_done=bytes_done)
         return I.FAILED
 
 
-def mark_item_skipped(conn: Connection, item_id: int, attempt_id: int, *, reason: str,
+def mark_item_skipped(conn: Connection, item_id: int, attempt_no: int, *, reason: str,
                       now: datetime | None = None) -> None:
     """running -> skipped: nothing to do for this item (e.g. the upload backend is `none`)."""
     ts = iso(now)
     with transaction(conn):
-        _end_attempt(conn, item_id, attempt_id, I.SKIPPED, AttemptOutcome.SKIPPED, ts,
+        _end_attempt(conn, item_id, attempt_no, I.SKIPPED, AttemptOutcome.SKIPPED, ts,
                      event="item_skipped", message=reason)
 
 
-def mark_item_canceled(conn: Connection, item_id: int, attempt_id: int, *,
+def mark_item_canceled(conn: Connection, item_id: int, attempt_no: int, *,
                        bytes_done: int | None = None, now: datetime | None = None) -> None:
     """running -> canceled: the worker saw its job's cancel and stopped at a chunk boundary."""
     ts = iso(now)
     with transaction(conn):
-        _end_attempt(conn, item_id, attempt_id, I.CANCELED, AttemptOutcome.CANCELED, ts,
+        _end_attempt(conn, item_id, attempt_no, I.CANCELED, AttemptOutcome.CANCELED, ts,
                      event="item_canceled", bytes_done=bytes_done)
 
 
-def mark_item_interrupted(conn: Connection, item_id: int, attempt_id: int, *, reason: str,
+def mark_item_interrupted(conn: Connection, item_id: int, attempt_no: int, *, reason: str,
                           bytes_done: int | None = None, now: datetime | None = None) -> None:
     """running -> interrupted: a hard stop ended the attempt; resume re-queues it."""
     ts = iso(now)
     with transaction(conn):
-        _end_attempt(conn, item_id, attempt_id, I.INTERRUPTED, AttemptOutcome.INTERRUPTED, ts,
+        _end_attempt(conn, item_id, attempt_no, I.INTERRUPTED, AttemptOutcome.INTERRUPTED, ts,
                      event="item_interrupted", error_class=ErrorClass.INTERRUPTED, error=reason,
                      bytes_done=bytes_done)
 

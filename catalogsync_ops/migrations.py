@@ -232,7 +232,6 @@ CREATE TABLE job_items (
     payload_json TEXT,
     runner_instance_id INTEGER,
     worker_id INTEGER,
-    current_attempt_id INTEGER,
     last_error TEXT,
     last_error_class TEXT CHECK (last_error_class IS NULL OR last_error_class IN ({ERROR_CLASS_CHECK})),
     last_source TEXT,
@@ -246,8 +245,42 @@ CREATE TABLE job_items (
 CREATE INDEX job_items_claim_idx ON job_items (stage_id, status, next_attempt_at, id);
 -- Job detail: items of a job by status, keyset-paginated by id.
 CREATE INDEX job_items_job_status_idx ON job_items (job_id, status, id);
--- Recovery: items left running by a runner that is gone.
-CREATE INDEX job_items_running_idx ON job_items (runner_instance_id) WHERE status = 'running';
+
+-- Stage counters follow every item insert, status change and delete, in the same transaction.
+CREATE TRIGGER job_items_count_insert AFTER INSERT ON job_items BEGIN
+    UPDATE job_stages SET
+        n_queued = n_queued + (NEW.status = 'queued'),
+        n_running = n_running + (NEW.status = 'running'),
+        n_succeeded = n_succeeded + (NEW.status = 'succeeded'),
+        n_failed = n_failed + (NEW.status = 'failed'),
+        n_canceled = n_canceled + (NEW.status = 'canceled'),
+        n_skipped = n_skipped + (NEW.status = 'skipped'),
+        n_interrupted = n_interrupted + (NEW.status = 'interrupted')
+    WHERE id = NEW.stage_id;
+END;
+CREATE TRIGGER job_items_count_update AFTER UPDATE OF status ON job_items
+WHEN OLD.status <> NEW.status BEGIN
+    UPDATE job_stages SET
+        n_queued = n_queued - (OLD.status = 'queued') + (NEW.status = 'queued'),
+        n_running = n_running - (OLD.status = 'running') + (NEW.status = 'running'),
+        n_succeeded = n_succeeded - (OLD.status = 'succeeded') + (NEW.status = 'succeeded'),
+        n_failed = n_failed - (OLD.status = 'failed') + (NEW.status = 'failed'),
+        n_canceled = n_canceled - (OLD.status = 'canceled') + (NEW.status = 'canceled'),
+        n_skipped = n_skipped - (OLD.status = 'skipped') + (NEW.status = 'skipped'),
+        n_interrupted = n_interrupted - (OLD.status = 'interrupted') + (NEW.status = 'interrupted')
+    WHERE id = NEW.stage_id;
+END;
+CREATE TRIGGER job_items_count_delete AFTER DELETE ON job_items BEGIN
+    UPDATE job_stages SET
+        n_queued = n_queued - (OLD.status = 'queued'),
+        n_running = n_running - (OLD.status = 'running'),
+        n_succeeded = n_succeeded - (OLD.status = 'succeeded'),
+        n_failed = n_failed - (OLD.status = 'failed'),
+        n_canceled = n_canceled - (OLD.status = 'canceled'),
+        n_skipped = n_skipped - (OLD.status = 'skipped'),
+        n_interrupted = n_interrupted - (OLD.status = 'interrupted')
+    WHERE id = OLD.stage_id;
+END;
 
 CREATE TABLE item_attempts (
     id INTEGER PRIMARY KEY,
@@ -266,7 +299,7 @@ CREATE TABLE item_attempts (
     finished_at TEXT,
     duration_ms INTEGER
 );
-CREATE INDEX item_attempts_item_idx ON item_attempts (item_id, attempt_no);
+CREATE UNIQUE INDEX item_attempts_item_attempt_idx ON item_attempts (item_id, attempt_no);
 
 CREATE TABLE job_workers (
     id INTEGER PRIMARY KEY,

@@ -104,16 +104,6 @@ def write_event(
     )
 
 
-def _move_counters(conn: Connection, stage_id: int, src: str, dst: str, n: int, now: str) -> None:
-    # Column names come from the ItemStatus enum, never from input.
-    src_col, dst_col = f"n_{ItemStatus(src).value}", f"n_{ItemStatus(dst).value}"
-    conn.execute(
-        f"UPDATE job_stages SET {src_col} = {src_col} - ?, {dst_col} = {dst_col} + ?,"
-        " updated_at = ? WHERE id = ?",
-        (n, n, now, stage_id),
-    )
-
-
 def _get(conn: Connection, table: str, row_id: int, what: str):
     row = conn.execute(f"SELECT * FROM {table} WHERE id = ?", (row_id,)).fetchone()
     if row is None:
@@ -184,24 +174,15 @@ def _bulk_move_items(
     extra_set: str = "",
     set_params: tuple = (),
 ) -> int:
-    """Move every item of a job in one of `sources` to `target`, counters included."""
+    """Move every item of a job in one of `sources` to `target` (the triggers keep the counters)."""
     total = 0
     for source in sources:
         check_transition(source.value, target, subject=f"items of job {job_id}")
-        where = f"job_id = ? AND status = ?{extra_where}"
-        groups = conn.execute(
-            f"SELECT stage_id, COUNT(*) FROM job_items WHERE {where} GROUP BY stage_id",
-            (job_id, source.value, *params),
-        ).fetchall()
-        if not groups:
-            continue
-        conn.execute(
-            f"UPDATE job_items SET status = ?, updated_at = ?{extra_set} WHERE {where}",
+        total += conn.execute(
+            f"UPDATE job_items SET status = ?, updated_at = ?{extra_set}"
+            f" WHERE job_id = ? AND status = ?{extra_where}",
             (target.value, now, *set_params, job_id, source.value, *params),
-        )
-        for stage_id, count in groups:
-            _move_counters(conn, stage_id, source.value, target.value, count, now)
-            total += count
+        ).rowcount
     return total
 
 
@@ -273,11 +254,7 @@ def add_items(
         )
         added = max(cursor.rowcount, 0)
         if added:
-            conn.execute(
-                "UPDATE job_stages SET n_queued = n_queued + ?, materialized_at = ?, updated_at = ?"
-                " WHERE id = ?",
-                (added, ts, ts, stage_id),
-            )
+            conn.execute("UPDATE job_stages SET materialized_at = ?, updated_at = ? WHERE id = ?", (ts, ts, stage_id))
             write_event(conn, "items_added", now=ts, job_id=stage["job_id"], stage_id=stage_id,
                         message=f"{added} items queued", data={"count": added, "offered": len(rows)})
     return added
@@ -537,7 +514,6 @@ def retry_item(conn: Connection, item_id: int, *, extra_attempts: int = 1, comma
             " finished_at = NULL, max_attempts = MAX(max_attempts, attempts + ?) WHERE id = ? AND status = ?",
             (ts, extra_attempts, item_id, item["status"]),
         )
-        _move_counters(conn, item["stage_id"], item["status"], I.QUEUED, 1, ts)
         job_status = _reopen_for_retry(conn, job, [item["stage_id"]], ts)
         write_event(conn, "item_retry_requested", now=ts, job_id=job["id"], stage_id=item["stage_id"],
                     item_id=item_id, command_id=command_id, from_status=item["status"],

@@ -12,7 +12,6 @@ from catalogsync_ops.errors import TransitionError
 from catalogsync_ops.queue import (
     _bulk_move_items,
     _close_stages_canceled,
-    _move_counters,
     _set_job_status,
     _set_stage_status,
     _stages,
@@ -128,8 +127,11 @@ def recover_orphaned_items(
             (ts, current_runner_id),
         )
         orphans = conn.execute(
-            "SELECT id, job_id, stage_id, attempts, max_attempts, current_attempt_id FROM job_items"
-            " WHERE status = 'running' AND runner_instance_id IS NOT ?",
+            # Through job_items_job_status_idx: only unfinished jobs can hold running items.
+            "SELECT id, job_id, stage_id, attempts, max_attempts FROM job_items"
+            " WHERE job_id IN (SELECT id FROM job_runs WHERE status NOT IN"
+            " ('completed', 'completed_with_errors', 'failed', 'canceled'))"
+            " AND status = 'running' AND runner_instance_id IS NOT ?",
             (current_runner_id,),
         ).fetchall()
         per_job: dict[int, dict[str, int]] = {}
@@ -147,10 +149,9 @@ def recover_orphaned_items(
             conn.execute(
                 "UPDATE item_attempts SET outcome = 'interrupted', error_class = ?, error = ?,"
                 " finished_at = ?, duration_ms = CAST(ROUND((julianday(?) - julianday(started_at)) * 86400000)"
-                " AS INTEGER) WHERE id = ? AND outcome = 'running'",
-                (ErrorClass.INTERRUPTED.value, reason, ts, ts, item["current_attempt_id"]),
+                " AS INTEGER) WHERE item_id = ? AND attempt_no = ? AND outcome = 'running'",
+                (ErrorClass.INTERRUPTED.value, reason, ts, ts, item["id"], item["attempts"]),
             )
-            _move_counters(conn, item["stage_id"], I.RUNNING, target, 1, ts)
             (report.failed if exhausted else report.interrupted).append(item["id"])
             counts = per_job.setdefault(item["job_id"], {"interrupted": 0, "failed": 0})
             counts["failed" if exhausted else "interrupted"] += 1

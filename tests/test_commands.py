@@ -132,7 +132,7 @@ def test_runner_pause_and_retry_commands_change_state(conn, ctx):
     from catalogsync_ops.items import claim_next_item, mark_item_failed
 
     claim = claim_next_item(conn, stage_id, runner_instance_id=None, now=T0)
-    mark_item_failed(conn, claim.item_id, claim.attempt_id, error_class="timeout", error="slow", now=T0)
+    mark_item_failed(conn, claim.item_id, claim.attempt_no, error_class="timeout", error="slow", now=T0)
     command_id, _ = submit_command(conn, "retry_failed_items", {"job_id": job_id, "error_class": "timeout"})
     apply_pending_commands(conn, ctx)
     assert get_command(conn, command_id)["result"] == {"job_id": job_id, "requeued": 1}

@@ -56,7 +56,7 @@ def test_claim_takes_items_oldest_first_and_records_an_attempt(conn):
 def test_succeeding_an_item_closes_its_attempt_and_moves_the_counters(conn):
     job_id, stage_id = make_running_job(conn, 1)
     claim = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
-    mark_item_succeeded(conn, claim.item_id, claim.attempt_id, source="demo", bytes_done=100, now=later(3))
+    mark_item_succeeded(conn, claim.item_id, claim.attempt_no, source="demo", bytes_done=100, now=later(3))
     attempt = attempts_of(conn, claim.item_id)[0]
     assert (attempt["outcome"], attempt["source"], attempt["bytes_done"], attempt["duration_ms"]) == \
         ("succeeded", "demo", 100, 2000)
@@ -78,7 +78,7 @@ def test_soft_pause_lets_running_items_finish_and_claims_nothing_new(conn):
     with pytest.raises(TransitionError, match="2 items running"):
         queue.finalize_pause(conn, job_id, now=later(3))
     for claim in in_flight:
-        mark_item_succeeded(conn, claim.item_id, claim.attempt_id, now=later(4))
+        mark_item_succeeded(conn, claim.item_id, claim.attempt_no, now=later(4))
     queue.finalize_pause(conn, job_id, now=later(5))
     assert status(conn, "job_runs", job_id) == "paused"
     assert status(conn, "job_stages", stage_id) == "paused"
@@ -89,7 +89,7 @@ def test_resume_requeues_a_paused_job_and_its_interrupted_items(conn):
     job_id, stage_id = make_running_job(conn, 2)
     claim = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
     queue.request_pause(conn, job_id, now=later(2))
-    mark_item_interrupted(conn, claim.item_id, claim.attempt_id, reason="hard stop", now=later(3))
+    mark_item_interrupted(conn, claim.item_id, claim.attempt_no, reason="hard stop", now=later(3))
     queue.finalize_pause(conn, job_id, now=later(4))
     assert queue.resume_job(conn, job_id, now=later(5)) == "queued"
     assert counts(conn, stage_id) == {"queued": 2}
@@ -115,11 +115,11 @@ def test_pausing_a_queued_job_pauses_it_at_once(conn):
 def test_cancel_drops_queued_items_keeps_finished_work_and_waits_for_running_ones(conn):
     job_id, stage_id = make_running_job(conn, 4)
     done = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
-    mark_item_succeeded(conn, done.item_id, done.attempt_id, now=later(2))
+    mark_item_succeeded(conn, done.item_id, done.attempt_no, now=later(2))
     running = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(3))
     assert queue.request_cancel(conn, job_id, now=later(4)) == "cancel_requested"
     assert counts(conn, stage_id) == {"succeeded": 1, "running": 1, "canceled": 2}
-    mark_item_canceled(conn, running.item_id, running.attempt_id, bytes_done=10, now=later(5))
+    mark_item_canceled(conn, running.item_id, running.attempt_no, bytes_done=10, now=later(5))
     queue.finalize_cancel(conn, job_id, now=later(6))
     assert status(conn, "job_runs", job_id) == "canceled"
     assert counts(conn, stage_id) == {"succeeded": 1, "canceled": 3}
@@ -131,14 +131,14 @@ def test_failed_attempt_is_retried_after_a_backoff_then_fails_for_good(conn):
     job_id, stage_id = make_running_job(conn, 1, max_attempts=2)
     policy = RetryPolicy(base_seconds=10, max_seconds=100)
     claim = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(0))
-    result = mark_item_failed(conn, claim.item_id, claim.attempt_id, error_class="http_5xx", error="502",
+    result = mark_item_failed(conn, claim.item_id, claim.attempt_no, error_class="http_5xx", error="502",
                               source="demo", policy=policy, rng=random.Random(1), now=later(1))
     assert result == "queued"
     # Not due yet: the backoff (5–10 s with jitter) must pass first.
     assert claim_next_item(conn, stage_id, runner_instance_id=None, now=later(2)) is None
     claim = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(12))
     assert claim.attempt_no == 2
-    result = mark_item_failed(conn, claim.item_id, claim.attempt_id, error_class="http_5xx", error="502",
+    result = mark_item_failed(conn, claim.item_id, claim.attempt_no, error_class="http_5xx", error="502",
                               source="demo", policy=policy, now=later(13))
     assert result == "failed"
     item = queue.get_item(conn, claim.item_id)
@@ -149,7 +149,7 @@ def test_failed_attempt_is_retried_after_a_backoff_then_fails_for_good(conn):
 def test_not_found_failures_are_not_retried_automatically(conn):
     job_id, stage_id = make_running_job(conn, 1, max_attempts=5)
     claim = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(0))
-    assert mark_item_failed(conn, claim.item_id, claim.attempt_id, error_class="not_found", error="404",
+    assert mark_item_failed(conn, claim.item_id, claim.attempt_no, error_class="not_found", error="404",
                             retryable=False, now=later(1)) == "failed"
 
 
@@ -168,24 +168,24 @@ def test_a_stale_worker_cannot_overwrite_the_result_of_a_newer_attempt(conn):
     queue.start_stage(conn, stage_id, now=later(3))
     new = claim_next_item(conn, stage_id, runner_instance_id=2, now=later(4))
     with pytest.raises(TransitionError, match="owned by attempt"):
-        mark_item_succeeded(conn, old.item_id, old.attempt_id, now=later(5))
-    mark_item_succeeded(conn, new.item_id, new.attempt_id, now=later(6))
+        mark_item_succeeded(conn, old.item_id, old.attempt_no, now=later(5))
+    mark_item_succeeded(conn, new.item_id, new.attempt_no, now=later(6))
 
 
 def test_succeeding_twice_raises(conn):
     job_id, stage_id = make_running_job(conn, 1)
     claim = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
-    mark_item_succeeded(conn, claim.item_id, claim.attempt_id, now=later(2))
+    mark_item_succeeded(conn, claim.item_id, claim.attempt_no, now=later(2))
     with pytest.raises(TransitionError, match="succeeded"):
-        mark_item_succeeded(conn, claim.item_id, claim.attempt_id, now=later(3))
+        mark_item_succeeded(conn, claim.item_id, claim.attempt_no, now=later(3))
 
 
 def test_stage_and_job_finish_with_errors_and_a_retry_reopens_them(conn):
     job_id, stage_id = make_running_job(conn, 2, max_attempts=1)
     a = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
     b = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
-    mark_item_succeeded(conn, a.item_id, a.attempt_id, now=later(2))
-    mark_item_failed(conn, b.item_id, b.attempt_id, error_class="timeout", error="slow", now=later(2))
+    mark_item_succeeded(conn, a.item_id, a.attempt_no, now=later(2))
+    mark_item_failed(conn, b.item_id, b.attempt_no, error_class="timeout", error="slow", now=later(2))
     assert queue.finish_stage(conn, stage_id, now=later(3)) == "completed_with_errors"
     assert queue.finish_job(conn, job_id, now=later(3)) == "completed_with_errors"
     queue.retry_item(conn, b.item_id, extra_attempts=3, now=later(4))
@@ -195,7 +195,7 @@ def test_stage_and_job_finish_with_errors_and_a_retry_reopens_them(conn):
     queue.start_stage(conn, stage_id, now=later(5))
     again = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(6))
     assert again.item_id == b.item_id and again.attempt_no == 2
-    mark_item_succeeded(conn, again.item_id, again.attempt_id, now=later(7))
+    mark_item_succeeded(conn, again.item_id, again.attempt_no, now=later(7))
     assert queue.finish_stage(conn, stage_id, now=later(8)) == "completed"
     assert queue.finish_job(conn, job_id, now=later(8)) == "completed"
     assert len(attempts_of(conn, b.item_id)) == 2
@@ -208,7 +208,7 @@ def test_finishing_an_earlier_stage_again_reopens_the_later_ones(conn):
     queue.start_job(conn, job_id, now=T0)
     queue.start_stage(conn, stages[0], now=T0)
     claim = claim_next_item(conn, stages[0], runner_instance_id=None, now=T0)
-    mark_item_failed(conn, claim.item_id, claim.attempt_id, error_class="http_4xx", error="403", now=T0)
+    mark_item_failed(conn, claim.item_id, claim.attempt_no, error_class="http_4xx", error="403", now=T0)
     queue.finish_stage(conn, stages[0], now=T0)
     for stage_id in stages[1:]:
         queue.start_stage(conn, stage_id, now=T0)
@@ -219,7 +219,7 @@ def test_finishing_an_earlier_stage_again_reopens_the_later_ones(conn):
     queue.start_job(conn, job_id, now=later(2))
     queue.start_stage(conn, stages[0], now=later(2))
     again = claim_next_item(conn, stages[0], runner_instance_id=None, now=later(2))
-    mark_item_succeeded(conn, again.item_id, again.attempt_id, now=later(3))
+    mark_item_succeeded(conn, again.item_id, again.attempt_no, now=later(3))
     queue.finish_stage(conn, stages[0], now=later(4))
     # Sync, download and upload run again to pick up what the pool now yields.
     assert [status(conn, "job_stages", s) for s in stages] == ["completed", "pending", "pending", "pending"]
@@ -229,7 +229,7 @@ def test_retry_failed_items_can_be_limited_to_one_error_class(conn):
     job_id, stage_id = make_running_job(conn, 3, max_attempts=1)
     for error_class in ("timeout", "no_match", "timeout"):
         c = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
-        mark_item_failed(conn, c.item_id, c.attempt_id, error_class=error_class, error="x", now=later(2))
+        mark_item_failed(conn, c.item_id, c.attempt_no, error_class=error_class, error="x", now=later(2))
     assert queue.retry_failed_items(conn, job_id, error_class="timeout", now=later(3)) == 2
     assert counts(conn, stage_id) == {"queued": 2, "failed": 1}
     with pytest.raises(TransitionError, match="no failed items with error class 'timeout'"):
@@ -239,7 +239,7 @@ def test_retry_failed_items_can_be_limited_to_one_error_class(conn):
 def test_retrying_a_succeeded_item_is_refused(conn):
     job_id, stage_id = make_running_job(conn, 1)
     c = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
-    mark_item_succeeded(conn, c.item_id, c.attempt_id, now=later(2))
+    mark_item_succeeded(conn, c.item_id, c.attempt_no, now=later(2))
     with pytest.raises(TransitionError, match="only failed, interrupted or canceled"):
         queue.retry_item(conn, c.item_id, now=later(3))
 

@@ -137,10 +137,10 @@ class QueueMachine(RuleBasedStateMachine):
 
     def _claim_rule(self, data, action, **kwargs) -> None:
         claim = data.draw(st.sampled_from(self.claims))
-        item = self.one("SELECT status, current_attempt_id FROM job_items WHERE id = ?", claim.item_id)
-        legal = item[0] == "running" and item[1] == claim.attempt_id
+        item = self.one("SELECT status, attempts FROM job_items WHERE id = ?", claim.item_id)
+        legal = item[0] == "running" and item[1] == claim.attempt_no
         self.tick()
-        self.attempt(legal, 1, lambda: action(self.conn, claim.item_id, claim.attempt_id, now=self.now, **kwargs))
+        self.attempt(legal, 1, lambda: action(self.conn, claim.item_id, claim.attempt_no, now=self.now, **kwargs))
 
     @precondition(lambda self: self.claims)
     @rule(data=st.data())
@@ -261,7 +261,9 @@ class QueueMachine(RuleBasedStateMachine):
             open_attempts = [r[0] for r in self.conn.execute(
                 "SELECT id FROM item_attempts WHERE item_id = ? AND outcome = 'running'", (item["id"],))]
             if item["status"] == "running":
-                assert open_attempts == [item["current_attempt_id"]]
+                current = self.one("SELECT id FROM item_attempts WHERE item_id = ? AND attempt_no = ?",
+                                   item["id"], item["attempts"])[0]
+                assert open_attempts == [current]
             else:
                 assert open_attempts == []
             total = self.one("SELECT COUNT(*) FROM item_attempts WHERE item_id = ?", item["id"])[0]

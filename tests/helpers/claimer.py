@@ -30,7 +30,7 @@ def main() -> None:
                 if claim is None:
                     break
                 mine.append(claim.item_id)
-                mark_item_succeeded(conn, claim.item_id, claim.attempt_id)
+                mark_item_succeeded(conn, claim.item_id, claim.attempt_no)
         except Exception as exc:  # every error is reported to the test, none is swallowed
             with lock:
                 errors.append(f"{type(exc).__name__}: {exc}")
