@@ -1,0 +1,92 @@
+"""The source interface: parse a playlist URL into tracks, search a track, resolve a download.
+
+A source is a plain class; every source that can run offline passes the same contract tests
+(`tests/test_sources_contract.py`). Errors carry an `ErrorClass` so failures group and retry
+by kind.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from catalogsync_ops.states import ErrorClass
+
+
+class SourceError(Exception):
+    """A source could not do what was asked; `error_class` says why, the message how to fix it."""
+
+    def __init__(self, message: str, error_class: ErrorClass | str = ErrorClass.INTERNAL) -> None:
+        super().__init__(message)
+        self.error_class = ErrorClass(error_class)
+
+
+@dataclass(frozen=True)
+class Track:
+    """A song as one platform describes it."""
+
+    platform: str
+    external_id: str
+    title: str
+    artists: tuple[str, ...] = ()
+    album: str | None = None
+    duration_s: float | None = None
+    track_no: int | None = None
+    cover_url: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def artist_text(self) -> str:
+        return ", ".join(self.artists)
+
+    @property
+    def display(self) -> str:
+        return f"{self.artist_text} - {self.title}" if self.artists else self.title
+
+
+@dataclass(frozen=True)
+class PlaylistInfo:
+    """A playlist and its tracks, in playlist order."""
+
+    platform: str
+    url: str
+    external_id: str | None
+    title: str
+    tracks: list[Track]
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Where to fetch a track's bytes: our own downloader does the fetching."""
+
+    url: str
+    ext: str
+    headers: dict[str, str] = field(default_factory=dict)
+    size: int | None = None
+
+
+class Source:
+    """Base class of every source; subclasses set `name` and override what they support."""
+
+    name = "base"
+    can_parse = True
+    can_search = True
+    can_download = True
+
+    def recognizes(self, url: str) -> bool:
+        """Whether a playlist URL belongs to this source."""
+        return False
+
+    def parse_playlist(self, url: str) -> PlaylistInfo:
+        """Fetch a playlist and its tracks."""
+        raise SourceError(f"source {self.name!r} cannot read playlists", ErrorClass.UNSUPPORTED)
+
+    def search(self, track: Track, *, limit: int = 10) -> list[Track]:
+        """Candidates for a track on this source, best first as the platform ranks them."""
+        raise SourceError(f"source {self.name!r} cannot search", ErrorClass.UNSUPPORTED)
+
+    def resolve(self, track: Track) -> Resolved:
+        """The download URL of a track of this source."""
+        raise SourceError(f"source {self.name!r} cannot download", ErrorClass.UNSUPPORTED)
+
+    def close(self) -> None:
+        """Release connections."""
