@@ -57,6 +57,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOG_DIR", "dir", "logs", "Folder for log files written beside the journal.", "paths"),
     Setting("DOWNLOAD_SOURCES", "sources", "demo", "Comma-separated sources tried in order when a song is downloaded.", "download"),
     Setting("DOWNLOAD_LAYOUT", "layout", "{artist}/{album}/{title}.{ext}", "Path of each song inside LIBRARY_DIR; fields: " + ", ".join("{%s}" % f for f in LAYOUT_FIELDS) + ".", "download"),
+    Setting("DEMO_BASE_URL", "url", "http://127.0.0.1:8765", "Address of the demo platform (runnerd demo-server) used by the demo and demo2 sources.", "download"),
     Setting("MIN_FREE_DISK_MB", "int", "1024", "Downloads fail as disk_full instead of writing when the library disk has less free space (MiB).", "download", minimum=0),
     Setting("HTTP_TIMEOUT_SECONDS", "float", "30", "Seconds a source or download may stay silent before the attempt fails as timeout.", "download", minimum=1, maximum=600),
     Setting("OBJECT_BACKEND_NAME", "choice", "local", "Where files are uploaded: s3 (S3-compatible storage), local (a mirror folder) or none.", "upload", choices=("s3", "local", "none")),

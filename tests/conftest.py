@@ -62,3 +62,24 @@ def make_running_job(conn: Connection, n_items: int, *, max_attempts: int = 3, n
 
 def later(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def demo_server():
+    """The demo platform on a free loopback port, shut down after the test."""
+    from catalogsync_ops.demo.server import DemoServer
+
+    with DemoServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """moto's S3 server on 127.0.0.1 (a real HTTP server), for the whole session."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()

@@ -1,0 +1,1 @@
+"""The demo platform: a loopback HTTP server with a seeded catalog and generated audio."""

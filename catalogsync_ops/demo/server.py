@@ -1,0 +1,287 @@
+"""The demo platform's HTTP server, on 127.0.0.1, with switchable faults.
+
+Routes, for platform P in (demo, demo2):
+  GET /P/playlist/<id>            the playlist page a person would paste into a pool file
+  GET /P/playlist/<id>.m3u8       the same playlist as an M3U8 file
+  GET /P/api/playlist/<id>        JSON: title and tracks
+  GET /P/api/search?q=…&limit=N   JSON: candidate tracks
+  GET /P/api/song/<id>/url        JSON: where the audio is (404 if P cannot serve it)
+  GET /P/audio/<id>.<ext>         the audio bytes (Range supported unless told to ignore it)
+  GET /blob/<bytes>               deterministic bytes of any size (benchmarks)
+  GET|POST /_control/faults       read or set the faults (JSON)
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from catalogsync_ops.demo.audio import audio_bytes
+from catalogsync_ops.demo.catalog import DemoPlatform, DemoSong, build_platforms
+from catalogsync_ops.matching import fold
+
+CHUNK = 64 * 1024
+_BLOCK = hashlib.sha256(b"catalogsync").digest() * (1024 * 1024 // 32)  # 1 MiB pattern
+
+
+@dataclass
+class Faults:
+    """What the server does wrong, on purpose. Rates are probabilities per audio request."""
+
+    fail_rate: float = 0.0  # answer 503
+    not_found: list[str] = field(default_factory=list)  # song ids whose audio is 404
+    slow_ms: int = 0  # sleep this long before every 64 KiB chunk of audio
+    cut_short_rate: float = 0.0  # close the connection halfway through the body
+    ignore_range: bool = False  # answer 200 with the whole body to a Range request
+    api_fail_rate: float = 0.0  # answer 500 to JSON API calls
+    seed: int = 1
+
+
+class DemoServer(ThreadingHTTPServer):
+    """The demo platform; `with DemoServer() as s:` starts it on a free loopback port."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
+        self.platforms: dict[str, DemoPlatform] = build_platforms()
+        self.faults = Faults()
+        self._rng = random.Random(self.faults.seed)
+        self.requests: list[dict] = []  # method, path, range header: what tests assert on
+        self.lock = threading.Lock()
+        self._audio: dict[tuple[str, str], bytes] = {}
+        self._thread: threading.Thread | None = None
+        super().__init__((host, port), _Handler)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def playlist_urls(self, platform: str = "demo") -> list[str]:
+        """The human playlist URLs of a platform, in id order."""
+        return [f"{self.base_url}/{platform}/playlist/{pid}" for pid in sorted(self.platforms[platform].playlists)]
+
+    def set_faults(self, **changes) -> None:
+        """Change some faults (unknown names raise)."""
+        with self.lock:
+            for key, value in changes.items():
+                if not hasattr(self.faults, key):
+                    raise ValueError(f"unknown fault {key!r}; known: {', '.join(asdict(Faults()))}")
+                setattr(self.faults, key, value)
+            self._rng = random.Random(self.faults.seed)
+
+    def roll(self, rate: float) -> bool:
+        with self.lock:
+            return rate > 0 and self._rng.random() < rate
+
+    def audio(self, platform: str, song: DemoSong) -> bytes:
+        key = (platform, song.id)
+        with self.lock:
+            data = self._audio.get(key)
+        if data is None:
+            data = audio_bytes(song.ext, song.duration_s, song.seed)
+            with self.lock:
+                self._audio[key] = data
+        return data
+
+    def write_pool_file(self, path: Path, platform: str = "demo") -> Path:
+        """A pool file listing the platform's playlists, ready for INPUT_DIR."""
+        lines = [f"# demo playlists served by {self.base_url}"] + self.playlist_urls(platform)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    def start(self) -> "DemoServer":
+        self._thread = threading.Thread(target=self.serve_forever, name="demo-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def __enter__(self) -> "DemoServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+def _track_json(song: DemoSong) -> dict:
+    return {"id": song.id, "title": song.title, "artists": list(song.artists), "album": song.album,
+            "duration": song.duration_s, "track_no": song.track_no}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: DemoServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args) -> None:  # quiet: tests read server.requests
+        pass
+
+    def _json(self, status: int, payload: dict) -> None:
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _text(self, status: int, text: str, content_type: str = "text/plain; charset=utf-8") -> None:
+        body = text.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        if urlsplit(self.path).path != "/_control/faults":
+            return self._json(404, {"error": "not found"})
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            self.server.set_faults(**json.loads(self.rfile.read(length) or b"{}"))
+        except (ValueError, TypeError) as exc:
+            return self._json(400, {"error": str(exc)})
+        self._json(200, asdict(self.server.faults))
+
+    def do_HEAD(self) -> None:
+        self.do_GET(head=True)
+
+    def do_GET(self, head: bool = False) -> None:
+        parts = urlsplit(self.path)
+        path, query = parts.path, parse_qs(parts.query)
+        with self.server.lock:
+            self.server.requests.append({"method": self.command, "path": path, "range": self.headers.get("Range")})
+        if path == "/_control/faults":
+            return self._json(200, asdict(self.server.faults))
+        if (m := re.fullmatch(r"/blob/(\d+)", path)):
+            return self._send_bytes(_BlobBody(int(m.group(1))), "application/octet-stream", head)
+        m = re.fullmatch(r"/(demo2?)/(.+)", path)
+        if not m:
+            return self._json(404, {"error": f"no route {path}"})
+        platform = self.server.platforms[m.group(1)]
+        rest = m.group(2)
+        if rest.startswith("api/") and self.server.roll(self.server.faults.api_fail_rate):
+            return self._json(500, {"error": "injected API failure"})
+        if (m := re.fullmatch(r"playlist/(\w+)", rest)):
+            playlist = platform.playlists.get(m.group(1))
+            if playlist is None:
+                return self._text(404, "no such playlist")
+            return self._text(200, f"<html><body><h1>{playlist.title}</h1></body></html>", "text/html; charset=utf-8")
+        if (m := re.fullmatch(r"playlist/(\w+)\.m3u8", rest)):
+            playlist = platform.playlists.get(m.group(1))
+            if playlist is None:
+                return self._text(404, "no such playlist")
+            lines = ["#EXTM3U", f"#PLAYLIST:{playlist.title}"]
+            for sid in playlist.song_ids:
+                song = platform.songs[sid]
+                lines.append(f"#EXTINF:{round(song.duration_s)},{', '.join(song.artists)} - {song.title}")
+                lines.append(f"../audio/{sid}.{song.ext}")
+            return self._text(200, "\r\n".join(lines) + "\r\n", "audio/x-mpegurl; charset=utf-8")
+        if (m := re.fullmatch(r"api/playlist/(\w+)", rest)):
+            playlist = platform.playlists.get(m.group(1))
+            if playlist is None:
+                return self._json(404, {"error": "no such playlist"})
+            return self._json(200, {"id": playlist.id, "title": playlist.title,
+                                    "tracks": [_track_json(platform.songs[s]) for s in playlist.song_ids]})
+        if rest == "api/search":
+            words = [fold(w) for w in (query.get("q", [""])[0]).split() if fold(w)]
+            limit = int(query.get("limit", ["10"])[0])
+            hits = [s for s in platform.songs.values()
+                    if words and any(w in fold(s.title) or any(w in fold(a) for a in s.artists) for w in words)]
+            return self._json(200, {"results": [_track_json(s) for s in hits[:limit]]})
+        if (m := re.fullmatch(r"api/song/(\w+)/url", rest)):
+            song = platform.songs.get(m.group(1))
+            if song is None or not song.downloadable:
+                return self._json(404, {"error": "this song is not available on this platform"})
+            data = self.server.audio(platform.name, song)
+            return self._json(200, {"url": f"{self.server.base_url}/{platform.name}/audio/{song.id}.{song.ext}",
+                                    "ext": song.ext, "size": len(data)})
+        if (m := re.fullmatch(r"audio/(\w+)\.(\w+)", rest)):
+            song = platform.songs.get(m.group(1))
+            faults = self.server.faults
+            if song is None or song.ext != m.group(2) or song.id in faults.not_found or not song.downloadable:
+                return self._json(404, {"error": "no such audio"})
+            if self.server.roll(faults.fail_rate):
+                return self._json(503, {"error": "injected failure"})
+            content_type = "audio/mpeg" if song.ext == "mp3" else "audio/wav"
+            return self._send_bytes(self.server.audio(platform.name, song), content_type, head)
+        return self._json(404, {"error": f"no route {path}"})
+
+    def _send_bytes(self, data, content_type: str, head: bool) -> None:
+        faults = self.server.faults
+        total = len(data)
+        etag = f'"{hashlib.sha256(bytes(data[:4096])).hexdigest()[:16]}-{total}"'
+        start, status = 0, 200
+        wanted = self.headers.get("Range")
+        if_range = self.headers.get("If-Range")
+        if wanted and not faults.ignore_range and (if_range is None or if_range == etag):
+            m = re.fullmatch(r"bytes=(\d+)-", wanted.strip())
+            if m:
+                start = int(m.group(1))
+                if start >= total:
+                    self.send_response(416)
+                    self.send_header("Content-Range", f"bytes */{total}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                status = 206
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(total - start))
+        self.send_header("Accept-Ranges", "none" if faults.ignore_range else "bytes")
+        self.send_header("ETag", etag)
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{total - 1}/{total}")
+        self.end_headers()
+        if head:
+            return
+        cut_at = None
+        if self.server.roll(faults.cut_short_rate):
+            cut_at = start + max(1, (total - start) // 2)
+        position = start
+        try:
+            while position < total:
+                if faults.slow_ms:
+                    time.sleep(faults.slow_ms / 1000)
+                end = min(total, position + (CHUNK if faults.slow_ms else 1024 * 1024))
+                if cut_at is not None and end > cut_at:
+                    self.wfile.write(bytes(data[position:cut_at]))
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                self.wfile.write(bytes(data[position:end]) if not isinstance(data, _BlobBody) else data[position:end])
+                position = end
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+
+class _BlobBody:
+    """Deterministic bytes of any length, sliced without building the whole body."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, item: slice) -> bytes:
+        start, stop = item.start or 0, min(item.stop if item.stop is not None else self.size, self.size)
+        out = bytearray()
+        while start < stop:
+            offset = start % len(_BLOCK)
+            piece = _BLOCK[offset: offset + (stop - start)]
+            out += piece
+            start += len(piece)
+        return bytes(out)
+
+
+def blob_bytes(size: int) -> bytes:
+    """The bytes /blob/<size> serves (for checking downloads in tests)."""
+    return _BlobBody(size)[0:size]

@@ -1,0 +1,62 @@
+"""`demo` and `demo2`: the JSON API of the bundled demo platform (see catalogsync_ops.demo)."""
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import requests
+
+from catalogsync_ops.http import get_json, new_session
+from catalogsync_ops.sources.base import PlaylistInfo, Resolved, Source, SourceError, Track
+from catalogsync_ops.states import ErrorClass
+
+
+class DemoSource(Source):
+    """One demo platform; `base_url` (DEMO_BASE_URL) is used for search."""
+
+    def __init__(self, name: str = "demo", *, base_url: str = "http://127.0.0.1:8765",
+                 session: requests.Session | None = None, timeout: float = 30) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.session = session or new_session()
+        self.timeout = timeout
+
+    def _playlist_id(self, url: str) -> tuple[str, str] | None:
+        parts = urlsplit(url)
+        m = re.fullmatch(rf"/{self.name}/playlist/(\w+)/?", parts.path)
+        if parts.scheme in ("http", "https") and m:
+            return f"{parts.scheme}://{parts.netloc}", m.group(1)
+        return None
+
+    def recognizes(self, url: str) -> bool:
+        return self._playlist_id(url) is not None
+
+    def _track(self, data: dict, base: str) -> Track:
+        return Track(self.name, str(data["id"]), data["title"], tuple(data.get("artists") or ()), data.get("album"),
+                     data.get("duration"), data.get("track_no"), extra={"api": base})
+
+    def parse_playlist(self, url: str) -> PlaylistInfo:
+        found = self._playlist_id(url)
+        if found is None:
+            raise SourceError(f"{url!r} is not a {self.name} playlist URL (expected …/{self.name}/playlist/<id>)",
+                              ErrorClass.UNSUPPORTED)
+        base, playlist_id = found
+        data = get_json(self.session, f"{base}/{self.name}/api/playlist/{playlist_id}", timeout=self.timeout,
+                        what=f"{self.name} playlist {playlist_id}")
+        return PlaylistInfo(self.name, url, playlist_id, data["title"],
+                            [self._track(t, base) for t in data["tracks"]])
+
+    def search(self, track: Track, *, limit: int = 10) -> list[Track]:
+        query = " ".join([track.title, *track.artists])
+        data = get_json(self.session, f"{self.base_url}/{self.name}/api/search", timeout=self.timeout,
+                        params={"q": query, "limit": limit}, what=f"{self.name} search")
+        return [self._track(t, self.base_url) for t in data["results"]]
+
+    def resolve(self, track: Track) -> Resolved:
+        base = track.extra.get("api") or self.base_url
+        data = get_json(self.session, f"{base}/{self.name}/api/song/{track.external_id}/url", timeout=self.timeout,
+                        what=f"{self.name} song {track.external_id}")
+        return Resolved(url=data["url"], ext=data["ext"], size=data.get("size"))
+
+    def close(self) -> None:
+        self.session.close()

@@ -1,0 +1,144 @@
+"""The downloader against a real loopback server that fails, stalls and cuts bodies short."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+import requests
+
+from catalogsync_ops.demo.server import blob_bytes
+from catalogsync_ops.downloader import (
+    CancelToken,
+    Canceled,
+    download_to,
+    fetch,
+    part_path_for,
+    sha256_file,
+)
+from catalogsync_ops.sources.base import SourceError
+
+
+@pytest.fixture
+def session():
+    with requests.Session() as s:
+        yield s
+
+
+def audio_url(server, song="s01", ext="mp3", platform="demo"):
+    return f"{server.base_url}/{platform}/audio/{song}.{ext}"
+
+
+def test_download_lands_byte_identical_at_the_final_path(demo_server, session, tmp_path):
+    dest = tmp_path / "a" / "song.mp3"
+    dest.parent.mkdir()
+    result, adopted = download_to(audio_url(demo_server), dest, session=session)
+    expected = demo_server.audio("demo", demo_server.platforms["demo"].songs["s01"])
+    assert not adopted and dest.read_bytes() == expected and result.size == len(expected)
+    assert not part_path_for(dest).exists()
+
+
+def test_a_body_cut_short_resumes_with_a_range_request_and_ends_identical(demo_server, session, tmp_path):
+    size = 3 * 1024 * 1024 + 123
+    url = f"{demo_server.base_url}/blob/{size}"
+    part = tmp_path / ".blob.part"
+    demo_server.set_faults(cut_short_rate=1.0)
+    with pytest.raises(SourceError) as info:
+        fetch(url, part, session=session)
+    assert info.value.error_class == "connection"
+    kept = part.stat().st_size
+    assert 0 < kept < size
+    demo_server.set_faults(cut_short_rate=0.0)
+    demo_server.requests.clear()
+    result = fetch(url, part, session=session)
+    assert demo_server.requests[-1]["range"] == f"bytes={kept}-"
+    assert result.resumed_from == kept and part.read_bytes() == blob_bytes(size)
+    assert result.sha256 == sha256_file(part)
+
+
+def test_a_server_that_ignores_range_still_yields_a_correct_file(demo_server, session, tmp_path):
+    size = 2 * 1024 * 1024
+    url = f"{demo_server.base_url}/blob/{size}"
+    part = tmp_path / ".blob.part"
+    demo_server.set_faults(cut_short_rate=1.0)
+    with pytest.raises(SourceError):
+        fetch(url, part, session=session)
+    demo_server.set_faults(cut_short_rate=0.0, ignore_range=True)
+    result = fetch(url, part, session=session)
+    assert result.restarted and result.resumed_from == 0
+    assert part.read_bytes() == blob_bytes(size)
+
+
+def test_http_errors_become_error_classes(demo_server, session, tmp_path):
+    demo_server.set_faults(not_found=["s01"])
+    with pytest.raises(SourceError) as info:
+        download_to(audio_url(demo_server), tmp_path / "x.mp3", session=session)
+    assert info.value.error_class == "not_found"
+    demo_server.set_faults(not_found=[], fail_rate=1.0)
+    with pytest.raises(SourceError) as info:
+        download_to(audio_url(demo_server), tmp_path / "x.mp3", session=session)
+    assert info.value.error_class == "http_5xx" and not (tmp_path / "x.mp3").exists()
+
+
+def test_a_stalled_server_times_out(demo_server, session, tmp_path):
+    demo_server.set_faults(slow_ms=1500)
+    with pytest.raises(SourceError) as info:
+        download_to(audio_url(demo_server), tmp_path / "x.mp3", session=session, timeout=0.5)
+    assert info.value.error_class in ("timeout", "connection")
+
+
+def test_cancel_stops_at_a_chunk_and_removes_the_temp_file(demo_server, session, tmp_path):
+    demo_server.set_faults(slow_ms=20)
+    token = CancelToken()
+    dest = tmp_path / "big.bin"
+    seen = []
+
+    def progress(done, total):
+        seen.append(done)
+        if done > 256 * 1024:
+            token.cancel("cancel")
+
+    with pytest.raises(Canceled):
+        download_to(f"{demo_server.base_url}/blob/{8 * 1024 * 1024}", dest, session=session, cancel=token,
+                    progress=progress, verify_audio=False, chunk_size=64 * 1024)
+    assert not dest.exists() and not part_path_for(dest).exists()
+    assert seen and seen[-1] < 8 * 1024 * 1024
+
+
+def test_an_interrupt_keeps_the_partial_file_for_the_next_attempt(demo_server, session, tmp_path):
+    demo_server.set_faults(slow_ms=10)
+    token = CancelToken()
+    dest = tmp_path / "big.bin"
+    timer = threading.Timer(0.3, token.cancel, args=("interrupt",))
+    timer.start()
+    with pytest.raises(Canceled):
+        download_to(f"{demo_server.base_url}/blob/{8 * 1024 * 1024}", dest, session=session, cancel=token,
+                    verify_audio=False, chunk_size=64 * 1024)
+    assert part_path_for(dest).stat().st_size > 0 and not dest.exists()
+
+
+def test_not_enough_free_space_fails_as_disk_full_before_writing(demo_server, session, tmp_path):
+    dest = tmp_path / "x.mp3"
+    with pytest.raises(SourceError) as info:
+        download_to(audio_url(demo_server), dest, session=session, min_free_bytes=2**62)
+    assert info.value.error_class == "disk_full" and "MIN_FREE_DISK_MB" in str(info.value)
+    assert not part_path_for(dest).exists() or part_path_for(dest).stat().st_size == 0
+
+
+def test_an_error_page_served_as_audio_is_refused(demo_server, session, tmp_path):
+    with pytest.raises(SourceError) as info:
+        download_to(f"{demo_server.base_url}/demo/playlist/p1", tmp_path / "x.mp3", session=session)
+    assert info.value.error_class == "invalid_audio" and not (tmp_path / "x.mp3").exists()
+
+
+def test_a_complete_file_with_the_recorded_size_and_hash_is_adopted(demo_server, session, tmp_path):
+    dest = tmp_path / "x.mp3"
+    result, _ = download_to(audio_url(demo_server), dest, session=session)
+    demo_server.requests.clear()
+    again, adopted = download_to(audio_url(demo_server), dest, session=session, known=(result.size, result.sha256))
+    assert adopted and demo_server.requests == []
+
+
+def test_the_size_the_source_announced_must_match(demo_server, session, tmp_path):
+    with pytest.raises(SourceError) as info:
+        download_to(audio_url(demo_server), tmp_path / "x.mp3", session=session, expected_size=10)
+    assert info.value.error_class == "checksum_mismatch"
