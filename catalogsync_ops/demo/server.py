@@ -99,7 +99,8 @@ class DemoServer(ThreadingHTTPServer):
         return path
 
     def start(self) -> "DemoServer":
-        self._thread = threading.Thread(target=self.serve_forever, name="demo-server", daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="demo-server", daemon=True)
         self._thread.start()
         return self
 
@@ -180,6 +181,8 @@ class _Handler(BaseHTTPRequestHandler):
             lines = ["#EXTM3U", f"#PLAYLIST:{playlist.title}"]
             for sid in playlist.song_ids:
                 song = platform.songs[sid]
+                if not song.downloadable:
+                    continue  # an M3U lists files that exist
                 lines.append(f"#EXTINF:{round(song.duration_s)},{', '.join(song.artists)} - {song.title}")
                 lines.append(f"../audio/{sid}.{song.ext}")
             return self._text(200, "\r\n".join(lines) + "\r\n", "audio/x-mpegurl; charset=utf-8")

@@ -1,0 +1,129 @@
+"""Uploads to moto's S3 server on 127.0.0.1 and to a local mirror folder."""
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections import Counter
+
+import boto3
+import pytest
+
+from catalogsync_ops.downloader import CancelToken, Canceled
+from catalogsync_ops.storage import UploadState, build_uploader
+from catalogsync_ops.storage.local import LocalUploader
+from catalogsync_ops.storage.s3 import S3Uploader
+
+CREDS = {"access_key": "testing", "secret_key": "testing", "region": "us-east-1"}
+
+
+@pytest.fixture
+def bucket(moto_endpoint):
+    name = f"music-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=moto_endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
+                 region_name="us-east-1").create_bucket(Bucket=name)
+    return name
+
+
+def make_uploader(moto_endpoint, bucket, **kwargs) -> S3Uploader:
+    uploader = S3Uploader(bucket=bucket, endpoint=moto_endpoint, prefix="music", **CREDS, **kwargs)
+    uploader.calls = Counter()
+    # Count the requests this client really sends (an observer on botocore's own event hook).
+    uploader.client.meta.events.register("before-send.s3.*", lambda request, **kw: uploader.calls.update(
+        [f"{request.method} {'part' if 'partNumber=' in request.url else 'uploads' if 'uploads' in request.url else ''}".strip()]))
+    return uploader
+
+
+def write_file(path, size: int) -> tuple[int, str]:
+    data = os.urandom(size)
+    path.write_bytes(data)
+    return size, hashlib.sha256(data).hexdigest()
+
+
+def test_uploading_the_same_file_twice_makes_one_put(moto_endpoint, bucket, tmp_path):
+    path = tmp_path / "song.mp3"
+    size, sha = write_file(path, 300_000)
+    uploader = make_uploader(moto_endpoint, bucket)
+    first = uploader.upload(path, uploader.object_key("a/song.mp3"), size=size, sha256=sha)
+    second = uploader.upload(path, uploader.object_key("a/song.mp3"), size=size, sha256=sha)
+    assert not first.skipped and second.skipped
+    assert uploader.calls["PUT"] == 1
+    body = uploader.client.get_object(Bucket=bucket, Key="music/a/song.mp3")["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == sha
+
+
+def test_a_changed_file_is_uploaded_again(moto_endpoint, bucket, tmp_path):
+    path = tmp_path / "song.mp3"
+    uploader = make_uploader(moto_endpoint, bucket)
+    size, sha = write_file(path, 1000)
+    uploader.upload(path, "k", size=size, sha256=sha)
+    size, sha = write_file(path, 1200)
+    assert not uploader.upload(path, "k", size=size, sha256=sha).skipped
+    assert uploader.calls["PUT"] == 2
+
+
+def test_multipart_interrupted_halfway_resumes_and_leaves_no_dangling_upload(moto_endpoint, bucket, tmp_path):
+    path = tmp_path / "big.flac"
+    size, sha = write_file(path, 6 * 5 * 1024 * 1024 + 1234)  # 7 parts of 5 MiB
+    kwargs = dict(part_size=5 * 1024 * 1024, multipart_threshold=5 * 1024 * 1024, concurrency=1)
+    first = make_uploader(moto_endpoint, bucket, **kwargs)
+    recorded = []
+    token = CancelToken()
+
+    def on_state(state: UploadState) -> None:
+        recorded.append(UploadState(state.upload_id, dict(state.parts)))
+        if len(state.parts) == 3:
+            token.cancel("interrupt")  # like a process stopped halfway: the upload stays open
+
+    with pytest.raises(Canceled):
+        first.upload(path, "big.flac", size=size, sha256=sha, cancel=token, on_state=on_state)
+    saved = recorded[-1]
+    assert saved.upload_id and len(saved.parts) == 3
+    # A stray upload of the same key (a crash before its id was recorded) must be cleaned too.
+    first.client.create_multipart_upload(Bucket=bucket, Key="big.flac")
+    second = make_uploader(moto_endpoint, bucket, **kwargs)
+    result = second.upload(path, "big.flac", size=size, sha256=sha, state=saved)
+    assert not result.skipped
+    assert second.calls["PUT part"] == 4, second.calls  # only the parts that were missing
+    body = second.client.get_object(Bucket=bucket, Key="big.flac")["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == sha
+    assert second.client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_a_canceled_multipart_upload_is_aborted(moto_endpoint, bucket, tmp_path):
+    path = tmp_path / "big.flac"
+    size, sha = write_file(path, 3 * 5 * 1024 * 1024)
+    uploader = make_uploader(moto_endpoint, bucket, part_size=5 * 1024 * 1024,
+                             multipart_threshold=5 * 1024 * 1024, concurrency=1)
+    token = CancelToken()
+    with pytest.raises(Canceled):
+        uploader.upload(path, "big.flac", size=size, sha256=sha, cancel=token,
+                        on_state=lambda s: token.cancel("cancel") if s.parts else None)
+    assert uploader.client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_wrong_credentials_fail_as_auth_with_a_hint(moto_endpoint, tmp_path):
+    from catalogsync_ops.sources.base import SourceError
+
+    uploader = S3Uploader(bucket="no-such-bucket-here", endpoint=moto_endpoint, **CREDS)
+    path = tmp_path / "x"
+    size, sha = write_file(path, 10)
+    with pytest.raises(SourceError) as info:
+        uploader.upload(path, "x", size=size, sha256=sha)
+    assert info.value.error_class == "config" and "OBJECT_BUCKET" in str(info.value)
+
+
+def test_local_mirror_copies_atomically_and_skips_an_identical_file(tmp_path):
+    path = tmp_path / "song.mp3"
+    size, sha = write_file(path, 5000)
+    uploader = LocalUploader(tmp_path / "mirror", prefix="music")
+    key = uploader.object_key("周杰伦/叶惠美/晴天.mp3")
+    assert not uploader.upload(path, key, size=size, sha256=sha).skipped
+    assert (tmp_path / "mirror" / key).read_bytes() == path.read_bytes()
+    assert uploader.upload(path, key, size=size, sha256=sha).skipped
+    assert [p.name for p in (tmp_path / "mirror" / "music" / "周杰伦" / "叶惠美").iterdir()] == ["晴天.mp3"]
+
+
+def test_backend_none_builds_no_uploader(tmp_path):
+    assert build_uploader({"OBJECT_BACKEND_NAME": "none"}) is None
+    assert isinstance(build_uploader({"OBJECT_BACKEND_NAME": "local", "MIRROR_DIR": tmp_path}), LocalUploader)
