@@ -15,9 +15,11 @@ from catalogsync_ops.states import ErrorClass
 class SourceError(Exception):
     """A source could not do what was asked; `error_class` says why, the message how to fix it."""
 
-    def __init__(self, message: str, error_class: ErrorClass | str = ErrorClass.INTERNAL) -> None:
+    def __init__(self, message: str, error_class: ErrorClass | str = ErrorClass.INTERNAL, *,
+                 source: str | None = None) -> None:
         super().__init__(message)
         self.error_class = ErrorClass(error_class)
+        self.source = source
 
 
 @dataclass(frozen=True)

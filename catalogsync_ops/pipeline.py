@@ -1,0 +1,305 @@
+"""What each stage does to one item: collect a pool, sync a playlist, download a song, upload a file.
+
+Each function takes a `WorkContext` (the worker's connection, the config values, a cancel
+token and a progress callback) and one item's id, does the work, writes the catalog rows it
+produces, and returns an `Outcome` or raises `SourceError` with an error class. The runner
+records the attempt and moves the item; these functions never touch job state.
+`items_for_stage()` says which items a stage has, from the catalog and the job's scope.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import requests
+
+from catalogsync_ops import catalog
+from catalogsync_ops.db import Connection, iso
+from catalogsync_ops.downloader import CancelToken, commit_file, fetch, part_path_for, remove_partial, sha256_file
+from catalogsync_ops.http import new_session
+from catalogsync_ops.layout import render_layout, resolve_collision
+from catalogsync_ops.matching import best_match
+from catalogsync_ops.pools import pool_files, pool_name, read_pool
+from catalogsync_ops.queue import ItemSpec
+from catalogsync_ops.sources import build_source
+from catalogsync_ops.sources.base import Source, SourceError, Track
+from catalogsync_ops.states import ErrorClass, ItemType, StageType
+from catalogsync_ops.storage import UploadState, Uploader
+from catalogsync_ops.tagging import check_audio, write_tags
+
+# Failures that another attempt cannot fix by itself: the item fails at once (a person can retry).
+PERMANENT = frozenset({ErrorClass.NOT_FOUND, ErrorClass.NO_MATCH, ErrorClass.UNSUPPORTED, ErrorClass.CONFIG,
+                       ErrorClass.AUTH, ErrorClass.HTTP_4XX})
+
+
+def is_retryable(error_class: ErrorClass | str) -> bool:
+    """Whether an automatic retry may help."""
+    return ErrorClass(error_class) not in PERMANENT
+
+
+@dataclass
+class Outcome:
+    """What one item's work produced, for its attempt row."""
+
+    source: str | None = None
+    bytes_done: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    skipped: str | None = None  # a reason when there was nothing to do
+
+
+@dataclass
+class WorkContext:
+    """Everything a worker thread needs to run items."""
+
+    conn: Connection
+    settings: dict[str, Any]
+    cancel: CancelToken = field(default_factory=CancelToken)
+    progress: Callable[[int, "int | None"], None] | None = None
+    uploader: Uploader | None = None
+    session: requests.Session = field(default_factory=new_session)
+    _sources: dict[str, Source] = field(default_factory=dict)
+
+    def source(self, name: str) -> Source:
+        """The source `name`, made once per worker."""
+        if name not in self._sources:
+            self._sources[name] = build_source(name, settings=self.settings, session=self.session)
+        return self._sources[name]
+
+    @property
+    def library_root(self) -> str:
+        return str(self.settings["LIBRARY_DIR"])
+
+    def close(self) -> None:
+        for source in self._sources.values():
+            source.close()
+        self.session.close()
+
+
+# ---------------------------------------------------------------- collect
+
+
+def collect_pool(ctx: WorkContext, name: str) -> Outcome:
+    """Read the pool file `name` from INPUT_DIR into playlists; bad lines are reported, not fatal."""
+    path = Path(ctx.settings["INPUT_DIR"]) / f"{name}.txt"
+    if not path.is_file():
+        raise SourceError(f"the pool file {str(path)!r} is gone; put it back or drop it from the job's scope",
+                          ErrorClass.NOT_FOUND)
+    entries, problems = read_pool(path)
+    pool_id = catalog.upsert_pool(ctx.conn, name, source_path=str(path))
+    playlist_ids = [(catalog.upsert_playlist(ctx.conn, e.platform, e.url), e.line_no) for e in entries]
+    linked = catalog.set_pool_playlists(ctx.conn, pool_id, playlist_ids)
+    error = "; ".join(f"{path.name} {p}" for p in problems) or None
+    catalog.record_pool_collected(ctx.conn, pool_id, error=error)
+    return Outcome(details={"pool_id": pool_id, "playlists": len(entries), **linked,
+                            "problems": [str(p) for p in problems]})
+
+
+# ---------------------------------------------------------------- sync
+
+
+def sync_playlist(ctx: WorkContext, playlist_id: int) -> Outcome:
+    """Fetch a playlist's tracks into songs and membership (order kept, leavers unlinked)."""
+    row = ctx.conn.execute("SELECT * FROM playlists WHERE id = ?", (playlist_id,)).fetchone()
+    if row is None:
+        raise SourceError(f"playlist {playlist_id} is no longer in the catalog", ErrorClass.NOT_FOUND)
+    try:
+        info = ctx.source(row["platform"]).parse_playlist(row["url"])
+    except SourceError as exc:
+        catalog.record_playlist_error(ctx.conn, playlist_id, str(exc))
+        raise
+    song_ids = [catalog.upsert_song(ctx.conn, track) for track in info.tracks]
+    counts = catalog.set_playlist_songs(ctx.conn, playlist_id, song_ids, title=info.title, external_id=info.external_id)
+    return Outcome(source=row["platform"], details={"title": info.title, **counts})
+
+
+# ---------------------------------------------------------------- download
+
+
+def _layout_fields(ctx: WorkContext, song_id: int, track: Track, ext: str) -> dict[str, Any]:
+    return {"artist": track.artist_text or "Unknown Artist", "album": track.album or "Unknown Album",
+            "title": track.title, "ext": ext, "track": f"{track.track_no:02d}" if track.track_no else "00",
+            "platform": track.platform, "playlist": catalog.first_playlist_title(ctx.conn, song_id) or "No Playlist",
+            "song_id": song_id}
+
+
+def _adopt(ctx: WorkContext, song_id: int) -> Outcome | None:
+    """A file of this song already in place with its recorded size and hash: nothing to fetch."""
+    rows = ctx.conn.execute("SELECT * FROM file_locations WHERE song_id = ? AND library_root = ? ORDER BY id DESC",
+                            (song_id, ctx.library_root)).fetchall()
+    for row in rows:
+        path = Path(row["library_root"]) / row["rel_path"]
+        if path.is_file() and path.stat().st_size == row["size_bytes"] and sha256_file(path) == row["sha256"]:
+            if row["verified_at"] is None:
+                catalog.mark_file_verified(ctx.conn, row["id"])
+            return Outcome(source=row["source"], bytes_done=0,
+                           details={"adopted": True, "path": row["rel_path"], "file_id": row["id"]})
+    return None
+
+
+def _choose_path(ctx: WorkContext, song_id: int, rel: str) -> str:
+    root = Path(ctx.library_root)
+
+    def is_free(candidate: str) -> bool:
+        owner = catalog.file_at(ctx.conn, ctx.library_root, candidate)
+        if owner is not None:
+            return owner["song_id"] == song_id
+        return not (root / candidate).exists()  # a file we did not write is never overwritten
+
+    return resolve_collision(rel, is_free)
+
+
+def _candidates(ctx: WorkContext, song: Track) -> list[str]:
+    order = []
+    origin = song.platform
+    try:
+        if ctx.source(origin).can_download:
+            order.append(origin)
+    except SourceError:
+        pass  # the origin platform is not available here (e.g. musicdl missing): use the others
+    for name in ctx.settings.get("DOWNLOAD_SOURCES", ()):
+        if name not in order:
+            order.append(name)
+    return order
+
+
+def download_song(ctx: WorkContext, song_id: int) -> Outcome:
+    """Put one song in the library: adopt it, or fetch it from its platform or a fallback."""
+    row = ctx.conn.execute("SELECT * FROM songs WHERE id = ?", (song_id,)).fetchone()
+    if row is None:
+        raise SourceError(f"song {song_id} is no longer in the catalog", ErrorClass.NOT_FOUND)
+    adopted = _adopt(ctx, song_id)
+    if adopted is not None:
+        return adopted
+    song = catalog.track_of(row)
+    failures: list[tuple[str, SourceError]] = []
+    for name in _candidates(ctx, song):
+        ctx.cancel.check()
+        try:
+            return _download_from(ctx, song_id, song, name)
+        except SourceError as exc:
+            failures.append((name, exc))
+    if not failures:
+        raise SourceError("no source can download this song; set DOWNLOAD_SOURCES", ErrorClass.CONFIG)
+    # A transient failure wins: the automatic retry may succeed. Otherwise the first source's reason.
+    transient = [(n, e) for n, e in failures if is_retryable(e.error_class)]
+    name, exc = (transient or failures)[0]
+    summary = "; ".join(f"{n}: {e}" for n, e in failures)
+    raise SourceError(summary, exc.error_class, source=name)
+
+
+def _download_from(ctx: WorkContext, song_id: int, song: Track, name: str) -> Outcome:
+    source = ctx.source(name)
+    details: dict[str, Any] = {"source": name}
+    if name == song.platform:
+        target = song
+    else:
+        if not source.can_search:
+            raise SourceError(f"{name} cannot search for songs from {song.platform}", ErrorClass.UNSUPPORTED)
+        candidates = source.search(song)
+        match, scored = best_match(song, candidates)
+        details["candidates"] = [{"title": m.track.display, "score": m.score} for m in scored[:5]]
+        if match is None:
+            best = f" (best: {scored[0].track.display!r} scored {scored[0].score})" if scored else ""
+            raise SourceError(f"no candidate on {name} is close enough to {song.display!r}{best}", ErrorClass.NO_MATCH)
+        target = match.track
+        details.update(match={"title": match.track.display, "score": match.score, "reasons": list(match.reasons)})
+    resolved = source.resolve(target)
+    rel = render_layout(ctx.settings["DOWNLOAD_LAYOUT"], _layout_fields(ctx, song_id, song, resolved.ext))
+    rel = _choose_path(ctx, song_id, rel)
+    dest = Path(ctx.library_root) / rel
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = part_path_for(dest)
+    result = fetch(resolved.url, part, session=ctx.session, headers=resolved.headers, expected_size=resolved.size,
+                   cancel=ctx.cancel, progress=ctx.progress, timeout=float(ctx.settings.get("HTTP_TIMEOUT_SECONDS", 30)),
+                   min_free_bytes=int(ctx.settings.get("MIN_FREE_DISK_MB", 0)) * 2**20)
+    try:
+        check_audio(part)
+        write_tags(part, song, cover=_cover(ctx, song))
+    except SourceError:
+        remove_partial(dest)
+        raise
+    size, digest = part.stat().st_size, sha256_file(part)
+    # Recorded before the rename: after a crash the file found at the path is adopted by hash.
+    file_id = catalog.record_file(ctx.conn, song_id, ctx.library_root, rel, size=size, sha256=digest,
+                                  fmt=resolved.ext, source=name, verified=False)
+    commit_file(part, dest)
+    catalog.mark_file_verified(ctx.conn, file_id)
+    details.update(path=rel, file_id=file_id, size=size, resumed_from=result.resumed_from)
+    return Outcome(source=name, bytes_done=result.size - result.resumed_from, details=details)
+
+
+def _cover(ctx: WorkContext, song: Track) -> bytes | None:
+    if not song.cover_url:
+        return None
+    try:
+        response = ctx.session.get(song.cover_url, timeout=float(ctx.settings.get("HTTP_TIMEOUT_SECONDS", 30)))
+        if response.ok and len(response.content) < 5 * 2**20:
+            return response.content
+    except requests.RequestException:
+        pass
+    return None  # a missing cover never fails a song
+
+
+# ---------------------------------------------------------------- upload
+
+
+def upload_file(ctx: WorkContext, file_id: int) -> Outcome:
+    """Push one library file to the configured backend (idempotent; multipart resumes)."""
+    if ctx.uploader is None:
+        return Outcome(skipped="OBJECT_BACKEND_NAME is none")
+    row = ctx.conn.execute("SELECT * FROM file_locations WHERE id = ?", (file_id,)).fetchone()
+    if row is None:
+        raise SourceError(f"file {file_id} is no longer in the catalog", ErrorClass.NOT_FOUND)
+    path = Path(row["library_root"]) / row["rel_path"]
+    if not path.is_file():
+        raise SourceError(f"{str(path)!r} is missing from the library; retry its download first", ErrorClass.NOT_FOUND)
+    uploader = ctx.uploader
+    key = uploader.object_key(row["rel_path"])
+    task = catalog.upload_task_for(ctx.conn, file_id, uploader.backend, uploader.bucket, key)
+    state = UploadState(task["multipart_upload_id"],
+                        {int(k): v for k, v in json.loads(task["parts_json"] or "{}").items()})
+
+    def on_state(new: UploadState) -> None:
+        catalog.update_upload_task(ctx.conn, task["id"], multipart_upload_id=new.upload_id,
+                                   parts_json=json.dumps(new.parts) if new.parts else None)
+
+    catalog.update_upload_task(ctx.conn, task["id"], status="uploading")
+    try:
+        result = uploader.upload(path, key, size=row["size_bytes"], sha256=row["sha256"], cancel=ctx.cancel,
+                                 progress=ctx.progress, state=state, on_state=on_state)
+    except SourceError as exc:
+        catalog.update_upload_task(ctx.conn, task["id"], status="failed", last_error=str(exc))
+        raise
+    catalog.update_upload_task(ctx.conn, task["id"], status="uploaded", etag=result.etag, checksum_sha256=row["sha256"],
+                               size_bytes=row["size_bytes"], multipart_upload_id=None, parts_json=None,
+                               last_error=None, uploaded_at=iso())
+    return Outcome(source=uploader.backend, bytes_done=result.bytes_sent,
+                   details={"key": key, "bucket": uploader.bucket, "skipped_existing": result.skipped})
+
+
+# ---------------------------------------------------------------- stage items
+
+
+def items_for_stage(conn: Connection, stage_type: StageType | str, scope: dict[str, list],
+                    settings: dict[str, Any], uploader: Uploader | None) -> list[ItemSpec]:
+    """The items a stage has now, from the catalog and the job's scope (materialised at stage start)."""
+    stage_type = StageType(stage_type)
+    if stage_type is StageType.COLLECT:
+        names = {pool_name(p): p for p in pool_files(Path(settings["INPUT_DIR"]))}
+        wanted = scope.get("pools") or sorted(names)
+        return [ItemSpec(f"pool:{n}", ItemType.POOL, display_text=n, payload={"pool": n}) for n in wanted]
+    if stage_type is StageType.SYNC:
+        return [ItemSpec(f"playlist:{r['id']}", ItemType.PLAYLIST, display_text=r["title"] or r["url"],
+                         playlist_id=r["id"]) for r in catalog.playlists_in_scope(conn, scope)]
+    if stage_type is StageType.DOWNLOAD:
+        return [ItemSpec(f"song:{r['id']}", ItemType.SONG, song_id=r["id"],
+                         display_text=catalog.track_of(r).display)
+                for r in catalog.songs_needing_download(conn, scope, str(settings["LIBRARY_DIR"]))]
+    if uploader is None:
+        return []
+    return [ItemSpec(f"upload:{r['id']}:{uploader.backend}:{uploader.bucket}", ItemType.UPLOAD, file_location_id=r["id"],
+                     song_id=r["song_id"], display_text=r["rel_path"])
+            for r in catalog.files_needing_upload(conn, scope, str(settings["LIBRARY_DIR"]), uploader.backend,
+                                                  uploader.bucket)]
