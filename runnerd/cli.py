@@ -426,6 +426,107 @@ def config_keys() -> None:
         click.echo(f"{setting.key:<28} {setting.default or '(empty)':<32} {setting.help}")
 
 
+# ---------------------------------------------------------------- demo and diagnostics
+
+
+@cli.command(name="demo-server")
+@click.option("--port", default=8765, show_default=True, help="Port on 127.0.0.1 (0 picks a free one).")
+@click.option("--pool-file", type=click.Path(path_type=Path), help="Write a pool file listing the demo playlists here.")
+@click.option("--fail-rate", default=0.0, help="Share of audio requests answered 503 (0–1).")
+@click.option("--cut-short-rate", default=0.0, help="Share of audio bodies cut off halfway (0–1).")
+@click.option("--slow-ms", default=0, help="Delay before every 64 KiB of audio.")
+def demo_server(port: int, pool_file: Path | None, fail_rate: float, cut_short_rate: float, slow_ms: int) -> None:
+    """Run the demo platform on 127.0.0.1 until Ctrl-C (faults can be changed at /_control/faults)."""
+    import signal
+    import threading
+
+    from catalogsync_ops.demo.server import DemoServer
+
+    try:
+        server = DemoServer(port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}; pick another --port") from None
+    server.set_faults(fail_rate=fail_rate, cut_short_rate=cut_short_rate, slow_ms=slow_ms)
+    if pool_file:
+        server.write_pool_file(pool_file)
+        click.echo(f"wrote {pool_file}")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    server.start()
+    click.echo(f"demo platform at {server.base_url} (set DEMO_BASE_URL={server.base_url}); Ctrl-C stops it")
+    for url in server.playlist_urls():
+        click.echo(f"  {url}")
+    stop.wait()
+    server.shutdown()
+    server.server_close()
+
+
+@cli.command()
+@click.argument("url")
+@click.option("--download-sources", default=None, help="Comma-separated sources to match each track on.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def probe(ctx: Context, url: str, download_sources: str | None, as_json: bool) -> None:
+    """Show what a playlist URL holds and, with --download-sources, the best match per track."""
+    from catalogsync_ops.config import SETTINGS_BY_KEY
+    from catalogsync_ops.matching import best_match
+    from catalogsync_ops.sources import build_source, platform_for_url
+    from catalogsync_ops.sources.base import SourceError
+
+    settings = {k: s.default for k, s in SETTINGS_BY_KEY.items()}
+    if ctx.env_file.exists():
+        try:
+            settings.update(load_config(ctx.env_file).values)
+        except ConfigError:
+            pass  # probing must work while the config is being fixed
+    platform = platform_for_url(url)
+    if platform is None:
+        raise click.ClickException(f"no source recognises {url!r}: expected a demo playlist URL, an .m3u/.m3u8 "
+                                   "file or URL, or a qq/netease/kuwo/migu/kugou/… playlist (musicdl extra)")
+    try:
+        playlist = build_source(platform, settings=settings).parse_playlist(url)
+    except SourceError as exc:
+        raise click.ClickException(f"{platform}: {exc} [{exc.error_class}]") from None
+    report = {"platform": platform, "title": playlist.title, "tracks": []}
+    others = []
+    for name in (download_sources.split(",") if download_sources else []):
+        try:
+            others.append(build_source(name.strip(), settings=settings))
+        except SourceError as exc:
+            raise click.ClickException(str(exc)) from None
+    for track in playlist.tracks:
+        entry = {"title": track.title, "artists": list(track.artists), "album": track.album,
+                 "duration_s": track.duration_s, "matches": {}}
+        for source in others:
+            if source.name == platform:
+                entry["matches"][source.name] = {"title": track.display, "score": 1.0, "same_platform": True}
+                continue
+            try:
+                match, scored = best_match(track, source.search(track)) if source.can_search else (None, [])
+            except SourceError as exc:
+                entry["matches"][source.name] = {"error": str(exc), "error_class": exc.error_class.value}
+                continue
+            best = match or (scored[0] if scored else None)
+            entry["matches"][source.name] = {"title": best.track.display if best else None,
+                                             "score": best.score if best else None, "accepted": match is not None}
+        report["tracks"].append(entry)
+    if as_json:
+        return _echo_json(report)
+    click.echo(f"{platform}: {playlist.title} ({len(playlist.tracks)} tracks)")
+    for i, entry in enumerate(report["tracks"], 1):
+        who = ", ".join(entry["artists"])
+        click.echo(f"{i:>3}. {who + ' - ' if who else ''}{entry['title']}")
+        for name, m in entry["matches"].items():
+            if "error" in m:
+                click.echo(f"       {name}: error [{m['error_class']}] {m['error']}")
+            elif m.get("title") is None:
+                click.echo(f"       {name}: no candidates")
+            else:
+                verdict = "ok" if m.get("accepted", True) else "NO MATCH (below threshold)"
+                click.echo(f"       {name}: {m['title']}  score {m['score']:.2f}  {verdict}")
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="runnerd")

@@ -145,3 +145,60 @@ def test_runnerd_is_installed_as_a_console_script():
     bin_dir = Path(sys.executable).parent
     result = subprocess.run([str(bin_dir / "runnerd"), "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and "runnerd, version" in result.stdout
+
+
+def test_probe_lists_tracks_and_best_matches(run_cli, demo_server):
+    url = demo_server.playlist_urls()[0]
+    result = run_cli("probe", url)
+    assert result.exit_code == 0, result.output
+    assert "demo: 华语经典 (8 tracks)" in result.output and "周杰伦 - 晴天" in result.output
+
+
+def test_probe_matches_on_other_sources_as_json(home, run_cli, demo_server):
+    env = home / "catalogsync.env"
+    env.write_text(env.read_text().replace("DEMO_BASE_URL=http://127.0.0.1:8765",
+                                           f"DEMO_BASE_URL={demo_server.base_url}"), encoding="utf-8")
+    result = run_cli("probe", demo_server.playlist_urls()[0], "--download-sources", "demo2", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    by_title = {t["title"]: t["matches"]["demo2"] for t in report["tracks"]}
+    assert by_title["小幸运"]["title"] == "田馥甄 - 小幸運" and by_title["小幸运"]["accepted"]
+    assert by_title["晴天"]["accepted"] is False  # only a live version exists there
+
+
+def test_probe_of_a_url_nobody_supports_fails_clearly(run_cli):
+    result = run_cli("probe", "https://example.org/x")
+    assert result.exit_code == 1 and "no source recognises 'https://example.org/x'" in result.output
+
+
+def test_probe_of_a_playlist_that_404s_says_so(run_cli, demo_server):
+    result = run_cli("probe", f"{demo_server.base_url}/demo/playlist/zzz")
+    assert result.exit_code == 1 and "404" in result.output and "[not_found]" in result.output
+
+
+def test_demo_server_command_serves_writes_a_pool_file_and_stops_on_sigterm(tmp_path: Path):
+    import signal
+    import socket
+
+    import requests
+
+    with socket.socket() as probe_socket:
+        probe_socket.bind(("127.0.0.1", 0))
+        port = probe_socket.getsockname()[1]
+    pool = tmp_path / "demo.txt"
+    proc = subprocess.Popen([sys.executable, "-m", "runnerd", "demo-server", "--port", str(port), "--pool-file",
+                             str(pool)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                answer = requests.get(f"http://127.0.0.1:{port}/demo/api/playlist/p1", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        assert answer.json()["title"] == "华语经典"
+        assert pool.read_text().count(f"http://127.0.0.1:{port}/demo/playlist/") == 4
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
