@@ -169,6 +169,8 @@ def fetch(
         if meta.get("url") != url:
             have, meta = 0, {}
     request_headers = dict(headers or {})
+    # Audio does not compress; an identity body keeps Range offsets exact.
+    request_headers.setdefault("Accept-Encoding", "identity")
     if have:
         request_headers["Range"] = f"bytes={have}-"
         validator = meta.get("etag") or meta.get("last_modified")

@@ -10,6 +10,7 @@ headers accept.
 """
 from __future__ import annotations
 
+import io
 import threading
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -27,6 +28,46 @@ from catalogsync_ops.storage import UploadResult, Uploader, UploadState
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 PART_SIZE = 8 * 1024 * 1024
 PART_CONCURRENCY = 4
+
+
+class _FileSlice(io.RawIOBase):
+    """A read-only, seekable window [offset, offset + length) of a file (one multipart part)."""
+
+    def __init__(self, path: Path, offset: int, length: int) -> None:
+        self._file = open(path, "rb")
+        self._offset, self._length, self._pos = offset, length, 0
+        self._file.seek(offset)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        left = self._length - self._pos
+        if left <= 0:
+            return 0
+        view = memoryview(buffer)[:left]
+        n = self._file.readinto(view)
+        self._pos += n
+        return n
+
+    def seek(self, position: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._length}[whence]
+        self._pos = max(0, min(self._length, base + position))
+        self._file.seek(self._offset + self._pos)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def __len__(self) -> int:
+        return self._length
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
 
 
 def _error(exc: Exception, what: str) -> SourceError:
@@ -143,15 +184,14 @@ class S3Uploader(Uploader):
             if stop.is_set():
                 return
             offset = (number - 1) * self.part_size
-            with open(path, "rb") as handle:
-                handle.seek(offset)
-                data = handle.read(min(self.part_size, size - offset))
-            answer = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=state.upload_id,
-                                             PartNumber=number, Body=data)
+            length = min(self.part_size, size - offset)
+            with _FileSlice(path, offset, length) as body:  # streamed from disk, never held whole
+                answer = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=state.upload_id,
+                                                 PartNumber=number, Body=body, ContentLength=length)
             with lock:
                 done[number] = answer["ETag"]
                 state.parts = dict(done)
-                sent[0] += len(data)
+                sent[0] += length
                 if on_state:
                     on_state(state)
                 if progress:
