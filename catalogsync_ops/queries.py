@@ -24,7 +24,8 @@ def runner_liveness(conn: Connection, now: datetime | None = None) -> dict[str, 
         return out
     age = ((now or utcnow()) - parse_iso(row["heartbeat_at"])).total_seconds()
     up = row["status"] in ("running", "stopping") and age <= HEARTBEAT_STALE_SECONDS
-    out.update(state="up" if up else "down", runner_id=row["id"], pid=row["pid"], host=row["host"],
+    state = "up" if up else ("stopped" if row["status"] == "stopped" else "down")
+    out.update(state=state, runner_id=row["id"], pid=row["pid"], host=row["host"],
                version=row["version"], runner_status=row["status"], started_at=row["started_at"],
                heartbeat_at=row["heartbeat_at"], heartbeat_age_s=round(age, 1), stopped_at=row["stopped_at"])
     return out

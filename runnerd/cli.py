@@ -132,6 +132,9 @@ def _format_status(summary: dict[str, Any]) -> str:
     lines = []
     if runner["state"] == "up":
         lines.append(f"runner: up (pid {runner['pid']} on {runner['host']}, heartbeat {runner['heartbeat_age_s']}s ago)")
+    elif runner["state"] == "stopped":
+        lines.append(f"runner: stopped at {runner['stopped_at']} (pid {runner['pid']} on {runner['host']}) "
+                     "— start it with `runnerd run`")
     elif runner["state"] == "down":
         lines.append(f"runner: DOWN since {runner['heartbeat_at']} (last pid {runner['pid']} on {runner['host']}) "
                      "— start it with `runnerd run`")
@@ -424,6 +427,31 @@ def config_keys() -> None:
     """List every known setting with its default and meaning."""
     for setting in SETTINGS:
         click.echo(f"{setting.key:<28} {setting.default or '(empty)':<32} {setting.help}")
+
+
+# ---------------------------------------------------------------- the daemon
+
+
+@cli.command()
+@click.option("--burst", is_flag=True, help="Apply pending commands, run everything runnable, then exit.")
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@pass_ctx
+def run(ctx: Context, burst: bool, log_level: str) -> None:
+    """Run the daemon: apply commands and work the queue until SIGTERM (exit 0)."""
+    import logging
+
+    from runnerd.daemon import Options, Runner, StartupError
+
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        runner = Runner(Options(env_path=ctx.env_file, db_path=ctx.db_override, burst=burst))
+        code = runner.run()
+    except StartupError as exc:
+        click.echo(f"runnerd: {exc}", err=True)
+        sys.exit(2)
+    sys.exit(code)
 
 
 # ---------------------------------------------------------------- demo and diagnostics

@@ -1,0 +1,414 @@
+"""`runnerd run`: apply commands, schedule jobs and stages, keep workers busy, never lose work.
+
+The main thread owns the loop: each step applies pending commands, advances the active job
+(materialise a stage's items when it starts, finish it when none is left, finish the job),
+starts the next queued job, flushes worker progress and logs, and heartbeats. Signal
+handlers only set flags. Workers run items on their own threads (runnerd/workers.py).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from catalogsync_ops import __version__, queue
+from catalogsync_ops.commands import CommandContext, apply_pending_commands
+from catalogsync_ops.config import Config, check_text, load_config, mask_values
+from catalogsync_ops.db import Connection, iso, open_database, transaction
+from catalogsync_ops.errors import CatalogsyncError, ConfigError, TransitionError
+from catalogsync_ops.pipeline import items_for_stage
+from catalogsync_ops.queue import RetryPolicy
+from catalogsync_ops.revisions import get_revision, latest_revision, record_if_changed
+from catalogsync_ops.runners import (
+    heartbeat,
+    mark_runner_stopped,
+    recover_orphaned_items,
+    register_runner,
+    runner_paused,
+)
+from catalogsync_ops.states import JOB_FINAL, STAGE_FINAL, StageType
+from catalogsync_ops.storage import build_uploader
+from runnerd.lock import RunnerLock, RunnerLockHeld
+from runnerd.logs import DatabaseLogHandler
+from runnerd.watch import EnvWatcher
+from runnerd.workers import Assignment, WorkerPool
+
+log = logging.getLogger("runnerd")
+
+HEARTBEAT_S = 2.0
+FLUSH_S = 1.0
+TICK_S = 0.1
+WORKER_KEYS = {"collect": "COLLECT_WORKERS", "sync": "SYNC_WORKERS", "download": "DOWNLOAD_WORKERS",
+               "upload": "UPLOAD_WORKERS"}
+
+
+class StartupError(Exception):
+    """runnerd cannot start; the message says why and what to do."""
+
+
+@dataclass
+class Options:
+    env_path: Path
+    db_path: Path | None = None
+    burst: bool = False
+
+
+class Runner:
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.env_path = options.env_path
+        try:
+            self.config = load_config(self.env_path)
+        except ConfigError as exc:
+            raise StartupError(f"{exc}\nFix the file (runnerd config check) and start runnerd again.") from None
+        self.db_path = Path(options.db_path or self.config["DB_PATH"])
+        self.stop_requested = threading.Event()
+        self.signals = 0
+        self.lock = RunnerLock(self.db_path)
+        self.conn: Connection | None = None
+        self.runner_id: int | None = None
+        self.pool: WorkerPool | None = None
+        self.watcher: EnvWatcher | None = None
+        self.log_handler: DatabaseLogHandler | None = None
+        self.config_revision_id: int | None = None
+        self._job_settings: dict[int, tuple[dict[str, Any], Any]] = {}
+        self._data_version = None
+        self._last = {"heartbeat": 0.0, "flush": 0.0, "poll": 0.0, "retention": 0.0}
+
+    # ------------------------------------------------------------ start and stop
+
+    def start(self) -> None:
+        """Lock, register, recover: everything before the first claim."""
+        try:
+            self.lock.acquire()
+        except RunnerLockHeld as exc:
+            raise StartupError(str(exc)) from None
+        try:
+            self.conn = open_database(self.db_path)
+        except CatalogsyncError as exc:
+            self.lock.release()
+            raise StartupError(str(exc)) from None
+        record_if_changed(self.conn, self.env_path, source="startup")
+        self.config_revision_id = self._latest_valid_revision()
+        self.runner_id = register_runner(self.conn, config_revision_id=self.config_revision_id)
+        self.log_handler = DatabaseLogHandler(self.db_path, runner_id=self.runner_id)
+        logging.getLogger().addHandler(self.log_handler)
+        log.info("runnerd %s starting (pid %d on %s), database %s", __version__, os.getpid(), socket.gethostname(),
+                 self.db_path)
+        for key, value in mask_values({k: str(v) for k, v in self.config.values.items()}).items():
+            log.info("  %-28s %s", key, value)
+        report = recover_orphaned_items(self.conn, current_runner_id=self.runner_id,
+                                        auto_resume=bool(self.config["AUTO_RESUME_AFTER_RECOVERY"]))
+        if report.did_anything:
+            log.warning("Recovery: %d items interrupted, %d failed after their last attempt; jobs paused %s, "
+                        "resumed %s, canceled %s", len(report.interrupted), len(report.failed), report.paused_jobs,
+                        report.resumed_jobs, report.canceled_jobs)
+        self.pool = WorkerPool(str(self.db_path), self.runner_id, retry_policy=self._retry_policy,
+                               register_worker=self._register_worker)
+        if runner_paused(self.conn):
+            self.pool.paused.set()
+        if not self.options.burst:
+            self.watcher = EnvWatcher(self.env_path)
+            self.watcher.start()
+
+    def _latest_valid_revision(self) -> int | None:
+        row = latest_revision(self.conn, status="applied")
+        return row["id"] if row else None
+
+    def _register_worker(self, name: str) -> int:
+        ts = iso()
+        with transaction(self.conn):
+            return int(self.conn.execute(
+                "INSERT INTO job_workers (runner_instance_id, name, state, started_at, heartbeat_at)"
+                " VALUES (?, ?, 'idle', ?, ?) ON CONFLICT (runner_instance_id, name) DO UPDATE SET state = 'idle'"
+                " RETURNING id", (self.runner_id, name, ts, ts)).fetchone()[0])
+
+    def request_stop(self, signum: int | None = None, frame: Any = None) -> None:
+        """Signal handler: only set flags (the loop acts)."""
+        self.signals += 1
+        self.stop_requested.set()
+
+    def shutdown(self) -> None:
+        """Stop claiming, give in-flight items the grace period, interrupt the rest, exit cleanly."""
+        pool, conn = self.pool, self.conn
+        if pool is not None:
+            pool.draining.set()
+            with transaction(conn):
+                conn.execute("UPDATE runner_instances SET status = 'stopping' WHERE id = ?", (self.runner_id,))
+            grace = float(self.config["SHUTDOWN_GRACE_SECONDS"])
+            deadline = time.monotonic() + grace
+            announced = False
+            while pool.in_flight() and time.monotonic() < deadline:
+                if self.signals > 1:
+                    break
+                if not announced:
+                    log.info("Stopping: %d items in flight get up to %.0fs to finish", pool.in_flight(), grace)
+                    announced = True
+                time.sleep(0.05)
+            if pool.in_flight():
+                log.info("Stopping: interrupting %d items (they resume on the next start)", pool.in_flight())
+                pool.cancel_items(None, "interrupt")
+            pool.stop()
+            self._requeue_active_job()
+            self._flush_workers(final=True)
+        if self.watcher:
+            self.watcher.stop()
+        if self.log_handler:
+            logging.getLogger().removeHandler(self.log_handler)
+            self.log_handler.close()
+        if conn is not None:
+            mark_runner_stopped(conn, self.runner_id)
+            conn.close()
+        self.lock.release()
+
+    def _requeue_active_job(self) -> None:
+        """A clean stop puts the active job back in the queue, so the next start carries on."""
+        for job in self.conn.execute("SELECT id, status FROM job_runs WHERE status IN "
+                                     "('running', 'pause_requested', 'cancel_requested')").fetchall():
+            try:
+                if job["status"] == "cancel_requested":
+                    queue.finalize_cancel(self.conn, job["id"])
+                    continue
+                if job["status"] == "running":
+                    queue.request_pause(self.conn, job["id"])
+                queue.finalize_pause(self.conn, job["id"])
+                if job["status"] == "running":
+                    queue.resume_job(self.conn, job["id"])
+            except TransitionError as exc:
+                log.warning("Job %s: left as it is at shutdown: %s", job["id"], exc)
+
+    # ------------------------------------------------------------ the loop
+
+    def run(self) -> int:
+        """Loop until stopped (or, in burst mode, until nothing is runnable). Returns the exit code."""
+        self.start()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self.request_stop)
+        try:
+            while not self.stop_requested.is_set():
+                did = self.step()
+                if self.options.burst and not did and self._idle():
+                    break
+                if not did:
+                    self.stop_requested.wait(TICK_S)
+        finally:
+            self.shutdown()
+        return 0
+
+    def step(self, now: float | None = None) -> bool:
+        """One pass of the loop; returns whether anything happened."""
+        now = time.monotonic() if now is None else now
+        did = False
+        if self.watcher and self.watcher.changed.is_set():
+            self.watcher.changed.clear()
+            did |= self._reload_config("external")
+        did |= self._apply_commands()
+        did |= self._schedule()
+        self._check_workers()
+        if now - self._last["flush"] >= FLUSH_S:
+            self._last["flush"] = now
+            self._flush_workers()
+            if self.log_handler:
+                self.log_handler.flush()
+        if now - self._last["heartbeat"] >= HEARTBEAT_S:
+            self._last["heartbeat"] = now
+            heartbeat(self.conn, self.runner_id)
+        if now - self._last["retention"] >= 3600:
+            self._last["retention"] = now
+            if self.log_handler:
+                self.log_handler.apply_retention(int(self.config["LOG_RETENTION_DAYS"]),
+                                                 int(self.config["LOG_RETENTION_ROWS"]))
+        return did
+
+    def _idle(self) -> bool:
+        """Burst mode's end: no command pending and no job that can run now."""
+        pending = self.conn.execute("SELECT 1 FROM job_commands WHERE status = 'pending' LIMIT 1").fetchone()
+        active = self.conn.execute("SELECT 1 FROM job_runs WHERE status IN ('running', 'pause_requested',"
+                                   " 'cancel_requested') OR (status = 'queued' AND ? = 0) LIMIT 1",
+                                   (1 if self.pool.paused.is_set() else 0,)).fetchone()
+        return pending is None and active is None and self.pool.in_flight() == 0
+
+    def _apply_commands(self) -> bool:
+        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        now = time.monotonic()
+        if version == self._data_version and now - self._last["poll"] < 1.0:
+            return False
+        self._data_version, self._last["poll"] = version, now
+        ctx = CommandContext(env_path=self.env_path, runner_instance_id=self.runner_id, config=self.config,
+                             config_revision_id=self.config_revision_id, on_config_applied=self._config_applied)
+        results = apply_pending_commands(self.conn, ctx)
+        for command_id, status, result in results:
+            log.info("Command %s %s: %s", command_id, status.value, result if status == "applied" else result)
+        self.pool.paused.set() if runner_paused(self.conn) else self.pool.paused.clear()
+        if results:
+            self._cancel_in_flight_of_canceled_jobs()
+        return bool(results)
+
+    def _cancel_in_flight_of_canceled_jobs(self) -> None:
+        rows = self.conn.execute("SELECT id FROM job_items WHERE status = 'running' AND job_id IN"
+                                 " (SELECT id FROM job_runs WHERE status = 'cancel_requested')").fetchall()
+        if rows:
+            stopped = self.pool.cancel_items({r[0] for r in rows}, "cancel")
+            log.info("Cancel: stopping %d transfers at their next chunk", stopped)
+
+    def _config_applied(self, revision_id: int, config: Config) -> None:
+        self.config = Config(values=config.values, unknown=config.unknown, warnings=config.warnings,
+                             env_path=self.env_path)
+        self.config_revision_id = revision_id
+        self._resize_workers()
+
+    def _reload_config(self, source: str) -> bool:
+        revision_id = record_if_changed(self.conn, self.env_path, source=source)
+        if revision_id is None:
+            return False
+        row = get_revision(self.conn, revision_id)
+        if row["status"] != "applied":
+            log.error("catalogsync.env was edited and is now invalid (revision %s); keeping the last valid config. "
+                      "Problems: %s", revision_id, row["problems_json"])
+            return True
+        config, _ = check_text(row["content"], self.env_path.resolve().parent)
+        self._config_applied(revision_id, config)
+        log.info("catalogsync.env changed outside runnerd: revision %s recorded and in force", revision_id)
+        return True
+
+    def _resize_workers(self) -> None:
+        assignment = self.pool.assignment
+        if assignment is not None:
+            count = int(self.config[WORKER_KEYS[assignment.stage_type]])
+            if count != assignment.count:
+                log.info("Stage %s: %d workers (was %d)", assignment.stage_type, count, assignment.count)
+                self.pool.assign(Assignment(**{**assignment.__dict__, "count": count}))
+
+    def _retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(float(self.config["RETRY_BACKOFF_SECONDS"]), float(self.config["RETRY_BACKOFF_MAX_SECONDS"]))
+
+    # ------------------------------------------------------------ scheduling
+
+    def _settings_for(self, job) -> tuple[dict[str, Any], Any]:
+        """The job's config (its revision, secrets included), and its uploader."""
+        cached = self._job_settings.get(job["id"])
+        if cached is None:
+            values = None
+            if job["config_revision_id"]:
+                row = self.conn.execute("SELECT content FROM config_revisions WHERE id = ? AND status = 'applied'",
+                                        (job["config_revision_id"],)).fetchone()
+                if row is not None:
+                    config, _ = check_text(row["content"], self.env_path.resolve().parent)
+                    values = config.values if config else None
+            values = values or self.config.values
+            cached = self._job_settings[job["id"]] = (values, None)
+        return cached
+
+    def _uploader_for(self, job_id: int, settings: dict[str, Any]):
+        values, uploader = self._job_settings[job_id]
+        if uploader is None and settings.get("OBJECT_BACKEND_NAME") != "none":
+            uploader = build_uploader(settings)
+            self._job_settings[job_id] = (values, uploader)
+        return uploader
+
+    def _schedule(self) -> bool:
+        conn = self.conn
+        job = conn.execute("SELECT * FROM job_runs WHERE status IN ('running', 'pause_requested', 'cancel_requested')"
+                           " ORDER BY id LIMIT 1").fetchone()
+        if job is None:
+            self.pool.assign(None)
+            if self.pool.paused.is_set() or self.pool.draining.is_set():
+                return False
+            job = conn.execute("SELECT * FROM job_runs WHERE status = 'queued' ORDER BY priority DESC, id LIMIT 1"
+                               ).fetchone()
+            if job is None:
+                return False
+            queue.start_job(conn, job["id"])
+            log.info("Job %s (%s): started", job["id"], job["job_type"])
+            return True
+        if job["status"] == "pause_requested":
+            if queue.running_item_count(conn, job["id"]) == 0:
+                queue.finalize_pause(conn, job["id"])
+                self.pool.assign(None)
+                log.info("Job %s: paused", job["id"])
+                return True
+            return False
+        if job["status"] == "cancel_requested":
+            if queue.running_item_count(conn, job["id"]) == 0:
+                queue.finalize_cancel(conn, job["id"])
+                self.pool.assign(None)
+                log.info("Job %s: canceled", job["id"])
+                return True
+            return False
+        return self._advance(job)
+
+    def _advance(self, job) -> bool:
+        """Drive the running job: start, finish and move through its stages."""
+        conn = self.conn
+        stages = conn.execute("SELECT * FROM job_stages WHERE job_id = ? ORDER BY seq_no", (job["id"],)).fetchall()
+        current = next((s for s in stages if s["status"] not in {x.value for x in STAGE_FINAL}), None)
+        if current is None:
+            status = queue.finish_job(conn, job["id"])
+            self.pool.assign(None)
+            self._close_job_settings(job["id"])
+            log.info("Job %s: %s", job["id"], status.value)
+            return True
+        settings, _ = self._settings_for(job)
+        if current["status"] in ("pending", "paused"):
+            scope = json.loads(job["scope_json"] or "{}")
+            uploader = self._uploader_for(job["id"], settings) if current["stage_type"] == StageType.UPLOAD else None
+            specs = items_for_stage(conn, current["stage_type"], scope, settings, uploader)
+            added = queue.add_items(conn, current["id"], specs, max_attempts=int(self.config["MAX_ATTEMPTS"])) if specs else 0
+            queue.start_stage(conn, current["id"])
+            log.info("Job %s: stage %s started with %d new items", job["id"], current["stage_type"], added)
+            self._assign(job, current, settings)
+            return True
+        if current["n_queued"] + current["n_running"] + current["n_interrupted"] == 0 and self.pool.in_flight() == 0:
+            status = queue.finish_stage(conn, current["id"])
+            log.info("Job %s: stage %s %s", job["id"], current["stage_type"], status.value)
+            return True
+        if self.pool.assignment is None or self.pool.assignment.stage_id != current["id"]:
+            self._assign(job, current, settings)
+        return False
+
+    def _assign(self, job, stage, settings: dict[str, Any]) -> None:
+        uploader = self._uploader_for(job["id"], settings) if stage["stage_type"] == StageType.UPLOAD else None
+        count = int(self.config[WORKER_KEYS[stage["stage_type"]]])
+        self.pool.assign(Assignment(job["id"], stage["id"], stage["stage_type"], count, settings, uploader))
+
+    def _close_job_settings(self, job_id: int) -> None:
+        _, uploader = self._job_settings.pop(job_id, (None, None))
+        if uploader is not None:
+            uploader.close()
+
+    # ------------------------------------------------------------ workers
+
+    def _check_workers(self) -> None:
+        for index, worker in enumerate(list(self.pool.workers)):
+            if not worker.is_alive() and not self.pool.stopping.is_set():
+                claim = worker.claim
+                log.error("Worker %s died%s; starting a new one", worker.name,
+                          f" while running item {claim.item_id}" if claim else "")
+                self.pool.add_worker(index)
+
+    def _flush_workers(self, final: bool = False) -> None:
+        """One transaction for every worker whose view changed (at most once a second)."""
+        rows = []
+        ts = iso()
+        for worker in self.pool.workers:
+            view = worker.view
+            if worker.row_id is None or not (view.dirty or final):
+                continue
+            view.dirty = False
+            state = "stopped" if final else view.state
+            rows.append((state, view.job_id, view.stage_id, view.item_id, view.song_id, view.playlist_id,
+                         view.display_text, view.bytes_done, view.bytes_total, view.speed_bps, view.item_started_at,
+                         self.pool.assignment.stage_type if self.pool.assignment else None, ts, worker.row_id))
+        if rows:
+            with transaction(self.conn):
+                self.conn.executemany(
+                    "UPDATE job_workers SET state = ?, job_id = ?, stage_id = ?, item_id = ?, song_id = ?,"
+                    " playlist_id = ?, display_text = ?, bytes_done = ?, bytes_total = ?, speed_bps = ?,"
+                    " item_started_at = ?, stage_type = ?, heartbeat_at = ? WHERE id = ?", rows)

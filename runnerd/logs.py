@@ -1,0 +1,82 @@
+"""Logs into job_logs: a bounded, batched handler that never blocks a worker."""
+from __future__ import annotations
+
+import logging
+import queue
+import traceback
+from datetime import timedelta
+
+from catalogsync_ops.db import Connection, connect, iso, transaction, utcnow
+
+MAX_PENDING = 10_000
+
+
+class DatabaseLogHandler(logging.Handler):
+    """Queues records (dropping, and counting, past MAX_PENDING); `flush()` writes them in one transaction.
+
+    A record may carry `job_id` and `item_id` through `extra=`. `flush()` and `apply_retention()`
+    are called by the daemon's main loop, on its thread.
+    """
+
+    def __init__(self, db_path, *, runner_id: int | None, level: int = logging.INFO) -> None:
+        super().__init__(level)
+        self.db_path = db_path
+        self.runner_id = runner_id
+        self.pending: queue.SimpleQueue = queue.SimpleQueue()
+        self.size = 0
+        self.dropped = 0
+        self._conn: Connection | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.size >= MAX_PENDING:
+            self.dropped += 1
+            return
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string must not break logging
+            message = str(record.msg)
+        tb = "".join(traceback.format_exception(*record.exc_info)) if record.exc_info else None
+        self.size += 1
+        self.pending.put((iso(), record.levelname, record.name, getattr(record, "job_id", None),
+                          getattr(record, "item_id", None), self.runner_id, message, tb))
+
+    def flush(self) -> None:
+        rows = []
+        while True:
+            try:
+                rows.append(self.pending.get_nowait())
+            except queue.Empty:
+                break
+        self.size = max(0, self.size - len(rows))
+        if self.dropped:
+            rows.append((iso(), "WARNING", "runnerd.logs", None, None, self.runner_id,
+                         f"{self.dropped} log lines were dropped because the log queue was full", None))
+            self.dropped = 0
+        if not rows:
+            return
+        if self._conn is None:
+            self._conn = connect(self.db_path)
+        with transaction(self._conn):
+            self._conn.executemany(
+                "INSERT INTO job_logs (created_at, level, logger, job_id, item_id, runner_instance_id, message,"
+                " traceback) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def apply_retention(self, days: int, max_rows: int) -> int:
+        """Delete rows older than `days`, then the oldest beyond `max_rows`; returns how many went."""
+        if self._conn is None:
+            self._conn = connect(self.db_path)
+        cutoff = iso(utcnow() - timedelta(days=days))
+        with transaction(self._conn):
+            gone = self._conn.execute("DELETE FROM job_logs WHERE created_at < ?", (cutoff,)).rowcount
+            top = self._conn.execute("SELECT MAX(id) FROM job_logs").fetchone()[0] or 0
+            gone += self._conn.execute("DELETE FROM job_logs WHERE id <= ?", (top - max_rows,)).rowcount
+        return gone
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            super().close()

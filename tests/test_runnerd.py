@@ -1,0 +1,224 @@
+"""runnerd as a real process: end to end on the demo platform, pause, crash, signals, config."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from catalogsync_ops.db import connect, open_database
+from catalogsync_ops.tagging import read_tags
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def set_env(home: Path, **values: object) -> None:
+    """Change keys of the home's env file (as a person editing it would)."""
+    env = home / "catalogsync.env"
+    lines = env.read_text(encoding="utf-8").splitlines()
+    for key, value in values.items():
+        lines = [f"{key}={value}" if line.startswith(f"{key}=") else line for line in lines]
+    env.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.fixture
+def demo_home(home: Path, demo_server):
+    set_env(home, DEMO_BASE_URL=demo_server.base_url, DOWNLOAD_SOURCES="demo,demo2", RETRY_BACKOFF_SECONDS=0,
+            RETRY_BACKOFF_MAX_SECONDS=0, SHUTDOWN_GRACE_SECONDS=5)
+    demo_server.write_pool_file(home / "input" / "demo.txt")
+    return home
+
+
+def runnerd(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}
+    return subprocess.run([sys.executable, "-m", "runnerd", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def start_daemon(home: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}
+    return subprocess.Popen([sys.executable, "-m", "runnerd", "run", *args], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(predicate, timeout: float = 30, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
+def db(home: Path):
+    return connect(home / "catalogsync.db")
+
+
+def job_status(home: Path, job_id: int = 1) -> str:
+    with db(home) as conn:
+        return conn.execute("SELECT status FROM job_runs WHERE id = ?", (job_id,)).fetchone()[0]
+
+
+def library_files(home: Path, folder: str = "library") -> list[Path]:
+    return sorted(p for p in (home / folder).rglob("*") if p.is_file())
+
+
+def test_full_pipeline_end_to_end_in_burst_mode(demo_home: Path):
+    assert runnerd(demo_home, "enqueue", "full_pipeline").returncode == 0
+    result = runnerd(demo_home, "run", "--burst")
+    assert result.returncode == 0, result.stderr
+    status = json.loads(runnerd(demo_home, "status", "--json").stdout)
+    assert status["runner"]["state"] == "stopped" and status["pending_commands"] == 0
+    with db(demo_home) as conn:
+        job = conn.execute("SELECT * FROM job_runs WHERE id = 1").fetchone()
+        assert job["status"] == "completed", result.stderr[-3000:]
+    files = library_files(demo_home)
+    assert len(files) == 24
+    assert read_tags(demo_home / "library" / "周杰伦" / "叶惠美" / "晴天.mp3")["artist"] == "周杰伦"
+    for path in files:
+        assert (demo_home / "mirror" / path.relative_to(demo_home / "library")).read_bytes() == path.read_bytes()
+    assert not [p for p in demo_home.rglob("*.part")]
+
+
+def test_faults_end_with_errors_then_retry_failed_completes(demo_home: Path, demo_server):
+    demo_server.set_faults(not_found=["s05", "s12"])
+    runnerd(demo_home, "enqueue", "full_pipeline")
+    assert runnerd(demo_home, "run", "--burst").returncode == 0
+    assert job_status(demo_home) == "completed_with_errors"
+    with db(demo_home) as conn:
+        failed = conn.execute("SELECT display_text, last_error_class, last_source FROM job_items"
+                              " WHERE status = 'failed' ORDER BY id").fetchall()
+    assert [(r[1], r[2]) for r in failed] == [("not_found", "demo"), ("not_found", "demo")]
+    assert {r[0] for r in failed} == {"G.E.M.邓紫棋 - 光年之外", "Queen - Bohemian Rhapsody"}
+    demo_server.set_faults(not_found=[])
+    result = runnerd(demo_home, "retry-failed", "1")
+    assert result.returncode == 0 and "pending" in result.stdout
+    assert runnerd(demo_home, "run", "--burst").returncode == 0
+    assert job_status(demo_home) == "completed"
+    assert len(library_files(demo_home)) == 24 and len(library_files(demo_home, "mirror")) == 24
+
+
+def test_soft_pause_lets_in_flight_items_finish_and_starts_no_new_one(demo_home: Path, demo_server):
+    demo_server.set_faults(slow_ms=60)  # each song takes a while
+    runnerd(demo_home, "enqueue", "full_pipeline")
+    daemon = start_daemon(demo_home)
+    try:
+        with db(demo_home) as conn:
+            wait_for(lambda: conn.execute("SELECT COUNT(*) FROM job_items i JOIN job_stages s ON s.id = i.stage_id"
+                                          " WHERE s.stage_type = 'download' AND i.status = 'running'").fetchone()[0] >= 2)
+            result = runnerd(demo_home, "pause", "1", "--wait")
+            assert result.returncode == 0, result.stderr
+            applied_at = conn.execute("SELECT applied_at FROM job_commands WHERE kind = 'pause_job'").fetchone()[0]
+            wait_for(lambda: job_status(demo_home) == "paused")
+            late = conn.execute("SELECT COUNT(*) FROM item_attempts WHERE started_at > ?", (applied_at,)).fetchone()[0]
+            assert late == 0, "an item started after the pause was applied"
+            finished_after = conn.execute("SELECT COUNT(*) FROM item_attempts WHERE finished_at > ? AND outcome = "
+                                          "'succeeded'", (applied_at,)).fetchone()[0]
+            assert finished_after >= 1  # the in-flight ones finished
+            assert conn.execute("SELECT COUNT(*) FROM job_items WHERE status = 'running'").fetchone()[0] == 0
+            demo_server.set_faults(slow_ms=0)
+            assert runnerd(demo_home, "resume", "1", "--wait").returncode == 0
+            wait_for(lambda: job_status(demo_home) == "completed", timeout=60)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.communicate(timeout=60)
+    assert len(library_files(demo_home)) == 24
+
+
+def test_a_second_runner_on_the_same_database_exits_naming_the_holder(demo_home: Path):
+    daemon = start_daemon(demo_home)
+    try:
+        wait_for(lambda: (demo_home / "catalogsync.db.runnerd.lock").exists() and
+                 json.loads(runnerd(demo_home, "status", "--json").stdout)["runner"]["state"] == "up")
+        second = runnerd(demo_home, "run", timeout=30)
+        assert second.returncode != 0
+        assert f"pid {daemon.pid}" in second.stderr and "Only one runner" in second.stderr
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.communicate(timeout=60)
+    assert daemon.returncode == 0
+
+
+def test_an_outside_edit_of_the_env_file_is_recorded_within_2_seconds(demo_home: Path):
+    daemon = start_daemon(demo_home)
+    try:
+        wait_for(lambda: json.loads(runnerd(demo_home, "status", "--json").stdout)["runner"]["state"] == "up")
+        env = demo_home / "catalogsync.env"
+        # Replace by rename, as editors do.
+        tmp = demo_home / ".catalogsync.env.swp"
+        tmp.write_text(env.read_text().replace("DOWNLOAD_WORKERS=3", "DOWNLOAD_WORKERS=5"), encoding="utf-8")
+        edited = time.monotonic()
+        os.replace(tmp, env)
+        with db(demo_home) as conn:
+            wait_for(lambda: conn.execute("SELECT COUNT(*) FROM config_revisions WHERE source = 'external'"
+                                          " AND content LIKE '%DOWNLOAD_WORKERS=5%'").fetchone()[0], timeout=2)
+            assert time.monotonic() - edited <= 2.0
+            env.write_text(env.read_text() + "WEB_PORT=nope\n", encoding="utf-8")
+            wait_for(lambda: conn.execute("SELECT COUNT(*) FROM config_revisions WHERE status = 'invalid'"
+                                          ).fetchone()[0], timeout=2)
+        assert daemon.poll() is None  # an invalid edit does not stop the runner
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _, err = daemon.communicate(timeout=60)
+    assert "keeping the last valid config" in err
+
+
+def test_sigterm_during_downloads_exits_0_within_the_grace_period_with_nothing_running(demo_home: Path, demo_server):
+    demo_server.set_faults(slow_ms=400)
+    set_env(demo_home, SHUTDOWN_GRACE_SECONDS=2)
+    runnerd(demo_home, "enqueue", "full_pipeline")
+    daemon = start_daemon(demo_home)
+    with db(demo_home) as conn:
+        wait_for(lambda: conn.execute("SELECT COUNT(*) FROM job_items i JOIN job_stages s ON s.id = i.stage_id"
+                                      " WHERE s.stage_type = 'download' AND i.status = 'running'").fetchone()[0] >= 1)
+        sent = time.monotonic()
+        daemon.send_signal(signal.SIGTERM)
+        daemon.communicate(timeout=60)
+        took = time.monotonic() - sent
+        assert daemon.returncode == 0
+        assert took < 2 + 3, took
+        assert conn.execute("SELECT COUNT(*) FROM job_items WHERE status = 'running'").fetchone()[0] == 0
+        # The job goes back to the queue and its interrupted songs resume on the next start.
+        assert job_status(demo_home) == "queued"
+    demo_server.set_faults(slow_ms=0)
+    assert runnerd(demo_home, "run", "--burst").returncode == 0
+    assert job_status(demo_home) == "completed" and len(library_files(demo_home)) == 24
+
+
+KILL_ROUNDS = 30
+
+
+def test_sigkill_loop_loses_nothing_and_does_nothing_twice(demo_home: Path, demo_server):
+    set_env(demo_home, AUTO_RESUME_AFTER_RECOVERY="true", MAX_ATTEMPTS=50, DOWNLOAD_WORKERS=1, SYNC_WORKERS=1)
+    demo_server.set_faults(slow_ms=300)  # the pipeline spans many rounds: kills land mid-transfer
+    runnerd(demo_home, "enqueue", "full_pipeline")
+    rng = random.Random(7)
+    for round_no in range(KILL_ROUNDS):
+        daemon = start_daemon(demo_home)
+        time.sleep(rng.uniform(0.6, 1.8))
+        if daemon.poll() is None:
+            daemon.kill()
+        daemon.communicate(timeout=30)
+    demo_server.set_faults(slow_ms=0)
+    result = runnerd(demo_home, "run", "--burst", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert job_status(demo_home) == "completed"
+    files = library_files(demo_home)
+    assert len(files) == 24, [str(f) for f in files]  # no song twice ("x (2).mp3"), none missing
+    assert len(library_files(demo_home, "mirror")) == 24
+    assert not [p for p in demo_home.rglob("*.part")]
+    with db(demo_home) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM job_items WHERE status = 'running'").fetchone()[0] == 0
+        interrupted = conn.execute("SELECT COUNT(*) FROM item_attempts WHERE outcome = 'interrupted'").fetchone()[0]
+        recoveries = conn.execute("SELECT COUNT(*) FROM job_events WHERE kind = 'recovery'").fetchone()[0]
+        print(f"{interrupted} interrupted attempts, {recoveries} recoveries in {KILL_ROUNDS} kills")
+        assert interrupted >= 5 and recoveries >= 5
+        assert conn.execute("SELECT COUNT(*) FROM file_locations").fetchone()[0] == 24
+        assert conn.execute("SELECT COUNT(*) FROM upload_tasks WHERE status = 'uploaded'").fetchone()[0] == 24
