@@ -25,11 +25,11 @@ from urllib.request import url2pathname
 
 import requests
 
+from catalogsync_ops.fileio import CHUNK_SIZE, fsync_dir, sha256_file
 from catalogsync_ops.http import error_class_for_exception, error_class_for_status
 from catalogsync_ops.sources.base import SourceError
 from catalogsync_ops.states import ErrorClass
 
-CHUNK_SIZE = 1024 * 1024
 PROGRESS_INTERVAL_S = 0.25
 
 Progress = Callable[[int, "int | None"], None]
@@ -96,24 +96,6 @@ def _drop_part(part: Path) -> None:
             path.unlink()
         except FileNotFoundError:
             pass
-
-
-def fsync_dir(folder: Path) -> None:
-    """fsync a folder so a rename inside it survives a power cut."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def sha256_file(path: Path) -> str:
-    """SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK_SIZE):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_free_space(folder: Path, need_bytes: int, min_free_bytes: int) -> None:

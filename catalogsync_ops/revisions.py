@@ -25,6 +25,7 @@ from catalogsync_ops.config import (
     unmask_text,
 )
 from catalogsync_ops.db import Connection, iso, transaction
+from catalogsync_ops.fileio import fsync_dir
 from catalogsync_ops.errors import ConfigError, NotFound
 
 SOURCES = ("init", "ui", "cli", "api", "external", "rollback", "startup")
@@ -65,11 +66,7 @@ def atomic_write_text(path: Path, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    dir_fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    fsync_dir(folder)
 
 
 def read_env_text(env_path: Path) -> str:

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Set up Catalogsync Ops on its embedded defaults (SQLite, the demo source, a local mirror
-# folder for uploads) in ./var/quickstart, then show the runner status.
+# folder for uploads) in ./var/quickstart, start the demo platform and runnerd, and queue a
+# first full pipeline. Ctrl-C stops both cleanly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 HOME_DIR=${CATALOGSYNC_HOME:-$PWD/var/quickstart}
+DEMO_PORT=${DEMO_PORT:-8765}
 
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
     echo "catalogsync-ops needs Python 3.11 or newer; $("$PYTHON" --version 2>&1) found." >&2
@@ -16,11 +18,30 @@ fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet -e .
 
+RUNNERD="$VENV/bin/runnerd"
 if [ ! -f "$HOME_DIR/catalogsync.env" ]; then
-    "$VENV/bin/runnerd" init --home "$HOME_DIR"
+    "$RUNNERD" init --home "$HOME_DIR"
+    # The demo has a second platform that holds songs the first cannot serve.
+    sed -i "s#^DOWNLOAD_SOURCES=.*#DOWNLOAD_SOURCES=demo,demo2#; s#^DEMO_BASE_URL=.*#DEMO_BASE_URL=http://127.0.0.1:$DEMO_PORT#" \
+        "$HOME_DIR/catalogsync.env"
 fi
 export CATALOGSYNC_ENV_FILE="$HOME_DIR/catalogsync.env"
+
+"$RUNNERD" demo-server --port "$DEMO_PORT" --pool-file "$HOME_DIR/input/demo.txt" &
+DEMO_PID=$!
+RUNNER_PID=
+stop() {
+    [ -n "$RUNNER_PID" ] && kill -TERM "$RUNNER_PID" 2>/dev/null && wait "$RUNNER_PID" 2>/dev/null || true
+    kill -TERM "$DEMO_PID" 2>/dev/null && wait "$DEMO_PID" 2>/dev/null || true
+}
+trap stop EXIT INT TERM
+
+"$RUNNERD" enqueue full_pipeline
+"$RUNNERD" run &
+RUNNER_PID=$!
 echo
-echo "Home: $HOME_DIR   (export CATALOGSYNC_ENV_FILE=$CATALOGSYNC_ENV_FILE)"
-"$VENV/bin/runnerd" config check
-"$VENV/bin/runnerd" status || true
+echo "Home: $HOME_DIR"
+echo "Watch it:  CATALOGSYNC_ENV_FILE=$CATALOGSYNC_ENV_FILE $RUNNERD status"
+echo "Library:   $HOME_DIR/library    Mirror: $HOME_DIR/mirror"
+echo "Ctrl-C stops the runner and the demo platform."
+wait "$RUNNER_PID"
