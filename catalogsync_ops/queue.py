@@ -10,17 +10,16 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Iterable
 
-from catalogsync_ops.db import Connection, iso, transaction, utcnow
+from catalogsync_ops.db import Connection, iso, transaction
 from catalogsync_ops.errors import NotFound, TransitionError
 from catalogsync_ops.states import (
     ITEM_RETRYABLE,
     JOB_FINAL,
     STAGE_FINAL,
     STAGES_BY_JOB_TYPE,
-    AttemptOutcome,
     ErrorClass,
     ItemStatus,
     ItemType,

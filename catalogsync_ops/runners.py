@@ -18,7 +18,7 @@ from catalogsync_ops.queue import (
     get_job,
     write_event,
 )
-from catalogsync_ops.states import ErrorClass, ItemStatus, JobStatus, RunnerStatus, StageStatus
+from catalogsync_ops.states import ErrorClass, ItemStatus, JobStatus, StageStatus
 
 I, J, S = ItemStatus, JobStatus, StageStatus
 

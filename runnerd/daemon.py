@@ -33,7 +33,7 @@ from catalogsync_ops.runners import (
     register_runner,
     runner_paused,
 )
-from catalogsync_ops.states import JOB_FINAL, STAGE_FINAL, StageType
+from catalogsync_ops.states import STAGE_FINAL, StageType
 from catalogsync_ops.storage import build_uploader
 from runnerd.lock import RunnerLock, RunnerLockHeld
 from runnerd.logs import DatabaseLogHandler
@@ -245,7 +245,7 @@ class Runner:
                              config_revision_id=self.config_revision_id, on_config_applied=self._config_applied)
         results = apply_pending_commands(self.conn, ctx)
         for command_id, status, result in results:
-            log.info("Command %s %s: %s", command_id, status.value, result if status == "applied" else result)
+            log.info("Command %s %s: %s", command_id, status.value, result)
         self.pool.paused.set() if runner_paused(self.conn) else self.pool.paused.clear()
         if results:
             self._cancel_in_flight_of_canceled_jobs()

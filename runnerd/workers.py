@@ -85,6 +85,7 @@ class Worker(threading.Thread):
         self.row_id: int | None = None
         self.cancel: CancelToken | None = None
         self.claim: Claim | None = None
+        self.last_assignment: Assignment | None = None
 
     # -- progress, called from transfers on this thread
 
@@ -139,7 +140,10 @@ class Worker(threading.Thread):
                     due = seconds_until_next_due(conn, assignment.stage_id)
                     pool.wake.wait(min(0.5, due) if due is not None else 0.5)
                     continue
-            ctx = self._context(conn, contexts, assignment or pool.assignment)
+            # A claim chained from the previous item runs with the assignment it was made under.
+            assignment = assignment or self.last_assignment
+            self.last_assignment = assignment
+            ctx = self._context(conn, contexts, assignment)
             claim = self._run_one(conn, ctx, claim, assignment)
 
     def _run_one(self, conn: Connection, ctx: WorkContext, claim: Claim, assignment: Assignment | None) -> Claim | None:

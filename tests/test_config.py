@@ -1,7 +1,6 @@
 """catalogsync.env: parsing like python-dotenv, validation with lines, masking, revisions."""
 from __future__ import annotations
 
-import os
 import stat
 from pathlib import Path
 

@@ -1,7 +1,6 @@
 """Collect → sync → download → upload, one item at a time, on the demo platform."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest

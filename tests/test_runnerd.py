@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from catalogsync_ops.db import connect, open_database
+from catalogsync_ops.db import connect
 from catalogsync_ops.tagging import read_tags
 
 ROOT = Path(__file__).resolve().parent.parent
