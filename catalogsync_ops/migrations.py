@@ -373,8 +373,43 @@ CREATE INDEX job_logs_level_idx ON job_logs (level, id);
 CREATE INDEX job_logs_created_idx ON job_logs (created_at);
 """
 
+WEB_AUTH = """
+CREATE TABLE web_users (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+
+CREATE TABLE api_tokens (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    token_sha256 TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    last_used_at TEXT,
+    revoked_at TEXT
+);
+
+-- Secrets of the web process that must survive restarts (session key, one-time setup token).
+CREATE TABLE web_settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+
+CREATE TABLE login_attempts (
+    id INTEGER PRIMARY KEY,
+    remote_addr TEXT NOT NULL,
+    succeeded INTEGER NOT NULL CHECK (succeeded IN (0, 1)),
+    created_at TEXT NOT NULL
+);
+CREATE INDEX login_attempts_addr_idx ON login_attempts (remote_addr, created_at);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", INITIAL_SCHEMA),
+    Migration(2, "web_auth", WEB_AUTH),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

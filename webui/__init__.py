@@ -1,1 +1,87 @@
-"""webui: the operations console in the browser (reads state, writes only commands)."""
+"""webui: the operations console in the browser. It reads state and writes only command rows
+(plus its own login tables); it never runs work and never changes job state itself."""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, request
+
+from catalogsync_ops.db import connect, iso, open_database, transaction
+
+
+def _secret_key(db_path: Path) -> str:
+    """The session signing key, made once and kept in the database so logins survive restarts."""
+    conn = open_database(db_path)
+    try:
+        with transaction(conn):
+            row = conn.execute("SELECT value FROM web_settings WHERE key = 'secret_key'").fetchone()
+            if row is None:
+                value = secrets.token_hex(32)
+                conn.execute("INSERT INTO web_settings (key, value, updated_at) VALUES ('secret_key', ?, ?)",
+                             (value, iso()))
+                return value
+            return row[0]
+    finally:
+        conn.close()
+
+
+def create_app(config: dict[str, Any]) -> Flask:
+    """The app for one database. `config` needs DB_PATH and ENV_PATH; TESTING is optional."""
+    app = Flask(__name__)
+    db_path = Path(config["DB_PATH"])
+    app.config.update(
+        DB_PATH=db_path,
+        ENV_PATH=Path(config["ENV_PATH"]) if config.get("ENV_PATH") else None,
+        SECRET_KEY=_secret_key(db_path),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="catalogsync_session",
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        TRUSTED_PROXIES=tuple(config.get("TRUSTED_PROXIES", ())),
+        LOGIN_LIMIT=int(config.get("LOGIN_LIMIT", 10)),
+    )
+    app.config.update({k: v for k, v in config.items() if k.isupper() and k not in ("DB_PATH", "ENV_PATH")})
+
+    from webui import api, auth, pages
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    app.before_request(auth.guard)
+    app.teardown_appcontext(_close_db)
+    app.after_request(_security_headers)
+    app.jinja_env.globals.update(csrf_token=auth.csrf_token)
+    from webui.errors import register_error_handlers
+
+    register_error_handlers(app)
+    return app
+
+
+def get_db():
+    """This request's read/write connection (readers never hold long transactions)."""
+    if "db" not in g:
+        from flask import current_app
+
+        g.db = connect(current_app.config["DB_PATH"])
+    return g.db
+
+
+def _close_db(exc: BaseException | None) -> None:
+    conn = g.pop("db", None)
+    if conn is not None:
+        conn.close()
+
+
+def _security_headers(response):
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.path.startswith("/api/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response

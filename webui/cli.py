@@ -1,15 +1,98 @@
-"""`catalogsync-web`: the web process's command line."""
+"""`catalogsync-web`: serve the console with waitress, and manage its login without a browser."""
 from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
 
 import click
 
 from catalogsync_ops import __version__
+from catalogsync_ops.config import ConfigError, load_config
+from catalogsync_ops.db import open_database
+from catalogsync_ops.errors import CatalogsyncError
+
+WAITRESS_THREADS = 8
+
+
+def _paths(env_file: Path, db: Path | None) -> tuple[Path, Path]:
+    if db:
+        return env_file, db
+    try:
+        return env_file, Path(load_config(env_file)["DB_PATH"])
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--env-file", type=click.Path(path_type=Path), envvar="CATALOGSYNC_ENV_FILE",
+              default="catalogsync.env", show_default=True)
+@click.option("--db", type=click.Path(path_type=Path), envvar="CATALOGSYNC_DB")
 @click.version_option(__version__, prog_name="catalogsync-web")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context, env_file: Path, db: Path | None) -> None:
     """The Catalogsync operations console (web UI)."""
+    ctx.obj = (env_file, db)
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to listen on (default WEB_HOST, 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (default WEB_PORT, 8421).")
+@click.option("--trusted-proxy", "trusted", multiple=True, help="Peer whose X-Forwarded-For is believed.")
+@click.pass_obj
+def serve(obj, host: str | None, port: int | None, trusted: tuple[str, ...]) -> None:
+    """Serve the console with waitress until Ctrl-C."""
+    from waitress import serve as waitress_serve
+
+    from webui import create_app
+    from webui.auth import new_setup_token, user_count
+
+    env_file, db = _paths(*obj)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = load_config(env_file) if env_file.exists() else None
+    host = host or (config["WEB_HOST"] if config else "127.0.0.1")
+    port = port if port is not None else (int(config["WEB_PORT"]) if config else 8421)
+    try:
+        conn = open_database(db)
+    except CatalogsyncError as exc:
+        raise click.ClickException(str(exc)) from None
+    if user_count(conn) == 0:
+        token = new_setup_token(conn)
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        click.echo(f"No user yet. Open this one-time link within 24 hours to create one:\n"
+                   f"  http://{shown}:{port}/setup?token={token}", err=True)
+    conn.close()
+    app = create_app({"DB_PATH": db, "ENV_PATH": env_file, "TRUSTED_PROXIES": trusted})
+    click.echo(f"catalogsync-web on http://{host}:{port}", err=True)
+    waitress_serve(app, host=host, port=port, threads=WAITRESS_THREADS, ident="catalogsync-web")
+
+
+@cli.command(name="set-password")
+@click.argument("username")
+@click.pass_obj
+def set_password_cmd(obj, username: str) -> None:
+    """Set (or create) USERNAME's password, read from stdin."""
+    from webui.auth import set_password
+
+    _, db = _paths(*obj)
+    password = sys.stdin.readline().rstrip("\r\n") if not sys.stdin.isatty() else click.prompt(
+        "New password", hide_input=True, confirmation_prompt=True)
+    try:
+        set_password(open_database(db), username, password)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"password of {username!r} set")
+
+
+@cli.command(name="create-token")
+@click.argument("name")
+@click.pass_obj
+def create_token_cmd(obj, name: str) -> None:
+    """Print a new API token (use it as Authorization: Bearer <token>)."""
+    from webui.auth import create_token
+
+    _, db = _paths(*obj)
+    click.echo(create_token(open_database(db), name))
 
 
 def main() -> None:

@@ -1,0 +1,206 @@
+"""The web console: login, CSRF, commands from forms and the API, and the real channel."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+from waitress import create_server
+
+from catalogsync_ops import queue
+from catalogsync_ops.db import open_database
+from catalogsync_ops.items import claim_next_item, mark_item_failed
+from webui import create_app
+from webui.auth import create_token, new_setup_token, set_password
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def web(home: Path):
+    db = home / "catalogsync.db"
+    conn = open_database(db)
+    set_password(conn, "admin", PASSWORD)
+    app = create_app({"DB_PATH": db, "ENV_PATH": home / "catalogsync.env", "TESTING": True, "LOGIN_LIMIT": 3})
+    yield app, conn
+    conn.close()
+
+
+def csrf_from(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def login(client, password: str = PASSWORD, headers: dict | None = None):
+    token = csrf_from(client.get("/login").get_data(as_text=True))
+    return client.post("/login", data={"username": "admin", "password": password, "csrf_token": token},
+                       headers=headers or {})
+
+
+@pytest.fixture
+def client(web):
+    app, _ = web
+    client = app.test_client()
+    assert login(client).status_code == 302
+    return client
+
+
+def page_csrf(client) -> str:
+    return csrf_from(client.get("/jobs").get_data(as_text=True))
+
+
+def test_pages_redirect_to_login_and_the_api_answers_401(web):
+    app, _ = web
+    anonymous = app.test_client()
+    for path in ("/", "/jobs", "/jobs/1", "/items/1"):
+        response = anonymous.get(path)
+        assert response.status_code == 302 and "/login" in response.headers["Location"], path
+    for path in ("/api/status", "/api/jobs", "/api/commands/1"):
+        assert anonymous.get(path).status_code == 401, path
+    assert anonymous.post("/api/commands", json={"kind": "pause_runner"}).status_code == 401
+    assert anonymous.get("/api/healthz").status_code == 200  # uptime monitors need no login
+
+
+def test_wrong_password_is_refused_and_repeated_failures_are_rate_limited(web):
+    app, _ = web
+    client = app.test_client()
+    for _ in range(3):
+        assert login(client, "nope").status_code == 401
+    assert login(client).status_code == 429  # even the right password waits now
+
+
+def test_a_spoofed_x_forwarded_for_gains_nothing(web):
+    app, _ = web
+    client = app.test_client()
+    for i in range(3):
+        assert login(client, "nope", headers={"X-Forwarded-For": f"10.0.0.{i}"}).status_code == 401
+    assert login(client, headers={"X-Forwarded-For": "127.0.0.1"}).status_code == 429
+    assert client.get("/", headers={"X-Forwarded-For": "127.0.0.1"}).status_code == 302
+
+
+def test_first_run_setup_needs_the_one_time_link(home: Path):
+    db = home / "catalogsync.db"
+    conn = open_database(db)
+    app = create_app({"DB_PATH": db})
+    client = app.test_client()
+    assert client.get("/login").status_code == 503
+    token = new_setup_token(conn)
+    assert client.get("/setup?token=wrong").status_code == 403
+    page = client.get(f"/setup?token={token}")
+    assert page.status_code == 200
+    response = client.post("/setup", data={"token": token, "username": "me", "password": "longenough",
+                                           "password2": "longenough", "csrf_token": csrf_from(page.get_data(as_text=True))})
+    assert response.status_code == 302 and client.get("/").status_code == 200
+    assert app.test_client().get(f"/setup?token={token}").status_code == 302  # used up
+
+
+def test_every_state_changing_route_refuses_a_missing_or_cross_site_csrf(client):
+    token = page_csrf(client)
+    for path, data in (("/commands", {"kind": "pause_runner"}), ("/logout", {})):
+        assert client.post(path, data=data).status_code == 400, path
+        assert client.post(path, data={**data, "csrf_token": "forged"}).status_code == 400, path
+        assert client.post(path, data={**data, "csrf_token": token},
+                           headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403, path
+    assert client.post("/api/commands", json={"kind": "pause_runner"}).status_code == 400
+
+
+def test_a_form_creates_one_command_even_when_posted_twice(client, web):
+    _, conn = web
+    form = {"kind": "enqueue_job", "job_type": "sync", "sources": "demo", "nonce": "n-1",
+            "back": "/jobs", "csrf_token": page_csrf(client)}
+    first = client.post("/commands", data=form)
+    second = client.post("/commands", data=form)
+    assert first.status_code == 302 and first.headers["Location"] == "/jobs?command=1"
+    assert second.headers["Location"] == "/jobs?command=1"
+    rows = conn.execute("SELECT kind, payload_json, origin, requested_by FROM job_commands").fetchall()
+    assert [tuple(r) for r in rows] == [("enqueue_job", '{"job_type": "sync", "priority": 0, "scope": {"sources": ["demo"]}}',
+                                         "web", "admin")]
+    assert "Command 1: <span class=\"state\">pending</span>" in client.get("/jobs?command=1").get_data(as_text=True)
+
+
+def test_a_malformed_command_is_refused_with_the_reason(client):
+    response = client.post("/commands", data={"kind": "pause_job", "job_id": "x", "csrf_token": page_csrf(client)})
+    assert response.status_code == 400 and "must be a whole number" in response.get_data(as_text=True)
+
+
+def test_api_tokens_post_commands_without_a_session_or_csrf(web):
+    app, conn = web
+    token = create_token(conn, "home-assistant")
+    api = app.test_client()
+    response = api.post("/api/commands", json={"kind": "pause_runner", "payload": {"reason": "film"}},
+                        headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 202 and response.json["status"] == "pending"
+    shown = api.get(f"/api/commands/{response.json['id']}", headers={"Authorization": f"Bearer {token}"}).json
+    assert shown["origin"] == "api" and shown["requested_by"] == "token:home-assistant"
+    assert api.get("/api/status", headers={"Authorization": "Bearer cs_wrong"}).status_code == 401
+
+
+def test_job_page_shows_failures_and_offers_retry(client, web):
+    _, conn = web
+    job_id = queue.create_job(conn, "download")
+    stage_id = conn.execute("SELECT id FROM job_stages WHERE job_id = ?", (job_id,)).fetchone()[0]
+    queue.add_items(conn, stage_id, [queue.ItemSpec("song:1", "song", display_text="周杰伦 - 晴天")], max_attempts=1)
+    queue.start_job(conn, job_id)
+    queue.start_stage(conn, stage_id)
+    claim = claim_next_item(conn, stage_id, runner_instance_id=None)
+    mark_item_failed(conn, claim.item_id, claim.attempt_no, error_class="not_found", error="404 from demo", source="demo")
+    html = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    assert "周杰伦 - 晴天" in html and "[not_found · demo] 404 from demo" in html
+    assert 'data-action="retry_item"' in html and 'data-action="retry_failed_items"' in html
+    item_html = client.get(f"/items/{claim.item_id}").get_data(as_text=True)
+    assert "[not_found] 404 from demo" in item_html
+
+
+def test_security_headers_and_no_secret_in_any_page(client, home: Path):
+    env = home / "catalogsync.env"
+    env.write_text(env.read_text() + "OBJECT_SECRET_ACCESS_KEY=sup3r-s3cret\n", encoding="utf-8")
+    for path in ("/", "/jobs", "/api/status", "/api/jobs", "/api/healthz"):
+        response = client.get(path)
+        assert "sup3r-s3cret" not in response.get_data(as_text=True), path
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+        assert "unsafe-inline" not in response.headers["Content-Security-Policy"]
+    cookie = client.get_cookie("catalogsync_session")
+    assert cookie.http_only and cookie.same_site == "Lax"
+
+
+@pytest.fixture
+def served(web):
+    app, _ = web
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    server.close()
+    thread.join(timeout=5)
+
+
+def test_the_real_channel_post_over_http_runner_applies_read_back_over_http(served, home: Path, demo_server):
+    env = home / "catalogsync.env"
+    env.write_text(env.read_text().replace("DEMO_BASE_URL=http://127.0.0.1:8765", f"DEMO_BASE_URL={demo_server.base_url}")
+                   .replace("DOWNLOAD_SOURCES=demo", "DOWNLOAD_SOURCES=demo,demo2"), encoding="utf-8")
+    demo_server.write_pool_file(home / "input" / "demo.txt")
+    with requests.Session() as browser:
+        page = browser.get(f"{served}/login")
+        browser.post(f"{served}/login", data={"username": "admin", "password": PASSWORD,
+                                             "csrf_token": csrf_from(page.text)})
+        token = csrf_from(browser.get(f"{served}/jobs").text)
+        response = browser.post(f"{served}/commands", data={"kind": "enqueue_job", "job_type": "full_pipeline",
+                                                           "csrf_token": token, "back": "/jobs"}, allow_redirects=False)
+        assert response.status_code == 302
+        command_id = int(response.headers["Location"].rsplit("=", 1)[1])
+        assert browser.get(f"{served}/api/commands/{command_id}").json()["status"] == "pending"
+        run = subprocess.run([sys.executable, "-m", "runnerd", "run", "--burst"], capture_output=True, text=True,
+                             env={**os.environ, "CATALOGSYNC_ENV_FILE": str(env)}, timeout=120)
+        assert run.returncode == 0, run.stderr[-2000:]
+        command = browser.get(f"{served}/api/commands/{command_id}").json()
+        assert command["status"] == "applied"
+        job = browser.get(f"{served}/api/jobs/{command['result']['job_id']}").json()
+        assert job["status"] == "completed"
+        assert [s["done"] for s in job["stages"]] == [1, 4, 24, 24]
+        dashboard = browser.get(f"{served}/").text
+        assert "runner: " not in dashboard and "Nothing is running." in dashboard

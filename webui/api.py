@@ -1,0 +1,73 @@
+"""The JSON API under /api/: the same reads as the pages, and commands (202 + id)."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, g, jsonify, request
+
+from catalogsync_ops.commands import get_command, submit_command
+from catalogsync_ops.errors import InvalidCommand, NotFound
+from catalogsync_ops.queries import job_detail, list_items, list_jobs, status_summary
+from webui import get_db
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+@bp.route("/healthz")
+def healthz():
+    """For uptime monitors: the web process is up and the database is readable (no login)."""
+    summary = status_summary(get_db())
+    runner = summary["runner"]
+    return jsonify(web="up", database="ok", runner=runner["state"], runner_heartbeat_age_s=runner.get("heartbeat_age_s"))
+
+
+@bp.route("/status")
+def status():
+    return jsonify(status_summary(get_db()))
+
+
+@bp.route("/jobs")
+def jobs():
+    return jsonify(jobs=list_jobs(get_db(), limit=min(request.args.get("limit", 50, type=int), 500),
+                                  before_id=request.args.get("before", type=int)))
+
+
+@bp.route("/jobs/<int:job_id>")
+def job(job_id: int):
+    try:
+        return jsonify(job_detail(get_db(), job_id))
+    except NotFound as exc:
+        abort(404, description=str(exc))
+
+
+@bp.route("/jobs/<int:job_id>/items")
+def items(job_id: int):
+    limit = min(request.args.get("limit", 50, type=int), 500)
+    rows = list_items(get_db(), job_id, status=request.args.get("status") or None,
+                      after_id=request.args.get("after", 0, type=int), limit=limit)
+    return jsonify(items=rows, next_after=rows[-1]["id"] if len(rows) == limit else None)
+
+
+@bp.route("/items/<int:item_id>/attempts")
+def attempts(item_id: int):
+    rows = get_db().execute("SELECT * FROM item_attempts WHERE item_id = ? ORDER BY attempt_no", (item_id,)).fetchall()
+    return jsonify(attempts=[dict(r) for r in rows])
+
+
+@bp.route("/commands", methods=["POST"])
+def post_command():
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or "kind" not in body:
+        abort(400, description='send JSON like {"kind": "pause_job", "payload": {"job_id": 3}}')
+    try:
+        command_id, created = submit_command(get_db(), body["kind"], body.get("payload") or {}, origin="api",
+                                             requested_by=g.user, idempotency_key=body.get("idempotency_key"))
+    except InvalidCommand as exc:
+        abort(400, description=str(exc))
+    return jsonify(id=command_id, status="pending", created=created), 202
+
+
+@bp.route("/commands/<int:command_id>")
+def command(command_id: int):
+    try:
+        return jsonify(get_command(get_db(), command_id))
+    except NotFound as exc:
+        abort(404, description=str(exc))

@@ -1,0 +1,217 @@
+"""Login, first-run setup, API tokens and CSRF: every page needs a login, every write a token."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, session, url_for
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from catalogsync_ops.db import Connection, iso, parse_iso, transaction, utcnow
+from webui import get_db
+
+bp = Blueprint("auth", __name__)
+
+PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "static", "api.healthz"}
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+LOGIN_WINDOW = timedelta(minutes=15)
+MIN_PASSWORD = 8
+SETUP_TOKEN_TTL = timedelta(hours=24)
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# ---------------------------------------------------------------- used by the CLI as well
+
+
+def user_count(conn: Connection) -> int:
+    return int(conn.execute("SELECT COUNT(*) FROM web_users").fetchone()[0])
+
+
+def set_password(conn: Connection, username: str, password: str) -> None:
+    """Create the user or change its password (scrypt hash)."""
+    if len(password) < MIN_PASSWORD:
+        raise ValueError(f"the password needs at least {MIN_PASSWORD} characters")
+    ts = iso()
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO web_users (username, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, updated_at = excluded.updated_at",
+            (username, generate_password_hash(password, method="scrypt"), ts, ts))
+        conn.execute("DELETE FROM web_settings WHERE key = 'setup_token'")
+
+
+def new_setup_token(conn: Connection) -> str:
+    """A one-time token for /setup, valid for a day, while no user exists."""
+    token = secrets.token_urlsafe(24)
+    with transaction(conn):
+        conn.execute("INSERT INTO web_settings (key, value, updated_at) VALUES ('setup_token', ?, ?)"
+                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                     (_sha(token), iso()))
+    return token
+
+
+def create_token(conn: Connection, name: str) -> str:
+    """A new API token for automation; only its hash is kept."""
+    token = "cs_" + secrets.token_urlsafe(32)
+    with transaction(conn):
+        conn.execute("INSERT INTO api_tokens (name, token_sha256, created_at) VALUES (?, ?, ?)",
+                     (name, _sha(token), iso()))
+    return token
+
+
+def revoke_token(conn: Connection, token_id: int) -> bool:
+    with transaction(conn):
+        return conn.execute("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                            (iso(), token_id)).rowcount == 1
+
+
+# ---------------------------------------------------------------- request guard
+
+
+def client_addr() -> str:
+    """The client's address; X-Forwarded-For counts only from a configured trusted proxy."""
+    peer = request.remote_addr or ""
+    if peer in current_app.config["TRUSTED_PROXIES"]:
+        forwarded = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+        if forwarded:
+            return forwarded[-1]
+    return peer
+
+
+def csrf_token() -> str:
+    """This session's CSRF token (made on first use)."""
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+def _bearer_user() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        return None
+    conn = get_db()
+    row = conn.execute("SELECT id, name, last_used_at FROM api_tokens WHERE token_sha256 = ? AND revoked_at IS NULL",
+                       (_sha(header[7:].strip()),)).fetchone()
+    if row is None:
+        return None
+    if row["last_used_at"] is None or utcnow() - parse_iso(row["last_used_at"]) > timedelta(minutes=1):
+        with transaction(conn):
+            conn.execute("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", (iso(), row["id"]))
+    return f"token:{row['name']}"
+
+
+def guard():
+    """Before every request: who is it, and is a write allowed."""
+    g.user = session.get("user")
+    g.via_token = False
+    if g.user is None and request.path.startswith("/api/"):
+        g.user = _bearer_user()
+        g.via_token = g.user is not None
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    if g.user is None:
+        if request.path.startswith("/api/"):
+            return jsonify(error="login required: sign in, or send Authorization: Bearer <token>"), 401
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    if request.method in UNSAFE_METHODS and not g.via_token:
+        check_csrf()
+    return None
+
+
+def check_csrf() -> None:
+    """Refuse a cookie-authenticated write that did not come from our own pages."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None and site not in ("same-origin", "none"):
+        abort(403, description=f"cross-site request refused (Sec-Fetch-Site: {site})")
+    sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
+    expected = session.get("csrf") or ""
+    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        abort(400, description="missing or wrong CSRF token: reload the page and try again")
+
+
+# ---------------------------------------------------------------- pages
+
+
+def _safe_next(target: str | None) -> str:
+    if target and urlsplit(target).netloc == "" and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("pages.dashboard")
+
+
+def _too_many_attempts(conn: Connection, addr: str) -> bool:
+    since = iso(utcnow() - LOGIN_WINDOW)
+    failed = conn.execute("SELECT COUNT(*) FROM login_attempts WHERE remote_addr = ? AND created_at > ? AND succeeded = 0",
+                          (addr, since)).fetchone()[0]
+    return failed >= current_app.config["LOGIN_LIMIT"]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    conn = get_db()
+    if user_count(conn) == 0:
+        return render_template("setup_needed.html", title="Set up"), 503
+    error = None
+    if request.method == "POST":
+        check_csrf()
+        addr = client_addr()
+        if _too_many_attempts(conn, addr):
+            return render_template("login.html", title="Sign in", error="Too many failed sign-ins; wait 15 minutes."), 429
+        username = request.form.get("username", "")
+        row = conn.execute("SELECT password_hash FROM web_users WHERE username = ?", (username,)).fetchone()
+        ok = row is not None and check_password_hash(row[0], request.form.get("password", ""))
+        with transaction(conn):
+            conn.execute("INSERT INTO login_attempts (remote_addr, succeeded, created_at) VALUES (?, ?, ?)",
+                         (addr, int(ok), iso()))
+        if ok:
+            session.clear()
+            session["user"] = username
+            csrf_token()
+            return redirect(_safe_next(request.args.get("next")))
+        error = "Wrong user name or password."
+    return render_template("login.html", title="Sign in", error=error), (401 if error else 200)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    session.clear()
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/setup", methods=["GET", "POST"])
+def setup():
+    conn = get_db()
+    if user_count(conn) > 0:
+        return redirect(url_for("auth.login"))
+    token = request.values.get("token", "")
+    row = conn.execute("SELECT value, updated_at FROM web_settings WHERE key = 'setup_token'").fetchone()
+    valid = (row is not None and hmac.compare_digest(row["value"], _sha(token))
+             and utcnow() - parse_iso(row["updated_at"]) < SETUP_TOKEN_TTL)
+    if not valid:
+        return render_template("setup_needed.html", title="Set up",
+                               error="This setup link is not valid (used, expired or mistyped)."), 403
+    error = None
+    if request.method == "POST":
+        check_csrf()
+        username = request.form.get("username", "").strip()
+        password = request.form.get("password", "")
+        if not username:
+            error = "Choose a user name."
+        elif password != request.form.get("password2", ""):
+            error = "The two passwords differ."
+        else:
+            try:
+                set_password(conn, username, password)
+            except ValueError as exc:
+                error = str(exc)
+            else:
+                session.clear()
+                session["user"] = username
+                csrf_token()
+                return redirect(url_for("pages.dashboard"))
+    return render_template("setup.html", title="Set up", token=token, error=error), (400 if error else 200)

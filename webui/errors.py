@@ -1,0 +1,23 @@
+"""Errors as pages or JSON, with the status each error class carries."""
+from __future__ import annotations
+
+from flask import jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from catalogsync_ops.errors import CatalogsyncError
+
+
+def register_error_handlers(app) -> None:
+    @app.errorhandler(CatalogsyncError)
+    def catalogsync_error(exc: CatalogsyncError):
+        return _answer(exc.status, str(exc))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return _answer(exc.code or 500, exc.description or exc.name)
+
+
+def _answer(status: int, message: str):
+    if request.path.startswith("/api/"):
+        return jsonify(error=message), status
+    return render_template("error.html", title=f"Error {status}", status=status, message=message), status

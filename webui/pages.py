@@ -1,0 +1,111 @@
+"""The pages: dashboard, jobs, job detail; every action becomes one command row."""
+from __future__ import annotations
+
+import json
+import secrets
+
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+
+from catalogsync_ops.commands import CommandKind, get_command, submit_command
+from catalogsync_ops.errors import InvalidCommand, NotFound
+from catalogsync_ops.queries import job_detail, list_items, list_jobs, queued_jobs, status_summary
+from catalogsync_ops.states import ErrorClass, ItemStatus, JobType
+from webui import get_db
+
+bp = Blueprint("pages", __name__)
+PAGE_SIZE = 50
+
+
+@bp.app_context_processor
+def inject() -> dict:
+    return {"form_nonce": secrets.token_urlsafe(12), "current_user": g.get("user")}
+
+
+@bp.route("/")
+def dashboard():
+    conn = get_db()
+    summary = status_summary(conn)
+    failures = conn.execute(
+        "SELECT last_error_class, last_source, COUNT(*) AS n FROM job_items WHERE status = 'failed'"
+        " AND job_id IN (SELECT id FROM job_runs ORDER BY id DESC LIMIT 20) GROUP BY 1, 2 ORDER BY n DESC LIMIT 10"
+    ).fetchall()
+    return render_template("dashboard.html", title="Dashboard", summary=summary, failures=failures)
+
+
+@bp.route("/jobs")
+def jobs():
+    conn = get_db()
+    before = request.args.get("before", type=int)
+    return render_template("jobs.html", title="Jobs", queued=queued_jobs(conn),
+                           jobs=list_jobs(conn, limit=PAGE_SIZE, before_id=before), job_types=[t.value for t in JobType],
+                           page_size=PAGE_SIZE)
+
+
+@bp.route("/jobs/<int:job_id>")
+def job(job_id: int):
+    conn = get_db()
+    try:
+        detail = job_detail(conn, job_id)
+    except NotFound:
+        abort(404, description=f"job {job_id} does not exist")
+    status = request.args.get("status") or None
+    if status and status not in {s.value for s in ItemStatus}:
+        abort(400, description=f"unknown item status {status!r}")
+    after = request.args.get("after", 0, type=int)
+    items = list_items(conn, job_id, status=status, after_id=after, limit=PAGE_SIZE)
+    events = conn.execute("SELECT * FROM job_events WHERE job_id = ? ORDER BY id DESC LIMIT 30", (job_id,)).fetchall()
+    failed_classes = conn.execute("SELECT last_error_class, COUNT(*) FROM job_items WHERE job_id = ? AND status = 'failed'"
+                                  " GROUP BY 1", (job_id,)).fetchall()
+    return render_template("job.html", title=f"Job {job_id}", job=detail, items=items, status=status, events=events,
+                           page_size=PAGE_SIZE, failed_classes=failed_classes, statuses=[s.value for s in ItemStatus],
+                           error_classes=[e.value for e in ErrorClass])
+
+
+@bp.route("/items/<int:item_id>")
+def item(item_id: int):
+    conn = get_db()
+    row = conn.execute("SELECT * FROM job_items WHERE id = ?", (item_id,)).fetchone()
+    if row is None:
+        abort(404, description=f"item {item_id} does not exist")
+    attempts = conn.execute("SELECT * FROM item_attempts WHERE item_id = ? ORDER BY attempt_no", (item_id,)).fetchall()
+    return render_template("item.html", title=f"Item {item_id}", item=row, attempts=attempts,
+                           details=[json.loads(a["details_json"]) if a["details_json"] else {} for a in attempts])
+
+
+def _payload_from_form(kind: CommandKind) -> dict:
+    form = request.form
+    if kind is CommandKind.ENQUEUE_JOB:
+        scope = {key: [v.strip() for v in form.get(key, "").split(",") if v.strip()]
+                 for key in ("sources", "pools", "playlists") if form.get(key, "").strip()}
+        return {"job_type": form.get("job_type", "full_pipeline"), "scope": scope,
+                "priority": form.get("priority") or 0, "note": form.get("note") or None}
+    fields = {"job_id", "item_id", "priority", "error_class", "source", "revision_id", "reason", "note", "content"}
+    return {k: v for k, v in form.items() if k in fields and v != ""}
+
+
+@bp.route("/commands", methods=["POST"])
+def submit():
+    """A form posted from any page: one command, then back where the person was (PRG)."""
+    try:
+        kind = CommandKind(request.form.get("kind", ""))
+    except ValueError:
+        abort(400, description=f"unknown command {request.form.get('kind')!r}")
+    try:
+        command_id, _ = submit_command(get_db(), kind, _payload_from_form(kind), origin="web", requested_by=g.user,
+                                       idempotency_key=request.form.get("nonce") or None)
+    except InvalidCommand as exc:
+        abort(400, description=str(exc))
+    back = request.form.get("back") or url_for("pages.dashboard")
+    if not back.startswith("/") or back.startswith("//"):
+        back = url_for("pages.dashboard")
+    sep = "&" if "?" in back else "?"
+    return redirect(f"{back}{sep}command={command_id}")
+
+
+@bp.route("/commands/<int:command_id>")
+def command(command_id: int):
+    try:
+        row = get_command(get_db(), command_id)
+    except NotFound:
+        abort(404, description=f"command {command_id} does not exist")
+    return render_template("command.html", title=f"Command {command_id}", command=row)
