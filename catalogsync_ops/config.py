@@ -372,6 +372,23 @@ def unmask_text(new_text: str, current_text: str) -> str:
     return _rewrite(parsed.text, replace) if replace else new_text
 
 
+def set_values(text: str, changes: dict[str, str]) -> str:
+    """The env text with some keys set to new raw values: their last line rewritten in place,
+    new keys appended. Comments, order and other lines stay as they are."""
+    parsed = parse_env_text(text)
+    last: dict[str, int] = {}
+    for index, (binding, _) in enumerate(parsed.bindings):
+        if binding.key in changes:
+            last[binding.key] = index
+    out = _rewrite(parsed.text, {index: _quote(changes[key]) for key, index in last.items()}) if last else parsed.text
+    missing = [key for key in changes if key not in last]
+    if missing:
+        if out and not out.endswith("\n"):
+            out += "\n"
+        out += "".join(f"{key}={_quote(changes[key])}\n" for key in missing)
+    return out
+
+
 # ------------------------------------------------------------------ generated docs
 
 

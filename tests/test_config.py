@@ -209,3 +209,12 @@ def test_the_env_example_validates_with_defaults(tmp_path):
     config, problems = check_text(render_env_example(), tmp_path)
     assert config is not None, problems
     assert not problems
+
+
+def test_set_values_rewrites_the_last_line_of_a_key_and_appends_new_keys():
+    from catalogsync_ops.config import set_values
+
+    text = "# mine\nMAX_ATTEMPTS=3\nexport MAX_ATTEMPTS=4 # later\r\nWEB_PORT=8421\n"
+    out = set_values(text, {"MAX_ATTEMPTS": "6", "OBJECT_PREFIX": "music/ lib"})
+    assert out == "# mine\nMAX_ATTEMPTS=3\nexport MAX_ATTEMPTS=6\r\nWEB_PORT=8421\nOBJECT_PREFIX='music/ lib'\n"
+    assert parse_env_text(out).values["MAX_ATTEMPTS"] == "6"

@@ -204,3 +204,51 @@ def test_the_real_channel_post_over_http_runner_applies_read_back_over_http(serv
         assert [s["done"] for s in job["stages"]] == [1, 4, 24, 24]
         dashboard = browser.get(f"{served}/").text
         assert "runner: " not in dashboard and "Nothing is running." in dashboard
+
+
+def config_form(client) -> dict:
+    html = client.get("/config").get_data(as_text=True)
+    form = dict(re.findall(r'<input name="([A-Z_]+)" value="([^"]*)"', html))
+    for key, options in re.findall(r'<select name="([A-Z_]+)">(.*?)</select>', html):
+        form[key] = re.search(r"<option selected>([^<]*)</option>", options).group(1)
+    return {**form, "csrf_token": csrf_from(html), "mode": "form"}
+
+
+def test_config_check_shows_the_diff_and_errors_without_writing(client, home: Path):
+    env = home / "catalogsync.env"
+    before = env.read_bytes()
+    form = {**config_form(client), "DOWNLOAD_WORKERS": "5", "action": "check"}
+    html = client.post("/config", data=form).get_data(as_text=True)
+    assert "-DOWNLOAD_WORKERS=3" in html and "+DOWNLOAD_WORKERS=5" in html
+    bad = client.post("/config", data={**form, "WEB_PORT": "eighty"}).get_data(as_text=True)
+    assert "WEB_PORT: &#39;eighty&#39; is not a whole number" in bad
+    assert client.post("/config", data={**form, "WEB_PORT": "eighty", "action": "apply"}).status_code == 200
+    assert env.read_bytes() == before
+
+
+def test_config_apply_and_rollback_go_through_the_runner(client, web, home: Path):
+    _, conn = web
+    env = home / "catalogsync.env"
+    env.write_text(env.read_text() + "OBJECT_SECRET_ACCESS_KEY=sup3r-s3cret\n", encoding="utf-8")
+    form = config_form(client)
+    assert form["OBJECT_SECRET_ACCESS_KEY"] == "********"
+    response = client.post("/config", data={**form, "UPLOAD_WORKERS": "4", "action": "apply", "note": "more"})
+    assert response.status_code == 302 and "command=" in response.headers["Location"]
+    run = subprocess.run([sys.executable, "-m", "runnerd", "run", "--burst"], capture_output=True, text=True,
+                         env={**os.environ, "CATALOGSYNC_ENV_FILE": str(env)}, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    text = env.read_text()
+    assert "UPLOAD_WORKERS=4" in text and "OBJECT_SECRET_ACCESS_KEY=sup3r-s3cret" in text
+    html = client.get("/config").get_data(as_text=True)
+    assert "sup3r-s3cret" not in html and ">more<" in html
+    first = conn.execute("SELECT id FROM config_revisions WHERE source = 'init'").fetchone()[0]
+    diff = client.get(f"/config/revisions/{first}").get_data(as_text=True)
+    assert "+UPLOAD_WORKERS=4" in diff and "sup3r-s3cret" not in diff
+    token = csrf_from(html)
+    client.post("/commands", data={"kind": "rollback_config", "revision_id": first, "csrf_token": token})
+    run = subprocess.run([sys.executable, "-m", "runnerd", "run", "--burst"], capture_output=True, text=True,
+                         env={**os.environ, "CATALOGSYNC_ENV_FILE": str(env)}, timeout=120)
+    assert run.returncode == 0
+    assert "UPLOAD_WORKERS=2" in env.read_text()
+    sources = [r[0] for r in conn.execute("SELECT source FROM config_revisions ORDER BY id")]
+    assert sources[-1] == "rollback" and "ui" in sources
