@@ -252,3 +252,23 @@ def test_config_apply_and_rollback_go_through_the_runner(client, web, home: Path
     assert "UPLOAD_WORKERS=2" in env.read_text()
     sources = [r[0] for r in conn.execute("SELECT source FROM config_revisions ORDER BY id")]
     assert sources[-1] == "rollback" and "ui" in sources
+
+
+def test_catalog_pages_after_a_pipeline_show_coverage_workers_songs_and_logs(client, home: Path, demo_server):
+    env = home / "catalogsync.env"
+    env.write_text(env.read_text().replace("DEMO_BASE_URL=http://127.0.0.1:8765", f"DEMO_BASE_URL={demo_server.base_url}")
+                   .replace("DOWNLOAD_SOURCES=demo", "DOWNLOAD_SOURCES=demo,demo2"), encoding="utf-8")
+    demo_server.write_pool_file(home / "input" / "demo.txt")
+    (home / "input" / "broken.txt").write_text("not a url\n", encoding="utf-8")
+    client.post("/commands", data={"kind": "enqueue_job", "job_type": "full_pipeline", "csrf_token": page_csrf(client)})
+    run = subprocess.run([sys.executable, "-m", "runnerd", "run", "--burst"], capture_output=True, text=True,
+                         env={**os.environ, "CATALOGSYNC_ENV_FILE": str(env)}, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    playlists = client.get("/playlists").get_data(as_text=True)
+    assert "华语经典" in playlists and "broken.txt line 1" in playlists
+    assert re.search(r"华语经典</a></td><td>demo</td><td>8</td>\s*<td>8</td><td>8</td>", playlists)
+    songs = client.get("/songs?q=晴天").get_data(as_text=True)
+    assert "周杰伦/叶惠美/晴天.mp3" in songs and "local:uploaded" in songs and "worker-1" in songs
+    logs = client.get("/logs?q=completed").get_data(as_text=True)
+    assert "Job 1: completed" in logs
+    assert "Job 1: completed" not in client.get("/logs?level=ERROR").get_data(as_text=True)

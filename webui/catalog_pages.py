@@ -1,0 +1,79 @@
+"""Playlists, songs and workers, and logs: read-only pages over the catalog and the runner."""
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, render_template, request
+
+from webui import get_db
+
+bp = Blueprint("catalog", __name__)
+PAGE_SIZE = 50
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@bp.route("/playlists")
+def playlists():
+    conn = get_db()
+    pools = conn.execute(
+        "SELECT p.*, (SELECT COUNT(*) FROM pool_playlists pp WHERE pp.pool_id = p.id AND pp.removed_at IS NULL) AS n"
+        " FROM playlist_pools p ORDER BY p.name").fetchall()
+    after = request.args.get("after", 0, type=int)
+    rows = conn.execute(
+        "SELECT p.*,"
+        " (SELECT COUNT(*) FROM playlist_songs ps WHERE ps.playlist_id = p.id AND ps.removed_at IS NULL) AS songs,"
+        " (SELECT COUNT(DISTINCT ps.song_id) FROM playlist_songs ps JOIN file_locations f ON f.song_id = ps.song_id"
+        "  WHERE ps.playlist_id = p.id AND ps.removed_at IS NULL AND f.verified_at IS NOT NULL) AS downloaded,"
+        " (SELECT COUNT(DISTINCT ps.song_id) FROM playlist_songs ps JOIN file_locations f ON f.song_id = ps.song_id"
+        "  JOIN upload_tasks u ON u.file_location_id = f.id AND u.status = 'uploaded'"
+        "  WHERE ps.playlist_id = p.id AND ps.removed_at IS NULL) AS uploaded"
+        " FROM playlists p WHERE p.id > ? ORDER BY p.id LIMIT ?", (after, PAGE_SIZE)).fetchall()
+    return render_template("playlists.html", title="Playlists", pools=pools, playlists=rows, page_size=PAGE_SIZE)
+
+
+@bp.route("/songs")
+def songs():
+    conn = get_db()
+    workers = conn.execute(
+        "SELECT w.* FROM job_workers w WHERE w.runner_instance_id = (SELECT MAX(id) FROM runner_instances)"
+        " ORDER BY w.name").fetchall()
+    query = request.args.get("q", "").strip()
+    after = request.args.get("after", 0, type=int)
+    found = []
+    if query:
+        like = f"%{query}%"
+        found = conn.execute(
+            "SELECT s.*, f.rel_path, f.verified_at,"
+            " (SELECT GROUP_CONCAT(u.backend || ':' || u.status) FROM upload_tasks u WHERE u.file_location_id = f.id) AS uploads"
+            " FROM songs s LEFT JOIN file_locations f ON f.song_id = s.id"
+            " WHERE (s.title LIKE ? OR s.artists LIKE ? OR s.album LIKE ?) AND s.id > ? ORDER BY s.id LIMIT ?",
+            (like, like, like, after, PAGE_SIZE)).fetchall()
+    return render_template("songs.html", title="Songs and workers", workers=workers, query=query,
+                           songs=[{**dict(r), "artists": ", ".join(json.loads(r["artists"] or "[]"))} for r in found],
+                           page_size=PAGE_SIZE)
+
+
+@bp.route("/logs")
+def logs():
+    conn = get_db()
+    where, params = [], []
+    level = request.args.get("level", "")
+    if level in LEVELS:
+        where.append("level IN (" + ", ".join("?" for _ in LEVELS[LEVELS.index(level):]) + ")")
+        params += list(LEVELS[LEVELS.index(level):])
+    job = request.args.get("job", type=int)
+    if job:
+        where.append("job_id = ?")
+        params.append(job)
+    text = request.args.get("q", "").strip()
+    if text:
+        where.append("message LIKE ?")
+        params.append(f"%{text}%")
+    before = request.args.get("before", type=int)
+    if before:
+        where.append("id < ?")
+        params.append(before)
+    sql = "SELECT * FROM job_logs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
+    rows = conn.execute(sql, (*params, PAGE_SIZE)).fetchall()
+    return render_template("logs.html", title="Logs", rows=rows, levels=LEVELS, level=level, job=job, q=text,
+                           page_size=PAGE_SIZE)
