@@ -44,12 +44,13 @@ def create_app(config: dict[str, Any]) -> Flask:
     )
     app.config.update({k: v for k, v in config.items() if k.isupper() and k not in ("DB_PATH", "ENV_PATH")})
 
-    from webui import api, auth, catalog_pages, pages, settings
+    from webui import api, auth, catalog_pages, events, pages, settings
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(settings.bp)
     app.register_blueprint(catalog_pages.bp)
+    app.register_blueprint(events.bp)
     app.register_blueprint(api.bp)
     app.before_request(auth.guard)
     app.teardown_appcontext(_close_db)

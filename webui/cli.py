@@ -64,7 +64,10 @@ def serve(obj, host: str | None, port: int | None, trusted: tuple[str, ...]) -> 
     conn.close()
     app = create_app({"DB_PATH": db, "ENV_PATH": env_file, "TRUSTED_PROXIES": trusted})
     click.echo(f"catalogsync-web on http://{host}:{port}", err=True)
-    waitress_serve(app, host=host, port=port, threads=WAITRESS_THREADS, ident="catalogsync-web")
+    # channel_request_lookahead keeps a channel readable while its request runs, so a browser
+    # that closes a live stream is noticed at the next heartbeat and its thread freed.
+    waitress_serve(app, host=host, port=port, threads=WAITRESS_THREADS, ident="catalogsync-web",
+                   channel_request_lookahead=1)
 
 
 @cli.command(name="set-password")

@@ -25,32 +25,46 @@ function followCommand() {
   tick();
 }
 
-function refreshActiveJob() {
-  const section = document.getElementById("active");
-  if (!section) return;
+function showStatus(section, status) {
+  const job = status.active_job;
+  const label = section.querySelector(".job-status");
+  if (!job) return;
+  if (label) label.textContent = job.status;
+  for (const stage of job.stages) {
+    const row = section.querySelector(`tr[data-stage="${stage.stage_type}"]`);
+    if (!row) continue;
+    const pct = stage.total ? (100 * stage.done / stage.total) : 0;
+    row.querySelector("progress").value = pct.toFixed(1);
+    row.querySelector(".status").textContent = stage.status;
+    row.querySelector(".counts").textContent =
+      `${stage.done}/${stage.total} · running ${stage.counts.running} · failed ${stage.counts.failed} · queued ${stage.counts.queued}`;
+  }
+}
+
+function poll(section) {
   const tick = async () => {
     try {
       const response = await fetch(document.body.dataset.apiStatus, { credentials: "same-origin" });
-      if (response.ok) {
-        const status = await response.json();
-        const job = status.active_job;
-        if (job) {
-          for (const stage of job.stages) {
-            const row = section.querySelector(`tr[data-stage="${stage.stage_type}"]`);
-            if (!row) continue;
-            const pct = stage.total ? (100 * stage.done / stage.total) : 0;
-            row.querySelector("progress").value = pct.toFixed(1);
-            row.querySelector(".status").textContent = stage.status;
-            row.querySelector(".counts").textContent =
-              `${stage.done}/${stage.total} · running ${stage.counts.running} · failed ${stage.counts.failed} · queued ${stage.counts.queued}`;
-          }
-        }
-      }
+      if (response.ok) showStatus(section, await response.json());
     } finally {
       setTimeout(tick, POLL_MS * 2);
     }
   };
   setTimeout(tick, POLL_MS * 2);
+}
+
+function refreshActiveJob() {
+  // Live by Server-Sent Events; polling when the server refuses a stream (503) or it breaks.
+  const section = document.getElementById("active");
+  if (!section) return;
+  if (!window.EventSource) return poll(section);
+  let opened = false;
+  const source = new EventSource(document.body.dataset.apiEvents);
+  source.addEventListener("open", () => { opened = true; });
+  source.addEventListener("status", (event) => showStatus(section, JSON.parse(event.data)));
+  source.addEventListener("error", () => {
+    if (!opened) { source.close(); poll(section); }
+  });
 }
 
 document.addEventListener("DOMContentLoaded", () => {

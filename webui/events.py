@@ -1,0 +1,94 @@
+"""Live updates by Server-Sent Events at /api/events.
+
+Each stream watches `PRAGMA data_version` on its own connection (no query while nothing
+changes), sends new `job_events` rows after the `Last-Event-ID`, a `status` summary when
+something changed, and a heartbeat comment; it closes after a few minutes so the browser
+reconnects. Streams are capped well below waitress's thread count: beyond the cap the answer
+is 503 with Retry-After, and the page falls back to polling.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from catalogsync_ops.db import connect
+from catalogsync_ops.queries import status_summary
+
+bp = Blueprint("events", __name__, url_prefix="/api")
+
+_slots_lock = threading.Lock()
+_open_streams = 0
+
+
+def _take_slot(limit: int) -> bool:
+    global _open_streams
+    with _slots_lock:
+        if _open_streams >= limit:
+            return False
+        _open_streams += 1
+        return True
+
+
+def _release_slot() -> None:
+    global _open_streams
+    with _slots_lock:
+        _open_streams -= 1
+
+
+def open_streams() -> int:
+    return _open_streams
+
+
+@bp.route("/events")
+def events():
+    config = current_app.config
+    limit = int(config.get("SSE_MAX_STREAMS", 4))
+    if not _take_slot(limit):
+        response = jsonify(error=f"{limit} live streams are open already; poll /api/status instead")
+        response.status_code = 503
+        response.headers["Retry-After"] = "30"
+        return response
+    db_path = config["DB_PATH"]
+    heartbeat = float(config.get("SSE_HEARTBEAT_S", 5))
+    lifetime = float(config.get("SSE_LIFETIME_S", 300))
+    tick = float(config.get("SSE_TICK_S", 0.5))
+    try:
+        last_id = int(request.headers.get("Last-Event-ID") or request.args.get("after") or -1)
+    except ValueError:
+        last_id = -1
+
+    def stream():
+        conn = connect(db_path, readonly=True)
+        nonlocal last_id
+        try:
+            if last_id < 0:
+                last_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM job_events").fetchone()[0]
+            yield f"retry: 3000\nevent: status\ndata: {json.dumps(status_summary(conn), default=str)}\n\n"
+            started = last_beat = time.monotonic()
+            version = None  # the first pass sends what happened after Last-Event-ID
+            while time.monotonic() - started < lifetime:
+                now_version = conn.execute("PRAGMA data_version").fetchone()[0]
+                if now_version != version:
+                    first = version is None
+                    version = now_version
+                    rows = conn.execute("SELECT id, job_id, stage_id, item_id, kind, to_status, message"
+                                        " FROM job_events WHERE id > ? ORDER BY id LIMIT 500", (last_id,)).fetchall()
+                    for row in rows:
+                        last_id = row["id"]
+                        yield f"id: {row['id']}\nevent: job\ndata: {json.dumps(dict(row))}\n\n"
+                    if not first:
+                        yield f"event: status\ndata: {json.dumps(status_summary(conn), default=str)}\n\n"
+                    last_beat = time.monotonic()
+                elif time.monotonic() - last_beat >= heartbeat:
+                    last_beat = time.monotonic()
+                    yield ": ping\n\n"  # a closed client is noticed here, freeing the thread
+                time.sleep(tick)
+        finally:
+            conn.close()
+            _release_slot()
+
+    return Response(stream(), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
