@@ -1,0 +1,152 @@
+"""The console in headless Chromium, against waitress and a real runnerd on the demo platform."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+from waitress import create_server
+
+from catalogsync_ops.db import connect, open_database
+from webui import create_app
+from webui.auth import set_password
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "browser test pw"
+
+
+def set_env(home: Path, **values: object) -> None:
+    env = home / "catalogsync.env"
+    lines = env.read_text(encoding="utf-8").splitlines()
+    for key, value in values.items():
+        lines = [f"{key}={value}" if line.startswith(f"{key}=") else line for line in lines]
+    env.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.fixture
+def console(home: Path, demo_server, tmp_path: Path):
+    set_env(home, DEMO_BASE_URL=demo_server.base_url, DOWNLOAD_SOURCES="demo,demo2", DOWNLOAD_WORKERS=2,
+            RETRY_BACKOFF_SECONDS=0, RETRY_BACKOFF_MAX_SECONDS=0)
+    demo_server.write_pool_file(home / "input" / "demo.txt")
+    db = home / "catalogsync.db"
+    conn = open_database(db)
+    set_password(conn, "admin", PASSWORD)
+    app = create_app({"DB_PATH": db, "ENV_PATH": home / "catalogsync.env"})
+    server = create_server(app, host="127.0.0.1", port=0, threads=8, channel_request_lookahead=1)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}
+    runner = subprocess.Popen([sys.executable, "-m", "runnerd", "run"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    shots = ROOT / "test-output" / "screens"
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.set_default_timeout(20_000)
+        yield {"page": page, "base": f"http://127.0.0.1:{server.effective_port}", "db": db, "server": demo_server,
+               "shots": shots, "home": home}
+        browser.close()
+    runner.send_signal(signal.SIGTERM)
+    runner.communicate(timeout=60)
+    server.close()
+    thread.join(timeout=5)
+    conn.close()
+
+
+def job_status(db: Path, job_id: int) -> str:
+    with connect(db) as conn:
+        return conn.execute("SELECT status FROM job_runs WHERE id = ?", (job_id,)).fetchone()[0]
+
+
+def wait_for(predicate, timeout: float = 30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def test_a_person_runs_pauses_retries_and_reconfigures_from_the_browser(console):
+    page, base, db, server, shots = console["page"], console["base"], console["db"], console["server"], console["shots"]
+    server.set_faults(slow_ms=250, not_found=["s13"])  # slow enough to watch; one song fails (十年)
+    page.goto(f"{base}/")
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("#runner")).to_contain_text("Up")
+    page.screenshot(path=str(shots / "dashboard-idle.png"), full_page=True)
+
+    # Start a full pipeline from the jobs page; the banner follows the command to "applied".
+    page.goto(f"{base}/jobs")
+    page.select_option("#new-job select[name=job_type]", "full_pipeline")
+    page.click("#new-job button[type=submit]")
+    expect(page.locator("#command-banner .state")).to_have_text("applied")
+    page.screenshot(path=str(shots / "jobs.png"), full_page=True)
+
+    # The dashboard's download bar moves without a reload.
+    page.goto(f"{base}/")
+    download_bar = page.locator("tr[data-stage=download] progress")
+    expect(download_bar).to_be_visible()
+    wait_for(lambda: float(download_bar.get_attribute("value") or 0) > 0, timeout=30)
+    first = float(download_bar.get_attribute("value"))
+    wait_for(lambda: float(download_bar.get_attribute("value")) > first, timeout=30)
+    page.screenshot(path=str(shots / "dashboard-running.png"), full_page=True)
+
+    # Soft pause and resume from the job page.
+    page.goto(f"{base}/jobs/1")
+    page.click("button[data-action=pause_job]")
+    expect(page.locator("#command-banner .state")).to_have_text("applied")
+    wait_for(lambda: job_status(db, 1) == "paused")
+    page.goto(f"{base}/jobs/1")
+    expect(page.locator("#job .status").first).to_have_text("paused")
+    page.screenshot(path=str(shots / "job-paused.png"), full_page=True)
+    server.set_faults(slow_ms=0, not_found=["s13"])
+    page.click("button[data-action=resume_job]")
+    expect(page.locator("#command-banner .state")).to_have_text("applied")
+    wait_for(lambda: job_status(db, 1) == "completed_with_errors", timeout=60)
+
+    # Retry the failed song from the job detail page and see it succeed.
+    server.set_faults(not_found=[])
+    page.goto(f"{base}/jobs/1?status=failed")
+    failed_row = page.locator("#items tr[data-item]")
+    expect(failed_row).to_have_count(1)
+    expect(failed_row).to_contain_text("十年")
+    page.screenshot(path=str(shots / "job-failed-item.png"), full_page=True)
+    failed_row.locator("button[data-action=retry_item]").click()
+    expect(page.locator("#command-banner .state")).to_have_text("applied")
+    wait_for(lambda: job_status(db, 1) == "completed", timeout=60)
+    page.goto(f"{base}/jobs/1?status=failed")
+    expect(page.locator("#items tr[data-item]")).to_have_count(0)
+
+    # Edit a config value: see the diff, apply it, then roll it back.
+    page.goto(f"{base}/config")
+    page.fill("#settings-form input[name=UPLOAD_WORKERS]", "3")
+    page.click("#settings-form button[value=check]")
+    expect(page.locator("#config-diff")).to_contain_text("+UPLOAD_WORKERS=3")
+    page.screenshot(path=str(shots / "config-diff.png"), full_page=True)
+    page.fill("#settings-form input[name=UPLOAD_WORKERS]", "3")
+    page.click("#apply-form")
+    expect(page.locator("#command-banner .state")).to_have_text("applied")
+    assert "UPLOAD_WORKERS=3" in (console["home"] / "catalogsync.env").read_text()
+    page.goto(f"{base}/config")
+    page.locator("button[data-action=rollback_config]").first.click()
+    expect(page.locator("#command-banner .state")).to_have_text("applied")
+    assert "UPLOAD_WORKERS=3" not in (console["home"] / "catalogsync.env").read_text()
+    page.goto(f"{base}/config")
+    page.screenshot(path=str(shots / "config.png"), full_page=True)
+    for path, name in (("/playlists", "playlists"), ("/songs?q=周杰伦", "songs"), ("/logs", "logs")):
+        page.goto(f"{base}{path}")
+        page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+    assert len(list(shots.glob("*.png"))) >= 10
