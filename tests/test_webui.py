@@ -351,3 +351,41 @@ def test_sse_streams_are_capped_pages_stay_fast_and_a_closed_client_frees_its_sl
     finally:
         for stream in streams:
             stream.close()
+
+
+def test_openapi_document_matches_the_api_routes(web, client):
+    app, _ = web
+    document = client.get("/api/openapi.json").json
+    documented = set()
+    for path, methods in document["paths"].items():
+        for method in methods:
+            documented.add((method.upper(), re.sub(r"\{(\w+)\}", r"<\1>", path)))
+    routed = set()
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/"):
+            path = re.sub(r"<(?:int:)?(\w+)>", r"<\1>", rule.rule)
+            routed |= {(m, path) for m in rule.methods - {"HEAD", "OPTIONS"}}
+    assert documented == routed
+
+
+def test_api_mirrors_the_pages_and_never_shows_secrets(client, home: Path):
+    env = home / "catalogsync.env"
+    env.write_text(env.read_text() + "OBJECT_SECRET_ACCESS_KEY=sup3r-s3cret\n", encoding="utf-8")
+    for path in ("/api/workers", "/api/playlists", "/api/logs", "/api/config", "/api/config/revisions", "/api/jobs"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert "sup3r-s3cret" not in response.get_data(as_text=True), path
+    assert "OBJECT_SECRET_ACCESS_KEY=********" in client.get("/api/config").json["content"]
+
+
+def test_queued_jobs_can_be_reprioritised_from_the_jobs_page(client, web):
+    _, conn = web
+    first = queue.create_job(conn, "sync")
+    queue.create_job(conn, "collect")
+    html = client.get("/jobs").get_data(as_text=True)
+    assert 'id="queue"' in html
+    response = client.post("/commands", data={"kind": "reprioritize_job", "job_id": first, "priority": 5,
+                                              "csrf_token": csrf_from(html), "back": "/jobs"})
+    assert response.status_code == 302
+    row = conn.execute("SELECT kind, payload_json FROM job_commands").fetchone()
+    assert tuple(row) == ("reprioritize_job", f'{{"job_id": {first}, "priority": 5}}')

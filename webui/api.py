@@ -52,6 +52,59 @@ def attempts(item_id: int):
     return jsonify(attempts=[dict(r) for r in rows])
 
 
+@bp.route("/workers")
+def workers():
+    rows = get_db().execute("SELECT * FROM job_workers WHERE runner_instance_id = (SELECT MAX(id) FROM runner_instances)"
+                            " ORDER BY name").fetchall()
+    return jsonify(workers=[dict(r) for r in rows])
+
+
+@bp.route("/playlists")
+def playlists():
+    after = request.args.get("after", 0, type=int)
+    rows = get_db().execute("SELECT * FROM playlists WHERE id > ? ORDER BY id LIMIT 100", (after,)).fetchall()
+    return jsonify(playlists=[dict(r) for r in rows], next_after=rows[-1]["id"] if len(rows) == 100 else None)
+
+
+@bp.route("/logs")
+def logs():
+    before = request.args.get("before", type=int) or 2**62
+    level = request.args.get("level")
+    sql, params = "SELECT * FROM job_logs WHERE id < ?", [before]
+    if level:
+        sql += " AND level = ?"
+        params.append(level.upper())
+    rows = get_db().execute(sql + " ORDER BY id DESC LIMIT 100", params).fetchall()
+    return jsonify(logs=[dict(r) for r in rows], next_before=rows[-1]["id"] if len(rows) == 100 else None)
+
+
+@bp.route("/config")
+def config():
+    from flask import current_app
+
+    from catalogsync_ops.config import mask_text
+    from catalogsync_ops.revisions import read_env_text
+
+    env_path = current_app.config.get("ENV_PATH")
+    if env_path is None:
+        abort(404, description="this console was started without an env file")
+    return jsonify(path=str(env_path), content=mask_text(read_env_text(env_path)))
+
+
+@bp.route("/config/revisions")
+def revisions():
+    from catalogsync_ops.revisions import list_revisions
+
+    return jsonify(revisions=list_revisions(get_db(), limit=100, before_id=request.args.get("before", type=int)))
+
+
+@bp.route("/openapi.json")
+def openapi():
+    from webui.openapi import document
+
+    return jsonify(document())
+
+
 @bp.route("/commands", methods=["POST"])
 def post_command():
     body = request.get_json(silent=True)
