@@ -389,3 +389,22 @@ def test_queued_jobs_can_be_reprioritised_from_the_jobs_page(client, web):
     assert response.status_code == 302
     row = conn.execute("SELECT kind, payload_json FROM job_commands").fetchone()
     assert tuple(row) == ("reprioritize_job", f'{{"job_id": {first}, "priority": 5}}')
+
+
+def test_pages_speak_chinese_to_a_chinese_browser_and_switch_back(client):
+    html = client.get("/", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}).get_data(as_text=True)
+    assert ">概览</a>" in html and ">当前任务</h2>" in html and 'lang="zh-CN"' in html
+    client.get("/lang/en?back=/")
+    html = client.get("/", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    assert ">Dashboard</a>" in html and ">Active job</h2>" in html
+
+
+def test_every_translated_string_in_the_templates_is_in_the_catalogue():
+    from webui.i18n import ZH
+
+    used = set()
+    for template in (Path(__file__).resolve().parent.parent / "webui" / "templates").glob("*.html"):
+        text = template.read_text(encoding="utf-8")
+        used |= set(re.findall(r'_\("([^"]+)"\)', text)) | set(re.findall(r"_\('([^']+)'\)", text))
+    missing = sorted(used - set(ZH))
+    assert not missing, missing

@@ -44,8 +44,9 @@ def create_app(config: dict[str, Any]) -> Flask:
     )
     app.config.update({k: v for k, v in config.items() if k.isupper() and k not in ("DB_PATH", "ENV_PATH")})
 
-    from webui import api, auth, catalog_pages, events, pages, settings
+    from webui import api, auth, catalog_pages, events, i18n, pages, settings
 
+    app.register_blueprint(i18n.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(settings.bp)
@@ -55,7 +56,7 @@ def create_app(config: dict[str, Any]) -> Flask:
     app.before_request(auth.guard)
     app.teardown_appcontext(_close_db)
     app.after_request(_security_headers)
-    app.jinja_env.globals.update(csrf_token=auth.csrf_token)
+    app.jinja_env.globals.update(csrf_token=auth.csrf_token, _=i18n.gettext, LANGUAGES=i18n.LANGUAGES)
     from webui.errors import register_error_handlers
 
     register_error_handlers(app)
