@@ -91,7 +91,9 @@ def list_items(conn: Connection, job_id: int, *, status: str | None = None, afte
             "SELECT * FROM job_items WHERE job_id = ? AND status = ? AND id > ? ORDER BY id LIMIT ?",
             (job_id, ItemStatus(status).value, after_id, limit)).fetchall()
     else:
-        rows = conn.execute("SELECT * FROM job_items WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?",
+        # Walk the primary key and filter by job ('+' keeps SQLite off the job/status index, which
+        # would read every item of the job to sort them): the first page costs ~limit rows.
+        rows = conn.execute("SELECT * FROM job_items WHERE +job_id = ? AND id > ? ORDER BY id LIMIT ?",
                             (job_id, after_id, limit)).fetchall()
     return [dict(r) for r in rows]
 

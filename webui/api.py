@@ -11,6 +11,12 @@ from webui import get_db
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 
+@bp.route("/ping")
+def ping():
+    """Answers 'ok' without touching the database (load balancers, and the load benchmark's baseline)."""
+    return "ok\n", 200, {"Content-Type": "text/plain"}
+
+
 @bp.route("/healthz")
 def healthz():
     """For uptime monitors: the web process is up and the database is readable (no login)."""

@@ -15,7 +15,7 @@ from webui import get_db
 
 bp = Blueprint("auth", __name__)
 
-PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "static", "api.healthz", "i18n.switch"}
+PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "static", "api.healthz", "api.ping", "i18n.switch"}
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 LOGIN_WINDOW = timedelta(minutes=15)
 MIN_PASSWORD = 8

@@ -18,6 +18,7 @@ def _get(summary: str, params: list[str] | None = None) -> dict:
 def document() -> dict:
     """OpenAPI 3.0 description of every /api/ route."""
     paths = {
+        "/api/ping": _get("'ok' without touching the database (no login)"),
         "/api/healthz": _get("Web up, database readable, runner heartbeat age (no login)"),
         "/api/status": _get("Runner, active job with stage counters, queue, pending commands"),
         "/api/events": _get("Server-Sent Events: job events and status; honours Last-Event-ID", ["after"]),

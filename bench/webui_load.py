@@ -1,0 +1,179 @@
+"""Web console under load: a big database, 16 connections from wrk, and a busy writer.
+
+Builds a database with --items job items (default 1,000,000), --songs songs (100,000) and
+--logs log rows (1,000,000); serves it with `catalogsync-web serve` (waitress) in its own
+process; a writer process commits --writes item updates per second meanwhile; wrk loads
+each route with 16 connections from another process. Prints p50/p95 per route beside the
+trivial /api/ping in the same run, req/s of /api/status against /api/ping, the writer's
+achieved commits/s, and the web process's RSS.
+
+Usage: python bench/webui_load.py [--items 1000000] [--seconds 10]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+BIN = Path(sys.executable).parent
+
+from catalogsync_ops import queue  # noqa: E402
+from catalogsync_ops.db import connect, iso, open_database, transaction  # noqa: E402
+
+WRK_SCRIPT = """
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT p50_us=%d p95_us=%d requests=%d seconds=%.3f errors=%d\\n",
+    latency:percentile(50), latency:percentile(95), summary.requests, summary.duration / 1e6,
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+
+def build(db: Path, items: int, songs: int, logs: int) -> tuple[int, int]:
+    conn = open_database(db)
+    job_id = queue.create_job(conn, "download")
+    stage_id = conn.execute("SELECT id FROM job_stages WHERE job_id = ?", (job_id,)).fetchone()[0]
+    ts = iso()
+    batch = 50_000
+    with transaction(conn):
+        for start in range(0, songs, batch):
+            conn.executemany("INSERT INTO songs (platform, external_id, title, artists, album, created_at, updated_at)"
+                             " VALUES ('demo', ?, ?, '[\"Artist\"]', 'Album', ?, ?)",
+                             [(f"s{i}", f"Song {i}", ts, ts) for i in range(start, min(songs, start + batch))])
+        for start in range(0, items, batch):
+            conn.executemany(
+                "INSERT INTO job_items (job_id, stage_id, item_type, item_key, status, attempts, max_attempts,"
+                " next_attempt_at, song_id, display_text, created_at, updated_at)"
+                " VALUES (?, ?, 'song', ?, ?, 1, 3, ?, ?, ?, ?, ?)",
+                [(job_id, stage_id, f"song:{i}", "succeeded" if i % 10 else "queued", ts, i % songs + 1,
+                  f"Artist - Song {i}", ts, ts) for i in range(start, min(items, start + batch))])
+        for start in range(0, logs, batch):
+            conn.executemany("INSERT INTO job_logs (created_at, level, logger, job_id, message) VALUES (?, ?, 'runnerd', ?, ?)",
+                             [(ts, "INFO" if i % 50 else "ERROR", job_id, f"log line {i}")
+                              for i in range(start, min(logs, start + batch))])
+    queue.start_job(conn, job_id)
+    queue.start_stage(conn, stage_id)
+    deep = conn.execute("SELECT id FROM job_items WHERE job_id = ? AND status = 'succeeded' ORDER BY id"
+                        " LIMIT 1 OFFSET ?", (job_id, int(items * 0.8))).fetchone()[0]
+    conn.close()
+    return job_id, deep
+
+
+WRITER = """
+import sys, time
+sys.path.insert(0, {root!r})
+from catalogsync_ops.db import connect, transaction
+conn = connect({db!r})
+rate, seconds = {rate}, {seconds}
+ids = [r[0] for r in conn.execute("SELECT id FROM job_items WHERE status = 'queued' LIMIT 50000")]
+start, done, i = time.perf_counter(), 0, 0
+while time.perf_counter() - start < seconds:
+    target = start + done / rate
+    now = time.perf_counter()
+    if now < target:
+        time.sleep(target - now)
+    item = ids[i % len(ids)]
+    i += 1
+    with transaction(conn):
+        conn.execute("UPDATE job_items SET status = CASE status WHEN 'queued' THEN 'running' ELSE 'queued' END,"
+                     " updated_at = 'x' WHERE id = ?", (item,))
+    done += 1
+print(done / (time.perf_counter() - start))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wrk(url: str, cookie: str, seconds: int, script: Path) -> dict:
+    out = subprocess.run(["wrk", "-t", "2", "-c", "16", "-d", f"{seconds}s", "-s", str(script), "-H", f"Cookie: {cookie}",
+                          url], capture_output=True, text=True, check=True).stdout
+    m = re.search(r"RESULT p50_us=(\d+) p95_us=(\d+) requests=(\d+) seconds=([\d.]+) errors=(\d+)", out)
+    return {"p50_ms": int(m.group(1)) / 1000, "p95_ms": int(m.group(2)) / 1000,
+            "rps": int(m.group(3)) / float(m.group(4)), "errors": int(m.group(5))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=1_000_000)
+    parser.add_argument("--songs", type=int, default=100_000)
+    parser.add_argument("--logs", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--writes", type=int, default=500)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed: apt-get install wrk")
+    tmp = Path(tempfile.mkdtemp(prefix="csync-webload-"))
+    try:
+        subprocess.run([str(BIN / "runnerd"), "init", "--home", str(tmp / "home")], check=True, stdout=subprocess.DEVNULL)
+        env_file = tmp / "home" / "catalogsync.env"
+        db = tmp / "home" / "catalogsync.db"
+        t0 = time.perf_counter()
+        job_id, deep = build(db, args.items, args.songs, args.logs)
+        print(f"built {args.items:,} items, {args.songs:,} songs, {args.logs:,} log rows in {time.perf_counter() - t0:.0f}s")
+        env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(env_file)}
+        subprocess.run([str(BIN / "catalogsync-web"), "set-password", "admin"], input="bench password\n", text=True,
+                       env=env, check=True, stdout=subprocess.DEVNULL)
+        port = free_port()
+        web = subprocess.Popen([str(BIN / "catalogsync-web"), "serve", "--port", str(port)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        import requests
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(f"{base}/api/ping", timeout=1)
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        browser = requests.Session()
+        page = browser.get(f"{base}/login").text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        browser.post(f"{base}/login", data={"username": "admin", "password": "bench password", "csrf_token": token})
+        cookie = "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
+        script = tmp / "report.lua"
+        script.write_text(WRK_SCRIPT)
+        routes = {"trivial /api/ping": "/api/ping", "dashboard /": "/", "/api/status": "/api/status",
+                  "job detail, first page": f"/jobs/{job_id}",
+                  "job detail, deep page": f"/jobs/{job_id}?status=succeeded&after={deep}",
+                  "logs": "/logs", "api items deep": f"/api/jobs/{job_id}/items?status=succeeded&after={deep}"}
+        writer = subprocess.Popen([sys.executable, "-c", WRITER.format(root=str(ROOT), db=str(db), rate=args.writes,
+                                                                     seconds=args.seconds * len(routes) + 5)],
+                                  stdout=subprocess.PIPE, text=True)
+        results = {name: wrk(base + path, cookie, args.seconds, script) for name, path in routes.items()}
+        writes = float(writer.communicate(timeout=600)[0])
+        rss = next(int(line.split()[1]) for line in Path(f"/proc/{web.pid}/status").read_text().splitlines()
+                   if line.startswith("VmRSS")) / 1024
+        web.terminate()
+        web.wait(timeout=30)
+        print(f"16 connections, {args.seconds}s per route, writer at {args.writes} commits/s meanwhile")
+        for name, r in results.items():
+            print(f"  {name:<24} p50 {r['p50_ms']:7.1f} ms   p95 {r['p95_ms']:7.1f} ms   {r['rps']:7.0f} req/s"
+                  f"{'   errors ' + str(r['errors']) if r['errors'] else ''}   (bar: p95 <= 100 ms)")
+        ratio = results["/api/status"]["rps"] / results["trivial /api/ping"]["rps"]
+        print(f"  /api/status = {ratio:.0%} of the trivial route's req/s   (bar: >= 20%)")
+        print(f"  writer: {writes:.0f} commits/s   (bar: >= 490)")
+        print(f"  web process RSS: {rss:.1f} MB   (bar: <= 60 MB)")
+        print(json.dumps({"results": results, "writes": writes, "rss_mb": rss}))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
