@@ -84,8 +84,18 @@ def job_detail(conn: Connection, job_id: int) -> dict[str, Any]:
 
 
 def list_items(conn: Connection, job_id: int, *, status: str | None = None, after_id: int = 0,
-               limit: int = 50) -> list[dict[str, Any]]:
-    """Items of a job by id, optionally of one status; keyset-paginated with `after_id`."""
+               limit: int = 50, error_class: str | None = None, source: str | None = None) -> list[dict[str, Any]]:
+    """Items of a job by id, optionally of one status, error class or source; keyset-paginated."""
+    if error_class or source:
+        where, params = ["job_id = ?", "status = ?", "id > ?"], [job_id, ItemStatus(status or "failed").value, after_id]
+        if error_class:
+            where.append("last_error_class = ?")
+            params.append(error_class)
+        if source:
+            where.append("last_source = ?")
+            params.append(source)
+        return [dict(r) for r in conn.execute(
+            f"SELECT * FROM job_items WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", (*params, limit)).fetchall()]
     if status:
         rows = conn.execute(
             "SELECT * FROM job_items WHERE job_id = ? AND status = ? AND id > ? ORDER BY id LIMIT ?",

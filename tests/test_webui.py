@@ -101,7 +101,8 @@ def test_first_run_setup_needs_the_one_time_link(home: Path):
 
 def test_every_state_changing_route_refuses_a_missing_or_cross_site_csrf(client):
     token = page_csrf(client)
-    for path, data in (("/commands", {"kind": "pause_runner"}), ("/logout", {})):
+    for path, data in (("/commands", {"kind": "pause_runner"}), ("/logout", {}),
+                       ("/config", {"mode": "text", "content": "A=1", "action": "apply"})):
         assert client.post(path, data=data).status_code == 400, path
         assert client.post(path, data={**data, "csrf_token": "forged"}).status_code == 400, path
         assert client.post(path, data={**data, "csrf_token": token},
@@ -156,11 +157,24 @@ def test_job_page_shows_failures_and_offers_retry(client, web):
     assert "[not_found] 404 from demo" in item_html
 
 
-def test_security_headers_and_no_secret_in_any_page(client, home: Path):
+def test_security_headers_and_no_secret_in_any_page(client, web, home: Path):
+    app, conn = web
     env = home / "catalogsync.env"
     env.write_text(env.read_text() + "OBJECT_SECRET_ACCESS_KEY=sup3r-s3cret\n", encoding="utf-8")
-    for path in ("/", "/jobs", "/api/status", "/api/jobs", "/api/healthz"):
+    from catalogsync_ops.revisions import record_if_changed
+
+    record_if_changed(conn, env)  # the secret is now in a revision too
+    job_id = queue.create_job(conn, "sync")
+    revision = conn.execute("SELECT MAX(id) FROM config_revisions").fetchone()[0]
+    ids = {"job_id": job_id, "item_id": 1, "command_id": 1, "revision_id": revision, "code": "en"}
+    paths = []
+    for rule in app.url_map.iter_rules():
+        if "GET" in rule.methods and rule.endpoint not in ("static", "events.events", "i18n.switch"):
+            paths.append(re.sub(r"<(?:int:)?(\w+)>", lambda m: str(ids[m.group(1)]), rule.rule))
+    assert len(paths) >= 20
+    for path in paths:
         response = client.get(path)
+        assert response.status_code in (200, 302, 404), (path, response.status_code)
         assert "sup3r-s3cret" not in response.get_data(as_text=True), path
         assert response.headers["X-Frame-Options"] == "DENY"
         assert "script-src 'self'" in response.headers["Content-Security-Policy"]
@@ -408,3 +422,22 @@ def test_every_translated_string_in_the_templates_is_in_the_catalogue():
         used |= set(re.findall(r'_\("([^"]+)"\)', text)) | set(re.findall(r"_\('([^']+)'\)", text))
     missing = sorted(used - set(ZH))
     assert not missing, missing
+
+
+def test_failed_items_filter_by_error_class_and_source(client, web):
+    _, conn = web
+    job_id = queue.create_job(conn, "download")
+    stage_id = conn.execute("SELECT id FROM job_stages WHERE job_id = ?", (job_id,)).fetchone()[0]
+    queue.add_items(conn, stage_id, [queue.ItemSpec(f"song:{i}", "song", display_text=f"song {i}") for i in range(3)],
+                    max_attempts=1)
+    queue.start_job(conn, job_id)
+    queue.start_stage(conn, stage_id)
+    for error_class, source in (("timeout", "demo"), ("no_match", "demo2"), ("timeout", "demo2")):
+        claim = claim_next_item(conn, stage_id, runner_instance_id=None)
+        mark_item_failed(conn, claim.item_id, claim.attempt_no, error_class=error_class, error="x", source=source,
+                         retryable=False)
+    by_class = client.get(f"/jobs/{job_id}?status=failed&error_class=timeout").get_data(as_text=True)
+    assert by_class.count('<tr data-item=') == 2
+    by_source = client.get(f"/jobs/{job_id}?status=failed&source=demo2").get_data(as_text=True)
+    assert by_source.count('<tr data-item=') == 2 and "song 1" in by_source and "song 0" not in by_source
+    assert 'name="source" value="demo2"' in by_source  # "retry failed from demo2" is offered

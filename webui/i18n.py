@@ -27,6 +27,8 @@ ZH = {
     "Down since": "已停止，自", "Start it with": "启动命令：", "command(s) waiting for the runner.": "条命令等待运行器处理。",
     "Runner-wide pause since": "运行器整体暂停，自", "Sources (comma-separated, empty = all)": "来源（逗号分隔，留空为全部）",
     "Pools (comma-separated, empty = all)": "歌单池（逗号分隔，留空为全部）", "Language": "语言",
+    "Playlists (ids or URLs, comma-separated, empty = all)": "歌单（编号或网址，逗号分隔，留空为全部）",
+    "Library disk": "音乐库磁盘", "free of": "可用，共",
 }
 CATALOG = {"en": {}, "zh": ZH}
 

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
+from pathlib import Path
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 
 from catalogsync_ops.commands import CommandKind, get_command, submit_command
-from catalogsync_ops.errors import InvalidCommand, NotFound
+from catalogsync_ops.config import load_config
+from catalogsync_ops.errors import CatalogsyncError, InvalidCommand, NotFound
 from catalogsync_ops.queries import job_detail, list_items, list_jobs, queued_jobs, status_summary
 from catalogsync_ops.states import ErrorClass, ItemStatus, JobType
 from webui import get_db
@@ -25,11 +28,19 @@ def inject() -> dict:
 def dashboard():
     conn = get_db()
     summary = status_summary(conn)
+    disk = None
+    if current_app.config.get("ENV_PATH"):
+        try:
+            library = Path(load_config(current_app.config["ENV_PATH"])["LIBRARY_DIR"])
+            usage = shutil.disk_usage(library)
+            disk = {"path": str(library), "free_gb": usage.free / 2**30, "total_gb": usage.total / 2**30}
+        except (OSError, CatalogsyncError):
+            disk = None
     failures = conn.execute(
         "SELECT last_error_class, last_source, COUNT(*) AS n FROM job_items WHERE status = 'failed'"
         " AND job_id IN (SELECT id FROM job_runs ORDER BY id DESC LIMIT 20) GROUP BY 1, 2 ORDER BY n DESC LIMIT 10"
     ).fetchall()
-    return render_template("dashboard.html", title="Dashboard", summary=summary, failures=failures)
+    return render_template("dashboard.html", title="Dashboard", summary=summary, failures=failures, disk=disk)
 
 
 @bp.route("/jobs")
@@ -52,12 +63,18 @@ def job(job_id: int):
     if status and status not in {s.value for s in ItemStatus}:
         abort(400, description=f"unknown item status {status!r}")
     after = request.args.get("after", 0, type=int)
-    items = list_items(conn, job_id, status=status, after_id=after, limit=PAGE_SIZE)
+    error_class = request.args.get("error_class") or None
+    source = request.args.get("source") or None
+    items = list_items(conn, job_id, status=status, after_id=after, limit=PAGE_SIZE, error_class=error_class,
+                       source=source)
     events = conn.execute("SELECT * FROM job_events WHERE job_id = ? ORDER BY id DESC LIMIT 30", (job_id,)).fetchall()
     failed_classes = conn.execute("SELECT last_error_class, COUNT(*) FROM job_items WHERE job_id = ? AND status = 'failed'"
                                   " GROUP BY 1", (job_id,)).fetchall()
+    failed_sources = conn.execute("SELECT last_source, COUNT(*) FROM job_items WHERE job_id = ? AND status = 'failed'"
+                                  " AND last_source IS NOT NULL GROUP BY 1", (job_id,)).fetchall()
     return render_template("job.html", title=f"Job {job_id}", job=detail, items=items, status=status, events=events,
-                           page_size=PAGE_SIZE, failed_classes=failed_classes, statuses=[s.value for s in ItemStatus],
+                           page_size=PAGE_SIZE, failed_classes=failed_classes, failed_sources=failed_sources,
+                           error_class=error_class, source=source, statuses=[s.value for s in ItemStatus],
                            error_classes=[e.value for e in ErrorClass])
 
 
