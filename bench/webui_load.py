@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
 
 from catalogsync_ops import queue  # noqa: E402
-from catalogsync_ops.db import connect, iso, open_database, transaction  # noqa: E402
+from catalogsync_ops.db import iso, open_database, transaction  # noqa: E402
 
 WRK_SCRIPT = """
 done = function(summary, latency, requests)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up Catalogsync Ops on its embedded defaults (SQLite, the demo source, a local mirror
-# folder for uploads) in ./var/quickstart, start the demo platform and runnerd, and queue a
-# first full pipeline. Ctrl-C stops both cleanly.
+# folder for uploads) in ./var/quickstart, start the demo platform, runnerd and the web
+# console, and queue a first full pipeline. Ctrl-C stops all three cleanly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,7 +30,9 @@ export CATALOGSYNC_ENV_FILE="$HOME_DIR/catalogsync.env"
 "$RUNNERD" demo-server --port "$DEMO_PORT" --pool-file "$HOME_DIR/input/demo.txt" &
 DEMO_PID=$!
 RUNNER_PID=
+WEB_PID=
 stop() {
+    [ -n "$WEB_PID" ] && kill -TERM "$WEB_PID" 2>/dev/null && wait "$WEB_PID" 2>/dev/null || true
     [ -n "$RUNNER_PID" ] && kill -TERM "$RUNNER_PID" 2>/dev/null && wait "$RUNNER_PID" 2>/dev/null || true
     kill -TERM "$DEMO_PID" 2>/dev/null && wait "$DEMO_PID" 2>/dev/null || true
 }
@@ -39,9 +41,14 @@ trap stop EXIT INT TERM
 "$RUNNERD" enqueue full_pipeline
 "$RUNNERD" run &
 RUNNER_PID=$!
+# The console prints a one-time setup link (first run) on its standard error.
+"$VENV/bin/catalogsync-web" serve &
+WEB_PID=$!
+sleep 2
 echo
+echo "Console:   http://127.0.0.1:8421  (first run: open the setup link printed above)"
 echo "Home: $HOME_DIR"
 echo "Watch it:  CATALOGSYNC_ENV_FILE=$CATALOGSYNC_ENV_FILE $RUNNERD status"
 echo "Library:   $HOME_DIR/library    Mirror: $HOME_DIR/mirror"
-echo "Ctrl-C stops the runner and the demo platform."
+echo "Ctrl-C stops the console, the runner and the demo platform."
 wait "$RUNNER_PID"
