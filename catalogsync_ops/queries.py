@@ -128,3 +128,24 @@ def status_summary(conn: Connection, now: datetime | None = None) -> dict[str, A
                         for j in queued_jobs(conn)],
         "jobs_by_status": by_status,
     }
+
+
+def throughput(conn: Connection, *, hours: int = 6, bucket_minutes: int = 10,
+               now: datetime | None = None) -> list[dict[str, Any]]:
+    """Items finished per bucket over the last hours (oldest first), from the per-minute table."""
+    from datetime import timedelta
+
+    from catalogsync_ops.db import iso
+
+    moment = (now or utcnow()).replace(second=0, microsecond=0)
+    last = moment - timedelta(minutes=moment.minute % bucket_minutes)  # the bucket holding now
+    start = last - timedelta(minutes=hours * 60 - bucket_minutes)
+    rows = conn.execute("SELECT minute, items FROM throughput_minutes WHERE minute >= ? ORDER BY minute",
+                        (iso(start)[:16],)).fetchall()
+    buckets = [{"start": iso(start + timedelta(minutes=i))[:16], "items": 0}
+               for i in range(0, hours * 60, bucket_minutes)]
+    for minute, items in rows:
+        offset = int((parse_iso(minute + ":00.000000Z") - start).total_seconds() // 60) // bucket_minutes
+        if 0 <= offset < len(buckets):
+            buckets[offset]["items"] += items
+    return buckets

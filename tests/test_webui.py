@@ -441,3 +441,19 @@ def test_failed_items_filter_by_error_class_and_source(client, web):
     by_source = client.get(f"/jobs/{job_id}?status=failed&source=demo2").get_data(as_text=True)
     assert by_source.count('<tr data-item=') == 2 and "song 1" in by_source and "song 0" not in by_source
     assert 'name="source" value="demo2"' in by_source  # "retry failed from demo2" is offered
+
+
+def test_dashboard_charts_items_finished_in_the_last_hours(client, web):
+    _, conn = web
+    from catalogsync_ops.items import mark_item_succeeded
+
+    job_id = queue.create_job(conn, "download")
+    stage_id = conn.execute("SELECT id FROM job_stages WHERE job_id = ?", (job_id,)).fetchone()[0]
+    queue.add_items(conn, stage_id, [queue.ItemSpec(f"k{i}") for i in range(3)], max_attempts=1)
+    queue.start_job(conn, job_id)
+    queue.start_stage(conn, stage_id)
+    for _ in range(3):
+        claim = claim_next_item(conn, stage_id, runner_instance_id=None)
+        mark_item_succeeded(conn, claim.item_id, claim.attempt_no)
+    html = client.get("/").get_data(as_text=True)
+    assert "Finished in the last 6 hours: 3" in html and html.count("<rect ") == 36

@@ -28,7 +28,7 @@ ZH = {
     "Runner-wide pause since": "运行器整体暂停，自", "Sources (comma-separated, empty = all)": "来源（逗号分隔，留空为全部）",
     "Pools (comma-separated, empty = all)": "歌单池（逗号分隔，留空为全部）", "Language": "语言",
     "Playlists (ids or URLs, comma-separated, empty = all)": "歌单（编号或网址，逗号分隔，留空为全部）",
-    "Library disk": "音乐库磁盘", "free of": "可用，共",
+    "Library disk": "音乐库磁盘", "free of": "可用，共", "Finished in the last 6 hours": "最近 6 小时完成",
 }
 CATALOG = {"en": {}, "zh": ZH}
 

@@ -11,7 +11,7 @@ from flask import Blueprint, abort, current_app, g, redirect, render_template, r
 from catalogsync_ops.commands import CommandKind, get_command, submit_command
 from catalogsync_ops.config import load_config
 from catalogsync_ops.errors import CatalogsyncError, InvalidCommand, NotFound
-from catalogsync_ops.queries import job_detail, list_items, list_jobs, queued_jobs, status_summary
+from catalogsync_ops.queries import job_detail, list_items, list_jobs, queued_jobs, status_summary, throughput
 from catalogsync_ops.states import ErrorClass, ItemStatus, JobType
 from webui import get_db
 
@@ -40,7 +40,10 @@ def dashboard():
         "SELECT last_error_class, last_source, COUNT(*) AS n FROM job_items WHERE status = 'failed'"
         " AND job_id IN (SELECT id FROM job_runs ORDER BY id DESC LIMIT 20) GROUP BY 1, 2 ORDER BY n DESC LIMIT 10"
     ).fetchall()
-    return render_template("dashboard.html", title="Dashboard", summary=summary, failures=failures, disk=disk)
+    buckets = throughput(conn)
+    peak = max((b["items"] for b in buckets), default=0) or 1
+    return render_template("dashboard.html", title="Dashboard", summary=summary, failures=failures, disk=disk,
+                           buckets=buckets, peak=peak, total=sum(b["items"] for b in buckets))
 
 
 @bp.route("/jobs")
