@@ -457,3 +457,20 @@ def test_dashboard_charts_items_finished_in_the_last_hours(client, web):
         mark_item_succeeded(conn, claim.item_id, claim.attempt_no)
     html = client.get("/").get_data(as_text=True)
     assert "Finished in the last 6 hours: 3" in html and html.count("<rect ") == 36
+
+
+def test_tokens_are_created_listed_and_revoked_from_the_command_line(home: Path, web):
+    app, _ = web
+    env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}
+    cli = [sys.executable, "-m", "webui"]
+    token = subprocess.run([*cli, "create-token", "nas-script"], env=env, capture_output=True, text=True,
+                           check=True).stdout.strip()
+    api = app.test_client()
+    assert api.get("/api/status", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    listing = subprocess.run([*cli, "tokens"], env=env, capture_output=True, text=True, check=True).stdout
+    assert "nas-script" in listing and token not in listing
+    token_id = listing.split()[0]
+    assert subprocess.run([*cli, "revoke-token", token_id], env=env, capture_output=True, text=True).returncode == 0
+    assert api.get("/api/status", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    pw = subprocess.run([*cli, "set-password", "second"], env=env, input="short\n", capture_output=True, text=True)
+    assert pw.returncode == 1 and "at least 8 characters" in pw.stderr

@@ -98,6 +98,31 @@ def create_token_cmd(obj, name: str) -> None:
     click.echo(create_token(open_database(db), name))
 
 
+@cli.command(name="tokens")
+@click.pass_obj
+def tokens_cmd(obj) -> None:
+    """List API tokens (never their values) with when they were last used."""
+    from catalogsync_ops.db import open_database as _open
+
+    _, db = _paths(*obj)
+    for row in _open(db).execute("SELECT * FROM api_tokens ORDER BY id"):
+        state = f"revoked {row['revoked_at'][:19]}" if row["revoked_at"] else "active"
+        click.echo(f"{row['id']:>4}  {row['name']:<24} {state:<28} last used {(row['last_used_at'] or 'never')[:19]}")
+
+
+@cli.command(name="revoke-token")
+@click.argument("token_id", type=int)
+@click.pass_obj
+def revoke_token_cmd(obj, token_id: int) -> None:
+    """Revoke an API token by its id (see `tokens`)."""
+    from webui.auth import revoke_token
+
+    _, db = _paths(*obj)
+    if not revoke_token(open_database(db), token_id):
+        raise click.ClickException(f"no active token {token_id}; `catalogsync-web tokens` lists them")
+    click.echo(f"token {token_id} revoked")
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="catalogsync-web")

@@ -67,7 +67,44 @@ function refreshActiveJob() {
   });
 }
 
+function formatMiB(bytes) {
+  return (bytes / 1048576).toFixed(1);
+}
+
+function liveWorkers() {
+  // The workers page: cards follow /api/workers once a second (the runner writes them at that pace).
+  const box = document.getElementById("workers");
+  if (!box) return;
+  const tick = async () => {
+    try {
+      const response = await fetch(box.dataset.api, { credentials: "same-origin" });
+      if (!response.ok) return;
+      const { workers } = await response.json();
+      for (const worker of workers) {
+        const card = box.querySelector(`[data-worker="${worker.name}"]`);
+        if (!card) continue;
+        card.querySelector(".status").textContent = worker.state;
+        const detail = card.querySelector(".detail");
+        if (worker.state === "busy") {
+          let text = worker.display_text || "";
+          if (worker.bytes_done) {
+            text += ` · ${formatMiB(worker.bytes_done)}` + (worker.bytes_total ? ` / ${formatMiB(worker.bytes_total)}` : "") + " MiB";
+            if (worker.speed_bps) text += ` · ${formatMiB(worker.speed_bps)} MiB/s`;
+          }
+          detail.textContent = text;
+        } else {
+          detail.textContent = "";
+        }
+      }
+    } finally {
+      setTimeout(tick, POLL_MS);
+    }
+  };
+  setTimeout(tick, POLL_MS);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   followCommand();
   refreshActiveJob();
+  liveWorkers();
 });
