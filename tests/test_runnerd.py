@@ -222,3 +222,25 @@ def test_sigkill_loop_loses_nothing_and_does_nothing_twice(demo_home: Path, demo
         assert interrupted >= 5 and recoveries >= 5
         assert conn.execute("SELECT COUNT(*) FROM file_locations").fetchone()[0] == 24
         assert conn.execute("SELECT COUNT(*) FROM upload_tasks WHERE status = 'uploaded'").fetchone()[0] == 24
+
+
+def test_runner_wide_pause_claims_nothing_until_resumed(demo_home: Path):
+    runnerd(demo_home, "pause-runner", "--reason", "movie night")
+    runnerd(demo_home, "enqueue", "full_pipeline")
+    assert runnerd(demo_home, "run", "--burst").returncode == 0
+    assert job_status(demo_home) == "queued"
+    status = json.loads(runnerd(demo_home, "status", "--json").stdout)
+    assert status["runner"]["paused"] and status["runner"]["pause_reason"] == "movie night"
+    with db(demo_home) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM item_attempts").fetchone()[0] == 0
+    runnerd(demo_home, "resume-runner")
+    assert runnerd(demo_home, "run", "--burst").returncode == 0
+    assert job_status(demo_home) == "completed" and len(library_files(demo_home)) == 24
+
+
+def test_an_invalid_env_file_stops_runnerd_from_starting_with_the_line(demo_home: Path):
+    env = demo_home / "catalogsync.env"
+    env.write_text(env.read_text() + "DOWNLOAD_WORKERS=many\n", encoding="utf-8")
+    result = runnerd(demo_home, "run", "--burst")
+    assert result.returncode == 2
+    assert "DOWNLOAD_WORKERS: 'many' is not a whole number" in result.stderr and "runnerd config check" in result.stderr
