@@ -44,6 +44,15 @@ class _FileSlice(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
+    def read(self, size: int | None = -1) -> bytes:
+        # One read of the underlying file (RawIOBase.read() would loop in 8 KiB steps).
+        left = self._length - self._pos
+        if left <= 0:
+            return b""
+        data = self._file.read(left if size is None or size < 0 else min(size, left))
+        self._pos += len(data)
+        return data
+
     def readinto(self, buffer) -> int:
         left = self._length - self._pos
         if left <= 0:
