@@ -266,17 +266,21 @@ def _copy_local(source: Path, part: Path, cancel: CancelToken, progress: Progres
 
 
 def commit_file(part: Path, dest: Path) -> None:
-    """fsync and rename the finished part file to its final path, then fsync the folder."""
+    """fsync and rename the finished part file to its final path, then fsync the folder.
+
+    The resume sidecar goes first: a crash between the two steps leaves a part file without
+    a sidecar (the next attempt starts it over), never a sidecar without its part.
+    """
     fd = os.open(part, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(part, dest)
     try:
         _meta_path(part).unlink()
     except FileNotFoundError:
         pass
+    os.replace(part, dest)
     fsync_dir(dest.parent)
 
 

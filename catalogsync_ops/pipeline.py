@@ -131,6 +131,7 @@ def _adopt(ctx: WorkContext, song_id: int) -> Outcome | None:
     for row in rows:
         path = Path(row["library_root"]) / row["rel_path"]
         if path.is_file() and path.stat().st_size == row["size_bytes"] and sha256_file(path) == row["sha256"]:
+            remove_partial(path)  # leftovers of an attempt that died after the rename
             if row["verified_at"] is None:
                 catalog.mark_file_verified(ctx.conn, row["id"])
             return Outcome(source=row["source"], bytes_done=0,

@@ -151,3 +151,18 @@ def test_two_songs_that_want_the_same_path_get_distinct_files(world):
     b = catalog.upsert_song(ctx.conn, Track("demo", "s07", "Same", ("Artist",), "Album"))
     paths = {download_song(ctx, a).details["path"], download_song(ctx, b).details["path"]}
     assert paths == {"Artist/Album/Same.mp3", "Artist/Album/Same (2).mp3"}
+
+
+def test_adopting_a_file_clears_the_leftovers_of_the_attempt_that_died(world):
+    ctx, home, server = world
+    run_stage(ctx, "collect")
+    run_stage(ctx, "sync")
+    song = ctx.conn.execute("SELECT id FROM songs WHERE external_id = 's06'").fetchone()[0]
+    first = download_song(ctx, song)
+    dest = home / "library" / first.details["path"]
+    # As if the runner died right after the rename: a sidecar is left, the item not committed.
+    sidecar = dest.with_name(f".{dest.name}.part.json")
+    sidecar.write_text("{}", encoding="utf-8")
+    ctx.conn.execute("UPDATE file_locations SET verified_at = NULL")
+    assert download_song(ctx, song).details["adopted"]
+    assert not sidecar.exists()
