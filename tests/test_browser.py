@@ -150,3 +150,12 @@ def test_a_person_runs_pauses_retries_and_reconfigures_from_the_browser(console)
         page.goto(f"{base}{path}")
         page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
     assert len(list(shots.glob("*.png"))) >= 10
+
+    # On a phone: nothing wider than the screen, the navigation still reachable.
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path, name in (("/", "phone-dashboard"), ("/jobs/1", "phone-job"), ("/config", "phone-config")):
+        page.goto(f"{base}{path}")
+        overflow = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
+        page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+        assert overflow <= 1, f"{path} is {overflow}px wider than a phone screen"
+    expect(page.locator("header nav a").first).to_be_visible()
