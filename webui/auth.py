@@ -12,6 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from catalogsync_ops.db import Connection, iso, parse_iso, transaction, utcnow
 from webui import get_db
+from webui.i18n import gettext
 
 bp = Blueprint("auth", __name__)
 
@@ -161,7 +162,7 @@ def login():
         check_csrf()
         addr = client_addr()
         if _too_many_attempts(conn, addr):
-            return render_template("login.html", title="Sign in", error="Too many failed sign-ins; wait 15 minutes."), 429
+            return render_template("login.html", title="Sign in", error=gettext("Too many failed sign-ins; wait 15 minutes.")), 429
         username = request.form.get("username", "")
         row = conn.execute("SELECT password_hash FROM web_users WHERE username = ?", (username,)).fetchone()
         ok = row is not None and check_password_hash(row[0], request.form.get("password", ""))
@@ -173,7 +174,7 @@ def login():
             session["user"] = username
             csrf_token()
             return redirect(_safe_next(request.args.get("next")))
-        error = "Wrong user name or password."
+        error = gettext("Wrong user name or password.")
     return render_template("login.html", title="Sign in", error=error), (401 if error else 200)
 
 
