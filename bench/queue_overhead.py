@@ -48,6 +48,17 @@ def make_stage(conn, n_queued: int, n_done: int = 0) -> int:
     return stage_id
 
 
+def run_threads(work, threads: int) -> float:
+    """Run `work` on `threads` threads at once; seconds until the last one finished."""
+    pool = [threading.Thread(target=work) for _ in range(threads)]
+    start = time.perf_counter()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return time.perf_counter() - start
+
+
 def run_ours(db: Path, stage_id: int, threads: int, *, worker_loop: bool) -> dict:
     """4 threads, a connection each, through claim_next_item and mark_item_succeeded.
 
@@ -93,13 +104,7 @@ def run_ours(db: Path, stage_id: int, threads: int, *, worker_loop: bool) -> dic
             slowest[0] = max(slowest[0], local_max)
             done[0] += local_done
 
-    pool = [threading.Thread(target=work) for _ in range(threads)]
-    start = time.perf_counter()
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    elapsed = time.perf_counter() - start
+    elapsed = run_threads(work, threads)
     return {"items": done[0], "seconds": elapsed, "rate": done[0] / elapsed, "slowest_ms": slowest[0] * 1000,
             "locked": locked[0]}
 
@@ -176,13 +181,7 @@ def run_bare(db: Path, n: int, threads: int, shape: str) -> dict:
         with guard:
             done[0] += local
 
-    pool = [threading.Thread(target=work) for _ in range(threads)]
-    start = time.perf_counter()
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    elapsed = time.perf_counter() - start
+    elapsed = run_threads(work, threads)
     return {"items": done[0], "seconds": elapsed, "rate": done[0] / elapsed, "locked": locked[0]}
 
 

@@ -6,7 +6,7 @@ leave a playlist are unlinked (`removed_at`), never deleted; a pool's playlists 
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from typing import Any
 
 from catalogsync_ops.db import Connection, iso, transaction
 from catalogsync_ops.sources.base import Track
@@ -218,32 +218,33 @@ def songs_in_scope(conn: Connection, scope: dict[str, list]) -> list[int]:
     return [r[0] for r in rows]
 
 
+def _for_song_ids(conn: Connection, song_ids: list[int], sql: str, params: tuple) -> list:
+    """Run `sql` (with '{ids}' for the id list, before `params`) over song ids, 500 at a time."""
+    out = []
+    for start in range(0, len(song_ids), 500):
+        chunk = song_ids[start:start + 500]
+        out += conn.execute(sql.format(ids=", ".join("?" for _ in chunk)), (*chunk, *params)).fetchall()
+    return out
+
+
 def songs_needing_download(conn: Connection, scope: dict[str, list], library_root: str) -> list:
     """Songs in scope with no verified file in this library."""
-    ids = songs_in_scope(conn, scope)
-    out = []
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        out += conn.execute(
-            f"SELECT s.* FROM songs s WHERE s.id IN ({', '.join('?' for _ in chunk)}) AND NOT EXISTS"
-            " (SELECT 1 FROM file_locations f WHERE f.song_id = s.id AND f.library_root = ? AND f.verified_at IS NOT NULL)"
-            " ORDER BY s.id", (*chunk, library_root)).fetchall()
-    return out
+    return _for_song_ids(
+        conn, songs_in_scope(conn, scope),
+        "SELECT s.* FROM songs s WHERE s.id IN ({ids}) AND NOT EXISTS (SELECT 1 FROM file_locations f"
+        " WHERE f.song_id = s.id AND f.library_root = ? AND f.verified_at IS NOT NULL) ORDER BY s.id",
+        (library_root,))
 
 
 def files_needing_upload(conn: Connection, scope: dict[str, list], library_root: str, backend: str,
                          bucket: str) -> list:
     """Verified files of songs in scope with no finished upload to this backend and bucket."""
-    ids = songs_in_scope(conn, scope)
-    out = []
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        out += conn.execute(
-            f"SELECT f.*, s.title, s.artists FROM file_locations f JOIN songs s ON s.id = f.song_id"
-            f" WHERE f.song_id IN ({', '.join('?' for _ in chunk)}) AND f.library_root = ? AND f.verified_at IS NOT NULL"
-            " AND NOT EXISTS (SELECT 1 FROM upload_tasks u WHERE u.file_location_id = f.id AND u.backend = ?"
-            " AND u.bucket = ? AND u.status = 'uploaded') ORDER BY f.id", (*chunk, library_root, backend, bucket)).fetchall()
-    return out
+    return _for_song_ids(
+        conn, songs_in_scope(conn, scope),
+        "SELECT f.*, s.title, s.artists FROM file_locations f JOIN songs s ON s.id = f.song_id"
+        " WHERE f.song_id IN ({ids}) AND f.library_root = ? AND f.verified_at IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM upload_tasks u WHERE u.file_location_id = f.id AND u.backend = ?"
+        " AND u.bucket = ? AND u.status = 'uploaded') ORDER BY f.id", (library_root, backend, bucket))
 
 
 def first_playlist_title(conn: Connection, song_id: int) -> str | None:
@@ -251,8 +252,3 @@ def first_playlist_title(conn: Connection, song_id: int) -> str | None:
     row = conn.execute("SELECT p.title FROM playlist_songs ps JOIN playlists p ON p.id = ps.playlist_id"
                        " WHERE ps.song_id = ? AND ps.removed_at IS NULL ORDER BY p.id LIMIT 1", (song_id,)).fetchone()
     return row[0] if row else None
-
-
-def ids(rows: Iterable) -> list[int]:
-    """The id column of rows."""
-    return [r["id"] for r in rows]

@@ -201,14 +201,8 @@ def fetch(
             with open(part, mode) as handle:
                 handle.seek(start)
                 handle.truncate()
-                for chunk in response.iter_content(chunk_size=chunk_size):
-                    cancel.check()
-                    handle.write(chunk)
-                    digest.update(chunk)
-                    written += len(chunk)
-                    throttle(written, total)
-                handle.flush()
-                os.fsync(handle.fileno())
+                written = _write_chunks(response.iter_content(chunk_size=chunk_size), handle, digest, cancel,
+                                        throttle, written, total)
         except Canceled:
             if cancel.reason == "cancel":
                 _drop_part(part)
@@ -228,6 +222,20 @@ def fetch(
         raise SourceError(f"download of {url} ended after {written} of {total} bytes; it will resume",
                           ErrorClass.CONNECTION)
     return FetchResult(written, digest.hexdigest(), start, restarted)
+
+
+def _write_chunks(chunks, handle, digest, cancel: CancelToken, throttle: "_Throttle", written: int,
+                  total: int | None) -> int:
+    """Write and hash chunks, checking the cancel token before each; fsync at the end."""
+    for chunk in chunks:
+        cancel.check()
+        handle.write(chunk)
+        digest.update(chunk)
+        written += len(chunk)
+        throttle(written, total)
+    handle.flush()
+    os.fsync(handle.fileno())
+    return written
 
 
 def _range_of(response: requests.Response, have: int) -> tuple[int, int | None]:
@@ -251,16 +259,8 @@ def _copy_local(source: Path, part: Path, cancel: CancelToken, progress: Progres
     check_free_space(part.parent, total, min_free_bytes)
     digest = hashlib.sha256()
     throttle = _Throttle(progress)
-    written = 0
     with open(source, "rb") as src, open(part, "wb") as dst:
-        while chunk := src.read(chunk_size):
-            cancel.check()
-            dst.write(chunk)
-            digest.update(chunk)
-            written += len(chunk)
-            throttle(written, total)
-        dst.flush()
-        os.fsync(dst.fileno())
+        written = _write_chunks(iter(lambda: src.read(chunk_size), b""), dst, digest, cancel, throttle, 0, total)
     throttle(written, total, force=True)
     return FetchResult(written, digest.hexdigest(), 0, False)
 

@@ -11,7 +11,6 @@ from catalogsync_ops.states import ItemStatus, JobStatus
 
 # A runner heartbeats every few seconds; past this it is reported down.
 HEARTBEAT_STALE_SECONDS = 20
-COUNTER_COLUMNS = tuple(f"n_{s.value}" for s in ItemStatus)
 
 
 def runner_liveness(conn: Connection, now: datetime | None = None) -> dict[str, Any]:

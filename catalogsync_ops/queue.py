@@ -345,23 +345,6 @@ def finish_job(conn: Connection, job_id: int, *, now: datetime | None = None) ->
     return target
 
 
-def fail_job(conn: Connection, job_id: int, reason: str, *, now: datetime | None = None) -> None:
-    """running -> failed for a job that cannot go on (e.g. its config is invalid)."""
-    ts = iso(now)
-    with transaction(conn):
-        job = get_job(conn, job_id)
-        if running_item_count(conn, job_id):
-            raise TransitionError(f"job {job_id} still has items running; cancel it instead")
-        _set_job_status(conn, job, J.FAILED, ts, finished_at=ts, error=reason)
-        _bulk_move_items(conn, job_id, [I.QUEUED, I.INTERRUPTED], I.CANCELED, ts)
-        for stage in _stages(conn, job_id, [S.RUNNING, S.PAUSE_REQUESTED, S.PAUSED]):
-            _set_stage_status(conn, stage, S.CANCELED, ts, finished_at=ts)
-        for stage in _stages(conn, job_id, [S.PENDING]):
-            _set_stage_status(conn, stage, S.SKIPPED, ts, finished_at=ts)
-        write_event(conn, "job_failed", now=ts, job_id=job_id, from_status=job["status"],
-                    to_status=J.FAILED.value, message=reason)
-
-
 def request_pause(conn: Connection, job_id: int, *, command_id: int | None = None,
                   now: datetime | None = None) -> JobStatus:
     """running -> pause_requested (in-flight items finish); queued -> paused at once."""

@@ -66,11 +66,6 @@ def mark_runner_stopped(conn: Connection, runner_id: int, *, now: datetime | Non
                      " WHERE id = ?", (ts, ts, runner_id))
 
 
-def latest_runner(conn: Connection):
-    """The most recently started runner instance row, or None."""
-    return conn.execute("SELECT * FROM runner_instances ORDER BY id DESC LIMIT 1").fetchone()
-
-
 def runner_paused(conn: Connection) -> bool:
     """Whether the runner-wide (maintenance) pause is on."""
     return bool(conn.execute("SELECT paused FROM runner_state WHERE id = 1").fetchone()[0])

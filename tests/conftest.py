@@ -60,6 +60,15 @@ def make_running_job(conn: Connection, n_items: int, *, max_attempts: int = 3, n
     return job_id, stage_id
 
 
+def set_env(home: Path, **values: object) -> None:
+    """Change keys of the home's env file (as a person editing it would)."""
+    env = home / "catalogsync.env"
+    lines = env.read_text(encoding="utf-8").splitlines()
+    for key, value in values.items():
+        lines = [f"{key}={value}" if line.startswith(f"{key}=") else line for line in lines]
+    env.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def later(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 

@@ -18,17 +18,13 @@ from catalogsync_ops.db import connect, open_database
 from webui import create_app
 from webui.auth import set_password
 
+from conftest import set_env
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "browser test pw"
 
 
-def set_env(home: Path, **values: object) -> None:
-    env = home / "catalogsync.env"
-    lines = env.read_text(encoding="utf-8").splitlines()
-    for key, value in values.items():
-        lines = [f"{key}={value}" if line.startswith(f"{key}=") else line for line in lines]
-    env.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 @pytest.fixture

@@ -15,16 +15,11 @@ import pytest
 from catalogsync_ops.db import connect
 from catalogsync_ops.tagging import read_tags
 
+from conftest import set_env
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def set_env(home: Path, **values: object) -> None:
-    """Change keys of the home's env file (as a person editing it would)."""
-    env = home / "catalogsync.env"
-    lines = env.read_text(encoding="utf-8").splitlines()
-    for key, value in values.items():
-        lines = [f"{key}={value}" if line.startswith(f"{key}=") else line for line in lines]
-    env.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 @pytest.fixture

@@ -357,8 +357,13 @@ def test_sse_streams_are_capped_pages_stay_fast_and_a_closed_client_frees_its_sl
             started = time.monotonic()
             assert browser.get(f"{base}{path}", timeout=10).status_code == 200
             assert time.monotonic() - started < 1.0, path
+        from webui.events import open_streams
+
+        closed = time.monotonic()
         streams[0].close()
-        time.sleep(0.5 + 0.3)  # one heartbeat (and a tick) later the slot is free again
+        while open_streams() > 1 and time.monotonic() - closed < 5:
+            time.sleep(0.02)
+        assert time.monotonic() - closed <= 0.5 + 0.3  # within one heartbeat (and a tick)
         again = browser.get(f"{base}/api/events", stream=True, timeout=10)
         assert again.status_code == 200
         again.close()
