@@ -71,7 +71,7 @@ class FetchResult:
     """What `fetch()` left in the part file."""
 
     size: int
-    sha256: str
+    sha256: str | None  # only when asked for (hash_body=True)
     resumed_from: int
     restarted: bool
 
@@ -134,12 +134,18 @@ def fetch(
     min_free_bytes: int = 0,
     timeout: float = 30,
     chunk_size: int = CHUNK_SIZE,
+    hash_body: bool = False,
 ) -> FetchResult:
-    """Stream `url` into `part`, resuming what is there; return its size and SHA-256."""
+    """Stream `url` into `part`, resuming what is there; return its size (and SHA-256 if asked).
+
+    The pipeline does not ask: tagging rewrites the file, so its hash is taken once, after
+    tagging. Hashing while streaming costs about half the throughput on a NAS-class CPU.
+    """
     cancel = cancel or CancelToken()
     part.parent.mkdir(parents=True, exist_ok=True)
     if urlsplit(url).scheme == "file":
-        return _copy_local(Path(url2pathname(urlsplit(url).path)), part, cancel, progress, min_free_bytes, chunk_size)
+        return _copy_local(Path(url2pathname(urlsplit(url).path)), part, cancel, progress, min_free_bytes, chunk_size,
+                           hash_body)
     meta_path = _meta_path(part)
     have = part.stat().st_size if part.exists() else 0
     meta = {}
@@ -169,7 +175,8 @@ def fetch(
             _drop_part(part)
             response.close()
             return fetch(url, part, session=session, headers=headers, expected_size=expected_size, cancel=cancel,
-                         progress=progress, min_free_bytes=min_free_bytes, timeout=timeout, chunk_size=chunk_size)
+                         progress=progress, min_free_bytes=min_free_bytes, timeout=timeout, chunk_size=chunk_size,
+                         hash_body=hash_body)
         if response.status_code >= 400:
             raise SourceError(f"download of {url} answered {response.status_code} {response.reason}",
                               error_class_for_status(response.status_code))
@@ -184,9 +191,9 @@ def fetch(
         meta_path.write_text(json.dumps({"url": url, "etag": response.headers.get("ETag"),
                                          "last_modified": response.headers.get("Last-Modified"), "size": total}),
                              encoding="utf-8")
-        digest = hashlib.sha256()
+        digest = hashlib.sha256() if hash_body else None
         mode = "r+b" if start else "wb"
-        if start:
+        if start and digest is not None:
             with open(part, "rb") as existing:
                 remaining = start
                 while remaining:
@@ -221,16 +228,18 @@ def fetch(
     if total is not None and written != total:
         raise SourceError(f"download of {url} ended after {written} of {total} bytes; it will resume",
                           ErrorClass.CONNECTION)
-    return FetchResult(written, digest.hexdigest(), start, restarted)
+    return FetchResult(written, digest.hexdigest() if digest is not None else None, start, restarted)
 
 
 def _write_chunks(chunks, handle, digest, cancel: CancelToken, throttle: "_Throttle", written: int,
                   total: int | None) -> int:
-    """Write and hash chunks, checking the cancel token before each; fsync at the end."""
+    """Write (and hash, given a digest) chunks, checking the cancel token before each; fsync at the end."""
+    update = digest.update if digest is not None else None
     for chunk in chunks:
         cancel.check()
         handle.write(chunk)
-        digest.update(chunk)
+        if update is not None:
+            update(chunk)
         written += len(chunk)
         throttle(written, total)
     handle.flush()
@@ -251,18 +260,18 @@ def _range_of(response: requests.Response, have: int) -> tuple[int, int | None]:
 
 
 def _copy_local(source: Path, part: Path, cancel: CancelToken, progress: Progress | None,
-                min_free_bytes: int, chunk_size: int) -> FetchResult:
+                min_free_bytes: int, chunk_size: int, hash_body: bool) -> FetchResult:
     try:
         total = source.stat().st_size
     except FileNotFoundError:
         raise SourceError(f"no file at {str(source)!r}", ErrorClass.NOT_FOUND) from None
     check_free_space(part.parent, total, min_free_bytes)
-    digest = hashlib.sha256()
+    digest = hashlib.sha256() if hash_body else None
     throttle = _Throttle(progress)
     with open(source, "rb") as src, open(part, "wb") as dst:
         written = _write_chunks(iter(lambda: src.read(chunk_size), b""), dst, digest, cancel, throttle, 0, total)
     throttle(written, total, force=True)
-    return FetchResult(written, digest.hexdigest(), 0, False)
+    return FetchResult(written, digest.hexdigest() if digest is not None else None, 0, False)
 
 
 def commit_file(part: Path, dest: Path) -> None:
@@ -289,11 +298,13 @@ def download_to(url: str, dest: Path, *, session: requests.Session, known: tuple
     """Download `url` to `dest` atomically; returns (result, adopted).
 
     When `dest` already holds a file of the `known` (size, sha256), it is adopted, not fetched.
+    The result carries the body's SHA-256 (hashed while streaming).
     """
     dest = Path(dest)
     if known is not None and dest.exists() and dest.stat().st_size == known[0] and sha256_file(dest) == known[1]:
         return FetchResult(known[0], known[1], 0, False), True
     part = part_path_for(dest)
+    kwargs.setdefault("hash_body", True)
     result = fetch(url, part, session=session, **kwargs)
     if verify_audio:
         from catalogsync_ops.tagging import check_audio

@@ -62,11 +62,18 @@ def test_a_changed_file_is_uploaded_again(moto_endpoint, bucket, tmp_path):
     assert uploader.calls["PUT"] == 2
 
 
-def test_multipart_interrupted_halfway_resumes_and_leaves_no_dangling_upload(moto_endpoint, bucket, tmp_path):
+@pytest.mark.parametrize("first_mode,second_mode", [
+    ("when_required", "when_required"),
+    ("when_supported", "when_supported"),
+    # The config changed between the attempts: the upload keeps the checksum it was created with.
+    ("when_supported", "when_required"),
+])
+def test_multipart_interrupted_halfway_resumes_and_leaves_no_dangling_upload(moto_endpoint, bucket, tmp_path,
+                                                                            first_mode, second_mode):
     path = tmp_path / "big.flac"
     size, sha = write_file(path, 6 * 5 * 1024 * 1024 + 1234)  # 7 parts of 5 MiB
     kwargs = dict(part_size=5 * 1024 * 1024, multipart_threshold=5 * 1024 * 1024, concurrency=1)
-    first = make_uploader(moto_endpoint, bucket, **kwargs)
+    first = make_uploader(moto_endpoint, bucket, checksum_mode=first_mode, **kwargs)
     recorded = []
     token = CancelToken()
 
@@ -81,13 +88,16 @@ def test_multipart_interrupted_halfway_resumes_and_leaves_no_dangling_upload(mot
     assert saved.upload_id and len(saved.parts) == 3
     # A stray upload of the same key (a crash before its id was recorded) must be cleaned too.
     first.client.create_multipart_upload(Bucket=bucket, Key="big.flac")
-    second = make_uploader(moto_endpoint, bucket, **kwargs)
+    second = make_uploader(moto_endpoint, bucket, checksum_mode=second_mode, **kwargs)
     result = second.upload(path, "big.flac", size=size, sha256=sha, state=saved)
     assert not result.skipped
     assert second.calls["PUT part"] == 4, second.calls  # only the parts that were missing
     body = second.client.get_object(Bucket=bucket, Key="big.flac")["Body"].read()
     assert hashlib.sha256(body).hexdigest() == sha
     assert second.client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    # when_supported: every part went up with a CRC32 the server checked, and the object has one.
+    head = second.client.head_object(Bucket=bucket, Key="big.flac", ChecksumMode="ENABLED")
+    assert bool(head.get("ChecksumCRC32")) == (first_mode == "when_supported"), head
 
 
 def test_a_canceled_multipart_upload_is_aborted(moto_endpoint, bucket, tmp_path):

@@ -6,7 +6,8 @@ Large files go up as multipart uploads whose id and finished parts are handed to
 the same upload; other uploads of the same key (left by a crash before the id was recorded)
 are aborted, and so is the upload of a canceled item, so none dangles. Request checksums
 default to `when_required`, which S3-compatible servers that reject the newer checksum
-headers accept.
+headers accept; with `when_supported` every part also carries a CRC32 the server checks (as
+boto3's own transfers do).
 """
 from __future__ import annotations
 
@@ -111,6 +112,8 @@ class S3Uploader(Uploader):
         self.part_size = part_size
         self.multipart_threshold = multipart_threshold
         self.concurrency = concurrency
+        # Per-part checksums the server verifies; only where the endpoint is known to take them.
+        self.part_checksum = "CRC32" if checksum_mode == "when_supported" else None
         config = BotoConfig(
             request_checksum_calculation=checksum_mode, response_checksum_validation=checksum_mode,
             retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=max(10, concurrency * 2),
@@ -168,16 +171,29 @@ class S3Uploader(Uploader):
                    progress: Progress | None, state: UploadState,
                    on_state: Callable[[UploadState], None] | None) -> UploadResult:
         done: dict[int, str] = {}
+        sums: dict[int, str] = {}  # part number -> its CRC32, for uploads created with one
+        algorithm = self.part_checksum
         if state.upload_id:
             try:
                 pages = self.client.get_paginator("list_parts").paginate(
                     Bucket=self.bucket, Key=key, UploadId=state.upload_id)
-                done = {p["PartNumber"]: p["ETag"] for page in pages for p in page.get("Parts", [])}
+                listed = [p for page in pages for p in page.get("Parts", [])]
             except ClientError:
-                state = UploadState()  # the upload is gone (completed or aborted): start again
+                listed, state = [], UploadState()  # the upload is gone (completed or aborted): start again
+            if state.upload_id and not listed:
+                # Nothing sent yet: start clean rather than guess the checksum it was created with.
+                self.abort(key, state)
+                state = UploadState()
+            done = {p["PartNumber"]: p["ETag"] for p in listed}
+            sums = {p["PartNumber"]: p["ChecksumCRC32"] for p in listed if p.get("ChecksumCRC32")}
+            if listed:
+                # A resumed upload keeps the checksum it was created with, whatever the config says now.
+                algorithm = "CRC32" if sums else None
         self._abort_others(key, keep=state.upload_id)
         if not state.upload_id:
-            created = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, Metadata={"sha256": sha256})
+            extra = {"ChecksumAlgorithm": algorithm} if algorithm else {}
+            created = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, Metadata={"sha256": sha256},
+                                                          **extra)
             state = UploadState(created["UploadId"], {})
             if on_state:
                 on_state(state)
@@ -194,11 +210,14 @@ class S3Uploader(Uploader):
                 return
             offset = (number - 1) * self.part_size
             length = min(self.part_size, size - offset)
+            extra = {"ChecksumAlgorithm": algorithm} if algorithm else {}
             with _FileSlice(path, offset, length) as body:  # streamed from disk, never held whole
                 answer = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=state.upload_id,
-                                                 PartNumber=number, Body=body, ContentLength=length)
+                                                 PartNumber=number, Body=body, ContentLength=length, **extra)
             with lock:
                 done[number] = answer["ETag"]
+                if answer.get("ChecksumCRC32"):
+                    sums[number] = answer["ChecksumCRC32"]
                 state.parts = dict(done)
                 sent[0] += length
                 if on_state:
@@ -216,7 +235,9 @@ class S3Uploader(Uploader):
                         raise future.exception()
             answer = self.client.complete_multipart_upload(
                 Bucket=self.bucket, Key=key, UploadId=state.upload_id,
-                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": done[n]} for n in sorted(done)]})
+                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": done[n],
+                                            **({"ChecksumCRC32": sums[n]} if n in sums else {})}
+                                           for n in sorted(done)]})
         except Canceled as exc:
             if exc.reason == "cancel":
                 # Canceled for good: abort so nothing dangles. An interrupt keeps the upload to resume.
