@@ -11,12 +11,23 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
     echo "catalogsync-ops needs Python 3.11 or newer; $("$PYTHON" --version 2>&1) found." >&2
     exit 1
 fi
-# The browser tests drive Debian's Chromium (Playwright cannot download its own browser here).
-if ! command -v chromium >/dev/null 2>&1; then
+# The browser tests drive Debian's Chromium (Playwright cannot download its own browser here);
+# a CJK font makes the screenshots of the Chinese pages readable (optional).
+need=""
+command -v chromium >/dev/null 2>&1 || need="chromium"
+if command -v fc-list >/dev/null 2>&1 && [ -z "$(fc-list :lang=zh 2>/dev/null)" ] || ! command -v fc-list >/dev/null 2>&1; then
+    optional="fonts-wqy-zenhei"
+else
+    optional=""
+fi
+if [ -n "$need$optional" ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "Installing Debian's chromium for the browser tests…"
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-    else
+        echo "Installing Debian packages for the browser tests: $need $optional"
+        apt-get update -qq || echo "(apt-get update failed; trying the installed package lists)"
+        [ -z "$need" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
+        [ -z "$optional" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $optional >/dev/null \
+            || echo "(no CJK font installed: Chinese text in screenshots shows as boxes)"
+    elif [ -n "$need" ]; then
         echo "The browser tests need Chromium: sudo apt-get install chromium" >&2
         exit 1
     fi

@@ -142,7 +142,8 @@ def test_a_person_runs_pauses_retries_and_reconfigures_from_the_browser(console)
     assert "UPLOAD_WORKERS=3" not in (console["home"] / "catalogsync.env").read_text()
     page.goto(f"{base}/config")
     page.screenshot(path=str(shots / "config.png"), full_page=True)
-    for path, name in (("/playlists", "playlists"), ("/songs?q=周杰伦", "songs"), ("/logs", "logs")):
+    for path, name in (("/playlists", "playlists"), ("/songs?q=周杰伦", "songs"), ("/logs", "logs"),
+                       ("/account", "account")):
         page.goto(f"{base}{path}")
         page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
     assert len(list(shots.glob("*.png"))) >= 10

@@ -479,3 +479,37 @@ def test_tokens_are_created_listed_and_revoked_from_the_command_line(home: Path,
     assert api.get("/api/status", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     pw = subprocess.run([*cli, "set-password", "second"], env=env, input="short\n", capture_output=True, text=True)
     assert pw.returncode == 1 and "at least 8 characters" in pw.stderr
+
+
+def test_account_page_creates_a_token_once_revokes_it_and_changes_the_password(web):
+    app, conn = web
+    client = app.test_client()
+    assert login(client).status_code == 302
+    html = client.get("/account").get_data(as_text=True)
+    form = {"csrf_token": csrf_from(html), "nonce": re.search(r'name="nonce" value="([^"]+)"', html).group(1),
+            "name": "home-assistant"}
+    created = client.post("/account/tokens", data=form)
+    assert created.status_code == 200
+    token = re.search(r'<pre id="new-token">([^<]+)</pre>', created.get_data(as_text=True)).group(1)
+    api = app.test_client()
+    assert api.get("/api/status", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    # The same form sent again (a reload) makes no second token.
+    again = client.post("/account/tokens", data=form)
+    assert again.status_code == 409 and "already sent" in again.get_data(as_text=True)
+    assert conn.execute("SELECT COUNT(*) FROM api_tokens").fetchone()[0] == 1
+    listing = client.get("/account").get_data(as_text=True)
+    assert "home-assistant" in listing and token not in listing
+    assert ">never<" not in listing  # the token was used just now
+    token_id = conn.execute("SELECT id FROM api_tokens").fetchone()[0]
+    client.post(f"/account/tokens/{token_id}/revoke", data={"csrf_token": form["csrf_token"]})
+    assert api.get("/api/status", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+    wrong = client.post("/account/password", data={"csrf_token": form["csrf_token"], "current": "nope",
+                                                   "password": "a new long secret", "password2": "a new long secret"})
+    assert wrong.status_code == 400 and "current password is wrong" in wrong.get_data(as_text=True)
+    changed = client.post("/account/password", data={"csrf_token": form["csrf_token"], "current": PASSWORD,
+                                                     "password": "a new long secret", "password2": "a new long secret"})
+    assert changed.status_code == 200 and "Password changed." in changed.get_data(as_text=True)
+    fresh = app.test_client()
+    assert login(fresh, PASSWORD).status_code == 401
+    assert login(fresh, "a new long secret").status_code == 302

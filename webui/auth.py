@@ -195,16 +195,16 @@ def setup():
              and utcnow() - parse_iso(row["updated_at"]) < SETUP_TOKEN_TTL)
     if not valid:
         return render_template("setup_needed.html", title="Set up",
-                               error="This setup link is not valid (used, expired or mistyped)."), 403
+                               error=gettext("This setup link is not valid (used, expired or mistyped).")), 403
     error = None
     if request.method == "POST":
         check_csrf()
         username = request.form.get("username", "").strip()
         password = request.form.get("password", "")
         if not username:
-            error = "Choose a user name."
+            error = gettext("Choose a user name.")
         elif password != request.form.get("password2", ""):
-            error = "The two passwords differ."
+            error = gettext("The two passwords differ.")
         else:
             try:
                 set_password(conn, username, password)
@@ -216,3 +216,58 @@ def setup():
                 csrf_token()
                 return redirect(url_for("pages.dashboard"))
     return render_template("setup.html", title="Set up", token=token, error=error), (400 if error else 200)
+
+
+# ---------------------------------------------------------------- account: password and API tokens
+
+
+def list_tokens(conn: Connection) -> list[dict]:
+    """API tokens, newest first (their names and dates; the values are never kept)."""
+    return [dict(r) for r in conn.execute(
+        "SELECT id, name, created_at, last_used_at, revoked_at FROM api_tokens ORDER BY id DESC")]
+
+
+def _account_page(**extra):
+    conn = get_db()
+    nonce = secrets.token_urlsafe(12)
+    session["token_nonce"] = nonce
+    return render_template("account.html", title="Account", tokens=list_tokens(conn), nonce=nonce, **extra)
+
+
+@bp.route("/account")
+def account():
+    return _account_page()
+
+
+@bp.route("/account/password", methods=["POST"])
+def change_password():
+    conn = get_db()
+    row = conn.execute("SELECT password_hash FROM web_users WHERE username = ?", (g.user,)).fetchone()
+    new = request.form.get("password", "")
+    if row is None or not check_password_hash(row[0], request.form.get("current", "")):
+        return _account_page(password_error=gettext("The current password is wrong.")), 400
+    if new != request.form.get("password2", ""):
+        return _account_page(password_error=gettext("The two passwords differ.")), 400
+    try:
+        set_password(conn, g.user, new)
+    except ValueError:
+        return _account_page(password_error=gettext("The password needs at least 8 characters.")), 400
+    return _account_page(password_message=gettext("Password changed."))
+
+
+@bp.route("/account/tokens", methods=["POST"])
+def new_token():
+    name = request.form.get("name", "").strip()
+    if not name:
+        return _account_page(token_error=gettext("Give the token a name (what will use it).")), 400
+    # A form posted twice (a reload, a double click) makes one token: the nonce is good once.
+    if request.form.get("nonce") != session.pop("token_nonce", None):
+        return _account_page(token_error=gettext("This form was already sent; the token was shown then.")), 409
+    token = create_token(get_db(), name[:80])
+    return _account_page(new_token=token, new_token_name=name[:80])
+
+
+@bp.route("/account/tokens/<int:token_id>/revoke", methods=["POST"])
+def revoke(token_id: int):
+    revoke_token(get_db(), token_id)
+    return redirect(url_for("auth.account"))

@@ -5,6 +5,7 @@ from flask import jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from catalogsync_ops.errors import CatalogsyncError
+from webui.i18n import gettext
 
 
 def register_error_handlers(app) -> None:
@@ -20,4 +21,4 @@ def register_error_handlers(app) -> None:
 def _answer(status: int, message: str):
     if request.path.startswith("/api/"):
         return jsonify(error=message), status
-    return render_template("error.html", title=f"Error {status}", status=status, message=message), status
+    return render_template("error.html", title=f"{gettext('Error')} {status}", status=status, message=message), status

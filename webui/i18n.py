@@ -88,6 +88,24 @@ ZH.update({
 CATALOG = {"en": {}, "zh": ZH}
 
 
+ZH.update({
+    "running": "运行中", "failed": "失败", "queued": "排队中", "priority": "优先级", "job": "任务",
+    "config revision": "配置版本", "all": "全部", "traceback": "调用栈", "Revision": "版本", "since": "开始于",
+    "heartbeat": "心跳", "%(n)s s ago": "%(n)s 秒前",
+    "Songs and workers": "歌曲与工作线程", "Set up": "初始设置",
+    "This setup link is not valid (used, expired or mistyped).": "此设置链接无效（已使用、已过期或输入有误）。",
+    "Choose a user name.": "请填写用户名。", "The two passwords differ.": "两次输入的密码不一致。",
+    "Account": "账户", "API tokens": "API 令牌", "For scripts and home automation: send": "供脚本和家庭自动化使用：发送",
+    "to /api/.": "到 /api/。", "New token for": "新令牌：", "copy it now; it is not shown again:": "请立即复制，之后不再显示：",
+    "Name": "名称", "e.g. home-assistant": "例如 home-assistant", "Create token": "创建令牌", "Last used": "最近使用",
+    "never": "从未", "revoked": "已撤销", "active": "有效", "Revoke": "撤销", "Change password": "修改密码",
+    "Current password": "当前密码", "The current password is wrong.": "当前密码不正确。",
+    "The password needs at least 8 characters.": "密码至少需要 8 个字符。", "Password changed.": "密码已修改。",
+    "Give the token a name (what will use it).": "请为令牌命名（谁会使用它）。",
+    "This form was already sent; the token was shown then.": "此表单已提交过；令牌当时已显示。",
+    "printed when it started, or set a password on the NAS:": "启动时打印的一次性设置链接，或在 NAS 上设置密码：",
+})
+
 def current_language() -> str:
     chosen = request.cookies.get("lang")
     if chosen in LANGUAGES:

@@ -14,6 +14,7 @@ from catalogsync_ops.errors import CatalogsyncError, InvalidCommand, NotFound
 from catalogsync_ops.queries import job_detail, list_items, list_jobs, queued_jobs, status_summary, throughput
 from catalogsync_ops.states import ErrorClass, ItemStatus, JobType
 from webui import get_db
+from webui.i18n import gettext
 
 bp = Blueprint("pages", __name__)
 PAGE_SIZE = 50
@@ -75,7 +76,7 @@ def job(job_id: int):
                                   " GROUP BY 1", (job_id,)).fetchall()
     failed_sources = conn.execute("SELECT last_source, COUNT(*) FROM job_items WHERE job_id = ? AND status = 'failed'"
                                   " AND last_source IS NOT NULL GROUP BY 1", (job_id,)).fetchall()
-    return render_template("job.html", title=f"Job {job_id}", job=detail, items=items, status=status, events=events,
+    return render_template("job.html", title=f"{gettext('Job')} {job_id}", job=detail, items=items, status=status, events=events,
                            page_size=PAGE_SIZE, failed_classes=failed_classes, failed_sources=failed_sources,
                            error_class=error_class, source=source, statuses=[s.value for s in ItemStatus],
                            error_classes=[e.value for e in ErrorClass])
@@ -88,7 +89,7 @@ def item(item_id: int):
     if row is None:
         abort(404, description=f"item {item_id} does not exist")
     attempts = conn.execute("SELECT * FROM item_attempts WHERE item_id = ? ORDER BY attempt_no", (item_id,)).fetchall()
-    return render_template("item.html", title=f"Item {item_id}", item=row, attempts=attempts,
+    return render_template("item.html", title=f"{gettext('Item')} {item_id}", item=row, attempts=attempts,
                            details=[json.loads(a["details_json"]) if a["details_json"] else {} for a in attempts])
 
 
@@ -128,4 +129,4 @@ def command(command_id: int):
         row = get_command(get_db(), command_id)
     except NotFound:
         abort(404, description=f"command {command_id} does not exist")
-    return render_template("command.html", title=f"Command {command_id}", command=row)
+    return render_template("command.html", title=f"{gettext('Command')} {command_id}", command=row)

@@ -12,6 +12,7 @@ from catalogsync_ops.config import MASK, SECRET_KEYS, SETTINGS, check_text, mask
 from catalogsync_ops.errors import ConfigError, NotFound
 from catalogsync_ops.revisions import diff_texts, get_revision, list_revisions, read_env_text
 from webui import get_db
+from webui.i18n import gettext
 
 bp = Blueprint("settings", __name__)
 
@@ -85,5 +86,5 @@ def revision(revision_id: int):
     except NotFound as exc:
         abort(404, description=str(exc))
     diff = diff_texts(row["content"], read_env_text(env_path), old_name=f"revision {revision_id}", new_name="current file")
-    return render_template("revision.html", title=f"Revision {revision_id}", revision=row,
+    return render_template("revision.html", title=f"{gettext('Revision')} {revision_id}", revision=row,
                            content=mask_text(row["content"]), diff=diff)
