@@ -434,24 +434,92 @@ def config_keys() -> None:
 
 @cli.command()
 @click.option("--burst", is_flag=True, help="Apply pending commands, run everything runnable, then exit.")
+@click.option("--if-not-running", is_flag=True,
+              help="Exit 0 with a message when another runnerd already runs on this database (for boot-up tasks).")
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 @pass_ctx
-def run(ctx: Context, burst: bool, log_level: str) -> None:
-    """Run the daemon: apply commands and work the queue until SIGTERM (exit 0)."""
+def run(ctx: Context, burst: bool, if_not_running: bool, log_level: str) -> None:
+    """Run the daemon: apply commands and work the queue until SIGTERM (exit 0).
+
+    Exits 2 when it cannot start (another runner holds the database, a bad config, a database
+    on a network share, a database from a newer release); the message says what to do.
+    """
     import logging
 
-    from runnerd.daemon import Options, Runner, StartupError
+    from runnerd.daemon import AlreadyRunning, Options, Runner, StartupError
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         runner = Runner(Options(env_path=ctx.env_file, db_path=ctx.db_override, burst=burst))
         code = runner.run()
+    except AlreadyRunning as exc:
+        if if_not_running:
+            click.echo(f"runnerd: already running, nothing to do: {exc}", err=True)
+            sys.exit(0)
+        click.echo(f"runnerd: {exc}", err=True)
+        sys.exit(2)
     except StartupError as exc:
         click.echo(f"runnerd: {exc}", err=True)
         sys.exit(2)
     sys.exit(code)
+
+
+# ---------------------------------------------------------------- backups
+
+
+@cli.command()
+@click.argument("dest", type=click.Path(path_type=Path))
+@pass_ctx
+def backup(ctx: Context, dest: Path) -> None:
+    """Copy the database to DEST (a file, or a folder for a dated file) while everything runs.
+
+    Uses SQLite's online backup API: the copy is consistent even while runnerd and the console
+    write. It holds the whole state: jobs, items and attempts, the catalog, config revisions
+    (every version of the env file), users and API tokens. Keep the env file's secrets in mind
+    when you store it.
+    """
+    from catalogsync_ops.backup import backup_to
+
+    path = backup_to(ctx.conn, dest)
+    click.echo(f"Backed up {ctx.db_path()} to {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+
+
+@cli.command()
+@click.argument("src", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_ctx
+def restore(ctx: Context, src: Path, yes: bool) -> None:
+    """Replace the database with the backup SRC (stop runnerd first).
+
+    The current database is copied to backups/ beside it first, so a restore can be undone
+    with another restore. An older backup is migrated to this release's schema.
+    """
+    from catalogsync_ops.backup import inspect_backup, restore_from
+    from runnerd.lock import RunnerLock, RunnerLockHeld
+
+    db_path = ctx.db_path()
+    try:
+        version = inspect_backup(src)
+    except CatalogsyncError as exc:
+        raise click.ClickException(str(exc)) from None
+    lock = RunnerLock(db_path)
+    try:
+        lock.acquire()  # no runner may start while the file is replaced
+    except RunnerLockHeld as exc:
+        raise click.ClickException(f"stop runnerd before restoring: {exc}") from None
+    try:
+        if not yes:
+            click.confirm(f"Replace {db_path} with {src} (schema v{version})?", abort=True)
+        safety, _ = restore_from(src, db_path)
+        conn = open_database(db_path)  # migrates an older backup
+        conn.close()
+    except CatalogsyncError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        lock.release()
+    click.echo(f"Restored {db_path} from {src}; the database as it was is kept at {safety}")
 
 
 # ---------------------------------------------------------------- demo and diagnostics

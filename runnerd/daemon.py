@@ -53,6 +53,10 @@ class StartupError(Exception):
     """runnerd cannot start; the message says why and what to do."""
 
 
+class AlreadyRunning(StartupError):
+    """Another runnerd holds this database's lock."""
+
+
 @dataclass
 class Options:
     env_path: Path
@@ -89,7 +93,7 @@ class Runner:
         try:
             self.lock.acquire()
         except RunnerLockHeld as exc:
-            raise StartupError(str(exc)) from None
+            raise AlreadyRunning(str(exc)) from None
         try:
             self.conn = open_database(self.db_path)
         except CatalogsyncError as exc:

@@ -1,0 +1,128 @@
+"""Running it for months: upgrades with a backup first, backup and restore, boot-up tasks."""
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from catalogsync_ops import migrations
+from catalogsync_ops.db import connect, open_database, transaction
+from tests.conftest import set_env
+from webui.auth import create_token, set_password
+
+V4_OBJECTS = ("TRIGGER job_runs_notify", "TRIGGER item_attempts_totals", "TABLE notifications", "TABLE transfer_totals")
+
+
+def runnerd(home: Path, *args: str, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "runnerd", *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}, **kwargs)
+
+
+def run_demo_pipeline(home: Path, demo_server) -> None:
+    set_env(home, DEMO_BASE_URL=demo_server.base_url, DOWNLOAD_SOURCES="demo,demo2")
+    demo_server.write_pool_file(home / "input" / "demo.txt")
+    assert runnerd(home, "enqueue", "full_pipeline").returncode == 0
+    done = runnerd(home, "run", "--burst")
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def table_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+    return {name: conn.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0] for name in names}
+
+
+def make_v3_database_with_data(home: Path, demo_server) -> Path:
+    """A database as the previous release left it: schema v3, a row in every table."""
+    run_demo_pipeline(home, demo_server)
+    db = home / "catalogsync.db"
+    conn = open_database(db)
+    set_password(conn, "admin", "correct horse battery")
+    create_token(conn, "script")
+    with transaction(conn):
+        conn.execute("INSERT INTO login_attempts (remote_addr, succeeded, created_at) VALUES ('127.0.0.1', 1, 't')")
+        conn.execute("INSERT INTO web_settings (key, value, updated_at) VALUES ('note', 'x', 't')")
+        # Back to the previous schema: drop what v4 added, as v3 never had it.
+        for kind_name in V4_OBJECTS:
+            kind, name = kind_name.split()
+            conn.execute(f"DROP {kind} {name}")
+        conn.execute("DELETE FROM schema_migrations WHERE version > 3")
+    empty = [name for name, n in table_counts(conn).items() if n == 0]
+    conn.close()
+    assert not empty, f"tables without data: {empty}"
+    return db
+
+
+def test_an_upgrade_keeps_every_row_and_takes_a_backup_first(home: Path, demo_server):
+    db = make_v3_database_with_data(home, demo_server)
+    before = table_counts(connect(db))
+    conn = open_database(db)  # what runnerd and the console do on start
+    assert migrations.current_version(conn) == migrations.LATEST_VERSION
+    after = table_counts(conn)
+    assert after.pop("schema_migrations") == before.pop("schema_migrations") + 1
+    assert {name: after[name] for name in before} == before
+    backups = list((home / "backups").glob("before-v4-from-v3-*.db"))
+    assert len(backups) == 1
+    saved = sqlite3.connect(backups[0])
+    assert saved.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0] == 3
+    assert table_counts(saved) == {**before, "schema_migrations": 3}
+    assert saved.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # one self-contained file
+    saved.close()
+    # Opening it again is not an upgrade: no second backup.
+    open_database(db).close()
+    assert len(list((home / "backups").glob("before-v*.db"))) == 1
+
+
+def test_backup_and_restore_round_trip_and_restore_refuses_while_the_runner_runs(home: Path, demo_server, tmp_path):
+    run_demo_pipeline(home, demo_server)
+    single = runnerd(home, "backup", str(tmp_path / "one-file.db"))
+    assert single.returncode == 0 and (tmp_path / "one-file.db").is_file()
+    (tmp_path / "nightly").mkdir()
+    result = runnerd(home, "backup", str(tmp_path / "nightly"))
+    assert result.returncode == 0, result.stderr
+    copy = next((tmp_path / "nightly").glob("catalogsync-*.db"))
+    assert "Backed up" in result.stdout and str(copy) in result.stdout
+    original = table_counts(connect(home / "catalogsync.db"))
+    assert table_counts(sqlite3.connect(copy)) == original
+    assert sqlite3.connect(copy).execute("SELECT COUNT(*) FROM config_revisions").fetchone()[0] >= 1
+
+    # Later changes, then a restore brings the backup's state back.
+    assert runnerd(home, "enqueue", "sync").returncode == 0
+    commands = "SELECT COUNT(*) FROM job_commands"
+    assert connect(home / "catalogsync.db").execute(commands).fetchone()[0] == original["job_commands"] + 1
+
+    daemon = subprocess.Popen([sys.executable, "-m", "runnerd", "run"], stderr=subprocess.DEVNULL,
+                              env={**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")})
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and runnerd(home, "status").returncode != 0:
+            time.sleep(0.2)
+        refused = runnerd(home, "restore", "--yes", str(copy))
+        assert refused.returncode != 0 and "stop runnerd before restoring" in refused.stderr
+        # A boot-up task starting a second runner exits cleanly.
+        second = runnerd(home, "run", "--if-not-running")
+        assert second.returncode == 0 and "already running" in second.stderr
+        assert runnerd(home, "run").returncode == 2
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=60)
+
+    restored = runnerd(home, "restore", "--yes", str(copy))
+    assert restored.returncode == 0, restored.stderr
+    conn = connect(home / "catalogsync.db")
+    assert conn.execute(commands).fetchone()[0] == original["job_commands"]
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    safety = list((home / "backups").glob("before-restore-*.db"))
+    # The database as it was before the restore (with the later command, which the runner applied).
+    assert len(safety) == 1
+    assert sqlite3.connect(safety[0]).execute(commands).fetchone()[0] == original["job_commands"] + 1
+
+
+def test_restore_refuses_a_file_that_is_not_a_backup(home: Path, tmp_path):
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    result = runnerd(home, "restore", "--yes", str(junk))
+    assert result.returncode != 0 and "not a catalogsync database" in result.stderr
+    assert connect(home / "catalogsync.db").execute("PRAGMA integrity_check").fetchone()[0] == "ok"
