@@ -31,6 +31,7 @@ KNOWN_SOURCES = (
     "qq", "netease", "kuwo", "migu", "kugou", "qianqian", "joox", "fivesing", "lizhi", "ximalaya",
 )
 LAYOUT_FIELDS = ("artist", "album", "title", "ext", "track", "platform", "playlist", "song_id")
+NOTIFY_KINDS = ("job_finished", "job_failed", "runner_recovered", "disk_low")
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 
@@ -40,7 +41,7 @@ class Setting:
     """One key of catalogsync.env."""
 
     key: str
-    kind: str  # str | int | float | bool | path | dir | choice | sources | layout | url | host
+    kind: str  # str | int | float | bool | path | dir | choice | sources | layout | url | host | events
     default: str
     help: str
     group: str
@@ -82,6 +83,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOG_RETENTION_ROWS", "int", "1000000", "At most this many log rows are kept.", "runner", minimum=1000),
     Setting("WEB_HOST", "host", "127.0.0.1", "Address the web UI listens on; 0.0.0.0 to reach it from the LAN (login is always required).", "web"),
     Setting("WEB_PORT", "int", "8421", "Port of the web UI.", "web", minimum=1, maximum=65535),
+    Setting("NOTIFY_WEBHOOK_URL", "url", "", "Webhook for notifications (empty: none). With NOTIFY_FORMAT: a JSON endpoint, an ntfy topic URL, a Bark URL, https://api.telegram.org/bot<token>/sendMessage or a ServerChan https://sctapi.ftqq.com/<key>.send URL.", "notify", secret=True),
+    Setting("NOTIFY_FORMAT", "choice", "json", "Body the webhook gets: json (generic), ntfy, bark, telegram or serverchan.", "notify", choices=("json", "ntfy", "bark", "telegram", "serverchan")),
+    Setting("NOTIFY_TELEGRAM_CHAT_ID", "str", "", "Chat id the Telegram bot writes to (NOTIFY_FORMAT=telegram).", "notify"),
+    Setting("NOTIFY_EVENTS", "events", ",".join(NOTIFY_KINDS), "Comma-separated events to send: " + ", ".join(NOTIFY_KINDS) + ".", "notify"),
+    Setting("NOTIFY_DISK_FREE_MB", "int", "2048", "Send disk_low when the library disk has less free space than this (MiB).", "notify", minimum=0),
+    Setting("NOTIFY_RETRY_SECONDS", "float", "30", "Wait before retrying a failed delivery; doubles each time, up to an hour, 8 tries.", "notify", minimum=0.1, maximum=3600),
 )
 
 SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
@@ -237,6 +244,12 @@ def _convert(setting: Setting, raw: str, base_dir: Path) -> Any:
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ValueError(f"{value!r} is not an http(s) URL, e.g. https://s3.example.com")
         return value
+    if kind == "events":
+        names = [part.strip() for part in value.split(",") if part.strip()]
+        unknown = [n for n in names if n not in NOTIFY_KINDS]
+        if unknown:
+            raise ValueError(f"unknown event {unknown[0]!r}; choose from: {', '.join(NOTIFY_KINDS)}")
+        return tuple(names)
     if kind == "host":
         try:
             ipaddress.ip_address(value)
@@ -283,6 +296,9 @@ def _cross_checks(values: dict[str, Any], parsed: ParsedEnv) -> list[Problem]:
     if values["OBJECT_BACKEND_NAME"] == "s3" and not values["OBJECT_BUCKET"]:
         out.append(Problem(parsed.lines.get("OBJECT_BACKEND_NAME"), "OBJECT_BUCKET",
                            "OBJECT_BUCKET is required when OBJECT_BACKEND_NAME=s3"))
+    if values["NOTIFY_FORMAT"] == "telegram" and values["NOTIFY_WEBHOOK_URL"] and not values["NOTIFY_TELEGRAM_CHAT_ID"]:
+        out.append(Problem(parsed.lines.get("NOTIFY_FORMAT"), "NOTIFY_TELEGRAM_CHAT_ID",
+                           "NOTIFY_TELEGRAM_CHAT_ID is required when NOTIFY_FORMAT=telegram (the chat the bot writes to)"))
     if values["RETRY_BACKOFF_MAX_SECONDS"] < values["RETRY_BACKOFF_SECONDS"]:
         out.append(Problem(parsed.lines.get("RETRY_BACKOFF_MAX_SECONDS"), "RETRY_BACKOFF_MAX_SECONDS",
                            "RETRY_BACKOFF_MAX_SECONDS must be at least RETRY_BACKOFF_SECONDS"))

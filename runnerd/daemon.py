@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import threading
@@ -18,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from catalogsync_ops import __version__, queue
+import requests
+
+from catalogsync_ops import __version__, notify, queue
 from catalogsync_ops.commands import CommandContext, apply_pending_commands
 from catalogsync_ops.config import Config, check_text, load_config, mask_values
 from catalogsync_ops.db import Connection, iso, open_database, transaction
@@ -45,6 +48,7 @@ log = logging.getLogger("runnerd")
 HEARTBEAT_S = 2.0
 FLUSH_S = 1.0
 TICK_S = 0.1
+DISK_CHECK_S = 60.0
 WORKER_KEYS = {"collect": "COLLECT_WORKERS", "sync": "SYNC_WORKERS", "download": "DOWNLOAD_WORKERS",
                "upload": "UPLOAD_WORKERS"}
 
@@ -84,7 +88,9 @@ class Runner:
         self.config_revision_id: int | None = None
         self._job_settings: dict[int, tuple[dict[str, Any], Any]] = {}
         self._data_version = None
-        self._last = {"heartbeat": 0.0, "flush": 0.0, "poll": 0.0, "retention": 0.0}
+        self._last = {"heartbeat": 0.0, "flush": 0.0, "poll": 0.0, "retention": 0.0, "disk": 0.0}
+        self.notifier: notify.Notifier | None = None
+        self._disk_low = False
 
     # ------------------------------------------------------------ start and stop
 
@@ -110,6 +116,12 @@ class Runner:
             log.info("  %-28s %s", key, value)
         report = recover_orphaned_items(self.conn, current_runner_id=self.runner_id,
                                         auto_resume=bool(self.config["AUTO_RESUME_AFTER_RECOVERY"]))
+        if report.interrupted or report.failed:
+            # Items were running when the last runner died: a crash or a power cut.
+            notify.enqueue(self.conn, "runner_recovered", f"recovered:{self.runner_id}",
+                           data={"interrupted": len(report.interrupted), "failed": len(report.failed),
+                                 "paused_jobs": report.paused_jobs,
+                                 "auto_resume": bool(self.config["AUTO_RESUME_AFTER_RECOVERY"])})
         if report.did_anything:
             log.warning("Recovery: %d items interrupted, %d failed after their last attempt; jobs paused %s, "
                         "resumed %s, canceled %s", len(report.interrupted), len(report.failed), report.paused_jobs,
@@ -121,6 +133,8 @@ class Runner:
         if not self.options.burst:
             self.watcher = EnvWatcher(self.env_path)
             self.watcher.start()
+        self.notifier = notify.Notifier(str(self.db_path), lambda: self.config.values)
+        self.notifier.start()
 
     def _latest_valid_revision(self) -> int | None:
         row = latest_revision(self.conn, status="applied")
@@ -164,6 +178,13 @@ class Runner:
             self._flush_workers(final=True)
         if self.watcher:
             self.watcher.stop()
+        if self.notifier is not None:
+            self.notifier.stop()
+            if self.options.burst and conn is not None:
+                # A burst run ends now: one last pass so a finished job's notification goes out
+                # (failed deliveries wait for the next start).
+                with requests.Session() as session:
+                    notify.deliver_due(conn, self.config.values, session)
         if self.log_handler:
             logging.getLogger().removeHandler(self.log_handler)
             self.log_handler.close()
@@ -224,12 +245,32 @@ class Runner:
         if now - self._last["heartbeat"] >= HEARTBEAT_S:
             self._last["heartbeat"] = now
             heartbeat(self.conn, self.runner_id)
+        if now - self._last["disk"] >= DISK_CHECK_S:
+            self._last["disk"] = now
+            self._check_disk()
         if now - self._last["retention"] >= 3600:
             self._last["retention"] = now
             if self.log_handler:
                 self.log_handler.apply_retention(int(self.config["LOG_RETENTION_DAYS"]),
                                                  int(self.config["LOG_RETENTION_ROWS"]))
         return did
+
+    def _check_disk(self) -> None:
+        """Queue a disk_low notification when the library disk drops below NOTIFY_DISK_FREE_MB (once per drop)."""
+        threshold = int(self.config["NOTIFY_DISK_FREE_MB"]) * 2**20
+        library = Path(self.config["LIBRARY_DIR"])
+        try:
+            free = shutil.disk_usage(library if library.exists() else library.parent).free
+        except OSError:
+            return
+        if free < threshold and not self._disk_low:
+            self._disk_low = True
+            log.warning("The library disk has %d MiB free (below NOTIFY_DISK_FREE_MB=%d)", free // 2**20,
+                        threshold // 2**20)
+            notify.enqueue(self.conn, "disk_low", f"disk_low:{iso()}",
+                           data={"free_mb": free // 2**20, "threshold_mb": threshold // 2**20, "path": str(library)})
+        elif free >= threshold * 1.1:
+            self._disk_low = False
 
     def _idle(self) -> bool:
         """Burst mode's end: no command pending and no job that can run now."""

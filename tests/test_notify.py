@@ -1,0 +1,145 @@
+"""Notifications: one per finished job through a webhook that fails at first, in every format."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import pytest
+import requests
+
+from catalogsync_ops import notify
+from catalogsync_ops.db import open_database
+from tests.conftest import set_env
+
+
+class Receiver:
+    """A webhook on 127.0.0.1 that answers 500 to its first `fail_first` deliveries."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.fail_first = fail_first
+        self.calls: list[dict] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                failing = len(receiver.calls) < receiver.fail_first
+                receiver.calls.append({"path": self.path, "headers": dict(self.headers), "body": body,
+                                       "answered": 500 if failing else 200})
+                self.send_response(500 if failing else 200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "Receiver":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def delivered(self) -> list[dict]:
+        return [c for c in self.calls if c["answered"] == 200]
+
+
+def test_one_notification_per_finished_job_even_when_the_first_two_deliveries_fail(home: Path, demo_server):
+    with Receiver(fail_first=2) as hook:
+        set_env(home, DEMO_BASE_URL=demo_server.base_url, DOWNLOAD_SOURCES="demo,demo2", NOTIFY_WEBHOOK_URL=hook.url,
+                NOTIFY_RETRY_SECONDS=0.2)
+        demo_server.write_pool_file(home / "input" / "demo.txt")
+        env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}
+        subprocess.run([sys.executable, "-m", "runnerd", "enqueue", "full_pipeline"], env=env, check=True,
+                       capture_output=True)
+        daemon = subprocess.Popen([sys.executable, "-m", "runnerd", "run"], env=env, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and not hook.delivered:
+                time.sleep(0.1)
+            time.sleep(2.0)  # time enough for a duplicate to show up, were there one
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            assert daemon.wait(timeout=60) == 0
+    assert [c["answered"] for c in hook.calls] == [500, 500, 200]
+    note = json.loads(hook.delivered[0]["body"])
+    conn = open_database(home / "catalogsync.db")
+    job = conn.execute("SELECT * FROM job_runs WHERE id = 1").fetchone()
+    assert note["event"] == "job_finished" and note["data"]["job_id"] == 1 and note["data"]["status"] == job["status"]
+    succeeded = conn.execute("SELECT COUNT(*) FROM job_items WHERE job_id = 1 AND status = 'succeeded'").fetchone()[0]
+    assert note["data"]["succeeded"] == succeeded > 0
+    row = conn.execute("SELECT status, attempts FROM notifications WHERE job_id = 1").fetchone()
+    assert tuple(row) == ("sent", 3)
+
+
+def settings_for(url: str, fmt: str) -> dict:
+    return {"NOTIFY_WEBHOOK_URL": url, "NOTIFY_FORMAT": fmt, "NOTIFY_TELEGRAM_CHAT_ID": "4242",
+            "NOTIFY_EVENTS": ("job_finished", "disk_low"), "NOTIFY_RETRY_SECONDS": 30}
+
+
+@pytest.mark.parametrize("fmt", ["json", "ntfy", "bark", "telegram", "serverchan"])
+def test_each_format_reaches_a_webhook_as_that_service_expects(conn, fmt):
+    notify.enqueue(conn, "disk_low", "disk:1", data={"free_mb": 900, "threshold_mb": 2048, "path": "/volume1/音乐"})
+    with Receiver() as hook, requests.Session() as session:
+        assert notify.deliver_due(conn, settings_for(hook.url, fmt), session) == 1
+    (call,) = hook.calls
+    body, headers = call["body"], {k.lower(): v for k, v in call["headers"].items()}
+    if fmt == "json":
+        note = json.loads(body)
+        assert note["event"] == "disk_low" and "900 MiB free on /volume1/音乐" in note["message"]
+    elif fmt == "ntfy":
+        assert "900 MiB free" in body.decode("utf-8") and headers["tags"] == "disk_low"
+        assert "nearly full" in headers["title"]
+    elif fmt == "bark":
+        note = json.loads(body)
+        assert note["group"] == "catalogsync" and "nearly full" in note["title"] and "900 MiB" in note["body"]
+    elif fmt == "telegram":
+        note = json.loads(body)
+        assert note["chat_id"] == "4242" and note["text"].startswith("Catalogsync: library disk nearly full\n")
+    else:
+        form = parse_qs(body.decode("utf-8"))
+        assert "nearly full" in form["title"][0] and "900 MiB" in form["desp"][0]
+    assert conn.execute("SELECT status FROM notifications").fetchone()[0] == "sent"
+
+
+def test_without_a_webhook_or_for_unwanted_events_nothing_is_sent_and_nothing_piles_up(conn):
+    notify.enqueue(conn, "runner_recovered", "r:1")
+    with requests.Session() as session:
+        assert notify.deliver_due(conn, settings_for("", "json"), session) == 1
+        notify.enqueue(conn, "runner_recovered", "r:2")
+        with Receiver() as hook:
+            notify.deliver_due(conn, settings_for(hook.url, "json"), session)  # not in NOTIFY_EVENTS
+        assert hook.calls == []
+    assert [r[0] for r in conn.execute("SELECT status FROM notifications ORDER BY id")] == ["skipped", "skipped"]
+    assert not notify.enqueue(conn, "runner_recovered", "r:2")  # the same event is never queued twice
+
+
+def test_a_dead_webhook_is_retried_with_backoff_then_given_up(conn):
+    from datetime import timedelta
+
+    from catalogsync_ops.db import utcnow
+
+    notify.enqueue(conn, "disk_low", "disk:2", data={"free_mb": 1})
+    now = utcnow()
+    with requests.Session() as session:
+        for i in range(notify.MAX_TRIES):
+            notify.deliver_due(conn, settings_for("http://127.0.0.1:9/nothing-listens", "json"), session, now=now)
+            row = conn.execute("SELECT * FROM notifications").fetchone()
+            assert row["attempts"] == i + 1 and "could not be reached" in row["last_error"]
+            now += timedelta(hours=2)
+    assert row["status"] == "failed"
