@@ -126,3 +126,47 @@ def test_restore_refuses_a_file_that_is_not_a_backup(home: Path, tmp_path):
     result = runnerd(home, "restore", "--yes", str(junk))
     assert result.returncode != 0 and "not a catalogsync database" in result.stderr
     assert connect(home / "catalogsync.db").execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_metrics_parse_and_match_the_database_and_healthz_names_a_down_runner(home: Path, demo_server):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from webui import create_app
+
+    run_demo_pipeline(home, demo_server)
+    db = home / "catalogsync.db"
+    conn = open_database(db)
+    token = create_token(conn, "prometheus")
+    app = create_app({"DB_PATH": db, "ENV_PATH": home / "catalogsync.env"})
+    client = app.test_client()
+    assert client.get("/metrics").status_code == 401  # never public
+    answer = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200 and answer.content_type.startswith("text/plain; version=0.0.4")
+    families = {f.name: f for f in text_string_to_metric_families(answer.get_data(as_text=True))}
+    items = {(s.labels["stage"], s.labels["status"]): s.value for s in families["catalogsync_items"].samples}
+    truth = conn.execute("SELECT s.stage_type, i.status, COUNT(*) FROM job_items i JOIN job_stages s"
+                         " ON s.id = i.stage_id GROUP BY 1, 2").fetchall()
+    assert truth and all(items[(stage, status)] == n for stage, status, n in truth)
+    assert sum(items.values()) == conn.execute("SELECT COUNT(*) FROM job_items").fetchone()[0]
+    # prometheus_client drops the _total suffix from counter family names.
+    sent = {s.labels["stage"]: s.value for s in families["catalogsync_transferred_bytes"].samples}
+    attempts = dict(conn.execute("SELECT s.stage_type, SUM(a.bytes_done) FROM item_attempts a JOIN job_items i"
+                                 " ON i.id = a.item_id JOIN job_stages s ON s.id = i.stage_id GROUP BY 1").fetchall())
+    assert sent["download"] == attempts["download"] > 0 and sent["upload"] == attempts["upload"] > 0
+    assert families["catalogsync_runner_up"].samples[0].value == 0
+    assert families["catalogsync_database_bytes"].samples[0].value == db.stat().st_size
+
+    down = client.get("/healthz")
+    assert down.status_code == 503 and down.json["database"] == "ok" and down.json["runner"] == "stopped"
+    assert "runnerd run" in down.json["hint"]
+    daemon = subprocess.Popen([sys.executable, "-m", "runnerd", "run"], stderr=subprocess.DEVNULL,
+                              env={**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")})
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and client.get("/healthz").status_code != 200:
+            time.sleep(0.2)
+        up = client.get("/healthz")
+        assert up.status_code == 200 and up.json["runner"] == "up"
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=60)

@@ -44,7 +44,7 @@ def create_app(config: dict[str, Any]) -> Flask:
     )
     app.config.update({k: v for k, v in config.items() if k.isupper() and k not in ("DB_PATH", "ENV_PATH")})
 
-    from webui import api, auth, catalog_pages, events, i18n, pages, settings
+    from webui import api, auth, catalog_pages, events, i18n, ops, pages, settings
 
     app.register_blueprint(i18n.bp)
     app.register_blueprint(auth.bp)
@@ -53,6 +53,7 @@ def create_app(config: dict[str, Any]) -> Flask:
     app.register_blueprint(catalog_pages.bp)
     app.register_blueprint(events.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(ops.bp)
     app.before_request(auth.guard)
     app.teardown_appcontext(_close_db)
     app.after_request(_security_headers)

@@ -16,7 +16,9 @@ from webui.i18n import gettext
 
 bp = Blueprint("auth", __name__)
 
-PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "static", "api.healthz", "api.ping", "i18n.switch"}
+PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "static", "api.healthz", "api.ping", "i18n.switch", "ops.healthz"}
+# Paths that take an API token instead of a session (scripts, Prometheus).
+TOKEN_PATHS = ("/api/", "/metrics")
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 LOGIN_WINDOW = timedelta(minutes=15)
 MIN_PASSWORD = 8
@@ -111,13 +113,13 @@ def guard():
     """Before every request: who is it, and is a write allowed."""
     g.user = session.get("user")
     g.via_token = False
-    if g.user is None and request.path.startswith("/api/"):
+    if g.user is None and request.path.startswith(TOKEN_PATHS):
         g.user = _bearer_user()
         g.via_token = g.user is not None
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     if g.user is None:
-        if request.path.startswith("/api/"):
+        if request.path.startswith(TOKEN_PATHS):
             return jsonify(error="login required: sign in, or send Authorization: Bearer <token>"), 401
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     if request.method in UNSAFE_METHODS and not g.via_token:

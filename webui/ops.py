@@ -1,0 +1,49 @@
+"""For monitors: `/healthz` (no login) and `/metrics` (Prometheus; a session or an API token)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, current_app, jsonify
+
+from catalogsync_ops.config import load_config
+from catalogsync_ops.errors import CatalogsyncError
+from catalogsync_ops.metrics import render_metrics
+from catalogsync_ops.queries import runner_liveness
+from webui import get_db
+
+bp = Blueprint("ops", __name__)
+
+
+@bp.route("/healthz")
+def healthz():
+    """200 when the console is up, the database readable and a runner's heartbeat fresh; else 503.
+
+    The body says which part is wrong, so an uptime monitor's alert names it.
+    """
+    body = {"web": "up"}
+    try:
+        conn = get_db()
+        conn.execute("SELECT 1 FROM schema_migrations LIMIT 1").fetchone()
+        body["database"] = "ok"
+        runner = runner_liveness(conn)
+        body.update(runner=runner["state"], runner_paused=runner["paused"],
+                    runner_heartbeat_age_s=runner.get("heartbeat_age_s"))
+    except Exception as exc:  # a monitor must get an answer, whatever broke
+        body.update(database=f"unreadable: {type(exc).__name__}: {exc}", runner="unknown")
+    healthy = body["database"] == "ok" and body["runner"] == "up"
+    if not healthy:
+        body["hint"] = ("start the runner: runnerd run (or its systemd unit / DSM task)" if body["database"] == "ok"
+                        else "check DB_PATH: the file must exist on a local disk and be readable")
+    return jsonify(body), 200 if healthy else 503
+
+
+@bp.route("/metrics")
+def metrics():
+    library = None
+    if current_app.config.get("ENV_PATH"):
+        try:
+            library = Path(load_config(current_app.config["ENV_PATH"])["LIBRARY_DIR"])
+        except CatalogsyncError:
+            library = None
+    text = render_metrics(get_db(), current_app.config["DB_PATH"], library)
+    return text, 200, {"Content-Type": "text/plain; version=0.0.4; charset=utf-8", "Cache-Control": "no-store"}
