@@ -63,7 +63,10 @@ def test_pages_redirect_to_login_and_the_api_answers_401(web):
     for path in ("/api/status", "/api/jobs", "/api/commands/1"):
         assert anonymous.get(path).status_code == 401, path
     assert anonymous.post("/api/commands", json={"kind": "pause_runner"}).status_code == 401
-    assert anonymous.get("/api/healthz").status_code == 200  # uptime monitors need no login
+    # Uptime monitors need no login; with no runner up the answer is 503 and says so.
+    for path in ("/healthz", "/api/healthz"):
+        health = anonymous.get(path)
+        assert health.status_code == 503 and health.json["database"] == "ok" and health.json["runner"] == "never"
 
 
 def test_wrong_password_is_refused_and_repeated_failures_are_rate_limited(web):
@@ -174,7 +177,9 @@ def test_security_headers_and_no_secret_in_any_page(client, web, home: Path):
     assert len(paths) >= 20
     for path in paths:
         response = client.get(path)
-        assert response.status_code in (200, 302, 404), (path, response.status_code)
+        # (/healthz answers 503 here: no runner is up.)
+        assert response.status_code in (200, 302, 404) or (path.endswith("healthz") and response.status_code == 503), (
+            path, response.status_code)
         assert "sup3r-s3cret" not in response.get_data(as_text=True), path
         assert response.headers["X-Frame-Options"] == "DENY"
         assert "script-src 'self'" in response.headers["Content-Security-Policy"]

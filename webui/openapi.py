@@ -19,7 +19,7 @@ def document() -> dict:
     """OpenAPI 3.0 description of every /api/ route."""
     paths = {
         "/api/ping": _get("'ok' without touching the database (no login)"),
-        "/api/healthz": _get("Web up, database readable, runner heartbeat age (no login)"),
+        "/api/healthz": _get("Web up, database readable, runner heartbeat age (no login); 503 when the runner is down"),
         "/api/status": _get("Runner, active job with stage counters, queue, pending commands"),
         "/api/events": _get("Server-Sent Events: job events and status; honours Last-Event-ID", ["after"]),
         "/api/jobs": _get("Jobs, newest first, keyset-paginated", ["before", "limit"]),
