@@ -377,6 +377,14 @@ def config_check(ctx: Context, file: Path | None) -> None:
     if errors:
         sys.exit(1)
     click.echo(f"{path}: OK" + (f" ({len(problems)} warnings)" if problems else ""))
+    # After an upgrade: settings this release added are not in the file; their defaults apply.
+    present = set(parse_env_text(decode_env_bytes(path.read_bytes())).values)
+    missing = [s for s in SETTINGS if s.key not in present]
+    if missing:
+        click.echo(f"{len(missing)} settings are not in the file and use their defaults "
+                   f"(see `runnerd config keys` or deploy/catalogsync.env.example to set them):")
+        for setting in missing:
+            click.echo(f"  {setting.key}={'********' if setting.secret and setting.default else setting.default}")
 
 
 @config.command(name="apply")

@@ -21,7 +21,7 @@ from typing import Any
 
 import requests
 
-from catalogsync_ops import __version__, notify, queue
+from catalogsync_ops import __version__, notify, queue, sdnotify
 from catalogsync_ops.commands import CommandContext, apply_pending_commands
 from catalogsync_ops.config import Config, check_text, load_config, mask_values
 from catalogsync_ops.db import Connection, iso, open_database, transaction
@@ -90,6 +90,7 @@ class Runner:
         self._data_version = None
         self._last = {"heartbeat": 0.0, "flush": 0.0, "poll": 0.0, "retention": 0.0, "disk": 0.0}
         self.notifier: notify.Notifier | None = None
+        self._watchdog = sdnotify.watchdog_enabled()
         self._disk_low = False
 
     # ------------------------------------------------------------ start and stop
@@ -156,6 +157,7 @@ class Runner:
     def shutdown(self) -> None:
         """Stop claiming, give in-flight items the grace period, interrupt the rest, exit cleanly."""
         pool, conn = self.pool, self.conn
+        sdnotify.notify("STOPPING=1")
         if pool is not None:
             pool.draining.set()
             with transaction(conn):
@@ -216,6 +218,7 @@ class Runner:
         self.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self.request_stop)
+        sdnotify.notify(f"READY=1\nSTATUS=working the queue (runner {self.runner_id})\nMAINPID={os.getpid()}")
         try:
             while not self.stop_requested.is_set():
                 did = self.step()
@@ -245,6 +248,8 @@ class Runner:
         if now - self._last["heartbeat"] >= HEARTBEAT_S:
             self._last["heartbeat"] = now
             heartbeat(self.conn, self.runner_id)
+            if self._watchdog:
+                sdnotify.notify("WATCHDOG=1")  # a loop that hangs stops pinging and systemd restarts it
         if now - self._last["disk"] >= DISK_CHECK_S:
             self._last["disk"] = now
             self._check_disk()

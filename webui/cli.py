@@ -39,10 +39,14 @@ def cli(ctx: click.Context, env_file: Path, db: Path | None) -> None:
 @click.option("--host", default=None, help="Address to listen on (default WEB_HOST, 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port (default WEB_PORT, 8421).")
 @click.option("--trusted-proxy", "trusted", multiple=True, help="Peer whose X-Forwarded-For is believed.")
+@click.option("--if-not-running", is_flag=True,
+              help="Exit 0 when this console already answers on the port (for boot-up tasks).")
 @click.pass_obj
-def serve(obj, host: str | None, port: int | None, trusted: tuple[str, ...]) -> None:
+def serve(obj, host: str | None, port: int | None, trusted: tuple[str, ...], if_not_running: bool) -> None:
     """Serve the console with waitress until Ctrl-C."""
-    from waitress import serve as waitress_serve
+    from waitress import create_server
+
+    from catalogsync_ops import sdnotify
 
     from webui import create_app
     from webui.auth import new_setup_token, user_count
@@ -66,8 +70,36 @@ def serve(obj, host: str | None, port: int | None, trusted: tuple[str, ...]) -> 
     click.echo(f"catalogsync-web on http://{host}:{port}", err=True)
     # channel_request_lookahead keeps a channel readable while its request runs, so a browser
     # that closes a live stream is noticed at the next heartbeat and its thread freed.
-    waitress_serve(app, host=host, port=port, threads=WAITRESS_THREADS, ident="catalogsync-web",
-                   channel_request_lookahead=1)
+    try:
+        server = create_server(app, host=host, port=port, threads=WAITRESS_THREADS, ident="catalogsync-web",
+                               channel_request_lookahead=1)
+    except OSError as exc:
+        if if_not_running and _console_answers(host, port):
+            click.echo(f"catalogsync-web already serves http://{host}:{port}; nothing to do", err=True)
+            return
+        raise click.ClickException(f"cannot listen on {host}:{port} ({exc.strerror}); another program uses the "
+                                   "port, or the address is not this machine's: set WEB_PORT / WEB_HOST in the env "
+                                   "file, or pass --port / --host") from None
+    sdnotify.notify("READY=1\nSTATUS=serving the console")
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sdnotify.notify("STOPPING=1")
+        server.close()
+
+
+def _console_answers(host: str, port: int) -> bool:
+    """Whether our console (not some other program) answers on host:port."""
+    import urllib.request
+
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    try:
+        with urllib.request.urlopen(f"http://{shown}:{port}/api/ping", timeout=3) as answer:
+            return answer.headers.get("Server", "").startswith("catalogsync-web") and answer.read() == b"ok\n"
+    except OSError:
+        return False
 
 
 @cli.command(name="set-password")

@@ -1,0 +1,31 @@
+"""systemd's notify protocol (Type=notify, WatchdogSec=): a datagram to $NOTIFY_SOCKET.
+
+Without systemd (a shell, the Synology task scheduler, tests) NOTIFY_SOCKET is unset and
+every call does nothing.
+"""
+from __future__ import annotations
+
+import os
+import socket
+
+
+def notify(state: str) -> bool:
+    """Send `state` (e.g. "READY=1", "WATCHDOG=1", "STOPPING=1"); returns whether it was sent."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return False
+    if address.startswith("@"):
+        address = "\0" + address[1:]  # an abstract socket
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.connect(address)
+            sock.sendall(state.encode("utf-8"))
+        return True
+    except OSError:
+        return False
+
+
+def watchdog_enabled() -> bool:
+    """Whether systemd expects WATCHDOG=1 pings from this process."""
+    pid = os.environ.get("WATCHDOG_PID")
+    return bool(os.environ.get("WATCHDOG_USEC")) and (not pid or pid == str(os.getpid()))

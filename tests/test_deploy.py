@@ -1,0 +1,179 @@
+"""Deployment files: systemd units that verify, the notify protocol they rely on, and the
+Synology task-scheduler scripts (safe to start twice)."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from catalogsync_ops.config import SETTINGS_BY_KEY
+
+ROOT = Path(__file__).resolve().parent.parent
+UNITS = sorted((ROOT / "deploy" / "systemd").glob("*.service"))
+VENV = Path(sys.executable).parent.parent
+
+
+def unit_settings(path: Path) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for line in path.read_text().splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, value = line.split("=", 1)
+            out.setdefault(key.strip(), []).append(value.strip())
+    return out
+
+
+def test_units_run_as_their_own_user_with_hardening_that_keeps_the_data_home_writable():
+    assert [u.name for u in UNITS] == ["catalogsync-runnerd.service", "catalogsync-web.service"]
+    grace = float(SETTINGS_BY_KEY["SHUTDOWN_GRACE_SECONDS"].default)
+    for unit in UNITS:
+        s = unit_settings(unit)
+        assert s["User"] == ["catalogsync"] and s["Restart"] == ["on-failure"] and s["Type"] == ["notify"]
+        assert s["EnvironmentFile"] == ["/etc/catalogsync/catalogsync.service.env"]
+        assert s["ProtectSystem"] == ["strict"] and "/var/lib/catalogsync" in s["ReadWritePaths"]
+        assert s["NoNewPrivileges"] == ["true"]
+        if unit.name == "catalogsync-runnerd.service":
+            # systemd must wait longer than the runner's grace period before it kills it.
+            assert float(s["TimeoutStopSec"][0]) > grace and s["KillSignal"] == ["SIGTERM"]
+    service_env = (ROOT / "deploy" / "systemd" / "catalogsync.service.env").read_text()
+    assert re.search(r"^CATALOGSYNC_ENV_FILE=/var/lib/catalogsync/catalogsync.env$", service_env, re.M)
+
+
+def test_systemd_analyze_verify_passes_on_both_units(tmp_path):
+    tool = shutil.which("systemd-analyze")
+    # The units point at /opt/catalogsync/venv; verify checks that ExecStart exists, so the
+    # copies verified here point at this checkout's venv instead.
+    for unit in UNITS:
+        text = unit.read_text().replace("/opt/catalogsync/venv", str(VENV))
+        text = text.replace("/etc/catalogsync/catalogsync.service.env",
+                            str(ROOT / "deploy" / "systemd" / "catalogsync.service.env"))
+        (tmp_path / unit.name).write_text(text)
+        assert (VENV / "bin" / text.split("ExecStart=")[1].split()[0].rsplit("/", 1)[1]).exists()
+    if tool is None:
+        # No systemd on this machine: the structural test above is what runs here.
+        assert not Path("/run/systemd/system").exists()
+        return
+    result = subprocess.run([tool, "verify", *[str(tmp_path / u.name) for u in UNITS]], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "catalogsync" not in result.stderr, result.stderr  # no warning about our units either
+
+
+class NotifySocket:
+    """A datagram socket standing in for systemd's NOTIFY_SOCKET."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
+        self.messages: list[str] = []
+
+    def wait_for(self, word: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in self.messages:
+                if word in message:
+                    return message
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except socket.timeout:
+                pass
+        raise AssertionError(f"no {word} in {self.messages}")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_runnerd_and_the_console_tell_systemd_when_they_are_ready_and_stopping(home: Path, tmp_path):
+    sock = NotifySocket(tmp_path / "notify.sock")
+    env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env"), "NOTIFY_SOCKET": str(sock.path),
+           "WATCHDOG_USEC": "60000000"}
+    runner = subprocess.Popen([sys.executable, "-m", "runnerd", "run"], env=env, stderr=subprocess.DEVNULL)
+    try:
+        assert "READY=1" in sock.wait_for("READY=1") and f"MAINPID={runner.pid}" in sock.wait_for("MAINPID")
+        sock.wait_for("WATCHDOG=1")
+        runner.send_signal(signal.SIGTERM)
+        sock.wait_for("STOPPING=1")
+        assert runner.wait(timeout=60) == 0
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+    sock.messages.clear()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    web = subprocess.Popen([sys.executable, "-m", "webui", "serve", "--port", str(port)], env=env,
+                           stderr=subprocess.DEVNULL)
+    try:
+        sock.wait_for("READY=1")
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass  # READY came after the port was open
+    finally:
+        web.terminate()
+        web.wait(timeout=30)
+        sock.close()
+
+
+SYNOLOGY = ROOT / "deploy" / "synology"
+
+
+def synology(script: str, root: Path, **extra: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CATALOGSYNC")}
+    env.update(CATALOGSYNC_ROOT=str(root), START_CHECK_SECONDS="2", **extra)
+    return subprocess.run(["bash", str(SYNOLOGY / script)], env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_install_runtime_is_idempotent_and_an_upgrade_never_touches_the_settings(tmp_path):
+    root = tmp_path / "volume1" / "apps" / "catalogsync"
+    first = synology("install_runtime.sh", root)
+    assert first.returncode == 0, first.stderr
+    env_file = root / "home" / "catalogsync.env"
+    assert (root / "venv" / "bin" / "runnerd").exists() and env_file.exists()
+    edited = env_file.read_text().replace("DOWNLOAD_WORKERS=3", "DOWNLOAD_WORKERS=5")
+    # A user who set up an older release: one newer setting is missing from their file.
+    edited = "\n".join(line for line in edited.splitlines() if not line.startswith("NOTIFY_FORMAT=")) + "\n"
+    env_file.write_text(edited)
+    again = synology("install_runtime.sh", root)
+    assert again.returncode == 0, again.stderr
+    assert env_file.read_text() == edited  # the upgrade left the user's file alone
+    assert "use their defaults" in again.stdout and "NOTIFY_FORMAT=json" in again.stdout
+    assert (root / "home" / "catalogsync.env.example").read_text() == (ROOT / "deploy" / "catalogsync.env.example").read_text()
+
+
+def test_boot_up_scripts_are_safe_to_start_twice_and_stop_cleanly(tmp_path):
+    root = tmp_path / "catalogsync"
+    home = root / "home"
+    init = subprocess.run([sys.executable, "-m", "runnerd", "init", "--home", str(home)], capture_output=True, text=True)
+    assert init.returncode == 0, init.stderr
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env_file = home / "catalogsync.env"
+    env_file.write_text(env_file.read_text().replace("WEB_PORT=8421", f"WEB_PORT={port}"))
+    paths = {"VENV_DIR": str(VENV)}
+    status = [sys.executable, "-m", "runnerd", "--env-file", str(env_file), "status", "--json"]
+    try:
+        first = synology("start_runnerd.sh", root, **paths)
+        assert first.returncode == 0 and "runnerd started" in first.stdout, first.stderr
+        second = synology("start_runnerd.sh", root, **paths)
+        assert second.returncode == 0 and "already running" in second.stdout, (second.stdout, second.stderr)
+        assert subprocess.run(status, capture_output=True).returncode == 0
+        web = synology("serve_console.sh", root, **paths)
+        assert web.returncode == 0 and "catalogsync-web started" in web.stdout, web.stderr
+        web_again = synology("serve_console.sh", root, **paths)
+        assert web_again.returncode == 0 and "already serves" in web_again.stdout, (web_again.stdout, web_again.stderr)
+    finally:
+        stopped = synology("stop_catalogsync.sh", root, **paths)
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout, stopped.stderr
+    assert subprocess.run(status, capture_output=True).returncode == 3  # runner down
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0  # the console is gone too
+    log = (home / "logs" / "runnerd.log").read_text()
+    assert "already running" in log
