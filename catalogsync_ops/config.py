@@ -436,12 +436,49 @@ def render_config_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def render_config_reference() -> str:
+    """docs/config.md: every setting by group, with its type, limits and default."""
+    out = ["# Configuration reference", "",
+           "Generated from `catalogsync_ops/config.py` (`python tools/gen_docs.py`); a test keeps it current.",
+           "", "Settings live in `catalogsync.env` (python-dotenv syntax: `KEY=value`, `#` comments, quotes",
+           "for values with spaces). Relative paths resolve against the file's folder. Edit them in the",
+           "console's Config page (validated, diffed, applied by the runner, revisioned) or in the file",
+           "(the runner notices within seconds and records a revision; an invalid edit is recorded and",
+           "the last valid config stays in force). `runnerd config check` validates a file.", ""]
+    group = None
+    for setting in SETTINGS:
+        if setting.group != group:
+            group = setting.group
+            out += [f"## {group}", ""]
+        kind = {"path": "path", "dir": "folder", "choice": "one of " + ", ".join(f"`{c}`" for c in setting.choices),
+                "sources": "comma-separated sources (" + ", ".join(f"`{k}`" for k in KNOWN_SOURCES) + ")",
+                "layout": "path template", "url": "http(s) URL", "host": "IP address or host name",
+                "events": "comma-separated events (" + ", ".join(f"`{k}`" for k in NOTIFY_KINDS) + ")",
+                "int": "whole number", "float": "number", "bool": "true or false", "str": "text"}[setting.kind]
+        limits = []
+        if setting.minimum is not None:
+            limits.append(f"at least {setting.minimum:g}")
+        if setting.maximum is not None:
+            limits.append(f"at most {setting.maximum:g}")
+        out.append(f"### `{setting.key}`")
+        out.append("")
+        out.append(setting.help)
+        out.append("")
+        out.append(f"- Type: {kind}" + (f" ({', '.join(limits)})" if limits else ""))
+        out.append(f"- Default: `{setting.default}`" if setting.default else "- Default: (empty)")
+        if setting.secret:
+            out.append("- Secret: masked in the console, the API, diffs, job snapshots and logs.")
+        out.append("")
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
 TABLE_START, TABLE_END = "<!-- config-table:start -->", "<!-- config-table:end -->"
 
 
 def write_docs(root: Path) -> None:
-    """Regenerate the env example and the README's config table from SETTINGS."""
+    """Regenerate the env example, docs/config.md and the README's config table from SETTINGS."""
     (root / "deploy" / "catalogsync.env.example").write_text(render_env_example(), encoding="utf-8")
+    (root / "docs" / "config.md").write_text(render_config_reference(), encoding="utf-8")
     readme = root / "README.md"
     text = readme.read_text(encoding="utf-8")
     head, _, rest = text.partition(TABLE_START)
