@@ -9,6 +9,7 @@ PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 HOME_DIR=${CATALOGSYNC_HOME:-$PWD/var/quickstart}
 DEMO_PORT=${DEMO_PORT:-8765}
+WEB_PORT=${WEB_PORT:-8421}
 
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
     echo "catalogsync-ops needs Python 3.11 or newer; $("$PYTHON" --version 2>&1) found." >&2
@@ -42,11 +43,11 @@ trap stop EXIT INT TERM
 "$RUNNERD" run &
 RUNNER_PID=$!
 # The console prints a one-time setup link (first run) on its standard error.
-"$VENV/bin/catalogsync-web" serve &
+"$VENV/bin/catalogsync-web" serve --port "$WEB_PORT" &
 WEB_PID=$!
 sleep 2
 echo
-echo "Console:   http://127.0.0.1:8421  (first run: open the setup link printed above)"
+echo "Console:   http://127.0.0.1:$WEB_PORT  (first run: open the setup link printed above)"
 echo "Home: $HOME_DIR"
 echo "Watch it:  CATALOGSYNC_ENV_FILE=$CATALOGSYNC_ENV_FILE $RUNNERD status"
 echo "Library:   $HOME_DIR/library    Mirror: $HOME_DIR/mirror"
