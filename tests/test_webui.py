@@ -434,6 +434,17 @@ def test_every_translated_string_in_the_templates_is_in_the_catalogue():
     assert not missing, missing
 
 
+def test_every_setting_is_explained_in_chinese_on_the_config_page(client):
+    from catalogsync_ops.config import SETTINGS
+    from webui.i18n import ZH_SETTING_HELP
+
+    assert set(ZH_SETTING_HELP) == {s.key for s in SETTINGS}
+    html = client.get("/config", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    assert "音乐库磁盘剩余空间低于此值" in html and "<legend>通知</legend>" in html
+    # (The file's own comments, shown as text, stay as written.)
+    assert "<small>Downloads fail as disk_full" not in html
+
+
 def test_failed_items_filter_by_error_class_and_source(client, web):
     _, conn = web
     job_id = queue.create_job(conn, "download")

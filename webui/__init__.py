@@ -57,7 +57,8 @@ def create_app(config: dict[str, Any]) -> Flask:
     app.before_request(auth.guard)
     app.teardown_appcontext(_close_db)
     app.after_request(_security_headers)
-    app.jinja_env.globals.update(csrf_token=auth.csrf_token, _=i18n.gettext, LANGUAGES=i18n.LANGUAGES)
+    app.jinja_env.globals.update(csrf_token=auth.csrf_token, _=i18n.gettext, LANGUAGES=i18n.LANGUAGES,
+                                  setting_help=i18n.setting_help)
     from webui.errors import register_error_handlers
 
     register_error_handlers(app)

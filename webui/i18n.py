@@ -135,3 +135,55 @@ def switch(code: str):
     if code in LANGUAGES:
         response.set_cookie("lang", code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
     return response
+
+
+# Settings help and group names in Chinese, keyed like the schema (catalogsync_ops/config.py);
+# English comes from the schema itself. A test checks every setting has its line here.
+ZH_SETTING_HELP = {
+    "DB_PATH": "runnerd 与网页控制台共用的 SQLite 数据库；必须放在本地磁盘上。",
+    "LIBRARY_DIR": "下载并写好标签的歌曲存放的文件夹。",
+    "INPUT_DIR": "歌单池文件夹：每个 *.txt 文件每行一个歌单网址。",
+    "LOG_DIR": "日志文件所在的文件夹。",
+    "DOWNLOAD_SOURCES": "下载歌曲时按顺序尝试的来源，用逗号分隔。",
+    "DOWNLOAD_LAYOUT": "歌曲在 LIBRARY_DIR 中的路径模板；可用字段：{artist}、{album}、{title}、{ext}、{track}、{platform}、{playlist}、{song_id}。",
+    "DEMO_BASE_URL": "演示平台（runnerd demo-server）的地址，供 demo 和 demo2 来源使用。",
+    "MIN_FREE_DISK_MB": "音乐库磁盘剩余空间低于此值（MiB）时，下载以 disk_full 失败而不写入。",
+    "HTTP_TIMEOUT_SECONDS": "来源或下载无响应超过这么多秒，本次尝试以 timeout 失败。",
+    "OBJECT_BACKEND_NAME": "上传目标：s3（兼容 S3 的存储）、local（镜像文件夹）或 none（不上传）。",
+    "MIRROR_DIR": "OBJECT_BACKEND_NAME=local 时的镜像文件夹（另一个存储卷或挂载的共享）。",
+    "OBJECT_BUCKET": "OBJECT_BACKEND_NAME=s3 时的存储桶名称。",
+    "OBJECT_ENDPOINT": "S3 端点网址（MinIO、Synology C2、R2 等）；留空表示 AWS。",
+    "OBJECT_REGION": "S3 区域名称。",
+    "OBJECT_ACCESS_KEY_ID": "S3 访问密钥 ID。",
+    "OBJECT_SECRET_ACCESS_KEY": "S3 私有访问密钥（界面中隐藏显示）。",
+    "OBJECT_PREFIX": "存储桶或镜像中的键前缀，例如 music/。",
+    "OBJECT_CHECKSUM_MODE": "S3 请求校验和：when_required 适合大多数兼容 S3 的服务器；AWS 用 when_supported。",
+    "COLLECT_WORKERS": "收集阶段的工作线程数。",
+    "SYNC_WORKERS": "同步阶段的工作线程数。",
+    "DOWNLOAD_WORKERS": "下载阶段的工作线程数。",
+    "UPLOAD_WORKERS": "上传阶段的工作线程数。",
+    "MAX_ATTEMPTS": "每个条目标记为失败前的尝试次数（之后仍可手动重试）。",
+    "RETRY_BACKOFF_SECONDS": "第一次自动重试前的等待时间；每次加倍，并带随机抖动。",
+    "RETRY_BACKOFF_MAX_SECONDS": "两次自动重试之间的最长等待时间。",
+    "AUTO_RESUME_AFTER_RECOVERY": "崩溃或断电后，立即继续被中断的任务，而不是让它们保持暂停。",
+    "SHUTDOWN_GRACE_SECONDS": "收到 SIGTERM 后，进行中的条目可在这么多秒内完成，之后被中断。",
+    "LOG_RETENTION_DAYS": "早于这么多天的日志行会被删除。",
+    "LOG_RETENTION_ROWS": "最多保留这么多行日志。",
+    "WEB_HOST": "网页控制台监听的地址；0.0.0.0 可从局域网访问（始终需要登录）。",
+    "WEB_PORT": "网页控制台的端口。",
+    "NOTIFY_WEBHOOK_URL": "通知的 Webhook（留空则不通知）。配合 NOTIFY_FORMAT：JSON 端点、ntfy 主题网址、Bark 网址、https://api.telegram.org/bot<token>/sendMessage 或 Server酱 https://sctapi.ftqq.com/<key>.send。",
+    "NOTIFY_FORMAT": "Webhook 收到的格式：json（通用）、ntfy、bark、telegram 或 serverchan。",
+    "NOTIFY_TELEGRAM_CHAT_ID": "Telegram 机器人发送消息的聊天 ID（NOTIFY_FORMAT=telegram 时）。",
+    "NOTIFY_EVENTS": "要发送的事件，用逗号分隔：job_finished、job_failed、runner_recovered、disk_low。",
+    "NOTIFY_DISK_FREE_MB": "音乐库磁盘剩余空间低于此值（MiB）时发送 disk_low。",
+    "NOTIFY_RETRY_SECONDS": "投递失败后重试前的等待时间；每次加倍，最长一小时，共 8 次。",
+}
+ZH.update({"paths": "路径", "download": "下载", "upload": "上传", "workers": "工作线程", "retries": "重试",
+           "runner": "运行器", "web": "网页", "notify": "通知"})
+
+
+def setting_help(setting) -> str:
+    """A setting's help text in the page's language."""
+    if current_language() == "zh":
+        return ZH_SETTING_HELP.get(setting.key, setting.help)
+    return setting.help
