@@ -2,6 +2,10 @@
 // dashboard's stage bars current by polling the JSON API. No build step, no CDN.
 "use strict";
 
+// Words the page shows, in its language (from the server's catalogue).
+const WORDS = JSON.parse(document.body.dataset.i18n || "{}");
+const t = (word) => WORDS[word] || word;
+
 const POLL_MS = 1000;
 
 function followCommand() {
@@ -13,7 +17,9 @@ function followCommand() {
       const response = await fetch(url, { credentials: "same-origin" });
       if (!response.ok) return;
       const command = await response.json();
-      banner.querySelector(".state").textContent = command.status;
+      const state = banner.querySelector(".state");
+      state.textContent = t(command.status);
+      state.dataset.state = command.status;
       banner.className = "banner " + command.status;
       if (command.status === "rejected") banner.querySelector(".detail").textContent = command.reject_reason || "";
       if (command.status === "applied") banner.querySelector(".detail").textContent = JSON.stringify(command.result);
@@ -37,7 +43,7 @@ function showStatus(section, status) {
     row.querySelector("progress").value = pct.toFixed(1);
     row.querySelector(".status").textContent = stage.status;
     row.querySelector(".counts").textContent =
-      `${stage.done}/${stage.total} · running ${stage.counts.running} · failed ${stage.counts.failed} · queued ${stage.counts.queued}`;
+      `${stage.done}/${stage.total} · ${t("running")} ${stage.counts.running} · ${t("failed")} ${stage.counts.failed} · ${t("queued")} ${stage.counts.queued}`;
   }
 }
 
