@@ -124,7 +124,7 @@ def test_a_form_creates_one_command_even_when_posted_twice(client, web):
     rows = conn.execute("SELECT kind, payload_json, origin, requested_by FROM job_commands").fetchall()
     assert [tuple(r) for r in rows] == [("enqueue_job", '{"job_type": "sync", "priority": 0, "scope": {"sources": ["demo"]}}',
                                          "web", "admin")]
-    assert "Command 1: <span class=\"state\">pending</span>" in client.get("/jobs?command=1").get_data(as_text=True)
+    assert "Command 1: <span class=\"state\" data-state=\"pending\">pending</span>" in client.get("/jobs?command=1").get_data(as_text=True)
 
 
 def test_a_malformed_command_is_refused_with_the_reason(client):
