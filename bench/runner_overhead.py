@@ -2,8 +2,9 @@
 
 Prints:
   - no-op items/s through `runnerd run` (claim, attempt row, counters, events, completion,
-    with 4 workers), and no-op tasks/s through huey's consumer (SqliteHuey, 4 thread
-    workers), and their ratio;
+    with 4 workers; fast items are claimed and recorded in batches, as skipped uploads and
+    adopted files are in real runs), and no-op tasks/s through huey's consumer (SqliteHuey,
+    4 thread workers), and their ratio;
   - command pick-up latency (p50/p95) of an idle runner;
   - the idle runner's CPU over --idle-seconds and its RSS.
 

@@ -18,19 +18,60 @@ from catalogsync_ops.states import AttemptOutcome, ErrorClass, ItemStatus, check
 
 I = ItemStatus
 
-# The claim: one compare-and-set UPDATE on the oldest due queued item of a running stage of a
+# The claim: one compare-and-set UPDATE on the oldest due queued items of a running stage of a
 # running job. Stage counters follow through the job_items triggers.
 _CLAIM_UPDATE = (
     "UPDATE job_items SET status = 'running', attempts = attempts + 1, runner_instance_id = ?, worker_id = ?,"
     " started_at = ?, finished_at = NULL, updated_at = ?"
-    " WHERE id = (SELECT i.id FROM job_items i INDEXED BY job_items_claim_idx"
+    " WHERE id IN (SELECT i.id FROM job_items i INDEXED BY job_items_claim_idx"
     "  JOIN job_stages s ON s.id = i.stage_id JOIN job_runs j ON j.id = i.job_id"
     "  WHERE i.stage_id = ? AND i.status = 'queued' AND i.next_attempt_at <= ?"
     "  AND s.status = 'running' AND j.status = 'running'"
-    "  ORDER BY i.next_attempt_at, i.id LIMIT 1) AND status = 'queued'"
+    "  ORDER BY i.next_attempt_at, i.id LIMIT ?) AND status = 'queued'"
     " RETURNING id, job_id, attempts, item_type, item_key, payload_json, song_id, playlist_id,"
-    " playlist_pool_id, file_location_id, upload_task_id, display_text"
+    " playlist_pool_id, file_location_id, upload_task_id, display_text, next_attempt_at"
 )
+
+
+def claim_items(
+    conn: Connection,
+    stage_id: int,
+    *,
+    runner_instance_id: int | None,
+    worker_id: int | None = None,
+    source: str | None = None,
+    limit: int = 1,
+    now: datetime | None = None,
+) -> list[Claim]:
+    """Claim up to `limit` of the oldest due queued items of a running stage of a running job.
+
+    One transaction: the items go `running`, each gets its attempt row and its event. A worker
+    that claims several runs them in order and gives back (`release_items`) any it has not
+    started when its job is paused or canceled meanwhile.
+    """
+    ts = iso(now)
+    with transaction(conn):
+        rows = conn.execute(_CLAIM_UPDATE, (runner_instance_id, worker_id, ts, ts, stage_id, ts, limit)).fetchall()
+        if not rows:
+            return []
+        rows.sort(key=lambda r: (r["next_attempt_at"], r["id"]))
+        conn.executemany(
+            "INSERT INTO item_attempts (item_id, attempt_no, runner_instance_id, worker_id, source, started_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [(r["id"], r["attempts"], runner_instance_id, worker_id, source, ts) for r in rows])
+        conn.executemany(
+            "INSERT INTO job_events (job_id, stage_id, item_id, kind, from_status, to_status, data_json, created_at)"
+            " VALUES (?, ?, ?, 'item_claimed', 'queued', 'running', ?, ?)",
+            [(r["job_id"], stage_id, r["id"], json.dumps({"attempt": r["attempts"], "worker_id": worker_id}), ts)
+             for r in rows])
+    return [Claim(
+        item_id=r["id"], attempt_no=r["attempts"], job_id=r["job_id"],
+        stage_id=stage_id, item_type=r["item_type"], item_key=r["item_key"],
+        payload=json.loads(r["payload_json"]) if r["payload_json"] else {},
+        song_id=r["song_id"], playlist_id=r["playlist_id"], playlist_pool_id=r["playlist_pool_id"],
+        file_location_id=r["file_location_id"], upload_task_id=r["upload_task_id"],
+        display_text=r["display_text"],
+    ) for r in rows]
 
 
 def claim_next_item(
@@ -43,28 +84,35 @@ def claim_next_item(
     now: datetime | None = None,
 ) -> Claim | None:
     """Claim the oldest due queued item of a running stage of a running job, or None."""
+    claims = claim_items(conn, stage_id, runner_instance_id=runner_instance_id, worker_id=worker_id, source=source,
+                         now=now)
+    return claims[0] if claims else None
+
+
+def release_items(conn: Connection, claims: list[Claim], *, reason: str, now: datetime | None = None) -> int:
+    """Give back claimed items that never started: `running -> queued`, their attempt undone.
+
+    Used when a worker holds claimed items it has not begun and their job is paused or
+    canceled, or the runner stops. The item keeps its place in the queue; its attempt row is
+    removed (it never ran) and an `item_released` event says why. Returns how many were released.
+    """
     ts = iso(now)
+    released = 0
     with transaction(conn):
-        row = conn.execute(_CLAIM_UPDATE, (runner_instance_id, worker_id, ts, ts, stage_id, ts)).fetchone()
-        if row is None:
-            return None
-        attempt_no = row["attempts"]
-        attempt_id = conn.execute(
-            "INSERT INTO item_attempts (item_id, attempt_no, runner_instance_id, worker_id, source,"
-            " started_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (row["id"], attempt_no, runner_instance_id, worker_id, source, ts),
-        ).lastrowid
-        write_event(conn, "item_claimed", now=ts, job_id=row["job_id"], stage_id=stage_id,
-                    item_id=row["id"], from_status="queued", to_status="running",
-                    data={"attempt": attempt_no, "worker_id": worker_id})
-    return Claim(
-        item_id=row["id"], attempt_id=int(attempt_id), attempt_no=attempt_no, job_id=row["job_id"],
-        stage_id=stage_id, item_type=row["item_type"], item_key=row["item_key"],
-        payload=json.loads(row["payload_json"]) if row["payload_json"] else {},
-        song_id=row["song_id"], playlist_id=row["playlist_id"], playlist_pool_id=row["playlist_pool_id"],
-        file_location_id=row["file_location_id"], upload_task_id=row["upload_task_id"],
-        display_text=row["display_text"],
-    )
+        for claim in claims:
+            row = conn.execute(
+                "UPDATE job_items SET status = 'queued', attempts = attempts - 1, worker_id = NULL, started_at = NULL,"
+                " updated_at = ? WHERE id = ? AND status = 'running' AND attempts = ? RETURNING job_id, stage_id",
+                (ts, claim.item_id, claim.attempt_no)).fetchone()
+            if row is None:
+                continue  # recovery or a cancel took it meanwhile
+            conn.execute("DELETE FROM item_attempts WHERE item_id = ? AND attempt_no = ?",
+                         (claim.item_id, claim.attempt_no))
+            write_event(conn, "item_released", now=ts, job_id=row["job_id"], stage_id=row["stage_id"],
+                        item_id=claim.item_id, from_status=I.RUNNING.value, to_status=I.QUEUED.value, message=reason,
+                        data={"attempt": claim.attempt_no})
+            released += 1
+    return released
 
 
 def _end_attempt(
@@ -134,6 +182,37 @@ def mark_item_succeeded(
     with transaction(conn):
         _end_attempt(conn, item_id, attempt_no, I.SUCCEEDED, AttemptOutcome.SUCCEEDED, ts,
                      event="item_succeeded", source=source, details=details, bytes_done=bytes_done)
+
+
+def mark_items_succeeded(conn: Connection, results: list[tuple[Claim, str | None, dict | None, int | None]],
+                         *, now: datetime | None = None) -> None:
+    """Record many successes at once: the same rows and events as `mark_item_succeeded` for each.
+
+    `results` holds (claim, source, details, bytes_done). All or nothing: when any item is no
+    longer owned by its attempt (recovery took it), TransitionError is raised and nothing is
+    written, so the caller can record them one by one.
+    """
+    ts = iso(now)
+    with transaction(conn):
+        changed = conn.executemany(
+            "UPDATE job_items SET status = 'succeeded', updated_at = ?, worker_id = NULL, finished_at = ?,"
+            " last_source = COALESCE(?, last_source) WHERE id = ? AND status = 'running' AND attempts = ?",
+            [(ts, ts, source, c.item_id, c.attempt_no) for c, source, _, _ in results]).rowcount
+        if changed != len(results):
+            raise TransitionError(f"{len(results) - changed} of {len(results)} items are no longer owned by "
+                                  "their attempt; recording them one by one")
+        conn.executemany(
+            "UPDATE item_attempts SET outcome = 'succeeded', error_class = NULL, error = NULL,"
+            " source = COALESCE(?, source), details_json = COALESCE(?, details_json),"
+            " bytes_done = COALESCE(?, bytes_done), finished_at = ?,"
+            " duration_ms = CAST(ROUND((julianday(?) - julianday(started_at)) * 86400000) AS INTEGER)"
+            " WHERE item_id = ? AND attempt_no = ?",
+            [(source, json.dumps(details, ensure_ascii=False) if details else None, bytes_done, ts, ts, c.item_id,
+              c.attempt_no) for c, source, details, bytes_done in results])
+        conn.executemany(
+            "INSERT INTO job_events (job_id, stage_id, item_id, kind, from_status, to_status, data_json, created_at)"
+            " VALUES (?, ?, ?, 'item_succeeded', 'running', 'succeeded', ?, ?)",
+            [(c.job_id, c.stage_id, c.item_id, json.dumps({"attempt": c.attempt_no}), ts) for c, _, _, _ in results])
 
 
 def mark_item_failed(

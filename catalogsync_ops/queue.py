@@ -52,7 +52,6 @@ class Claim:
     """An item a worker now owns, with the attempt that fences its later transitions."""
 
     item_id: int
-    attempt_id: int
     attempt_no: int
     job_id: int
     stage_id: int

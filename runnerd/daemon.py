@@ -291,15 +291,40 @@ class Runner:
         if version == self._data_version and now - self._last["poll"] < 1.0:
             return False
         self._data_version, self._last["poll"] = version, now
+        self._block_before_apply()
         ctx = CommandContext(env_path=self.env_path, runner_instance_id=self.runner_id, config=self.config,
                              config_revision_id=self.config_revision_id, on_config_applied=self._config_applied)
         results = apply_pending_commands(self.conn, ctx)
         for command_id, status, result in results:
             log.info("Command %s %s: %s", command_id, status.value, result)
         self.pool.paused.set() if runner_paused(self.conn) else self.pool.paused.clear()
+        if self.pool.blocked_jobs:
+            # Still blocked: jobs on their way to paused or canceled. Once there, the claim query
+            # finds nothing of them anyway, and a resumed (or rejected) one must run again.
+            marks = ",".join("?" for _ in self.pool.blocked_jobs)
+            self.pool.blocked_jobs = {r[0] for r in self.conn.execute(
+                f"SELECT id FROM job_runs WHERE id IN ({marks}) AND status IN ('pause_requested', 'cancel_requested')",
+                tuple(self.pool.blocked_jobs))}
         if results:
             self._cancel_in_flight_of_canceled_jobs()
         return bool(results)
+
+    def _block_before_apply(self) -> None:
+        """Before pause/cancel commands are applied, stop workers starting items they hold.
+
+        Workers may hold a few claimed items they have not started (fast items are claimed in
+        batches). Marking the job blocked first means none of them starts after the command
+        is applied; the workers give them back to the queue instead.
+        """
+        for kind, payload in self.conn.execute(
+                "SELECT kind, payload_json FROM job_commands WHERE status = 'pending' ORDER BY id LIMIT 100"):
+            if kind in ("pause_job", "cancel_job"):
+                try:
+                    self.pool.blocked_jobs = self.pool.blocked_jobs | {int(json.loads(payload or "{}")["job_id"])}
+                except (ValueError, KeyError, TypeError):
+                    continue  # malformed: the command will be rejected with the reason
+            elif kind == "pause_runner":
+                self.pool.paused.set()
 
     def _cancel_in_flight_of_canceled_jobs(self) -> None:
         rows = self.conn.execute("SELECT id FROM job_items WHERE status = 'running' AND job_id IN"

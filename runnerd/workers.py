@@ -1,14 +1,22 @@
 """The worker pool: threads that claim items of the current stage and run them.
 
 Each worker owns a connection and a WorkContext. The completion of one item and the claim of
-the next share one transaction (one commit per item). Progress lives in memory and is
-flushed to `job_workers` by the daemon at most once a second for all workers together.
+the next share one transaction (one commit per item). When items finish in a few
+milliseconds (no-op or already-done work: skipped uploads, adopted files), a worker claims
+them a few at a time, doubling up to BATCH_MAX, and records their results together with the
+next claim, so the queue's cost per item falls; one slow item brings the batch back to one.
+A claimed item a worker has not started is given back (`release_items`) as soon as its job
+is being paused or canceled or the runner pauses or stops: the daemon marks the job blocked
+before it applies such a command, so no held item starts after the command is applied.
+Progress lives in memory and is flushed to `job_workers` by the daemon at most once a second
+for all workers together.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -16,12 +24,14 @@ from catalogsync_ops.db import Connection, connect, iso, transaction
 from catalogsync_ops.downloader import Canceled, CancelToken
 from catalogsync_ops.errors import TransitionError
 from catalogsync_ops.items import (
-    claim_next_item,
+    claim_items,
     mark_item_canceled,
     mark_item_failed,
     mark_item_interrupted,
     mark_item_skipped,
     mark_item_succeeded,
+    mark_items_succeeded,
+    release_items,
     seconds_until_next_due,
 )
 from catalogsync_ops.pipeline import Outcome, WorkContext, collect_pool, download_song, is_retryable, sync_playlist, upload_file
@@ -30,6 +40,10 @@ from catalogsync_ops.sources.base import SourceError
 from catalogsync_ops.states import ErrorClass
 
 log = logging.getLogger("runnerd.workers")
+
+BATCH_MAX = 64  # items a worker may hold claimed at once (only while items take under FAST_ITEM_S)
+FAST_ITEM_S = 0.005
+FLUSH_AFTER_S = 0.1  # results of fast items are recorded at least this often
 
 
 @dataclass
@@ -125,29 +139,78 @@ class Worker(threading.Thread):
     def _loop(self, conn: Connection, contexts: dict) -> None:
         pool = self.pool
         self._set(state="idle")
-        claim: Claim | None = None
-        while not pool.stopping.is_set():
-            assignment = pool.assignment
-            if claim is None:
-                if assignment is None or self.index >= assignment.count or not pool.may_claim():
-                    self._set(state="idle", job_id=None, stage_id=None, item_id=None)
-                    pool.wake.wait(0.5)
+        held: deque[Claim] = deque()  # claimed, not started
+        finished: list[Callable[[Connection], None]] = []  # results not yet recorded
+        flushed_at = time.monotonic()
+        batch = 1
+        try:
+            while not pool.stopping.is_set():
+                assignment = pool.assignment
+                if not held:
+                    chain = (assignment is not None and self.index < assignment.count
+                             and not pool.blocks(assignment.job_id))
+                    claims = self._record(conn, finished, assignment.stage_id if chain else None, batch)
+                    flushed_at = time.monotonic()
+                    if not claims:
+                        self._set(state="idle", job_id=None, stage_id=None, item_id=None)
+                        due = seconds_until_next_due(conn, assignment.stage_id) if chain else None
+                        pool.wake.wait(min(0.5, due) if due is not None else 0.5)
+                        continue
+                    held.extend(claims)
+                    self.last_assignment = assignment
+                claim = held.popleft()
+                if pool.blocks(claim.job_id):
+                    # Paused, canceled or stopping since the claim: give back what has not started.
+                    self._record(conn, finished, None, 0, release=[claim, *held])
+                    held.clear()
+                    flushed_at = time.monotonic()
                     continue
-                claim = claim_next_item(conn, assignment.stage_id, runner_instance_id=pool.runner_id,
-                                        worker_id=self.row_id)
-                if claim is None:
-                    self._set(state="idle", item_id=None)
-                    due = seconds_until_next_due(conn, assignment.stage_id)
-                    pool.wake.wait(min(0.5, due) if due is not None else 0.5)
-                    continue
-            # A claim chained from the previous item runs with the assignment it was made under.
-            assignment = assignment or self.last_assignment
-            self.last_assignment = assignment
-            ctx = self._context(conn, contexts, assignment)
-            claim = self._run_one(conn, ctx, claim, assignment)
+                ctx = self._context(conn, contexts, self.last_assignment)
+                started = time.monotonic()
+                finished.append(self._run_one(ctx, claim))
+                fast = time.monotonic() - started < FAST_ITEM_S
+                batch = min(batch * 2, BATCH_MAX) if fast else 1
+                if held and (not fast or time.monotonic() - flushed_at >= FLUSH_AFTER_S):
+                    self._record(conn, finished, None, 0)
+                    flushed_at = time.monotonic()
+        finally:
+            try:
+                self._record(conn, finished, None, 0, release=list(held))
+            except Exception:  # the connection may be gone at exit; recovery handles what is left
+                log.exception("%s: could not record its last results", self.name)
 
-    def _run_one(self, conn: Connection, ctx: WorkContext, claim: Claim, assignment: Assignment | None) -> Claim | None:
-        """Run a claimed item, record its result, and (in the same commit) claim the next one."""
+    def _record(self, conn: Connection, finished: list, stage_id: int | None, limit: int,
+                release: list[Claim] = ()) -> list[Claim]:
+        """In one transaction: record finished results, give back `release`, claim up to `limit` more."""
+        if not finished and not release and not (stage_id and limit):
+            return []
+        claims: list[Claim] = []
+        successes = [f for f in finished if isinstance(f, tuple)]
+        others = [f for f in finished if not isinstance(f, tuple)]
+        with transaction(conn):
+            if successes:
+                try:
+                    mark_items_succeeded(conn, successes)
+                except TransitionError:
+                    others += [self._success(*result) for result in successes]
+            for finish in others:
+                try:
+                    finish(conn)
+                except TransitionError as exc:
+                    # Recovery or a cancel took the item away meanwhile: its new owner decides.
+                    log.warning("Result discarded: %s", exc)
+            if release:
+                release_items(conn, list(release), reason="not started: the job or the runner is pausing or stopping")
+            if stage_id and limit:
+                claims = claim_items(conn, stage_id, runner_instance_id=self.pool.runner_id, worker_id=self.row_id,
+                                     limit=limit)
+        self.pool.done_items += len(finished)
+        finished.clear()
+        return claims
+
+    def _run_one(self, ctx: WorkContext, claim: Claim):
+        """Run a claimed item; return how to record its result (recorded with the next claim):
+        a (claim, source, details, bytes) tuple for a success, else a function of the connection."""
         pool = self.pool
         token = CancelToken()
         self.cancel, self.claim = token, claim
@@ -156,7 +219,7 @@ class Worker(threading.Thread):
                   song_id=claim.song_id, playlist_id=claim.playlist_id, display_text=claim.display_text,
                   bytes_done=0, bytes_total=None, speed_bps=None, item_started_at=iso(), started_mono=time.monotonic())
         pool.register(claim.item_id, token)
-        finish: Callable[[Connection], None]
+        finish: Any
         try:
             outcome = run_item(ctx, claim)
         except Canceled as exc:
@@ -177,27 +240,17 @@ class Worker(threading.Thread):
                 finish = lambda c: mark_item_skipped(c, claim.item_id, claim.attempt_no,  # noqa: E731
                                                      reason=outcome.skipped)
             else:
-                finish = lambda c: mark_item_succeeded(c, claim.item_id, claim.attempt_no,  # noqa: E731
-                                                       source=outcome.source, details=outcome.details or None,
-                                                       bytes_done=outcome.bytes_done)
+                # Recorded with other successes in one statement each (mark_items_succeeded).
+                finish = (claim, outcome.source, outcome.details or None, outcome.bytes_done)
         finally:
             pool.unregister(claim.item_id)
             self.cancel, self.claim = None, None
-        assignment = pool.assignment
-        chain = (assignment is not None and assignment.stage_id == claim.stage_id
-                 and self.index < assignment.count and pool.may_claim())
-        try:
-            with transaction(conn):
-                finish(conn)
-                following = claim_next_item(conn, claim.stage_id, runner_instance_id=pool.runner_id,
-                                            worker_id=self.row_id) if chain else None
-        except TransitionError as exc:
-            # Recovery or a cancel took the item away meanwhile: its new owner decides.
-            log.warning("Item %s: result discarded: %s", claim.item_id, exc)
-            following = None
-        self._set(state="busy" if following else "idle", item_id=following.item_id if following else None)
-        pool.done_items += 1
-        return following
+        return finish
+
+    @staticmethod
+    def _success(claim: Claim, source: str | None, details: dict | None, bytes_done: int | None):
+        return lambda c: mark_item_succeeded(c, claim.item_id, claim.attempt_no, source=source,  # noqa: E731
+                                             details=details, bytes_done=bytes_done)
 
     def _failure(self, claim: Claim, error_class, message: str, source: str | None, retryable: bool):
         pool = self.pool
@@ -222,12 +275,17 @@ class WorkerPool:
     paused: threading.Event = field(default_factory=threading.Event)  # runner-wide pause
     wake: threading.Event = field(default_factory=threading.Event)
     tokens: dict[int, CancelToken] = field(default_factory=dict)
+    blocked_jobs: set[int] = field(default_factory=set)  # a pause or cancel of these is being applied
     register_worker: Callable[[str], int] | None = None  # makes the job_workers row
     done_items: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def may_claim(self) -> bool:
         return not (self.draining.is_set() or self.paused.is_set() or self.stopping.is_set())
+
+    def blocks(self, job_id: int) -> bool:
+        """Whether a held (claimed, not started) item of this job must not start now."""
+        return job_id in self.blocked_jobs or not self.may_claim()
 
     def register(self, item_id: int, token: CancelToken) -> None:
         with self._lock:

@@ -239,3 +239,37 @@ def test_an_invalid_env_file_stops_runnerd_from_starting_with_the_line(demo_home
     result = runnerd(demo_home, "run", "--burst")
     assert result.returncode == 2
     assert "DOWNLOAD_WORKERS: 'many' is not a whole number" in result.stderr and "runnerd config check" in result.stderr
+
+
+def test_fast_items_are_claimed_in_batches_and_a_pause_gives_back_the_unstarted_ones(home: Path):
+    from catalogsync_ops import queue
+    from catalogsync_ops.db import open_database
+    from catalogsync_ops.queue import ItemSpec
+
+    n = 20_000
+    set_env(home, DOWNLOAD_WORKERS=4, OBJECT_BACKEND_NAME="none")
+    conn = open_database(home / "catalogsync.db")
+    job_id = queue.create_job(conn, "download")
+    stage_id = conn.execute("SELECT id FROM job_stages WHERE job_id = ?", (job_id,)).fetchone()[0]
+    queue.add_items(conn, stage_id, (ItemSpec(f"noop:{i}") for i in range(n)), max_attempts=3)
+    daemon = start_daemon(home)
+    try:
+        done = "SELECT n_succeeded FROM job_stages WHERE id = ?"
+        wait_for(lambda: conn.execute(done, (stage_id,)).fetchone()[0] >= 500, interval=0.01)
+        assert runnerd(home, "pause", str(job_id), "--wait").returncode == 0
+        wait_for(lambda: job_status(home, job_id) == "paused")
+        counts = dict(conn.execute("SELECT status, COUNT(*) FROM job_items GROUP BY status").fetchall())
+        assert set(counts) == {"succeeded", "queued"} and sum(counts.values()) == n, counts
+        # Items given back were never started: no attempt row, nothing counted as interrupted.
+        assert conn.execute("SELECT COUNT(*) FROM item_attempts a JOIN job_items i ON i.id = a.item_id"
+                            " WHERE i.status = 'queued'").fetchone()[0] == 0
+        assert runnerd(home, "resume", str(job_id), "--wait").returncode == 0
+        wait_for(lambda: job_status(home, job_id) == "completed", timeout=60)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.communicate(timeout=60)
+    attempts = dict(conn.execute("SELECT outcome, COUNT(*) FROM item_attempts GROUP BY outcome").fetchall())
+    assert attempts == {"succeeded": n}  # every item ran exactly once
+    # Claimed several at a time: far fewer claim transactions (distinct timestamps) than items.
+    claims = conn.execute("SELECT COUNT(DISTINCT created_at) FROM job_events WHERE kind = 'item_claimed'").fetchone()[0]
+    assert claims < n / 4, claims
