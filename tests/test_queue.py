@@ -305,3 +305,26 @@ def test_reprioritizing_a_finished_job_is_refused(conn):
     queue.request_cancel(conn, job_id, now=T0)
     with pytest.raises(TransitionError, match="canceled"):
         queue.reprioritize_job(conn, job_id, 5, now=T0)
+
+
+def test_claiming_several_keeps_queue_order_and_releasing_undoes_the_unstarted_ones(conn):
+    from catalogsync_ops.items import claim_items, mark_items_succeeded, release_items
+
+    job_id, stage_id = make_running_job(conn, 5)
+    claims = claim_items(conn, stage_id, runner_instance_id=None, worker_id=None, limit=3, now=later(1))
+    assert [c.item_key for c in claims] == ["k0", "k1", "k2"] and all(c.attempt_no == 1 for c in claims)
+    mark_items_succeeded(conn, [(claims[0], "demo", {"x": 1}, 10)], now=later(2))
+    assert release_items(conn, claims[1:], reason="pausing", now=later(3)) == 2
+    rows = {r["item_key"]: r for r in conn.execute("SELECT * FROM job_items")}
+    assert rows["k0"]["status"] == "succeeded" and rows["k1"]["status"] == "queued" and rows["k1"]["attempts"] == 0
+    assert conn.execute("SELECT COUNT(*) FROM item_attempts").fetchone()[0] == 1  # only k0's, which ran
+    stage = conn.execute("SELECT * FROM job_stages WHERE id = ?", (stage_id,)).fetchone()
+    assert (stage["n_queued"], stage["n_running"], stage["n_succeeded"]) == (4, 0, 1)
+    assert conn.execute("SELECT COUNT(*) FROM job_events WHERE kind = 'item_released'").fetchone()[0] == 2
+    # Released items keep their place: the next claim takes k1 again, as attempt 1.
+    again = claim_items(conn, stage_id, runner_instance_id=None, limit=1, now=later(4))
+    assert [(c.item_key, c.attempt_no) for c in again] == [("k1", 1)]
+    # A batch of successes with one item no longer owned records nothing, so it can be done one by one.
+    with pytest.raises(TransitionError):
+        mark_items_succeeded(conn, [(again[0], None, None, None), (claims[0], None, None, None)], now=later(5))
+    assert conn.execute("SELECT status FROM job_items WHERE item_key = 'k1'").fetchone()[0] == "running"
