@@ -124,7 +124,7 @@ def test_check_constraint_rejects_an_unknown_status(conn):
 def test_claim_query_uses_the_claim_index(conn):
     from catalogsync_ops.items import _CLAIM_UPDATE
 
-    plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + _CLAIM_UPDATE, (1, 1, "z", "z", 1, "z")))
+    plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + _CLAIM_UPDATE, (1, 1, "z", "z", 1, "z", 64)))
     assert "job_items_claim_idx" in plan, plan
     assert "TEMP B-TREE" not in plan, plan
 
