@@ -65,6 +65,34 @@ def create_app(config: dict[str, Any]) -> Flask:
     return app
 
 
+_library_cache: dict[str, tuple[tuple[int, int], Path | None]] = {}
+
+
+def library_dir() -> Path | None:
+    """LIBRARY_DIR from the env file, re-read only when the file changes (pages show its disk)."""
+    from flask import current_app
+
+    from catalogsync_ops.config import load_config
+    from catalogsync_ops.errors import CatalogsyncError
+
+    env_path = current_app.config.get("ENV_PATH")
+    if not env_path:
+        return None
+    try:
+        stat = Path(env_path).stat()
+    except OSError:
+        return None
+    key = (stat.st_mtime_ns, stat.st_size)
+    cached = _library_cache.get(str(env_path))
+    if cached is None or cached[0] != key:
+        try:
+            library = Path(load_config(env_path)["LIBRARY_DIR"])
+        except CatalogsyncError:
+            library = None  # an invalid file: the config page says why
+        cached = _library_cache[str(env_path)] = (key, library)
+    return cached[1]
+
+
 def get_db():
     """This request's read/write connection (readers never hold long transactions)."""
     if "db" not in g:

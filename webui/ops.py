@@ -1,15 +1,12 @@
 """For monitors: `/healthz` (no login) and `/metrics` (Prometheus; a session or an API token)."""
 from __future__ import annotations
 
-from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify
 
-from catalogsync_ops.config import load_config
-from catalogsync_ops.errors import CatalogsyncError
 from catalogsync_ops.metrics import render_metrics
 from catalogsync_ops.queries import runner_liveness
-from webui import get_db
+from webui import get_db, library_dir
 
 bp = Blueprint("ops", __name__)
 
@@ -39,11 +36,5 @@ def healthz():
 
 @bp.route("/metrics")
 def metrics():
-    library = None
-    if current_app.config.get("ENV_PATH"):
-        try:
-            library = Path(load_config(current_app.config["ENV_PATH"])["LIBRARY_DIR"])
-        except CatalogsyncError:
-            library = None
-    text = render_metrics(get_db(), current_app.config["DB_PATH"], library)
+    text = render_metrics(get_db(), current_app.config["DB_PATH"], library_dir())
     return text, 200, {"Content-Type": "text/plain; version=0.0.4; charset=utf-8", "Cache-Control": "no-store"}

@@ -4,16 +4,14 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
-from pathlib import Path
 
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
 from catalogsync_ops.commands import CommandKind, get_command, submit_command
-from catalogsync_ops.config import load_config
-from catalogsync_ops.errors import CatalogsyncError, InvalidCommand, NotFound
+from catalogsync_ops.errors import InvalidCommand, NotFound
 from catalogsync_ops.queries import job_detail, list_items, list_jobs, queued_jobs, status_summary, throughput
 from catalogsync_ops.states import ErrorClass, ItemStatus, JobType
-from webui import get_db
+from webui import get_db, library_dir
 from webui.i18n import gettext
 
 bp = Blueprint("pages", __name__)
@@ -30,12 +28,12 @@ def dashboard():
     conn = get_db()
     summary = status_summary(conn)
     disk = None
-    if current_app.config.get("ENV_PATH"):
+    library = library_dir()
+    if library is not None:
         try:
-            library = Path(load_config(current_app.config["ENV_PATH"])["LIBRARY_DIR"])
             usage = shutil.disk_usage(library)
             disk = {"path": str(library), "free_gb": usage.free / 2**30, "total_gb": usage.total / 2**30}
-        except (OSError, CatalogsyncError):
+        except OSError:
             disk = None
     failures = conn.execute(
         "SELECT last_error_class, last_source, COUNT(*) AS n FROM job_items WHERE status = 'failed'"
