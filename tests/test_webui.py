@@ -421,6 +421,9 @@ def test_pages_speak_chinese_to_a_chinese_browser_and_switch_back(client):
     client.get("/lang/en?back=/")
     html = client.get("/", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
     assert ">Dashboard</a>" in html and ">Active job</h2>" in html
+    client.get("/lang/zh?back=/")
+    missing = client.get("/jobs/999")
+    assert missing.status_code == 404 and "任务 999 不存在" in missing.get_data(as_text=True)
 
 
 def test_every_translated_string_in_the_templates_is_in_the_catalogue():

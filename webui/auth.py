@@ -131,11 +131,11 @@ def check_csrf() -> None:
     """Refuse a cookie-authenticated write that did not come from our own pages."""
     site = request.headers.get("Sec-Fetch-Site")
     if site is not None and site not in ("same-origin", "none"):
-        abort(403, description=f"cross-site request refused (Sec-Fetch-Site: {site})")
+        abort(403, description=gettext("cross-site request refused (Sec-Fetch-Site: %(site)s)") % {"site": site})
     sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
     expected = session.get("csrf") or ""
     if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-        abort(400, description="missing or wrong CSRF token: reload the page and try again")
+        abort(400, description=gettext("missing or wrong CSRF token: reload the page and try again"))
 
 
 # ---------------------------------------------------------------- pages

@@ -103,6 +103,12 @@ ZH.update({
     "The password needs at least 8 characters.": "密码至少需要 8 个字符。", "Password changed.": "密码已修改。",
     "Give the token a name (what will use it).": "请为令牌命名（谁会使用它）。",
     "This form was already sent; the token was shown then.": "此表单已提交过；令牌当时已显示。",
+    "cross-site request refused (Sec-Fetch-Site: %(site)s)": "已拒绝跨站请求（Sec-Fetch-Site: %(site)s）",
+    "missing or wrong CSRF token: reload the page and try again": "CSRF 令牌缺失或错误：请刷新页面后重试",
+    "job %(id)s does not exist": "任务 %(id)s 不存在", "unknown item status %(status)r": "未知的条目状态 %(status)r",
+    "item %(id)s does not exist": "条目 %(id)s 不存在", "unknown command %(kind)r": "未知的命令 %(kind)r",
+    "command %(id)s does not exist": "命令 %(id)s 不存在",
+    "this console was started without an env file (--env-file)": "此控制台启动时未指定配置文件（--env-file）",
     "printed when it started, or set a password on the NAS:": "启动时打印的一次性设置链接，或在 NAS 上设置密码：",
 })
 

@@ -60,10 +60,10 @@ def job(job_id: int):
     try:
         detail = job_detail(conn, job_id)
     except NotFound:
-        abort(404, description=f"job {job_id} does not exist")
+        abort(404, description=gettext("job %(id)s does not exist") % {"id": job_id})
     status = request.args.get("status") or None
     if status and status not in {s.value for s in ItemStatus}:
-        abort(400, description=f"unknown item status {status!r}")
+        abort(400, description=gettext("unknown item status %(status)r") % {"status": status})
     after = request.args.get("after", 0, type=int)
     error_class = request.args.get("error_class") or None
     source = request.args.get("source") or None
@@ -85,7 +85,7 @@ def item(item_id: int):
     conn = get_db()
     row = conn.execute("SELECT * FROM job_items WHERE id = ?", (item_id,)).fetchone()
     if row is None:
-        abort(404, description=f"item {item_id} does not exist")
+        abort(404, description=gettext("item %(id)s does not exist") % {"id": item_id})
     attempts = conn.execute("SELECT * FROM item_attempts WHERE item_id = ? ORDER BY attempt_no", (item_id,)).fetchall()
     return render_template("item.html", title=f"{gettext('Item')} {item_id}", item=row, attempts=attempts,
                            details=[json.loads(a["details_json"]) if a["details_json"] else {} for a in attempts])
@@ -108,7 +108,7 @@ def submit():
     try:
         kind = CommandKind(request.form.get("kind", ""))
     except ValueError:
-        abort(400, description=f"unknown command {request.form.get('kind')!r}")
+        abort(400, description=gettext("unknown command %(kind)r") % {"kind": request.form.get("kind")})
     try:
         command_id, _ = submit_command(get_db(), kind, _payload_from_form(kind), origin="web", requested_by=g.user,
                                        idempotency_key=request.form.get("nonce") or None)
@@ -126,5 +126,5 @@ def command(command_id: int):
     try:
         row = get_command(get_db(), command_id)
     except NotFound:
-        abort(404, description=f"command {command_id} does not exist")
+        abort(404, description=gettext("command %(id)s does not exist") % {"id": command_id})
     return render_template("command.html", title=f"{gettext('Command')} {command_id}", command=row)

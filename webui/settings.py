@@ -20,7 +20,7 @@ bp = Blueprint("settings", __name__)
 def _env_path() -> Path:
     path = current_app.config.get("ENV_PATH")
     if path is None:
-        abort(404, description="this console was started without an env file (--env-file)")
+        abort(404, description=gettext("this console was started without an env file (--env-file)"))
     return path
 
 
