@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
@@ -101,15 +102,22 @@ def _delay(tries: int, base: float) -> float:
 
 
 def deliver_due(conn: Connection, settings: dict[str, Any], session: requests.Session,
-                now: datetime | None = None) -> int:
-    """Send the notifications that are due; returns how many were handled (sent, skipped or retried)."""
+                now: datetime | None = None, deadline: float | None = None) -> int:
+    """Send the notifications that are due; returns how many were handled (sent, skipped or retried).
+
+    With `deadline` (a time.monotonic() value), stops starting new deliveries once it has passed.
+    """
     now = now or utcnow()
     ts = iso(now)
     rows = conn.execute("SELECT * FROM notifications WHERE status = 'pending' AND next_attempt_at <= ?"
                         " ORDER BY next_attempt_at, id LIMIT ?", (ts, BATCH)).fetchall()
     url = settings.get("NOTIFY_WEBHOOK_URL") or ""
     wanted = set(settings.get("NOTIFY_EVENTS") or ())
+    handled = 0
     for row in rows:
+        if deadline is not None and time.monotonic() > deadline:
+            break
+        handled += 1
         if not url or row["kind"] not in wanted | {"test"}:
             with transaction(conn):
                 conn.execute("UPDATE notifications SET status = 'skipped', last_error = ? WHERE id = ?",
@@ -139,7 +147,7 @@ def deliver_due(conn: Connection, settings: dict[str, Any], session: requests.Se
                 conn.execute("UPDATE notifications SET attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
                              (tries, error, iso(due), row["id"]))
                 log.warning("Notification %s (%s): %s; retrying at %s", row["id"], row["kind"], error, iso(due)[:19])
-    return len(rows)
+    return handled
 
 
 def seconds_until_due(conn: Connection, now: datetime | None = None) -> float | None:
@@ -178,7 +186,7 @@ class Notifier(threading.Thread):
             session.close()
             conn.close()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 2.0) -> None:
         self.stopping.set()
         self.wake.set()
         self.join(timeout)

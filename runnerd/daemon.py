@@ -186,7 +186,7 @@ class Runner:
                 # A burst run ends now: one last pass so a finished job's notification goes out
                 # (failed deliveries wait for the next start).
                 with requests.Session() as session:
-                    notify.deliver_due(conn, self.config.values, session)
+                    notify.deliver_due(conn, self.config.values, session, deadline=time.monotonic() + notify.TIMEOUT_S)
         if self.log_handler:
             logging.getLogger().removeHandler(self.log_handler)
             self.log_handler.close()

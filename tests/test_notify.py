@@ -143,3 +143,36 @@ def test_a_dead_webhook_is_retried_with_backoff_then_given_up(conn):
             assert row["attempts"] == i + 1 and "could not be reached" in row["last_error"]
             now += timedelta(hours=2)
     assert row["status"] == "failed"
+
+
+def test_a_webhook_that_never_answers_does_not_hold_up_the_runner(home: Path, demo_server):
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)  # accepts connections and never answers them
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/stalled"
+        set_env(home, DEMO_BASE_URL=demo_server.base_url, NOTIFY_WEBHOOK_URL=url)
+        demo_server.write_pool_file(home / "input" / "demo.txt")
+        env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}
+        for _ in range(2):
+            subprocess.run([sys.executable, "-m", "runnerd", "enqueue", "collect"], env=env, check=True,
+                           capture_output=True)
+        daemon = subprocess.Popen([sys.executable, "-m", "runnerd", "run"], env=env, stderr=subprocess.DEVNULL)
+        conn = open_database(home / "catalogsync.db")
+        try:
+            deadline = time.monotonic() + 30
+            finished = "SELECT COUNT(*) FROM job_runs WHERE status IN ('completed', 'completed_with_errors')"
+            while time.monotonic() < deadline and conn.execute(finished).fetchone()[0] < 2:
+                time.sleep(0.1)
+            # Both jobs ran to the end while the first notification was stuck on the webhook.
+            assert conn.execute(finished).fetchone()[0] == 2
+            assert conn.execute("SELECT COUNT(*) FROM notifications WHERE status = 'sent'").fetchone()[0] == 0
+        finally:
+            started = time.monotonic()
+            daemon.send_signal(signal.SIGTERM)
+            assert daemon.wait(timeout=60) == 0
+        assert time.monotonic() - started < notify.TIMEOUT_S + 5  # a stuck delivery does not stall the stop long
+    finally:
+        listener.close()
