@@ -176,3 +176,38 @@ def test_a_webhook_that_never_answers_does_not_hold_up_the_runner(home: Path, de
         assert time.monotonic() - started < notify.TIMEOUT_S + 5  # a stuck delivery does not stall the stop long
     finally:
         listener.close()
+
+
+def test_a_crash_is_notified_once_and_a_nearly_full_disk_once_per_start(home: Path, demo_server):
+    with Receiver() as hook:
+        # A threshold no disk meets: the library disk counts as nearly full.
+        set_env(home, DEMO_BASE_URL=demo_server.base_url, NOTIFY_WEBHOOK_URL=hook.url,
+                NOTIFY_DISK_FREE_MB=10**9, NOTIFY_EVENTS="runner_recovered,disk_low")
+        demo_server.write_pool_file(home / "input" / "demo.txt")
+        demo_server.set_faults(slow_ms=200)
+        env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}
+        subprocess.run([sys.executable, "-m", "runnerd", "enqueue", "full_pipeline"], env=env, check=True,
+                       capture_output=True)
+        conn = open_database(home / "catalogsync.db")
+        first = subprocess.Popen([sys.executable, "-m", "runnerd", "run"], env=env, stderr=subprocess.DEVNULL)
+        running = "SELECT COUNT(*) FROM job_items WHERE status = 'running' AND item_type = 'song'"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and conn.execute(running).fetchone()[0] == 0:
+            time.sleep(0.05)
+        first.kill()  # a power cut, as far as the database can tell
+        first.wait()
+        demo_server.set_faults(slow_ms=0)
+        second = subprocess.Popen([sys.executable, "-m", "runnerd", "run"], env=env, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and len({json.loads(c["body"])["event"] for c in hook.delivered}) < 2:
+                time.sleep(0.1)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(timeout=60) == 0
+    events = [json.loads(c["body"]) for c in hook.delivered]
+    kinds = [e["event"] for e in events]
+    # Each runner start checks the disk once and says so once while it stays low (two starts here).
+    assert kinds.count("runner_recovered") == 1 and 1 <= kinds.count("disk_low") <= 2, kinds
+    recovered = next(e for e in events if e["event"] == "runner_recovered")
+    assert recovered["data"]["interrupted"] >= 1 and "paused" in recovered["message"]
