@@ -1,7 +1,6 @@
 """For monitors: `/healthz` (no login) and `/metrics` (Prometheus; a session or an API token)."""
 from __future__ import annotations
 
-
 from flask import Blueprint, current_app, jsonify
 
 from catalogsync_ops.metrics import render_metrics
