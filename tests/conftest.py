@@ -1,6 +1,10 @@
 """Fixtures that build real things: migrated SQLite files, working homes, CLI runs."""
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -67,6 +71,20 @@ def set_env(home: Path, **values: object) -> None:
     for key, value in values.items():
         lines = [f"{key}={value}" if line.startswith(f"{key}=") else line for line in lines]
     env.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def runnerd(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run `runnerd ARGS` as its own process against the home's env file (output captured)."""
+    env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}
+    return subprocess.run([sys.executable, "-m", "runnerd", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def later(seconds: float) -> datetime:

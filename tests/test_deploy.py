@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from catalogsync_ops.config import SETTINGS_BY_KEY
+from conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 UNITS = sorted((ROOT / "deploy" / "systemd").glob("*.service"))
@@ -106,9 +107,7 @@ def test_runnerd_and_the_console_tell_systemd_when_they_are_ready_and_stopping(h
             runner.kill()
             runner.wait()
     sock.messages.clear()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     web = subprocess.Popen([sys.executable, "-m", "webui", "serve", "--port", str(port)], env=env,
                            stderr=subprocess.DEVNULL)
     try:
@@ -152,9 +151,7 @@ def test_boot_up_scripts_are_safe_to_start_twice_and_stop_cleanly(tmp_path):
     home = root / "home"
     init = subprocess.run([sys.executable, "-m", "runnerd", "init", "--home", str(home)], capture_output=True, text=True)
     assert init.returncode == 0, init.stderr
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env_file = home / "catalogsync.env"
     env_file.write_text(env_file.read_text().replace("WEB_PORT=8421", f"WEB_PORT={port}"))
     paths = {"VENV_DIR": str(VENV)}

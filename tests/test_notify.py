@@ -17,7 +17,7 @@ import requests
 
 from catalogsync_ops import notify
 from catalogsync_ops.db import open_database
-from tests.conftest import set_env
+from conftest import set_env
 
 
 class Receiver:
@@ -69,16 +69,17 @@ def test_one_notification_per_finished_job_even_when_the_first_two_deliveries_fa
                        capture_output=True)
         daemon = subprocess.Popen([sys.executable, "-m", "runnerd", "run"], env=env, stderr=subprocess.DEVNULL)
         try:
+            conn = open_database(home / "catalogsync.db")
+            pending = "SELECT COUNT(*) FROM notifications WHERE status = 'pending'"
             deadline = time.monotonic() + 90
-            while time.monotonic() < deadline and not hook.delivered:
+            # Delivered, and nothing left that the notifier could send again (it sends only pending rows).
+            while time.monotonic() < deadline and not (hook.delivered and conn.execute(pending).fetchone()[0] == 0):
                 time.sleep(0.1)
-            time.sleep(2.0)  # time enough for a duplicate to show up, were there one
         finally:
             daemon.send_signal(signal.SIGTERM)
             assert daemon.wait(timeout=60) == 0
     assert [c["answered"] for c in hook.calls] == [500, 500, 200]
     note = json.loads(hook.delivered[0]["body"])
-    conn = open_database(home / "catalogsync.db")
     job = conn.execute("SELECT * FROM job_runs WHERE id = 1").fetchone()
     assert note["event"] == "job_finished" and note["data"]["job_id"] == 1 and note["data"]["status"] == job["status"]
     succeeded = conn.execute("SELECT COUNT(*) FROM job_items WHERE job_id = 1 AND status = 'succeeded'").fetchone()[0]

@@ -10,15 +10,10 @@ from pathlib import Path
 
 from catalogsync_ops import migrations
 from catalogsync_ops.db import connect, open_database, transaction
-from tests.conftest import set_env
+from conftest import runnerd, set_env
 from webui.auth import create_token, set_password
 
 V4_OBJECTS = ("TRIGGER job_runs_notify", "TRIGGER item_attempts_totals", "TABLE notifications", "TABLE transfer_totals")
-
-
-def runnerd(home: Path, *args: str, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "runnerd", *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}, **kwargs)
 
 
 def run_demo_pipeline(home: Path, demo_server) -> None:

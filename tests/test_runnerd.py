@@ -15,7 +15,7 @@ import pytest
 from catalogsync_ops.db import connect
 from catalogsync_ops.tagging import read_tags
 
-from conftest import set_env
+from conftest import runnerd, set_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,12 +28,6 @@ def demo_home(home: Path, demo_server):
             RETRY_BACKOFF_MAX_SECONDS=0, SHUTDOWN_GRACE_SECONDS=5)
     demo_server.write_pool_file(home / "input" / "demo.txt")
     return home
-
-
-def runnerd(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}
-    return subprocess.run([sys.executable, "-m", "runnerd", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def start_daemon(home: Path, *args: str) -> subprocess.Popen:
