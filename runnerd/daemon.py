@@ -403,20 +403,16 @@ class Runner:
             queue.start_job(conn, job["id"])
             log.info("Job %s (%s): started", job["id"], job["job_type"])
             return True
-        if job["status"] == "pause_requested":
-            if queue.running_item_count(conn, job["id"]) == 0:
-                queue.finalize_pause(conn, job["id"])
-                self.pool.assign(None)
-                log.info("Job %s: paused", job["id"])
-                return True
-            return False
-        if job["status"] == "cancel_requested":
-            if queue.running_item_count(conn, job["id"]) == 0:
-                queue.finalize_cancel(conn, job["id"])
-                self.pool.assign(None)
-                log.info("Job %s: canceled", job["id"])
-                return True
-            return False
+        finalize = {"pause_requested": (queue.finalize_pause, "paused"),
+                    "cancel_requested": (queue.finalize_cancel, "canceled")}.get(job["status"])
+        if finalize is not None:
+            # Soft pause and cancel end once the job's last running item has finished.
+            if queue.running_item_count(conn, job["id"]) != 0:
+                return False
+            finalize[0](conn, job["id"])
+            self.pool.assign(None)
+            log.info("Job %s: %s", job["id"], finalize[1])
+            return True
         return self._advance(job)
 
     def _advance(self, job) -> bool:
