@@ -46,6 +46,9 @@ class CommandContext:
     config_revision_id: int | None = None
     now: datetime | None = None
     on_config_applied: Callable[[int, Config], None] | None = None
+    # Called just before a pause or cancel of a job (None: the runner-wide pause) is written, so
+    # the runner stops starting items its workers already hold before the command is applied.
+    on_stopping: Callable[[int | None], None] | None = None
 
 
 # ---------------------------------------------------------------- payload validation
@@ -242,6 +245,8 @@ def _pause_job(conn: Connection, p: dict, ctx: CommandContext, command_id: int) 
         raise CommandRejected(f"job {job['id']} is already {job['status'].replace('_', ' ')}")
     if job["status"] not in ("queued", "running"):
         raise CommandRejected(f"job {job['id']} is {job['status']}; nothing to pause")
+    if ctx.on_stopping:
+        ctx.on_stopping(p["job_id"])
     status = queue.request_pause(conn, p["job_id"], command_id=command_id, now=ctx.now)
     return {"job_id": p["job_id"], "status": status.value, "in_flight": queue.running_item_count(conn, p["job_id"])}
 
@@ -260,6 +265,8 @@ def _cancel_job(conn: Connection, p: dict, ctx: CommandContext, command_id: int)
         raise CommandRejected(f"job {job['id']} is already {job['status'].replace('_', ' ')}")
     if job["status"] in ("completed", "completed_with_errors", "failed"):
         raise CommandRejected(f"job {job['id']} is {job['status']}; it has finished, nothing to cancel")
+    if ctx.on_stopping:
+        ctx.on_stopping(p["job_id"])
     status = queue.request_cancel(conn, p["job_id"], command_id=command_id, now=ctx.now)
     return {"job_id": p["job_id"], "status": status.value}
 
@@ -291,6 +298,8 @@ def _reprioritize_job(conn: Connection, p: dict, ctx: CommandContext, command_id
 
 
 def _pause_runner(conn: Connection, p: dict, ctx: CommandContext, command_id: int) -> dict:
+    if ctx.on_stopping:
+        ctx.on_stopping(None)
     runners.pause_runner(conn, reason=p.get("reason"), command_id=command_id, now=ctx.now)
     return {"paused": True}
 

@@ -291,9 +291,9 @@ class Runner:
         if version == self._data_version and now - self._last["poll"] < 1.0:
             return False
         self._data_version, self._last["poll"] = version, now
-        self._block_before_apply()
         ctx = CommandContext(env_path=self.env_path, runner_instance_id=self.runner_id, config=self.config,
-                             config_revision_id=self.config_revision_id, on_config_applied=self._config_applied)
+                             config_revision_id=self.config_revision_id, on_config_applied=self._config_applied,
+                             on_stopping=self._stopping)
         results = apply_pending_commands(self.conn, ctx)
         for command_id, status, result in results:
             log.info("Command %s %s: %s", command_id, status.value, result)
@@ -309,22 +309,17 @@ class Runner:
             self._cancel_in_flight_of_canceled_jobs()
         return bool(results)
 
-    def _block_before_apply(self) -> None:
-        """Before pause/cancel commands are applied, stop workers starting items they hold.
+    def _stopping(self, job_id: int | None) -> None:
+        """Before a pause or cancel is written: workers must not start the items they hold.
 
         Workers may hold a few claimed items they have not started (fast items are claimed in
-        batches). Marking the job blocked first means none of them starts after the command
-        is applied; the workers give them back to the queue instead.
+        batches). Blocking the job (or pausing the pool) before the command commits means
+        none of them starts after it is applied; the workers give them back to the queue.
         """
-        for kind, payload in self.conn.execute(
-                "SELECT kind, payload_json FROM job_commands WHERE status = 'pending' ORDER BY id LIMIT 100"):
-            if kind in ("pause_job", "cancel_job"):
-                try:
-                    self.pool.blocked_jobs = self.pool.blocked_jobs | {int(json.loads(payload or "{}")["job_id"])}
-                except (ValueError, KeyError, TypeError):
-                    continue  # malformed: the command will be rejected with the reason
-            elif kind == "pause_runner":
-                self.pool.paused.set()
+        if job_id is None:
+            self.pool.paused.set()
+        else:
+            self.pool.blocked_jobs = self.pool.blocked_jobs | {job_id}
 
     def _cancel_in_flight_of_canceled_jobs(self) -> None:
         rows = self.conn.execute("SELECT id FROM job_items WHERE status = 'running' AND job_id IN"
