@@ -23,14 +23,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from catalogsync_ops import queue  # noqa: E402
-from catalogsync_ops.db import connect, iso, open_database, transaction  # noqa: E402
-from catalogsync_ops.items import claim_next_item, mark_item_succeeded  # noqa: E402
+from catalogsync_ops.engine.jobs import create_job, start_job
+from catalogsync_ops.engine.stages import start_stage
+from catalogsync_ops.store.connection import connect, iso, transaction
+from catalogsync_ops.store.database import open_database  # noqa: E402
+from catalogsync_ops.engine.items import claim_next_item, mark_item_succeeded  # noqa: E402
 
 
 def make_stage(conn, n_queued: int, n_done: int = 0) -> int:
     """A running stage with n_done succeeded and n_queued queued items, inserted in bulk."""
-    job_id = queue.create_job(conn, "download")
+    job_id = create_job(conn, "download")
     stage_id = conn.execute("SELECT id FROM job_stages WHERE job_id = ?", (job_id,)).fetchone()[0]
     ts = iso()
     batch = 50_000
@@ -43,8 +45,8 @@ def make_stage(conn, n_queued: int, n_done: int = 0) -> int:
                     [(job_id, stage_id, f"k{offset + i}", status, 1 if status == "succeeded" else 0, ts, ts, ts)
                      for i in range(start, min(count, start + batch))])
         conn.execute("UPDATE job_stages SET n_queued = ?, n_succeeded = ? WHERE id = ?", (n_queued, n_done, stage_id))
-    queue.start_job(conn, job_id)
-    queue.start_stage(conn, stage_id)
+    start_job(conn, job_id)
+    start_stage(conn, stage_id)
     return stage_id
 
 

@@ -26,10 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
 
-from catalogsync_ops import queue  # noqa: E402
-from catalogsync_ops.commands import submit_command  # noqa: E402
-from catalogsync_ops.db import connect, open_database, parse_iso  # noqa: E402
-from catalogsync_ops.queue import ItemSpec  # noqa: E402
+from catalogsync_ops.engine.jobs import create_job
+from catalogsync_ops.engine.stages import add_items
+from catalogsync_ops.engine.commands import submit_command  # noqa: E402
+from catalogsync_ops.store.connection import connect, parse_iso
+from catalogsync_ops.store.database import open_database  # noqa: E402
+from catalogsync_ops.engine.records import ItemSpec  # noqa: E402
 
 
 def make_home(tmp: Path, workers: int) -> Path:
@@ -43,9 +45,9 @@ def make_home(tmp: Path, workers: int) -> Path:
 
 def ours(home: Path, items: int) -> float:
     conn = open_database(home / "catalogsync.db")
-    job_id = queue.create_job(conn, "download")
+    job_id = create_job(conn, "download")
     stage_id = conn.execute("SELECT id FROM job_stages WHERE job_id = ?", (job_id,)).fetchone()[0]
-    queue.add_items(conn, stage_id, (ItemSpec(f"noop:{i}") for i in range(items)), max_attempts=3)
+    add_items(conn, stage_id, (ItemSpec(f"noop:{i}") for i in range(items)), max_attempts=3)
     env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}
     subprocess.run([str(BIN / "runnerd"), "run", "--burst", "--log-level", "WARNING"], env=env, check=True)
     stage = conn.execute("SELECT * FROM job_stages WHERE id = ?", (stage_id,)).fetchone()

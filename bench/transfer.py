@@ -57,7 +57,7 @@ def wait_port(port: int, timeout: float = 30) -> None:
 def client_download_ours(url: str, dest: str, hash_body: bool = False) -> int:
     import requests
 
-    from catalogsync_ops.downloader import commit_file, fetch, part_path_for
+    from catalogsync_ops.transfer.downloader import commit_file, fetch, part_path_for
 
     dest_path = Path(dest)
     with requests.Session() as session:
@@ -90,7 +90,7 @@ def client_download_curl(url: str, dest: str) -> int:
 
 
 def client_upload_ours(endpoint: str, path: str, key: str, sha: str, mode: str = "when_required") -> int:
-    from catalogsync_ops.storage.s3 import S3Uploader
+    from catalogsync_ops.transfer.storage.s3 import S3Uploader
 
     size = os.path.getsize(path)  # the pipeline knows the hash from file_locations: not timed here
     uploader = S3Uploader(bucket="bench", endpoint=endpoint, region="us-east-1", access_key="x", secret_key="x",
@@ -163,8 +163,8 @@ def main() -> None:
         import boto3  # noqa: F401  (imports are not part of the transfer being timed)
         import requests  # noqa: F401
 
-        import catalogsync_ops.downloader  # noqa: F401
-        import catalogsync_ops.storage.s3  # noqa: F401
+        import catalogsync_ops.transfer.downloader  # noqa: F401
+        import catalogsync_ops.transfer.storage.s3  # noqa: F401
 
         started = time.perf_counter()
         size = CLIENTS[args.client](*rest)

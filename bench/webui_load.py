@@ -27,8 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
 
-from catalogsync_ops import queue  # noqa: E402
-from catalogsync_ops.db import iso, open_database, transaction  # noqa: E402
+from catalogsync_ops.engine.jobs import create_job, start_job
+from catalogsync_ops.engine.stages import start_stage
+from catalogsync_ops.store.connection import iso, transaction
+from catalogsync_ops.store.database import open_database  # noqa: E402
 
 WRK_SCRIPT = """
 done = function(summary, latency, requests)
@@ -41,7 +43,7 @@ end
 
 def build(db: Path, items: int, songs: int, logs: int) -> tuple[int, int]:
     conn = open_database(db)
-    job_id = queue.create_job(conn, "download")
+    job_id = create_job(conn, "download")
     stage_id = conn.execute("SELECT id FROM job_stages WHERE job_id = ?", (job_id,)).fetchone()[0]
     ts = iso()
     batch = 50_000
@@ -61,8 +63,8 @@ def build(db: Path, items: int, songs: int, logs: int) -> tuple[int, int]:
             conn.executemany("INSERT INTO job_logs (created_at, level, logger, job_id, message) VALUES (?, ?, 'runnerd', ?, ?)",
                              [(ts, "INFO" if i % 50 else "ERROR", job_id, f"log line {i}")
                               for i in range(start, min(logs, start + batch))])
-    queue.start_job(conn, job_id)
-    queue.start_stage(conn, stage_id)
+    start_job(conn, job_id)
+    start_stage(conn, stage_id)
     deep = conn.execute("SELECT id FROM job_items WHERE job_id = ? AND status = 'succeeded' ORDER BY id"
                         " LIMIT 1 OFFSET ?", (job_id, int(items * 0.8))).fetchone()[0]
     conn.close()
@@ -72,7 +74,7 @@ def build(db: Path, items: int, songs: int, logs: int) -> tuple[int, int]:
 WRITER = """
 import sys, time
 sys.path.insert(0, {root!r})
-from catalogsync_ops.db import connect, transaction
+from catalogsync_ops.store.connection import connect, transaction
 conn = connect({db!r})
 rate, seconds = {rate}, {seconds}
 ids = [r[0] for r in conn.execute("SELECT id FROM job_items WHERE status = 'queued' LIMIT 50000")]

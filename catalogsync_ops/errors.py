@@ -1,5 +1,12 @@
-"""Error classes shared by the processes; each carries the HTTP status the web UI answers with."""
+"""Errors shared by every room of the core and both processes.
+
+`CatalogsyncError` and its subclasses carry the HTTP status the web UI answers with;
+`ErrorClass` says why an attempt failed, and `SourceError` is a failure that carries one (raised
+by sources, downloads, uploads and tagging alike).
+"""
 from __future__ import annotations
+
+from enum import StrEnum
 
 
 class CatalogsyncError(Exception):
@@ -52,3 +59,33 @@ class ConfigError(CatalogsyncError):
     def __init__(self, message: str, problems: list | None = None) -> None:
         super().__init__(message)
         self.problems = list(problems or [])
+
+
+class ErrorClass(StrEnum):
+    """Why an attempt failed, so failures can be grouped and retried by kind."""
+
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    HTTP_4XX = "http_4xx"
+    HTTP_5XX = "http_5xx"
+    NOT_FOUND = "not_found"
+    NO_MATCH = "no_match"
+    RATE_LIMITED = "rate_limited"
+    AUTH = "auth"
+    DISK_FULL = "disk_full"
+    CHECKSUM_MISMATCH = "checksum_mismatch"
+    INVALID_AUDIO = "invalid_audio"
+    UNSUPPORTED = "unsupported"
+    CONFIG = "config"
+    INTERRUPTED = "interrupted"
+    INTERNAL = "internal"
+
+
+class SourceError(Exception):
+    """A source could not do what was asked; `error_class` says why, the message how to fix it."""
+
+    def __init__(self, message: str, error_class: ErrorClass | str = ErrorClass.INTERNAL, *,
+                 source: str | None = None) -> None:
+        super().__init__(message)
+        self.error_class = ErrorClass(error_class)
+        self.source = source

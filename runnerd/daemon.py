@@ -21,23 +21,28 @@ from typing import Any
 
 import requests
 
-from catalogsync_ops import __version__, notify, queue, sdnotify
-from catalogsync_ops.commands import CommandContext, apply_pending_commands
-from catalogsync_ops.config import Config, check_text, load_config, mask_values
-from catalogsync_ops.db import Connection, iso, open_database, transaction
+from catalogsync_ops import __version__, sdnotify
+from catalogsync_ops.engine import notify
+from catalogsync_ops.engine.commands import CommandContext, apply_pending_commands
+from catalogsync_ops.config.envfile import Config, check_text, load_config, mask_values
+from catalogsync_ops.store.connection import Connection, iso, transaction
+from catalogsync_ops.store.database import open_database
 from catalogsync_ops.errors import CatalogsyncError, ConfigError, TransitionError
 from catalogsync_ops.pipeline import items_for_stage
-from catalogsync_ops.queue import RetryPolicy
-from catalogsync_ops.revisions import get_revision, latest_revision, record_if_changed
-from catalogsync_ops.runners import (
+from catalogsync_ops.engine.records import RetryPolicy
+from catalogsync_ops.config.revisions import get_revision, latest_revision, record_if_changed
+from catalogsync_ops.engine.runners import (
     heartbeat,
     mark_runner_stopped,
     recover_orphaned_items,
     register_runner,
     runner_paused,
 )
-from catalogsync_ops.states import STAGE_FINAL, StageType
-from catalogsync_ops.storage import build_uploader
+from catalogsync_ops.engine.states import STAGE_FINAL, StageType
+from catalogsync_ops.transfer.storage import build_uploader
+from catalogsync_ops.engine.jobs import finalize_cancel, finalize_pause, finish_job, request_pause, resume_job, start_job
+from catalogsync_ops.engine.records import running_item_count
+from catalogsync_ops.engine.stages import add_items, finish_stage, start_stage
 from runnerd.lock import RunnerLock, RunnerLockHeld
 from runnerd.logs import DatabaseLogHandler
 from runnerd.watch import EnvWatcher
@@ -201,13 +206,13 @@ class Runner:
                                      "('running', 'pause_requested', 'cancel_requested')").fetchall():
             try:
                 if job["status"] == "cancel_requested":
-                    queue.finalize_cancel(self.conn, job["id"])
+                    finalize_cancel(self.conn, job["id"])
                     continue
                 if job["status"] == "running":
-                    queue.request_pause(self.conn, job["id"])
-                queue.finalize_pause(self.conn, job["id"])
+                    request_pause(self.conn, job["id"])
+                finalize_pause(self.conn, job["id"])
                 if job["status"] == "running":
-                    queue.resume_job(self.conn, job["id"])
+                    resume_job(self.conn, job["id"])
             except TransitionError as exc:
                 log.warning("Job %s: left as it is at shutdown: %s", job["id"], exc)
 
@@ -395,14 +400,14 @@ class Runner:
                                ).fetchone()
             if job is None:
                 return False
-            queue.start_job(conn, job["id"])
+            start_job(conn, job["id"])
             log.info("Job %s (%s): started", job["id"], job["job_type"])
             return True
-        finalize = {"pause_requested": (queue.finalize_pause, "paused"),
-                    "cancel_requested": (queue.finalize_cancel, "canceled")}.get(job["status"])
+        finalize = {"pause_requested": (finalize_pause, "paused"),
+                    "cancel_requested": (finalize_cancel, "canceled")}.get(job["status"])
         if finalize is not None:
             # Soft pause and cancel end once the job's last running item has finished.
-            if queue.running_item_count(conn, job["id"]) != 0:
+            if running_item_count(conn, job["id"]) != 0:
                 return False
             finalize[0](conn, job["id"])
             self.pool.assign(None)
@@ -416,7 +421,7 @@ class Runner:
         stages = conn.execute("SELECT * FROM job_stages WHERE job_id = ? ORDER BY seq_no", (job["id"],)).fetchall()
         current = next((s for s in stages if s["status"] not in {x.value for x in STAGE_FINAL}), None)
         if current is None:
-            status = queue.finish_job(conn, job["id"])
+            status = finish_job(conn, job["id"])
             self.pool.assign(None)
             self._close_job_settings(job["id"])
             log.info("Job %s: %s", job["id"], status.value)
@@ -426,13 +431,13 @@ class Runner:
             scope = json.loads(job["scope_json"] or "{}")
             uploader = self._uploader_for(job["id"], settings) if current["stage_type"] == StageType.UPLOAD else None
             specs = items_for_stage(conn, current["stage_type"], scope, settings, uploader)
-            added = queue.add_items(conn, current["id"], specs, max_attempts=int(self.config["MAX_ATTEMPTS"])) if specs else 0
-            queue.start_stage(conn, current["id"])
+            added = add_items(conn, current["id"], specs, max_attempts=int(self.config["MAX_ATTEMPTS"])) if specs else 0
+            start_stage(conn, current["id"])
             log.info("Job %s: stage %s started with %d new items", job["id"], current["stage_type"], added)
             self._assign(job, current, settings)
             return True
         if current["n_queued"] + current["n_running"] + current["n_interrupted"] == 0 and self.pool.in_flight() == 0:
-            status = queue.finish_stage(conn, current["id"])
+            status = finish_stage(conn, current["id"])
             log.info("Job %s: stage %s %s", job["id"], current["stage_type"], status.value)
             return True
         if self.pool.assignment is None or self.pool.assignment.stage_id != current["id"]:

@@ -7,7 +7,7 @@ import os
 import socket
 from pathlib import Path
 
-from catalogsync_ops.db import iso
+from catalogsync_ops.store.connection import iso
 
 
 class RunnerLockHeld(Exception):

@@ -6,7 +6,7 @@ import queue
 import traceback
 from datetime import timedelta
 
-from catalogsync_ops.db import Connection, connect, iso, transaction, utcnow
+from catalogsync_ops.store.connection import Connection, connect, iso, transaction, utcnow
 
 MAX_PENDING = 10_000
 

@@ -20,10 +20,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from catalogsync_ops.db import Connection, connect, iso, transaction
-from catalogsync_ops.downloader import Canceled, CancelToken
+from catalogsync_ops.store.connection import Connection, connect, iso, transaction
+from catalogsync_ops.transfer.downloader import Canceled, CancelToken
 from catalogsync_ops.errors import TransitionError
-from catalogsync_ops.items import (
+from catalogsync_ops.engine.items import (
     claim_items,
     mark_item_canceled,
     mark_item_failed,
@@ -34,10 +34,18 @@ from catalogsync_ops.items import (
     release_items,
     seconds_until_next_due,
 )
-from catalogsync_ops.pipeline import Outcome, WorkContext, collect_pool, download_song, is_retryable, sync_playlist, upload_file
-from catalogsync_ops.queue import Claim, RetryPolicy
-from catalogsync_ops.sources.base import SourceError
-from catalogsync_ops.states import ErrorClass
+from catalogsync_ops.pipeline import (
+    Outcome,
+    WorkContext,
+    collect_pool,
+    download_song,
+    is_retryable,
+    sync_playlist,
+    upload_file,
+)
+from catalogsync_ops.engine.records import Claim, RetryPolicy
+from catalogsync_ops.errors import SourceError
+from catalogsync_ops.errors import ErrorClass
 
 log = logging.getLogger("runnerd.workers")
 

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from catalogsync_ops import queue
-from catalogsync_ops.db import Connection, open_database
-from catalogsync_ops.queue import ItemSpec
+from catalogsync_ops.engine.jobs import create_job, start_job
+from catalogsync_ops.engine.stages import add_items, start_stage
+from catalogsync_ops.store.connection import Connection
+from catalogsync_ops.store.database import open_database
+from catalogsync_ops.engine.records import ItemSpec
 from runnerd.cli import cli
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -55,12 +57,12 @@ def run_cli(home: Path):
 def make_running_job(conn: Connection, n_items: int, *, max_attempts: int = 3, now: datetime = T0,
                      job_type: str = "download") -> tuple[int, int]:
     """A job whose first stage is running with `n_items` queued noop items: (job_id, stage_id)."""
-    job_id = queue.create_job(conn, job_type, now=now)
+    job_id = create_job(conn, job_type, now=now)
     stage_id = conn.execute("SELECT id FROM job_stages WHERE job_id = ? ORDER BY seq_no LIMIT 1",
                             (job_id,)).fetchone()[0]
-    queue.add_items(conn, stage_id, (ItemSpec(f"k{i}") for i in range(n_items)), max_attempts=max_attempts, now=now)
-    queue.start_job(conn, job_id, now=now)
-    queue.start_stage(conn, stage_id, now=now)
+    add_items(conn, stage_id, (ItemSpec(f"k{i}") for i in range(n_items)), max_attempts=max_attempts, now=now)
+    start_job(conn, job_id, now=now)
+    start_stage(conn, stage_id, now=now)
     return job_id, stage_id
 
 

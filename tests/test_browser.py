@@ -14,7 +14,8 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 from waitress import create_server
 
-from catalogsync_ops.db import connect, open_database
+from catalogsync_ops.store.connection import connect
+from catalogsync_ops.store.database import open_database
 from webui import create_app
 from webui.auth import set_password
 

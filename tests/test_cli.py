@@ -9,10 +9,10 @@ import threading
 import time
 from pathlib import Path
 
-from catalogsync_ops.commands import CommandContext, apply_pending_commands
-from catalogsync_ops.config import load_config
-from catalogsync_ops.db import open_database
-from catalogsync_ops.revisions import list_revisions
+from catalogsync_ops.engine.commands import CommandContext, apply_pending_commands
+from catalogsync_ops.config.envfile import load_config
+from catalogsync_ops.store.database import open_database
+from catalogsync_ops.config.revisions import list_revisions
 
 
 def test_init_creates_a_working_home(home: Path):
@@ -127,14 +127,15 @@ def test_config_show_masks_secrets(home: Path, run_cli):
 
 
 def test_jobs_and_items_list_what_the_runner_created(home: Path, run_cli):
-    from catalogsync_ops import queue
-    from catalogsync_ops.queue import ItemSpec
+    from catalogsync_ops.engine.jobs import create_job
+    from catalogsync_ops.engine.stages import add_items
+    from catalogsync_ops.engine.records import ItemSpec
 
     conn = open_database(home / "catalogsync.db")
-    job_id = queue.create_job(conn, "download")
+    job_id = create_job(conn, "download")
     stage_id = conn.execute("SELECT id FROM job_stages WHERE job_id = ?", (job_id,)).fetchone()[0]
-    queue.add_items(conn, stage_id, [ItemSpec(f"song:{i}", "song", display_text=f"周杰伦 - 晴天 {i}")
-                                     for i in range(3)], max_attempts=3)
+    add_items(conn, stage_id, [ItemSpec(f"song:{i}", "song", display_text=f"周杰伦 - 晴天 {i}")
+                               for i in range(3)], max_attempts=3)
     assert "download       queued" in run_cli("jobs").output
     result = run_cli("items", str(job_id), "--limit", "2")
     assert "周杰伦 - 晴天 0" in result.output and "… more: --after 2" in result.output

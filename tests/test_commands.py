@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from catalogsync_ops import queue
-from catalogsync_ops.commands import (
+from catalogsync_ops.engine.jobs import create_job, finish_job
+from catalogsync_ops.engine.records import get_item, get_job
+from catalogsync_ops.engine.stages import finish_stage
+from catalogsync_ops.engine.commands import (
     CommandContext,
     CommandKind,
     apply_pending_commands,
@@ -14,10 +16,11 @@ from catalogsync_ops.commands import (
     pending_count,
     submit_command,
 )
-from catalogsync_ops.config import MASK, load_config
+from catalogsync_ops.config.settings import MASK
+from catalogsync_ops.config.envfile import load_config
 from catalogsync_ops.errors import InvalidCommand
-from catalogsync_ops.revisions import list_revisions, record_revision
-from catalogsync_ops.runners import runner_paused
+from catalogsync_ops.config.revisions import list_revisions, record_revision
+from catalogsync_ops.engine.runners import runner_paused
 
 from conftest import T0, make_running_job
 
@@ -84,7 +87,7 @@ def test_commands_apply_in_id_order_exactly_once(conn, ctx):
     assert [r[0] for r in results] == ids and {r[1] for r in results} == {"applied"}
     assert apply_pending_commands(conn, ctx) == []
     assert conn.execute("SELECT COUNT(*) FROM job_runs").fetchone()[0] == 3
-    assert queue.get_job(conn, 2)["status"] == "paused"
+    assert get_job(conn, 2)["status"] == "paused"
 
 
 @pytest.mark.parametrize("kind,payload,reason", [
@@ -95,7 +98,7 @@ def test_commands_apply_in_id_order_exactly_once(conn, ctx):
     ("rollback_config", {"revision_id": 42}, "config revision 42 does not exist"),
 ])
 def test_a_command_that_makes_no_sense_is_rejected_with_a_reason(conn, ctx, kind, payload, reason):
-    queue.create_job(conn, "sync", now=T0)
+    create_job(conn, "sync", now=T0)
     command_id, _ = submit_command(conn, kind, payload)
     apply_pending_commands(conn, ctx)
     command = get_command(conn, command_id)
@@ -104,8 +107,8 @@ def test_a_command_that_makes_no_sense_is_rejected_with_a_reason(conn, ctx, kind
 
 def test_pausing_a_completed_job_is_rejected_and_changes_nothing(conn, ctx):
     job_id, stage_id = make_running_job(conn, 0)
-    queue.finish_stage(conn, stage_id, now=T0)
-    queue.finish_job(conn, job_id, now=T0)
+    finish_stage(conn, stage_id, now=T0)
+    finish_job(conn, job_id, now=T0)
     events = conn.execute("SELECT COUNT(*) FROM job_events").fetchone()[0]
     command_id, _ = submit_command(conn, "pause_job", {"job_id": job_id})
     apply_pending_commands(conn, ctx)
@@ -129,13 +132,13 @@ def test_runner_pause_and_retry_commands_change_state(conn, ctx):
     apply_pending_commands(conn, ctx)
     assert runner_paused(conn)
     job_id, stage_id = make_running_job(conn, 1, max_attempts=1)
-    from catalogsync_ops.items import claim_next_item, mark_item_failed
+    from catalogsync_ops.engine.items import claim_next_item, mark_item_failed
 
     claim = claim_next_item(conn, stage_id, runner_instance_id=None, now=T0)
     mark_item_failed(conn, claim.item_id, claim.attempt_no, error_class="timeout", error="slow", now=T0)
     command_id, _ = submit_command(conn, "retry_failed_items", {"job_id": job_id, "error_class": "timeout"})
     apply_pending_commands(conn, ctx)
     assert get_command(conn, command_id)["result"] == {"job_id": job_id, "requeued": 1}
-    item = queue.get_item(conn, claim.item_id)
+    item = get_item(conn, claim.item_id)
     # A person's retry grants MAX_ATTEMPTS more attempts from the config in force (4).
     assert item["status"] == "queued" and item["max_attempts"] == 5

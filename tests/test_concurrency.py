@@ -8,7 +8,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from catalogsync_ops.queries import job_stages
+from catalogsync_ops.engine.queries import job_stages
 
 from conftest import make_running_job
 

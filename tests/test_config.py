@@ -7,19 +7,11 @@ from pathlib import Path
 import pytest
 from dotenv import dotenv_values
 
-from catalogsync_ops.config import (
-    MASK,
-    SETTINGS,
-    check_text,
-    load_config,
-    mask_text,
-    parse_env_text,
-    render_config_table,
-    render_env_example,
-    unmask_text,
-)
+from catalogsync_ops.config.settings import MASK, SETTINGS
+from catalogsync_ops.config.envfile import check_text, load_config, mask_text, parse_env_text, unmask_text
+from catalogsync_ops.config.reference import render_config_table, render_env_example
 from catalogsync_ops.errors import ConfigError
-from catalogsync_ops.revisions import (
+from catalogsync_ops.config.revisions import (
     apply_config_text,
     diff_revisions,
     list_revisions,
@@ -198,9 +190,9 @@ def test_an_outside_edit_is_recorded_once_and_an_invalid_one_is_marked_invalid(c
 
 def test_env_example_and_readme_table_match_the_schema():
     example = (ROOT / "deploy" / "catalogsync.env.example").read_text(encoding="utf-8")
-    assert example == render_env_example(), "run: python -m catalogsync_ops.config --write-docs"
+    assert example == render_env_example(), "run: python tools/gen_docs.py"
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert render_config_table() in readme, "run: python -m catalogsync_ops.config --write-docs"
+    assert render_config_table() in readme, "run: python tools/gen_docs.py"
     for setting in SETTINGS:
         assert f"`{setting.key}`" in readme and f"\n{setting.key}=" in example
 
@@ -212,7 +204,7 @@ def test_the_env_example_validates_with_defaults(tmp_path):
 
 
 def test_set_values_rewrites_the_last_line_of_a_key_and_appends_new_keys():
-    from catalogsync_ops.config import set_values
+    from catalogsync_ops.config.envfile import set_values
 
     text = "# mine\nMAX_ATTEMPTS=3\nexport MAX_ATTEMPTS=4 # later\r\nWEB_PORT=8421\n"
     out = set_values(text, {"MAX_ATTEMPTS": "6", "OBJECT_PREFIX": "music/ lib"})

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from catalogsync_ops.config import SETTINGS_BY_KEY
+from catalogsync_ops.config.settings import SETTINGS_BY_KEY
 from conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

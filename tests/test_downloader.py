@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from catalogsync_ops.demo.server import blob_bytes
-from catalogsync_ops.downloader import (
+from catalogsync_ops.transfer.downloader import (
     CancelToken,
     Canceled,
     download_to,
@@ -15,7 +15,7 @@ from catalogsync_ops.downloader import (
     part_path_for,
     sha256_file,
 )
-from catalogsync_ops.sources.base import SourceError
+from catalogsync_ops.errors import SourceError
 
 
 @pytest.fixture

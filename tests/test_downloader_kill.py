@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from catalogsync_ops.demo.server import blob_bytes
-from catalogsync_ops.downloader import part_path_for
+from catalogsync_ops.transfer.downloader import part_path_for
 
 ROOT = Path(__file__).resolve().parent.parent
 KILLS = 50

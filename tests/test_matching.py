@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from catalogsync_ops.matching import THRESHOLD, best_match, fold, score
+from catalogsync_ops.library.matching import THRESHOLD, best_match, fold, score
 from catalogsync_ops.sources.base import Track
 
 

@@ -15,8 +15,8 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 
-from catalogsync_ops import notify
-from catalogsync_ops.db import open_database
+from catalogsync_ops.engine import notify
+from catalogsync_ops.store.database import open_database
 from conftest import set_env
 
 
@@ -133,7 +133,7 @@ def test_without_a_webhook_or_for_unwanted_events_nothing_is_sent_and_nothing_pi
 def test_a_dead_webhook_is_retried_with_backoff_then_given_up(conn):
     from datetime import timedelta
 
-    from catalogsync_ops.db import utcnow
+    from catalogsync_ops.store.connection import utcnow
 
     notify.enqueue(conn, "disk_low", "disk:2", data={"free_mb": 1})
     now = utcnow()

@@ -8,8 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from catalogsync_ops import migrations
-from catalogsync_ops.db import connect, open_database, transaction
+from catalogsync_ops.store import migrations
+from catalogsync_ops.store.connection import connect, transaction
+from catalogsync_ops.store.database import open_database
 from conftest import runnerd, set_env
 from webui.auth import create_token, set_password
 

@@ -5,9 +5,9 @@ import random
 
 import pytest
 
-from catalogsync_ops import queue, runners
+from catalogsync_ops.engine import runners
 from catalogsync_ops.errors import TransitionError
-from catalogsync_ops.items import (
+from catalogsync_ops.engine.items import (
     attempts_of,
     claim_next_item,
     mark_item_canceled,
@@ -15,8 +15,12 @@ from catalogsync_ops.items import (
     mark_item_interrupted,
     mark_item_succeeded,
 )
-from catalogsync_ops.queue import ItemSpec, RetryPolicy
-from catalogsync_ops.queries import job_detail
+from catalogsync_ops.engine.records import ItemSpec, RetryPolicy
+from catalogsync_ops.engine.queries import job_detail
+from catalogsync_ops.engine.jobs import create_job, finalize_cancel, finalize_pause, finish_job, reprioritize_job, request_cancel, request_pause, resume_job, start_job
+from catalogsync_ops.engine.records import get_item
+from catalogsync_ops.engine.retry import retry_failed_items, retry_item
+from catalogsync_ops.engine.stages import add_items, finish_stage, start_stage
 
 from conftest import T0, later, make_running_job
 
@@ -31,7 +35,7 @@ def counts(conn, stage_id):
 
 
 def test_create_job_makes_the_stages_of_its_type_in_order(conn):
-    job_id = queue.create_job(conn, "full_pipeline", now=T0)
+    job_id = create_job(conn, "full_pipeline", now=T0)
     stages = job_detail(conn, job_id)["stages"]
     assert [s["stage_type"] for s in stages] == ["collect", "sync", "download", "upload"]
     assert {s["status"] for s in stages} == {"pending"}
@@ -39,7 +43,7 @@ def test_create_job_makes_the_stages_of_its_type_in_order(conn):
 
 def test_adding_the_same_item_key_twice_queues_it_once(conn):
     job_id, stage_id = make_running_job(conn, 3)
-    added = queue.add_items(conn, stage_id, [ItemSpec("k1"), ItemSpec("k2"), ItemSpec("new")], max_attempts=3)
+    added = add_items(conn, stage_id, [ItemSpec("k1"), ItemSpec("k2"), ItemSpec("new")], max_attempts=3)
     assert added == 1
     assert counts(conn, stage_id) == {"queued": 4}
 
@@ -64,22 +68,22 @@ def test_succeeding_an_item_closes_its_attempt_and_moves_the_counters(conn):
 
 
 def test_nothing_is_claimed_from_a_stage_that_is_not_running(conn):
-    job_id = queue.create_job(conn, "download", now=T0)
+    job_id = create_job(conn, "download", now=T0)
     stage_id = job_detail(conn, job_id)["stages"][0]["id"]
-    queue.add_items(conn, stage_id, [ItemSpec("a")], max_attempts=3, now=T0)
+    add_items(conn, stage_id, [ItemSpec("a")], max_attempts=3, now=T0)
     assert claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1)) is None
 
 
 def test_soft_pause_lets_running_items_finish_and_claims_nothing_new(conn):
     job_id, stage_id = make_running_job(conn, 5)
     in_flight = [claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1)) for _ in range(2)]
-    assert queue.request_pause(conn, job_id, now=later(2)) == "pause_requested"
+    assert request_pause(conn, job_id, now=later(2)) == "pause_requested"
     assert claim_next_item(conn, stage_id, runner_instance_id=None, now=later(3)) is None
     with pytest.raises(TransitionError, match="2 items running"):
-        queue.finalize_pause(conn, job_id, now=later(3))
+        finalize_pause(conn, job_id, now=later(3))
     for claim in in_flight:
         mark_item_succeeded(conn, claim.item_id, claim.attempt_no, now=later(4))
-    queue.finalize_pause(conn, job_id, now=later(5))
+    finalize_pause(conn, job_id, now=later(5))
     assert status(conn, "job_runs", job_id) == "paused"
     assert status(conn, "job_stages", stage_id) == "paused"
     assert counts(conn, stage_id) == {"succeeded": 2, "queued": 3}
@@ -88,13 +92,13 @@ def test_soft_pause_lets_running_items_finish_and_claims_nothing_new(conn):
 def test_resume_requeues_a_paused_job_and_its_interrupted_items(conn):
     job_id, stage_id = make_running_job(conn, 2)
     claim = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
-    queue.request_pause(conn, job_id, now=later(2))
+    request_pause(conn, job_id, now=later(2))
     mark_item_interrupted(conn, claim.item_id, claim.attempt_no, reason="hard stop", now=later(3))
-    queue.finalize_pause(conn, job_id, now=later(4))
-    assert queue.resume_job(conn, job_id, now=later(5)) == "queued"
+    finalize_pause(conn, job_id, now=later(4))
+    assert resume_job(conn, job_id, now=later(5)) == "queued"
     assert counts(conn, stage_id) == {"queued": 2}
-    queue.start_job(conn, job_id, now=later(6))
-    queue.start_stage(conn, stage_id, now=later(6))
+    start_job(conn, job_id, now=later(6))
+    start_stage(conn, stage_id, now=later(6))
     again = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(7))
     assert again.item_id == claim.item_id and again.attempt_no == 2
 
@@ -102,14 +106,14 @@ def test_resume_requeues_a_paused_job_and_its_interrupted_items(conn):
 def test_resume_before_the_pause_settles_keeps_the_job_running(conn):
     job_id, stage_id = make_running_job(conn, 3)
     claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
-    queue.request_pause(conn, job_id, now=later(2))
-    assert queue.resume_job(conn, job_id, now=later(3)) == "running"
+    request_pause(conn, job_id, now=later(2))
+    assert resume_job(conn, job_id, now=later(3)) == "running"
     assert claim_next_item(conn, stage_id, runner_instance_id=None, now=later(4)) is not None
 
 
 def test_pausing_a_queued_job_pauses_it_at_once(conn):
-    job_id = queue.create_job(conn, "sync", now=T0)
-    assert queue.request_pause(conn, job_id, now=later(1)) == "paused"
+    job_id = create_job(conn, "sync", now=T0)
+    assert request_pause(conn, job_id, now=later(1)) == "paused"
 
 
 def test_cancel_drops_queued_items_keeps_finished_work_and_waits_for_running_ones(conn):
@@ -117,14 +121,14 @@ def test_cancel_drops_queued_items_keeps_finished_work_and_waits_for_running_one
     done = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
     mark_item_succeeded(conn, done.item_id, done.attempt_no, now=later(2))
     running = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(3))
-    assert queue.request_cancel(conn, job_id, now=later(4)) == "cancel_requested"
+    assert request_cancel(conn, job_id, now=later(4)) == "cancel_requested"
     assert counts(conn, stage_id) == {"succeeded": 1, "running": 1, "canceled": 2}
     mark_item_canceled(conn, running.item_id, running.attempt_no, bytes_done=10, now=later(5))
-    queue.finalize_cancel(conn, job_id, now=later(6))
+    finalize_cancel(conn, job_id, now=later(6))
     assert status(conn, "job_runs", job_id) == "canceled"
     assert counts(conn, stage_id) == {"succeeded": 1, "canceled": 3}
     with pytest.raises(TransitionError, match="canceled"):
-        queue.resume_job(conn, job_id, now=later(7))
+        resume_job(conn, job_id, now=later(7))
 
 
 def test_failed_attempt_is_retried_after_a_backoff_then_fails_for_good(conn):
@@ -141,7 +145,7 @@ def test_failed_attempt_is_retried_after_a_backoff_then_fails_for_good(conn):
     result = mark_item_failed(conn, claim.item_id, claim.attempt_no, error_class="http_5xx", error="502",
                               source="demo", policy=policy, now=later(13))
     assert result == "failed"
-    item = queue.get_item(conn, claim.item_id)
+    item = get_item(conn, claim.item_id)
     assert (item["last_error_class"], item["last_source"]) == ("http_5xx", "demo")
     assert [a["outcome"] for a in attempts_of(conn, claim.item_id)] == ["failed", "failed"]
 
@@ -164,8 +168,8 @@ def test_a_stale_worker_cannot_overwrite_the_result_of_a_newer_attempt(conn):
     job_id, stage_id = make_running_job(conn, 1)
     old = claim_next_item(conn, stage_id, runner_instance_id=1, now=later(1))
     runners.recover_orphaned_items(conn, current_runner_id=2, auto_resume=True, now=later(2))
-    queue.start_job(conn, job_id, now=later(3))
-    queue.start_stage(conn, stage_id, now=later(3))
+    start_job(conn, job_id, now=later(3))
+    start_stage(conn, stage_id, now=later(3))
     new = claim_next_item(conn, stage_id, runner_instance_id=2, now=later(4))
     with pytest.raises(TransitionError, match="owned by attempt"):
         mark_item_succeeded(conn, old.item_id, old.attempt_no, now=later(5))
@@ -186,41 +190,41 @@ def test_stage_and_job_finish_with_errors_and_a_retry_reopens_them(conn):
     b = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
     mark_item_succeeded(conn, a.item_id, a.attempt_no, now=later(2))
     mark_item_failed(conn, b.item_id, b.attempt_no, error_class="timeout", error="slow", now=later(2))
-    assert queue.finish_stage(conn, stage_id, now=later(3)) == "completed_with_errors"
-    assert queue.finish_job(conn, job_id, now=later(3)) == "completed_with_errors"
-    queue.retry_item(conn, b.item_id, extra_attempts=3, now=later(4))
+    assert finish_stage(conn, stage_id, now=later(3)) == "completed_with_errors"
+    assert finish_job(conn, job_id, now=later(3)) == "completed_with_errors"
+    retry_item(conn, b.item_id, extra_attempts=3, now=later(4))
     assert status(conn, "job_runs", job_id) == "queued"
     assert status(conn, "job_stages", stage_id) == "pending"
-    queue.start_job(conn, job_id, now=later(5))
-    queue.start_stage(conn, stage_id, now=later(5))
+    start_job(conn, job_id, now=later(5))
+    start_stage(conn, stage_id, now=later(5))
     again = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(6))
     assert again.item_id == b.item_id and again.attempt_no == 2
     mark_item_succeeded(conn, again.item_id, again.attempt_no, now=later(7))
-    assert queue.finish_stage(conn, stage_id, now=later(8)) == "completed"
-    assert queue.finish_job(conn, job_id, now=later(8)) == "completed"
+    assert finish_stage(conn, stage_id, now=later(8)) == "completed"
+    assert finish_job(conn, job_id, now=later(8)) == "completed"
     assert len(attempts_of(conn, b.item_id)) == 2
 
 
 def test_finishing_an_earlier_stage_again_reopens_the_later_ones(conn):
-    job_id = queue.create_job(conn, "full_pipeline", now=T0)
+    job_id = create_job(conn, "full_pipeline", now=T0)
     stages = [s["id"] for s in job_detail(conn, job_id)["stages"]]
-    queue.add_items(conn, stages[0], [ItemSpec("pool")], max_attempts=1, now=T0)
-    queue.start_job(conn, job_id, now=T0)
-    queue.start_stage(conn, stages[0], now=T0)
+    add_items(conn, stages[0], [ItemSpec("pool")], max_attempts=1, now=T0)
+    start_job(conn, job_id, now=T0)
+    start_stage(conn, stages[0], now=T0)
     claim = claim_next_item(conn, stages[0], runner_instance_id=None, now=T0)
     mark_item_failed(conn, claim.item_id, claim.attempt_no, error_class="http_4xx", error="403", now=T0)
-    queue.finish_stage(conn, stages[0], now=T0)
+    finish_stage(conn, stages[0], now=T0)
     for stage_id in stages[1:]:
-        queue.start_stage(conn, stage_id, now=T0)
-        queue.finish_stage(conn, stage_id, now=T0)
-    assert queue.finish_job(conn, job_id, now=T0) == "failed"
-    queue.retry_item(conn, claim.item_id, now=later(1))
+        start_stage(conn, stage_id, now=T0)
+        finish_stage(conn, stage_id, now=T0)
+    assert finish_job(conn, job_id, now=T0) == "failed"
+    retry_item(conn, claim.item_id, now=later(1))
     assert [status(conn, "job_stages", s) for s in stages] == ["pending", "completed", "completed", "completed"]
-    queue.start_job(conn, job_id, now=later(2))
-    queue.start_stage(conn, stages[0], now=later(2))
+    start_job(conn, job_id, now=later(2))
+    start_stage(conn, stages[0], now=later(2))
     again = claim_next_item(conn, stages[0], runner_instance_id=None, now=later(2))
     mark_item_succeeded(conn, again.item_id, again.attempt_no, now=later(3))
-    queue.finish_stage(conn, stages[0], now=later(4))
+    finish_stage(conn, stages[0], now=later(4))
     # Sync, download and upload run again to pick up what the pool now yields.
     assert [status(conn, "job_stages", s) for s in stages] == ["completed", "pending", "pending", "pending"]
 
@@ -230,10 +234,10 @@ def test_retry_failed_items_can_be_limited_to_one_error_class(conn):
     for error_class in ("timeout", "no_match", "timeout"):
         c = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
         mark_item_failed(conn, c.item_id, c.attempt_no, error_class=error_class, error="x", now=later(2))
-    assert queue.retry_failed_items(conn, job_id, error_class="timeout", now=later(3)) == 2
+    assert retry_failed_items(conn, job_id, error_class="timeout", now=later(3)) == 2
     assert counts(conn, stage_id) == {"queued": 2, "failed": 1}
     with pytest.raises(TransitionError, match="no failed items with error class 'timeout'"):
-        queue.retry_failed_items(conn, job_id, error_class="timeout", now=later(4))
+        retry_failed_items(conn, job_id, error_class="timeout", now=later(4))
 
 
 def test_retrying_a_succeeded_item_is_refused(conn):
@@ -241,7 +245,7 @@ def test_retrying_a_succeeded_item_is_refused(conn):
     c = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
     mark_item_succeeded(conn, c.item_id, c.attempt_no, now=later(2))
     with pytest.raises(TransitionError, match="only failed, interrupted or canceled"):
-        queue.retry_item(conn, c.item_id, now=later(3))
+        retry_item(conn, c.item_id, now=later(3))
 
 
 def test_recovery_interrupts_orphaned_items_and_pauses_their_job(conn):
@@ -273,8 +277,8 @@ def test_an_item_that_kills_the_runner_every_time_ends_failed(conn):
     for runner_id in (1, 2):
         queue_state = status(conn, "job_runs", job_id)
         if queue_state != "running":
-            queue.start_job(conn, job_id, now=later(runner_id))
-            queue.start_stage(conn, stage_id, now=later(runner_id))
+            start_job(conn, job_id, now=later(runner_id))
+            start_stage(conn, stage_id, now=later(runner_id))
         claim_next_item(conn, stage_id, runner_instance_id=runner_id, now=later(runner_id))
         runners.recover_orphaned_items(conn, current_runner_id=runner_id + 1, auto_resume=True, now=later(runner_id))
     assert counts(conn, stage_id) == {"failed": 1}
@@ -285,7 +289,7 @@ def test_an_item_that_kills_the_runner_every_time_ends_failed(conn):
 def test_recovery_finishes_a_cancel_that_was_in_progress(conn):
     job_id, stage_id = make_running_job(conn, 2)
     claim_next_item(conn, stage_id, runner_instance_id=1, now=later(1))
-    queue.request_cancel(conn, job_id, now=later(2))
+    request_cancel(conn, job_id, now=later(2))
     runners.recover_orphaned_items(conn, current_runner_id=2, now=later(3))
     assert status(conn, "job_runs", job_id) == "canceled"
     assert counts(conn, stage_id) == {"canceled": 2}
@@ -301,14 +305,14 @@ def test_runner_wide_pause_is_remembered_and_double_pause_is_refused(conn):
 
 
 def test_reprioritizing_a_finished_job_is_refused(conn):
-    job_id = queue.create_job(conn, "sync", now=T0)
-    queue.request_cancel(conn, job_id, now=T0)
+    job_id = create_job(conn, "sync", now=T0)
+    request_cancel(conn, job_id, now=T0)
     with pytest.raises(TransitionError, match="canceled"):
-        queue.reprioritize_job(conn, job_id, 5, now=T0)
+        reprioritize_job(conn, job_id, 5, now=T0)
 
 
 def test_claiming_several_keeps_queue_order_and_releasing_undoes_the_unstarted_ones(conn):
-    from catalogsync_ops.items import claim_items, mark_items_succeeded, release_items
+    from catalogsync_ops.engine.items import claim_items, mark_items_succeeded, release_items
 
     job_id, stage_id = make_running_job(conn, 5)
     claims = claim_items(conn, stage_id, runner_instance_id=None, worker_id=None, limit=3, now=later(1))

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from catalogsync_ops.db import connect
-from catalogsync_ops.tagging import read_tags
+from catalogsync_ops.store.connection import connect
+from catalogsync_ops.library.tagging import read_tags
 
 from conftest import runnerd, set_env
 
@@ -236,16 +236,17 @@ def test_an_invalid_env_file_stops_runnerd_from_starting_with_the_line(demo_home
 
 
 def test_fast_items_are_claimed_in_batches_and_a_pause_gives_back_the_unstarted_ones(home: Path):
-    from catalogsync_ops import queue
-    from catalogsync_ops.db import open_database
-    from catalogsync_ops.queue import ItemSpec
+    from catalogsync_ops.engine.jobs import create_job
+    from catalogsync_ops.engine.stages import add_items
+    from catalogsync_ops.store.database import open_database
+    from catalogsync_ops.engine.records import ItemSpec
 
     n = 20_000
     set_env(home, DOWNLOAD_WORKERS=4, OBJECT_BACKEND_NAME="none")
     conn = open_database(home / "catalogsync.db")
-    job_id = queue.create_job(conn, "download")
+    job_id = create_job(conn, "download")
     stage_id = conn.execute("SELECT id FROM job_stages WHERE job_id = ?", (job_id,)).fetchone()[0]
-    queue.add_items(conn, stage_id, (ItemSpec(f"noop:{i}") for i in range(n)), max_attempts=3)
+    add_items(conn, stage_id, (ItemSpec(f"noop:{i}") for i in range(n)), max_attempts=3)
     daemon = start_daemon(home)
     try:
         done = "SELECT n_succeeded FROM job_stages WHERE id = ?"

@@ -9,12 +9,12 @@ from enum import StrEnum
 
 import pytest
 
-from catalogsync_ops import migrations
-from catalogsync_ops.db import check_local_filesystem, connect, filesystem_type, open_database, transaction
+from catalogsync_ops.store import migrations
+from catalogsync_ops.store.connection import check_local_filesystem, connect, filesystem_type, transaction
+from catalogsync_ops.store.database import open_database
 from catalogsync_ops.errors import DatabaseLocationError, SchemaTooNewError
-from catalogsync_ops.states import (
+from catalogsync_ops.engine.states import (
     CommandStatus,
-    ErrorClass,
     ItemStatus,
     ItemType,
     JobStatus,
@@ -23,6 +23,7 @@ from catalogsync_ops.states import (
     StageType,
     WorkerState,
 )
+from catalogsync_ops.errors import ErrorClass
 
 TABLES = {
     "playlist_pools", "playlists", "pool_playlists", "songs", "playlist_songs", "file_locations",
@@ -78,7 +79,7 @@ def test_migrations_are_recorded_and_idempotent(db_path):
 
 def test_two_processes_migrating_at_once_apply_each_migration_once(tmp_path):
     path = tmp_path / "race.db"
-    code = ("import sys; from catalogsync_ops.db import open_database; "
+    code = ("import sys; from catalogsync_ops.store.database import open_database; "
             "open_database(sys.argv[1]).close()")
     procs = [subprocess.Popen([sys.executable, "-c", code, str(path)], stderr=subprocess.PIPE) for _ in range(4)]
     for proc in procs:
@@ -122,7 +123,7 @@ def test_check_constraint_rejects_an_unknown_status(conn):
 
 
 def test_claim_query_uses_the_claim_index(conn):
-    from catalogsync_ops.items import _CLAIM_UPDATE
+    from catalogsync_ops.engine.items import _CLAIM_UPDATE
 
     plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + _CLAIM_UPDATE, (1, 1, "z", "z", 1, "z", 64)))
     assert "job_items_claim_idx" in plan, plan

@@ -6,10 +6,10 @@ from urllib.parse import unquote
 import pytest
 import requests
 
-from catalogsync_ops.downloader import download_to
+from catalogsync_ops.transfer.downloader import download_to
 from catalogsync_ops.sources import build_source, platform_for_url
-from catalogsync_ops.sources.base import SourceError
-from catalogsync_ops.tagging import check_audio
+from catalogsync_ops.errors import SourceError
+from catalogsync_ops.transfer.audio import check_audio
 
 
 def _demo(server, tmp_path, name="demo", playlist="p1"):

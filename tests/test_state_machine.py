@@ -16,18 +16,21 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from catalogsync_ops import queue, runners
-from catalogsync_ops.db import open_database
+from catalogsync_ops.engine import runners
+from catalogsync_ops.store.database import open_database
 from catalogsync_ops.errors import CatalogsyncError
-from catalogsync_ops.items import (
+from catalogsync_ops.engine.items import (
     claim_next_item,
     mark_item_canceled,
     mark_item_failed,
     mark_item_interrupted,
     mark_item_succeeded,
 )
-from catalogsync_ops.queue import ItemSpec, RetryPolicy
-from catalogsync_ops.states import ItemStatus
+from catalogsync_ops.engine.records import ItemSpec, RetryPolicy
+from catalogsync_ops.engine.states import ItemStatus
+from catalogsync_ops.engine.jobs import create_job, finalize_cancel, finalize_pause, finish_job, request_cancel, request_pause, resume_job, start_job
+from catalogsync_ops.engine.retry import retry_failed_items, retry_item
+from catalogsync_ops.engine.stages import add_items, finish_stage, start_stage
 
 from conftest import T0
 
@@ -95,11 +98,11 @@ class QueueMachine(RuleBasedStateMachine):
     def enqueue(self, n_items: int, job_type: str, max_attempts: int) -> None:
         self.tick()
         before = self.events()
-        job_id = queue.create_job(self.conn, job_type, now=self.now)
+        job_id = create_job(self.conn, job_type, now=self.now)
         stage_id = self.one("SELECT id FROM job_stages WHERE job_id = ? ORDER BY seq_no LIMIT 1", job_id)[0]
         specs = [ItemSpec(f"k{self.key_seq + i}") for i in range(n_items)]
         self.key_seq += n_items
-        added = queue.add_items(self.conn, stage_id, specs, max_attempts=max_attempts, now=self.now)
+        added = add_items(self.conn, stage_id, specs, max_attempts=max_attempts, now=self.now)
         assert added == n_items
         assert self.events() - before == 1 + (1 if added else 0)
 
@@ -108,7 +111,7 @@ class QueueMachine(RuleBasedStateMachine):
     def start_job(self, data) -> None:
         job_id = data.draw(st.sampled_from(self.ids("job_runs")))
         legal = self.one("SELECT status FROM job_runs WHERE id = ?", job_id)[0] == "queued"
-        self.attempt(legal, 1, lambda: queue.start_job(self.conn, job_id, now=self.now))
+        self.attempt(legal, 1, lambda: start_job(self.conn, job_id, now=self.now))
 
     @precondition(lambda self: self.ids("job_stages"))
     @rule(data=st.data())
@@ -117,7 +120,7 @@ class QueueMachine(RuleBasedStateMachine):
         row = self.one("SELECT s.status, j.status FROM job_stages s JOIN job_runs j ON j.id = s.job_id"
                        " WHERE s.id = ?", stage_id)
         legal = row[1] == "running" and row[0] in ("pending", "paused")
-        self.attempt(legal, 1, lambda: queue.start_stage(self.conn, stage_id, now=self.now))
+        self.attempt(legal, 1, lambda: start_stage(self.conn, stage_id, now=self.now))
 
     @precondition(lambda self: self.ids("job_stages"))
     @rule(data=st.data())
@@ -170,7 +173,7 @@ class QueueMachine(RuleBasedStateMachine):
         row = self.one("SELECT i.status, j.status FROM job_items i JOIN job_runs j ON j.id = i.job_id"
                        " WHERE i.id = ?", item_id)
         legal = row[0] in ("failed", "interrupted", "canceled") and row[1] not in ("canceled", "cancel_requested")
-        self.attempt(legal, 1, lambda: queue.retry_item(self.conn, item_id, now=self.now))
+        self.attempt(legal, 1, lambda: retry_item(self.conn, item_id, now=self.now))
 
     @precondition(lambda self: self.ids("job_runs"))
     @rule(data=st.data())
@@ -179,7 +182,7 @@ class QueueMachine(RuleBasedStateMachine):
         status = self.one("SELECT status FROM job_runs WHERE id = ?", job_id)[0]
         failed = self.one("SELECT COUNT(*) FROM job_items WHERE job_id = ? AND status = 'failed'", job_id)[0]
         legal = failed > 0 and status not in ("canceled", "cancel_requested")
-        self.attempt(legal, 1, lambda: queue.retry_failed_items(self.conn, job_id, now=self.now))
+        self.attempt(legal, 1, lambda: retry_failed_items(self.conn, job_id, now=self.now))
 
     def _job_rule(self, data, legal_from, action, *, needs_idle: bool = False) -> None:
         job_id = data.draw(st.sampled_from(self.ids("job_runs")))
@@ -191,27 +194,27 @@ class QueueMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.ids("job_runs"))
     @rule(data=st.data())
     def request_pause(self, data) -> None:
-        self._job_rule(data, {"queued", "running"}, queue.request_pause)
+        self._job_rule(data, {"queued", "running"}, request_pause)
 
     @precondition(lambda self: self.ids("job_runs"))
     @rule(data=st.data())
     def finalize_pause(self, data) -> None:
-        self._job_rule(data, {"pause_requested"}, queue.finalize_pause, needs_idle=True)
+        self._job_rule(data, {"pause_requested"}, finalize_pause, needs_idle=True)
 
     @precondition(lambda self: self.ids("job_runs"))
     @rule(data=st.data())
     def resume(self, data) -> None:
-        self._job_rule(data, {"paused", "pause_requested"}, queue.resume_job)
+        self._job_rule(data, {"paused", "pause_requested"}, resume_job)
 
     @precondition(lambda self: self.ids("job_runs"))
     @rule(data=st.data())
     def request_cancel(self, data) -> None:
-        self._job_rule(data, {"queued", "paused", "running", "pause_requested"}, queue.request_cancel)
+        self._job_rule(data, {"queued", "paused", "running", "pause_requested"}, request_cancel)
 
     @precondition(lambda self: self.ids("job_runs"))
     @rule(data=st.data())
     def finalize_cancel(self, data) -> None:
-        self._job_rule(data, {"cancel_requested"}, queue.finalize_cancel, needs_idle=True)
+        self._job_rule(data, {"cancel_requested"}, finalize_cancel, needs_idle=True)
 
     @precondition(lambda self: self.ids("job_stages"))
     @rule(data=st.data())
@@ -219,7 +222,7 @@ class QueueMachine(RuleBasedStateMachine):
         stage_id = data.draw(st.sampled_from(self.ids("job_stages")))
         row = self.one("SELECT * FROM job_stages WHERE id = ?", stage_id)
         legal = row["status"] == "running" and row["n_queued"] + row["n_running"] + row["n_interrupted"] == 0
-        self.attempt(legal, 1, lambda: queue.finish_stage(self.conn, stage_id, now=self.now))
+        self.attempt(legal, 1, lambda: finish_stage(self.conn, stage_id, now=self.now))
 
     @precondition(lambda self: self.ids("job_runs"))
     @rule(data=st.data())
@@ -228,7 +231,7 @@ class QueueMachine(RuleBasedStateMachine):
         status = self.one("SELECT status FROM job_runs WHERE id = ?", job_id)[0]
         stages = [r[0] for r in self.conn.execute("SELECT status FROM job_stages WHERE job_id = ?", (job_id,))]
         legal = status == "running" and all(s in FINAL_STAGE for s in stages)
-        self.attempt(legal, 1, lambda: queue.finish_job(self.conn, job_id, now=self.now))
+        self.attempt(legal, 1, lambda: finish_job(self.conn, job_id, now=self.now))
 
     @rule(auto_resume=st.booleans())
     def crash_and_recover(self, auto_resume: bool) -> None:

@@ -9,10 +9,10 @@ from collections import Counter
 import boto3
 import pytest
 
-from catalogsync_ops.downloader import CancelToken, Canceled
-from catalogsync_ops.storage import UploadState, build_uploader
-from catalogsync_ops.storage.local import LocalUploader
-from catalogsync_ops.storage.s3 import S3Uploader
+from catalogsync_ops.transfer.downloader import CancelToken, Canceled
+from catalogsync_ops.transfer.storage import UploadState, build_uploader
+from catalogsync_ops.transfer.storage.local import LocalUploader
+from catalogsync_ops.transfer.storage.s3 import S3Uploader
 
 CREDS = {"access_key": "testing", "secret_key": "testing", "region": "us-east-1"}
 
@@ -113,7 +113,7 @@ def test_a_canceled_multipart_upload_is_aborted(moto_endpoint, bucket, tmp_path)
 
 
 def test_wrong_credentials_fail_as_auth_with_a_hint(moto_endpoint, tmp_path):
-    from catalogsync_ops.sources.base import SourceError
+    from catalogsync_ops.errors import SourceError
 
     uploader = S3Uploader(bucket="no-such-bucket-here", endpoint=moto_endpoint, **CREDS)
     path = tmp_path / "x"

@@ -13,9 +13,11 @@ import pytest
 import requests
 from waitress import create_server
 
-from catalogsync_ops import queue
-from catalogsync_ops.db import open_database
-from catalogsync_ops.items import claim_next_item, mark_item_failed
+from catalogsync_ops.engine.jobs import create_job, start_job
+from catalogsync_ops.engine.records import ItemSpec
+from catalogsync_ops.engine.stages import add_items, start_stage
+from catalogsync_ops.store.database import open_database
+from catalogsync_ops.engine.items import claim_next_item, mark_item_failed
 from webui import create_app
 from webui.auth import create_token, new_setup_token, set_password
 
@@ -146,11 +148,11 @@ def test_api_tokens_post_commands_without_a_session_or_csrf(web):
 
 def test_job_page_shows_failures_and_offers_retry(client, web):
     _, conn = web
-    job_id = queue.create_job(conn, "download")
+    job_id = create_job(conn, "download")
     stage_id = conn.execute("SELECT id FROM job_stages WHERE job_id = ?", (job_id,)).fetchone()[0]
-    queue.add_items(conn, stage_id, [queue.ItemSpec("song:1", "song", display_text="周杰伦 - 晴天")], max_attempts=1)
-    queue.start_job(conn, job_id)
-    queue.start_stage(conn, stage_id)
+    add_items(conn, stage_id, [ItemSpec("song:1", "song", display_text="周杰伦 - 晴天")], max_attempts=1)
+    start_job(conn, job_id)
+    start_stage(conn, stage_id)
     claim = claim_next_item(conn, stage_id, runner_instance_id=None)
     mark_item_failed(conn, claim.item_id, claim.attempt_no, error_class="not_found", error="404 from demo", source="demo")
     html = client.get(f"/jobs/{job_id}").get_data(as_text=True)
@@ -164,10 +166,10 @@ def test_security_headers_and_no_secret_in_any_page(client, web, home: Path):
     app, conn = web
     env = home / "catalogsync.env"
     env.write_text(env.read_text() + "OBJECT_SECRET_ACCESS_KEY=sup3r-s3cret\n", encoding="utf-8")
-    from catalogsync_ops.revisions import record_if_changed
+    from catalogsync_ops.config.revisions import record_if_changed
 
     record_if_changed(conn, env)  # the secret is now in a revision too
-    job_id = queue.create_job(conn, "sync")
+    job_id = create_job(conn, "sync")
     revision = conn.execute("SELECT MAX(id) FROM config_revisions").fetchone()[0]
     ids = {"job_id": job_id, "item_id": 1, "command_id": 1, "revision_id": revision, "code": "en"}
     paths = []
@@ -334,9 +336,9 @@ def read_events(response, count: int) -> list[tuple[str, str, str]]:
 def test_sse_sends_job_events_after_last_event_id(sse_served):
     base, conn = sse_served
     browser = signed_in(base)
-    first = queue.create_job(conn, "sync")
+    first = create_job(conn, "sync")
     mark = conn.execute("SELECT MAX(id) FROM job_events").fetchone()[0]
-    queue.create_job(conn, "collect")
+    create_job(conn, "collect")
     with browser.get(f"{base}/api/events", headers={"Last-Event-ID": str(mark)}, stream=True, timeout=10) as response:
         assert response.headers["Content-Type"].startswith("text/event-stream")
         events = read_events(response, 2)
@@ -404,8 +406,8 @@ def test_api_mirrors_the_pages_and_never_shows_secrets(client, home: Path):
 
 def test_queued_jobs_can_be_reprioritised_from_the_jobs_page(client, web):
     _, conn = web
-    first = queue.create_job(conn, "sync")
-    queue.create_job(conn, "collect")
+    first = create_job(conn, "sync")
+    create_job(conn, "collect")
     html = client.get("/jobs").get_data(as_text=True)
     assert 'id="queue"' in html
     response = client.post("/commands", data={"kind": "reprioritize_job", "job_id": first, "priority": 5,
@@ -438,7 +440,7 @@ def test_every_translated_string_in_the_templates_is_in_the_catalogue():
 
 
 def test_every_setting_is_explained_in_chinese_on_the_config_page(client):
-    from catalogsync_ops.config import SETTINGS
+    from catalogsync_ops.config.settings import SETTINGS
     from webui.i18n import ZH_SETTING_HELP
 
     assert set(ZH_SETTING_HELP) == {s.key for s in SETTINGS}
@@ -450,12 +452,12 @@ def test_every_setting_is_explained_in_chinese_on_the_config_page(client):
 
 def test_failed_items_filter_by_error_class_and_source(client, web):
     _, conn = web
-    job_id = queue.create_job(conn, "download")
+    job_id = create_job(conn, "download")
     stage_id = conn.execute("SELECT id FROM job_stages WHERE job_id = ?", (job_id,)).fetchone()[0]
-    queue.add_items(conn, stage_id, [queue.ItemSpec(f"song:{i}", "song", display_text=f"song {i}") for i in range(3)],
-                    max_attempts=1)
-    queue.start_job(conn, job_id)
-    queue.start_stage(conn, stage_id)
+    add_items(conn, stage_id, [ItemSpec(f"song:{i}", "song", display_text=f"song {i}") for i in range(3)],
+              max_attempts=1)
+    start_job(conn, job_id)
+    start_stage(conn, stage_id)
     for error_class, source in (("timeout", "demo"), ("no_match", "demo2"), ("timeout", "demo2")):
         claim = claim_next_item(conn, stage_id, runner_instance_id=None)
         mark_item_failed(conn, claim.item_id, claim.attempt_no, error_class=error_class, error="x", source=source,
@@ -469,13 +471,13 @@ def test_failed_items_filter_by_error_class_and_source(client, web):
 
 def test_dashboard_charts_items_finished_in_the_last_hours(client, web):
     _, conn = web
-    from catalogsync_ops.items import mark_item_succeeded
+    from catalogsync_ops.engine.items import mark_item_succeeded
 
-    job_id = queue.create_job(conn, "download")
+    job_id = create_job(conn, "download")
     stage_id = conn.execute("SELECT id FROM job_stages WHERE job_id = ?", (job_id,)).fetchone()[0]
-    queue.add_items(conn, stage_id, [queue.ItemSpec(f"k{i}") for i in range(3)], max_attempts=1)
-    queue.start_job(conn, job_id)
-    queue.start_stage(conn, stage_id)
+    add_items(conn, stage_id, [ItemSpec(f"k{i}") for i in range(3)], max_attempts=1)
+    start_job(conn, job_id)
+    start_stage(conn, stage_id)
     for _ in range(3):
         claim = claim_next_item(conn, stage_id, runner_instance_id=None)
         mark_item_succeeded(conn, claim.item_id, claim.attempt_no)

@@ -1,5 +1,5 @@
 """Regenerate the generated docs: docs/cli.md from the commands' --help, and (through
-catalogsync_ops.config) docs/config.md, deploy/catalogsync.env.example and the README's
+catalogsync_ops.config.reference) docs/config.md, deploy/catalogsync.env.example and the README's
 config table from the settings schema. tests/test_docs.py fails when any of them is stale.
 
 Usage: python tools/gen_docs.py
@@ -14,7 +14,7 @@ import click
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from catalogsync_ops.config import write_docs  # noqa: E402
+from catalogsync_ops.config.reference import write_docs  # noqa: E402
 
 
 def _walk(command: click.Command, path: list[str], parent: click.Context | None):

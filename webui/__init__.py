@@ -8,7 +8,8 @@ from typing import Any
 
 from flask import Flask, g, request
 
-from catalogsync_ops.db import connect, iso, open_database, transaction
+from catalogsync_ops.store.connection import connect, iso, transaction
+from catalogsync_ops.store.database import open_database
 
 
 def _secret_key(db_path: Path) -> str:
@@ -72,7 +73,7 @@ def library_dir() -> Path | None:
     """LIBRARY_DIR from the env file, re-read only when the file changes (pages show its disk)."""
     from flask import current_app
 
-    from catalogsync_ops.config import load_config
+    from catalogsync_ops.config.envfile import load_config
     from catalogsync_ops.errors import CatalogsyncError
 
     env_path = current_app.config.get("ENV_PATH")

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, g, jsonify, request
 
-from catalogsync_ops.commands import get_command, submit_command
+from catalogsync_ops.engine.commands import get_command, submit_command
 from catalogsync_ops.errors import InvalidCommand, NotFound
-from catalogsync_ops.queries import job_detail, list_items, list_jobs, status_summary
+from catalogsync_ops.engine.queries import job_detail, list_items, list_jobs, status_summary
 from webui import get_db
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -88,8 +88,8 @@ def logs():
 def config():
     from flask import current_app
 
-    from catalogsync_ops.config import mask_text
-    from catalogsync_ops.revisions import read_env_text
+    from catalogsync_ops.config.envfile import mask_text
+    from catalogsync_ops.config.revisions import read_env_text
 
     env_path = current_app.config.get("ENV_PATH")
     if env_path is None:
@@ -99,7 +99,7 @@ def config():
 
 @bp.route("/config/revisions")
 def revisions():
-    from catalogsync_ops.revisions import list_revisions
+    from catalogsync_ops.config.revisions import list_revisions
 
     return jsonify(revisions=list_revisions(get_db(), limit=100, before_id=request.args.get("before", type=int)))
 

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, session, url_for
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from catalogsync_ops.db import Connection, iso, parse_iso, transaction, utcnow
+from catalogsync_ops.store.connection import Connection, iso, parse_iso, transaction, utcnow
 from webui import get_db
 from webui.i18n import gettext
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import click
 
 from catalogsync_ops import __version__
-from catalogsync_ops.config import ConfigError, load_config
-from catalogsync_ops.db import open_database
+from catalogsync_ops.errors import ConfigError
+from catalogsync_ops.config.envfile import load_config
+from catalogsync_ops.store.database import open_database
 from catalogsync_ops.errors import CatalogsyncError
 
 WAITRESS_THREADS = 8
@@ -134,7 +135,7 @@ def create_token_cmd(obj, name: str) -> None:
 @click.pass_obj
 def tokens_cmd(obj) -> None:
     """List API tokens (never their values) with when they were last used."""
-    from catalogsync_ops.db import open_database as _open
+    from catalogsync_ops.store.database import open_database as _open
 
     _, db = _paths(*obj)
     for row in _open(db).execute("SELECT * FROM api_tokens ORDER BY id"):

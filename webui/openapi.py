@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from catalogsync_ops import __version__
-from catalogsync_ops.commands import CommandKind
+from catalogsync_ops.engine.commands import CommandKind
 
 JSON = {"application/json": {"schema": {"type": "object"}}}
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from catalogsync_ops.metrics import render_metrics
-from catalogsync_ops.queries import runner_liveness
+from webui.metrics import render_metrics
+from catalogsync_ops.engine.queries import runner_liveness
 from webui import get_db, library_dir
 
 bp = Blueprint("ops", __name__)

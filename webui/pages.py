@@ -7,10 +7,18 @@ import shutil
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
-from catalogsync_ops.commands import CommandKind, get_command, submit_command
+from catalogsync_ops.engine.commands import CommandKind, get_command, submit_command
 from catalogsync_ops.errors import InvalidCommand, NotFound
-from catalogsync_ops.queries import job_detail, list_items, list_jobs, queued_jobs, status_summary, throughput
-from catalogsync_ops.states import ErrorClass, ItemStatus, JobType
+from catalogsync_ops.engine.queries import (
+    job_detail,
+    list_items,
+    list_jobs,
+    queued_jobs,
+    status_summary,
+    throughput,
+)
+from catalogsync_ops.errors import ErrorClass
+from catalogsync_ops.engine.states import ItemStatus, JobType
 from webui import get_db, library_dir
 from webui.i18n import gettext
 

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from catalogsync_ops.demo.audio import audio_bytes
 from catalogsync_ops.demo.catalog import DemoPlatform, DemoSong, build_platforms
-from catalogsync_ops.matching import fold
+from catalogsync_ops.library.matching import fold
 
 CHUNK = 64 * 1024
 _BLOCK = hashlib.sha256(b"catalogsync").digest() * (1024 * 1024 // 32)  # 1 MiB pattern

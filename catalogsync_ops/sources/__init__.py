@@ -10,9 +10,10 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from catalogsync_ops.config import KNOWN_SOURCES
-from catalogsync_ops.sources.base import PlaylistInfo, Resolved, Source, SourceError, Track
-from catalogsync_ops.states import ErrorClass
+from catalogsync_ops.config.settings import KNOWN_SOURCES
+from catalogsync_ops.sources.base import PlaylistInfo, Resolved, Source, Track
+from catalogsync_ops.errors import SourceError
+from catalogsync_ops.errors import ErrorClass
 
 __all__ = ["PlaylistInfo", "Resolved", "Source", "SourceError", "Track", "build_source", "platform_for_url",
            "MUSICDL_SOURCES", "OFFLINE_SOURCES"]

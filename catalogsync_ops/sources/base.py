@@ -9,17 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from catalogsync_ops.states import ErrorClass
-
-
-class SourceError(Exception):
-    """A source could not do what was asked; `error_class` says why, the message how to fix it."""
-
-    def __init__(self, message: str, error_class: ErrorClass | str = ErrorClass.INTERNAL, *,
-                 source: str | None = None) -> None:
-        super().__init__(message)
-        self.error_class = ErrorClass(error_class)
-        self.source = source
+from catalogsync_ops.errors import ErrorClass, SourceError
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from catalogsync_ops.http import get_json, new_session
-from catalogsync_ops.sources.base import PlaylistInfo, Resolved, Source, SourceError, Track
-from catalogsync_ops.states import ErrorClass
+from catalogsync_ops.transfer.http import get_json, new_session
+from catalogsync_ops.sources.base import PlaylistInfo, Resolved, Source, Track
+from catalogsync_ops.errors import SourceError
+from catalogsync_ops.errors import ErrorClass
 
 
 class DemoSource(Source):

@@ -13,9 +13,10 @@ from urllib.request import url2pathname
 
 import requests
 
-from catalogsync_ops.http import error_class_for_exception, error_class_for_status, new_session
-from catalogsync_ops.sources.base import PlaylistInfo, Resolved, Source, SourceError, Track
-from catalogsync_ops.states import ErrorClass
+from catalogsync_ops.transfer.http import error_class_for_exception, error_class_for_status, new_session
+from catalogsync_ops.sources.base import PlaylistInfo, Resolved, Source, Track
+from catalogsync_ops.errors import SourceError
+from catalogsync_ops.errors import ErrorClass
 
 SUFFIXES = (".m3u", ".m3u8")
 

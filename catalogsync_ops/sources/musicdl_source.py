@@ -10,8 +10,9 @@ import re
 import tempfile
 from typing import Any
 
-from catalogsync_ops.sources.base import PlaylistInfo, Resolved, Source, SourceError, Track
-from catalogsync_ops.states import ErrorClass
+from catalogsync_ops.sources.base import PlaylistInfo, Resolved, Source, Track
+from catalogsync_ops.errors import SourceError
+from catalogsync_ops.errors import ErrorClass
 
 CLIENT_CLASSES = {
     "qq": "QQMusicClient", "netease": "NeteaseMusicClient", "kuwo": "KuwoMusicClient", "migu": "MiguMusicClient",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import requests
 
-from catalogsync_ops.downloader import download_to
+from catalogsync_ops.transfer.downloader import download_to
 
 
 def main() -> None:

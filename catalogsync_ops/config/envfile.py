@@ -1,0 +1,340 @@
+"""`catalogsync.env` as text: parsing with python-dotenv, validation against the settings,
+masking secrets for display, and rewriting single keys in place."""
+from __future__ import annotations
+
+import io
+import ipaddress
+import os
+import re
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+from urllib.parse import urlparse
+
+from dotenv.main import resolve_variables
+from dotenv.parser import Binding, parse_stream
+
+from catalogsync_ops.errors import ConfigError
+from catalogsync_ops.config.settings import (
+    FALSE_WORDS,
+    KNOWN_SOURCES,
+    LAYOUT_FIELDS,
+    MASK,
+    NOTIFY_KINDS,
+    SECRET_KEYS,
+    SETTINGS,
+    SETTINGS_BY_KEY,
+    TRUE_WORDS,
+    Setting,
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong (or worth a look) in an env file, with its line."""
+
+    line: int | None
+    key: str | None
+    message: str
+    severity: str = "error"  # error | warning
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" if self.line else "file"
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class ParsedEnv:
+    """What python-dotenv read, with the line of each binding and what is wrong with it."""
+
+    text: str
+    values: dict[str, str | None]
+    lines: dict[str, int]
+    bindings: list[tuple[Binding, int]]
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated configuration: typed values for every declared key, plus unknown keys."""
+
+    values: dict[str, Any]
+    unknown: dict[str, str | None]
+    warnings: tuple[Problem, ...]
+    env_path: Path | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def snapshot(self) -> dict[str, Any]:
+        """The job snapshot: every declared value, secrets masked, JSON-ready."""
+        out: dict[str, Any] = {}
+        for setting in SETTINGS:
+            value = self.values[setting.key]
+            if setting.secret and value:
+                value = MASK
+            out[setting.key] = str(value) if isinstance(value, Path) else value
+        return out
+
+
+def decode_env_bytes(data: bytes) -> str:
+    """Decode an env file as python-dotenv does (UTF-8), dropping a leading BOM."""
+    return data.decode("utf-8-sig")
+
+
+def parse_env_text(text: str) -> ParsedEnv:
+    """Parse env text the way python-dotenv does, keeping line numbers and problems."""
+    text = text.lstrip("\ufeff")
+    bindings: list[tuple[Binding, int]] = []
+    problems: list[Problem] = []
+    raw: list[tuple[str, str | None]] = []
+    lines: dict[str, int] = {}
+    line_no = 1
+    for binding in parse_stream(io.StringIO(text)):
+        chunk = binding.original.string
+        # python-dotenv folds leading blank lines into the next binding; point at the key.
+        body = chunk.lstrip()
+        start = line_no + chunk[: len(chunk) - len(body)].count("\n") if body else line_no
+        bindings.append((binding, start))
+        if binding.error:
+            shown = chunk.strip()
+            problems.append(Problem(start, None, f"cannot read {shown[:80]!r}: expected KEY=value "
+                                    "(quote values that contain spaces or #)"))
+        elif binding.key is not None:
+            if binding.key in lines:
+                problems.append(Problem(start, binding.key, f"{binding.key} is also set on line "
+                                        f"{lines[binding.key]}; this later line wins", "warning"))
+            lines[binding.key] = start
+            raw.append((binding.key, binding.value))
+        line_no += chunk.count("\n")
+    values = dict(resolve_variables(raw, override=True))
+    return ParsedEnv(text=text, values=values, lines=lines, bindings=bindings, problems=problems)
+
+
+def _convert(setting: Setting, raw: str, base_dir: Path) -> Any:
+    """Turn one raw string into the setting's type; raise ValueError saying what is allowed."""
+    kind, value = setting.kind, raw.strip()
+    if kind in ("str",):
+        return value
+    if kind == "int" or kind == "float":
+        try:
+            number = int(value) if kind == "int" else float(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a {'whole ' if kind == 'int' else ''}number") from None
+        if setting.minimum is not None and number < setting.minimum:
+            raise ValueError(f"{value} is below the minimum {setting.minimum:g}")
+        if setting.maximum is not None and number > setting.maximum:
+            raise ValueError(f"{value} is above the maximum {setting.maximum:g}")
+        return number
+    if kind == "bool":
+        if value.lower() in TRUE_WORDS:
+            return True
+        if value.lower() in FALSE_WORDS:
+            return False
+        raise ValueError(f"{value!r} is not true or false (use one of {', '.join(TRUE_WORDS + FALSE_WORDS)})")
+    if kind == "choice":
+        if value not in setting.choices:
+            raise ValueError(f"{value!r} is not allowed; choose one of: {', '.join(setting.choices)}")
+        return value
+    if kind in ("path", "dir"):
+        if not value:
+            raise ValueError("a path is required")
+        if "\x00" in value:
+            raise ValueError("the path contains a NUL character")
+        path = Path(os.path.expanduser(value))
+        path = path if path.is_absolute() else (base_dir / path)
+        path = Path(os.path.normpath(path))
+        if kind == "dir" and path.exists() and not path.is_dir():
+            raise ValueError(f"{str(path)!r} exists and is not a folder")
+        return path
+    if kind == "sources":
+        names = [part.strip() for part in value.split(",") if part.strip()]
+        if not names:
+            raise ValueError(f"name at least one source (known: {', '.join(KNOWN_SOURCES)})")
+        unknown = [n for n in names if n not in KNOWN_SOURCES]
+        if unknown:
+            raise ValueError(f"unknown source {unknown[0]!r}; known sources: {', '.join(KNOWN_SOURCES)}")
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"source {duplicates[0]!r} is listed twice")
+        return tuple(names)
+    if kind == "layout":
+        try:
+            fields = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a valid template ({exc})") from None
+        bad = [f for f in fields if f not in LAYOUT_FIELDS]
+        if bad:
+            raise ValueError(f"unknown field {{{bad[0]}}}; allowed: " + ", ".join("{%s}" % f for f in LAYOUT_FIELDS))
+        if not value.endswith(".{ext}"):
+            raise ValueError("the layout must end with .{ext} so files keep their format's extension")
+        if value.startswith("/") or ".." in Path(value).parts:
+            raise ValueError("the layout must stay inside LIBRARY_DIR (no leading / and no ..)")
+        return value
+    if kind == "url":
+        if not value:
+            return ""
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(f"{value!r} is not an http(s) URL, e.g. https://s3.example.com")
+        return value
+    if kind == "events":
+        names = [part.strip() for part in value.split(",") if part.strip()]
+        unknown = [n for n in names if n not in NOTIFY_KINDS]
+        if unknown:
+            raise ValueError(f"unknown event {unknown[0]!r}; choose from: {', '.join(NOTIFY_KINDS)}")
+        return tuple(names)
+    if kind == "host":
+        try:
+            ipaddress.ip_address(value)
+            return value
+        except ValueError:
+            if re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?", value):
+                return value
+            raise ValueError(f"{value!r} is not an IP address or host name (e.g. 127.0.0.1 or 0.0.0.0)") from None
+    raise AssertionError(f"unhandled setting kind {kind!r}")
+
+
+def validate(parsed: ParsedEnv, base_dir: Path) -> tuple[Config | None, list[Problem]]:
+    """Check every key against the schema; returns the config (None if any error) and problems."""
+    problems = list(parsed.problems)
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = parsed.values.get(setting.key)
+        line = parsed.lines.get(setting.key)
+        if raw is None:
+            if setting.key in parsed.values:
+                problems.append(Problem(line, setting.key, f"{setting.key} has no '=' and no value; "
+                                        f"write {setting.key}={setting.default}"))
+            raw = setting.default
+        try:
+            values[setting.key] = _convert(setting, raw, base_dir)
+        except ValueError as exc:
+            problems.append(Problem(line, setting.key, f"{setting.key}: {exc}"))
+    unknown = {k: v for k, v in parsed.values.items() if k not in SETTINGS_BY_KEY}
+    for key in unknown:
+        close = [s.key for s in SETTINGS if s.key.split("_")[0] == key.split("_")[0]][:3]
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        problems.append(Problem(parsed.lines.get(key), key, f"{key} is not a known setting; it is kept but "
+                                f"not used{hint}", "warning"))
+    if not problems_with(problems, "error"):
+        problems.extend(_cross_checks(values, parsed))
+    errors = problems_with(problems, "error")
+    if errors:
+        return None, problems
+    return Config(values=values, unknown=unknown, warnings=tuple(problems)), problems
+
+
+def _cross_checks(values: dict[str, Any], parsed: ParsedEnv) -> list[Problem]:
+    out = []
+    if values["OBJECT_BACKEND_NAME"] == "s3" and not values["OBJECT_BUCKET"]:
+        out.append(Problem(parsed.lines.get("OBJECT_BACKEND_NAME"), "OBJECT_BUCKET",
+                           "OBJECT_BUCKET is required when OBJECT_BACKEND_NAME=s3"))
+    if values["NOTIFY_FORMAT"] == "telegram" and values["NOTIFY_WEBHOOK_URL"] and not values["NOTIFY_TELEGRAM_CHAT_ID"]:
+        out.append(Problem(parsed.lines.get("NOTIFY_FORMAT"), "NOTIFY_TELEGRAM_CHAT_ID",
+                           "NOTIFY_TELEGRAM_CHAT_ID is required when NOTIFY_FORMAT=telegram (the chat the bot writes to)"))
+    if values["RETRY_BACKOFF_MAX_SECONDS"] < values["RETRY_BACKOFF_SECONDS"]:
+        out.append(Problem(parsed.lines.get("RETRY_BACKOFF_MAX_SECONDS"), "RETRY_BACKOFF_MAX_SECONDS",
+                           "RETRY_BACKOFF_MAX_SECONDS must be at least RETRY_BACKOFF_SECONDS"))
+    return out
+
+
+def problems_with(problems: Iterable[Problem], severity: str) -> list[Problem]:
+    """The problems of one severity."""
+    return [p for p in problems if p.severity == severity]
+
+
+def check_text(text: str, base_dir: Path) -> tuple[Config | None, list[Problem]]:
+    """Parse and validate env text; the config is None when any problem is an error."""
+    return validate(parse_env_text(text), base_dir)
+
+
+def load_config(env_path: str | os.PathLike[str]) -> Config:
+    """Read and validate an env file; raise ConfigError listing every error with its line."""
+    env_path = Path(env_path)
+    try:
+        text = decode_env_bytes(env_path.read_bytes())
+    except FileNotFoundError:
+        raise ConfigError(f"No config file at {str(env_path)!r}. Create one with `runnerd init --home DIR`, "
+                          "or point --env-file / CATALOGSYNC_ENV_FILE at it.") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{str(env_path)!r} is not UTF-8 text ({exc}); save it as UTF-8.") from None
+    config, problems = check_text(text, env_path.resolve().parent)
+    if config is None:
+        errors = problems_with(problems, "error")
+        raise ConfigError(f"{env_path} has {len(errors)} error(s):\n" + "\n".join(f"  {p}" for p in errors), errors)
+    return Config(values=config.values, unknown=config.unknown, warnings=config.warnings, env_path=env_path)
+
+
+# ------------------------------------------------------------------ masking
+
+
+def quote_value(value: str) -> str:
+    if value == "" or re.fullmatch(r"[A-Za-z0-9_./:@+,=-]+", value):
+        return value
+    if "'" not in value and "\n" not in value:
+        return f"'{value}'"
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _rewrite(text: str, replace: dict[int, str]) -> str:
+    """Rebuild `text` with the bindings at the given indexes replaced by new `KEY=value` lines."""
+    parsed = parse_env_text(text)
+    out = []
+    for index, (binding, _) in enumerate(parsed.bindings):
+        chunk = binding.original.string
+        if index in replace:
+            body = chunk.lstrip("\r\n")
+            lead = chunk[: len(chunk) - len(body)]
+            ending = "\r\n" if body.endswith("\r\n") else ("\n" if body.endswith("\n") else "")
+            export = "export " if body.lstrip().startswith("export ") else ""
+            chunk = f"{lead}{export}{binding.key}={replace[index]}{ending}"
+        out.append(chunk)
+    return "".join(out)
+
+
+def mask_text(text: str) -> str:
+    """The env text with every secret value replaced by the mask, for display and diffs."""
+    parsed = parse_env_text(text)
+    replace = {i: MASK for i, (b, _) in enumerate(parsed.bindings)
+               if b.key in SECRET_KEYS and b.value}
+    return _rewrite(parsed.text, replace) if replace else parsed.text
+
+
+def mask_values(values: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a key→value mapping with secret values masked."""
+    return {k: (MASK if k in SECRET_KEYS and v else v) for k, v in values.items()}
+
+
+def unmask_text(new_text: str, current_text: str) -> str:
+    """Put the saved secret back wherever the submitted text still carries the mask."""
+    current = parse_env_text(current_text).values
+    parsed = parse_env_text(new_text)
+    replace = {}
+    for index, (binding, line) in enumerate(parsed.bindings):
+        if binding.key in SECRET_KEYS and binding.value == MASK:
+            saved = current.get(binding.key)
+            if not saved:
+                raise ConfigError(f"line {line}: {binding.key} was submitted masked but has no saved value; "
+                                  "type the value itself",
+                                  [Problem(line, binding.key, "masked value with nothing saved")])
+            replace[index] = quote_value(saved)
+    return _rewrite(parsed.text, replace) if replace else new_text
+
+
+def set_values(text: str, changes: dict[str, str]) -> str:
+    """The env text with some keys set to new raw values: their last line rewritten in place,
+    new keys appended. Comments, order and other lines stay as they are."""
+    parsed = parse_env_text(text)
+    last: dict[str, int] = {}
+    for index, (binding, _) in enumerate(parsed.bindings):
+        if binding.key in changes:
+            last[binding.key] = index
+    out = _rewrite(parsed.text, {index: quote_value(changes[key]) for key, index in last.items()}) if last else parsed.text
+    missing = [key for key in changes if key not in last]
+    if missing:
+        if out and not out.endswith("\n"):
+            out += "\n"
+        out += "".join(f"{key}={quote_value(changes[key])}\n" for key in missing)
+    return out

@@ -1,0 +1,82 @@
+"""The declared settings of `catalogsync.env`: the one place every tunable lives.
+
+Each `Setting` says its type, default, allowed values, whether it is a secret, and one line of
+help. The table drives parsing and validation (`envfile.py`), the masked view, the job snapshot,
+`deploy/catalogsync.env.example`, `docs/config.md` and the README's config table
+(`reference.py`; `python tools/gen_docs.py` regenerates them, a test keeps them in step).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MASK = "********"
+
+# Source names accepted in DOWNLOAD_SOURCES. `demo`/`demo2` are the bundled demo platforms,
+# `m3u` plays standard playlist files, the rest come through the optional `musicdl` extra.
+KNOWN_SOURCES = (
+    "demo", "demo2", "m3u",
+    "qq", "netease", "kuwo", "migu", "kugou", "qianqian", "joox", "fivesing", "lizhi", "ximalaya",
+)
+LAYOUT_FIELDS = ("artist", "album", "title", "ext", "track", "platform", "playlist", "song_id")
+NOTIFY_KINDS = ("job_finished", "job_failed", "runner_recovered", "disk_low")
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One key of catalogsync.env."""
+
+    key: str
+    kind: str  # str | int | float | bool | path | dir | choice | sources | layout | url | host | events
+    default: str
+    help: str
+    group: str
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    secret: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DB_PATH", "path", "catalogsync.db", "SQLite database shared by runnerd and the web UI; must be on a local disk.", "paths"),
+    Setting("LIBRARY_DIR", "dir", "library", "Folder the downloaded, tagged songs are written to.", "paths"),
+    Setting("INPUT_DIR", "dir", "input", "Folder of playlist pools: every *.txt file lists playlist URLs, one per line.", "paths"),
+    Setting("LOG_DIR", "dir", "logs", "Folder for log files written beside the journal.", "paths"),
+    Setting("DOWNLOAD_SOURCES", "sources", "demo", "Comma-separated sources tried in order when a song is downloaded.", "download"),
+    Setting("DOWNLOAD_LAYOUT", "layout", "{artist}/{album}/{title}.{ext}", "Path of each song inside LIBRARY_DIR; fields: " + ", ".join("{%s}" % f for f in LAYOUT_FIELDS) + ".", "download"),
+    Setting("DEMO_BASE_URL", "url", "http://127.0.0.1:8765", "Address of the demo platform (runnerd demo-server) used by the demo and demo2 sources.", "download"),
+    Setting("MIN_FREE_DISK_MB", "int", "1024", "Downloads fail as disk_full instead of writing when the library disk has less free space (MiB).", "download", minimum=0),
+    Setting("HTTP_TIMEOUT_SECONDS", "float", "30", "Seconds a source or download may stay silent before the attempt fails as timeout.", "download", minimum=1, maximum=600),
+    Setting("OBJECT_BACKEND_NAME", "choice", "local", "Where files are uploaded: s3 (S3-compatible storage), local (a mirror folder) or none.", "upload", choices=("s3", "local", "none")),
+    Setting("MIRROR_DIR", "dir", "mirror", "Mirror folder used when OBJECT_BACKEND_NAME=local (a second volume or a mounted share).", "upload"),
+    Setting("OBJECT_BUCKET", "str", "", "Bucket name for OBJECT_BACKEND_NAME=s3.", "upload"),
+    Setting("OBJECT_ENDPOINT", "url", "", "S3 endpoint URL (MinIO, Synology C2, R2, …); empty means AWS.", "upload"),
+    Setting("OBJECT_REGION", "str", "us-east-1", "S3 region name.", "upload"),
+    Setting("OBJECT_ACCESS_KEY_ID", "str", "", "S3 access key id.", "upload"),
+    Setting("OBJECT_SECRET_ACCESS_KEY", "str", "", "S3 secret access key (masked in the UI).", "upload", secret=True),
+    Setting("OBJECT_PREFIX", "str", "", "Key prefix inside the bucket or mirror, e.g. music/.", "upload"),
+    Setting("OBJECT_CHECKSUM_MODE", "choice", "when_required", "S3 request checksums: when_required suits most S3-compatible servers; when_supported for AWS.", "upload", choices=("when_required", "when_supported")),
+    Setting("COLLECT_WORKERS", "int", "1", "Worker threads for the collect stage.", "workers", minimum=1, maximum=16),
+    Setting("SYNC_WORKERS", "int", "2", "Worker threads for the sync stage.", "workers", minimum=1, maximum=16),
+    Setting("DOWNLOAD_WORKERS", "int", "3", "Worker threads for the download stage.", "workers", minimum=1, maximum=32),
+    Setting("UPLOAD_WORKERS", "int", "2", "Worker threads for the upload stage.", "workers", minimum=1, maximum=32),
+    Setting("MAX_ATTEMPTS", "int", "3", "Attempts per item before it is marked failed (a person can always retry).", "retries", minimum=1, maximum=50),
+    Setting("RETRY_BACKOFF_SECONDS", "float", "30", "Wait before the first automatic retry; doubles each attempt, with jitter.", "retries", minimum=0, maximum=86400),
+    Setting("RETRY_BACKOFF_MAX_SECONDS", "float", "3600", "Longest wait between automatic retries.", "retries", minimum=0, maximum=604800),
+    Setting("AUTO_RESUME_AFTER_RECOVERY", "bool", "false", "After a crash or power cut, resume interrupted jobs at once instead of leaving them paused.", "runner"),
+    Setting("SHUTDOWN_GRACE_SECONDS", "int", "30", "On SIGTERM, seconds in-flight items may finish before they are interrupted.", "runner", minimum=0, maximum=3600),
+    Setting("LOG_RETENTION_DAYS", "int", "30", "Log rows older than this are deleted (days).", "runner", minimum=1, maximum=3650),
+    Setting("LOG_RETENTION_ROWS", "int", "1000000", "At most this many log rows are kept.", "runner", minimum=1000),
+    Setting("WEB_HOST", "host", "127.0.0.1", "Address the web UI listens on; 0.0.0.0 to reach it from the LAN (login is always required).", "web"),
+    Setting("WEB_PORT", "int", "8421", "Port of the web UI.", "web", minimum=1, maximum=65535),
+    Setting("NOTIFY_WEBHOOK_URL", "url", "", "Webhook for notifications (empty: none). With NOTIFY_FORMAT: a JSON endpoint, an ntfy topic URL, a Bark URL, https://api.telegram.org/bot<token>/sendMessage or a ServerChan https://sctapi.ftqq.com/<key>.send URL.", "notify", secret=True),
+    Setting("NOTIFY_FORMAT", "choice", "json", "Body the webhook gets: json (generic), ntfy, bark, telegram or serverchan.", "notify", choices=("json", "ntfy", "bark", "telegram", "serverchan")),
+    Setting("NOTIFY_TELEGRAM_CHAT_ID", "str", "", "Chat id the Telegram bot writes to (NOTIFY_FORMAT=telegram).", "notify"),
+    Setting("NOTIFY_EVENTS", "events", ",".join(NOTIFY_KINDS), "Comma-separated events to send: " + ", ".join(NOTIFY_KINDS) + ".", "notify"),
+    Setting("NOTIFY_DISK_FREE_MB", "int", "2048", "Send disk_low when the library disk has less free space than this (MiB).", "notify", minimum=0),
+    Setting("NOTIFY_RETRY_SECONDS", "float", "30", "Wait before retrying a failed delivery; doubles each time, up to an hour, 8 tries.", "notify", minimum=0.1, maximum=3600),
+)
+
+SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
+SECRET_KEYS = frozenset(s.key for s in SETTINGS if s.secret)

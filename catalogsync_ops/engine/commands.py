@@ -1,0 +1,396 @@
+"""The command channel: the web UI and the CLI write `job_commands` rows; runnerd applies them.
+
+`submit_command()` validates a payload and inserts a pending row (once per idempotency key, so
+a form posted twice makes one command). `apply_pending_commands()` applies them in id order,
+each in its own transaction together with the state change it causes, ending `applied` with a
+result or `rejected` with a reason a person understands. Handlers are a table keyed by kind.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Callable
+
+from catalogsync_ops.engine import runners
+from catalogsync_ops.config.settings import KNOWN_SOURCES
+from catalogsync_ops.config.envfile import Config
+from catalogsync_ops.store.connection import Connection, iso, transaction
+from catalogsync_ops.errors import CatalogsyncError, CommandRejected, InvalidCommand, NotFound
+from catalogsync_ops.engine.states import CommandStatus, JobType
+from catalogsync_ops.errors import ErrorClass
+from catalogsync_ops.engine.jobs import create_job, reprioritize_job, request_cancel, request_pause, resume_job
+from catalogsync_ops.engine.records import get_item, get_job, running_item_count
+from catalogsync_ops.engine.retry import retry_failed_items, retry_item
+
+
+class CommandKind(StrEnum):
+    ENQUEUE_JOB = "enqueue_job"
+    PAUSE_JOB = "pause_job"
+    RESUME_JOB = "resume_job"
+    CANCEL_JOB = "cancel_job"
+    RETRY_ITEM = "retry_item"
+    RETRY_FAILED_ITEMS = "retry_failed_items"
+    REPRIORITIZE_JOB = "reprioritize_job"
+    PAUSE_RUNNER = "pause_runner"
+    RESUME_RUNNER = "resume_runner"
+    APPLY_CONFIG = "apply_config"
+    ROLLBACK_CONFIG = "rollback_config"
+
+
+@dataclass
+class CommandContext:
+    """What handlers need from the runner: its id, the env file and the config in force."""
+
+    env_path: Path | None
+    runner_instance_id: int | None = None
+    config: Config | None = None
+    config_revision_id: int | None = None
+    now: datetime | None = None
+    on_config_applied: Callable[[int, Config], None] | None = None
+    # Called just before a pause or cancel of a job (None: the runner-wide pause) is written, so
+    # the runner stops starting items its workers already hold before the command is applied.
+    on_stopping: Callable[[int | None], None] | None = None
+
+
+# ---------------------------------------------------------------- payload validation
+
+SCOPE_KEYS = ("sources", "pools", "playlists", "songs")
+
+
+def _int(payload: dict, key: str, *, required: bool = True, minimum: int | None = None) -> int | None:
+    value = payload.get(key)
+    if value is None:
+        if required:
+            raise InvalidCommand(f"{key!r} is required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value)
+        else:
+            raise InvalidCommand(f"{key!r} must be a whole number, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise InvalidCommand(f"{key!r} must be at least {minimum}, got {value}")
+    return value
+
+
+def _str(payload: dict, key: str, *, required: bool = False, max_len: int = 2000) -> str | None:
+    value = payload.get(key)
+    if value is None or value == "":
+        if required:
+            raise InvalidCommand(f"{key!r} is required")
+        return None
+    if not isinstance(value, str):
+        raise InvalidCommand(f"{key!r} must be text, got {value!r}")
+    if len(value) > max_len:
+        raise InvalidCommand(f"{key!r} is longer than {max_len} characters")
+    return value
+
+
+def _scope(raw: Any) -> dict[str, list]:
+    if raw in (None, ""):
+        return {}
+    if not isinstance(raw, dict):
+        raise InvalidCommand(f"'scope' must be an object with keys {', '.join(SCOPE_KEYS)}, got {raw!r}")
+    unknown = sorted(set(raw) - set(SCOPE_KEYS))
+    if unknown:
+        raise InvalidCommand(f"unknown scope key {unknown[0]!r}; allowed: {', '.join(SCOPE_KEYS)}")
+    scope: dict[str, list] = {}
+    for key in SCOPE_KEYS:
+        values = raw.get(key)
+        if not values:
+            continue
+        if isinstance(values, str):
+            values = [v.strip() for v in values.split(",") if v.strip()]
+        if not isinstance(values, list):
+            raise InvalidCommand(f"scope {key!r} must be a list, got {values!r}")
+        if key == "sources":
+            bad = [v for v in values if v not in KNOWN_SOURCES]
+            if bad:
+                raise InvalidCommand(f"unknown source {bad[0]!r}; known sources: {', '.join(KNOWN_SOURCES)}")
+        if key == "songs":
+            values = [_int({"song": v}, "song", minimum=1) for v in values]
+        scope[key] = values
+    return scope
+
+
+def validate_payload(kind: CommandKind | str, payload: dict[str, Any] | None) -> dict[str, Any]:
+    """Check and normalise a command's payload; raise InvalidCommand saying what is wrong."""
+    try:
+        kind = CommandKind(kind)
+    except ValueError:
+        raise InvalidCommand(f"unknown command {kind!r}; known: {', '.join(k.value for k in CommandKind)}") from None
+    payload = dict(payload or {})
+    if kind is CommandKind.ENQUEUE_JOB:
+        job_type = payload.get("job_type", JobType.FULL_PIPELINE.value)
+        if job_type not in {t.value for t in JobType}:
+            raise InvalidCommand(f"unknown job type {job_type!r}; choose one of: {', '.join(t.value for t in JobType)}")
+        out = {"job_type": job_type, "scope": _scope(payload.get("scope")),
+               "priority": _int(payload, "priority", required=False) or 0}
+        if (note := _str(payload, "note", max_len=500)):
+            out["note"] = note
+        return out
+    if kind in (CommandKind.PAUSE_JOB, CommandKind.RESUME_JOB, CommandKind.CANCEL_JOB):
+        return {"job_id": _int(payload, "job_id", minimum=1)}
+    if kind is CommandKind.RETRY_ITEM:
+        return {"item_id": _int(payload, "item_id", minimum=1)}
+    if kind is CommandKind.RETRY_FAILED_ITEMS:
+        out = {"job_id": _int(payload, "job_id", minimum=1)}
+        if (error_class := _str(payload, "error_class")):
+            if error_class not in {e.value for e in ErrorClass}:
+                raise InvalidCommand(f"unknown error class {error_class!r}; one of: {', '.join(e.value for e in ErrorClass)}")
+            out["error_class"] = error_class
+        if (source := _str(payload, "source")):
+            out["source"] = source
+        return out
+    if kind is CommandKind.REPRIORITIZE_JOB:
+        return {"job_id": _int(payload, "job_id", minimum=1), "priority": _int(payload, "priority")}
+    if kind is CommandKind.PAUSE_RUNNER:
+        return {"reason": _str(payload, "reason", max_len=500)} if payload.get("reason") else {}
+    if kind is CommandKind.RESUME_RUNNER:
+        return {}
+    if kind is CommandKind.APPLY_CONFIG:
+        content = payload.get("content")
+        if not isinstance(content, str):
+            raise InvalidCommand("'content' (the new env file text) is required")
+        if len(content) > 256 * 1024:
+            raise InvalidCommand("the env file is larger than 256 KiB; that is not a catalogsync.env")
+        out = {"content": content}
+        if (note := _str(payload, "note", max_len=500)):
+            out["note"] = note
+        return out
+    if kind is CommandKind.ROLLBACK_CONFIG:
+        out = {"revision_id": _int(payload, "revision_id", minimum=1)}
+        if (note := _str(payload, "note", max_len=500)):
+            out["note"] = note
+        return out
+    raise AssertionError(kind)
+
+
+def submit_command(
+    conn: Connection,
+    kind: CommandKind | str,
+    payload: dict[str, Any] | None = None,
+    *,
+    origin: str = "cli",
+    requested_by: str | None = None,
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+) -> tuple[int, bool]:
+    """Write a pending command; returns (id, created). A repeated idempotency key returns
+    the first command's id and writes nothing."""
+    clean = validate_payload(kind, payload)
+    kind = CommandKind(kind)
+    body = json.dumps(clean, ensure_ascii=False, sort_keys=True)
+    with transaction(conn):
+        if idempotency_key:
+            existing = conn.execute("SELECT id, kind, payload_json FROM job_commands WHERE idempotency_key = ?",
+                                    (idempotency_key,)).fetchone()
+            if existing is not None:
+                if existing["kind"] != kind.value or existing["payload_json"] != body:
+                    raise InvalidCommand(f"idempotency key {idempotency_key!r} was already used for another command "
+                                         f"({existing['id']}); use a new key")
+                return int(existing["id"]), False
+        try:
+            command_id = conn.execute(
+                "INSERT INTO job_commands (kind, payload_json, status, idempotency_key, origin, requested_by,"
+                " created_at) VALUES (?, ?, 'pending', ?, ?, ?, ?)",
+                (kind.value, body, idempotency_key, origin, requested_by, iso(now)),
+            ).lastrowid
+        except sqlite3.IntegrityError as exc:
+            raise InvalidCommand(f"command not written: {exc}") from None
+    return int(command_id), True
+
+
+def get_command(conn: Connection, command_id: int) -> dict[str, Any]:
+    """One command as a dict with its payload and result decoded."""
+    row = conn.execute("SELECT * FROM job_commands WHERE id = ?", (command_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"command {command_id} does not exist")
+    out = dict(row)
+    out["payload"] = json.loads(out.pop("payload_json") or "{}")
+    out["result"] = json.loads(out.pop("result_json") or "null")
+    if out["kind"] == CommandKind.APPLY_CONFIG and "content" in out["payload"]:
+        from catalogsync_ops.config.envfile import mask_text
+
+        out["payload"]["content"] = mask_text(out["payload"]["content"])
+    return out
+
+
+def pending_count(conn: Connection) -> int:
+    """How many commands wait for the runner."""
+    return int(conn.execute("SELECT COUNT(*) FROM job_commands WHERE status = 'pending'").fetchone()[0])
+
+
+# ---------------------------------------------------------------- handlers
+
+
+def _job_exists(conn: Connection, job_id: int):
+    try:
+        return get_job(conn, job_id)
+    except NotFound as exc:
+        raise CommandRejected(str(exc)) from None
+
+
+def _enqueue_job(conn: Connection, p: dict, ctx: CommandContext, command_id: int) -> dict:
+    if ctx.config is None:
+        raise CommandRejected("the config file is invalid, so no job can start; fix catalogsync.env first")
+    job_id = create_job(conn, p["job_type"], scope=p["scope"], priority=p["priority"],
+                              config_revision_id=ctx.config_revision_id, config_snapshot=ctx.config.snapshot(),
+                              command_id=command_id, note=p.get("note"), now=ctx.now)
+    return {"job_id": job_id}
+
+
+def _pause_job(conn: Connection, p: dict, ctx: CommandContext, command_id: int) -> dict:
+    job = _job_exists(conn, p["job_id"])
+    if job["status"] in ("paused", "pause_requested"):
+        raise CommandRejected(f"job {job['id']} is already {job['status'].replace('_', ' ')}")
+    if job["status"] not in ("queued", "running"):
+        raise CommandRejected(f"job {job['id']} is {job['status']}; nothing to pause")
+    if ctx.on_stopping:
+        ctx.on_stopping(p["job_id"])
+    status = request_pause(conn, p["job_id"], command_id=command_id, now=ctx.now)
+    return {"job_id": p["job_id"], "status": status.value, "in_flight": running_item_count(conn, p["job_id"])}
+
+
+def _resume_job(conn: Connection, p: dict, ctx: CommandContext, command_id: int) -> dict:
+    job = _job_exists(conn, p["job_id"])
+    if job["status"] not in ("paused", "pause_requested"):
+        raise CommandRejected(f"job {job['id']} is {job['status']}; only a paused job can be resumed")
+    status = resume_job(conn, p["job_id"], command_id=command_id, now=ctx.now)
+    return {"job_id": p["job_id"], "status": status.value}
+
+
+def _cancel_job(conn: Connection, p: dict, ctx: CommandContext, command_id: int) -> dict:
+    job = _job_exists(conn, p["job_id"])
+    if job["status"] in ("canceled", "cancel_requested"):
+        raise CommandRejected(f"job {job['id']} is already {job['status'].replace('_', ' ')}")
+    if job["status"] in ("completed", "completed_with_errors", "failed"):
+        raise CommandRejected(f"job {job['id']} is {job['status']}; it has finished, nothing to cancel")
+    if ctx.on_stopping:
+        ctx.on_stopping(p["job_id"])
+    status = request_cancel(conn, p["job_id"], command_id=command_id, now=ctx.now)
+    return {"job_id": p["job_id"], "status": status.value}
+
+
+def _extra_attempts(ctx: CommandContext) -> int:
+    return int(ctx.config["MAX_ATTEMPTS"]) if ctx.config else 1
+
+
+def _retry_item(conn: Connection, p: dict, ctx: CommandContext, command_id: int) -> dict:
+    try:
+        item = get_item(conn, p["item_id"])
+    except NotFound as exc:
+        raise CommandRejected(str(exc)) from None
+    retry_item(conn, p["item_id"], extra_attempts=_extra_attempts(ctx), command_id=command_id, now=ctx.now)
+    return {"item_id": p["item_id"], "job_id": item["job_id"]}
+
+
+def _retry_failed_items(conn: Connection, p: dict, ctx: CommandContext, command_id: int) -> dict:
+    _job_exists(conn, p["job_id"])
+    count = retry_failed_items(conn, p["job_id"], error_class=p.get("error_class"), source=p.get("source"),
+                                     extra_attempts=_extra_attempts(ctx), command_id=command_id, now=ctx.now)
+    return {"job_id": p["job_id"], "requeued": count}
+
+
+def _reprioritize_job(conn: Connection, p: dict, ctx: CommandContext, command_id: int) -> dict:
+    _job_exists(conn, p["job_id"])
+    reprioritize_job(conn, p["job_id"], p["priority"], command_id=command_id, now=ctx.now)
+    return {"job_id": p["job_id"], "priority": p["priority"]}
+
+
+def _pause_runner(conn: Connection, p: dict, ctx: CommandContext, command_id: int) -> dict:
+    if ctx.on_stopping:
+        ctx.on_stopping(None)
+    runners.pause_runner(conn, reason=p.get("reason"), command_id=command_id, now=ctx.now)
+    return {"paused": True}
+
+
+def _resume_runner(conn: Connection, p: dict, ctx: CommandContext, command_id: int) -> dict:
+    runners.resume_runner(conn, command_id=command_id, now=ctx.now)
+    return {"paused": False}
+
+
+def _apply_config(conn: Connection, p: dict, ctx: CommandContext, command_id: int) -> dict:
+    from catalogsync_ops.config.revisions import apply_config_text
+
+    if ctx.env_path is None:
+        raise CommandRejected("this runner has no env file to write")
+    revision_id, config = apply_config_text(conn, ctx.env_path, p["content"], source="ui", note=p.get("note"),
+                                            command_id=command_id, now=ctx.now)
+    if ctx.on_config_applied:
+        ctx.on_config_applied(revision_id, config)
+    return {"revision_id": revision_id}
+
+
+def _rollback_config(conn: Connection, p: dict, ctx: CommandContext, command_id: int) -> dict:
+    from catalogsync_ops.config.revisions import rollback_to
+
+    if ctx.env_path is None:
+        raise CommandRejected("this runner has no env file to write")
+    revision_id, config = rollback_to(conn, ctx.env_path, p["revision_id"], note=p.get("note"),
+                                      command_id=command_id, now=ctx.now)
+    if ctx.on_config_applied:
+        ctx.on_config_applied(revision_id, config)
+    return {"revision_id": revision_id, "rollback_of": p["revision_id"]}
+
+
+Handler = Callable[[Connection, dict, CommandContext, int], dict]
+
+HANDLERS: dict[CommandKind, Handler] = {
+    CommandKind.ENQUEUE_JOB: _enqueue_job,
+    CommandKind.PAUSE_JOB: _pause_job,
+    CommandKind.RESUME_JOB: _resume_job,
+    CommandKind.CANCEL_JOB: _cancel_job,
+    CommandKind.RETRY_ITEM: _retry_item,
+    CommandKind.RETRY_FAILED_ITEMS: _retry_failed_items,
+    CommandKind.REPRIORITIZE_JOB: _reprioritize_job,
+    CommandKind.PAUSE_RUNNER: _pause_runner,
+    CommandKind.RESUME_RUNNER: _resume_runner,
+    CommandKind.APPLY_CONFIG: _apply_config,
+    CommandKind.ROLLBACK_CONFIG: _rollback_config,
+}
+
+
+def apply_command(conn: Connection, command_id: int, ctx: CommandContext) -> tuple[CommandStatus, Any]:
+    """Apply one pending command in one transaction; returns (applied, result) or (rejected, reason).
+
+    The handler runs inside a savepoint: when it rejects, whatever it changed is rolled back
+    and only the rejection is written, so a command is never half-applied.
+    """
+    ts = iso(ctx.now)
+    with transaction(conn):
+        row = conn.execute("SELECT * FROM job_commands WHERE id = ? AND status = 'pending'",
+                           (command_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"command {command_id} is not pending")
+        try:
+            with transaction(conn):
+                try:
+                    payload = validate_payload(row["kind"], json.loads(row["payload_json"] or "{}"))
+                except InvalidCommand as exc:
+                    raise CommandRejected(str(exc)) from None
+                result = HANDLERS[CommandKind(row["kind"])](conn, payload, ctx, command_id)
+        except CatalogsyncError as exc:
+            conn.execute(
+                "UPDATE job_commands SET status = 'rejected', reject_reason = ?, applied_at = ?,"
+                " runner_instance_id = ? WHERE id = ?",
+                (str(exc), ts, ctx.runner_instance_id, command_id),
+            )
+            return CommandStatus.REJECTED, str(exc)
+        conn.execute(
+            "UPDATE job_commands SET status = 'applied', result_json = ?, applied_at = ?, runner_instance_id = ?"
+            " WHERE id = ?",
+            (json.dumps(result, ensure_ascii=False), ts, ctx.runner_instance_id, command_id),
+        )
+        return CommandStatus.APPLIED, result
+
+
+def apply_pending_commands(conn: Connection, ctx: CommandContext, *, limit: int = 100) -> list[tuple[int, CommandStatus, Any]]:
+    """Apply pending commands in id order; returns what happened to each."""
+    ids = [r[0] for r in conn.execute(
+        "SELECT id FROM job_commands WHERE status = 'pending' ORDER BY id LIMIT ?", (limit,)).fetchall()]
+    return [(command_id, *apply_command(conn, command_id, ctx)) for command_id in ids]

@@ -1,0 +1,150 @@
+"""Read-side queries shared by the CLI and the web UI: cheap, counter-based, keyset-paginated."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from catalogsync_ops.store.connection import Connection, parse_iso, utcnow
+from catalogsync_ops.errors import NotFound
+from catalogsync_ops.engine.states import ItemStatus, JobStatus
+
+# A runner heartbeats every few seconds; past this it is reported down.
+HEARTBEAT_STALE_SECONDS = 20
+
+
+def runner_liveness(conn: Connection, now: datetime | None = None) -> dict[str, Any]:
+    """Is a runner up? state is 'up', 'down' (was seen) or 'never' (never started here)."""
+    row = conn.execute("SELECT * FROM runner_instances ORDER BY id DESC LIMIT 1").fetchone()
+    paused = conn.execute("SELECT paused, paused_at, pause_reason FROM runner_state WHERE id = 1").fetchone()
+    out: dict[str, Any] = {"state": "never", "paused": bool(paused["paused"]), "paused_at": paused["paused_at"],
+                           "pause_reason": paused["pause_reason"]}
+    if row is None:
+        return out
+    age = ((now or utcnow()) - parse_iso(row["heartbeat_at"])).total_seconds()
+    up = row["status"] in ("running", "stopping") and age <= HEARTBEAT_STALE_SECONDS
+    state = "up" if up else ("stopped" if row["status"] == "stopped" else "down")
+    out.update(state=state, runner_id=row["id"], pid=row["pid"], host=row["host"],
+               version=row["version"], runner_status=row["status"], started_at=row["started_at"],
+               heartbeat_at=row["heartbeat_at"], heartbeat_age_s=round(age, 1), stopped_at=row["stopped_at"])
+    return out
+
+
+def _stage_dict(row) -> dict[str, Any]:
+    out = dict(row)
+    counts = {s.value: out.pop(f"n_{s.value}") for s in ItemStatus}
+    out["counts"] = counts
+    out["total"] = sum(counts.values())
+    out["done"] = counts["succeeded"] + counts["failed"] + counts["canceled"] + counts["skipped"]
+    return out
+
+
+def _job_dict(row) -> dict[str, Any]:
+    out = dict(row)
+    out["scope"] = json.loads(out.pop("scope_json") or "{}")
+    out.pop("config_snapshot_json", None)
+    return out
+
+
+def list_jobs(conn: Connection, *, statuses: list[str] | None = None, limit: int = 50,
+              before_id: int | None = None) -> list[dict[str, Any]]:
+    """Jobs newest first, keyset-paginated by id."""
+    where, params = ["id < ?"], [before_id if before_id is not None else 2**62]
+    if statuses:
+        where.append(f"status IN ({', '.join('?' for _ in statuses)})")
+        params += [JobStatus(s).value for s in statuses]
+    rows = conn.execute(
+        f"SELECT * FROM job_runs WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?", (*params, limit)
+    ).fetchall()
+    return [_job_dict(row) for row in rows]
+
+
+def queued_jobs(conn: Connection) -> list[dict[str, Any]]:
+    """Queued jobs in the order the scheduler will take them (priority, then age)."""
+    rows = conn.execute("SELECT * FROM job_runs WHERE status = 'queued' ORDER BY priority DESC, id").fetchall()
+    return [_job_dict(row) for row in rows]
+
+
+def job_stages(conn: Connection, job_id: int) -> list[dict[str, Any]]:
+    """The stages of a job in order, with their counters."""
+    return [_stage_dict(r) for r in conn.execute(
+        "SELECT * FROM job_stages WHERE job_id = ? ORDER BY seq_no", (job_id,)).fetchall()]
+
+
+def job_detail(conn: Connection, job_id: int) -> dict[str, Any]:
+    """A job with its stages and counters."""
+    row = conn.execute("SELECT * FROM job_runs WHERE id = ?", (job_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"job {job_id} does not exist")
+    job = _job_dict(row)
+    job["config_snapshot"] = json.loads(row["config_snapshot_json"] or "{}")
+    job["stages"] = job_stages(conn, job_id)
+    return job
+
+
+def list_items(conn: Connection, job_id: int, *, status: str | None = None, after_id: int = 0,
+               limit: int = 50, error_class: str | None = None, source: str | None = None) -> list[dict[str, Any]]:
+    """Items of a job by id, optionally of one status, error class or source; keyset-paginated."""
+    if error_class or source:
+        where, params = ["job_id = ?", "status = ?", "id > ?"], [job_id, ItemStatus(status or "failed").value, after_id]
+        if error_class:
+            where.append("last_error_class = ?")
+            params.append(error_class)
+        if source:
+            where.append("last_source = ?")
+            params.append(source)
+        return [dict(r) for r in conn.execute(
+            f"SELECT * FROM job_items WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", (*params, limit)).fetchall()]
+    if status:
+        rows = conn.execute(
+            "SELECT * FROM job_items WHERE job_id = ? AND status = ? AND id > ? ORDER BY id LIMIT ?",
+            (job_id, ItemStatus(status).value, after_id, limit)).fetchall()
+    else:
+        # Walk the primary key and filter by job ('+' keeps SQLite off the job/status index, which
+        # would read every item of the job to sort them): the first page costs ~limit rows.
+        rows = conn.execute("SELECT * FROM job_items WHERE +job_id = ? AND id > ? ORDER BY id LIMIT ?",
+                            (job_id, after_id, limit)).fetchall()
+    return [dict(r) for r in rows]
+
+
+def active_job(conn: Connection) -> dict[str, Any] | None:
+    """The job the runner is working on (running, pausing or canceling), if any."""
+    row = conn.execute("SELECT id FROM job_runs WHERE status IN ('running', 'pause_requested', 'cancel_requested')"
+                       " ORDER BY id LIMIT 1").fetchone()
+    return job_detail(conn, row[0]) if row else None
+
+
+def status_summary(conn: Connection, now: datetime | None = None) -> dict[str, Any]:
+    """Everything `runnerd status` and the dashboard show at a glance."""
+    pending = conn.execute("SELECT COUNT(*), MIN(created_at) FROM job_commands WHERE status = 'pending'").fetchone()
+    by_status = {row[0]: row[1] for row in conn.execute("SELECT status, COUNT(*) FROM job_runs GROUP BY status")}
+    return {
+        "runner": runner_liveness(conn, now),
+        "pending_commands": pending[0],
+        "oldest_pending_command_at": pending[1],
+        "active_job": active_job(conn),
+        "queued_jobs": [{"id": j["id"], "job_type": j["job_type"], "priority": j["priority"]}
+                        for j in queued_jobs(conn)],
+        "jobs_by_status": by_status,
+    }
+
+
+def throughput(conn: Connection, *, hours: int = 6, bucket_minutes: int = 10,
+               now: datetime | None = None) -> list[dict[str, Any]]:
+    """Items finished per bucket over the last hours (oldest first), from the per-minute table."""
+    from datetime import timedelta
+
+    from catalogsync_ops.store.connection import iso
+
+    moment = (now or utcnow()).replace(second=0, microsecond=0)
+    last = moment - timedelta(minutes=moment.minute % bucket_minutes)  # the bucket holding now
+    start = last - timedelta(minutes=hours * 60 - bucket_minutes)
+    rows = conn.execute("SELECT minute, items FROM throughput_minutes WHERE minute >= ? ORDER BY minute",
+                        (iso(start)[:16],)).fetchall()
+    buckets = [{"start": iso(start + timedelta(minutes=i))[:16], "items": 0}
+               for i in range(0, hours * 60, bucket_minutes)]
+    for minute, items in rows:
+        offset = int((parse_iso(minute + ":00.000000Z") - start).total_seconds() // 60) // bucket_minutes
+        if 0 <= offset < len(buckets):
+            buckets[offset]["items"] += items
+    return buckets

@@ -1,0 +1,114 @@
+"""Stage transitions: items added, a stage started, a stage finished (and later ones reopened)."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Iterable
+
+from catalogsync_ops.errors import TransitionError
+from catalogsync_ops.store.connection import Connection, iso, transaction
+from catalogsync_ops.engine.records import (
+    ItemSpec,
+    get_job,
+    get_stage,
+    set_stage_status,
+    stages_of,
+    write_event,
+)
+from catalogsync_ops.engine.states import STAGE_FINAL, ItemType, JobStatus, StageStatus
+
+J, S = JobStatus, StageStatus
+
+
+def add_items(
+    conn: Connection,
+    stage_id: int,
+    items: Iterable[ItemSpec],
+    *,
+    max_attempts: int,
+    now: datetime | None = None,
+) -> int:
+    """Queue items in a stage; keys already present are left alone. Returns how many were new."""
+    ts = iso(now)
+    with transaction(conn):
+        stage = get_stage(conn, stage_id)
+        if stage["status"] in {s.value for s in STAGE_FINAL}:
+            raise TransitionError(f"stage {stage_id} is {stage['status']}; no items can be added")
+        rows = [
+            (stage["job_id"], stage_id, ItemType(spec.item_type).value, spec.item_key, max_attempts, ts,
+             spec.playlist_pool_id, spec.playlist_id, spec.song_id, spec.file_location_id,
+             spec.upload_task_id, spec.display_text,
+             json.dumps(spec.payload, ensure_ascii=False) if spec.payload else None, ts, ts)
+            for spec in items
+        ]
+        cursor = conn.executemany(
+            "INSERT OR IGNORE INTO job_items (job_id, stage_id, item_type, item_key, max_attempts,"
+            " next_attempt_at, playlist_pool_id, playlist_id, song_id, file_location_id,"
+            " upload_task_id, display_text, payload_json, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        added = max(cursor.rowcount, 0)
+        if added:
+            conn.execute("UPDATE job_stages SET materialized_at = ?, updated_at = ? WHERE id = ?", (ts, ts, stage_id))
+            write_event(conn, "items_added", now=ts, job_id=stage["job_id"], stage_id=stage_id,
+                        message=f"{added} items queued", data={"count": added, "offered": len(rows)})
+    return added
+
+
+def start_stage(conn: Connection, stage_id: int, *, now: datetime | None = None) -> None:
+    """pending|paused -> running, only while its job runs."""
+    ts = iso(now)
+    with transaction(conn):
+        stage = get_stage(conn, stage_id)
+        job = get_job(conn, stage["job_id"])
+        if stage["status"] not in (S.PENDING, S.PAUSED):
+            raise TransitionError(f"stage {stage_id} is {stage['status']}; only a pending or paused stage can start")
+        if job["status"] != J.RUNNING:
+            raise TransitionError(f"job {job['id']} is {job['status']}; its stages cannot start")
+        set_stage_status(conn, stage, S.RUNNING, ts, started_at=stage["started_at"] or ts)
+        write_event(conn, "stage_started", now=ts, job_id=job["id"], stage_id=stage_id,
+                    from_status=stage["status"], to_status=S.RUNNING.value,
+                    message=f"stage {stage['stage_type']} started")
+
+
+def finish_stage(conn: Connection, stage_id: int, *, now: datetime | None = None) -> StageStatus:
+    """running -> completed | completed_with_errors | failed once no item is left to run.
+
+    Later stages of the job that had already finished go back to pending, so they pick up
+    what this stage produced when it ran again (after a person's retry).
+    """
+    ts = iso(now)
+    with transaction(conn):
+        stage = get_stage(conn, stage_id)
+        left = stage["n_queued"] + stage["n_running"] + stage["n_interrupted"]
+        if stage["status"] == S.RUNNING and left:
+            raise TransitionError(
+                f"stage {stage_id} still has {stage['n_queued']} queued, {stage['n_running']} running"
+                f" and {stage['n_interrupted']} interrupted items; it cannot finish yet"
+            )
+        if stage["n_failed"] and not (stage["n_succeeded"] or stage["n_skipped"]):
+            target = S.FAILED
+        elif stage["n_failed"]:
+            target = S.COMPLETED_WITH_ERRORS
+        else:
+            target = S.COMPLETED
+        set_stage_status(conn, stage, target, ts, finished_at=ts)
+        reopened = []
+        for later in conn.execute(
+            "SELECT * FROM job_stages WHERE job_id = ? AND seq_no > ? AND status IN (?, ?, ?)",
+            (stage["job_id"], stage["seq_no"], S.COMPLETED.value, S.COMPLETED_WITH_ERRORS.value, S.FAILED.value),
+        ).fetchall():
+            set_stage_status(conn, later, S.PENDING, ts, finished_at=None)
+            reopened.append(later["id"])
+        write_event(conn, "stage_finished", now=ts, job_id=stage["job_id"], stage_id=stage_id,
+                    from_status=stage["status"], to_status=target.value,
+                    message=f"stage {stage['stage_type']} {target.value}",
+                    data={"reopened_stages": reopened} if reopened else None)
+    return target
+
+
+def close_stages_canceled(conn: Connection, job_id: int, ts: str) -> None:
+    for stage in stages_of(conn, job_id):
+        if stage["status"] not in {s.value for s in STAGE_FINAL}:
+            set_stage_status(conn, stage, S.CANCELED, ts, finished_at=ts)

@@ -1,0 +1,254 @@
+"""The catalog: pools, playlists, songs, membership, files and uploads, and the scope queries.
+
+Upserts are idempotent (a stage that runs twice changes nothing the second time). Songs that
+leave a playlist are unlinked (`removed_at`), never deleted; a pool's playlists likewise.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from catalogsync_ops.store.connection import Connection, iso, transaction
+from catalogsync_ops.sources.base import Track
+
+
+def upsert_pool(conn: Connection, name: str, *, origin: str = "file", source_path: str | None = None) -> int:
+    """The id of the pool `name`, created if new."""
+    ts = iso()
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO playlist_pools (name, origin, source_path, created_at, updated_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET source_path = excluded.source_path, updated_at = excluded.updated_at",
+            (name, origin, source_path, ts, ts))
+        return conn.execute("SELECT id FROM playlist_pools WHERE name = ?", (name,)).fetchone()[0]
+
+
+def record_pool_collected(conn: Connection, pool_id: int, *, error: str | None) -> None:
+    """Note when a pool was last read, and what was wrong with it (None when nothing)."""
+    with transaction(conn):
+        conn.execute("UPDATE playlist_pools SET last_collected_at = ?, last_error = ? WHERE id = ?",
+                     (iso(), error, pool_id))
+
+
+def upsert_playlist(conn: Connection, platform: str, url: str) -> int:
+    """The id of the playlist at `url`, created if new."""
+    ts = iso()
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO playlists (platform, url, created_at, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (url) DO UPDATE SET platform = excluded.platform",
+            (platform, url, ts, ts))
+        return conn.execute("SELECT id FROM playlists WHERE url = ?", (url,)).fetchone()[0]
+
+
+def set_pool_playlists(conn: Connection, pool_id: int, entries: list[tuple[int, int]]) -> dict[str, int]:
+    """Make the pool list exactly these (playlist_id, line_no) in order; others are unlinked."""
+    ts = iso()
+    with transaction(conn):
+        keep = set()
+        for position, (playlist_id, line_no) in enumerate(entries, 1):
+            keep.add(playlist_id)
+            conn.execute(
+                "INSERT INTO pool_playlists (pool_id, playlist_id, position, line_no, removed_at) VALUES (?, ?, ?, ?, NULL)"
+                " ON CONFLICT (pool_id, playlist_id) DO UPDATE SET position = excluded.position,"
+                " line_no = excluded.line_no, removed_at = NULL",
+                (pool_id, playlist_id, position, line_no))
+        current = [r[0] for r in conn.execute(
+            "SELECT playlist_id FROM pool_playlists WHERE pool_id = ? AND removed_at IS NULL", (pool_id,))]
+        removed = [pid for pid in current if pid not in keep]
+        conn.executemany("UPDATE pool_playlists SET removed_at = ? WHERE pool_id = ? AND playlist_id = ?",
+                         [(ts, pool_id, pid) for pid in removed])
+    return {"linked": len(keep), "unlinked": len(removed)}
+
+
+def upsert_song(conn: Connection, track: Track) -> int:
+    """The id of the song (platform, external id), its metadata refreshed."""
+    ts = iso()
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO songs (platform, external_id, title, artists, album, duration_s, track_no, cover_url,"
+            " extra_json, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (platform, external_id) DO UPDATE SET title = excluded.title, artists = excluded.artists,"
+            " album = excluded.album, duration_s = excluded.duration_s, track_no = excluded.track_no,"
+            " cover_url = excluded.cover_url, extra_json = excluded.extra_json, updated_at = excluded.updated_at",
+            (track.platform, track.external_id, track.title, json.dumps(list(track.artists), ensure_ascii=False),
+             track.album, track.duration_s, track.track_no, track.cover_url,
+             json.dumps(track.extra, ensure_ascii=False) if track.extra else None, ts, ts))
+        return conn.execute("SELECT id FROM songs WHERE platform = ? AND external_id = ?",
+                            (track.platform, track.external_id)).fetchone()[0]
+
+
+def track_of(row) -> Track:
+    """A songs row as a Track."""
+    return Track(row["platform"], row["external_id"], row["title"], tuple(json.loads(row["artists"] or "[]")),
+                 row["album"], row["duration_s"], row["track_no"], row["cover_url"],
+                 json.loads(row["extra_json"]) if row["extra_json"] else {})
+
+
+def set_playlist_songs(conn: Connection, playlist_id: int, song_ids: list[int], *, title: str | None = None,
+                       external_id: str | None = None) -> dict[str, int]:
+    """Make the playlist hold exactly these songs in this order; songs that left are unlinked."""
+    ts = iso()
+    with transaction(conn):
+        before = {r[0] for r in conn.execute(
+            "SELECT song_id FROM playlist_songs WHERE playlist_id = ? AND removed_at IS NULL", (playlist_id,))}
+        seen = set()
+        for position, song_id in enumerate(song_ids, 1):
+            if song_id in seen:
+                continue  # a song listed twice keeps its first place
+            seen.add(song_id)
+            conn.execute(
+                "INSERT INTO playlist_songs (playlist_id, song_id, position, added_at, removed_at) VALUES (?, ?, ?, ?, NULL)"
+                " ON CONFLICT (playlist_id, song_id) DO UPDATE SET position = excluded.position, removed_at = NULL",
+                (playlist_id, song_id, position, ts))
+        gone = before - seen
+        conn.executemany("UPDATE playlist_songs SET removed_at = ? WHERE playlist_id = ? AND song_id = ?",
+                         [(ts, playlist_id, sid) for sid in gone])
+        conn.execute("UPDATE playlists SET title = COALESCE(?, title), external_id = COALESCE(?, external_id),"
+                     " track_count = ?, last_synced_at = ?, last_error = NULL, updated_at = ? WHERE id = ?",
+                     (title, external_id, len(seen), ts, ts, playlist_id))
+    return {"songs": len(seen), "added": len(seen - before), "removed": len(gone)}
+
+
+def record_playlist_error(conn: Connection, playlist_id: int, error: str) -> None:
+    """Keep the last sync error on the playlist (shown on the playlists page)."""
+    with transaction(conn):
+        conn.execute("UPDATE playlists SET last_error = ?, updated_at = ? WHERE id = ?", (error, iso(), playlist_id))
+
+
+def file_at(conn: Connection, library_root: str, rel_path: str):
+    """The file_locations row at a path, or None."""
+    return conn.execute("SELECT * FROM file_locations WHERE library_root = ? AND rel_path = ?",
+                        (library_root, rel_path)).fetchone()
+
+
+def verified_file_of(conn: Connection, song_id: int, library_root: str):
+    """The verified file of a song in a library, or None."""
+    return conn.execute("SELECT * FROM file_locations WHERE song_id = ? AND library_root = ? AND verified_at IS NOT NULL"
+                        " ORDER BY id DESC LIMIT 1", (song_id, library_root)).fetchone()
+
+
+def record_file(conn: Connection, song_id: int, library_root: str, rel_path: str, *, size: int, sha256: str,
+                fmt: str, source: str, verified: bool) -> int:
+    """Record (or update) the file of a song at a path; `verified` once it is in place."""
+    ts = iso()
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO file_locations (song_id, library_root, rel_path, size_bytes, sha256, format, source, verified_at,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (library_root, rel_path) DO UPDATE SET song_id = excluded.song_id,"
+            " size_bytes = excluded.size_bytes, sha256 = excluded.sha256, format = excluded.format,"
+            " source = excluded.source, verified_at = excluded.verified_at, updated_at = excluded.updated_at",
+            (song_id, library_root, rel_path, size, sha256, fmt, source, ts if verified else None, ts, ts))
+        return conn.execute("SELECT id FROM file_locations WHERE library_root = ? AND rel_path = ?",
+                            (library_root, rel_path)).fetchone()[0]
+
+
+def mark_file_verified(conn: Connection, file_id: int) -> None:
+    """The file is in place at its final path."""
+    with transaction(conn):
+        conn.execute("UPDATE file_locations SET verified_at = ?, updated_at = ? WHERE id = ?", (iso(), iso(), file_id))
+
+
+def upload_task_for(conn: Connection, file_id: int, backend: str, bucket: str, key: str):
+    """The upload task of a file to a backend/bucket/key, created pending if new."""
+    ts = iso()
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO upload_tasks (file_location_id, backend, bucket, object_key, status, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT DO NOTHING",
+            (file_id, backend, bucket, key, ts, ts))
+        return conn.execute("SELECT * FROM upload_tasks WHERE file_location_id = ? AND backend = ? AND bucket = ?"
+                            " AND object_key = ?", (file_id, backend, bucket, key)).fetchone()
+
+
+def update_upload_task(conn: Connection, task_id: int, **fields: Any) -> None:
+    """Set columns of an upload task (status, etag, multipart state, error)."""
+    allowed = {"status", "etag", "checksum_sha256", "size_bytes", "multipart_upload_id", "parts_json",
+               "last_error", "uploaded_at"}
+    bad = set(fields) - allowed
+    if bad:
+        raise ValueError(f"not upload task columns: {sorted(bad)}")
+    sets = ", ".join(f"{k} = ?" for k in fields)
+    with transaction(conn):
+        conn.execute(f"UPDATE upload_tasks SET {sets}, updated_at = ? WHERE id = ?", (*fields.values(), iso(), task_id))
+
+
+# ---------------------------------------------------------------- scope queries
+
+
+def pools_in_scope(conn: Connection, scope: dict[str, list]) -> list:
+    """Pools a job covers: those named in scope['pools'], or all of them."""
+    if scope.get("pools"):
+        marks = ", ".join("?" for _ in scope["pools"])
+        return conn.execute(f"SELECT * FROM playlist_pools WHERE name IN ({marks}) ORDER BY id",
+                            list(scope["pools"])).fetchall()
+    return conn.execute("SELECT * FROM playlist_pools ORDER BY id").fetchall()
+
+
+def playlists_in_scope(conn: Connection, scope: dict[str, list]) -> list:
+    """Playlists a job covers: linked to its pools (or named), optionally of some platforms."""
+    where, params = [], []
+    if scope.get("playlists"):
+        ids = [int(p) for p in scope["playlists"] if str(p).isdigit()]
+        urls = [p for p in scope["playlists"] if not str(p).isdigit()]
+        where.append(f"(p.id IN ({', '.join('?' for _ in ids) or 'NULL'}) OR p.url IN ({', '.join('?' for _ in urls) or 'NULL'}))")
+        params += ids + urls
+    else:
+        pool_ids = [r["id"] for r in pools_in_scope(conn, scope)]
+        where.append(f"p.id IN (SELECT playlist_id FROM pool_playlists WHERE removed_at IS NULL"
+                     f" AND pool_id IN ({', '.join('?' for _ in pool_ids) or 'NULL'}))")
+        params += pool_ids
+    if scope.get("sources"):
+        where.append(f"p.platform IN ({', '.join('?' for _ in scope['sources'])})")
+        params += list(scope["sources"])
+    return conn.execute(f"SELECT p.* FROM playlists p WHERE {' AND '.join(where)} ORDER BY p.id", params).fetchall()
+
+
+def songs_in_scope(conn: Connection, scope: dict[str, list]) -> list[int]:
+    """Song ids a job covers: named in scope['songs'], or linked to its playlists."""
+    if scope.get("songs"):
+        return [int(s) for s in scope["songs"]]
+    playlist_ids = [r["id"] for r in playlists_in_scope(conn, scope)]
+    if not playlist_ids:
+        return []
+    rows = conn.execute(
+        f"SELECT DISTINCT song_id FROM playlist_songs WHERE removed_at IS NULL AND playlist_id IN"
+        f" ({', '.join('?' for _ in playlist_ids)}) ORDER BY song_id", playlist_ids).fetchall()
+    return [r[0] for r in rows]
+
+
+def _for_song_ids(conn: Connection, song_ids: list[int], sql: str, params: tuple) -> list:
+    """Run `sql` (with '{ids}' for the id list, before `params`) over song ids, 500 at a time."""
+    out = []
+    for start in range(0, len(song_ids), 500):
+        chunk = song_ids[start:start + 500]
+        out += conn.execute(sql.format(ids=", ".join("?" for _ in chunk)), (*chunk, *params)).fetchall()
+    return out
+
+
+def songs_needing_download(conn: Connection, scope: dict[str, list], library_root: str) -> list:
+    """Songs in scope with no verified file in this library."""
+    return _for_song_ids(
+        conn, songs_in_scope(conn, scope),
+        "SELECT s.* FROM songs s WHERE s.id IN ({ids}) AND NOT EXISTS (SELECT 1 FROM file_locations f"
+        " WHERE f.song_id = s.id AND f.library_root = ? AND f.verified_at IS NOT NULL) ORDER BY s.id",
+        (library_root,))
+
+
+def files_needing_upload(conn: Connection, scope: dict[str, list], library_root: str, backend: str,
+                         bucket: str) -> list:
+    """Verified files of songs in scope with no finished upload to this backend and bucket."""
+    return _for_song_ids(
+        conn, songs_in_scope(conn, scope),
+        "SELECT f.*, s.title, s.artists FROM file_locations f JOIN songs s ON s.id = f.song_id"
+        " WHERE f.song_id IN ({ids}) AND f.library_root = ? AND f.verified_at IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM upload_tasks u WHERE u.file_location_id = f.id AND u.backend = ?"
+        " AND u.bucket = ? AND u.status = 'uploaded') ORDER BY f.id", (library_root, backend, bucket))
+
+
+def first_playlist_title(conn: Connection, song_id: int) -> str | None:
+    """The title of a playlist that holds the song (for the {playlist} layout field)."""
+    row = conn.execute("SELECT p.title FROM playlist_songs ps JOIN playlists p ON p.id = ps.playlist_id"
+                       " WHERE ps.song_id = ? AND ps.removed_at IS NULL ORDER BY p.id LIMIT 1", (song_id,)).fetchone()
+    return row[0] if row else None

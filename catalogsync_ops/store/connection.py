@@ -1,0 +1,184 @@
+"""Connections to the SQLite file shared by runnerd, the web UI and the CLI.
+
+One `connect()` sets every pragma the two processes rely on; one `transaction()` opens
+`BEGIN IMMEDIATE` and commits or rolls back. Writes inside one process are serialised by a
+per-file lock, so threads queue on a Python lock (microseconds) instead of SQLite's busy
+handler (which sleeps in steps of up to 100 ms).
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from catalogsync_ops.errors import DatabaseLocationError
+
+BUSY_TIMEOUT_MS = 15_000
+
+# File systems on which SQLite's WAL mode is unsafe: WAL needs shared memory between every
+# process that opens the file, which a network or FUSE file system does not provide.
+NETWORK_FS_TYPES = frozenset(
+    {
+        "nfs", "nfs4", "cifs", "smb", "smb2", "smb3", "smbfs", "ncpfs", "afs", "9p",
+        "ceph", "glusterfs", "lustre", "gpfs", "sshfs", "davfs", "webdav", "virtiofs",
+    }
+)
+
+_write_locks: dict[str, threading.RLock] = {}
+_write_locks_guard = threading.Lock()
+
+
+def _write_lock_for(path: str) -> threading.RLock:
+    with _write_locks_guard:
+        lock = _write_locks.get(path)
+        if lock is None:
+            lock = _write_locks[path] = threading.RLock()
+        return lock
+
+
+class Connection(sqlite3.Connection):
+    """A sqlite3 connection that knows its file and the process-wide write lock for it."""
+
+    path: str
+    write_lock: threading.RLock
+    readonly: bool
+
+
+def utcnow() -> datetime:
+    """Return the current time as an aware UTC datetime."""
+    return datetime.now(timezone.utc)
+
+
+def iso(moment: datetime | None = None) -> str:
+    """Format a moment as fixed-width UTC ISO-8601 text, which sorts like the time itself."""
+    moment = moment or utcnow()
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(text: str) -> datetime:
+    """Parse text written by `iso()` back into an aware datetime."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+def filesystem_type(path: str | os.PathLike[str], mountinfo: str | None = None) -> str:
+    """Return the file-system type of the mount that holds `path` ('' if unknown).
+
+    `mountinfo` is the text of /proc/self/mountinfo; it is read from /proc when not given.
+    """
+    if mountinfo is None:
+        try:
+            mountinfo = Path("/proc/self/mountinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+    target = os.path.realpath(path)
+    best_point, best_type = "", ""
+    for line in mountinfo.splitlines():
+        left, sep, right = line.partition(" - ")
+        if not sep:
+            continue
+        fields = left.split()
+        if len(fields) < 5:
+            continue
+        point = fields[4].replace("\\040", " ")
+        fstype = right.split()[0] if right.split() else ""
+        inside = target == point or target.startswith(point.rstrip("/") + "/") or point == "/"
+        if inside and len(point) >= len(best_point):
+            best_point, best_type = point, fstype
+    return best_type
+
+
+def is_network_filesystem(fstype: str) -> bool:
+    """Tell whether a file-system type is one on which SQLite WAL must not be used."""
+    base = fstype.lower()
+    return base in NETWORK_FS_TYPES or base.startswith("fuse") or base.startswith("nfs")
+
+
+def check_local_filesystem(db_path: str | os.PathLike[str], mountinfo: str | None = None) -> None:
+    """Refuse a database whose folder is on a network or FUSE file system."""
+    fstype = filesystem_type(os.path.dirname(os.path.realpath(db_path)), mountinfo)
+    if fstype and is_network_filesystem(fstype):
+        raise DatabaseLocationError(
+            f"The database {str(db_path)!r} is on a {fstype!r} file system. SQLite in WAL mode "
+            "needs shared memory between runnerd and the web UI, which network and FUSE file "
+            "systems (NFS, SMB/CIFS, sshfs, …) do not provide, so the database could be "
+            "corrupted. Put DB_PATH on a local disk of the NAS (for example /volume1/…) and "
+            "keep the library on the share if you like."
+        )
+
+
+def connect(
+    path: str | os.PathLike[str],
+    *,
+    readonly: bool = False,
+    check_filesystem: bool = True,
+) -> Connection:
+    """Open the database with WAL, busy timeout, foreign keys and a Row factory.
+
+    Readers get `query_only` so a bug cannot write through them. The connection is in
+    autocommit mode: writes go through `transaction()`.
+    """
+    path = os.path.realpath(path)
+    if check_filesystem:
+        check_local_filesystem(path)
+    conn = sqlite3.connect(
+        path,
+        timeout=BUSY_TIMEOUT_MS / 1000,
+        isolation_level=None,
+        check_same_thread=True,
+        factory=Connection,
+    )
+    conn.path = path
+    conn.readonly = readonly
+    conn.write_lock = _write_lock_for(path)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    if not readonly:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            conn.close()
+            raise DatabaseLocationError(
+                f"Could not switch {path!r} to WAL mode (got {mode!r}). Put the database on a "
+                "local disk where the runner and the web UI can share memory."
+            )
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    if readonly:
+        conn.execute("PRAGMA query_only = ON")
+    return conn
+
+
+@contextmanager
+def transaction(conn: Connection) -> Iterator[Connection]:
+    """Run the block in one write transaction (`BEGIN IMMEDIATE`), nested via SAVEPOINT.
+
+    The outermost level also holds this process's write lock for the file, so threads of
+    one process never make each other wait in SQLite's busy handler.
+    """
+    if conn.in_transaction:
+        # SAVEPOINT names may repeat: ROLLBACK TO / RELEASE act on the innermost one.
+        conn.execute("SAVEPOINT nested")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK TO nested")
+            conn.execute("RELEASE nested")
+            raise
+        else:
+            conn.execute("RELEASE nested")
+        return
+    with conn.write_lock:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")

@@ -1,0 +1,316 @@
+"""Our streaming downloader: resumable, cancellable, verified, and atomic at the final path.
+
+The bytes go to a `.part` file beside the destination. A later attempt resumes it with
+`Range` + `If-Range` (the validator is kept in a small sidecar), and starts over when the
+server ignores the Range or the file changed. The size is checked against Content-Length /
+Content-Range, the audio header against mutagen, and only then is the file fsynced and
+renamed into place (and the folder fsynced). A crash at any moment leaves either no file at
+the final path or the complete one.
+"""
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import re
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+import requests
+
+from catalogsync_ops.errors import ErrorClass, SourceError
+from catalogsync_ops.fileio import CHUNK_SIZE, fsync_dir, sha256_file
+from catalogsync_ops.transfer.audio import check_audio
+from catalogsync_ops.transfer.http import error_class_for_exception, error_class_for_status
+
+PROGRESS_INTERVAL_S = 0.25
+
+Progress = Callable[[int, "int | None"], None]
+
+
+class Canceled(Exception):
+    """The transfer stopped at a chunk boundary because it was asked to."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"transfer stopped: {reason}")
+        self.reason = reason
+
+
+class CancelToken:
+    """Set by the runner; checked by transfers before every chunk.
+
+    reason 'cancel' removes the partial file; 'interrupt' keeps it so a later attempt resumes.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason = "cancel"
+
+    def cancel(self, reason: str = "cancel") -> None:
+        self.reason = reason
+        self._event.set()
+
+    @property
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise Canceled(self.reason)
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What `fetch()` left in the part file."""
+
+    size: int
+    sha256: str | None  # only when asked for (hash_body=True)
+    resumed_from: int
+    restarted: bool
+
+
+def part_path_for(dest: Path) -> Path:
+    """The temp file beside `dest` that a download of `dest` writes to."""
+    return dest.with_name(f".{dest.name}.part")
+
+
+def _meta_path(part: Path) -> Path:
+    return part.with_name(part.name + ".json")
+
+
+def remove_partial(dest: Path) -> None:
+    """Remove the part file and sidecar of `dest`, if any."""
+    _drop_part(part_path_for(dest))
+
+
+def _drop_part(part: Path) -> None:
+    for path in (part, _meta_path(part)):
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def check_free_space(folder: Path, need_bytes: int, min_free_bytes: int) -> None:
+    """Fail as disk_full when writing `need_bytes` would leave less than `min_free_bytes`."""
+    free = shutil.disk_usage(folder).free
+    if free - need_bytes < min_free_bytes:
+        raise SourceError(
+            f"only {free // 2**20} MiB free in {str(folder)!r}, {need_bytes // 2**20} MiB needed and "
+            f"MIN_FREE_DISK_MB={min_free_bytes // 2**20} must stay free; free some space or lower MIN_FREE_DISK_MB",
+            ErrorClass.DISK_FULL)
+
+
+class _Throttle:
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int | None, *, force: bool = False) -> None:
+        if self.progress is None:
+            return
+        now = time.monotonic()
+        if force or now - self.last >= PROGRESS_INTERVAL_S:
+            self.last = now
+            self.progress(done, total)
+
+
+def fetch(
+    url: str,
+    part: Path,
+    *,
+    session: requests.Session,
+    headers: dict[str, str] | None = None,
+    expected_size: int | None = None,
+    cancel: CancelToken | None = None,
+    progress: Progress | None = None,
+    min_free_bytes: int = 0,
+    timeout: float = 30,
+    chunk_size: int = CHUNK_SIZE,
+    hash_body: bool = False,
+) -> FetchResult:
+    """Stream `url` into `part`, resuming what is there; return its size (and SHA-256 if asked).
+
+    The pipeline does not ask: tagging rewrites the file, so its hash is taken once, after
+    tagging. Hashing while streaming costs about half the throughput on a NAS-class CPU.
+    """
+    cancel = cancel or CancelToken()
+    part.parent.mkdir(parents=True, exist_ok=True)
+    if urlsplit(url).scheme == "file":
+        return _copy_local(Path(url2pathname(urlsplit(url).path)), part, cancel, progress, min_free_bytes, chunk_size,
+                           hash_body)
+    meta_path = _meta_path(part)
+    have = part.stat().st_size if part.exists() else 0
+    meta = {}
+    if have:
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            meta = {}
+        if meta.get("url") != url:
+            have, meta = 0, {}
+    request_headers = dict(headers or {})
+    # Audio does not compress; an identity body keeps Range offsets exact.
+    request_headers.setdefault("Accept-Encoding", "identity")
+    if have:
+        request_headers["Range"] = f"bytes={have}-"
+        validator = meta.get("etag") or meta.get("last_modified")
+        if validator:
+            request_headers["If-Range"] = validator
+    cancel.check()
+    try:
+        response = session.get(url, headers=request_headers, stream=True, timeout=timeout)
+    except requests.RequestException as exc:
+        raise SourceError(f"download of {url} failed: {exc}", error_class_for_exception(exc)) from None
+    with response:
+        if response.status_code == 416 and have:
+            # The part is as long as (or longer than) the file: start over rather than guess.
+            _drop_part(part)
+            response.close()
+            return fetch(url, part, session=session, headers=headers, expected_size=expected_size, cancel=cancel,
+                         progress=progress, min_free_bytes=min_free_bytes, timeout=timeout, chunk_size=chunk_size,
+                         hash_body=hash_body)
+        if response.status_code >= 400:
+            raise SourceError(f"download of {url} answered {response.status_code} {response.reason}",
+                              error_class_for_status(response.status_code))
+        start, total = _range_of(response, have)
+        restarted = bool(have) and start == 0
+        if expected_size is not None and total is not None and total != expected_size:
+            _drop_part(part)
+            raise SourceError(f"{url} is {total} bytes but the source said {expected_size}",
+                              ErrorClass.CHECKSUM_MISMATCH)
+        if total is not None:
+            check_free_space(part.parent, total - start, min_free_bytes)
+        meta_path.write_text(json.dumps({"url": url, "etag": response.headers.get("ETag"),
+                                         "last_modified": response.headers.get("Last-Modified"), "size": total}),
+                             encoding="utf-8")
+        digest = hashlib.sha256() if hash_body else None
+        mode = "r+b" if start else "wb"
+        if start and digest is not None:
+            with open(part, "rb") as existing:
+                remaining = start
+                while remaining:
+                    chunk = existing.read(min(CHUNK_SIZE, remaining))
+                    if not chunk:
+                        break
+                    digest.update(chunk)
+                    remaining -= len(chunk)
+        throttle = _Throttle(progress)
+        written = start
+        try:
+            with open(part, mode) as handle:
+                handle.seek(start)
+                handle.truncate()
+                written = _write_chunks(response.iter_content(chunk_size=chunk_size), handle, digest, cancel,
+                                        throttle, written, total)
+        except Canceled:
+            if cancel.reason == "cancel":
+                _drop_part(part)
+            raise
+        except requests.RequestException as exc:
+            # (Before OSError: requests' exceptions are OSErrors.) The partial file stays: the
+            # next attempt resumes it.
+            raise SourceError(f"download of {url} broke off after {written} bytes: {exc}",
+                              error_class_for_exception(exc)) from None
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                _drop_part(part)
+                raise SourceError(f"the disk of {str(part.parent)!r} is full", ErrorClass.DISK_FULL) from None
+            raise
+        throttle(written, total, force=True)
+    if total is not None and written != total:
+        raise SourceError(f"download of {url} ended after {written} of {total} bytes; it will resume",
+                          ErrorClass.CONNECTION)
+    return FetchResult(written, digest.hexdigest() if digest is not None else None, start, restarted)
+
+
+def _write_chunks(chunks, handle, digest, cancel: CancelToken, throttle: "_Throttle", written: int,
+                  total: int | None) -> int:
+    """Write (and hash, given a digest) chunks, checking the cancel token before each; fsync at the end."""
+    update = digest.update if digest is not None else None
+    for chunk in chunks:
+        cancel.check()
+        handle.write(chunk)
+        if update is not None:
+            update(chunk)
+        written += len(chunk)
+        throttle(written, total)
+    handle.flush()
+    os.fsync(handle.fileno())
+    return written
+
+
+def _range_of(response: requests.Response, have: int) -> tuple[int, int | None]:
+    """Where the body starts in the file, and the file's total size if known."""
+    length = response.headers.get("Content-Length")
+    if response.status_code == 206:
+        m = re.match(r"bytes (\d+)-(\d+)/(\d+|\*)", response.headers.get("Content-Range", ""))
+        if m and int(m.group(1)) == have:
+            return have, int(m.group(3)) if m.group(3) != "*" else None
+        raise SourceError("the server answered a Range request with the wrong range", ErrorClass.HTTP_5XX)
+    # 200: the whole file (the server ignored Range, or the file changed): start over.
+    return 0, int(length) if length is not None else None
+
+
+def _copy_local(source: Path, part: Path, cancel: CancelToken, progress: Progress | None,
+                min_free_bytes: int, chunk_size: int, hash_body: bool) -> FetchResult:
+    try:
+        total = source.stat().st_size
+    except FileNotFoundError:
+        raise SourceError(f"no file at {str(source)!r}", ErrorClass.NOT_FOUND) from None
+    check_free_space(part.parent, total, min_free_bytes)
+    digest = hashlib.sha256() if hash_body else None
+    throttle = _Throttle(progress)
+    with open(source, "rb") as src, open(part, "wb") as dst:
+        written = _write_chunks(iter(lambda: src.read(chunk_size), b""), dst, digest, cancel, throttle, 0, total)
+    throttle(written, total, force=True)
+    return FetchResult(written, digest.hexdigest() if digest is not None else None, 0, False)
+
+
+def commit_file(part: Path, dest: Path) -> None:
+    """fsync and rename the finished part file to its final path, then fsync the folder.
+
+    The resume sidecar goes first: a crash between the two steps leaves a part file without
+    a sidecar (the next attempt starts it over), never a sidecar without its part.
+    """
+    fd = os.open(part, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        _meta_path(part).unlink()
+    except FileNotFoundError:
+        pass
+    os.replace(part, dest)
+    fsync_dir(dest.parent)
+
+
+def download_to(url: str, dest: Path, *, session: requests.Session, known: tuple[int, str] | None = None,
+                verify_audio: bool = True, **kwargs) -> tuple[FetchResult, bool]:
+    """Download `url` to `dest` atomically; returns (result, adopted).
+
+    When `dest` already holds a file of the `known` (size, sha256), it is adopted, not fetched.
+    The result carries the body's SHA-256 (hashed while streaming).
+    """
+    dest = Path(dest)
+    if known is not None and dest.exists() and dest.stat().st_size == known[0] and sha256_file(dest) == known[1]:
+        return FetchResult(known[0], known[1], 0, False), True
+    part = part_path_for(dest)
+    kwargs.setdefault("hash_body", True)
+    result = fetch(url, part, session=session, **kwargs)
+    if verify_audio:
+        try:
+            check_audio(part)
+        except SourceError:
+            remove_partial(dest)
+            raise
+    commit_file(part, dest)
+    return result, False

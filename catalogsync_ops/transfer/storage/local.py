@@ -1,0 +1,48 @@
+"""`local`: a mirror folder (a second volume or a mounted share), written atomically."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from catalogsync_ops.transfer.downloader import (
+    CHUNK_SIZE,
+    CancelToken,
+    Canceled,
+    Progress,
+    commit_file,
+    sha256_file,
+)
+from catalogsync_ops.transfer.storage import UploadResult, Uploader, UploadState
+
+
+class LocalUploader(Uploader):
+    backend = "local"
+
+    def __init__(self, root: Path, *, prefix: str = "") -> None:
+        super().__init__(prefix)
+        self.root = Path(root)
+        self.bucket = str(self.root)
+
+    def upload(self, path: Path, key: str, *, size: int, sha256: str, cancel: CancelToken | None = None,
+               progress: Progress | None = None, state: UploadState | None = None,
+               on_state: Callable[[UploadState], None] | None = None) -> UploadResult:
+        dest = self.root / key
+        if dest.exists() and dest.stat().st_size == size and sha256_file(dest) == sha256:
+            return UploadResult(etag=sha256, skipped=True, bytes_sent=0)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        part = dest.with_name(f".{dest.name}.part")
+        cancel = cancel or CancelToken()
+        sent = 0
+        try:
+            with open(path, "rb") as src, open(part, "wb") as dst:
+                while chunk := src.read(CHUNK_SIZE):
+                    cancel.check()
+                    dst.write(chunk)
+                    sent += len(chunk)
+                    if progress:
+                        progress(sent, size)
+        except (Canceled, OSError):
+            part.unlink(missing_ok=True)
+            raise
+        commit_file(part, dest)
+        return UploadResult(etag=sha256, skipped=False, bytes_sent=sent)

@@ -1,0 +1,17 @@
+"""`runnerd`: the daemon's command line. Everything but `run` reads state and writes commands.
+
+The commands live by group: `jobs.py` (status, listings and every command that steers the
+queue), `config.py` (catalogsync.env), `operations.py` (init, run, backup, restore, demo
+server, probe); `base.py` holds the group and what they share.
+"""
+from __future__ import annotations
+
+from runnerd.cli import config, jobs, operations  # noqa: F401  (each registers its commands)
+from runnerd.cli.base import cli
+
+__all__ = ["cli", "main"]
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="runnerd")

@@ -1,0 +1,99 @@
+"""`runnerd config …`: show, check, apply, roll back and diff catalogsync.env."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from catalogsync_ops.config.envfile import check_text, decode_env_bytes, mask_text, parse_env_text, problems_with
+from catalogsync_ops.config.revisions import diff_revisions, list_revisions, read_env_text
+from catalogsync_ops.config.settings import SETTINGS
+from catalogsync_ops.engine.commands import CommandKind
+from catalogsync_ops.errors import CatalogsyncError
+from runnerd.cli.base import Context, cli, command_options, pass_ctx, submit
+
+
+@cli.group()
+def config() -> None:
+    """Show, check, change and roll back catalogsync.env."""
+
+
+@config.command(name="show")
+@pass_ctx
+def config_show(ctx: Context) -> None:
+    """Print the env file with secrets masked."""
+    click.echo(mask_text(read_env_text(ctx.env_file)), nl=False)
+
+
+@config.command(name="check")
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False), required=False)
+@pass_ctx
+def config_check(ctx: Context, file: Path | None) -> None:
+    """Validate an env file (default: the one in use); exit 1 on errors."""
+    path = file or ctx.env_file
+    _, problems = check_text(decode_env_bytes(path.read_bytes()), path.resolve().parent)
+    for problem in problems:
+        click.echo(f"{path}: {problem.severity}: {problem}", err=problem.severity == "error")
+    errors = problems_with(problems, "error")
+    if errors:
+        sys.exit(1)
+    click.echo(f"{path}: OK" + (f" ({len(problems)} warnings)" if problems else ""))
+    # After an upgrade: settings this release added are not in the file; their defaults apply.
+    present = set(parse_env_text(decode_env_bytes(path.read_bytes())).values)
+    missing = [s for s in SETTINGS if s.key not in present]
+    if missing:
+        click.echo(f"{len(missing)} settings are not in the file and use their defaults "
+                   f"(see `runnerd config keys` or deploy/catalogsync.env.example to set them):")
+        for setting in missing:
+            click.echo(f"  {setting.key}={'********' if setting.secret and setting.default else setting.default}")
+
+
+@config.command(name="apply")
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--note", default=None)
+@command_options
+@pass_ctx
+def config_apply(ctx: Context, file: Path, note: str | None, wait: bool, timeout: float, as_json: bool) -> None:
+    """Propose FILE's content as the new env; the runner validates and writes it."""
+    submit(ctx, CommandKind.APPLY_CONFIG, {"content": decode_env_bytes(file.read_bytes()), "note": note},
+            wait, timeout, as_json)
+
+
+@config.command(name="rollback")
+@click.argument("revision_id", type=int)
+@click.option("--note", default=None)
+@command_options
+@pass_ctx
+def config_rollback(ctx: Context, revision_id: int, note: str | None, wait: bool, timeout: float,
+                    as_json: bool) -> None:
+    """Make an earlier revision current again."""
+    submit(ctx, CommandKind.ROLLBACK_CONFIG, {"revision_id": revision_id, "note": note}, wait, timeout, as_json)
+
+
+@config.command(name="revisions")
+@click.option("--limit", default=20, show_default=True)
+@pass_ctx
+def config_revisions(ctx: Context, limit: int) -> None:
+    """List revisions of the env file, newest first."""
+    for rev in list_revisions(ctx.conn, limit=limit):
+        click.echo(f"{rev['id']:>5}  {rev['created_at']}  {rev['source']:<9} {rev['status']:<8} {rev['note'] or ''}")
+
+
+@config.command(name="diff")
+@click.argument("old_id", type=int)
+@click.argument("new_id", type=int, required=False)
+@pass_ctx
+def config_diff(ctx: Context, old_id: int, new_id: int | None) -> None:
+    """Diff a revision against another one or against the current file (secrets masked)."""
+    try:
+        click.echo(diff_revisions(ctx.conn, old_id, new_id, ctx.env_file) or "(no differences)", nl=False)
+    except CatalogsyncError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@config.command(name="keys")
+def config_keys() -> None:
+    """List every known setting with its default and meaning."""
+    for setting in SETTINGS:
+        click.echo(f"{setting.key:<28} {setting.default or '(empty)':<32} {setting.help}")

@@ -1,0 +1,236 @@
+"""Running it: `init` a home, `run` the daemon, `backup` and `restore` the database, serve
+the demo platform, and `probe` what a playlist URL holds."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from catalogsync_ops.config.envfile import check_text, load_config
+from catalogsync_ops.config.reference import render_env_example
+from catalogsync_ops.config.revisions import record_revision
+from catalogsync_ops.errors import CatalogsyncError, ConfigError
+from catalogsync_ops.store.database import open_database
+from runnerd.cli.base import Context, cli, echo_json, pass_ctx
+
+
+@cli.command()
+@click.option("--home", type=click.Path(path_type=Path), required=True,
+              help="Folder for the env file, database, library, input pools, logs and mirror.")
+def init(home: Path) -> None:
+    """Create a working home: env file, migrated database and folders."""
+    home = home.expanduser().resolve()
+    env_path = home / "catalogsync.env"
+    if env_path.exists():
+        raise click.ClickException(f"{env_path} already exists; not overwriting it. Edit it, or choose another --home.")
+    home.mkdir(parents=True, exist_ok=True)
+    text = render_env_example()
+    paths = {"DB_PATH": home / "catalogsync.db", "LIBRARY_DIR": home / "library", "INPUT_DIR": home / "input",
+             "LOG_DIR": home / "logs", "MIRROR_DIR": home / "mirror"}
+    lines = []
+    for line in text.splitlines():
+        key = line.split("=", 1)[0]
+        lines.append(f"{key}={paths[key]}" if key in paths and "=" in line else line)
+    text = "\n".join(lines) + "\n"
+    config, problems = check_text(text, home)
+    if config is None:  # the generated file must always validate
+        raise click.ClickException("generated env file is invalid: " + "; ".join(map(str, problems)))
+    for key in ("LIBRARY_DIR", "INPUT_DIR", "LOG_DIR", "MIRROR_DIR"):
+        paths[key].mkdir(parents=True, exist_ok=True)
+    env_path.write_text(text, encoding="utf-8")
+    env_path.chmod(0o600)
+    try:
+        conn = open_database(paths["DB_PATH"])
+    except CatalogsyncError as exc:
+        raise click.ClickException(str(exc)) from None
+    record_revision(conn, env_path, text, source="init", note="created by runnerd init")
+    conn.close()
+    click.echo(f"Created {env_path}")
+    click.echo(f"Database {paths['DB_PATH']} is ready; drop playlist pool files (*.txt) into {paths['INPUT_DIR']}.")
+    click.echo(f"Next: export CATALOGSYNC_ENV_FILE={env_path} and run `runnerd run`.")
+
+
+@cli.command()
+@click.option("--burst", is_flag=True, help="Apply pending commands, run everything runnable, then exit.")
+@click.option("--if-not-running", is_flag=True,
+              help="Exit 0 with a message when another runnerd already runs on this database (for boot-up tasks).")
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@pass_ctx
+def run(ctx: Context, burst: bool, if_not_running: bool, log_level: str) -> None:
+    """Run the daemon: apply commands and work the queue until SIGTERM (exit 0).
+
+    Exits 2 when it cannot start (another runner holds the database, a bad config, a database
+    on a network share, a database from a newer release); the message says what to do.
+    """
+    import logging
+
+    from runnerd.daemon import AlreadyRunning, Options, Runner, StartupError
+
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        runner = Runner(Options(env_path=ctx.env_file, db_path=ctx.db_override, burst=burst))
+        code = runner.run()
+    except AlreadyRunning as exc:
+        if if_not_running:
+            click.echo(f"runnerd: already running, nothing to do: {exc}", err=True)
+            sys.exit(0)
+        click.echo(f"runnerd: {exc}", err=True)
+        sys.exit(2)
+    except StartupError as exc:
+        click.echo(f"runnerd: {exc}", err=True)
+        sys.exit(2)
+    sys.exit(code)
+
+
+@cli.command()
+@click.argument("dest", type=click.Path(path_type=Path))
+@pass_ctx
+def backup(ctx: Context, dest: Path) -> None:
+    """Copy the database to DEST (a file, or a folder for a dated file) while everything runs.
+
+    Uses SQLite's online backup API: the copy is consistent even while runnerd and the console
+    write. It holds the whole state: jobs, items and attempts, the catalog, config revisions
+    (every version of the env file), users and API tokens. Keep the env file's secrets in mind
+    when you store it.
+    """
+    from catalogsync_ops.store.backup import backup_to
+
+    path = backup_to(ctx.conn, dest)
+    click.echo(f"Backed up {ctx.db_path()} to {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+
+
+@cli.command()
+@click.argument("src", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_ctx
+def restore(ctx: Context, src: Path, yes: bool) -> None:
+    """Replace the database with the backup SRC (stop runnerd first).
+
+    The current database is copied to backups/ beside it first, so a restore can be undone
+    with another restore. An older backup is migrated to this release's schema.
+    """
+    from catalogsync_ops.store.backup import inspect_backup, restore_from
+    from runnerd.lock import RunnerLock, RunnerLockHeld
+
+    db_path = ctx.db_path()
+    try:
+        version = inspect_backup(src)
+    except CatalogsyncError as exc:
+        raise click.ClickException(str(exc)) from None
+    lock = RunnerLock(db_path)
+    try:
+        lock.acquire()  # no runner may start while the file is replaced
+    except RunnerLockHeld as exc:
+        raise click.ClickException(f"stop runnerd before restoring: {exc}") from None
+    try:
+        if not yes:
+            click.confirm(f"Replace {db_path} with {src} (schema v{version})?", abort=True)
+        safety, _ = restore_from(src, db_path)
+        conn = open_database(db_path)  # migrates an older backup
+        conn.close()
+    except CatalogsyncError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        lock.release()
+    click.echo(f"Restored {db_path} from {src}; the database as it was is kept at {safety}")
+
+
+@cli.command(name="demo-server")
+@click.option("--port", default=8765, show_default=True, help="Port on 127.0.0.1 (0 picks a free one).")
+@click.option("--pool-file", type=click.Path(path_type=Path), help="Write a pool file listing the demo playlists here.")
+@click.option("--fail-rate", default=0.0, help="Share of audio requests answered 503 (0–1).")
+@click.option("--cut-short-rate", default=0.0, help="Share of audio bodies cut off halfway (0–1).")
+@click.option("--slow-ms", default=0, help="Delay before every 64 KiB of audio.")
+def demo_server(port: int, pool_file: Path | None, fail_rate: float, cut_short_rate: float, slow_ms: int) -> None:
+    """Run the demo platform on 127.0.0.1 until Ctrl-C (faults can be changed at /_control/faults)."""
+    import signal
+    import threading
+
+    from catalogsync_ops.demo.server import DemoServer
+
+    try:
+        server = DemoServer(port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}; pick another --port") from None
+    server.set_faults(fail_rate=fail_rate, cut_short_rate=cut_short_rate, slow_ms=slow_ms)
+    if pool_file:
+        server.write_pool_file(pool_file)
+        click.echo(f"wrote {pool_file}")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    server.start()
+    click.echo(f"demo platform at {server.base_url} (set DEMO_BASE_URL={server.base_url}); Ctrl-C stops it")
+    for url in server.playlist_urls():
+        click.echo(f"  {url}")
+    stop.wait()
+    server.shutdown()
+    server.server_close()
+
+
+@cli.command()
+@click.argument("url")
+@click.option("--download-sources", default=None, help="Comma-separated sources to match each track on.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def probe(ctx: Context, url: str, download_sources: str | None, as_json: bool) -> None:
+    """Show what a playlist URL holds and, with --download-sources, the best match per track."""
+    from catalogsync_ops.config.settings import SETTINGS_BY_KEY
+    from catalogsync_ops.library.matching import best_match
+    from catalogsync_ops.sources import build_source, platform_for_url
+    from catalogsync_ops.errors import SourceError
+
+    settings = {k: s.default for k, s in SETTINGS_BY_KEY.items()}
+    if ctx.env_file.exists():
+        try:
+            settings.update(load_config(ctx.env_file).values)
+        except ConfigError:
+            pass  # probing must work while the config is being fixed
+    platform = platform_for_url(url)
+    if platform is None:
+        raise click.ClickException(f"no source recognises {url!r}: expected a demo playlist URL, an .m3u/.m3u8 "
+                                   "file or URL, or a qq/netease/kuwo/migu/kugou/… playlist (musicdl extra)")
+    try:
+        playlist = build_source(platform, settings=settings).parse_playlist(url)
+    except SourceError as exc:
+        raise click.ClickException(f"{platform}: {exc} [{exc.error_class}]") from None
+    report = {"platform": platform, "title": playlist.title, "tracks": []}
+    others = []
+    for name in (download_sources.split(",") if download_sources else []):
+        try:
+            others.append(build_source(name.strip(), settings=settings))
+        except SourceError as exc:
+            raise click.ClickException(str(exc)) from None
+    for track in playlist.tracks:
+        entry = {"title": track.title, "artists": list(track.artists), "album": track.album,
+                 "duration_s": track.duration_s, "matches": {}}
+        for source in others:
+            if source.name == platform:
+                entry["matches"][source.name] = {"title": track.display, "score": 1.0, "same_platform": True}
+                continue
+            try:
+                match, scored = best_match(track, source.search(track)) if source.can_search else (None, [])
+            except SourceError as exc:
+                entry["matches"][source.name] = {"error": str(exc), "error_class": exc.error_class.value}
+                continue
+            best = match or (scored[0] if scored else None)
+            entry["matches"][source.name] = {"title": best.track.display if best else None,
+                                             "score": best.score if best else None, "accepted": match is not None}
+        report["tracks"].append(entry)
+    if as_json:
+        return echo_json(report)
+    click.echo(f"{platform}: {playlist.title} ({len(playlist.tracks)} tracks)")
+    for i, entry in enumerate(report["tracks"], 1):
+        who = ", ".join(entry["artists"])
+        click.echo(f"{i:>3}. {who + ' - ' if who else ''}{entry['title']}")
+        for name, m in entry["matches"].items():
+            if "error" in m:
+                click.echo(f"       {name}: error [{m['error_class']}] {m['error']}")
+            elif m.get("title") is None:
+                click.echo(f"       {name}: no candidates")
+            else:
+                verdict = "ok" if m.get("accepted", True) else "NO MATCH (below threshold)"
+                click.echo(f"       {name}: {m['title']}  score {m['score']:.2f}  {verdict}")

@@ -1,0 +1,90 @@
+"""`/metrics` in the Prometheus text format, read from counters the database already keeps
+(stage counters, lifetime transfer totals, the throughput table): no scan of a big table."""
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import timedelta
+from pathlib import Path
+from typing import Iterable
+
+from catalogsync_ops.store.connection import Connection, iso, utcnow
+from catalogsync_ops.engine.queries import runner_liveness
+from catalogsync_ops.engine.states import ItemStatus, JobStatus, StageType, WorkerState
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def family(self, name: str, kind: str, help_text: str,
+               samples: Iterable[tuple[dict[str, str], float]]) -> None:
+        self.lines.append(f"# HELP {name} {help_text}")
+        self.lines.append(f"# TYPE {name} {kind}")
+        for labels, value in samples:
+            label_text = ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items())
+            self.lines.append(f"{name}{{{label_text}}} {value:g}" if label_text else f"{name} {value:g}")
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def render_metrics(conn: Connection, db_path: str | os.PathLike[str], library_dir: Path | None = None) -> str:
+    """Every metric, as Prometheus text exposition format 0.0.4."""
+    out = _Writer()
+    statuses = [s.value for s in ItemStatus]
+    sums = ", ".join(f"COALESCE(SUM(n_{s}), 0)" for s in statuses)
+    by_stage = {row[0]: row[1:] for row in conn.execute(f"SELECT stage_type, {sums} FROM job_stages GROUP BY stage_type")}
+    out.family("catalogsync_items", "gauge", "Items of every job by stage and status (from the stage counters).",
+               (({"stage": stage.value, "status": status}, by_stage.get(stage.value, [0] * len(statuses))[i])
+                for stage in StageType for i, status in enumerate(statuses)))
+    jobs = dict(conn.execute("SELECT status, COUNT(*) FROM job_runs GROUP BY status").fetchall())
+    out.family("catalogsync_jobs", "gauge", "Jobs by status.",
+               (({"status": s.value}, jobs.get(s.value, 0)) for s in JobStatus))
+    totals = conn.execute("SELECT stage_type, outcome, attempts, bytes FROM transfer_totals").fetchall()
+    out.family("catalogsync_attempts_total", "counter", "Finished item attempts since the database was created.",
+               (({"stage": r[0] or "unknown", "outcome": r[1]}, r[2]) for r in totals))
+    out.family("catalogsync_transferred_bytes_total", "counter",
+               "Bytes downloaded (stage=download) and uploaded (stage=upload) by finished attempts.",
+               (({"stage": stage}, sum(r[3] for r in totals if r[0] == stage)) for stage in ("download", "upload")))
+    hour_ago = conn.execute("SELECT COALESCE(SUM(items), 0) FROM throughput_minutes WHERE minute >= ?",
+                            (iso(utcnow() - timedelta(hours=1))[:16],)).fetchone()[0]
+    out.family("catalogsync_items_finished_last_hour", "gauge", "Items that succeeded in the last 60 minutes.",
+               [({}, hour_ago)])
+    runner = runner_liveness(conn)
+    workers = dict(conn.execute("SELECT state, COUNT(*) FROM job_workers WHERE runner_instance_id = ? GROUP BY state",
+                                (runner.get("runner_id", -1),)).fetchall()) if runner["state"] == "up" else {}
+    out.family("catalogsync_workers", "gauge", "Worker threads of the running runner by state.",
+               (({"state": state}, workers.get(state, 0)) for state in (s.value for s in WorkerState)))
+    out.family("catalogsync_runner_up", "gauge", "1 when a runner's heartbeat is fresh.",
+               [({}, 1 if runner["state"] == "up" else 0)])
+    out.family("catalogsync_runner_paused", "gauge", "1 while the runner-wide pause is on.",
+               [({}, 1 if runner["paused"] else 0)])
+    if runner.get("heartbeat_age_s") is not None:
+        out.family("catalogsync_runner_heartbeat_age_seconds", "gauge", "Seconds since the last runner heartbeat.",
+                   [({}, runner["heartbeat_age_s"])])
+    pending = conn.execute("SELECT COUNT(*) FROM job_commands WHERE status = 'pending'").fetchone()[0]
+    out.family("catalogsync_commands_pending", "gauge", "Commands waiting for the runner.", [({}, pending)])
+    notes = dict(conn.execute("SELECT status, COUNT(*) FROM notifications GROUP BY status").fetchall())
+    out.family("catalogsync_notifications", "gauge", "Notifications by delivery status.",
+               (({"status": s}, notes.get(s, 0)) for s in ("pending", "sent", "failed", "skipped")))
+    db = Path(os.path.realpath(db_path))
+    sizes = []
+    for suffix in ("", "-wal"):
+        try:
+            sizes.append(({"file": "wal" if suffix else "db"}, Path(f"{db}{suffix}").stat().st_size))
+        except FileNotFoundError:
+            sizes.append(({"file": "wal" if suffix else "db"}, 0))
+    out.family("catalogsync_database_bytes", "gauge", "Size of the database file and of its write-ahead log.", sizes)
+    if library_dir is not None:
+        try:
+            usage = shutil.disk_usage(library_dir)
+        except OSError:
+            usage = None
+        if usage is not None:
+            out.family("catalogsync_library_free_bytes", "gauge", "Free space on the library disk.", [({}, usage.free)])
+    return out.text()
