@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from catalogsync_ops.engine.items import claim_next_item, mark_item_succeeded  # noqa: E402
 from catalogsync_ops.engine.jobs import create_job, start_job
 from catalogsync_ops.engine.stages import start_stage
 from catalogsync_ops.store.connection import connect, iso, transaction
 from catalogsync_ops.store.database import open_database  # noqa: E402
-from catalogsync_ops.engine.items import claim_next_item, mark_item_succeeded  # noqa: E402
 
 
 def make_stage(conn, n_queued: int, n_done: int = 0) -> int:

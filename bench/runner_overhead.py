@@ -26,12 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
 
-from catalogsync_ops.engine.jobs import create_job
-from catalogsync_ops.engine.stages import add_items
 from catalogsync_ops.engine.commands import submit_command  # noqa: E402
+from catalogsync_ops.engine.jobs import create_job
+from catalogsync_ops.engine.records import ItemSpec  # noqa: E402
+from catalogsync_ops.engine.stages import add_items
 from catalogsync_ops.store.connection import connect, parse_iso
 from catalogsync_ops.store.database import open_database  # noqa: E402
-from catalogsync_ops.engine.records import ItemSpec  # noqa: E402
 
 
 def make_home(tmp: Path, workers: int) -> Path:

@@ -15,8 +15,18 @@ from typing import Any, Callable
 
 import requests
 
+from catalogsync_ops.engine.records import ItemSpec
+from catalogsync_ops.engine.states import ItemType, StageType
+from catalogsync_ops.errors import ErrorClass, SourceError
 from catalogsync_ops.library import catalog
+from catalogsync_ops.library.layout import render_layout, resolve_collision
+from catalogsync_ops.library.matching import best_match
+from catalogsync_ops.library.pools import pool_files, pool_name, read_pool
+from catalogsync_ops.library.tagging import write_tags
+from catalogsync_ops.sources import build_source
+from catalogsync_ops.sources.base import Source, Track
 from catalogsync_ops.store.connection import Connection, iso
+from catalogsync_ops.transfer.audio import check_audio
 from catalogsync_ops.transfer.downloader import (
     CancelToken,
     commit_file,
@@ -26,18 +36,7 @@ from catalogsync_ops.transfer.downloader import (
     sha256_file,
 )
 from catalogsync_ops.transfer.http import new_session
-from catalogsync_ops.library.layout import render_layout, resolve_collision
-from catalogsync_ops.library.matching import best_match
-from catalogsync_ops.library.pools import pool_files, pool_name, read_pool
-from catalogsync_ops.engine.records import ItemSpec
-from catalogsync_ops.sources import build_source
-from catalogsync_ops.sources.base import Source, Track
-from catalogsync_ops.errors import SourceError
-from catalogsync_ops.errors import ErrorClass
-from catalogsync_ops.engine.states import ItemType, StageType
-from catalogsync_ops.transfer.storage import UploadState, Uploader
-from catalogsync_ops.transfer.audio import check_audio
-from catalogsync_ops.library.tagging import write_tags
+from catalogsync_ops.transfer.storage.base import Uploader, UploadState
 
 # Failures that another attempt cannot fix by itself: the item fails at once (a person can retry).
 PERMANENT = frozenset({ErrorClass.NOT_FOUND, ErrorClass.NO_MATCH, ErrorClass.UNSUPPORTED, ErrorClass.CONFIG,

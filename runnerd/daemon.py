@@ -22,15 +22,19 @@ from typing import Any
 import requests
 
 from catalogsync_ops import __version__, sdnotify
+from catalogsync_ops.config.envfile import Config, check_text, load_config, mask_values
+from catalogsync_ops.config.revisions import get_revision, latest_revision, record_if_changed
 from catalogsync_ops.engine import notify
 from catalogsync_ops.engine.commands import CommandContext, apply_pending_commands
-from catalogsync_ops.config.envfile import Config, check_text, load_config, mask_values
-from catalogsync_ops.store.connection import Connection, iso, transaction
-from catalogsync_ops.store.database import open_database
-from catalogsync_ops.errors import CatalogsyncError, ConfigError, TransitionError
-from catalogsync_ops.pipeline import items_for_stage
-from catalogsync_ops.engine.records import RetryPolicy
-from catalogsync_ops.config.revisions import get_revision, latest_revision, record_if_changed
+from catalogsync_ops.engine.jobs import (
+    finalize_cancel,
+    finalize_pause,
+    finish_job,
+    request_pause,
+    resume_job,
+    start_job,
+)
+from catalogsync_ops.engine.records import RetryPolicy, running_item_count
 from catalogsync_ops.engine.runners import (
     heartbeat,
     mark_runner_stopped,
@@ -38,11 +42,13 @@ from catalogsync_ops.engine.runners import (
     register_runner,
     runner_paused,
 )
-from catalogsync_ops.engine.states import STAGE_FINAL, StageType
-from catalogsync_ops.transfer.storage import build_uploader
-from catalogsync_ops.engine.jobs import finalize_cancel, finalize_pause, finish_job, request_pause, resume_job, start_job
-from catalogsync_ops.engine.records import running_item_count
 from catalogsync_ops.engine.stages import add_items, finish_stage, start_stage
+from catalogsync_ops.engine.states import STAGE_FINAL, StageType
+from catalogsync_ops.errors import CatalogsyncError, ConfigError, TransitionError
+from catalogsync_ops.pipeline import items_for_stage
+from catalogsync_ops.store.connection import Connection, iso, transaction
+from catalogsync_ops.store.database import open_database
+from catalogsync_ops.transfer.storage import build_uploader
 from runnerd.lock import RunnerLock, RunnerLockHeld
 from runnerd.logs import DatabaseLogHandler
 from runnerd.watch import EnvWatcher

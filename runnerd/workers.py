@@ -20,9 +20,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from catalogsync_ops.store.connection import Connection, connect, iso, transaction
-from catalogsync_ops.transfer.downloader import Canceled, CancelToken
-from catalogsync_ops.errors import TransitionError
 from catalogsync_ops.engine.items import (
     claim_items,
     mark_item_canceled,
@@ -34,6 +31,8 @@ from catalogsync_ops.engine.items import (
     release_items,
     seconds_until_next_due,
 )
+from catalogsync_ops.engine.records import Claim, RetryPolicy
+from catalogsync_ops.errors import ErrorClass, SourceError, TransitionError
 from catalogsync_ops.pipeline import (
     Outcome,
     WorkContext,
@@ -43,9 +42,8 @@ from catalogsync_ops.pipeline import (
     sync_playlist,
     upload_file,
 )
-from catalogsync_ops.engine.records import Claim, RetryPolicy
-from catalogsync_ops.errors import SourceError
-from catalogsync_ops.errors import ErrorClass
+from catalogsync_ops.store.connection import Connection, connect, iso, transaction
+from catalogsync_ops.transfer.downloader import Canceled, CancelToken
 
 log = logging.getLogger("runnerd.workers")
 

@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from catalogsync_ops.engine.jobs import create_job, start_job
+from catalogsync_ops.engine.records import ItemSpec
 from catalogsync_ops.engine.stages import add_items, start_stage
 from catalogsync_ops.store.connection import Connection
 from catalogsync_ops.store.database import open_database
-from catalogsync_ops.engine.records import ItemSpec
 from runnerd.cli import cli
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)

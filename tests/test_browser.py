@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import set_env
 from playwright.sync_api import expect, sync_playwright
 from waitress import create_server
 
@@ -18,8 +19,6 @@ from catalogsync_ops.store.connection import connect
 from catalogsync_ops.store.database import open_database
 from webui import create_app
 from webui.auth import set_password
-
-from conftest import set_env
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,10 +9,10 @@ import threading
 import time
 from pathlib import Path
 
-from catalogsync_ops.engine.commands import CommandContext, apply_pending_commands
 from catalogsync_ops.config.envfile import load_config
-from catalogsync_ops.store.database import open_database
 from catalogsync_ops.config.revisions import list_revisions
+from catalogsync_ops.engine.commands import CommandContext, apply_pending_commands
+from catalogsync_ops.store.database import open_database
 
 
 def test_init_creates_a_working_home(home: Path):
@@ -128,8 +128,8 @@ def test_config_show_masks_secrets(home: Path, run_cli):
 
 def test_jobs_and_items_list_what_the_runner_created(home: Path, run_cli):
     from catalogsync_ops.engine.jobs import create_job
-    from catalogsync_ops.engine.stages import add_items
     from catalogsync_ops.engine.records import ItemSpec
+    from catalogsync_ops.engine.stages import add_items
 
     conn = open_database(home / "catalogsync.db")
     job_id = create_job(conn, "download")

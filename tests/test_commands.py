@@ -4,10 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import T0, make_running_job
 
-from catalogsync_ops.engine.jobs import create_job, finish_job
-from catalogsync_ops.engine.records import get_item, get_job
-from catalogsync_ops.engine.stages import finish_stage
+from catalogsync_ops.config.envfile import load_config
+from catalogsync_ops.config.revisions import list_revisions, record_revision
+from catalogsync_ops.config.settings import MASK
 from catalogsync_ops.engine.commands import (
     CommandContext,
     CommandKind,
@@ -16,13 +17,11 @@ from catalogsync_ops.engine.commands import (
     pending_count,
     submit_command,
 )
-from catalogsync_ops.config.settings import MASK
-from catalogsync_ops.config.envfile import load_config
-from catalogsync_ops.errors import InvalidCommand
-from catalogsync_ops.config.revisions import list_revisions, record_revision
+from catalogsync_ops.engine.jobs import create_job, finish_job
+from catalogsync_ops.engine.records import get_item, get_job
 from catalogsync_ops.engine.runners import runner_paused
-
-from conftest import T0, make_running_job
+from catalogsync_ops.engine.stages import finish_stage
+from catalogsync_ops.errors import InvalidCommand
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from catalogsync_ops.engine.queries import job_stages
-
 from conftest import make_running_job
+
+from catalogsync_ops.engine.queries import job_stages
 
 ROOT = Path(__file__).resolve().parent.parent
 

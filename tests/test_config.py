@@ -7,10 +7,8 @@ from pathlib import Path
 import pytest
 from dotenv import dotenv_values
 
-from catalogsync_ops.config.settings import MASK, SETTINGS
 from catalogsync_ops.config.envfile import check_text, load_config, mask_text, parse_env_text, unmask_text
 from catalogsync_ops.config.reference import render_config_table, render_env_example
-from catalogsync_ops.errors import ConfigError
 from catalogsync_ops.config.revisions import (
     apply_config_text,
     diff_revisions,
@@ -19,6 +17,8 @@ from catalogsync_ops.config.revisions import (
     record_revision,
     rollback_to,
 )
+from catalogsync_ops.config.settings import MASK, SETTINGS
+from catalogsync_ops.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 

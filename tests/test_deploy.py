@@ -12,8 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from catalogsync_ops.config.settings import SETTINGS_BY_KEY
 from conftest import free_port
+
+from catalogsync_ops.config.settings import SETTINGS_BY_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 UNITS = sorted((ROOT / "deploy" / "systemd").glob("*.service"))

@@ -6,8 +6,8 @@ import re
 import sys
 from pathlib import Path
 
-from catalogsync_ops.config.settings import SETTINGS
 from catalogsync_ops.config.reference import render_config_reference, render_env_example
+from catalogsync_ops.config.settings import SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))

@@ -7,15 +7,15 @@ import pytest
 import requests
 
 from catalogsync_ops.demo.server import blob_bytes
+from catalogsync_ops.errors import SourceError
 from catalogsync_ops.transfer.downloader import (
-    CancelToken,
     Canceled,
+    CancelToken,
     download_to,
     fetch,
     part_path_for,
     sha256_file,
 )
-from catalogsync_ops.errors import SourceError
 
 
 @pytest.fixture

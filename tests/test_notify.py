@@ -14,10 +14,10 @@ from urllib.parse import parse_qs
 
 import pytest
 import requests
+from conftest import set_env
 
 from catalogsync_ops.engine import notify
 from catalogsync_ops.store.database import open_database
-from conftest import set_env
 
 
 class Receiver:

@@ -8,10 +8,11 @@ import sys
 import time
 from pathlib import Path
 
+from conftest import runnerd, set_env
+
 from catalogsync_ops.store import migrations
 from catalogsync_ops.store.connection import connect, transaction
 from catalogsync_ops.store.database import open_database
-from conftest import runnerd, set_env
 from webui.auth import create_token, set_password
 
 V4_OBJECTS = ("TRIGGER job_runs_notify", "TRIGGER item_attempts_totals", "TABLE notifications", "TABLE transfer_totals")

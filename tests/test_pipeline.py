@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from catalogsync_ops.library import catalog
 from catalogsync_ops.config.envfile import load_config
-from catalogsync_ops.store.database import open_database
+from catalogsync_ops.errors import SourceError
+from catalogsync_ops.library import catalog
+from catalogsync_ops.library.tagging import read_tags
 from catalogsync_ops.pipeline import (
     WorkContext,
     collect_pool,
@@ -16,9 +17,8 @@ from catalogsync_ops.pipeline import (
     sync_playlist,
     upload_file,
 )
-from catalogsync_ops.errors import SourceError
+from catalogsync_ops.store.database import open_database
 from catalogsync_ops.transfer.storage import build_uploader
-from catalogsync_ops.library.tagging import read_tags
 
 
 @pytest.fixture

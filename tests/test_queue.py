@@ -4,9 +4,9 @@ from __future__ import annotations
 import random
 
 import pytest
+from conftest import T0, later, make_running_job
 
 from catalogsync_ops.engine import runners
-from catalogsync_ops.errors import TransitionError
 from catalogsync_ops.engine.items import (
     attempts_of,
     claim_next_item,
@@ -15,14 +15,22 @@ from catalogsync_ops.engine.items import (
     mark_item_interrupted,
     mark_item_succeeded,
 )
-from catalogsync_ops.engine.records import ItemSpec, RetryPolicy
+from catalogsync_ops.engine.jobs import (
+    create_job,
+    finalize_cancel,
+    finalize_pause,
+    finish_job,
+    reprioritize_job,
+    request_cancel,
+    request_pause,
+    resume_job,
+    start_job,
+)
 from catalogsync_ops.engine.queries import job_detail
-from catalogsync_ops.engine.jobs import create_job, finalize_cancel, finalize_pause, finish_job, reprioritize_job, request_cancel, request_pause, resume_job, start_job
-from catalogsync_ops.engine.records import get_item
+from catalogsync_ops.engine.records import ItemSpec, RetryPolicy, get_item
 from catalogsync_ops.engine.retry import retry_failed_items, retry_item
 from catalogsync_ops.engine.stages import add_items, finish_stage, start_stage
-
-from conftest import T0, later, make_running_job
+from catalogsync_ops.errors import TransitionError
 
 
 def status(conn, table, row_id):

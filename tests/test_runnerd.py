@@ -11,11 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-
-from catalogsync_ops.store.connection import connect
-from catalogsync_ops.library.tagging import read_tags
-
 from conftest import runnerd, set_env
+
+from catalogsync_ops.library.tagging import read_tags
+from catalogsync_ops.store.connection import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -237,9 +236,9 @@ def test_an_invalid_env_file_stops_runnerd_from_starting_with_the_line(demo_home
 
 def test_fast_items_are_claimed_in_batches_and_a_pause_gives_back_the_unstarted_ones(home: Path):
     from catalogsync_ops.engine.jobs import create_job
+    from catalogsync_ops.engine.records import ItemSpec
     from catalogsync_ops.engine.stages import add_items
     from catalogsync_ops.store.database import open_database
-    from catalogsync_ops.engine.records import ItemSpec
 
     n = 20_000
     set_env(home, DOWNLOAD_WORKERS=4, OBJECT_BACKEND_NAME="none")

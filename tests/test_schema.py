@@ -9,10 +9,6 @@ from enum import StrEnum
 
 import pytest
 
-from catalogsync_ops.store import migrations
-from catalogsync_ops.store.connection import check_local_filesystem, connect, filesystem_type, transaction
-from catalogsync_ops.store.database import open_database
-from catalogsync_ops.errors import DatabaseLocationError, SchemaTooNewError
 from catalogsync_ops.engine.states import (
     CommandStatus,
     ItemStatus,
@@ -23,7 +19,10 @@ from catalogsync_ops.engine.states import (
     StageType,
     WorkerState,
 )
-from catalogsync_ops.errors import ErrorClass
+from catalogsync_ops.errors import DatabaseLocationError, ErrorClass, SchemaTooNewError
+from catalogsync_ops.store import migrations
+from catalogsync_ops.store.connection import check_local_filesystem, connect, filesystem_type, transaction
+from catalogsync_ops.store.database import open_database
 
 TABLES = {
     "playlist_pools", "playlists", "pool_playlists", "songs", "playlist_songs", "file_locations",

@@ -6,10 +6,11 @@ from urllib.parse import unquote
 import pytest
 import requests
 
-from catalogsync_ops.transfer.downloader import download_to
-from catalogsync_ops.sources import build_source, platform_for_url
 from catalogsync_ops.errors import SourceError
+from catalogsync_ops.sources import build_source
+from catalogsync_ops.sources.platforms import platform_for_url
 from catalogsync_ops.transfer.audio import check_audio
+from catalogsync_ops.transfer.downloader import download_to
 
 
 def _demo(server, tmp_path, name="demo", playlist="p1"):
@@ -38,8 +39,9 @@ def _m3u_file(server, tmp_path):
 
 
 def _musicdl_kuwo(server, tmp_path):
-    from catalogsync_ops.sources.musicdl_source import MusicdlSource
     from musicdl_recorded import RecordedMusicdlClient
+
+    from catalogsync_ops.sources.musicdl_source import MusicdlSource
 
     return MusicdlSource("kuwo", client=RecordedMusicdlClient(server.base_url)), \
         "https://www.kuwo.cn/playlist_detail/3564240358"

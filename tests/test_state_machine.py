@@ -12,13 +12,12 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
+from conftest import T0
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from catalogsync_ops.engine import runners
-from catalogsync_ops.store.database import open_database
-from catalogsync_ops.errors import CatalogsyncError
 from catalogsync_ops.engine.items import (
     claim_next_item,
     mark_item_canceled,
@@ -26,13 +25,22 @@ from catalogsync_ops.engine.items import (
     mark_item_interrupted,
     mark_item_succeeded,
 )
+from catalogsync_ops.engine.jobs import (
+    create_job,
+    finalize_cancel,
+    finalize_pause,
+    finish_job,
+    request_cancel,
+    request_pause,
+    resume_job,
+    start_job,
+)
 from catalogsync_ops.engine.records import ItemSpec, RetryPolicy
-from catalogsync_ops.engine.states import ItemStatus
-from catalogsync_ops.engine.jobs import create_job, finalize_cancel, finalize_pause, finish_job, request_cancel, request_pause, resume_job, start_job
 from catalogsync_ops.engine.retry import retry_failed_items, retry_item
 from catalogsync_ops.engine.stages import add_items, finish_stage, start_stage
-
-from conftest import T0
+from catalogsync_ops.engine.states import ItemStatus
+from catalogsync_ops.errors import CatalogsyncError
+from catalogsync_ops.store.database import open_database
 
 POLICY = RetryPolicy(base_seconds=0.5, max_seconds=2)
 FINAL_STAGE = {"completed", "completed_with_errors", "failed", "canceled", "skipped"}

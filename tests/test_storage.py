@@ -9,8 +9,9 @@ from collections import Counter
 import boto3
 import pytest
 
-from catalogsync_ops.transfer.downloader import CancelToken, Canceled
-from catalogsync_ops.transfer.storage import UploadState, build_uploader
+from catalogsync_ops.transfer.downloader import Canceled, CancelToken
+from catalogsync_ops.transfer.storage import build_uploader
+from catalogsync_ops.transfer.storage.base import UploadState
 from catalogsync_ops.transfer.storage.local import LocalUploader
 from catalogsync_ops.transfer.storage.s3 import S3Uploader
 

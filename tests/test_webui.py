@@ -13,11 +13,11 @@ import pytest
 import requests
 from waitress import create_server
 
+from catalogsync_ops.engine.items import claim_next_item, mark_item_failed
 from catalogsync_ops.engine.jobs import create_job, start_job
 from catalogsync_ops.engine.records import ItemSpec
 from catalogsync_ops.engine.stages import add_items, start_stage
 from catalogsync_ops.store.database import open_database
-from catalogsync_ops.engine.items import claim_next_item, mark_item_failed
 from webui import create_app
 from webui.auth import create_token, new_setup_token, set_password
 

@@ -31,7 +31,15 @@ def render_cli_reference() -> str:
     from webui.cli import cli as web_cli
 
     out = ["# Command-line reference", "",
-           "Generated from the commands' `--help` (`python tools/gen_docs.py`); a test keeps it current.", ""]
+           "Generated from the commands' `--help` (`python tools/gen_docs.py`); a test keeps it current.", "",
+           "Where each `runnerd` command is defined, by group:", "",
+           "| module | commands |", "|---|---|"]
+    by_module: dict[str, list[str]] = {}
+    for name, sub in sorted(runnerd_cli.commands.items()):
+        by_module.setdefault(sub.callback.__module__ if sub.callback else "?", []).append(name)
+    out += [f"| `{module.replace('.', '/')}.py` | {', '.join(f'`{n}`' for n in names)} |"
+            for module, names in sorted(by_module.items())]
+    out.append("")
     for program, command in (("runnerd", runnerd_cli), ("catalogsync-web", web_cli)):
         for path, ctx in _walk(command, [program], None):
             out += [f"{'#' * min(len(path) + 1, 4)} `{' '.join(path)}`", "", "```", ctx.get_help().rstrip(), "```", ""]

@@ -19,8 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from catalogsync_ops.store.connection import connect  # noqa: E402
 from catalogsync_ops.demo.server import DemoServer  # noqa: E402
+from catalogsync_ops.store.connection import connect  # noqa: E402
 
 
 def set_env(env: Path, **values: object) -> None:

@@ -6,10 +6,13 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, request
 
-from catalogsync_ops.store.connection import connect, iso, transaction
+from catalogsync_ops.store.connection import iso, transaction
 from catalogsync_ops.store.database import open_database
+from webui import api, auth, catalog_pages, events, i18n, ops, pages, settings
+from webui.context import close_db
+from webui.errors import register_error_handlers
 
 
 def _secret_key(db_path: Path) -> str:
@@ -45,8 +48,6 @@ def create_app(config: dict[str, Any]) -> Flask:
     )
     app.config.update({k: v for k, v in config.items() if k.isupper() and k not in ("DB_PATH", "ENV_PATH")})
 
-    from webui import api, auth, catalog_pages, events, i18n, ops, pages, settings
-
     app.register_blueprint(i18n.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
@@ -56,57 +57,12 @@ def create_app(config: dict[str, Any]) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(ops.bp)
     app.before_request(auth.guard)
-    app.teardown_appcontext(_close_db)
+    app.teardown_appcontext(close_db)
     app.after_request(_security_headers)
     app.jinja_env.globals.update(csrf_token=auth.csrf_token, _=i18n.gettext, LANGUAGES=i18n.LANGUAGES,
                                   setting_help=i18n.setting_help)
-    from webui.errors import register_error_handlers
-
     register_error_handlers(app)
     return app
-
-
-_library_cache: dict[str, tuple[tuple[int, int], Path | None]] = {}
-
-
-def library_dir() -> Path | None:
-    """LIBRARY_DIR from the env file, re-read only when the file changes (pages show its disk)."""
-    from flask import current_app
-
-    from catalogsync_ops.config.envfile import load_config
-    from catalogsync_ops.errors import CatalogsyncError
-
-    env_path = current_app.config.get("ENV_PATH")
-    if not env_path:
-        return None
-    try:
-        stat = Path(env_path).stat()
-    except OSError:
-        return None
-    key = (stat.st_mtime_ns, stat.st_size)
-    cached = _library_cache.get(str(env_path))
-    if cached is None or cached[0] != key:
-        try:
-            library = Path(load_config(env_path)["LIBRARY_DIR"])
-        except CatalogsyncError:
-            library = None  # an invalid file: the config page says why
-        cached = _library_cache[str(env_path)] = (key, library)
-    return cached[1]
-
-
-def get_db():
-    """This request's read/write connection (readers never hold long transactions)."""
-    if "db" not in g:
-        from flask import current_app
-
-        g.db = connect(current_app.config["DB_PATH"])
-    return g.db
-
-
-def _close_db(exc: BaseException | None) -> None:
-    conn = g.pop("db", None)
-    if conn is not None:
-        conn.close()
 
 
 def _security_headers(response):

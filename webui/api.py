@@ -1,12 +1,16 @@
 """The JSON API under /api/: the same reads as the pages, and commands (202 + id)."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, jsonify, request
+from flask import Blueprint, abort, current_app, g, jsonify, request
 
+from catalogsync_ops.config.envfile import mask_text
+from catalogsync_ops.config.revisions import list_revisions, read_env_text
 from catalogsync_ops.engine.commands import get_command, submit_command
-from catalogsync_ops.errors import InvalidCommand, NotFound
 from catalogsync_ops.engine.queries import job_detail, list_items, list_jobs, status_summary
-from webui import get_db
+from catalogsync_ops.errors import InvalidCommand, NotFound
+from webui.context import get_db
+from webui.openapi import document
+from webui.ops import healthz as health
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -20,8 +24,6 @@ def ping():
 @bp.route("/healthz")
 def healthz():
     """The same answer as /healthz (no login): 200 when all is well, 503 naming what is not."""
-    from webui.ops import healthz as health
-
     return health()
 
 
@@ -86,11 +88,6 @@ def logs():
 
 @bp.route("/config")
 def config():
-    from flask import current_app
-
-    from catalogsync_ops.config.envfile import mask_text
-    from catalogsync_ops.config.revisions import read_env_text
-
     env_path = current_app.config.get("ENV_PATH")
     if env_path is None:
         abort(404, description="this console was started without an env file")
@@ -99,15 +96,11 @@ def config():
 
 @bp.route("/config/revisions")
 def revisions():
-    from catalogsync_ops.config.revisions import list_revisions
-
     return jsonify(revisions=list_revisions(get_db(), limit=100, before_id=request.args.get("before", type=int)))
 
 
 @bp.route("/openapi.json")
 def openapi():
-    from webui.openapi import document
-
     return jsonify(document())
 
 

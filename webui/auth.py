@@ -11,7 +11,7 @@ from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_te
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from catalogsync_ops.store.connection import Connection, iso, parse_iso, transaction, utcnow
-from webui import get_db
+from webui.context import get_db
 from webui.i18n import gettext
 
 bp = Blueprint("auth", __name__)

@@ -5,7 +5,7 @@ import json
 
 from flask import Blueprint, render_template, request
 
-from webui import get_db
+from webui.context import get_db
 
 bp = Blueprint("catalog", __name__)
 PAGE_SIZE = 50

@@ -8,10 +8,9 @@ from pathlib import Path
 import click
 
 from catalogsync_ops import __version__
-from catalogsync_ops.errors import ConfigError
 from catalogsync_ops.config.envfile import load_config
+from catalogsync_ops.errors import CatalogsyncError, ConfigError
 from catalogsync_ops.store.database import open_database
-from catalogsync_ops.errors import CatalogsyncError
 
 WAITRESS_THREADS = 8
 
@@ -48,7 +47,6 @@ def serve(obj, host: str | None, port: int | None, trusted: tuple[str, ...], if_
     from waitress import create_server
 
     from catalogsync_ops import sdnotify
-
     from webui import create_app
     from webui.auth import new_setup_token, user_count
 

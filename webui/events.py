@@ -14,8 +14,8 @@ import time
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from catalogsync_ops.store.connection import connect
 from catalogsync_ops.engine.queries import status_summary
+from catalogsync_ops.store.connection import connect
 
 bp = Blueprint("events", __name__, url_prefix="/api")
 

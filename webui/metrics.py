@@ -8,9 +8,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Iterable
 
-from catalogsync_ops.store.connection import Connection, iso, utcnow
 from catalogsync_ops.engine.queries import runner_liveness
 from catalogsync_ops.engine.states import ItemStatus, JobStatus, StageType, WorkerState
+from catalogsync_ops.store.connection import Connection, iso, utcnow
 
 
 def _escape(value: str) -> str:

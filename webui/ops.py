@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from webui.metrics import render_metrics
 from catalogsync_ops.engine.queries import runner_liveness
-from webui import get_db, library_dir
+from webui.context import get_db, library_dir
+from webui.metrics import render_metrics
 
 bp = Blueprint("ops", __name__)
 

@@ -8,7 +8,6 @@ import shutil
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
 from catalogsync_ops.engine.commands import CommandKind, get_command, submit_command
-from catalogsync_ops.errors import InvalidCommand, NotFound
 from catalogsync_ops.engine.queries import (
     job_detail,
     list_items,
@@ -17,9 +16,9 @@ from catalogsync_ops.engine.queries import (
     status_summary,
     throughput,
 )
-from catalogsync_ops.errors import ErrorClass
 from catalogsync_ops.engine.states import ItemStatus, JobType
-from webui import get_db, library_dir
+from catalogsync_ops.errors import ErrorClass, InvalidCommand, NotFound
+from webui.context import get_db, library_dir
 from webui.i18n import gettext
 
 bp = Blueprint("pages", __name__)

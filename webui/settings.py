@@ -6,13 +6,12 @@ from pathlib import Path
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 
-from catalogsync_ops.engine.commands import CommandKind, submit_command
-
-from catalogsync_ops.config.settings import MASK, SECRET_KEYS, SETTINGS
 from catalogsync_ops.config.envfile import check_text, mask_text, parse_env_text, set_values, unmask_text
-from catalogsync_ops.errors import ConfigError, NotFound
 from catalogsync_ops.config.revisions import diff_texts, get_revision, list_revisions, read_env_text
-from webui import get_db
+from catalogsync_ops.config.settings import MASK, SECRET_KEYS, SETTINGS
+from catalogsync_ops.engine.commands import CommandKind, submit_command
+from catalogsync_ops.errors import ConfigError, NotFound
+from webui.context import get_db
 from webui.i18n import gettext
 
 bp = Blueprint("settings", __name__)

@@ -15,7 +15,6 @@ from urllib.parse import urlparse
 from dotenv.main import resolve_variables
 from dotenv.parser import Binding, parse_stream
 
-from catalogsync_ops.errors import ConfigError
 from catalogsync_ops.config.settings import (
     FALSE_WORDS,
     KNOWN_SOURCES,
@@ -28,6 +27,7 @@ from catalogsync_ops.config.settings import (
     TRUE_WORDS,
     Setting,
 )
+from catalogsync_ops.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,9 @@ from catalogsync_ops.config.envfile import (
     problems_with,
     unmask_text,
 )
-from catalogsync_ops.store.connection import Connection, iso, transaction
-from catalogsync_ops.fileio import fsync_dir
 from catalogsync_ops.errors import ConfigError, NotFound
+from catalogsync_ops.fileio import fsync_dir
+from catalogsync_ops.store.connection import Connection, iso, transaction
 
 SOURCES = ("init", "ui", "cli", "api", "external", "rollback", "startup")
 

@@ -15,16 +15,16 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Callable
 
-from catalogsync_ops.engine import runners
+from catalogsync_ops.config.envfile import Config, mask_text
+from catalogsync_ops.config.revisions import apply_config_text, rollback_to
 from catalogsync_ops.config.settings import KNOWN_SOURCES
-from catalogsync_ops.config.envfile import Config
-from catalogsync_ops.store.connection import Connection, iso, transaction
-from catalogsync_ops.errors import CatalogsyncError, CommandRejected, InvalidCommand, NotFound
-from catalogsync_ops.engine.states import CommandStatus, JobType
-from catalogsync_ops.errors import ErrorClass
+from catalogsync_ops.engine import runners
 from catalogsync_ops.engine.jobs import create_job, reprioritize_job, request_cancel, request_pause, resume_job
 from catalogsync_ops.engine.records import get_item, get_job, running_item_count
 from catalogsync_ops.engine.retry import retry_failed_items, retry_item
+from catalogsync_ops.engine.states import CommandStatus, JobType
+from catalogsync_ops.errors import CatalogsyncError, CommandRejected, ErrorClass, InvalidCommand, NotFound
+from catalogsync_ops.store.connection import Connection, iso, transaction
 
 
 class CommandKind(StrEnum):
@@ -214,8 +214,6 @@ def get_command(conn: Connection, command_id: int) -> dict[str, Any]:
     out["payload"] = json.loads(out.pop("payload_json") or "{}")
     out["result"] = json.loads(out.pop("result_json") or "null")
     if out["kind"] == CommandKind.APPLY_CONFIG and "content" in out["payload"]:
-        from catalogsync_ops.config.envfile import mask_text
-
         out["payload"]["content"] = mask_text(out["payload"]["content"])
     return out
 
@@ -315,8 +313,6 @@ def _resume_runner(conn: Connection, p: dict, ctx: CommandContext, command_id: i
 
 
 def _apply_config(conn: Connection, p: dict, ctx: CommandContext, command_id: int) -> dict:
-    from catalogsync_ops.config.revisions import apply_config_text
-
     if ctx.env_path is None:
         raise CommandRejected("this runner has no env file to write")
     revision_id, config = apply_config_text(conn, ctx.env_path, p["content"], source="ui", note=p.get("note"),
@@ -327,8 +323,6 @@ def _apply_config(conn: Connection, p: dict, ctx: CommandContext, command_id: in
 
 
 def _rollback_config(conn: Connection, p: dict, ctx: CommandContext, command_id: int) -> dict:
-    from catalogsync_ops.config.revisions import rollback_to
-
     if ctx.env_path is None:
         raise CommandRejected("this runner has no env file to write")
     revision_id, config = rollback_to(conn, ctx.env_path, p["revision_id"], note=p.get("note"),

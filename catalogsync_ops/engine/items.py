@@ -11,11 +11,10 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from catalogsync_ops.store.connection import Connection, iso, parse_iso, transaction, utcnow
-from catalogsync_ops.errors import TransitionError
 from catalogsync_ops.engine.records import Claim, RetryPolicy, get_item, write_event
 from catalogsync_ops.engine.states import AttemptOutcome, ItemStatus, check_transition
-from catalogsync_ops.errors import ErrorClass
+from catalogsync_ops.errors import ErrorClass, TransitionError
+from catalogsync_ops.store.connection import Connection, iso, parse_iso, transaction, utcnow
 
 I = ItemStatus
 

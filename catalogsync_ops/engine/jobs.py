@@ -10,8 +10,6 @@ import json
 from datetime import datetime
 from typing import Any
 
-from catalogsync_ops.errors import TransitionError
-from catalogsync_ops.store.connection import Connection, iso, transaction
 from catalogsync_ops.engine.records import (
     bulk_move_items,
     get_job,
@@ -31,6 +29,8 @@ from catalogsync_ops.engine.states import (
     JobType,
     StageStatus,
 )
+from catalogsync_ops.errors import TransitionError
+from catalogsync_ops.store.connection import Connection, iso, transaction
 
 I, J, S = ItemStatus, JobStatus, StageStatus
 

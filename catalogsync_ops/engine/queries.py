@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from catalogsync_ops.store.connection import Connection, parse_iso, utcnow
-from catalogsync_ops.errors import NotFound
 from catalogsync_ops.engine.states import ItemStatus, JobStatus
+from catalogsync_ops.errors import NotFound
+from catalogsync_ops.store.connection import Connection, iso, parse_iso, utcnow
 
 # A runner heartbeats every few seconds; past this it is reported down.
 HEARTBEAT_STALE_SECONDS = 20
@@ -132,10 +132,6 @@ def status_summary(conn: Connection, now: datetime | None = None) -> dict[str, A
 def throughput(conn: Connection, *, hours: int = 6, bucket_minutes: int = 10,
                now: datetime | None = None) -> list[dict[str, Any]]:
     """Items finished per bucket over the last hours (oldest first), from the per-minute table."""
-    from datetime import timedelta
-
-    from catalogsync_ops.store.connection import iso
-
     moment = (now or utcnow()).replace(second=0, microsecond=0)
     last = moment - timedelta(minutes=moment.minute % bucket_minutes)  # the bucket holding now
     start = last - timedelta(minutes=hours * 60 - bucket_minutes)

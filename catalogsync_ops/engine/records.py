@@ -14,9 +14,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from catalogsync_ops.engine.states import ItemStatus, ItemType, JobStatus, StageStatus, check_transition
 from catalogsync_ops.errors import NotFound, TransitionError
 from catalogsync_ops.store.connection import Connection
-from catalogsync_ops.engine.states import ItemStatus, ItemType, JobStatus, StageStatus, check_transition
 
 I, J, S = ItemStatus, JobStatus, StageStatus
 

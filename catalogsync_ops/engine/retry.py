@@ -4,15 +4,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Iterable
 
-from catalogsync_ops.errors import ErrorClass, TransitionError
-from catalogsync_ops.store.connection import Connection, iso, transaction
 from catalogsync_ops.engine.records import (
     bulk_move_items,
     get_item,
     get_job,
+    get_stage,
     set_job_status,
     set_stage_status,
-    get_stage,
     write_event,
 )
 from catalogsync_ops.engine.states import (
@@ -24,6 +22,8 @@ from catalogsync_ops.engine.states import (
     StageStatus,
     check_transition,
 )
+from catalogsync_ops.errors import ErrorClass, TransitionError
+from catalogsync_ops.store.connection import Connection, iso, transaction
 
 I, J, S = ItemStatus, JobStatus, StageStatus
 

@@ -7,19 +7,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from catalogsync_ops import __version__
-from catalogsync_ops.store.connection import Connection, iso, transaction
-from catalogsync_ops.errors import TransitionError
 from catalogsync_ops.engine.records import (
     bulk_move_items,
+    get_job,
     set_job_status,
     set_stage_status,
     stages_of,
-    get_job,
     write_event,
 )
 from catalogsync_ops.engine.stages import close_stages_canceled
-from catalogsync_ops.errors import ErrorClass
 from catalogsync_ops.engine.states import ItemStatus, JobStatus, StageStatus
+from catalogsync_ops.errors import ErrorClass, TransitionError
+from catalogsync_ops.store.connection import Connection, iso, transaction
 
 I, J, S = ItemStatus, JobStatus, StageStatus
 

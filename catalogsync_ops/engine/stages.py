@@ -5,8 +5,6 @@ import json
 from datetime import datetime
 from typing import Iterable
 
-from catalogsync_ops.errors import TransitionError
-from catalogsync_ops.store.connection import Connection, iso, transaction
 from catalogsync_ops.engine.records import (
     ItemSpec,
     get_job,
@@ -16,6 +14,8 @@ from catalogsync_ops.engine.records import (
     write_event,
 )
 from catalogsync_ops.engine.states import STAGE_FINAL, ItemType, JobStatus, StageStatus
+from catalogsync_ops.errors import TransitionError
+from catalogsync_ops.store.connection import Connection, iso, transaction
 
 J, S = JobStatus, StageStatus
 

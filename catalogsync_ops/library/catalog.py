@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from catalogsync_ops.store.connection import Connection, iso, transaction
 from catalogsync_ops.sources.base import Track
+from catalogsync_ops.store.connection import Connection, iso, transaction
 
 
 def upsert_pool(conn: Connection, name: str, *, origin: str = "file", source_path: str | None = None) -> int:

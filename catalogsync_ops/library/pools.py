@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from catalogsync_ops.sources import platform_for_url
+from catalogsync_ops.sources.platforms import platform_for_url
 
 
 @dataclass(frozen=True)

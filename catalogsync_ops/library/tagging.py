@@ -9,9 +9,8 @@ from mutagen.flac import FLAC, Picture
 from mutagen.id3 import APIC, ID3, TALB, TIT2, TPE1, TRCK
 from mutagen.mp4 import MP4, MP4Cover
 
-from catalogsync_ops.errors import SourceError
+from catalogsync_ops.errors import ErrorClass, SourceError
 from catalogsync_ops.sources.base import Track
-from catalogsync_ops.errors import ErrorClass
 
 
 def write_tags(path: Path, track: Track, *, cover: bytes | None = None, cover_mime: str = "image/jpeg") -> None:

@@ -6,56 +6,17 @@ the optional `musicdl` extra and are only imported when used.
 from __future__ import annotations
 
 import importlib.util
-import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from catalogsync_ops.config.settings import KNOWN_SOURCES
-from catalogsync_ops.sources.base import PlaylistInfo, Resolved, Source, Track
-from catalogsync_ops.errors import SourceError
-from catalogsync_ops.errors import ErrorClass
-
-__all__ = ["PlaylistInfo", "Resolved", "Source", "SourceError", "Track", "build_source", "platform_for_url",
-           "MUSICDL_SOURCES", "OFFLINE_SOURCES"]
-
-OFFLINE_SOURCES = ("demo", "demo2", "m3u")
-
-# Platform sources reached through musicdl, with the hosts their playlist URLs live on.
-# Order matters: fivesing's host is a subdomain of kugou's.
-MUSICDL_SOURCES: dict[str, tuple[str, ...]] = {
-    "fivesing": ("5sing.kugou.com",),
-    "qq": ("y.qq.com", "i.y.qq.com", "c.y.qq.com"),
-    "netease": ("music.163.com", "y.music.163.com", "163cn.tv"),
-    "kuwo": ("kuwo.cn", "www.kuwo.cn", "m.kuwo.cn"),
-    "migu": ("music.migu.cn", "m.music.migu.cn", "c.migu.cn"),
-    "kugou": ("kugou.com", "www.kugou.com", "m.kugou.com"),
-    "qianqian": ("music.91q.com", "music.taihe.com"),
-    "joox": ("joox.com", "www.joox.com"),
-    "lizhi": ("lizhi.fm", "www.lizhi.fm"),
-    "ximalaya": ("ximalaya.com", "www.ximalaya.com"),
-}
-assert set(OFFLINE_SOURCES) | set(MUSICDL_SOURCES) == set(KNOWN_SOURCES), "keep config.KNOWN_SOURCES in step"
+from catalogsync_ops.errors import ErrorClass, SourceError
+from catalogsync_ops.sources.base import Source
+from catalogsync_ops.sources.platforms import MUSICDL_SOURCES
 
 
 def musicdl_available() -> bool:
     """Whether the optional musicdl extra is installed."""
     return importlib.util.find_spec("musicdl") is not None
-
-
-def platform_for_url(url: str) -> str | None:
-    """The source name a playlist URL belongs to, or None when nobody supports it."""
-    parts = urlsplit(url.strip())
-    path = parts.path if parts.scheme else url
-    if path.lower().endswith((".m3u", ".m3u8")):
-        return "m3u"
-    for name in ("demo2", "demo"):
-        if parts.scheme in ("http", "https") and re.fullmatch(rf"/{name}/playlist/\w+/?", parts.path):
-            return name
-    host = (parts.hostname or "").lower()
-    for name, hosts in MUSICDL_SOURCES.items():
-        if any(host == h or host.endswith("." + h) for h in hosts):
-            return name
-    return None
 
 
 def build_source(name: str, *, settings: dict[str, Any] | None = None, session=None) -> Source:

@@ -6,10 +6,9 @@ from urllib.parse import urlsplit
 
 import requests
 
-from catalogsync_ops.transfer.http import get_json, new_session
+from catalogsync_ops.errors import ErrorClass, SourceError
 from catalogsync_ops.sources.base import PlaylistInfo, Resolved, Source, Track
-from catalogsync_ops.errors import SourceError
-from catalogsync_ops.errors import ErrorClass
+from catalogsync_ops.transfer.http import get_json, new_session
 
 
 class DemoSource(Source):

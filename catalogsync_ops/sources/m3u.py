@@ -13,10 +13,9 @@ from urllib.request import url2pathname
 
 import requests
 
-from catalogsync_ops.transfer.http import error_class_for_exception, error_class_for_status, new_session
+from catalogsync_ops.errors import ErrorClass, SourceError
 from catalogsync_ops.sources.base import PlaylistInfo, Resolved, Source, Track
-from catalogsync_ops.errors import SourceError
-from catalogsync_ops.errors import ErrorClass
+from catalogsync_ops.transfer.http import error_class_for_exception, error_class_for_status, new_session
 
 SUFFIXES = (".m3u", ".m3u8")
 

@@ -10,9 +10,9 @@ import re
 import tempfile
 from typing import Any
 
+from catalogsync_ops.errors import ErrorClass, SourceError
 from catalogsync_ops.sources.base import PlaylistInfo, Resolved, Source, Track
-from catalogsync_ops.errors import SourceError
-from catalogsync_ops.errors import ErrorClass
+from catalogsync_ops.sources.platforms import platform_for_url
 
 CLIENT_CLASSES = {
     "qq": "QQMusicClient", "netease": "NeteaseMusicClient", "kuwo": "KuwoMusicClient", "migu": "MiguMusicClient",
@@ -42,8 +42,6 @@ class MusicdlSource(Source):
         self.client = client if client is not None else make_client(name)
 
     def recognizes(self, url: str) -> bool:
-        from catalogsync_ops.sources import platform_for_url
-
         return platform_for_url(url) == self.name
 
     def _track(self, info: Any, position: int | None = None) -> Track:

@@ -6,8 +6,7 @@ from typing import Any
 import requests
 
 from catalogsync_ops import __version__
-from catalogsync_ops.errors import SourceError
-from catalogsync_ops.errors import ErrorClass
+from catalogsync_ops.errors import ErrorClass, SourceError
 
 USER_AGENT = f"catalogsync-ops/{__version__}"
 

@@ -179,9 +179,10 @@ def demo_server(port: int, pool_file: Path | None, fail_rate: float, cut_short_r
 def probe(ctx: Context, url: str, download_sources: str | None, as_json: bool) -> None:
     """Show what a playlist URL holds and, with --download-sources, the best match per track."""
     from catalogsync_ops.config.settings import SETTINGS_BY_KEY
-    from catalogsync_ops.library.matching import best_match
-    from catalogsync_ops.sources import build_source, platform_for_url
     from catalogsync_ops.errors import SourceError
+    from catalogsync_ops.library.matching import best_match
+    from catalogsync_ops.sources import build_source
+    from catalogsync_ops.sources.platforms import platform_for_url
 
     settings = {k: s.default for k, s in SETTINGS_BY_KEY.items()}
     if ctx.env_file.exists():

@@ -11,8 +11,8 @@ import sys
 import threading
 import time
 
-from catalogsync_ops.store.connection import connect
 from catalogsync_ops.engine.items import claim_next_item, mark_item_succeeded
+from catalogsync_ops.store.connection import connect
 
 
 def main() -> None:

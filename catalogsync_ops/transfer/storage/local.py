@@ -6,13 +6,13 @@ from typing import Callable
 
 from catalogsync_ops.transfer.downloader import (
     CHUNK_SIZE,
-    CancelToken,
     Canceled,
+    CancelToken,
     Progress,
     commit_file,
     sha256_file,
 )
-from catalogsync_ops.transfer.storage import UploadResult, Uploader, UploadState
+from catalogsync_ops.transfer.storage.base import Uploader, UploadResult, UploadState
 
 
 class LocalUploader(Uploader):

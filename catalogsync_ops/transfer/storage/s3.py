@@ -21,10 +21,9 @@ import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-from catalogsync_ops.transfer.downloader import CancelToken, Canceled, Progress
-from catalogsync_ops.errors import SourceError
-from catalogsync_ops.errors import ErrorClass
-from catalogsync_ops.transfer.storage import UploadResult, Uploader, UploadState
+from catalogsync_ops.errors import ErrorClass, SourceError
+from catalogsync_ops.transfer.downloader import Canceled, CancelToken, Progress
+from catalogsync_ops.transfer.storage.base import Uploader, UploadResult, UploadState
 
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 PART_SIZE = 8 * 1024 * 1024
