@@ -140,8 +140,22 @@ def test_install_runtime_is_idempotent_and_an_upgrade_never_touches_the_settings
     # A user who set up an older release: one newer setting is missing from their file.
     edited = "\n".join(line for line in edited.splitlines() if not line.startswith("NOTIFY_FORMAT=")) + "\n"
     env_file.write_text(edited)
-    again = synology("install_runtime.sh", root)
+    # The upgrade comes from a checkout whose build/ still holds a module an older release had.
+    app = tmp_path / "app"
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    for rel in tracked.splitlines():
+        (app / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, app / rel)
+    stale = app / "build" / "lib" / "catalogsync_ops" / "queue.py"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("raise ImportError('a module of an older release')\n")
+    again = synology("install_runtime.sh", root, APP_DIR=str(app))
     assert again.returncode == 0, again.stderr
+    installed = subprocess.run([str(root / "venv" / "bin" / "python"), "-c",
+                                "import catalogsync_ops, pathlib; print(pathlib.Path(catalogsync_ops.__file__).parent)"],
+                               cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
+    assert Path(installed).is_relative_to(root / "venv") and (Path(installed) / "engine" / "jobs.py").exists()
+    assert not (Path(installed) / "queue.py").exists(), "a module left in an old build/ was installed"
     assert env_file.read_text() == edited  # the upgrade left the user's file alone
     assert "use their defaults" in again.stdout and "NOTIFY_FORMAT=json" in again.stdout
     assert (root / "home" / "catalogsync.env.example").read_text() == (ROOT / "deploy" / "catalogsync.env.example").read_text()

@@ -32,6 +32,9 @@ fi
 # PIP_EXTRAS=s3 (boto3 for S3 uploads) or s3,musicdl adds the optional parts.
 target="$APP_DIR"
 [ -z "${PIP_EXTRAS:-}" ] || target="$APP_DIR[$PIP_EXTRAS]"
+# pip builds in the checkout's build/ folder, and setuptools copies whatever it finds there into
+# the package: after an upgrade that moved or removed modules, an old build/ would ship them too.
+rm -rf "$APP_DIR/build"
 "$VENV_DIR/bin/python" -m pip install --quiet --upgrade "$target"
 echo "Installed catalogsync-ops $("$VENV_DIR/bin/runnerd" --version | awk '{print $NF}') into $VENV_DIR"
 
