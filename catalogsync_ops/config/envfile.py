@@ -271,6 +271,7 @@ def load_config(env_path: str | os.PathLike[str]) -> Config:
 
 
 def quote_value(value: str) -> str:
+    """A value as it is written after `KEY=`: bare when safe, else quoted so dotenv reads it back."""
     if value == "" or re.fullmatch(r"[A-Za-z0-9_./:@+,=-]+", value):
         return value
     if "'" not in value and "\n" not in value:

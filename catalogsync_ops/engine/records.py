@@ -114,6 +114,7 @@ def get_item(conn: Connection, item_id: int):
 
 
 def set_job_status(conn: Connection, job, target: JobStatus, now: str, **extra: Any) -> None:
+    """Move a job row to `target` if the state machine allows it and nobody moved it meanwhile."""
     check_transition(job["status"], target, subject=f"job {job['id']}")
     sets = ", ".join(f"{column} = ?" for column in extra)
     cursor = conn.execute(
@@ -126,6 +127,7 @@ def set_job_status(conn: Connection, job, target: JobStatus, now: str, **extra: 
 
 
 def set_stage_status(conn: Connection, stage, target: StageStatus, now: str, **extra: Any) -> None:
+    """Move a stage row to `target` if the state machine allows it (compare-and-set on its status)."""
     check_transition(stage["status"], target, subject=f"stage {stage['id']} ({stage['stage_type']})")
     sets = ", ".join(f"{column} = ?" for column in extra)
     conn.execute(
@@ -136,6 +138,7 @@ def set_stage_status(conn: Connection, stage, target: StageStatus, now: str, **e
 
 
 def stages_of(conn: Connection, job_id: int, statuses: Iterable[StageStatus] | None = None):
+    """The stages of a job in order, optionally only those in some statuses."""
     rows = conn.execute("SELECT * FROM job_stages WHERE job_id = ? ORDER BY seq_no", (job_id,)).fetchall()
     if statuses is None:
         return rows

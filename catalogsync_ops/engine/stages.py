@@ -109,6 +109,7 @@ def finish_stage(conn: Connection, stage_id: int, *, now: datetime | None = None
 
 
 def close_stages_canceled(conn: Connection, job_id: int, ts: str) -> None:
+    """Mark every unfinished stage of a job canceled (inside the caller's transaction)."""
     for stage in stages_of(conn, job_id):
         if stage["status"] not in {s.value for s in STAGE_FINAL}:
             set_stage_status(conn, stage, S.CANCELED, ts, finished_at=ts)
