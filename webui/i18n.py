@@ -143,7 +143,7 @@ def switch(code: str):
     return response
 
 
-# Settings help and group names in Chinese, keyed like the schema (catalogsync_ops/config.py);
+# Settings help and group names in Chinese, keyed like the schema (catalogsync_ops/config/settings.py);
 # English comes from the schema itself. A test checks every setting has its line here.
 ZH_SETTING_HELP = {
     "DB_PATH": "runnerd 与网页控制台共用的 SQLite 数据库；必须放在本地磁盘上。",

@@ -1,7 +1,8 @@
 """States of jobs, stages, items, workers and commands, with their legal transitions.
 
-Each enum is stored as TEXT with a CHECK constraint built from the same enum (see
-`migrations.py`). `check_transition()` is the single gate every state change goes through.
+Each enum is stored as TEXT with a CHECK constraint listing its values (written out in
+`store/migrations/`; `tests/test_schema.py` keeps the two in step). `check_transition()` is
+the single gate every state change goes through.
 """
 from __future__ import annotations
 

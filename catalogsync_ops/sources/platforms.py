@@ -22,7 +22,7 @@ MUSICDL_SOURCES: dict[str, tuple[str, ...]] = {
     "lizhi": ("lizhi.fm", "www.lizhi.fm"),
     "ximalaya": ("ximalaya.com", "www.ximalaya.com"),
 }
-assert set(OFFLINE_SOURCES) | set(MUSICDL_SOURCES) == set(KNOWN_SOURCES), "keep config.KNOWN_SOURCES in step"
+assert set(OFFLINE_SOURCES) | set(MUSICDL_SOURCES) == set(KNOWN_SOURCES), "keep config/settings.py KNOWN_SOURCES in step"
 
 
 def platform_for_url(url: str) -> str | None:
