@@ -1,0 +1,106 @@
+"""The songs the emulated platforms hold, and the audio links they hand out.
+
+A song can be served whole, only as a trial clip (a membership song), in an encrypted
+container, not at all (its link cannot be looked up), or from a link that expires after its
+first download. The audio endpoint refuses a request without the platform's headers.
+"""
+from __future__ import annotations
+
+import itertools
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from catalogsync_ops.demo.audio import mp3_bytes
+from tests.emulator.proxy import Request, Response, throttle
+
+
+@dataclass
+class Song:
+    id: str
+    name: str
+    artists: tuple[str, ...]
+    album: str
+    seconds: float = 8.0
+    ext: str = "mp3"
+    access: str = "full"  # full | preview | encrypted | none
+    _audio: bytes | None = field(default=None, repr=False)
+
+    @property
+    def audio(self) -> bytes:
+        if self._audio is None:
+            seconds = min(self.seconds, 30.0) if self.access == "preview" else self.seconds
+            self._audio = mp3_bytes(seconds, seed=int(self.id) % 100_000 if self.id.isdigit() else hash(self.id) % 1000)
+        return self._audio
+
+
+@dataclass
+class Playlist:
+    id: str
+    name: str
+    songs: list[Song]
+
+
+class AudioLinks:
+    """Signed, expiring audio links on a platform's CDN host, checked per request."""
+
+    def __init__(self, host: str, require: Callable[[Request], str | None], *, expire_after_use: bool = True) -> None:
+        self.host = host
+        self.require = require  # returns why a request is refused, or None
+        self.expire_after_use = expire_after_use
+        self.lock = threading.Lock()
+        self.tokens: dict[str, tuple[Song, float]] = {}
+        self.used: set[str] = set()
+        self.counter = itertools.count(1)
+        self.lifetime_s = 3600.0
+        self.no_length_every = 0  # every Nth download omits Content-Length (0: never)
+        self.chunk_delay_s = 0.0
+        self.downloads: list[tuple[str, str]] = []  # (song id, token)
+        self.refusals: list[tuple[str, str]] = []  # (path, why)
+
+    def link(self, song: Song) -> str:
+        token = secrets.token_hex(8)
+        with self.lock:
+            self.tokens[token] = (song, time.monotonic() + self.lifetime_s)
+        ext = "mflac" if song.access == "encrypted" else song.ext
+        return f"https://{self.host}/audio/{token}/{song.id}.{ext}"
+
+    def handle(self, request: Request) -> Response:
+        parts = request.path.strip("/").split("/")
+        token = parts[1] if len(parts) == 3 and parts[0] == "audio" else ""
+        why = self.require(request)
+        with self.lock:
+            entry = self.tokens.get(token)
+            expired = entry is None or entry[1] < time.monotonic() or token in self.used
+        if why:
+            self.refusals.append((request.path, why))
+            return Response(403, f"forbidden: {why}".encode(), {"Content-Type": "text/plain"})
+        if expired:
+            self.refusals.append((request.path, "expired"))
+            return Response(403, b"<html>link expired</html>", {"Content-Type": "text/html"})
+        song = entry[0]
+        data = song.audio
+        headers = {"Content-Type": "audio/flac" if song.access == "encrypted" else "audio/mpeg", "Accept-Ranges": "bytes"}
+        if request.method == "HEAD":
+            return Response(200, b"", {**headers, "Content-Length": str(len(data))})
+        status, body = 200, data
+        wanted = request.headers.get("Range")
+        if wanted and wanted.startswith("bytes="):
+            start_s, _, end_s = wanted[6:].partition("-")
+            start = int(start_s or 0)
+            end = min(int(end_s), len(data) - 1) if end_s else len(data) - 1
+            status, body = 206, data[start:end + 1]
+            headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
+        whole_download = status == 200 or (status == 206 and len(body) > 65536)
+        with self.lock:
+            n = next(self.counter)
+            if whole_download:
+                self.downloads.append((song.id, token))
+                if self.expire_after_use:
+                    self.used.add(token)
+        drop_length = bool(self.no_length_every) and n % self.no_length_every == 0
+        return Response(status, b"" if self.chunk_delay_s else body, headers,
+                        chunks=throttle(body, 64 * 1024, self.chunk_delay_s) if self.chunk_delay_s else None,
+                        content_length=not drop_length and not self.chunk_delay_s)
