@@ -1,0 +1,83 @@
+"""Kuwo as musicdl's KuwoMusicClient reads it: the h5 playlist API (paged, 100 a page), song
+info, keyword search, the DES-encrypted `mobi.s` link endpoint (which answers plain text with a
+`url=` line), and the audio CDN, which refuses requests without a browser User-Agent."""
+from __future__ import annotations
+
+import base64
+import re
+from urllib.parse import parse_qs
+
+from tests.emulator.catalog import AudioLinks, Playlist, Song
+from tests.emulator.proxy import Platform, Request, Response
+
+
+def _require_browser(request: Request) -> str | None:
+    agent = request.headers.get("User-Agent") or ""
+    return None if "Mozilla" in agent else f"User-Agent {agent!r} is not a browser"
+
+
+class Kuwo(Platform):
+    name = "kuwo"
+    hosts = ("kuwo.cn",)
+
+    def __init__(self, playlists: list[Playlist], extra_songs: list[Song] = ()) -> None:
+        super().__init__()
+        self.playlists = {p.id: p for p in playlists}
+        self.songs = {s.id: s for p in playlists for s in p.songs}
+        self.songs.update({s.id: s for s in extra_songs})
+        self.cdn = AudioLinks("other.web.ra01.sycdn.kuwo.cn", _require_browser)
+
+    def playlist_url(self, playlist_id: str) -> str:
+        return f"https://www.kuwo.cn/playlist_detail/{playlist_id}"
+
+    def _music(self, song: Song) -> dict:
+        return {"musicrid": f"MUSIC_{song.id}", "rid": int(song.id), "name": song.name, "artist": "&".join(song.artists),
+                "album": song.album, "duration": int(song.seconds), "pic": f"https://img1.kuwo.cn/star/albumcover/{song.id}.jpg",
+                "isListenFee": song.access == "preview"}
+
+    def _abs(self, song: Song) -> dict:
+        return {"MUSICRID": f"MUSIC_{song.id}", "SONGNAME": song.name, "ARTIST": "&".join(song.artists),
+                "ALBUM": song.album, "DURATION": str(int(song.seconds)), "hts_MVPIC": ""}
+
+    def handle(self, request: Request) -> Response:
+        if request.host == self.cdn.host:
+            return self.cdn.handle(request)
+        path = request.path
+        if path.startswith("/playlist_detail/") or path in ("/", ""):
+            return Response(200, b"<html>kuwo</html>", {"Content-Type": "text/html"})
+        if path == "/newh5app/wapi/api/www/playlist/playListInfo":
+            playlist = self.playlists.get(request.arg("pid", ""))
+            if playlist is None:
+                return Response.json({"code": 200, "data": {"musicList": [], "total": 0}})
+            page, size = int(request.arg("pn", "1")), int(request.arg("rn", "100"))
+            chunk = playlist.songs[(page - 1) * size: page * size]
+            return Response.json({"code": 200, "data": {"name": playlist.name, "total": len(playlist.songs),
+                                                        "musicList": [self._music(s) for s in chunk]}})
+        if path == "/newh5/singles/songinfoandlrc":
+            song = self.songs.get(request.arg("musicId", ""))
+            if song is None:
+                return Response.json({"status": 200, "data": {"songinfo": None}})
+            info = {"id": song.id, "songName": song.name, "artist": "&".join(song.artists), "album": song.album,
+                    "duration": str(int(song.seconds)), "pic": ""}
+            return Response.json({"status": 200, "data": {"songinfo": info, "lrclist": []}})
+        if path == "/search/searchMusicBykeyWord":
+            words = [w for w in (request.arg("all", "") or "").lower().split() if w]
+            hits = [s for s in self.songs.values()
+                    if any(w in s.name.lower() or any(w in a.lower() for a in s.artists) for w in words)]
+            page, size = int(request.arg("pn", "0")), int(request.arg("rn", "10"))
+            return Response.json({"TOTAL": str(len(hits)), "abslist": [self._abs(s) for s in hits[page * size:(page + 1) * size]]})
+        if path == "/mobi.s":
+            from musicdl.modules.utils.kuwoutils import KuwoMusicClientUtils
+
+            raw = (request.arg("q", "") or "").replace(" ", "+")  # sent unescaped: parse_qs made "+" a space
+            query = KuwoMusicClientUtils.decrypt(base64.b64decode(raw)).rstrip(b"\0").decode("utf-8", "replace")
+            fields = {k: v[-1] for k, v in parse_qs(query).items()}
+            song = self.songs.get(re.sub(r"\D", "", fields.get("rid", "")))
+            if song is None or song.access == "none":
+                return Response(200, b"res not found", {"Content-Type": "text/plain"})
+            url = self.cdn.link(song)
+            body = f"format={song.ext}\r\nbitrate=320\r\nurl={url}\r\nsig=1\r\n".encode()
+            return Response(200, body, {"Content-Type": "text/plain"})
+        if path == "/newlyric.lrc":
+            return Response(200, b"", {"Content-Type": "text/plain"})
+        return Response(404, b"not found", {"Content-Type": "text/plain"})
