@@ -79,6 +79,9 @@ class ErrorClass(StrEnum):
     CONFIG = "config"
     INTERRUPTED = "interrupted"
     INTERNAL = "internal"
+    PARSE = "parse"  # the platform answered, but not in a form we (or musicdl) can read
+    ENCRYPTED = "encrypted"  # an encrypted container (mflac, mgg, ncm, kgm, qmc…) we cannot play
+    PREVIEW = "preview"  # a trial clip far shorter than the song (a membership song)
 
 
 class SourceError(Exception):

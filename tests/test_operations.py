@@ -15,7 +15,21 @@ from catalogsync_ops.store.connection import connect, transaction
 from catalogsync_ops.store.database import open_database
 from webui.auth import create_token, set_password
 
-V4_OBJECTS = ("TRIGGER job_runs_notify", "TRIGGER item_attempts_totals", "TABLE notifications", "TABLE transfer_totals")
+from catalogsync_ops.store.migrations import v005_platforms
+
+
+def undo_v5(conn: sqlite3.Connection) -> None:
+    """Back to schema v4, as the previous release left it (inside a transaction)."""
+    conn.execute("DROP TABLE playlist_unresolved")
+    conn.execute("ALTER TABLE playlists DROP COLUMN unresolved_count")
+    version = conn.execute("PRAGMA schema_version").fetchone()[0]
+    conn.execute("PRAGMA writable_schema = ON")
+    for table in ("job_items", "item_attempts"):
+        sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+        conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = ?",
+                     (sql.replace(v005_platforms.NEW_ERROR_CLASSES, v005_platforms.OLD_ERROR_CLASSES), table))
+    conn.execute(f"PRAGMA schema_version = {version + 1}")
+    conn.execute("PRAGMA writable_schema = OFF")
 
 
 def run_demo_pipeline(home: Path, demo_server) -> None:
@@ -31,8 +45,8 @@ def table_counts(conn: sqlite3.Connection) -> dict[str, int]:
     return {name: conn.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0] for name in names}
 
 
-def make_v3_database_with_data(home: Path, demo_server) -> Path:
-    """A database as the previous release left it: schema v3, a row in every table."""
+def make_v4_database_with_data(home: Path, demo_server) -> Path:
+    """A database as the previous release left it: schema v4, a row in every table."""
     run_demo_pipeline(home, demo_server)
     db = home / "catalogsync.db"
     conn = open_database(db)
@@ -41,11 +55,9 @@ def make_v3_database_with_data(home: Path, demo_server) -> Path:
     with transaction(conn):
         conn.execute("INSERT INTO login_attempts (remote_addr, succeeded, created_at) VALUES ('127.0.0.1', 1, 't')")
         conn.execute("INSERT INTO web_settings (key, value, updated_at) VALUES ('note', 'x', 't')")
-        # Back to the previous schema: drop what v4 added, as v3 never had it.
-        for kind_name in V4_OBJECTS:
-            kind, name = kind_name.split()
-            conn.execute(f"DROP {kind} {name}")
-        conn.execute("DELETE FROM schema_migrations WHERE version > 3")
+        # Back to the previous schema: undo what v5 added, as v4 never had it.
+        undo_v5(conn)
+        conn.execute("DELETE FROM schema_migrations WHERE version > 4")
     empty = [name for name, n in table_counts(conn).items() if n == 0]
     conn.close()
     assert not empty, f"tables without data: {empty}"
@@ -53,20 +65,26 @@ def make_v3_database_with_data(home: Path, demo_server) -> Path:
 
 
 def test_an_upgrade_keeps_every_row_and_takes_a_backup_first(home: Path, demo_server):
-    db = make_v3_database_with_data(home, demo_server)
+    db = make_v4_database_with_data(home, demo_server)
     before = table_counts(connect(db))
     conn = open_database(db)  # what runnerd and the console do on start
     assert migrations.current_version(conn) == migrations.LATEST_VERSION
     after = table_counts(conn)
     assert after.pop("schema_migrations") == before.pop("schema_migrations") + 1
     assert {name: after[name] for name in before} == before
-    backups = list((home / "backups").glob("before-v4-from-v3-*.db"))
+    backups = list((home / "backups").glob("before-v5-from-v4-*.db"))
     assert len(backups) == 1
     saved = sqlite3.connect(backups[0])
-    assert saved.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0] == 3
-    assert table_counts(saved) == {**before, "schema_migrations": 3}
+    assert saved.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0] == 4
+    assert table_counts(saved) == {**before, "schema_migrations": 4}
     assert saved.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # one self-contained file
     saved.close()
+    # v5 widened the error classes in place: the upgraded file is whole and takes the new ones.
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    with transaction(conn):
+        conn.execute("UPDATE job_items SET last_error_class = 'preview' WHERE id = (SELECT MIN(id) FROM job_items)")
+        conn.execute("UPDATE item_attempts SET error_class = 'encrypted' WHERE id = (SELECT MIN(id) FROM item_attempts)")
+    conn.close()
     # Opening it again is not an upgrade: no second backup.
     open_database(db).close()
     assert len(list((home / "backups").glob("before-v*.db"))) == 1

@@ -1,6 +1,7 @@
 """Ordered, named schema migrations, applied at start by whichever process comes first.
 
-One file per migration (`vNNN_name.py`, each with `NAME` and `SQL`). A migration's SQL is frozen
+One file per migration (`vNNN_name.py`, each with `NAME`, `SQL`, and optionally `apply(conn)`
+for what SQL alone cannot say, run after the SQL in the same transaction). A migration's SQL is frozen
 once released: its CHECK lists are written out, not built from the enums, and
 `tests/test_schema.py` fails when an enum gains a value that the database would reject, which
 is the cue to add a migration. Migrations never drop user data. Taking a backup before an
@@ -10,10 +11,17 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import Callable
 
 from catalogsync_ops.errors import SchemaTooNewError
 from catalogsync_ops.store.connection import Connection, iso, transaction
-from catalogsync_ops.store.migrations import v001_initial, v002_web_auth, v003_throughput, v004_notifications
+from catalogsync_ops.store.migrations import (
+    v001_initial,
+    v002_web_auth,
+    v003_throughput,
+    v004_notifications,
+    v005_platforms,
+)
 
 
 @dataclass(frozen=True)
@@ -21,11 +29,13 @@ class Migration:
     version: int
     name: str
     sql: str
+    apply: Callable[[Connection], None] | None = None
 
 
 MIGRATIONS: tuple[Migration, ...] = tuple(
-    Migration(version, module.NAME, module.SQL)
-    for version, module in enumerate((v001_initial, v002_web_auth, v003_throughput, v004_notifications), 1)
+    Migration(version, module.NAME, module.SQL, getattr(module, "apply", None))
+    for version, module in enumerate((v001_initial, v002_web_auth, v003_throughput, v004_notifications,
+                                      v005_platforms), 1)
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
@@ -81,6 +91,8 @@ def apply_migrations(conn: Connection, *, target: int | None = None) -> list[int
                 continue
             for statement in _split_statements(migration.sql):
                 conn.execute(statement)
+            if migration.apply is not None:
+                migration.apply(conn)
             conn.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                 (migration.version, migration.name, iso()),
