@@ -24,9 +24,9 @@ from catalogsync_ops.library.matching import best_match
 from catalogsync_ops.library.pools import pool_files, pool_name, read_pool
 from catalogsync_ops.library.tagging import write_tags
 from catalogsync_ops.sources import build_source
-from catalogsync_ops.sources.base import Source, Track
+from catalogsync_ops.sources.base import Resolved, Source, Track
 from catalogsync_ops.store.connection import Connection, iso
-from catalogsync_ops.transfer.audio import check_audio
+from catalogsync_ops.transfer.audio import check_audio, looks_like_preview
 from catalogsync_ops.transfer.downloader import (
     CancelToken,
     commit_file,
@@ -40,7 +40,9 @@ from catalogsync_ops.transfer.storage.base import Uploader, UploadState
 
 # Failures that another attempt cannot fix by itself: the item fails at once (a person can retry).
 PERMANENT = frozenset({ErrorClass.NOT_FOUND, ErrorClass.NO_MATCH, ErrorClass.UNSUPPORTED, ErrorClass.CONFIG,
-                       ErrorClass.AUTH, ErrorClass.HTTP_4XX})
+                       ErrorClass.AUTH, ErrorClass.HTTP_4XX, ErrorClass.ENCRYPTED, ErrorClass.PREVIEW})
+# A download link that stopped working (refused, gone): it may have expired, so it is looked up once more.
+STALE_LINK = frozenset({ErrorClass.AUTH, ErrorClass.NOT_FOUND})
 
 
 def is_retryable(error_class: ErrorClass | str) -> bool:
@@ -119,8 +121,13 @@ def sync_playlist(ctx: WorkContext, playlist_id: int) -> Outcome:
         catalog.record_playlist_error(ctx.conn, playlist_id, str(exc))
         raise
     song_ids = [catalog.upsert_song(ctx.conn, track) for track in info.tracks]
-    counts = catalog.set_playlist_songs(ctx.conn, playlist_id, song_ids, title=info.title, external_id=info.external_id)
-    return Outcome(source=row["platform"], details={"title": info.title, **counts})
+    counts = catalog.set_playlist_songs(ctx.conn, playlist_id, song_ids, title=info.title, external_id=info.external_id,
+                                        unresolved=info.unresolved)
+    details: dict[str, Any] = {"title": info.title, "complete": info.complete, **counts}
+    if info.unresolved:
+        details["unresolved_entries"] = [{"id": u.external_id, "title": u.title, "reason": u.reason}
+                                         for u in info.unresolved[:50]]
+    return Outcome(source=row["platform"], details=details)
 
 
 # ---------------------------------------------------------------- download
@@ -221,11 +228,26 @@ def _download_from(ctx: WorkContext, song_id: int, song: Track, name: str) -> Ou
     dest = Path(ctx.library_root) / rel
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = part_path_for(dest)
-    result = fetch(resolved.url, part, session=ctx.session, headers=resolved.headers, expected_size=resolved.size,
-                   cancel=ctx.cancel, progress=ctx.progress, timeout=float(ctx.settings.get("HTTP_TIMEOUT_SECONDS", 30)),
-                   min_free_bytes=int(ctx.settings.get("MIN_FREE_DISK_MB", 0)) * 2**20)
+
+    def fetch_from(link: Resolved):
+        return fetch(link.url, part, session=ctx.session, headers=link.headers, expected_size=link.size,
+                     cancel=ctx.cancel, progress=ctx.progress, timeout=float(ctx.settings.get("HTTP_TIMEOUT_SECONDS", 30)),
+                     min_free_bytes=int(ctx.settings.get("MIN_FREE_DISK_MB", 0)) * 2**20)
+
     try:
-        check_audio(part)
+        result = fetch_from(resolved)
+    except SourceError as exc:
+        if exc.error_class not in STALE_LINK:
+            raise
+        details["relooked_up"] = str(exc)[:300]
+        resolved = source.resolve(target)
+        result = fetch_from(resolved)
+    try:
+        length = check_audio(part)
+        wanted = song.duration_s or target.duration_s
+        if looks_like_preview(length, wanted):
+            raise SourceError(f"{name} gave a {length:.0f} s clip of a {wanted:.0f} s song (a trial preview, not the "
+                              "song)", ErrorClass.PREVIEW, source=name)
         write_tags(part, song, cover=_cover(ctx, song))
     except SourceError:
         remove_partial(dest)

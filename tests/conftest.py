@@ -112,3 +112,23 @@ def moto_endpoint():
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def platform_world(tmp_path_factory):
+    """Emulated NetEase and Kuwo behind an intercepting proxy on 127.0.0.1 (tests/emulator)."""
+    from emulator.world import build_world
+
+    world = build_world(tmp_path_factory.mktemp("platforms"))
+    yield world
+    world.stop()
+
+
+@pytest.fixture
+def platforms(platform_world, monkeypatch):
+    """This process's requests go to the emulated platforms (loopback stays direct)."""
+    platform_world.reset()
+    for key, value in platform_world.env().items():
+        monkeypatch.setenv(key, value)
+    yield platform_world
+    platform_world.reset()

@@ -13,9 +13,8 @@ from conftest import runnerd, set_env
 from catalogsync_ops.store import migrations
 from catalogsync_ops.store.connection import connect, transaction
 from catalogsync_ops.store.database import open_database
-from webui.auth import create_token, set_password
-
 from catalogsync_ops.store.migrations import v005_platforms
+from webui.auth import create_token, set_password
 
 
 def undo_v5(conn: sqlite3.Connection) -> None:

@@ -85,13 +85,18 @@ def test_a_pool_with_bad_lines_still_collects_and_reports_them(world):
     ctx, home, server = world
     pool = home / "input" / "mixed.txt"
     pool.write_text(f"# mine\n{server.playlist_urls()[0]}\nnot a url\nhttps://example.org/some/page\n\n"
-                    f"{server.base_url}/demo/playlist/p2.m3u8\n", encoding="utf-8")
+                    f"{server.base_url}/demo/playlist/p2.m3u8\nhttps://www.ximalaya.com/album/123\n"
+                    "https://bodian.kuwo.cn/playlist/9\n", encoding="utf-8")
     outcome = collect_pool(ctx, "mixed")
     assert outcome.details["playlists"] == 2
     assert outcome.details["problems"] == [
         "line 3: 'not a url' is not a playlist URL",
         "line 4: no source supports 'https://example.org/some/page' (supported: demo playlists, .m3u/.m3u8 files, "
-        "and with the musicdl extra qq, netease, kuwo, migu, kugou …)"]
+        "and with the musicdl extra qq, netease, kuwo, migu, kugou, qianqian, joox and fivesing playlists)",
+        "line 7: ximalaya has no playlists musicdl can read; list the songs in an .m3u file instead (they are found "
+        "on DOWNLOAD_SOURCES by search)",
+        "line 8: 'https://bodian.kuwo.cn/playlist/9' is a link of Kuwo's Bodian app (musicdl reads it as a platform "
+        "of its own), which is not supported"]
     row = ctx.conn.execute("SELECT last_error FROM playlist_pools WHERE name = 'mixed'").fetchone()
     assert "mixed.txt line 3" in row[0]
 

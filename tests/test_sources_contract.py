@@ -5,6 +5,7 @@ from urllib.parse import unquote
 
 import pytest
 import requests
+from conftest import free_port
 
 from catalogsync_ops.errors import SourceError
 from catalogsync_ops.sources import build_source
@@ -38,21 +39,24 @@ def _m3u_file(server, tmp_path):
     return build_source("m3u"), str(playlist)
 
 
-def _musicdl_kuwo(server, tmp_path):
-    from musicdl_recorded import RecordedMusicdlClient
-
-    from catalogsync_ops.sources.musicdl_source import MusicdlSource
-
-    return MusicdlSource("kuwo", client=RecordedMusicdlClient(server.base_url)), \
-        "https://www.kuwo.cn/playlist_detail/3564240358"
+def _musicdl(name: str, url: str):
+    """musicdl's real client for a platform, talking to the emulated platform (tests/emulator)."""
+    def factory(server, tmp_path):
+        return build_source(name, settings={"HTTP_TIMEOUT_SECONDS": 5}), url
+    return factory
 
 
-FACTORIES = {"musicdl-kuwo": _musicdl_kuwo, "demo": _demo, "demo2": lambda s, t: _demo(s, t, "demo2", "q1"), "m3u-http": _m3u_http,
-             "m3u-file": _m3u_file}
+FACTORIES = {"demo": _demo, "demo2": lambda s, t: _demo(s, t, "demo2", "q1"), "m3u-http": _m3u_http,
+             "m3u-file": _m3u_file,
+             "musicdl-kuwo": _musicdl("kuwo", "https://www.kuwo.cn/playlist_detail/3564240358"),
+             "musicdl-netease": _musicdl("netease", "https://music.163.com/#/playlist?id=24381616")}
+MISSING = {"musicdl-kuwo": "https://www.kuwo.cn/playlist_detail/1", "musicdl-netease": "https://music.163.com/playlist?id=1"}
 
 
 @pytest.fixture(params=sorted(FACTORIES))
 def source_case(request, demo_server, tmp_path):
+    if request.param.startswith("musicdl-"):
+        request.getfixturevalue("platforms")
     source, url = FACTORIES[request.param](demo_server, tmp_path)
     yield request.param, source, url
     source.close()
@@ -107,22 +111,29 @@ def test_search_finds_a_track_by_its_title_and_artists(source_case):
 
 def test_a_playlist_that_does_not_exist_fails_as_not_found(source_case, demo_server, tmp_path):
     name, source, url = source_case
-    missing = {"musicdl-kuwo": "https://www.kuwo.cn/playlist_detail/1",
-               "demo": f"{demo_server.base_url}/demo/playlist/nope", "demo2": f"{demo_server.base_url}/demo2/playlist/nope",
+    missing = {**MISSING, "demo": f"{demo_server.base_url}/demo/playlist/nope", "demo2": f"{demo_server.base_url}/demo2/playlist/nope",
                "m3u-http": f"{demo_server.base_url}/demo/playlist/nope.m3u8", "m3u-file": str(tmp_path / "nope.m3u")}[name]
     with pytest.raises(SourceError) as info:
         source.parse_playlist(missing)
     assert info.value.error_class == "not_found"
 
 
-def test_an_unreachable_server_fails_as_a_connection_error(source_case):
-    name, source, url = source_case
-    if name in ("m3u-file", "musicdl-kuwo"):
-        return  # a local file has no server; musicdl hides network errors (an empty answer is not_found)
-    dead = url.replace(url.split("/")[2], "127.0.0.1:9")
-    with pytest.raises(SourceError) as info:
-        source.parse_playlist(dead)
-    assert info.value.error_class in ("connection", "timeout")
+@pytest.mark.parametrize("name", sorted(set(FACTORIES) - {"m3u-file"}))  # a local file has no server
+def test_an_unreachable_server_fails_as_a_connection_error(name, demo_server, tmp_path, request):
+    if name.startswith("musicdl-"):
+        world = request.getfixturevalue("platforms")
+        source, url = FACTORIES[name](demo_server, tmp_path)
+        getattr(world, name.removeprefix("musicdl-")).mode = "down"
+        dead = url
+    else:
+        source, url = FACTORIES[name](demo_server, tmp_path)
+        dead = url.replace(url.split("/")[2], f"127.0.0.1:{free_port()}")
+    try:
+        with pytest.raises(SourceError) as info:
+            source.parse_playlist(dead)
+        assert info.value.error_class == "connection", info.value
+    finally:
+        source.close()
 
 
 def test_m3u_reads_extinf_artist_title_duration_and_relative_entries(demo_server, tmp_path):

@@ -6,9 +6,9 @@ leave a playlist are unlinked (`removed_at`), never deleted; a pool's playlists 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Sequence
 
-from catalogsync_ops.sources.base import Track
+from catalogsync_ops.sources.base import Track, Unresolved
 from catalogsync_ops.store.connection import Connection, iso, transaction
 
 
@@ -86,28 +86,61 @@ def track_of(row) -> Track:
 
 
 def set_playlist_songs(conn: Connection, playlist_id: int, song_ids: list[int], *, title: str | None = None,
-                       external_id: str | None = None) -> dict[str, int]:
-    """Make the playlist hold exactly these songs in this order; songs that left are unlinked."""
+                       external_id: str | None = None, unresolved: Sequence[Unresolved] = ()) -> dict[str, int]:
+    """Make the playlist hold these songs in this order; songs that left are unlinked.
+
+    A listing with `unresolved` entries is incomplete: the platform dropped songs it could not
+    resolve, so every later position is shifted and a song missing from it may still be in the
+    playlist. Then songs are only added (after the others) and nothing is unlinked or moved;
+    the unresolved entries are kept for the playlist page.
+    """
     ts = iso()
+    complete = not unresolved
     with transaction(conn):
-        before = {r[0] for r in conn.execute(
-            "SELECT song_id FROM playlist_songs WHERE playlist_id = ? AND removed_at IS NULL", (playlist_id,))}
-        seen = set()
+        rows = conn.execute("SELECT song_id, position, removed_at FROM playlist_songs WHERE playlist_id = ?",
+                            (playlist_id,)).fetchall()
+        before = {r["song_id"] for r in rows if r["removed_at"] is None}
+        known = {r["song_id"] for r in rows}
+        next_position = max((r["position"] or 0 for r in rows), default=0) + 1
+        seen: list[int] = []
         for position, song_id in enumerate(song_ids, 1):
             if song_id in seen:
                 continue  # a song listed twice keeps its first place
-            seen.add(song_id)
-            conn.execute(
-                "INSERT INTO playlist_songs (playlist_id, song_id, position, added_at, removed_at) VALUES (?, ?, ?, ?, NULL)"
-                " ON CONFLICT (playlist_id, song_id) DO UPDATE SET position = excluded.position, removed_at = NULL",
-                (playlist_id, song_id, position, ts))
-        gone = before - seen
+            seen.append(song_id)
+            if complete:
+                conn.execute(
+                    "INSERT INTO playlist_songs (playlist_id, song_id, position, added_at, removed_at)"
+                    " VALUES (?, ?, ?, ?, NULL) ON CONFLICT (playlist_id, song_id)"
+                    " DO UPDATE SET position = excluded.position, removed_at = NULL",
+                    (playlist_id, song_id, position, ts))
+            elif song_id in known:
+                conn.execute("UPDATE playlist_songs SET removed_at = NULL WHERE playlist_id = ? AND song_id = ?",
+                             (playlist_id, song_id))
+            else:
+                conn.execute("INSERT INTO playlist_songs (playlist_id, song_id, position, added_at, removed_at)"
+                             " VALUES (?, ?, ?, ?, NULL)", (playlist_id, song_id, next_position, ts))
+                next_position += 1
+        gone = before - set(seen) if complete else set()
         conn.executemany("UPDATE playlist_songs SET removed_at = ? WHERE playlist_id = ? AND song_id = ?",
                          [(ts, playlist_id, sid) for sid in gone])
+        conn.execute("DELETE FROM playlist_unresolved WHERE playlist_id = ?", (playlist_id,))
+        conn.executemany(
+            "INSERT INTO playlist_unresolved (playlist_id, position, external_id, title, reason, seen_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [(playlist_id, u.position, u.external_id, u.title, u.reason, ts) for u in unresolved])
+        active = conn.execute("SELECT COUNT(*) FROM playlist_songs WHERE playlist_id = ? AND removed_at IS NULL",
+                              (playlist_id,)).fetchone()[0]
         conn.execute("UPDATE playlists SET title = COALESCE(?, title), external_id = COALESCE(?, external_id),"
-                     " track_count = ?, last_synced_at = ?, last_error = NULL, updated_at = ? WHERE id = ?",
-                     (title, external_id, len(seen), ts, ts, playlist_id))
-    return {"songs": len(seen), "added": len(seen - before), "removed": len(gone)}
+                     " track_count = ?, unresolved_count = ?, last_synced_at = ?, last_error = NULL, updated_at = ?"
+                     " WHERE id = ?", (title, external_id, active, len(unresolved), ts, ts, playlist_id))
+    return {"songs": active, "added": len(set(seen) - before), "removed": len(gone),
+            "unresolved": len(unresolved), "kept_unlisted": len(before - set(seen)) if not complete else 0}
+
+
+def unresolved_entries(conn: Connection, playlist_id: int) -> list[dict]:
+    """The entries the last sync of a playlist could not resolve."""
+    return [dict(r) for r in conn.execute(
+        "SELECT * FROM playlist_unresolved WHERE playlist_id = ? ORDER BY COALESCE(position, 1e9), id", (playlist_id,))]
 
 
 def record_playlist_error(conn: Connection, playlist_id: int, error: str) -> None:

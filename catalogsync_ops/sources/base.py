@@ -36,14 +36,33 @@ class Track:
 
 
 @dataclass(frozen=True)
+class Unresolved:
+    """An entry the platform listed in a playlist but could not resolve into a track."""
+
+    external_id: str | None
+    title: str | None
+    reason: str
+    position: int | None = None
+
+
+@dataclass(frozen=True)
 class PlaylistInfo:
-    """A playlist and its tracks, in playlist order."""
+    """A playlist and its tracks, in playlist order.
+
+    `unresolved` lists entries the platform listed but could not resolve: such a listing is
+    incomplete, and an incomplete listing may add songs to a playlist but never remove any.
+    """
 
     platform: str
     url: str
     external_id: str | None
     title: str
     tracks: list[Track]
+    unresolved: list[Unresolved] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.unresolved
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,34 @@
 """Platform sources (qq, netease, kuwo, migu, kugou, …) through the musicdl library.
 
-musicdl resolves playlists and searches into `SongInfo` objects that already carry a
-download URL; this adapter maps them to Tracks and Resolved downloads. The bytes are still
-fetched by our own downloader (resume, cancel, verify), never by musicdl.
+musicdl's clients read playlists and search the platforms; this adapter maps what they return
+(`SongInfo`) to Tracks, and looks a song's download link up again when its item runs, since
+platform links expire. The bytes are fetched by our own downloader (resume, cancel, verify),
+with the headers and cookies musicdl's own download would send. Tested range: musicdl 2.14.
+
+What musicdl returns is read as it is, not as it looks: a missing field is the string
+"NULL", an unknown size is 0, names have been through `legalizestring` (which drops `/`,
+`?` and more: "AC/DC" comes back as "ACDC"), so exact names are taken from the platform's
+own answer in `raw_data` where there is one.
 """
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from catalogsync_ops.errors import ErrorClass, SourceError
-from catalogsync_ops.sources.base import PlaylistInfo, Resolved, Source, Track
+from catalogsync_ops.sources.base import PlaylistInfo, Resolved, Source, Track, Unresolved
+from catalogsync_ops.sources.musicdl_runtime import (
+    ENCRYPTED_EXTS,
+    Call,
+    CallLog,
+    GuardedAdapter,
+    classify,
+    import_musicdl,
+    quiet_stdout,
+)
 from catalogsync_ops.sources.platforms import platform_for_url
 
 CLIENT_CLASSES = {
@@ -20,76 +37,272 @@ CLIENT_CLASSES = {
     "fivesing": "FiveSingMusicClient", "lizhi": "LizhiMusicClient", "ximalaya": "XimalayaMusicClient",
 }
 _ARTIST_SPLIT = re.compile(r"\s*(?:&|＆|、|/|／|,|，|;|；)\s*")
+NULL = "NULL"
+DROPPED_REASON = "the platform listed it but gave no playable link (a membership or region-locked song, or taken down)"
 
 
-def make_client(name: str, *, search_size: int = 10) -> Any:
-    """A musicdl client for one platform, quiet, with its scratch files in a temp folder."""
-    from musicdl.modules import sources as musicdl_sources
+def _value(value: Any) -> Any:
+    """musicdl's 'NULL' (and empty values) as None."""
+    if value is None or (isinstance(value, str) and value.strip() in ("", NULL)):
+        return None
+    return value
 
-    cls = getattr(musicdl_sources, CLIENT_CLASSES[name])
-    return cls(search_size_per_source=search_size, disable_print=True, maintain_session=True,
-               work_dir=tempfile.mkdtemp(prefix=f"musicdl-{name}-"))
+
+@dataclass(frozen=True)
+class RawNames:
+    """How a platform's own answer (musicdl's `raw_data['search']`) names a song."""
+
+    id_keys: tuple[str, ...]
+    title_keys: tuple[str, ...]
+    artist_keys: tuple[str, ...]
+    album_keys: tuple[tuple[str, ...], ...]
+
+    def read(self, raw: dict) -> tuple[str | None, tuple[str, ...], str | None]:
+        title = next((str(raw[k]) for k in self.title_keys if _value(raw.get(k))), None)
+        artists: tuple[str, ...] = ()
+        for key in self.artist_keys:
+            value = raw.get(key)
+            if isinstance(value, list):
+                artists = tuple(str(a.get("name")) for a in value if isinstance(a, dict) and _value(a.get("name")))
+            elif _value(value):
+                artists = tuple(a for a in _ARTIST_SPLIT.split(str(value)) if a)
+            if artists:
+                break
+        album = None
+        for path in self.album_keys:
+            node: Any = raw
+            for key in path:
+                node = node.get(key) if isinstance(node, dict) else None
+            if _value(node) and isinstance(node, str):
+                album = node
+                break
+        return title, artists, album
+
+    def external_id(self, raw: dict) -> str | None:
+        for key in self.id_keys:
+            if _value(raw.get(key)):
+                return str(raw[key]).removeprefix("MUSIC_")
+        return None
+
+
+RAW_NAMES = {
+    "netease": RawNames(("id",), ("name",), ("ar", "artists"), (("al", "name"), ("album", "name"))),
+    "kuwo": RawNames(("musicrid", "MUSICRID", "rid", "id"), ("name", "SONGNAME", "songName"), ("artist", "ARTIST"),
+                     (("album",), ("ALBUM",))),
+    "qq": RawNames(("mid", "songmid", "id"), ("title", "name", "songname"), ("singer",), (("album", "name"), ("albumname",))),
+}
+
+
+def make_client(name: str, *, work_dir: str, logger: CallLog, search_size: int = 10) -> Any:
+    """A musicdl client for one platform: quiet, its scratch files in `work_dir`, its log ours."""
+    sources = import_musicdl()
+    cls = getattr(sources, CLIENT_CLASSES[name])
+    with quiet_stdout():
+        client = cls(search_size_per_source=search_size, disable_print=True, maintain_session=True, work_dir=work_dir,
+                     logger_handle=logger)
+    # One session for the client's life (so our transport adapter stays mounted). With it, musicdl
+    # keeps the link tester it made before the platform's subclass set its download headers and
+    # cookies (NetEase's MUSIC_U): make it again, as musicdl does on every request by default.
+    from musicdl.modules.utils import AudioLinkTester
+
+    client.audio_link_tester = AudioLinkTester(headers=dict(client.default_download_headers or {}),
+                                               cookies=dict(client.default_download_cookies or {}))
+    return client
+
+
+def can_parse_playlists(name: str) -> bool:
+    """Whether musicdl reads playlists of this platform at all (lizhi and ximalaya: no)."""
+    sources = import_musicdl()
+    from musicdl.modules.sources.base import BaseMusicClient
+
+    cls = getattr(sources, CLIENT_CLASSES.get(name, ""), None)
+    return cls is not None and cls.parseplaylist is not BaseMusicClient.parseplaylist
 
 
 class MusicdlSource(Source):
-    """One musicdl platform; `client` is any object with musicdl's parseplaylist/search methods."""
+    """One musicdl platform; `client` is musicdl's client object (made here unless given)."""
 
     def __init__(self, name: str, *, timeout: float = 30, client: Any = None) -> None:
         if name not in CLIENT_CLASSES:
             raise SourceError(f"musicdl has no source {name!r}; known: {', '.join(CLIENT_CLASSES)}", ErrorClass.CONFIG)
         self.name = name
-        self.timeout = timeout
-        self.client = client if client is not None else make_client(name)
+        self.timeout = float(timeout)
+        self.raw_names = RAW_NAMES.get(name)
+        self.log = CallLog()
+        self.work_dir = tempfile.mkdtemp(prefix=f"catalogsync-musicdl-{name}-")
+        try:
+            self.client = client if client is not None else make_client(name, work_dir=self.work_dir, logger=self.log)
+        except BaseException:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+            raise
+        self.guard = GuardedAdapter(self.timeout)
+        session = getattr(self.client, "session", None)
+        if session is not None and hasattr(session, "mount"):
+            session.mount("https://", self.guard)
+            session.mount("http://", self.guard)
+        self.can_parse = client is not None or can_parse_playlists(name)
+        self.last_call: Call | None = None
 
     def recognizes(self, url: str) -> bool:
         return platform_for_url(url) == self.name
 
-    def _track(self, info: Any, position: int | None = None) -> Track:
-        singers = str(getattr(info, "singers", "") or "")
-        artists = tuple(a for a in _ARTIST_SPLIT.split(singers) if a)
-        identifier = str(getattr(info, "identifier", "") or "")
-        if not identifier:
-            raise SourceError(f"{self.name}: musicdl returned a song without an id ({getattr(info, 'song_name', '?')!r})",
-                              ErrorClass.INTERNAL)
-        extra = {"download_url": info.download_url if isinstance(info.download_url, str) else None,
-                 "ext": (getattr(info, "ext", None) or "").lstrip(".") or None,
-                 "size": getattr(info, "file_size_bytes", None),
-                 "headers": dict(getattr(info, "default_download_headers", None) or {})}
-        duration = getattr(info, "duration_s", None)
-        return Track(self.name, identifier, str(info.song_name or identifier), artists, getattr(info, "album", None) or None,
-                     float(duration) if duration else None, position, getattr(info, "cover_url", None) or None, extra=extra)
+    # ------------------------------------------------------------ calling musicdl
 
-    def _call(self, what: str, fn, *args):
+    def _run(self, what: str, fn: Callable, *args, **kwargs) -> tuple[Any, Call]:
+        """Call musicdl with stdout quiet, requests bounded and observed; raise classified errors."""
+        call = Call(self.timeout)
+        self.guard.call = self.log.call = self.last_call = call
         try:
-            return fn(*args)
+            with quiet_stdout():
+                result = fn(*args, **kwargs)
         except SourceError:
             raise
-        except Exception as exc:  # musicdl raises many kinds; all mean the platform did not answer usefully
-            raise SourceError(f"{self.name}: {what} failed inside musicdl: {type(exc).__name__}: {exc}",
-                              ErrorClass.CONNECTION) from None
+        except Exception as exc:  # musicdl raises anything; classify() says which kind it was
+            raise classify(self.name, what, exc, call) from None
+        finally:
+            self.guard.call = self.log.call = None
+        if call.silenced is not None:
+            raise classify(self.name, what, None, call)
+        return result, call
+
+    # ------------------------------------------------------------ reading what musicdl returns
+
+    def _track(self, info: Any, position: int | None = None) -> Track:
+        raw = (getattr(info, "raw_data", None) or {}).get("search") or {}
+        raw = raw if isinstance(raw, dict) else {}
+        title, artists, album = self.raw_names.read(raw) if self.raw_names else (None, (), None)
+        identifier = str(_value(getattr(info, "identifier", None)) or "")
+        if not identifier:
+            raise SourceError(f"{self.name}: musicdl returned a song without an id ({getattr(info, 'song_name', '?')!r})",
+                              ErrorClass.PARSE)
+        title = title or _value(getattr(info, "song_name", None)) or identifier
+        if not artists:
+            artists = tuple(a for a in _ARTIST_SPLIT.split(str(_value(getattr(info, "singers", None)) or "")) if a)
+        album = album or _value(getattr(info, "album", None))
+        size = _value(getattr(info, "file_size_bytes", None))
+        try:
+            size = int(size) if size else None
+        except (TypeError, ValueError):
+            size = None
+        duration = _value(getattr(info, "duration_s", None))
+        try:
+            duration = float(duration) if duration else None
+        except (TypeError, ValueError):
+            duration = None
+        extra = {"download_url": info.download_url if isinstance(getattr(info, "download_url", None), str) else None,
+                 "ext": (str(_value(getattr(info, "ext", None)) or "")).lstrip(".").lower() or None,
+                 "size": size or None, "protocol": str(_value(getattr(info, "protocol", None)) or "HTTP").upper()}
+        return Track(self.name, identifier, str(title), artists, album, duration or None, position,
+                     _value(getattr(info, "cover_url", None)), extra=extra)
+
+    def _unresolved(self, entry: dict) -> Unresolved:
+        external_id = self.raw_names.external_id(entry) if self.raw_names else None
+        title, artists, _ = self.raw_names.read(entry) if self.raw_names else (None, (), None)
+        shown = f"{', '.join(artists)} - {title}" if title and artists else title
+        return Unresolved(external_id=external_id, title=shown or entry.get("raw"), reason=DROPPED_REASON)
+
+    # ------------------------------------------------------------ the source interface
 
     def parse_playlist(self, url: str) -> PlaylistInfo:
-        infos = self._call("reading the playlist", self.client.parseplaylist, url) or []
-        if not infos:
-            # musicdl answers a missing, private or unreachable playlist with an empty list.
-            raise SourceError(f"{self.name}: {url} gave no songs (missing, private, or the platform did not answer; "
-                              f"try `runnerd probe {url}`)", ErrorClass.NOT_FOUND)
+        if not self.can_parse:
+            raise SourceError(f"{self.name}: musicdl cannot read {self.name} playlists; list their songs in an .m3u "
+                              "file instead", ErrorClass.UNSUPPORTED, source=self.name)
+        try:
+            infos, call = self._run("reading the playlist", self.client.parseplaylist, url)
+        except SourceError as exc:
+            if self.name == "kugou" and exc.error_class is ErrorClass.PARSE and "special/single" in str(exc):
+                raise SourceError(f"kugou: {url} is not a playlist link musicdl reads; it takes links like "
+                                  "https://www.kugou.com/yy/special/single/6914288.html", ErrorClass.UNSUPPORTED,
+                                  source=self.name) from None
+            raise
+        infos = list(infos or [])
+        unresolved = [self._unresolved(entry) for entry in call.dropped]
+        if not infos and not unresolved:
+            if call.all_failed:
+                raise classify(self.name, "reading the playlist", None, call)
+            # musicdl answers a missing, private or unreadable playlist with an empty list.
+            raise SourceError(f"{self.name}: {url} gave no songs (missing, private, or not a playlist link; "
+                              f"try `runnerd probe {url}`)", ErrorClass.NOT_FOUND, source=self.name)
         tracks = [self._track(info, i) for i, info in enumerate(infos, 1)]
-        title = getattr(infos[0], "work_dir", None)
-        return PlaylistInfo(self.name, url, None, _playlist_title(title) or url, tracks)
+        title = _playlist_title(getattr(infos[0], "work_dir", None)) if infos else None
+        return PlaylistInfo(self.name, url, None, title or url, tracks, unresolved=unresolved)
 
     def search(self, track: Track, *, limit: int = 10) -> list[Track]:
         keyword = " ".join([track.title, *track.artists[:2]])
-        infos = self._call("searching", self.client.search, keyword) or []
-        return [self._track(info) for info in infos[:limit]]
+        infos, call = self._run("searching", self.client.search, keyword)
+        if not infos and call.all_failed:
+            # musicdl hides every error of a search behind an empty list: offline is not "no match".
+            raise classify(self.name, f"searching {keyword!r}", None, call)
+        return [self._track(info) for info in list(infos or [])[:limit]]
 
     def resolve(self, track: Track) -> Resolved:
-        url = track.extra.get("download_url")
+        """Look the download link up now (links expire), and refuse what cannot be played."""
+        fresh = self._lookup(track)
+        info = fresh if fresh is not None else track
+        url = info.extra.get("download_url")
         if not url:
-            raise SourceError(f"{self.name}: no download link for {track.display!r} (needs a VIP account or was "
-                              "taken down)", ErrorClass.NOT_FOUND)
-        return Resolved(url=url, ext=track.extra.get("ext") or "mp3", headers=track.extra.get("headers") or {},
-                        size=track.extra.get("size"))
+            raise SourceError(f"{self.name}: no download link for {track.display!r} (a membership song, or taken "
+                              "down)", ErrorClass.NOT_FOUND, source=self.name)
+        ext = info.extra.get("ext") or "mp3"
+        if ext in ENCRYPTED_EXTS or ext.startswith("qmc"):
+            raise SourceError(f"{self.name}: {track.display!r} is only offered as an encrypted {ext} file, which no "
+                              "player can open", ErrorClass.ENCRYPTED, source=self.name)
+        if info.extra.get("protocol") == "HLS" or ext in ("m3u8", "m3u"):
+            raise SourceError(f"{self.name}: {track.display!r} is only offered as an HLS stream, which is not "
+                              "downloaded yet", ErrorClass.UNSUPPORTED, source=self.name)
+        return Resolved(url=url, ext=ext, headers=self.download_headers(), size=info.extra.get("size"))
+
+    def download_headers(self) -> dict[str, str]:
+        """What musicdl's own download sends: the client's download headers and cookies."""
+        headers = {str(k): str(v) for k, v in (getattr(self.client, "default_download_headers", None) or {}).items()}
+        cookies = getattr(self.client, "default_download_cookies", None) or {}
+        if isinstance(cookies, dict) and cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+        elif isinstance(cookies, str) and cookies:
+            headers["Cookie"] = cookies
+        return headers
+
+    def _lookup(self, track: Track) -> Track | None:
+        """A fresh SongInfo for the track, through the same calls musicdl's playlist reading makes."""
+        lookup = _LOOKUPS.get(self.name)
+        if lookup is None:
+            return None
+        info, _ = self._run(f"looking up the link of {track.display!r}", lookup, self.client, track.external_id)
+        if info is None or not getattr(info, "with_valid_download_url", False):
+            return None
+        return self._track(info, track.track_no)
+
+    def close(self) -> None:
+        session = getattr(self.client, "session", None)
+        if session is not None and hasattr(session, "close"):
+            session.close()
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def _with_parse_headers(client: Any) -> None:
+    """Set the client up as musicdl's `useparseheaderscookies` decorator does."""
+    client.default_headers = client.default_parse_headers
+    client.default_cookies = getattr(client, "default_parse_cookies", client.default_cookies)
+    if hasattr(client, "enable_parse_curl_cffi"):
+        client.enable_curl_cffi = client.enable_parse_curl_cffi
+    client._initsession()
+
+
+def _lookup_netease(client: Any, song_id: str) -> Any:
+    _with_parse_headers(client)
+    entry = {"id": int(song_id) if song_id.isdigit() else song_id}
+    flac = client._parsewiththirdpartapis(search_result=entry)
+    return client._parsewithofficialapiv1(search_result=entry, song_info_flac=flac, lossless_quality_is_sufficient=True)
+
+
+def _lookup_kuwo(client: Any, song_id: str) -> Any:
+    _with_parse_headers(client)
+    entry = {"musicrid": f"MUSIC_{song_id}"}
+    flac = client._parsewiththirdpartapis(search_result=entry, request_overrides={})
+    return client._parsewithofficialapiv1(search_result=entry, song_info_flac=flac, lossless_quality_is_sufficient=True)
+
+
+_LOOKUPS: dict[str, Callable[[Any, str], Any]] = {"netease": _lookup_netease, "kuwo": _lookup_kuwo}
 
 
 def _playlist_title(work_dir: str | None) -> str | None:
@@ -98,3 +311,4 @@ def _playlist_title(work_dir: str | None) -> str | None:
         return None
     name = str(work_dir).rstrip("/").split("/")[-1]
     return re.sub(r"^\d{4}(-\d{2}){5}\s+", "", name) or None
+

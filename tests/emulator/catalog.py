@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from catalogsync_ops.demo.audio import mp3_bytes
-from tests.emulator.proxy import Request, Response, throttle
+from emulator.proxy import Request, Response, throttle
 
 
 @dataclass

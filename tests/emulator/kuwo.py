@@ -7,8 +7,8 @@ import base64
 import re
 from urllib.parse import parse_qs
 
-from tests.emulator.catalog import AudioLinks, Playlist, Song
-from tests.emulator.proxy import Platform, Request, Response
+from emulator.catalog import AudioLinks, Playlist, Song
+from emulator.proxy import Platform, Request, Response
 
 
 def _require_browser(request: Request) -> str | None:

@@ -8,8 +8,8 @@ import json
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from tests.emulator.catalog import AudioLinks, Playlist, Song
-from tests.emulator.proxy import Platform, Request, Response
+from emulator.catalog import AudioLinks, Playlist, Song
+from emulator.proxy import Platform, Request, Response
 
 EAPI_KEY = b"e82ckenh8dichen8"
 

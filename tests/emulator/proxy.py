@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 from urllib.parse import parse_qs, urlsplit
 
-from tests.emulator.tls import CertificateAuthority
+from emulator.tls import CertificateAuthority
 
 
 @dataclass

@@ -1,0 +1,292 @@
+"""Running musicdl as a well-behaved guest inside runnerd.
+
+musicdl is written for a terminal: importing it configures the root logger and creates a log
+folder under HOME, its clients draw progress bars on stdout even with `disable_print=True`,
+its own requests pass `timeout=10` or none at all and retry three times, and it swallows most
+errors (a search that could not reach the platform returns `[]`, a track whose link could not
+be looked up is dropped with a warning). This module keeps all of that in bounds:
+
+- `import_musicdl()` imports it with a writable state folder and the root logger restored;
+- `quiet_stdout()` keeps its bars off stdout (one process-wide redirect, counted, thread-safe);
+- `GuardedAdapter`, mounted on a client's session, bounds every request by the configured
+  timeout, records what each request of a call ended in, and once the platform has stayed
+  silent past the timeout fails the rest of the call at once instead of waiting again;
+- `CallLog` (the client's `logger_handle`) records the tracks musicdl dropped;
+- `classify()` turns whatever musicdl raised, or the failures it hid, into an error class.
+"""
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import logging
+import os
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from catalogsync_ops.errors import ErrorClass, SourceError
+from catalogsync_ops.transfer.http import error_class_for_status
+
+log = logging.getLogger("catalogsync_ops.musicdl")
+
+# Containers a player cannot open without the platform's key; musicdl lists them as audio.
+ENCRYPTED_EXTS = frozenset({"mflac", "mflac0", "mgg", "mgg1", "mggl", "ncm", "kgm", "kgma", "vpr", "kwm", "tkm",
+                            "bkcmp3", "bkcflac", "mg3d", "qmcflac", "qmcogg", "qmc0", "qmc2", "qmc3", "qmc4", "qmc6",
+                            "qmc8", "tm0", "tm2", "tm3", "tm6"})
+
+_import_lock = threading.Lock()
+_imported = False
+
+
+def _writable(folder: Path) -> bool:
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return os.access(probe, os.W_OK)
+
+
+def import_musicdl():
+    """Import musicdl's sources module without letting it crash on, or take over, the process.
+
+    Importing musicdl makes `$XDG_STATE_HOME/musicdl/log` (by default under HOME) and calls
+    `logging.basicConfig`. A service user's HOME may not be writable: its state folder then goes
+    to a private temp folder (said once in the log). Handlers it adds to the root logger are
+    removed again, so runnerd's own logging stays as configured.
+    """
+    global _imported
+    with _import_lock:
+        if not _imported:
+            state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+            if not _writable(state):
+                fallback = Path(tempfile.gettempdir()) / f"catalogsync-musicdl-state-{os.getuid()}"
+                fallback.mkdir(mode=0o700, exist_ok=True)
+                log.warning("musicdl: %s is not writable (HOME=%s); its log folder goes to %s instead. Give the "
+                            "runnerd user a writable HOME (systemd: Environment=HOME=/var/lib/catalogsync) to keep it "
+                            "there.", state, os.environ.get("HOME", "?"), fallback)
+                os.environ["XDG_STATE_HOME"] = str(fallback)
+            root = logging.getLogger()
+            handlers, level = list(root.handlers), root.level
+            try:
+                with quiet_stdout():
+                    import musicdl.modules.sources  # noqa: F401
+            except ImportError as exc:
+                raise SourceError(f"musicdl could not be imported ({exc}); reinstall the extra: "
+                                  "pip install 'catalogsync-ops[musicdl]'", ErrorClass.CONFIG) from None
+            except OSError as exc:
+                raise SourceError(f"musicdl could not start ({exc}); set HOME or XDG_STATE_HOME of the runnerd user "
+                                  "to a writable folder", ErrorClass.CONFIG) from None
+            finally:
+                for handler in root.handlers[:]:
+                    if handler not in handlers:
+                        root.removeHandler(handler)
+                        handler.close()
+                root.setLevel(level)
+            _imported = True
+    from musicdl.modules import sources
+
+    return sources
+
+
+class _Sink(io.TextIOBase):
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_saved_stdout: Any = None
+
+
+@contextlib.contextmanager
+def quiet_stdout():
+    """Send stdout to nowhere while musicdl runs (its progress bars ignore `disable_print`).
+
+    `contextlib.redirect_stdout` is not safe when two threads nest it: the first to leave would
+    restore the other's sink for good. One counted redirect for the whole process is.
+    """
+    global _quiet_depth, _saved_stdout
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            _saved_stdout = sys.stdout
+            sys.stdout = _Sink()
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0:
+                sys.stdout = _saved_stdout
+                _saved_stdout = None
+
+
+@dataclass
+class Call:
+    """What one call into musicdl did on the platform's own API (the client's session)."""
+
+    timeout: float
+    answered: int = 0  # responses below 400
+    failures: list[tuple[ErrorClass, str]] = field(default_factory=list)
+    dropped: list[dict[str, Any]] = field(default_factory=list)  # tracks musicdl could not resolve
+    silenced: BaseException | None = None  # set once the platform stayed silent past the timeout
+    retry_after: float | None = None
+
+    def fail(self, error_class: ErrorClass, detail: str) -> None:
+        self.failures.append((error_class, detail))
+
+    @property
+    def all_failed(self) -> bool:
+        return bool(self.failures) and not self.answered
+
+
+class GuardedAdapter(HTTPAdapter):
+    """A transport adapter for a musicdl client's session: bounded, observed, fail-fast."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(max_retries=0)
+        self.timeout = timeout
+        self.call: Call | None = None
+
+    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
+        call = self.call
+        limit = call.timeout if call else self.timeout
+        if call is not None and call.silenced is not None:
+            raise requests.Timeout(f"{request.url}: not tried, the platform already stayed silent for {limit:g} s")
+        if timeout is None:
+            timeout = limit
+        elif isinstance(timeout, tuple):
+            timeout = tuple(limit if t is None else min(float(t), limit) for t in timeout)
+        else:
+            timeout = min(float(timeout), limit)
+        try:
+            response = super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
+        except requests.Timeout as exc:
+            if call is not None:
+                call.fail(ErrorClass.TIMEOUT, f"no answer from {_host(request.url)} within {limit:g} s")
+                call.silenced = exc
+            raise
+        except requests.ConnectionError as exc:
+            if call is not None:
+                call.fail(ErrorClass.CONNECTION, f"cannot reach {_host(request.url)} ({_reason(exc)})")
+            raise
+        if call is not None:
+            if response.status_code >= 400:
+                error_class = error_class_for_status(response.status_code)
+                call.fail(error_class, f"{_host(request.url)} answered HTTP {response.status_code}")
+                if response.status_code == 429:
+                    call.retry_after = _retry_after(response.headers.get("Retry-After"))
+            else:
+                call.answered += 1
+        return response
+
+
+class CallLog:
+    """musicdl's `logger_handle`: its messages go to our log; dropped tracks are recorded."""
+
+    PREFIX = "Fail to parse track info "
+
+    def __init__(self) -> None:
+        self.call: Call | None = None
+
+    def _log(self, level: int, message: Any) -> None:
+        text = str(message)
+        if level >= logging.WARNING and text.startswith(self.PREFIX) and self.call is not None:
+            self.call.dropped.append(_literal(text[len(self.PREFIX):]))
+            return
+        log.log(logging.DEBUG if level < logging.ERROR else logging.INFO, "%s", text[:500])
+
+    def debug(self, message: Any, disable_print: bool = False) -> None:
+        self._log(logging.DEBUG, message)
+
+    def info(self, message: Any, disable_print: bool = False) -> None:
+        self._log(logging.INFO, message)
+
+    def warning(self, message: Any, disable_print: bool = False) -> None:
+        self._log(logging.WARNING, message)
+
+    def error(self, message: Any, disable_print: bool = False) -> None:
+        self._log(logging.ERROR, message)
+
+
+def _literal(text: str) -> dict[str, Any]:
+    try:
+        value = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return {"raw": text.strip()[:300]}
+    return value if isinstance(value, dict) else {"raw": repr(value)[:300]}
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).hostname or url
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    for marker in ("Connection refused", "Name or service not known", "Temporary failure in name resolution",
+                   "Network is unreachable", "No route to host", "Connection reset", "Tunnel connection failed",
+                   "Remote end closed connection"):
+        if marker in text:
+            return marker.lower()
+    return type(exc).__name__
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def classify(platform: str, what: str, exc: BaseException | None, call: Call) -> SourceError:
+    """The error for a musicdl call that raised `exc` (or, with `exc` None, hid its failures)."""
+    if isinstance(exc, NotImplementedError):
+        return SourceError(f"{platform}: musicdl cannot do this ({what}) for {platform}", ErrorClass.UNSUPPORTED,
+                           source=platform)
+    if call.failures and (exc is None or call.all_failed or isinstance(exc, requests.RequestException)
+                          or call.silenced is not None):
+        error_class, detail = call.failures[0] if call.silenced is None else next(
+            f for f in call.failures if f[0] is ErrorClass.TIMEOUT)
+        more = f" ({len(call.failures)} requests failed)" if len(call.failures) > 1 else ""
+        return SourceError(f"{platform}: {what} failed: {detail}{more}", error_class, source=platform)
+    if isinstance(exc, UnboundLocalError) and not call.failures:
+        # musicdl's loops over a platform's list leave their variable unset when the list is empty.
+        return SourceError(f"{platform}: {what} found nothing there (missing, private, or not the right kind of "
+                           "link)", ErrorClass.NOT_FOUND, source=platform)
+    if isinstance(exc, requests.Timeout):
+        return SourceError(f"{platform}: {what} timed out: {exc}", ErrorClass.TIMEOUT, source=platform)
+    if isinstance(exc, requests.ConnectionError):
+        return SourceError(f"{platform}: {what} failed: cannot connect ({_reason(exc)})", ErrorClass.CONNECTION,
+                           source=platform)
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return SourceError(f"{platform}: {what} failed: HTTP {exc.response.status_code}",
+                           error_class_for_status(exc.response.status_code), source=platform)
+    if isinstance(exc, (ValueError, KeyError, TypeError, IndexError, AttributeError, AssertionError)):
+        return SourceError(f"{platform}: {what}: the platform's answer could not be read "
+                           f"({type(exc).__name__}: {str(exc)[:300]})", ErrorClass.PARSE, source=platform)
+    if exc is None:
+        return SourceError(f"{platform}: {what} gave nothing", ErrorClass.NOT_FOUND, source=platform)
+    return SourceError(f"{platform}: {what} failed inside musicdl ({type(exc).__name__}: {str(exc)[:300]})",
+                       ErrorClass.INTERNAL, source=platform)

@@ -1,0 +1,70 @@
+"""The emulated platforms the tests use: NetEase and Kuwo behind one proxy, with songs of
+every kind a real platform serves (whole, trial clip only, encrypted only, no link at all)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from emulator.catalog import Playlist, Song
+from emulator.kuwo import Kuwo
+from emulator.netease import Netease
+from emulator.proxy import PlatformEmulator
+
+
+def netease_playlists() -> list[Playlist]:
+    return [
+        Playlist("24381616", "网易云 热歌", [
+            Song("186016", "晴天", ("周杰伦",), "叶惠美", 9),
+            Song("574566207", "AC/DC Back?", ("AC/DC",), "Back in Black", 7),
+            Song("1901371647", "孤勇者", ("陈奕迅",), "孤勇者", 8),
+        ]),
+        Playlist("7001", "会员歌单", [
+            Song("7101", "稻香", ("周杰伦",), "魔杰座", 8),
+            Song("7102", "会员专享", ("某歌手",), "VIP", 200, access="preview"),
+            Song("7103", "下架了", ("没人",), "无", 8, access="none"),
+            Song("7104", "加密歌曲", ("某乐队",), "MF", 8, access="encrypted"),
+            Song("7105", "七里香", ("周杰伦",), "七里香", 8),
+        ]),
+    ]
+
+
+def kuwo_playlists() -> list[Playlist]:
+    return [
+        Playlist("3564240358", "周杰伦精选", [
+            Song("228908", "晴天", ("周杰伦",), "叶惠美", 9),
+            Song("440613", "稻香", ("周杰伦",), "魔杰座", 8),
+            Song("94239", "七里香", ("周杰伦",), "七里香", 8),
+        ]),
+        # A song NetEase only has as a trial clip, whole here: the fallback that saves it.
+        Playlist("3564240359", "会员备份", [Song("55102", "会员专享", ("某歌手",), "VIP", 200)]),
+    ]
+
+
+@dataclass
+class World:
+    emulator: PlatformEmulator
+    netease: Netease
+    kuwo: Kuwo
+
+    def env(self) -> dict[str, str]:
+        return self.emulator.env()
+
+    def reset(self) -> None:
+        """Every platform up, links fresh, logs empty (between tests)."""
+        for platform in (self.netease, self.kuwo):
+            platform.mode = "up"
+            cdn = platform.cdn
+            cdn.no_length_every, cdn.chunk_delay_s, cdn.lifetime_s = 0, 0.0, 3600.0
+            cdn.downloads.clear()
+            cdn.refusals.clear()
+        self.emulator.requests.clear()
+        self.emulator.refused.clear()
+
+    def stop(self) -> None:
+        self.emulator.stop()
+
+
+def build_world(folder: Path) -> World:
+    netease, kuwo = Netease(netease_playlists()), Kuwo(kuwo_playlists())
+    emulator = PlatformEmulator(Path(folder) / "ca", [netease, kuwo]).start()
+    return World(emulator, netease, kuwo)
