@@ -46,11 +46,13 @@ _import_lock = threading.Lock()
 _imported = False
 
 
-def _writable(folder: Path) -> bool:
-    probe = folder
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    return os.access(probe, os.W_OK)
+def _can_make(folder: Path) -> bool:
+    """Whether musicdl's log folder can be made (it makes it itself at import)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK)
 
 
 def import_musicdl():
@@ -65,7 +67,7 @@ def import_musicdl():
     with _import_lock:
         if not _imported:
             state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-            if not _writable(state):
+            if not _can_make(state / "musicdl" / "log"):
                 fallback = Path(tempfile.gettempdir()) / f"catalogsync-musicdl-state-{os.getuid()}"
                 fallback.mkdir(mode=0o700, exist_ok=True)
                 log.warning("musicdl: %s is not writable (HOME=%s); its log folder goes to %s instead. Give the "

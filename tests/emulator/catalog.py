@@ -56,6 +56,9 @@ class AudioLinks:
         self.counter = itertools.count(1)
         self.lifetime_s = 3600.0
         self.no_length_every = 0  # every Nth download omits Content-Length (0: never)
+        self.head_without_length = False  # HEAD answers without the size (musicdl then says 0)
+        self.expire_next = 0  # this many of the next links expire before their download (HEAD still answers)
+        self.doomed: set[str] = set()
         self.chunk_delay_s = 0.0
         self.downloads: list[tuple[str, str]] = []  # (song id, token)
         self.refusals: list[tuple[str, str]] = []  # (path, why)
@@ -63,6 +66,9 @@ class AudioLinks:
     def link(self, song: Song) -> str:
         token = secrets.token_hex(8)
         with self.lock:
+            if self.expire_next > 0:
+                self.expire_next -= 1
+                self.doomed.add(token)
             self.tokens[token] = (song, time.monotonic() + self.lifetime_s)
         ext = "mflac" if song.access == "encrypted" else song.ext
         return f"https://{self.host}/audio/{token}/{song.id}.{ext}"
@@ -71,6 +77,9 @@ class AudioLinks:
         parts = request.path.strip("/").split("/")
         token = parts[1] if len(parts) == 3 and parts[0] == "audio" else ""
         why = self.require(request)
+        if request.method != "HEAD" and token in self.doomed:
+            with self.lock:
+                self.used.add(token)
         with self.lock:
             entry = self.tokens.get(token)
             expired = entry is None or entry[1] < time.monotonic() or token in self.used
@@ -84,6 +93,8 @@ class AudioLinks:
         data = song.audio
         headers = {"Content-Type": "audio/flac" if song.access == "encrypted" else "audio/mpeg", "Accept-Ranges": "bytes"}
         if request.method == "HEAD":
+            if self.head_without_length:
+                return Response(200, b"", headers, content_length=False)
             return Response(200, b"", {**headers, "Content-Length": str(len(data))})
         status, body = 200, data
         wanted = request.headers.get("Range")

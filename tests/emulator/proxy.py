@@ -148,8 +148,8 @@ def _serve(handler: BaseHTTPRequestHandler, server: PlatformEmulator, scheme: st
                       handler.headers, _read_body(handler))
     platform = server.platform_for(host)
     if platform is None or platform.mode == "down":
+        # As a host that cannot be reached: the connection ends without an answer.
         server.refused.append(request.url)
-        handler.send_error(502, "unreachable")
         handler.close_connection = True
         return
     server.log(request)

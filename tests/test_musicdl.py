@@ -1,0 +1,223 @@
+"""The real platforms through musicdl's own client code, against the emulated platforms
+(tests/emulator): headers the CDN demands, sizes it does not say, links that expire, trial
+clips, encrypted files, tracks that cannot be resolved, platforms that hang or are gone."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from conftest import set_env
+from test_pipeline import run_stage
+
+from catalogsync_ops.config.envfile import load_config
+from catalogsync_ops.errors import SourceError
+from catalogsync_ops.library import catalog
+from catalogsync_ops.library.tagging import read_tags
+from catalogsync_ops.pipeline import WorkContext, download_song, sync_playlist
+from catalogsync_ops.sources import build_source
+from catalogsync_ops.store.database import open_database
+from catalogsync_ops.transfer.storage import build_uploader
+
+NETEASE_HOT = "https://music.163.com/#/playlist?id=24381616"
+NETEASE_VIP = "https://music.163.com/#/playlist?id=7001"
+KUWO_JAY = "https://www.kuwo.cn/playlist_detail/3564240358"
+
+
+@pytest.fixture
+def musicdl_home(home: Path, platforms):
+    """A working home whose pool lists emulated NetEase and Kuwo playlists."""
+    set_env(home, DOWNLOAD_SOURCES="netease,kuwo", HTTP_TIMEOUT_SECONDS="3", OBJECT_BACKEND_NAME="local")
+    return home
+
+
+@pytest.fixture
+def ctx(musicdl_home: Path):
+    settings = load_config(musicdl_home / "catalogsync.env").values
+    conn = open_database(settings["DB_PATH"])
+    work = WorkContext(conn=conn, settings=settings, uploader=build_uploader(settings))
+    yield work
+    work.close()
+    conn.close()
+
+
+def playlist_id(ctx, url: str, platform: str) -> int:
+    return catalog.upsert_playlist(ctx.conn, platform, url)
+
+
+def collect_and_sync(ctx, *urls: str) -> dict:
+    """Put the playlists in a pool, collect it and sync them: the sync outcomes by item key."""
+    (Path(ctx.settings["INPUT_DIR"]) / "platforms.txt").write_text("\n".join(urls) + "\n", encoding="utf-8")
+    run_stage(ctx, "collect")
+    return run_stage(ctx, "sync")
+
+
+def test_names_come_back_exactly_as_the_platform_wrote_them(platforms):
+    source = build_source("netease", settings={"HTTP_TIMEOUT_SECONDS": 3})
+    try:
+        tracks = source.parse_playlist(NETEASE_HOT).tracks
+    finally:
+        source.close()
+    acdc = next(t for t in tracks if t.external_id == "574566207")
+    # musicdl's own SongInfo says 'ACDC Back' and 'ACDC' (legalizestring drops / and ?).
+    assert (acdc.title, acdc.artists, acdc.album) == ("AC/DC Back?", ("AC/DC",), "Back in Black")
+    assert all(t.album != "NULL" and "NULL" not in t.artists for t in tracks)
+
+
+def test_a_download_sends_the_cookies_and_headers_musicdl_keeps_on_the_client(ctx, platforms):
+    synced = list(collect_and_sync(ctx, NETEASE_HOT, KUWO_JAY).values())
+    assert [(r.details["songs"], r.details["complete"]) for r in synced] == [(3, True), (3, True)]
+    results = run_stage(ctx, "download")
+    failed = {k: v for k, v in results.items() if isinstance(v, Exception)}
+    assert not failed, failed
+    # The CDNs refuse requests without NetEase's MUSIC_U cookie or a browser User-Agent: none was refused.
+    assert platforms.netease.cdn.refusals == [] and platforms.kuwo.cdn.refusals == []
+    assert len(platforms.netease.cdn.downloads) == 3 and len(platforms.kuwo.cdn.downloads) == 3
+    files = list((Path(ctx.settings["LIBRARY_DIR"])).rglob("*.mp3"))
+    assert len(files) == 6
+    acdc = next(f for f in files if "Back" in f.name)
+    assert read_tags(acdc)["artist"] == "AC/DC"
+
+
+def test_a_size_the_platform_does_not_say_is_unknown_not_zero(ctx, platforms):
+    platforms.netease.cdn.head_without_length = True  # musicdl's link tester then reports 0 bytes
+    platforms.netease.cdn.no_length_every = 1  # and the body comes without Content-Length
+    collect_and_sync(ctx, NETEASE_HOT)
+    results = run_stage(ctx, "download")
+    assert not [v for v in results.values() if isinstance(v, Exception)], results
+    assert len(platforms.netease.cdn.downloads) == 3
+
+
+def test_an_expired_link_is_looked_up_again_before_the_source_counts_as_failed(ctx, platforms):
+    sync_playlist(ctx, playlist_id(ctx, NETEASE_HOT, "netease"))
+    song = ctx.conn.execute("SELECT id FROM songs WHERE external_id = '186016'").fetchone()[0]
+    platforms.netease.cdn.expire_next = 1  # the link looked up first has already expired
+    outcome = download_song(ctx, song)
+    assert outcome.source == "netease" and "relooked_up" in outcome.details
+    assert [why for _, why in platforms.netease.cdn.refusals] == ["expired"]
+
+
+def test_the_link_stored_at_sync_time_is_never_reused(ctx, platforms):
+    collect_and_sync(ctx, NETEASE_HOT)
+    for (old,) in ctx.conn.execute("SELECT extra_json FROM songs").fetchall():
+        token = json.loads(old)["download_url"].split("/")[4]
+        platforms.netease.cdn.used.add(token)  # every link handed out at sync time is spent
+    results = run_stage(ctx, "download")
+    assert not [v for v in results.values() if isinstance(v, Exception)], results
+    assert platforms.netease.cdn.refusals == []
+
+
+def test_an_incomplete_listing_keeps_membership_and_lists_what_it_could_not_resolve(ctx, platforms):
+    pid = playlist_id(ctx, NETEASE_VIP, "netease")
+    platforms.netease.playlists["7001"].songs[2].access = "full"  # first sync: every entry resolves
+    try:
+        first = sync_playlist(ctx, pid)
+    finally:
+        platforms.netease.playlists["7001"].songs[2].access = "none"
+    assert first.details["complete"] and first.details["songs"] == 5
+    second = sync_playlist(ctx, pid)  # now one entry cannot be resolved: musicdl drops it
+    assert not second.details["complete"] and second.details["unresolved"] == 1
+    assert second.details["removed"] == 0 and second.details["songs"] == 5
+    listed = [r["external_id"] for r in catalog.unresolved_entries(ctx.conn, pid)]
+    assert listed == ["7103"]
+    row = ctx.conn.execute("SELECT unresolved_count, track_count FROM playlists WHERE id = ?", (pid,)).fetchone()
+    assert tuple(row) == (1, 5)
+
+
+def test_a_trial_clip_never_lands_in_the_library_the_next_source_serves_the_song(ctx, platforms):
+    sync_playlist(ctx, playlist_id(ctx, NETEASE_VIP, "netease"))
+    vip = ctx.conn.execute("SELECT id FROM songs WHERE external_id = '7102'").fetchone()[0]
+    outcome = download_song(ctx, vip)
+    assert outcome.source == "kuwo"  # NetEase gave a 30 s clip of a 200 s song; Kuwo has it whole
+    path = Path(ctx.settings["LIBRARY_DIR"]) / outcome.details["path"]
+    from catalogsync_ops.transfer.audio import check_audio
+
+    assert check_audio(path) > 150
+    assert not list(Path(ctx.settings["LIBRARY_DIR"]).rglob("*.part"))
+
+
+def test_a_trial_clip_with_no_other_source_fails_as_preview(ctx, platforms):
+    ctx.settings["DOWNLOAD_SOURCES"] = ("netease",)
+    sync_playlist(ctx, playlist_id(ctx, NETEASE_VIP, "netease"))
+    vip = ctx.conn.execute("SELECT id FROM songs WHERE external_id = '7102'").fetchone()[0]
+    with pytest.raises(SourceError) as info:
+        download_song(ctx, vip)
+    assert info.value.error_class == "preview" and "clip" in str(info.value)
+    assert not list(Path(ctx.settings["LIBRARY_DIR"]).rglob("*.mp3"))
+
+
+def test_an_encrypted_container_is_refused_as_encrypted(ctx, platforms):
+    ctx.settings["DOWNLOAD_SOURCES"] = ("netease",)
+    sync_playlist(ctx, playlist_id(ctx, NETEASE_VIP, "netease"))
+    locked = ctx.conn.execute("SELECT id FROM songs WHERE external_id = '7104'").fetchone()[0]
+    with pytest.raises(SourceError) as info:
+        download_song(ctx, locked)
+    assert info.value.error_class == "encrypted" and "mflac" in str(info.value)
+
+
+def test_a_hung_platform_fails_within_the_timeout_as_timeout(platforms):
+    source = build_source("netease", settings={"HTTP_TIMEOUT_SECONDS": 2})
+    platforms.netease.mode = "hung"
+    started = time.monotonic()
+    try:
+        with pytest.raises(SourceError) as info:
+            source.parse_playlist(NETEASE_HOT)
+    finally:
+        source.close()
+    elapsed = time.monotonic() - started
+    assert info.value.error_class == "timeout", info.value
+    assert elapsed < 2 + 1, f"took {elapsed:.1f} s with a 2 s timeout"
+
+
+def test_a_search_that_could_not_reach_the_platform_is_not_an_empty_result(platforms):
+    source = build_source("kuwo", settings={"HTTP_TIMEOUT_SECONDS": 2})
+    try:
+        track = source.parse_playlist(KUWO_JAY).tracks[0]
+        assert track.external_id in [t.external_id for t in source.search(track)]
+        platforms.kuwo.mode = "down"
+        with pytest.raises(SourceError) as info:
+            source.search(track)
+    finally:
+        source.close()
+    assert info.value.error_class == "connection" and info.value.source == "kuwo"
+    assert str(info.value).count("kuwo") == 1 or str(info.value).startswith("kuwo: ")
+
+
+def test_musicdl_prints_nothing_and_leaves_no_work_folder(platforms, capfd):
+    before = set(Path(tempfile.gettempdir()).glob("catalogsync-musicdl-*"))
+    source = build_source("netease", settings={"HTTP_TIMEOUT_SECONDS": 3})
+    source.parse_playlist(NETEASE_HOT)
+    source.search(source.parse_playlist(NETEASE_HOT).tracks[0])
+    source.close()
+    out, _ = capfd.readouterr()
+    assert out == ""
+    assert set(Path(tempfile.gettempdir()).glob("catalogsync-musicdl-*")) == before
+
+
+def test_probe_json_is_nothing_but_json(musicdl_home: Path, platforms):
+    env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(musicdl_home / "catalogsync.env")}
+    result = subprocess.run([sys.executable, "-m", "runnerd", "probe", NETEASE_HOT, "--download-sources", "kuwo",
+                             "--json"], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["platform"] == "netease" and len(report["tracks"]) == 3
+    assert report["tracks"][0]["matches"]["kuwo"]["accepted"] is True
+
+
+def test_an_unwritable_home_does_not_stop_musicdl(tmp_path: Path, platforms):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")  # nothing can be made below a file, not even by root
+    env = {k: v for k, v in os.environ.items() if k != "XDG_STATE_HOME"}
+    env["HOME"] = str(blocker / "home")
+    code = ("from catalogsync_ops.sources import build_source; s = build_source('kuwo'); "
+            f"print(len(s.parse_playlist({KUWO_JAY!r}).tracks)); s.close()")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "is not writable" in result.stderr and "Environment=HOME=" in result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "3"
+
