@@ -9,9 +9,11 @@ records the attempt and moves the item; these functions never touch job state.
 from __future__ import annotations
 
 import json
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import requests
 
@@ -155,16 +157,35 @@ def _adopt(ctx: WorkContext, song_id: int) -> Outcome | None:
     return None
 
 
-def _choose_path(ctx: WorkContext, song_id: int, rel: str) -> str:
+# Paths being downloaded right now, by the song that holds them: two songs that want the same
+# path at once (the same title and album on two platforms) must not write one file.
+_reserved: dict[tuple[str, str], int] = {}
+_reserved_lock = threading.Lock()
+
+
+@contextmanager
+def _reserve_path(ctx: WorkContext, song_id: int, rel: str) -> Iterator[str]:
+    """Choose a free path for the song and hold it until the download is over."""
     root = Path(ctx.library_root)
 
     def is_free(candidate: str) -> bool:
+        holder = _reserved.get((ctx.library_root, candidate))
+        if holder is not None:
+            return holder == song_id
         owner = catalog.file_at(ctx.conn, ctx.library_root, candidate)
         if owner is not None:
             return owner["song_id"] == song_id
         return not (root / candidate).exists()  # a file we did not write is never overwritten
 
-    return resolve_collision(rel, is_free)
+    with _reserved_lock:
+        chosen = resolve_collision(rel, is_free)
+        _reserved[(ctx.library_root, chosen)] = song_id
+    try:
+        yield chosen
+    finally:
+        with _reserved_lock:
+            if _reserved.get((ctx.library_root, chosen)) == song_id:
+                del _reserved[(ctx.library_root, chosen)]
 
 
 def _candidates(ctx: WorkContext, song: Track) -> list[str]:
@@ -224,7 +245,14 @@ def _download_from(ctx: WorkContext, song_id: int, song: Track, name: str) -> Ou
         details.update(match={"title": match.track.display, "score": match.score, "reasons": list(match.reasons)})
     resolved = source.resolve(target)
     rel = render_layout(ctx.settings["DOWNLOAD_LAYOUT"], _layout_fields(ctx, song_id, song, resolved.ext))
-    rel = _choose_path(ctx, song_id, rel)
+    with _reserve_path(ctx, song_id, rel) as rel:
+        return _fetch_into(ctx, song_id, song, target, name, resolved, rel, details)
+
+
+def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name: str, resolved: Resolved, rel: str,
+                details: dict[str, Any]) -> Outcome:
+    """Fetch, check and tag the song at its reserved path; record it, then move it into place."""
+    source = ctx.source(name)
     dest = Path(ctx.library_root) / rel
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = part_path_for(dest)

@@ -8,11 +8,12 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import pytest
-from conftest import set_env
+from conftest import runnerd, set_env
 from test_pipeline import run_stage
 
 from catalogsync_ops.config.envfile import load_config
@@ -221,3 +222,69 @@ def test_an_unwritable_home_does_not_stop_musicdl(tmp_path: Path, platforms):
     assert "is not writable" in result.stderr and "Environment=HOME=" in result.stderr
     assert result.stdout.strip().splitlines()[-1] == "3"
 
+
+
+def test_the_whole_pipeline_runs_on_emulated_platforms_through_runnerd(musicdl_home: Path, platforms, tmp_path,
+                                                                     monkeypatch):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))  # where runnerd's musicdl clients make their work folders
+    (musicdl_home / "input" / "platforms.txt").write_text(f"{NETEASE_HOT}\n{KUWO_JAY}\n{NETEASE_VIP}\n", encoding="utf-8")
+    assert runnerd(musicdl_home, "enqueue", "full_pipeline").returncode == 0
+    done = runnerd(musicdl_home, "run", "--burst", timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    conn = open_database(musicdl_home / "catalogsync.db")
+    try:
+        job = conn.execute("SELECT status FROM job_runs").fetchone()[0]
+        failed = dict(conn.execute("SELECT display_text, last_error_class FROM job_items WHERE status = 'failed'").fetchall())
+        unresolved = conn.execute("SELECT external_id FROM playlist_unresolved").fetchall()
+    finally:
+        conn.close()
+    # 3 + 3 + 5 listed; 稻香/七里香/晴天 twice by title on two platforms are separate songs; the
+    # VIP clip comes whole from Kuwo; the encrypted one fails as encrypted; the dropped one is listed.
+    assert job == "completed_with_errors"
+    assert list(failed.values()) == ["encrypted"], failed
+    assert [r[0] for r in unresolved] == ["7103"]
+    library = sorted(p.relative_to(musicdl_home / "library") for p in (musicdl_home / "library").rglob("*.mp3"))
+    mirror = sorted(p.relative_to(musicdl_home / "mirror") for p in (musicdl_home / "mirror").rglob("*.mp3"))
+    assert len(library) == 9 and mirror == library
+    assert platforms.netease.cdn.refusals == [] and platforms.kuwo.cdn.refusals == []
+    assert not list(scratch.glob("catalogsync-musicdl-*"))
+
+
+def test_two_songs_that_want_one_path_at_the_same_time_get_two_files(ctx, platforms):
+    collect_and_sync(ctx, NETEASE_HOT, KUWO_JAY)  # 晴天 by 周杰伦 on 叶惠美, once on each platform
+    both = [r[0] for r in ctx.conn.execute("SELECT id FROM songs WHERE title = '晴天' ORDER BY id")]
+    assert len(both) == 2
+    cdns = (platforms.netease.cdn, platforms.kuwo.cdn)
+    for cdn in cdns:
+        cdn.gate.clear()  # bodies wait: both downloads are in flight at once
+    barrier = threading.Barrier(2)
+    outcomes: dict[int, object] = {}
+
+    def download(song_id: int) -> None:
+        conn = open_database(ctx.settings["DB_PATH"])
+        work = WorkContext(conn=conn, settings=ctx.settings)
+        try:
+            barrier.wait()
+            outcomes[song_id] = download_song(work, song_id)
+        except Exception as exc:  # recorded for the assertion below
+            outcomes[song_id] = exc
+        finally:
+            work.close()
+            conn.close()
+
+    threads = [threading.Thread(target=download, args=(song_id,)) for song_id in both]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while sum(cdn.in_flight for cdn in cdns) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for cdn in cdns:
+        cdn.gate.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    paths = sorted(outcomes[s].details["path"] for s in both)
+    assert paths == ["周杰伦/叶惠美/晴天 (2).mp3", "周杰伦/叶惠美/晴天.mp3"], outcomes
+    files = sorted(p.name for p in (Path(ctx.settings["LIBRARY_DIR"]) / "周杰伦" / "叶惠美").iterdir())
+    assert files == ["晴天 (2).mp3", "晴天.mp3"]

@@ -59,6 +59,9 @@ class AudioLinks:
         self.head_without_length = False  # HEAD answers without the size (musicdl then says 0)
         self.expire_next = 0  # this many of the next links expire before their download (HEAD still answers)
         self.doomed: set[str] = set()
+        self.gate = threading.Event()  # cleared: bodies wait until it is set again (downloads held in flight)
+        self.gate.set()
+        self.in_flight = 0
         self.chunk_delay_s = 0.0
         self.downloads: list[tuple[str, str]] = []  # (song id, token)
         self.refusals: list[tuple[str, str]] = []  # (path, why)
@@ -72,6 +75,16 @@ class AudioLinks:
             self.tokens[token] = (song, time.monotonic() + self.lifetime_s)
         ext = "mflac" if song.access == "encrypted" else song.ext
         return f"https://{self.host}/audio/{token}/{song.id}.{ext}"
+
+    def _held(self, body: bytes):
+        with self.lock:
+            self.in_flight += 1
+        try:
+            self.gate.wait(60)
+            yield body
+        finally:
+            with self.lock:
+                self.in_flight -= 1
 
     def handle(self, request: Request) -> Response:
         parts = request.path.strip("/").split("/")
@@ -112,6 +125,8 @@ class AudioLinks:
                 if self.expire_after_use:
                     self.used.add(token)
         drop_length = bool(self.no_length_every) and n % self.no_length_every == 0
+        if not self.gate.is_set():
+            return Response(status, b"", headers, chunks=self._held(body), content_length=False)
         return Response(status, b"" if self.chunk_delay_s else body, headers,
                         chunks=throttle(body, 64 * 1024, self.chunk_delay_s) if self.chunk_delay_s else None,
                         content_length=not drop_length and not self.chunk_delay_s)

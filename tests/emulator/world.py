@@ -57,6 +57,7 @@ class World:
             cdn.no_length_every, cdn.chunk_delay_s, cdn.lifetime_s = 0, 0.0, 3600.0
             cdn.head_without_length, cdn.expire_next = False, 0
             cdn.doomed.clear()
+            cdn.gate.set()
             cdn.downloads.clear()
             cdn.refusals.clear()
         self.emulator.requests.clear()
