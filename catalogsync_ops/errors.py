@@ -92,3 +92,11 @@ class SourceError(Exception):
         super().__init__(message)
         self.error_class = ErrorClass(error_class)
         self.source = source
+
+
+class Deferred(Exception):
+    """Work that must wait, without spending an attempt: its only sources are closed for now."""
+
+    def __init__(self, message: str, until) -> None:
+        super().__init__(message)
+        self.until = until

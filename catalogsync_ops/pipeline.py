@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +18,10 @@ from typing import Any, Callable, Iterator
 
 import requests
 
+from catalogsync_ops.engine import breakers
 from catalogsync_ops.engine.records import ItemSpec
 from catalogsync_ops.engine.states import ItemType, StageType
-from catalogsync_ops.errors import ErrorClass, SourceError
+from catalogsync_ops.errors import Deferred, ErrorClass, SourceError
 from catalogsync_ops.library import catalog
 from catalogsync_ops.library.layout import render_layout, resolve_collision
 from catalogsync_ops.library.matching import best_match
@@ -80,6 +82,26 @@ class WorkContext:
             self._sources[name] = build_source(name, settings=self.settings, session=self.session)
         return self._sources[name]
 
+    def breaker(self, name: str) -> breakers.Verdict:
+        """Whether the source may be called now (its circuit breaker)."""
+        return breakers.check(self.conn, name)
+
+    def call_source(self, name: str, fn: Callable[[], Any]) -> Any:
+        """Call a source (through `fn`), recording the outcome in its health and breaker."""
+        started = time.monotonic()
+        try:
+            result = fn()
+        except SourceError as exc:
+            self._record(name, exc.error_class, str(exc), started)
+            raise
+        self._record(name, None, None, started)
+        return result
+
+    def _record(self, name: str, error_class, error: str | None, started: float) -> None:
+        breakers.record(self.conn, name, error_class=error_class, error=error, latency_s=time.monotonic() - started,
+                        threshold=int(self.settings.get("SOURCE_BREAKER_FAILURES", 5)),
+                        cooldown_s=float(self.settings.get("SOURCE_BREAKER_COOLDOWN_SECONDS", 60)))
+
     @property
     def library_root(self) -> str:
         return str(self.settings["LIBRARY_DIR"])
@@ -117,8 +139,11 @@ def sync_playlist(ctx: WorkContext, playlist_id: int) -> Outcome:
     row = ctx.conn.execute("SELECT * FROM playlists WHERE id = ?", (playlist_id,)).fetchone()
     if row is None:
         raise SourceError(f"playlist {playlist_id} is no longer in the catalog", ErrorClass.NOT_FOUND)
+    verdict = ctx.breaker(row["platform"])
+    if not verdict.allowed:
+        raise Deferred(f"{row['platform']} is down (its breaker is {verdict.state}); the playlist waits", verdict.until)
     try:
-        info = ctx.source(row["platform"]).parse_playlist(row["url"])
+        info = ctx.call_source(row["platform"], lambda: ctx.source(row["platform"]).parse_playlist(row["url"]))
     except SourceError as exc:
         catalog.record_playlist_error(ctx.conn, playlist_id, str(exc))
         raise
@@ -212,12 +237,21 @@ def download_song(ctx: WorkContext, song_id: int) -> Outcome:
         return adopted
     song = catalog.track_of(row)
     failures: list[tuple[str, SourceError]] = []
+    closed: list[tuple[str, breakers.Verdict]] = []
     for name in _candidates(ctx, song):
         ctx.cancel.check()
+        verdict = ctx.breaker(name)
+        if not verdict.allowed:
+            closed.append((name, verdict))  # down for now: skipped, not failed
+            continue
         try:
-            return _download_from(ctx, song_id, song, name)
+            return ctx.call_source(name, lambda name=name: _download_from(ctx, song_id, song, name))
         except SourceError as exc:
             failures.append((name, exc))
+    if closed and all(not is_retryable(exc.error_class) for _, exc in failures):
+        # Only a source that is down now could still serve it: wait for it, attempts unspent.
+        names = ", ".join(n for n, _ in closed)
+        raise Deferred(f"waiting for {names} (down for now)", min(v.until for _, v in closed if v.until))
     if not failures:
         raise SourceError("no source can download this song; set DOWNLOAD_SOURCES", ErrorClass.CONFIG)
     # A transient failure wins: the automatic retry may succeed. Otherwise the first source's reason.

@@ -24,7 +24,7 @@ import requests
 from catalogsync_ops import __version__, sdnotify
 from catalogsync_ops.config.envfile import Config, check_text, load_config, mask_values
 from catalogsync_ops.config.revisions import get_revision, latest_revision, record_if_changed
-from catalogsync_ops.engine import notify
+from catalogsync_ops.engine import breakers, notify
 from catalogsync_ops.engine.commands import CommandContext, apply_pending_commands
 from catalogsync_ops.engine.jobs import (
     finalize_cancel,
@@ -128,6 +128,8 @@ class Runner:
             log.info("  %-28s %s", key, value)
         report = recover_orphaned_items(self.conn, current_runner_id=self.runner_id,
                                         auto_resume=bool(self.config["AUTO_RESUME_AFTER_RECOVERY"]))
+        for source in breakers.recover_lost_probes(self.conn):
+            log.info("Source %s: the probe the last runner made was lost; the next call probes again", source)
         if report.interrupted or report.failed:
             # Items were running when the last runner died: a crash or a power cut.
             notify.enqueue(self.conn, "runner_recovered", f"recovered:{self.runner_id}",

@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from catalogsync_ops.engine.items import (
     claim_items,
+    defer_item,
     mark_item_canceled,
     mark_item_failed,
     mark_item_interrupted,
@@ -32,7 +33,7 @@ from catalogsync_ops.engine.items import (
     seconds_until_next_due,
 )
 from catalogsync_ops.engine.records import Claim, RetryPolicy
-from catalogsync_ops.errors import ErrorClass, SourceError, TransitionError
+from catalogsync_ops.errors import Deferred, ErrorClass, SourceError, TransitionError
 from catalogsync_ops.pipeline import (
     Outcome,
     WorkContext,
@@ -235,6 +236,9 @@ class Worker(threading.Thread):
             else:
                 finish = lambda c: mark_item_interrupted(c, claim.item_id, claim.attempt_no,  # noqa: E731
                                                          reason="the runner stopped", bytes_done=self.view.bytes_done)
+        except Deferred as exc:
+            until, reason = exc.until, str(exc)
+            finish = lambda c: defer_item(c, claim, until=until, reason=reason)  # noqa: E731
         except SourceError as exc:
             finish = self._failure(claim, exc.error_class, str(exc), getattr(exc, "source", None),
                                    is_retryable(exc.error_class))

@@ -19,14 +19,14 @@ from webui.auth import create_token, set_password
 
 def undo_v5(conn: sqlite3.Connection) -> None:
     """Back to schema v4, as the previous release left it (inside a transaction)."""
-    conn.execute("DROP TABLE playlist_unresolved")
+    for table in ("playlist_unresolved", "source_health", "source_stats"):
+        conn.execute(f"DROP TABLE {table}")
     conn.execute("ALTER TABLE playlists DROP COLUMN unresolved_count")
     version = conn.execute("PRAGMA schema_version").fetchone()[0]
     conn.execute("PRAGMA writable_schema = ON")
-    for table in ("job_items", "item_attempts"):
+    for table, (old, new) in v005_platforms.WIDENED.items():
         sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
-        conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = ?",
-                     (sql.replace(v005_platforms.NEW_ERROR_CLASSES, v005_platforms.OLD_ERROR_CLASSES), table))
+        conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = ?", (sql.replace(new, old), table))
     conn.execute(f"PRAGMA schema_version = {version + 1}")
     conn.execute("PRAGMA writable_schema = OFF")
 

@@ -9,6 +9,7 @@ from enum import StrEnum
 
 import pytest
 
+from catalogsync_ops.engine.commands import CommandKind
 from catalogsync_ops.engine.states import (
     CommandStatus,
     ItemStatus,
@@ -101,7 +102,7 @@ CHECKED = [
     ("job_stages", "status", StageStatus), ("job_stages", "stage_type", StageType),
     ("job_items", "status", ItemStatus), ("job_items", "item_type", ItemType),
     ("job_items", "last_error_class", ErrorClass), ("job_workers", "state", WorkerState),
-    ("job_commands", "status", CommandStatus),
+    ("job_commands", "status", CommandStatus), ("job_commands", "kind", CommandKind),
 ]
 
 

@@ -154,6 +154,8 @@ ZH_SETTING_HELP = {
     "DOWNLOAD_LAYOUT": "歌曲在 LIBRARY_DIR 中的路径模板；可用字段：{artist}、{album}、{title}、{ext}、{track}、{platform}、{playlist}、{song_id}。",
     "DEMO_BASE_URL": "演示平台（runnerd demo-server）的地址，供 demo 和 demo2 来源使用。",
     "MIN_FREE_DISK_MB": "音乐库磁盘剩余空间低于此值（MiB）时，下载以 disk_full 失败而不写入。",
+    "SOURCE_BREAKER_FAILURES": "某个来源连续这么多次调用失败（无法连接、无响应、5xx、429）后暂停使用一段冷却时间；只有它能提供的歌曲会等待。",
+    "SOURCE_BREAKER_COOLDOWN_SECONDS": "来源熔断后的第一次冷却时间；每次试探失败后加倍，最长一小时。",
     "HTTP_TIMEOUT_SECONDS": "来源或下载无响应超过这么多秒，本次尝试以 timeout 失败。",
     "OBJECT_BACKEND_NAME": "上传目标：s3（兼容 S3 的存储）、local（镜像文件夹）或 none（不上传）。",
     "MIRROR_DIR": "OBJECT_BACKEND_NAME=local 时的镜像文件夹（另一个存储卷或挂载的共享）。",
@@ -180,7 +182,7 @@ ZH_SETTING_HELP = {
     "NOTIFY_WEBHOOK_URL": "通知的 Webhook（留空则不通知）。配合 NOTIFY_FORMAT：JSON 端点、ntfy 主题网址、Bark 网址、https://api.telegram.org/bot<token>/sendMessage 或 Server酱 https://sctapi.ftqq.com/<key>.send。",
     "NOTIFY_FORMAT": "Webhook 收到的格式：json（通用）、ntfy、bark、telegram 或 serverchan。",
     "NOTIFY_TELEGRAM_CHAT_ID": "Telegram 机器人发送消息的聊天 ID（NOTIFY_FORMAT=telegram 时）。",
-    "NOTIFY_EVENTS": "要发送的事件，用逗号分隔：job_finished、job_failed、runner_recovered、disk_low。",
+    "NOTIFY_EVENTS": "要发送的事件，用逗号分隔：job_finished、job_failed、runner_recovered、disk_low、source_down、source_recovered。",
     "NOTIFY_DISK_FREE_MB": "音乐库磁盘剩余空间低于此值（MiB）时发送 disk_low。",
     "NOTIFY_RETRY_SECONDS": "投递失败后重试前的等待时间；每次加倍，最长一小时，共 8 次。",
 }

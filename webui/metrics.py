@@ -69,6 +69,17 @@ def render_metrics(conn: Connection, db_path: str | os.PathLike[str], library_di
                    [({}, runner["heartbeat_age_s"])])
     pending = conn.execute("SELECT COUNT(*) FROM job_commands WHERE status = 'pending'").fetchone()[0]
     out.family("catalogsync_commands_pending", "gauge", "Commands waiting for the runner.", [({}, pending)])
+    health = conn.execute("SELECT h.source, h.state, h.consecutive_failures, COALESCE(SUM(s.calls), 0),"
+                          " COALESCE(SUM(s.failures), 0) FROM source_health h LEFT JOIN source_stats s"
+                          " ON s.source = h.source GROUP BY h.source ORDER BY h.source").fetchall()
+    out.family("catalogsync_source_up", "gauge", "1 while a source's circuit breaker is closed (0: open or probing).",
+               (({"source": r[0]}, 1 if r[1] == "closed" else 0) for r in health))
+    out.family("catalogsync_source_consecutive_failures", "gauge", "Calls in a row that found the source down.",
+               (({"source": r[0]}, r[2]) for r in health))
+    out.family("catalogsync_source_calls_total", "counter", "Calls made to each source.",
+               (({"source": r[0]}, r[3]) for r in health))
+    out.family("catalogsync_source_failures_total", "counter", "Calls to each source that failed.",
+               (({"source": r[0]}, r[4]) for r in health))
     notes = dict(conn.execute("SELECT status, COUNT(*) FROM notifications GROUP BY status").fetchall())
     out.family("catalogsync_notifications", "gauge", "Notifications by delivery status.",
                (({"status": s}, notes.get(s, 0)) for s in ("pending", "sent", "failed", "skipped")))

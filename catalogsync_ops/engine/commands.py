@@ -18,7 +18,7 @@ from typing import Any, Callable
 from catalogsync_ops.config.envfile import Config, mask_text
 from catalogsync_ops.config.revisions import apply_config_text, rollback_to
 from catalogsync_ops.config.settings import KNOWN_SOURCES
-from catalogsync_ops.engine import runners
+from catalogsync_ops.engine import breakers, runners
 from catalogsync_ops.engine.jobs import create_job, reprioritize_job, request_cancel, request_pause, resume_job
 from catalogsync_ops.engine.records import get_item, get_job, running_item_count
 from catalogsync_ops.engine.retry import retry_failed_items, retry_item
@@ -39,6 +39,7 @@ class CommandKind(StrEnum):
     RESUME_RUNNER = "resume_runner"
     APPLY_CONFIG = "apply_config"
     ROLLBACK_CONFIG = "rollback_config"
+    RESET_SOURCE = "reset_source"
 
 
 @dataclass
@@ -167,6 +168,11 @@ def validate_payload(kind: CommandKind | str, payload: dict[str, Any] | None) ->
         if (note := _str(payload, "note", max_len=500)):
             out["note"] = note
         return out
+    if kind is CommandKind.RESET_SOURCE:
+        source = _str(payload, "source", required=True, max_len=40)
+        if source not in KNOWN_SOURCES:
+            raise InvalidCommand(f"unknown source {source!r}; known sources: {', '.join(KNOWN_SOURCES)}")
+        return {"source": source}
     raise AssertionError(kind)
 
 
@@ -332,6 +338,10 @@ def _rollback_config(conn: Connection, p: dict, ctx: CommandContext, command_id:
     return {"revision_id": revision_id, "rollback_of": p["revision_id"]}
 
 
+def _reset_source(conn: Connection, p: dict, ctx: CommandContext, command_id: int) -> dict:
+    return {"source": p["source"], "was_open": breakers.reset(conn, p["source"], now=ctx.now)}
+
+
 Handler = Callable[[Connection, dict, CommandContext, int], dict]
 
 HANDLERS: dict[CommandKind, Handler] = {
@@ -346,6 +356,7 @@ HANDLERS: dict[CommandKind, Handler] = {
     CommandKind.RESUME_RUNNER: _resume_runner,
     CommandKind.APPLY_CONFIG: _apply_config,
     CommandKind.ROLLBACK_CONFIG: _rollback_config,
+    CommandKind.RESET_SOURCE: _reset_source,
 }
 
 

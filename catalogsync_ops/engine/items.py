@@ -115,6 +115,24 @@ def release_items(conn: Connection, claims: list[Claim], *, reason: str, now: da
     return released
 
 
+def defer_item(conn: Connection, claim: Claim, *, until: datetime, reason: str, now: datetime | None = None) -> bool:
+    """`running -> queued` until `until`, the attempt undone: the item could not run now (its only
+    sources are down) and must not spend an attempt waiting. Returns whether it was deferred."""
+    ts = iso(now)
+    with transaction(conn):
+        row = conn.execute(
+            "UPDATE job_items SET status = 'queued', attempts = attempts - 1, worker_id = NULL, started_at = NULL,"
+            " next_attempt_at = ?, updated_at = ? WHERE id = ? AND status = 'running' AND attempts = ?"
+            " RETURNING job_id, stage_id", (iso(until), ts, claim.item_id, claim.attempt_no)).fetchone()
+        if row is None:
+            return False  # recovery or a cancel took it meanwhile
+        conn.execute("DELETE FROM item_attempts WHERE item_id = ? AND attempt_no = ?", (claim.item_id, claim.attempt_no))
+        write_event(conn, "item_deferred", now=ts, job_id=row["job_id"], stage_id=row["stage_id"], item_id=claim.item_id,
+                    from_status=I.RUNNING.value, to_status=I.QUEUED.value, message=reason[:500],
+                    data={"until": iso(until)})
+    return True
+
+
 def _end_attempt(
     conn: Connection,
     item_id: int,

@@ -75,6 +75,13 @@ def compose(conn: Connection, row) -> dict[str, Any]:
         title = "Catalogsync: library disk nearly full"
         message = (f"{data.get('free_mb', '?')} MiB free on {data.get('path', 'the library disk')} "
                    f"(warning below {data.get('threshold_mb', '?')} MiB). Downloads stop at MIN_FREE_DISK_MB.")
+    elif kind == "source_down":
+        title = f"Catalogsync: {data.get('source', 'a source')} is down"
+        message = (f"{data.get('failures', '?')} calls in a row failed ([{data.get('error_class', '?')}] "
+                   f"{data.get('error', '')}). Its songs wait; it is tried again at {data.get('retry_at', '?')}.")
+    elif kind == "source_recovered":
+        title = f"Catalogsync: {data.get('source', 'a source')} is back"
+        message = f"{data.get('source', 'The source')} answers again; the songs that waited for it run now."
     else:
         title = "Catalogsync: test notification"
         message = "If you can read this, notifications reach you."

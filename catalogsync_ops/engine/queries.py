@@ -126,6 +126,9 @@ def status_summary(conn: Connection, now: datetime | None = None) -> dict[str, A
         "queued_jobs": [{"id": j["id"], "job_type": j["job_type"], "priority": j["priority"]}
                         for j in queued_jobs(conn)],
         "jobs_by_status": by_status,
+        "sources_down": [dict(r) for r in conn.execute(
+            "SELECT source, state, open_until, consecutive_failures, last_error_class, last_error FROM source_health"
+            " WHERE state != 'closed' ORDER BY source")],
     }
 
 

@@ -209,7 +209,9 @@ class CallLog:
         if level >= logging.WARNING and text.startswith(self.PREFIX) and self.call is not None:
             self.call.dropped.append(_literal(text[len(self.PREFIX):]))
             return
-        log.log(logging.DEBUG if level < logging.ERROR else logging.INFO, "%s", text[:500])
+        # musicdl reports every failed attempt of its many resolvers; what matters is classified by
+        # the adapter and logged by the runner, so its own chatter stays at DEBUG.
+        log.debug("%s", text[:500])
 
     def debug(self, message: Any, disable_print: bool = False) -> None:
         self._log(logging.DEBUG, message)

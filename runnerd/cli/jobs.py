@@ -31,6 +31,11 @@ def format_status(summary: dict[str, Any]) -> str:
         lines.append(f"runner-wide pause: ON since {runner['paused_at']}"
                      + (f" ({runner['pause_reason']})" if runner["pause_reason"] else ""))
     lines.append(f"commands pending: {summary['pending_commands']}")
+    for down in summary.get("sources_down", []):
+        when = f"until {down['open_until']}" if down["state"] == "open" else "probing now"
+        lines.append(f"source {down['source']} is DOWN ({when}; {down['consecutive_failures']} failures in a row, last "
+                     f"[{down['last_error_class']}] {(down['last_error'] or '')[:100]}) — its songs wait; "
+                     f"`runnerd source reset {down['source']}` to try again now")
     job = summary["active_job"]
     if job:
         lines.append(f"active job {job['id']} ({job['job_type']}): {job['status']}")

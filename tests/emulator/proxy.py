@@ -113,6 +113,13 @@ class PlatformEmulator(ThreadingHTTPServer):
                 "http_proxy": self.proxy_url, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
                 "REQUESTS_CA_BUNDLE": str(self.authority.ca_path), "CURL_CA_BUNDLE": str(self.authority.ca_path)}
 
+    def handle_error(self, request, client_address) -> None:
+        """A client that hangs up (as downloaders and refused tunnels do) is not an error here."""
+        import sys as _sys
+
+        if not isinstance(_sys.exc_info()[1], (ConnectionError, ssl.SSLError, socket.timeout)):
+            super().handle_error(request, client_address)
+
     def platform_for(self, host: str) -> Platform | None:
         return next((p for p in self.platforms if p.serves(host)), None)
 

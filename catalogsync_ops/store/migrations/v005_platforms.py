@@ -1,11 +1,16 @@
-"""Version 5: failures the real platforms produce get classes of their own (`parse`: the
-platform answered something unreadable; `encrypted`: an encrypted container; `preview`: a
-trial clip instead of the song), and a playlist keeps the entries its platform listed but
-could not resolve, so an incomplete listing never unlinks songs.
+"""Version 5: the real platforms.
 
-The error-class CHECK lists only widen: every stored row stays valid, so the constraint is
-rewritten in place (SQLite's documented procedure for changing a CHECK without rebuilding the
-table) instead of copying the two largest tables.
+- Failures they produce get classes of their own (`parse`: the platform answered something
+  unreadable; `encrypted`: an encrypted container; `preview`: a trial clip instead of the song).
+- A playlist keeps the entries its platform listed but could not resolve, so an incomplete
+  listing never unlinks songs.
+- Each source has a health record and a circuit breaker (`source_health`) and hourly counts of
+  its calls (`source_stats`); `source_down` and `source_recovered` become notifications, and
+  `reset_source` a command (close a breaker by hand).
+
+The CHECK lists only widen: every stored row stays valid, so the constraints are rewritten in
+place (SQLite's documented procedure for changing a CHECK without rebuilding the table) instead
+of copying the largest tables.
 """
 from __future__ import annotations
 
@@ -15,6 +20,12 @@ NAME = "platforms"
 
 OLD_ERROR_CLASSES = "'interrupted', 'internal'"
 NEW_ERROR_CLASSES = "'interrupted', 'internal', 'parse', 'encrypted', 'preview'"
+OLD_NOTIFY_KINDS = "'disk_low', 'test'"
+NEW_NOTIFY_KINDS = "'disk_low', 'test', 'source_down', 'source_recovered'"
+OLD_COMMAND_KINDS = "'apply_config', 'rollback_config'"
+NEW_COMMAND_KINDS = "'apply_config', 'rollback_config', 'reset_source'"
+WIDENED = {"job_items": (OLD_ERROR_CLASSES, NEW_ERROR_CLASSES), "item_attempts": (OLD_ERROR_CLASSES, NEW_ERROR_CLASSES),
+           "notifications": (OLD_NOTIFY_KINDS, NEW_NOTIFY_KINDS), "job_commands": (OLD_COMMAND_KINDS, NEW_COMMAND_KINDS)}
 
 SQL = """
 CREATE TABLE playlist_unresolved (
@@ -28,22 +39,45 @@ CREATE TABLE playlist_unresolved (
 );
 CREATE INDEX playlist_unresolved_playlist_id_idx ON playlist_unresolved (playlist_id);
 ALTER TABLE playlists ADD COLUMN unresolved_count INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE source_health (
+    source TEXT PRIMARY KEY,
+    state TEXT NOT NULL DEFAULT 'closed' CHECK (state IN ('closed', 'open', 'half_open')),
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    cooldown_s REAL NOT NULL DEFAULT 0,
+    opened_at TEXT,
+    open_until TEXT,
+    probe_started_at TEXT,
+    last_error TEXT,
+    last_error_class TEXT,
+    last_failure_at TEXT,
+    last_success_at TEXT,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE source_stats (
+    source TEXT NOT NULL,
+    hour TEXT NOT NULL,
+    calls INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0,
+    failures_by_class TEXT NOT NULL DEFAULT '{}',
+    latency_ms_total INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (source, hour)
+) WITHOUT ROWID;
 """
 
 
 def apply(conn: Connection) -> None:
-    """Widen the error-class CHECKs of job_items and item_attempts, inside the caller's transaction."""
+    """Widen the CHECKs of job_items, item_attempts and notifications, inside the caller's transaction."""
     version = conn.execute("PRAGMA schema_version").fetchone()[0]
     conn.execute("PRAGMA writable_schema = ON")
     try:
-        for table in ("job_items", "item_attempts"):
+        for table, (old, new) in WIDENED.items():
             sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()[0]
-            if NEW_ERROR_CLASSES in sql:
+            if new in sql:
                 continue
-            if OLD_ERROR_CLASSES not in sql:
-                raise RuntimeError(f"{table}'s CHECK is not the one version 1 wrote; refusing to rewrite it")
+            if old not in sql:
+                raise RuntimeError(f"{table}'s CHECK is not the one an earlier version wrote; refusing to rewrite it")
             conn.execute("UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?",
-                         (sql.replace(OLD_ERROR_CLASSES, NEW_ERROR_CLASSES), table))
+                         (sql.replace(old, new), table))
         conn.execute(f"PRAGMA schema_version = {int(version) + 1}")
     finally:
         conn.execute("PRAGMA writable_schema = OFF")
