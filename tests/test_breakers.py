@@ -128,7 +128,7 @@ def test_status_and_source_list_show_a_source_that_is_down(home: Path, run_cli):
 def breaker_home(home: Path, platforms):
     set_env(home, DOWNLOAD_SOURCES="netease,kuwo", HTTP_TIMEOUT_SECONDS=2, SOURCE_BREAKER_FAILURES=2,
             SOURCE_BREAKER_COOLDOWN_SECONDS=1, RETRY_BACKOFF_SECONDS=0.5, RETRY_BACKOFF_MAX_SECONDS=1,
-            MAX_ATTEMPTS=3, SHUTDOWN_GRACE_SECONDS=1)
+            MAX_ATTEMPTS=3, SHUTDOWN_GRACE_SECONDS=1, PLATFORM_REQUESTS_PER_SECOND=50)
     (home / "input" / "platforms.txt").write_text(f"{NETEASE_HOT}\n{KUWO_JAY}\n", encoding="utf-8")
     return home
 

@@ -25,6 +25,7 @@ from catalogsync_ops.sources import build_source
 from catalogsync_ops.store.database import open_database
 from catalogsync_ops.transfer.storage import build_uploader
 
+FAST = {"PLATFORM_REQUESTS_PER_SECOND": 50}  # the emulator does not mind; tests/test_limits.py checks the pacing
 NETEASE_HOT = "https://music.163.com/#/playlist?id=24381616"
 NETEASE_VIP = "https://music.163.com/#/playlist?id=7001"
 KUWO_JAY = "https://www.kuwo.cn/playlist_detail/3564240358"
@@ -33,7 +34,8 @@ KUWO_JAY = "https://www.kuwo.cn/playlist_detail/3564240358"
 @pytest.fixture
 def musicdl_home(home: Path, platforms):
     """A working home whose pool lists emulated NetEase and Kuwo playlists."""
-    set_env(home, DOWNLOAD_SOURCES="netease,kuwo", HTTP_TIMEOUT_SECONDS="3", OBJECT_BACKEND_NAME="local")
+    set_env(home, DOWNLOAD_SOURCES="netease,kuwo", HTTP_TIMEOUT_SECONDS="3", OBJECT_BACKEND_NAME="local",
+            PLATFORM_REQUESTS_PER_SECOND=50)  # the emulator does not mind; tests/test_limits.py checks the pacing
     return home
 
 
@@ -59,7 +61,7 @@ def collect_and_sync(ctx, *urls: str) -> dict:
 
 
 def test_names_come_back_exactly_as_the_platform_wrote_them(platforms):
-    source = build_source("netease", settings={"HTTP_TIMEOUT_SECONDS": 3})
+    source = build_source("netease", settings={"HTTP_TIMEOUT_SECONDS": 3, **FAST})
     try:
         tracks = source.parse_playlist(NETEASE_HOT).tracks
     finally:
@@ -162,7 +164,7 @@ def test_an_encrypted_container_is_refused_as_encrypted(ctx, platforms):
 
 
 def test_a_hung_platform_fails_within_the_timeout_as_timeout(platforms):
-    source = build_source("netease", settings={"HTTP_TIMEOUT_SECONDS": 2})
+    source = build_source("netease", settings={"HTTP_TIMEOUT_SECONDS": 2, **FAST})
     platforms.netease.mode = "hung"
     started = time.monotonic()
     try:
@@ -176,7 +178,7 @@ def test_a_hung_platform_fails_within_the_timeout_as_timeout(platforms):
 
 
 def test_a_search_that_could_not_reach_the_platform_is_not_an_empty_result(platforms):
-    source = build_source("kuwo", settings={"HTTP_TIMEOUT_SECONDS": 2})
+    source = build_source("kuwo", settings={"HTTP_TIMEOUT_SECONDS": 2, **FAST})
     try:
         track = source.parse_playlist(KUWO_JAY).tracks[0]
         assert track.external_id in [t.external_id for t in source.search(track)]
@@ -191,7 +193,7 @@ def test_a_search_that_could_not_reach_the_platform_is_not_an_empty_result(platf
 
 def test_musicdl_prints_nothing_and_leaves_no_work_folder(platforms, capfd):
     before = set(Path(tempfile.gettempdir()).glob("catalogsync-musicdl-*"))
-    source = build_source("netease", settings={"HTTP_TIMEOUT_SECONDS": 3})
+    source = build_source("netease", settings={"HTTP_TIMEOUT_SECONDS": 3, **FAST})
     source.parse_playlist(NETEASE_HOT)
     source.search(source.parse_playlist(NETEASE_HOT).tracks[0])
     source.close()

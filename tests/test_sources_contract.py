@@ -42,7 +42,7 @@ def _m3u_file(server, tmp_path):
 def _musicdl(name: str, url: str):
     """musicdl's real client for a platform, talking to the emulated platform (tests/emulator)."""
     def factory(server, tmp_path):
-        return build_source(name, settings={"HTTP_TIMEOUT_SECONDS": 5}), url
+        return build_source(name, settings={"HTTP_TIMEOUT_SECONDS": 5, "PLATFORM_REQUESTS_PER_SECOND": 50}), url
     return factory
 
 

@@ -154,6 +154,8 @@ ZH_SETTING_HELP = {
     "DOWNLOAD_LAYOUT": "歌曲在 LIBRARY_DIR 中的路径模板；可用字段：{artist}、{album}、{title}、{ext}、{track}、{platform}、{playlist}、{song_id}。",
     "DEMO_BASE_URL": "演示平台（runnerd demo-server）的地址，供 demo 和 demo2 来源使用。",
     "MIN_FREE_DISK_MB": "音乐库磁盘剩余空间低于此值（MiB）时，下载以 disk_full 失败而不写入。",
+    "PLATFORM_REQUESTS_PER_SECOND": "每秒向每个真实平台（qq、netease、kuwo 等）的接口发出的请求数，带随机抖动：礼貌访问，避免 NAS 被封。",
+    "PLATFORM_MAX_CONCURRENT_REQUESTS": "所有工作线程合计，同时向一个平台接口发出的请求数上限。",
     "SOURCE_BREAKER_FAILURES": "某个来源连续这么多次调用失败（无法连接、无响应、5xx、429）后暂停使用一段冷却时间；只有它能提供的歌曲会等待。",
     "SOURCE_BREAKER_COOLDOWN_SECONDS": "来源熔断后的第一次冷却时间；每次试探失败后加倍，最长一小时。",
     "HTTP_TIMEOUT_SECONDS": "来源或下载无响应超过这么多秒，本次尝试以 timeout 失败。",

@@ -39,5 +39,6 @@ def build_source(name: str, *, settings: dict[str, Any] | None = None, session=N
                 "(into the same venv as runnerd), then restart runnerd", ErrorClass.CONFIG)
         from catalogsync_ops.sources.musicdl_source import MusicdlSource
 
-        return MusicdlSource(name, timeout=timeout)
+        return MusicdlSource(name, timeout=timeout, rate=float(settings.get("PLATFORM_REQUESTS_PER_SECOND", 4)),
+                             concurrency=int(settings.get("PLATFORM_MAX_CONCURRENT_REQUESTS", 2)))
     raise SourceError(f"unknown source {name!r}; known sources: {', '.join(KNOWN_SOURCES)}", ErrorClass.CONFIG)

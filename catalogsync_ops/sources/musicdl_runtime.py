@@ -8,9 +8,10 @@ be looked up is dropped with a warning). This module keeps all of that in bounds
 
 - `import_musicdl()` imports it with a writable state folder and the root logger restored;
 - `quiet_stdout()` keeps its bars off stdout (one process-wide redirect, counted, thread-safe);
-- `GuardedAdapter`, mounted on a client's session, bounds every request by the configured
-  timeout, records what each request of a call ended in, and once the platform has stayed
-  silent past the timeout fails the rest of the call at once instead of waiting again;
+- `GuardedAdapter`, mounted on a client's session, paces its requests (`limits.py`), bounds
+  each by the configured timeout, records what each request of a call ended in, and once the
+  platform has stayed silent past the timeout fails the rest of the call at once instead of
+  waiting again;
 - `CallLog` (the client's `logger_handle`) records the tracks musicdl dropped;
 - `classify()` turns whatever musicdl raised, or the failures it hid, into an error class.
 """
@@ -33,6 +34,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from catalogsync_ops.errors import ErrorClass, SourceError
+from catalogsync_ops.sources.limits import Limiter
 from catalogsync_ops.transfer.http import error_class_for_status
 
 log = logging.getLogger("catalogsync_ops.musicdl")
@@ -158,9 +160,10 @@ class Call:
 class GuardedAdapter(HTTPAdapter):
     """A transport adapter for a musicdl client's session: bounded, observed, fail-fast."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, limiter: Limiter | None = None) -> None:
         super().__init__(max_retries=0)
         self.timeout = timeout
+        self.limiter = limiter
         self.call: Call | None = None
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
@@ -175,7 +178,13 @@ class GuardedAdapter(HTTPAdapter):
         else:
             timeout = min(float(timeout), limit)
         try:
-            response = super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
+            if self.limiter is None:
+                response = super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert,
+                                        proxies=proxies)
+            else:
+                with self.limiter.slot():
+                    response = super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert,
+                                            proxies=proxies)
         except requests.Timeout as exc:
             if call is not None:
                 call.fail(ErrorClass.TIMEOUT, f"no answer from {_host(request.url)} within {limit:g} s")
@@ -185,6 +194,8 @@ class GuardedAdapter(HTTPAdapter):
             if call is not None:
                 call.fail(ErrorClass.CONNECTION, f"cannot reach {_host(request.url)} ({_reason(exc)})")
             raise
+        if response.status_code == 429 and self.limiter is not None:
+            self.limiter.back_off(_retry_after(response.headers.get("Retry-After")))
         if call is not None:
             if response.status_code >= 400:
                 error_class = error_class_for_status(response.status_code)

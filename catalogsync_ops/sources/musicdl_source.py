@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from catalogsync_ops.errors import ErrorClass, SourceError
 from catalogsync_ops.sources.base import PlaylistInfo, Resolved, Source, Track, Unresolved
+from catalogsync_ops.sources.limits import limiter_for
 from catalogsync_ops.sources.musicdl_runtime import (
     ENCRYPTED_EXTS,
     Call,
@@ -122,7 +123,8 @@ def can_parse_playlists(name: str) -> bool:
 class MusicdlSource(Source):
     """One musicdl platform; `client` is musicdl's client object (made here unless given)."""
 
-    def __init__(self, name: str, *, timeout: float = 30, client: Any = None) -> None:
+    def __init__(self, name: str, *, timeout: float = 30, client: Any = None, rate: float = 4.0,
+                 concurrency: int = 2) -> None:
         if name not in CLIENT_CLASSES:
             raise SourceError(f"musicdl has no source {name!r}; known: {', '.join(CLIENT_CLASSES)}", ErrorClass.CONFIG)
         self.name = name
@@ -135,7 +137,8 @@ class MusicdlSource(Source):
         except BaseException:
             shutil.rmtree(self.work_dir, ignore_errors=True)
             raise
-        self.guard = GuardedAdapter(self.timeout)
+        self.limiter = limiter_for(name, rate=rate, concurrency=concurrency)
+        self.guard = GuardedAdapter(self.timeout, self.limiter)
         session = getattr(self.client, "session", None)
         if session is not None and hasattr(session, "mount"):
             session.mount("https://", self.guard)

@@ -75,6 +75,29 @@ class Platform:
     def __init__(self) -> None:
         self.mode = "up"  # up | down (connections refused) | hung (accepts, never answers)
         self.lock = threading.Lock()
+        self.too_many_next = 0  # answer this many of the next API requests 429 with Retry-After
+        self.retry_after = "1"
+        self.api_delay_s = 0.0  # each API answer takes this long (to see requests overlap)
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.started: list[float] = []  # when each API request arrived (time.monotonic)
+
+    def enter(self) -> Response | None:
+        """Count an API request in; answer 429 instead when told to."""
+        with self.lock:
+            self.started.append(time.monotonic())
+            if self.too_many_next > 0:
+                self.too_many_next -= 1
+                return Response(429, b"too many requests", {"Retry-After": self.retry_after, "Content-Type": "text/plain"})
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        if self.api_delay_s:
+            time.sleep(self.api_delay_s)
+        return None
+
+    def leave(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
 
     def serves(self, host: str) -> bool:
         return any(host == h or host.endswith("." + h) for h in self.hosts)
@@ -164,7 +187,15 @@ def _serve(handler: BaseHTTPRequestHandler, server: PlatformEmulator, scheme: st
         server.release.wait(300)
         handler.close_connection = True
         return
-    response = platform.handle(request)
+    cdn = getattr(getattr(platform, "cdn", None), "host", None)
+    api = host != cdn and not request.path.endswith(".jpg")
+    response = platform.enter() if api else None
+    if response is None:
+        try:
+            response = platform.handle(request)
+        finally:
+            if api:
+                platform.leave()
     handler.send_response(response.status)
     for key, value in response.headers.items():
         handler.send_header(key, value)

@@ -53,6 +53,9 @@ class World:
         """Every platform up, links fresh, logs empty (between tests)."""
         for platform in (self.netease, self.kuwo):
             platform.mode = "up"
+            platform.too_many_next, platform.retry_after, platform.api_delay_s = 0, "1", 0.0
+            platform.in_flight = platform.max_in_flight = 0
+            platform.started.clear()
             cdn = platform.cdn
             cdn.no_length_every, cdn.chunk_delay_s, cdn.lifetime_s = 0, 0.0, 3600.0
             cdn.head_without_length, cdn.expire_next = False, 0
