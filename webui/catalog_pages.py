@@ -28,7 +28,12 @@ def playlists():
         "  JOIN upload_tasks u ON u.file_location_id = f.id AND u.status = 'uploaded'"
         "  WHERE ps.playlist_id = p.id AND ps.removed_at IS NULL) AS uploaded"
         " FROM playlists p WHERE p.id > ? ORDER BY p.id LIMIT ?", (after, PAGE_SIZE)).fetchall()
-    return render_template("playlists.html", title="Playlists", pools=pools, playlists=rows, page_size=PAGE_SIZE)
+    unresolved = conn.execute(
+        "SELECT u.*, p.title AS playlist_title FROM playlist_unresolved u JOIN playlists p ON p.id = u.playlist_id"
+        " WHERE u.playlist_id IN (SELECT id FROM playlists WHERE id > ? ORDER BY id LIMIT ?)"
+        " ORDER BY u.playlist_id, COALESCE(u.position, 1e9), u.id LIMIT 500", (after, PAGE_SIZE)).fetchall()
+    return render_template("playlists.html", title="Playlists", pools=pools, playlists=rows, page_size=PAGE_SIZE,
+                           unresolved=unresolved)
 
 
 @bp.route("/songs")

@@ -14,6 +14,13 @@ ZH = {
     "Config": "配置", "Sign out": "退出", "Sign in": "登录", "User name": "用户名", "Password": "密码",
     "Runner": "运行器", "Active job": "当前任务", "Queue": "队列", "Recent failures": "最近的失败",
     "Nothing is running.": "没有正在运行的任务。", "Empty.": "空。", "None.": "无。",
+    "Sources": "来源", "State": "状态", "Calls in 24 h": "24 小时调用", "Failed": "失败", "Last error": "最近错误",
+    "up": "正常", "down until": "暂停至", "probing": "试探中", "Try it now": "立即重试",
+    "No source has been called yet.": "还没有调用过任何来源。", "Unresolved": "未解析",
+    "Listed by the platform but not resolved": "平台列出但无法解析的条目",
+    "These entries stay in your playlist: a listing that missed them never removes songs. They are tried again at the next sync.":
+        "这些条目仍保留在歌单中：缺少它们的列表不会删除任何歌曲。下次同步时会再次尝试。",
+    "Entry": "条目", "Why": "原因", "Seen": "发现于",
     "Pause everything": "全部暂停", "Resume runner": "恢复运行器", "Pause": "暂停", "Resume": "继续",
     "Cancel": "取消", "Retry": "重试", "Retry all failed": "重试所有失败项", "New job": "新建任务",
     "Type": "类型", "Priority": "优先级", "Queue it": "加入队列", "Set priority": "设置优先级",

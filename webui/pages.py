@@ -7,6 +7,7 @@ import shutil
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
+from catalogsync_ops.engine import breakers
 from catalogsync_ops.engine.commands import CommandKind, get_command, submit_command
 from catalogsync_ops.engine.queries import (
     job_detail,
@@ -49,7 +50,8 @@ def dashboard():
     buckets = throughput(conn)
     peak = max((b["items"] for b in buckets), default=0) or 1
     return render_template("dashboard.html", title="Dashboard", summary=summary, failures=failures, disk=disk,
-                           buckets=buckets, peak=peak, total=sum(b["items"] for b in buckets))
+                           buckets=buckets, peak=peak, total=sum(b["items"] for b in buckets),
+                           sources=breakers.health(conn))
 
 
 @bp.route("/jobs")
