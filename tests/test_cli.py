@@ -152,7 +152,7 @@ def test_probe_lists_tracks_and_best_matches(run_cli, demo_server):
     url = demo_server.playlist_urls()[0]
     result = run_cli("probe", url)
     assert result.exit_code == 0, result.output
-    assert "demo: 华语经典 (8 tracks)" in result.output and "周杰伦 - 晴天" in result.output
+    assert "demo: 华语经典 (8 tracks, read in " in result.output and "周杰伦 - 晴天" in result.output
 
 
 def test_probe_matches_on_other_sources_as_json(home, run_cli, demo_server):
@@ -169,7 +169,8 @@ def test_probe_matches_on_other_sources_as_json(home, run_cli, demo_server):
 
 def test_probe_of_a_url_nobody_supports_fails_clearly(run_cli):
     result = run_cli("probe", "https://example.org/x")
-    assert result.exit_code == 1 and "no source recognises 'https://example.org/x'" in result.output
+    assert result.exit_code == 1 and "no source supports 'https://example.org/x'" in result.output
+    assert "[unsupported]" in result.output
 
 
 def test_probe_of_a_playlist_that_404s_says_so(run_cli, demo_server):

@@ -209,7 +209,29 @@ def test_probe_json_is_nothing_but_json(musicdl_home: Path, platforms):
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout)
     assert report["platform"] == "netease" and len(report["tracks"]) == 3
-    assert report["tracks"][0]["matches"]["kuwo"]["accepted"] is True
+    first = report["tracks"][0]["matches"]["kuwo"]
+    assert first["accepted"] is True and first["ms"] >= 0
+    assert first["candidates"][0]["title"] == "周杰伦 - 晴天" and first["candidates"][0]["why"]
+
+
+def test_probe_says_what_failed_in_json_and_in_its_exit_code(musicdl_home: Path, platforms):
+    env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(musicdl_home / "catalogsync.env")}
+
+    def probe(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "runnerd", "probe", *args, "--json"], env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    platforms.kuwo.mode = "down"
+    fallback_down = probe(NETEASE_HOT, "--download-sources", "kuwo")
+    assert fallback_down.returncode == 5, fallback_down.stderr[-2000:]
+    report = json.loads(fallback_down.stdout)
+    assert {t["matches"]["kuwo"]["error_class"] for t in report["tracks"]} == {"connection"}
+    platforms.netease.mode = "down"
+    unreadable = probe(NETEASE_HOT)
+    assert unreadable.returncode == 1
+    assert json.loads(unreadable.stdout)["error_class"] == "connection"
+    unknown = probe("https://example.org/list")
+    assert unknown.returncode == 1 and json.loads(unknown.stdout)["error_class"] == "unsupported"
 
 
 def test_an_unwritable_home_does_not_stop_musicdl(tmp_path: Path, platforms):

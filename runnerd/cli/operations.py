@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from catalogsync_ops.config.envfile import check_text, load_config
+from catalogsync_ops.config.envfile import check_text
 from catalogsync_ops.config.reference import render_env_example
 from catalogsync_ops.config.revisions import record_revision
-from catalogsync_ops.errors import CatalogsyncError, ConfigError
+from catalogsync_ops.errors import CatalogsyncError
 from catalogsync_ops.store.database import open_database
-from runnerd.cli.base import Context, cli, echo_json, pass_ctx
+from runnerd.cli.base import Context, cli, pass_ctx
 
 
 @cli.command()
@@ -169,69 +169,3 @@ def demo_server(port: int, pool_file: Path | None, fail_rate: float, cut_short_r
     stop.wait()
     server.shutdown()
     server.server_close()
-
-
-@cli.command()
-@click.argument("url")
-@click.option("--download-sources", default=None, help="Comma-separated sources to match each track on.")
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def probe(ctx: Context, url: str, download_sources: str | None, as_json: bool) -> None:
-    """Show what a playlist URL holds and, with --download-sources, the best match per track."""
-    from catalogsync_ops.config.settings import SETTINGS_BY_KEY
-    from catalogsync_ops.errors import SourceError
-    from catalogsync_ops.library.matching import best_match
-    from catalogsync_ops.sources import build_source
-    from catalogsync_ops.sources.platforms import platform_for_url
-
-    settings = {k: s.default for k, s in SETTINGS_BY_KEY.items()}
-    if ctx.env_file.exists():
-        try:
-            settings.update(load_config(ctx.env_file).values)
-        except ConfigError:
-            pass  # probing must work while the config is being fixed
-    platform = platform_for_url(url)
-    if platform is None:
-        raise click.ClickException(f"no source recognises {url!r}: expected a demo playlist URL, an .m3u/.m3u8 "
-                                   "file or URL, or a qq/netease/kuwo/migu/kugou/… playlist (musicdl extra)")
-    try:
-        playlist = build_source(platform, settings=settings).parse_playlist(url)
-    except SourceError as exc:
-        raise click.ClickException(f"{platform}: {exc} [{exc.error_class}]") from None
-    report = {"platform": platform, "title": playlist.title, "tracks": []}
-    others = []
-    for name in (download_sources.split(",") if download_sources else []):
-        try:
-            others.append(build_source(name.strip(), settings=settings))
-        except SourceError as exc:
-            raise click.ClickException(str(exc)) from None
-    for track in playlist.tracks:
-        entry = {"title": track.title, "artists": list(track.artists), "album": track.album,
-                 "duration_s": track.duration_s, "matches": {}}
-        for source in others:
-            if source.name == platform:
-                entry["matches"][source.name] = {"title": track.display, "score": 1.0, "same_platform": True}
-                continue
-            try:
-                match, scored = best_match(track, source.search(track)) if source.can_search else (None, [])
-            except SourceError as exc:
-                entry["matches"][source.name] = {"error": str(exc), "error_class": exc.error_class.value}
-                continue
-            best = match or (scored[0] if scored else None)
-            entry["matches"][source.name] = {"title": best.track.display if best else None,
-                                             "score": best.score if best else None, "accepted": match is not None}
-        report["tracks"].append(entry)
-    if as_json:
-        return echo_json(report)
-    click.echo(f"{platform}: {playlist.title} ({len(playlist.tracks)} tracks)")
-    for i, entry in enumerate(report["tracks"], 1):
-        who = ", ".join(entry["artists"])
-        click.echo(f"{i:>3}. {who + ' - ' if who else ''}{entry['title']}")
-        for name, m in entry["matches"].items():
-            if "error" in m:
-                click.echo(f"       {name}: error [{m['error_class']}] {m['error']}")
-            elif m.get("title") is None:
-                click.echo(f"       {name}: no candidates")
-            else:
-                verdict = "ok" if m.get("accepted", True) else "NO MATCH (below threshold)"
-                click.echo(f"       {name}: {m['title']}  score {m['score']:.2f}  {verdict}")
