@@ -1,0 +1,139 @@
+"""Real platforms vs the demo platform: the same songs (same sizes) downloaded by runnerd once
+through musicdl's real Kuwo client against the emulated platform (tests/emulator), once through
+the demo source, side by side in one run. Prints songs/s of each download stage and their
+ratio, the whole pipeline's time for each, and the runner's peak RSS with musicdl loaded.
+
+Usage: python bench/platforms.py [--songs 500] [--seconds 2] [--workers 3]
+
+The emulated platform answers at loopback speed, so the ratio measures what the adapter and
+musicdl cost per song (the look-up of each link at download time, musicdl's own requests), not
+the network. Polite limits are raised for the measured run (the emulator does not mind); the
+default limits are what a real platform would see, reported separately with --polite.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from catalogsync_ops.demo.catalog import DemoPlaylist, DemoSong  # noqa: E402
+from catalogsync_ops.demo.server import DemoServer  # noqa: E402
+from emulator.catalog import Playlist, Song  # noqa: E402
+from emulator.kuwo import Kuwo  # noqa: E402
+from emulator.proxy import PlatformEmulator  # noqa: E402
+
+
+def runnerd(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "runnerd", *args], env=env, capture_output=True, text=True,
+                          timeout=3600)
+
+
+def peak_rss_of(proc: subprocess.Popen, peak: list[int]) -> None:
+    while proc.poll() is None:
+        try:
+            for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    peak[0] = max(peak[0], int(line.split()[1]) * 1024)
+        except OSError:
+            pass
+        time.sleep(0.05)
+
+
+def make_home(folder: Path, env_extra: dict, **settings) -> dict:
+    home = folder / "home"
+    env = {**os.environ, **env_extra, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}
+    assert runnerd(env, "init", "--home", str(home)).returncode == 0
+    path = home / "catalogsync.env"
+    lines = path.read_text().splitlines()
+    for key, value in settings.items():
+        lines = [f"{key}={value}" if line.startswith(f"{key}=") else line for line in lines]
+    path.write_text("\n".join(lines) + "\n")
+    env["_HOME"] = str(home)
+    return env
+
+
+def run(env: dict, pool_url: str) -> dict:
+    """collect + sync, then the download stage alone (timed, RSS sampled)."""
+    home = Path(env["_HOME"])
+    (home / "input" / "bench.txt").write_text(pool_url + "\n")
+    started = time.perf_counter()
+    for job in ("collect", "sync"):
+        assert runnerd(env, "enqueue", job).returncode == 0
+    synced = runnerd(env, "run", "--burst")
+    assert synced.returncode == 0, synced.stderr[-2000:]
+    sync_s = time.perf_counter() - started
+    assert runnerd(env, "enqueue", "download").returncode == 0
+    peak = [0]
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "runnerd", "run", "--burst"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    sampler = threading.Thread(target=peak_rss_of, args=(proc, peak), daemon=True)
+    sampler.start()
+    _, err = proc.communicate(timeout=3600)
+    download_s = time.perf_counter() - started
+    sampler.join(timeout=5)
+    assert proc.returncode == 0, err[-2000:]
+    conn = sqlite3.connect(home / "catalogsync.db")
+    done = conn.execute("SELECT COUNT(*) FROM job_items i JOIN job_runs j ON j.id = i.job_id"
+                        " WHERE j.job_type = 'download' AND i.status = 'succeeded'").fetchone()[0]
+    conn.close()
+    return {"songs": done, "download_s": download_s, "songs_per_s": done / download_s, "sync_s": sync_s,
+            "peak_rss_mb": peak[0] / 2**20}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--songs", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=2.0, help="length of each song's audio")
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--polite", action="store_true", help="also run Kuwo with the default polite limits")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="bench-platforms-"))
+    songs = [Song(str(100000 + i), f"Bench song {i:04d}", (f"Artist {i % 37}",), f"Album {i % 53}", args.seconds)
+             for i in range(args.songs)]
+    kuwo = Kuwo([Playlist("900", "bench", songs)])
+    emulator = PlatformEmulator(folder / "ca", [kuwo]).start()
+    demo = DemoServer().start()
+    platform = demo.platforms["demo"]
+    for i, song in enumerate(songs):
+        # Same lengths and format as the emulated songs: the same bytes to move.
+        platform.songs[f"b{i:04d}"] = DemoSong(f"b{i:04d}", song.name, song.artists, song.album, args.seconds,
+                                               seed=int(song.id) % 100_000)
+    platform.playlists["bench"] = DemoPlaylist("bench", "bench", tuple(f"b{i:04d}" for i in range(args.songs)))
+    common = {"DOWNLOAD_WORKERS": args.workers, "OBJECT_BACKEND_NAME": "none", "RETRY_BACKOFF_SECONDS": 0}
+    try:
+        demo_env = make_home(folder / "demo", {}, DOWNLOAD_SOURCES="demo", DEMO_BASE_URL=demo.base_url, **common)
+        base = run(demo_env, f"{demo.base_url}/demo/playlist/bench")
+        kuwo_env = make_home(folder / "kuwo", emulator.env(), DOWNLOAD_SOURCES="kuwo", PLATFORM_REQUESTS_PER_SECOND=50,
+                             PLATFORM_MAX_CONCURRENT_REQUESTS=args.workers, **common)
+        real = run(kuwo_env, "https://www.kuwo.cn/playlist_detail/900")
+        print(f"{args.songs} songs of {args.seconds:g} s ({len(songs[0].audio) / 1024:.0f} KiB each), "
+              f"{args.workers} download workers")
+        for name, r in (("demo source (baseline)", base), ("kuwo via musicdl", real)):
+            print(f"  {name:<24} download {r['songs']} songs in {r['download_s']:.1f} s = {r['songs_per_s']:.1f} songs/s;"
+                  f" collect+sync {r['sync_s']:.1f} s; runner peak RSS {r['peak_rss_mb']:.0f} MB")
+        print(f"  download songs/s, musicdl / demo: {real['songs_per_s'] / base['songs_per_s']:.0%} (bar: 80%)")
+        print(f"  runner peak RSS with musicdl and {args.workers} download workers: {real['peak_rss_mb']:.0f} MB (bar: 100)")
+        if args.polite:
+            polite_env = make_home(folder / "polite", emulator.env(), DOWNLOAD_SOURCES="kuwo", **common)
+            polite = run(polite_env, "https://www.kuwo.cn/playlist_detail/900")
+            print(f"  with the default polite limits: {polite['songs_per_s']:.1f} songs/s "
+                  f"(collect+sync {polite['sync_s']:.1f} s)")
+    finally:
+        emulator.stop()
+        demo.shutdown()
+        demo.server_close()
+
+
+if __name__ == "__main__":
+    main()
