@@ -29,6 +29,7 @@ FAST = {"PLATFORM_REQUESTS_PER_SECOND": 50}  # the emulator does not mind; tests
 NETEASE_HOT = "https://music.163.com/#/playlist?id=24381616"
 NETEASE_VIP = "https://music.163.com/#/playlist?id=7001"
 KUWO_JAY = "https://www.kuwo.cn/playlist_detail/3564240358"
+QQ_HUAYU = "https://y.qq.com/n/ryqq/playlist/8052190267"
 
 
 @pytest.fixture
@@ -253,7 +254,8 @@ def test_the_whole_pipeline_runs_on_emulated_platforms_through_runnerd(musicdl_h
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setenv("TMPDIR", str(scratch))  # where runnerd's musicdl clients make their work folders
-    (musicdl_home / "input" / "platforms.txt").write_text(f"{NETEASE_HOT}\n{KUWO_JAY}\n{NETEASE_VIP}\n", encoding="utf-8")
+    (musicdl_home / "input" / "platforms.txt").write_text(f"{NETEASE_HOT}\n{KUWO_JAY}\n{NETEASE_VIP}\n{QQ_HUAYU}\n",
+                                                           encoding="utf-8")
     assert runnerd(musicdl_home, "enqueue", "full_pipeline").returncode == 0
     done = runnerd(musicdl_home, "run", "--burst", timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -264,15 +266,17 @@ def test_the_whole_pipeline_runs_on_emulated_platforms_through_runnerd(musicdl_h
         unresolved = conn.execute("SELECT external_id FROM playlist_unresolved").fetchall()
     finally:
         conn.close()
-    # 3 + 3 + 5 listed; 稻香/七里香/晴天 twice by title on two platforms are separate songs; the
-    # VIP clip comes whole from Kuwo; the encrypted one fails as encrypted; the dropped one is listed.
+    # 3 + 3 + 5 + 4 listed; the same title on two platforms is two songs; the VIP clip comes
+    # whole from Kuwo; the encrypted one fails as encrypted; the dropped ones are listed.
     assert job == "completed_with_errors"
     assert list(failed.values()) == ["encrypted"], failed
-    assert [r[0] for r in unresolved] == ["7103"]
+    assert sorted(r[0] for r in unresolved) == ["000xdZuV2LcQ19", "7103"]
     library = sorted(p.relative_to(musicdl_home / "library") for p in (musicdl_home / "library").rglob("*.mp3"))
     mirror = sorted(p.relative_to(musicdl_home / "mirror") for p in (musicdl_home / "mirror").rglob("*.mp3"))
-    assert len(library) == 9 and mirror == library
-    assert platforms.netease.cdn.refusals == [] and platforms.kuwo.cdn.refusals == []
+    assert len(library) == 12 and mirror == library
+    # Each CDN refuses requests without the platform's cookie, User-Agent or Referer: none was refused.
+    assert platforms.netease.cdn.refusals == [] and platforms.kuwo.cdn.refusals == [] and platforms.qq.cdn.refusals == []
+    assert len(platforms.qq.cdn.downloads) == 3
     assert not list(scratch.glob("catalogsync-musicdl-*"))
 
 

@@ -1,4 +1,5 @@
-"""One contract, every source that runs offline: demo, demo2, m3u over HTTP and from a file."""
+"""One contract, every source: demo, demo2, m3u over HTTP and from a file, and musicdl's real NetEase,
+Kuwo and QQ clients against the emulated platforms (tests/emulator)."""
 from __future__ import annotations
 
 from urllib.parse import unquote
@@ -49,8 +50,10 @@ def _musicdl(name: str, url: str):
 FACTORIES = {"demo": _demo, "demo2": lambda s, t: _demo(s, t, "demo2", "q1"), "m3u-http": _m3u_http,
              "m3u-file": _m3u_file,
              "musicdl-kuwo": _musicdl("kuwo", "https://www.kuwo.cn/playlist_detail/3564240358"),
-             "musicdl-netease": _musicdl("netease", "https://music.163.com/#/playlist?id=24381616")}
-MISSING = {"musicdl-kuwo": "https://www.kuwo.cn/playlist_detail/1", "musicdl-netease": "https://music.163.com/playlist?id=1"}
+             "musicdl-netease": _musicdl("netease", "https://music.163.com/#/playlist?id=24381616"),
+             "musicdl-qq": _musicdl("qq", "https://y.qq.com/n/ryqq/playlist/8052190267")}
+MISSING = {"musicdl-kuwo": "https://www.kuwo.cn/playlist_detail/1", "musicdl-netease": "https://music.163.com/playlist?id=1",
+           "musicdl-qq": "https://y.qq.com/n/ryqq/playlist/1"}
 
 
 @pytest.fixture(params=sorted(FACTORIES))

@@ -305,7 +305,17 @@ def _lookup_kuwo(client: Any, song_id: str) -> Any:
     return client._parsewithofficialapiv1(search_result=entry, song_info_flac=flac, lossless_quality_is_sufficient=True)
 
 
-_LOOKUPS: dict[str, Callable[[Any, str], Any]] = {"netease": _lookup_netease, "kuwo": _lookup_kuwo}
+def _lookup_qq(client: Any, song_id: str) -> Any:
+    _with_parse_headers(client)
+    entry = {"mid": song_id}
+    flac = client._parsewiththirdpartapis(search_result=entry, request_overrides={})
+    return client._parsewithofficialapiv1(search_result=entry, song_info_flac=flac, lossless_quality_is_sufficient=True)
+
+
+# Looking a song's link up again by its id, through the same calls musicdl's playlist reading
+# makes for each track (private methods of musicdl 2.14: the tested range is pinned). A
+# platform without one here reuses the link from the last playlist read.
+_LOOKUPS: dict[str, Callable[[Any, str], Any]] = {"netease": _lookup_netease, "kuwo": _lookup_kuwo, "qq": _lookup_qq}
 
 
 def _playlist_title(work_dir: str | None) -> str | None:

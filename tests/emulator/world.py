@@ -1,4 +1,4 @@
-"""The emulated platforms the tests use: NetEase and Kuwo behind one proxy, with songs of
+"""The emulated platforms the tests use: NetEase, Kuwo and QQ behind one proxy, with songs of
 every kind a real platform serves (whole, trial clip only, encrypted only, no link at all)."""
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from emulator.catalog import Playlist, Song
 from emulator.kuwo import Kuwo
 from emulator.netease import Netease
 from emulator.proxy import PlatformEmulator
+from emulator.qq import QQ
 
 
 def netease_playlists() -> list[Playlist]:
@@ -40,18 +41,30 @@ def kuwo_playlists() -> list[Playlist]:
     ]
 
 
+def qq_playlists() -> list[Playlist]:
+    return [
+        Playlist("8052190267", "QQ 华语", [
+            Song("003OUlho2HcRHC", "晴天", ("周杰伦",), "叶惠美", 9),
+            Song("001Qu4I30eVFYb", "后来", ("刘若英",), "我等你", 8),
+            Song("000xdZuV2LcQ19", "下架", ("无人",), "无", 8, access="none"),
+            Song("004Z8Ihr0JIu5s", "AC/DC Back?", ("AC/DC",), "Back in Black", 7),
+        ]),
+    ]
+
+
 @dataclass
 class World:
     emulator: PlatformEmulator
     netease: Netease
     kuwo: Kuwo
+    qq: QQ
 
     def env(self) -> dict[str, str]:
         return self.emulator.env()
 
     def reset(self) -> None:
         """Every platform up, links fresh, logs empty (between tests)."""
-        for platform in (self.netease, self.kuwo):
+        for platform in (self.netease, self.kuwo, self.qq):
             platform.mode = "up"
             platform.too_many_next, platform.retry_after, platform.api_delay_s = 0, "1", 0.0
             platform.in_flight = platform.max_in_flight = 0
@@ -71,6 +84,6 @@ class World:
 
 
 def build_world(folder: Path) -> World:
-    netease, kuwo = Netease(netease_playlists()), Kuwo(kuwo_playlists())
-    emulator = PlatformEmulator(Path(folder) / "ca", [netease, kuwo]).start()
-    return World(emulator, netease, kuwo)
+    netease, kuwo, qq = Netease(netease_playlists()), Kuwo(kuwo_playlists()), QQ(qq_playlists())
+    emulator = PlatformEmulator(Path(folder) / "ca", [netease, kuwo, qq]).start()
+    return World(emulator, netease, kuwo, qq)
