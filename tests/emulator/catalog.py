@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from catalogsync_ops.demo.audio import mp3_bytes
-from emulator.proxy import Request, Response, throttle
+from emulator.proxy import Platform, Request, Response, throttle
 
 
 @dataclass
@@ -130,3 +130,23 @@ class AudioLinks:
         return Response(status, b"" if self.chunk_delay_s else body, headers,
                         chunks=throttle(body, 64 * 1024, self.chunk_delay_s) if self.chunk_delay_s else None,
                         content_length=not drop_length and not self.chunk_delay_s)
+
+
+class CatalogPlatform(Platform):
+    """A platform holding playlists of songs, behind an audio CDN of its own."""
+
+    def __init__(self, playlists: list[Playlist], extra_songs: list[Song] = ()) -> None:
+        super().__init__()
+        self.playlists = {p.id: p for p in playlists}
+        self.songs = {s.id: s for p in playlists for s in p.songs}
+        self.songs.update({s.id: s for s in extra_songs})
+        self.cdn = self.make_cdn()
+
+    def make_cdn(self) -> AudioLinks:
+        raise NotImplementedError
+
+    def find(self, query: str) -> list[Song]:
+        """The platform's search: songs whose title or an artist contains any word of the query."""
+        words = [w for w in (query or "").lower().split() if w]
+        return [s for s in self.songs.values()
+                if any(w in s.name.lower() or any(w in a.lower() for a in s.artists) for w in words)]

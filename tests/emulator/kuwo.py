@@ -7,8 +7,8 @@ import base64
 import re
 from urllib.parse import parse_qs
 
-from emulator.catalog import AudioLinks, Playlist, Song
-from emulator.proxy import Platform, Request, Response
+from emulator.catalog import AudioLinks, CatalogPlatform, Song
+from emulator.proxy import Request, Response
 
 
 def _require_browser(request: Request) -> str | None:
@@ -16,16 +16,12 @@ def _require_browser(request: Request) -> str | None:
     return None if "Mozilla" in agent else f"User-Agent {agent!r} is not a browser"
 
 
-class Kuwo(Platform):
+class Kuwo(CatalogPlatform):
     name = "kuwo"
     hosts = ("kuwo.cn",)
 
-    def __init__(self, playlists: list[Playlist], extra_songs: list[Song] = ()) -> None:
-        super().__init__()
-        self.playlists = {p.id: p for p in playlists}
-        self.songs = {s.id: s for p in playlists for s in p.songs}
-        self.songs.update({s.id: s for s in extra_songs})
-        self.cdn = AudioLinks("other.web.ra01.sycdn.kuwo.cn", _require_browser)
+    def make_cdn(self) -> AudioLinks:
+        return AudioLinks("other.web.ra01.sycdn.kuwo.cn", _require_browser)
 
     def playlist_url(self, playlist_id: str) -> str:
         return f"https://www.kuwo.cn/playlist_detail/{playlist_id}"
@@ -61,9 +57,7 @@ class Kuwo(Platform):
                     "duration": str(int(song.seconds)), "pic": ""}
             return Response.json({"status": 200, "data": {"songinfo": info, "lrclist": []}})
         if path == "/search/searchMusicBykeyWord":
-            words = [w for w in (request.arg("all", "") or "").lower().split() if w]
-            hits = [s for s in self.songs.values()
-                    if any(w in s.name.lower() or any(w in a.lower() for a in s.artists) for w in words)]
+            hits = self.find(request.arg("all", ""))
             page, size = int(request.arg("pn", "0")), int(request.arg("rn", "10"))
             return Response.json({"TOTAL": str(len(hits)), "abslist": [self._abs(s) for s in hits[page * size:(page + 1) * size]]})
         if path == "/mobi.s":

@@ -8,8 +8,8 @@ import json
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from emulator.catalog import AudioLinks, Playlist, Song
-from emulator.proxy import Platform, Request, Response
+from emulator.catalog import AudioLinks, CatalogPlatform, Song
+from emulator.proxy import Request, Response
 
 EAPI_KEY = b"e82ckenh8dichen8"
 # The smallest JPEG a tagger accepts: start of image, a comment, end of image.
@@ -29,16 +29,12 @@ def _require_cookie(request: Request) -> str | None:
     return None if request.cookies().get("MUSIC_U") else "no MUSIC_U cookie"
 
 
-class Netease(Platform):
+class Netease(CatalogPlatform):
     name = "netease"
     hosts = ("music.163.com", "interface3.music.163.com", "music.126.net")
 
-    def __init__(self, playlists: list[Playlist], extra_songs: list[Song] = ()) -> None:
-        super().__init__()
-        self.playlists = {p.id: p for p in playlists}
-        self.songs = {s.id: s for p in playlists for s in p.songs}
-        self.songs.update({s.id: s for s in extra_songs})
-        self.cdn = AudioLinks("m801.music.126.net", _require_cookie)
+    def make_cdn(self) -> AudioLinks:
+        return AudioLinks("m801.music.126.net", _require_cookie)
 
     def playlist_url(self, playlist_id: str) -> str:
         return f"https://music.163.com/#/playlist?id={playlist_id}"
@@ -85,9 +81,7 @@ class Netease(Platform):
             return Response.json({"code": 200, "lrc": {"lyric": "[00:00.00]emulated lyric"}})
         if path == "/api/cloudsearch/pc":
             form = request.form()
-            words = [w for w in form.get("s", "").lower().split() if w]
-            hits = [s for s in self.songs.values()
-                    if any(w in s.name.lower() or any(w in a.lower() for a in s.artists) for w in words)]
+            hits = self.find(form.get("s", ""))
             offset, limit = int(form.get("offset", 0)), int(form.get("limit", 10))
             return Response.json({"code": 200, "result": {"songs": [self._song_json(s) for s in hits[offset:offset + limit]],
                                                           "songCount": len(hits)}})

@@ -6,8 +6,8 @@ from __future__ import annotations
 import base64
 import json
 
-from emulator.catalog import AudioLinks, Playlist, Song
-from emulator.proxy import Platform, Request, Response
+from emulator.catalog import AudioLinks, CatalogPlatform, Song
+from emulator.proxy import Request, Response
 
 OFFERED = ("M800", "M500")  # the qualities the emulated songs exist in (MP3)
 
@@ -17,16 +17,12 @@ def _require_referer(request: Request) -> str | None:
     return None if "y.qq.com" in referer else f"Referer {referer!r} is not QQ Music's"
 
 
-class QQ(Platform):
+class QQ(CatalogPlatform):
     name = "qq"
     hosts = ("y.qq.com", "qqmusic.qq.com", "gtimg.cn")
 
-    def __init__(self, playlists: list[Playlist], extra_songs: list[Song] = ()) -> None:
-        super().__init__()
-        self.playlists = {p.id: p for p in playlists}
-        self.songs = {s.id: s for p in playlists for s in p.songs}
-        self.songs.update({s.id: s for s in extra_songs})
-        self.cdn = AudioLinks("isure.stream.qqmusic.qq.com", _require_referer)
+    def make_cdn(self) -> AudioLinks:
+        return AudioLinks("isure.stream.qqmusic.qq.com", _require_referer)
 
     def playlist_url(self, playlist_id: str) -> str:
         return f"https://y.qq.com/n/ryqq/playlist/{playlist_id}"
@@ -70,9 +66,7 @@ class QQ(Platform):
                                       "purl": self.cdn.link(song).split("/", 3)[3] if offered else "", "wifiurl": ""})
                     out[key] = {"code": 0, "data": {"midurlinfo": purls}}
                 elif key.endswith("DoSearchForQQMusicMobile"):
-                    words = [w for w in str(param.get("query", "")).lower().split() if w]
-                    hits = [s for s in self.songs.values()
-                            if any(w in s.name.lower() or any(w in a.lower() for a in s.artists) for w in words)]
+                    hits = self.find(str(param.get("query", "")))
                     size, page = int(param.get("num_per_page", 10)), int(param.get("page_num", 1))
                     out[key] = {"code": 0, "data": {"body": {"item_song": [self._song(s) for s in
                                                                          hits[(page - 1) * size: page * size]]}}}
