@@ -192,15 +192,29 @@ def test_a_search_that_could_not_reach_the_platform_is_not_an_empty_result(platf
     assert str(info.value).count("kuwo") == 1 or str(info.value).startswith("kuwo: ")
 
 
-def test_musicdl_prints_nothing_and_leaves_no_work_folder(platforms, capfd):
-    before = set(Path(tempfile.gettempdir()).glob("catalogsync-musicdl-*"))
+def test_musicdl_prints_nothing_and_leaves_no_work_folder(platforms, capfd, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # this test's own temp folder
     source = build_source("netease", settings={"HTTP_TIMEOUT_SECONDS": 3, **FAST})
+    assert len(list(tmp_path.glob("catalogsync-musicdl-*"))) == 1
     source.parse_playlist(NETEASE_HOT)
     source.search(source.parse_playlist(NETEASE_HOT).tracks[0])
     source.close()
     out, _ = capfd.readouterr()
     assert out == ""
-    assert set(Path(tempfile.gettempdir()).glob("catalogsync-musicdl-*")) == before
+    assert list(tmp_path.glob("catalogsync-musicdl-*")) == []
+
+
+def test_work_folders_of_a_runner_that_was_killed_are_removed_by_the_next_one(tmp_path):
+    from catalogsync_ops.sources.musicdl_source import sweep_work_dirs
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    left = tmp_path / f"catalogsync-musicdl-kuwo-{dead.stdout.strip()}-abc"
+    left.mkdir()
+    (left / "search_results.pkl").write_bytes(b"x")
+    mine = tmp_path / f"catalogsync-musicdl-kuwo-{os.getpid()}-def"
+    mine.mkdir()
+    assert sweep_work_dirs(tmp_path) == [left]
+    assert not left.exists() and mine.exists()
 
 
 def test_probe_json_is_nothing_but_json(musicdl_home: Path, platforms):

@@ -12,9 +12,11 @@ own answer in `raw_data` where there is one.
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -94,6 +96,38 @@ RAW_NAMES = {
 }
 
 
+WORK_PREFIX = "catalogsync-musicdl-"
+_swept = False
+
+
+def sweep_work_dirs(folder: Path | None = None) -> list[Path]:
+    """Remove the work folders of runners that died (SIGKILL, power cut) before removing their own.
+
+    A work folder is named after the process that made it; folders of processes that no longer
+    exist are removed. Returns what was removed.
+    """
+    removed = []
+    for path in Path(folder or tempfile.gettempdir()).glob(f"{WORK_PREFIX}*-*-*"):
+        try:
+            pid = int(path.name[len(WORK_PREFIX):].split("-")[1])
+            os.kill(pid, 0)
+        except (ValueError, IndexError):
+            continue  # not one of ours
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        except PermissionError:
+            continue  # alive, another user's
+    return removed
+
+
+def _sweep_once() -> None:
+    global _swept
+    if not _swept:
+        _swept = True
+        sweep_work_dirs()
+
+
 def make_client(name: str, *, work_dir: str, logger: CallLog, search_size: int = 10) -> Any:
     """A musicdl client for one platform: quiet, its scratch files in `work_dir`, its log ours."""
     sources = import_musicdl()
@@ -131,7 +165,8 @@ class MusicdlSource(Source):
         self.timeout = float(timeout)
         self.raw_names = RAW_NAMES.get(name)
         self.log = CallLog()
-        self.work_dir = tempfile.mkdtemp(prefix=f"catalogsync-musicdl-{name}-")
+        _sweep_once()
+        self.work_dir = tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{name}-{os.getpid()}-")
         try:
             self.client = client if client is not None else make_client(name, work_dir=self.work_dir, logger=self.log)
         except BaseException:
@@ -267,10 +302,10 @@ class MusicdlSource(Source):
 
     def _lookup(self, track: Track) -> Track | None:
         """A fresh SongInfo for the track, through the same calls musicdl's playlist reading makes."""
-        lookup = _LOOKUPS.get(self.name)
-        if lookup is None:
+        entry = _ENTRIES.get(self.name)
+        if entry is None:
             return None
-        info, _ = self._run(f"looking up the link of {track.display!r}", lookup, self.client, track.external_id)
+        info, _ = self._run(f"looking up the link of {track.display!r}", _lookup, self.client, entry(track))
         if info is None or not getattr(info, "with_valid_download_url", False):
             return None
         return self._track(info, track.track_no)
@@ -291,31 +326,35 @@ def _with_parse_headers(client: Any) -> None:
     client._initsession()
 
 
-def _lookup_netease(client: Any, song_id: str) -> Any:
+def _lookup(client: Any, entry: dict) -> Any:
+    """What musicdl's playlist reading does for one track: third-party resolvers, then the official API."""
     _with_parse_headers(client)
-    entry = {"id": int(song_id) if song_id.isdigit() else song_id}
-    flac = client._parsewiththirdpartapis(search_result=entry)
-    return client._parsewithofficialapiv1(search_result=entry, song_info_flac=flac, lossless_quality_is_sufficient=True)
-
-
-def _lookup_kuwo(client: Any, song_id: str) -> Any:
-    _with_parse_headers(client)
-    entry = {"musicrid": f"MUSIC_{song_id}"}
     flac = client._parsewiththirdpartapis(search_result=entry, request_overrides={})
     return client._parsewithofficialapiv1(search_result=entry, song_info_flac=flac, lossless_quality_is_sufficient=True)
 
 
-def _lookup_qq(client: Any, song_id: str) -> Any:
-    _with_parse_headers(client)
-    entry = {"mid": song_id}
-    flac = client._parsewiththirdpartapis(search_result=entry, request_overrides={})
-    return client._parsewithofficialapiv1(search_result=entry, song_info_flac=flac, lossless_quality_is_sufficient=True)
+# The track as each platform's own answer lists it (the fields musicdl reads), so musicdl need
+# not fetch the song's details again before looking its link up.
+def _netease_entry(track: Track) -> dict:
+    song_id = int(track.external_id) if track.external_id.isdigit() else track.external_id
+    return {"id": song_id, "name": track.title, "ar": [{"name": a} for a in track.artists],
+            "al": {"name": track.album or "", "picUrl": track.cover_url}, "dt": int((track.duration_s or 0) * 1000)}
 
 
-# Looking a song's link up again by its id, through the same calls musicdl's playlist reading
-# makes for each track (private methods of musicdl 2.14: the tested range is pinned). A
-# platform without one here reuses the link from the last playlist read.
-_LOOKUPS: dict[str, Callable[[Any, str], Any]] = {"netease": _lookup_netease, "kuwo": _lookup_kuwo, "qq": _lookup_qq}
+def _kuwo_entry(track: Track) -> dict:
+    return {"musicrid": f"MUSIC_{track.external_id}", "name": track.title, "artist": "&".join(track.artists),
+            "album": track.album or "", "duration": int(track.duration_s or 0)}
+
+
+def _qq_entry(track: Track) -> dict:
+    return {"mid": track.external_id, "title": track.title, "singer": [{"name": a} for a in track.artists],
+            "album": {"title": track.album or "", "mid": ""}, "interval": int(track.duration_s or 0)}
+
+
+# Looking a song's link up again, through the same calls musicdl's playlist reading makes for
+# each track (private methods of musicdl 2.14: the tested range is pinned). A platform without
+# an entry here reuses the link from the last playlist read.
+_ENTRIES: dict[str, Callable[[Track], dict]] = {"netease": _netease_entry, "kuwo": _kuwo_entry, "qq": _qq_entry}
 
 
 def _playlist_title(work_dir: str | None) -> str | None:
