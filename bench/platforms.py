@@ -114,7 +114,7 @@ def main() -> None:
     try:
         demo_env = make_home(folder / "demo", {}, DOWNLOAD_SOURCES="demo", DEMO_BASE_URL=demo.base_url, **common)
         base = run(demo_env, f"{demo.base_url}/demo/playlist/bench")
-        kuwo_env = make_home(folder / "kuwo", emulator.env(), DOWNLOAD_SOURCES="kuwo", PLATFORM_REQUESTS_PER_SECOND=50,
+        kuwo_env = make_home(folder / "kuwo", emulator.env(), DOWNLOAD_SOURCES="kuwo", PLATFORM_REQUESTS_PER_SECOND=1000,
                              PLATFORM_MAX_CONCURRENT_REQUESTS=args.workers, **common)
         real = run(kuwo_env, "https://www.kuwo.cn/playlist_detail/900")
         print(f"{args.songs} songs of {args.seconds:g} s ({len(songs[0].audio) / 1024:.0f} KiB each), "

@@ -47,7 +47,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DOWNLOAD_LAYOUT", "layout", "{artist}/{album}/{title}.{ext}", "Path of each song inside LIBRARY_DIR; fields: " + ", ".join("{%s}" % f for f in LAYOUT_FIELDS) + ".", "download"),
     Setting("DEMO_BASE_URL", "url", "http://127.0.0.1:8765", "Address of the demo platform (runnerd demo-server) used by the demo and demo2 sources.", "download"),
     Setting("MIN_FREE_DISK_MB", "int", "1024", "Downloads fail as disk_full instead of writing when the library disk has less free space (MiB).", "download", minimum=0),
-    Setting("PLATFORM_REQUESTS_PER_SECOND", "float", "4", "Requests a second to each real platform's API (qq, netease, kuwo, …), with jitter: being polite keeps the NAS from being banned.", "download", minimum=0.05, maximum=50),
+    Setting("PLATFORM_REQUESTS_PER_SECOND", "float", "4", "Requests a second to each real platform's API (qq, netease, kuwo, …), with jitter: being polite keeps the NAS from being banned.", "download", minimum=0.05, maximum=1000),
     Setting("PLATFORM_MAX_CONCURRENT_REQUESTS", "int", "2", "Requests to one platform's API in flight at once, across all workers.", "download", minimum=1, maximum=16),
     Setting("SOURCE_BREAKER_FAILURES", "int", "5", "A source that fails this many calls in a row (cannot connect, silent, 5xx, 429) is left alone for a cooldown; work only it can do waits.", "download", minimum=1, maximum=1000),
     Setting("SOURCE_BREAKER_COOLDOWN_SECONDS", "float", "60", "First cooldown of a source whose breaker opened; doubles after each failed probe, up to an hour.", "download", minimum=1, maximum=3600),

@@ -140,8 +140,14 @@ def make_client(name: str, *, work_dir: str, logger: CallLog, search_size: int =
     # cookies (NetEase's MUSIC_U): make it again, as musicdl does on every request by default.
     from musicdl.modules.utils import AudioLinkTester
 
-    client.audio_link_tester = AudioLinkTester(headers=dict(client.default_download_headers or {}),
-                                               cookies=dict(client.default_download_cookies or {}))
+    class KeptSessionTester(AudioLinkTester):
+        """musicdl tests every link on a new session, a new TLS handshake per song: keep one."""
+
+        def test(self, url, request_overrides=None, renew_session=True):
+            return super().test(url, request_overrides=request_overrides, renew_session=False)
+
+    client.audio_link_tester = KeptSessionTester(headers=dict(client.default_download_headers or {}),
+                                                 cookies=dict(client.default_download_cookies or {}))
     return client
 
 
