@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -17,6 +18,8 @@ from catalogsync_ops.engine.stages import add_items, start_stage
 from catalogsync_ops.store.connection import Connection
 from catalogsync_ops.store.database import open_database
 from runnerd.cli import cli
+from webui import create_app
+from webui.auth import set_password
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -132,3 +135,42 @@ def platforms(platform_world, monkeypatch):
         monkeypatch.setenv(key, value)
     yield platform_world
     platform_world.reset()
+
+
+# ---------------------------------------------------------------- the web console
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def web(home: Path):
+    """The console's app for the home's database, with an admin whose password is PASSWORD."""
+    db = home / "catalogsync.db"
+    conn = open_database(db)
+    set_password(conn, "admin", PASSWORD)
+    app = create_app({"DB_PATH": db, "ENV_PATH": home / "catalogsync.env", "TESTING": True, "LOGIN_LIMIT": 3})
+    yield app, conn
+    conn.close()
+
+
+def csrf_from(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def login(client, password: str = PASSWORD, headers: dict | None = None):
+    token = csrf_from(client.get("/login").get_data(as_text=True))
+    return client.post("/login", data={"username": "admin", "password": password, "csrf_token": token},
+                       headers=headers or {})
+
+
+@pytest.fixture
+def client(web):
+    """A test client signed in as the admin."""
+    app, _ = web
+    client = app.test_client()
+    assert login(client).status_code == 302
+    return client
+
+
+def page_csrf(client) -> str:
+    return csrf_from(client.get("/jobs").get_data(as_text=True))

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import runnerd, set_env
 from test_pipeline import run_stage
+from test_runnerd import wait_for
 
 from catalogsync_ops.config.envfile import load_config
 from catalogsync_ops.errors import SourceError
@@ -52,6 +53,12 @@ def ctx(musicdl_home: Path):
 
 def playlist_id(ctx, url: str, platform: str) -> int:
     return catalog.upsert_playlist(ctx.conn, platform, url)
+
+
+def synced_song(ctx, url: str, external_id: str) -> int:
+    """Sync a NetEase playlist and return the catalog id of one of its songs."""
+    sync_playlist(ctx, playlist_id(ctx, url, "netease"))
+    return ctx.conn.execute("SELECT id FROM songs WHERE external_id = ?", (external_id,)).fetchone()[0]
 
 
 def collect_and_sync(ctx, *urls: str) -> dict:
@@ -98,8 +105,7 @@ def test_a_size_the_platform_does_not_say_is_unknown_not_zero(ctx, platforms):
 
 
 def test_an_expired_link_is_looked_up_again_before_the_source_counts_as_failed(ctx, platforms):
-    sync_playlist(ctx, playlist_id(ctx, NETEASE_HOT, "netease"))
-    song = ctx.conn.execute("SELECT id FROM songs WHERE external_id = '186016'").fetchone()[0]
+    song = synced_song(ctx, NETEASE_HOT, "186016")
     platforms.netease.cdn.expire_next = 1  # the link looked up first has already expired
     outcome = download_song(ctx, song)
     assert outcome.source == "netease" and "relooked_up" in outcome.details
@@ -134,8 +140,7 @@ def test_an_incomplete_listing_keeps_membership_and_lists_what_it_could_not_reso
 
 
 def test_a_trial_clip_never_lands_in_the_library_the_next_source_serves_the_song(ctx, platforms):
-    sync_playlist(ctx, playlist_id(ctx, NETEASE_VIP, "netease"))
-    vip = ctx.conn.execute("SELECT id FROM songs WHERE external_id = '7102'").fetchone()[0]
+    vip = synced_song(ctx, NETEASE_VIP, "7102")
     outcome = download_song(ctx, vip)
     assert outcome.source == "kuwo"  # NetEase gave a 30 s clip of a 200 s song; Kuwo has it whole
     path = Path(ctx.settings["LIBRARY_DIR"]) / outcome.details["path"]
@@ -147,8 +152,7 @@ def test_a_trial_clip_never_lands_in_the_library_the_next_source_serves_the_song
 
 def test_a_trial_clip_with_no_other_source_fails_as_preview(ctx, platforms):
     ctx.settings["DOWNLOAD_SOURCES"] = ("netease",)
-    sync_playlist(ctx, playlist_id(ctx, NETEASE_VIP, "netease"))
-    vip = ctx.conn.execute("SELECT id FROM songs WHERE external_id = '7102'").fetchone()[0]
+    vip = synced_song(ctx, NETEASE_VIP, "7102")
     with pytest.raises(SourceError) as info:
         download_song(ctx, vip)
     assert info.value.error_class == "preview" and "clip" in str(info.value)
@@ -157,8 +161,7 @@ def test_a_trial_clip_with_no_other_source_fails_as_preview(ctx, platforms):
 
 def test_an_encrypted_container_is_refused_as_encrypted(ctx, platforms):
     ctx.settings["DOWNLOAD_SOURCES"] = ("netease",)
-    sync_playlist(ctx, playlist_id(ctx, NETEASE_VIP, "netease"))
-    locked = ctx.conn.execute("SELECT id FROM songs WHERE external_id = '7104'").fetchone()[0]
+    locked = synced_song(ctx, NETEASE_VIP, "7104")
     with pytest.raises(SourceError) as info:
         download_song(ctx, locked)
     assert info.value.error_class == "encrypted" and "mflac" in str(info.value)
@@ -319,9 +322,7 @@ def test_two_songs_that_want_one_path_at_the_same_time_get_two_files(ctx, platfo
     threads = [threading.Thread(target=download, args=(song_id,)) for song_id in both]
     for thread in threads:
         thread.start()
-    deadline = time.monotonic() + 30
-    while sum(cdn.in_flight for cdn in cdns) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(lambda: sum(cdn.in_flight for cdn in cdns) == 2)
     for cdn in cdns:
         cdn.gate.set()
     for thread in threads:

@@ -6,11 +6,11 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 import requests
+from conftest import PASSWORD, csrf_from, login, page_csrf
 from waitress import create_server
 
 from catalogsync_ops.engine.items import claim_next_item, mark_item_failed
@@ -19,41 +19,7 @@ from catalogsync_ops.engine.records import ItemSpec
 from catalogsync_ops.engine.stages import add_items, start_stage
 from catalogsync_ops.store.database import open_database
 from webui import create_app
-from webui.auth import create_token, new_setup_token, set_password
-
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def web(home: Path):
-    db = home / "catalogsync.db"
-    conn = open_database(db)
-    set_password(conn, "admin", PASSWORD)
-    app = create_app({"DB_PATH": db, "ENV_PATH": home / "catalogsync.env", "TESTING": True, "LOGIN_LIMIT": 3})
-    yield app, conn
-    conn.close()
-
-
-def csrf_from(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-
-def login(client, password: str = PASSWORD, headers: dict | None = None):
-    token = csrf_from(client.get("/login").get_data(as_text=True))
-    return client.post("/login", data={"username": "admin", "password": password, "csrf_token": token},
-                       headers=headers or {})
-
-
-@pytest.fixture
-def client(web):
-    app, _ = web
-    client = app.test_client()
-    assert login(client).status_code == 302
-    return client
-
-
-def page_csrf(client) -> str:
-    return csrf_from(client.get("/jobs").get_data(as_text=True))
+from webui.auth import create_token, new_setup_token
 
 
 def test_pages_redirect_to_login_and_the_api_answers_401(web):
@@ -296,89 +262,6 @@ def test_catalog_pages_after_a_pipeline_show_coverage_workers_songs_and_logs(cli
     assert "Job 1: completed" not in client.get("/logs?level=ERROR").get_data(as_text=True)
 
 
-@pytest.fixture
-def sse_served(home: Path):
-    db = home / "catalogsync.db"
-    conn = open_database(db)
-    set_password(conn, "admin", PASSWORD)
-    app = create_app({"DB_PATH": db, "SSE_MAX_STREAMS": 2, "SSE_HEARTBEAT_S": 0.5, "SSE_TICK_S": 0.1})
-    server = create_server(app, host="127.0.0.1", port=0, threads=6, channel_request_lookahead=1)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}", conn
-    server.close()
-    thread.join(timeout=5)
-    conn.close()
-
-
-def signed_in(base: str) -> requests.Session:
-    browser = requests.Session()
-    page = browser.get(f"{base}/login")
-    browser.post(f"{base}/login", data={"username": "admin", "password": PASSWORD, "csrf_token": csrf_from(page.text)})
-    return browser
-
-
-def read_events(response, count: int) -> list[tuple[str, str, str]]:
-    events, current = [], {}
-    for line in response.iter_lines(decode_unicode=True):
-        if line == "":
-            if "event" in current:
-                events.append((current.get("id", ""), current["event"], current.get("data", "")))
-                if len(events) >= count:
-                    return events
-            current = {}
-        elif not line.startswith(":"):
-            key, _, value = line.partition(": ")
-            current[key] = value
-    return events
-
-
-def test_sse_sends_job_events_after_last_event_id(sse_served):
-    base, conn = sse_served
-    browser = signed_in(base)
-    first = create_job(conn, "sync")
-    mark = conn.execute("SELECT MAX(id) FROM job_events").fetchone()[0]
-    create_job(conn, "collect")
-    with browser.get(f"{base}/api/events", headers={"Last-Event-ID": str(mark)}, stream=True, timeout=10) as response:
-        assert response.headers["Content-Type"].startswith("text/event-stream")
-        events = read_events(response, 2)
-    assert events[0][1] == "status"
-    assert events[1][1] == "job" and int(events[1][0]) == mark + 1
-    assert json_loads(events[1][2])["job_id"] == first + 1
-
-
-def json_loads(text: str):
-    import json
-
-    return json.loads(text)
-
-
-def test_sse_streams_are_capped_pages_stay_fast_and_a_closed_client_frees_its_slot(sse_served):
-    base, _ = sse_served
-    browser = signed_in(base)
-    streams = [browser.get(f"{base}/api/events", stream=True, timeout=10) for _ in range(2)]
-    try:
-        refused = browser.get(f"{base}/api/events", timeout=10)
-        assert refused.status_code == 503 and refused.headers["Retry-After"] == "30"
-        for path in ("/", "/jobs", "/api/status"):
-            started = time.monotonic()
-            assert browser.get(f"{base}{path}", timeout=10).status_code == 200
-            assert time.monotonic() - started < 1.0, path
-        from webui.events import open_streams
-
-        closed = time.monotonic()
-        streams[0].close()
-        while open_streams() > 1 and time.monotonic() - closed < 5:
-            time.sleep(0.02)
-        assert time.monotonic() - closed <= 0.5 + 0.3  # within one heartbeat (and a tick)
-        again = browser.get(f"{base}/api/events", stream=True, timeout=10)
-        assert again.status_code == 200
-        again.close()
-    finally:
-        for stream in streams:
-            stream.close()
-
-
 def test_openapi_document_matches_the_api_routes(web, client):
     app, _ = web
     document = client.get("/api/openapi.json").json
@@ -534,37 +417,3 @@ def test_account_page_creates_a_token_once_revokes_it_and_changes_the_password(w
     fresh = app.test_client()
     assert login(fresh, PASSWORD).status_code == 401
     assert login(fresh, "a new long secret").status_code == 302
-
-
-def test_the_dashboard_shows_a_source_that_is_down_and_its_button_closes_the_breaker(client, web, home):
-    from catalogsync_ops.engine import breakers
-    from catalogsync_ops.engine.commands import CommandContext, apply_pending_commands
-
-    _, conn = web
-    for _ in range(3):
-        breakers.record(conn, "netease", error_class="connection", error="cannot reach music.163.com", threshold=3)
-    breakers.record(conn, "kuwo")
-    html = client.get("/").get_data(as_text=True)
-    sources = html[html.index('id="sources"'):]
-    assert "netease" in sources and "down until" in sources and "cannot reach music.163.com" in sources
-    assert 'data-action="reset_source"' in sources and sources.count('data-action="reset_source"') == 1  # kuwo is up
-    form = re.search(r'<form[^>]*>(?:(?!</form>).)*value="reset_source"(?:(?!</form>).)*</form>', sources, re.S).group(0)
-    data = dict(re.findall(r'name="([a-z_]+)" value="([^"]*)"', form))
-    assert client.post("/commands", data=data).status_code == 302
-    [(_, status, result)] = apply_pending_commands(conn, CommandContext(env_path=home / "catalogsync.env"))
-    assert status == "applied" and result["was_open"] is True
-    assert 'data-action="reset_source"' not in client.get("/").get_data(as_text=True)
-
-
-def test_the_playlists_page_lists_what_the_platform_could_not_resolve(client, web):
-    from catalogsync_ops.library import catalog
-    from catalogsync_ops.sources.base import Unresolved
-
-    _, conn = web
-    pid = catalog.upsert_playlist(conn, "netease", "https://music.163.com/#/playlist?id=7001")
-    catalog.set_playlist_songs(conn, pid, [], title="会员歌单",
-                               unresolved=[Unresolved("7103", "没人 - 下架了", "no playable link")])
-    html = client.get("/playlists").get_data(as_text=True)
-    assert f'href="#unresolved-{pid}"' in html
-    section = html[html.index('id="unresolved"'):]
-    assert "没人 - 下架了" in section and "7103" in section and "no playable link" in section
