@@ -6,7 +6,8 @@ its own requests pass `timeout=10` or none at all and retry three times, and it 
 errors (a search that could not reach the platform returns `[]`, a track whose link could not
 be looked up is dropped with a warning). This module keeps all of that in bounds:
 
-- `import_musicdl()` imports it with a writable state folder and the root logger restored;
+- `client_class()` imports a platform's client (that platform's module only, not all ~60 of
+  musicdl's) with a writable state folder and the root logger restored;
 - `quiet_stdout()` keeps its bars off stdout (one process-wide redirect, counted, thread-safe);
 - `GuardedAdapter`, mounted on a client's session, paces its requests (`limits.py`), bounds
   each by the configured timeout, records what each request of a call ended in, and once the
@@ -19,7 +20,9 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import importlib.util
 import io
+import json
 import logging
 import os
 import sys
@@ -44,8 +47,21 @@ ENCRYPTED_EXTS = frozenset({"mflac", "mflac0", "mgg", "mgg1", "mggl", "ncm", "kg
                             "bkcmp3", "bkcflac", "mg3d", "qmcflac", "qmcogg", "qmc0", "qmc2", "qmc3", "qmc4", "qmc6",
                             "qmc8", "tm0", "tm2", "tm3", "tm6"})
 
+# Where each platform's client lives under `musicdl.modules`, and its class.
+CLIENTS: dict[str, tuple[str, str]] = {
+    "qq": ("sources.qq", "QQMusicClient"), "netease": ("sources.netease", "NeteaseMusicClient"),
+    "kuwo": ("sources.kuwo", "KuwoMusicClient"), "migu": ("sources.migu", "MiguMusicClient"),
+    "kugou": ("sources.kugou", "KugouMusicClient"), "qianqian": ("sources.qianqian", "QianqianMusicClient"),
+    "joox": ("sources.joox", "JooxMusicClient"), "fivesing": ("sources.fivesing", "FiveSingMusicClient"),
+    "lizhi": ("audiobooks.lizhi", "LizhiMusicClient"), "ximalaya": ("audiobooks.ximalaya", "XimalayaMusicClient"),
+}
+# Packages whose `__init__` imports every client musicdl has (~60, with their dependencies: an
+# interactive terminal toolkit, YouTube's and TIDAL's clients, protobuf): registered without
+# running it, so that only the modules of the platforms in use are imported.
+_SHELLS = ("musicdl.modules", "musicdl.modules.sources", "musicdl.modules.audiobooks")
+
 _import_lock = threading.Lock()
-_imported = False
+_prepared = False
 
 
 def _can_make(folder: Path) -> bool:
@@ -57,46 +73,121 @@ def _can_make(folder: Path) -> bool:
     return os.access(folder, os.W_OK)
 
 
-def import_musicdl():
-    """Import musicdl's sources module without letting it crash on, or take over, the process.
+def _prepare_state_folder() -> None:
+    """musicdl makes `$XDG_STATE_HOME/musicdl/log` (by default under HOME) when imported."""
+    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    if not _can_make(state / "musicdl" / "log"):
+        fallback = Path(tempfile.gettempdir()) / f"catalogsync-musicdl-state-{os.getuid()}"
+        fallback.mkdir(mode=0o700, exist_ok=True)
+        log.warning("musicdl: %s is not writable (HOME=%s); its log folder goes to %s instead. Give the "
+                    "runnerd user a writable HOME (systemd: Environment=HOME=/var/lib/catalogsync) to keep it "
+                    "there.", state, os.environ.get("HOME", "?"), fallback)
+        os.environ["XDG_STATE_HOME"] = str(fallback)
 
-    Importing musicdl makes `$XDG_STATE_HOME/musicdl/log` (by default under HOME) and calls
-    `logging.basicConfig`. A service user's HOME may not be writable: its state folder then goes
-    to a private temp folder (said once in the log). Handlers it adds to the root logger are
-    removed again, so runnerd's own logging stays as configured.
+
+def _register_shells() -> None:
+    """Put musicdl's all-importing packages in place without running their `__init__`.
+
+    Nothing is done when musicdl was already imported whole (then its packages are complete).
     """
-    global _imported
-    with _import_lock:
-        if not _imported:
-            state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-            if not _can_make(state / "musicdl" / "log"):
-                fallback = Path(tempfile.gettempdir()) / f"catalogsync-musicdl-state-{os.getuid()}"
-                fallback.mkdir(mode=0o700, exist_ok=True)
-                log.warning("musicdl: %s is not writable (HOME=%s); its log folder goes to %s instead. Give the "
-                            "runnerd user a writable HOME (systemd: Environment=HOME=/var/lib/catalogsync) to keep it "
-                            "there.", state, os.environ.get("HOME", "?"), fallback)
-                os.environ["XDG_STATE_HOME"] = str(fallback)
-            root = logging.getLogger()
-            handlers, level = list(root.handlers), root.level
-            try:
-                with quiet_stdout():
-                    import musicdl.modules.sources  # noqa: F401
-            except ImportError as exc:
-                raise SourceError(f"musicdl could not be imported ({exc}); reinstall the extra: "
-                                  "pip install 'catalogsync-ops[musicdl]'", ErrorClass.CONFIG) from None
-            except OSError as exc:
-                raise SourceError(f"musicdl could not start ({exc}); set HOME or XDG_STATE_HOME of the runnerd user "
-                                  "to a writable folder", ErrorClass.CONFIG) from None
-            finally:
-                for handler in root.handlers[:]:
-                    if handler not in handlers:
-                        root.removeHandler(handler)
-                        handler.close()
-                root.setLevel(level)
-            _imported = True
-    from musicdl.modules import sources
+    for name in _SHELLS:
+        if name in sys.modules:
+            continue
+        spec = importlib.util.find_spec(name)
+        if spec is None:
+            raise ImportError(f"no module named {name!r}")
+        sys.modules[name] = importlib.util.module_from_spec(spec)
 
-    return sources
+
+def _share_user_agents() -> None:
+    """Parse fake_useragent's browser list once per process, not on every `UserAgent()`.
+
+    musicdl makes three `UserAgent()` per client, and each parses the library's 2.6 MB list of
+    browsers (13 MB of objects) for one random string: with a client per download worker that
+    left the runner several MB larger per client. The list is read once, its repeated strings
+    shared, and every `UserAgent()` filters that one list as before.
+    """
+    try:
+        from fake_useragent import fake, utils
+    except ImportError:
+        return
+    if getattr(fake.load, "shared_by_catalogsync", False):
+        return
+    original = fake.load
+    cache: list[Any] = []
+    lock = threading.Lock()
+
+    def share(entry: dict) -> dict:
+        return {sys.intern(key): sys.intern(value) if isinstance(value, str) and key != "useragent" else value
+                for key, value in entry.items()}
+
+    def read_lines() -> list[dict]:
+        # One line at a time: the whole list parsed at once would be the 13 MB peak again.
+        with open(utils.find_browser_json_path(), encoding="utf-8") as lines:
+            return [share(json.loads(line)) for line in lines if line.strip()]
+
+    def shared_load():
+        with lock:
+            if not cache:
+                try:
+                    cache.append(read_lines())
+                except (AttributeError, OSError, ValueError):
+                    cache.append([share(entry) for entry in original()])  # another fake_useragent layout
+        return cache[0]
+
+    shared_load.shared_by_catalogsync = True
+    fake.load = shared_load
+
+
+def _guarded_import(module: str) -> Any:
+    """Import `musicdl.modules.<module>` without letting it crash on, or take over, the process.
+
+    A service user's HOME may not be writable: musicdl's state folder then goes to a private
+    temp folder (said once in the log). Importing musicdl calls `logging.basicConfig`: handlers
+    it adds to the root logger are removed again, so runnerd's own logging stays as configured.
+    """
+    global _prepared
+    with _import_lock:
+        if not _prepared:
+            _prepare_state_folder()
+        root = logging.getLogger()
+        handlers, level = list(root.handlers), root.level
+        try:
+            with quiet_stdout():
+                _register_shells()
+                found = importlib.import_module(f"musicdl.modules.{module}")
+                _share_user_agents()
+        except ImportError as exc:
+            raise SourceError(f"musicdl could not be imported ({exc}); reinstall the extra: "
+                              "pip install 'catalogsync-ops[musicdl]'", ErrorClass.CONFIG) from None
+        except OSError as exc:
+            raise SourceError(f"musicdl could not start ({exc}); set HOME or XDG_STATE_HOME of the runnerd user "
+                              "to a writable folder", ErrorClass.CONFIG) from None
+        finally:
+            for handler in root.handlers[:]:
+                if handler not in handlers:
+                    root.removeHandler(handler)
+                    handler.close()
+            root.setLevel(level)
+        _prepared = True
+        return found
+
+
+def client_class(name: str) -> type:
+    """musicdl's client class for the platform `name`, importing that platform's module only."""
+    module, cls = CLIENTS[name]
+    if module.startswith("audiobooks."):
+        # These read `BaseMusicClient` from the sources package, whose `__init__` did not run.
+        base = _guarded_import("sources.base")
+        for attr in ("BaseMusicClient", "BaseMusicClientKwargs"):
+            if not hasattr(sys.modules["musicdl.modules.sources"], attr):
+                setattr(sys.modules["musicdl.modules.sources"], attr, getattr(base, attr))
+    return getattr(_guarded_import(module), cls)
+
+
+def import_utils() -> Any:
+    """musicdl's `utils` package (its link tester, SongInfo)."""
+    return _guarded_import("utils")
 
 
 class _Sink(io.TextIOBase):

@@ -16,29 +16,26 @@ import os
 import re
 import shutil
 import tempfile
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from catalogsync_ops.errors import ErrorClass, SourceError
 from catalogsync_ops.sources.base import PlaylistInfo, Resolved, Source, Track, Unresolved
 from catalogsync_ops.sources.limits import limiter_for
 from catalogsync_ops.sources.musicdl_runtime import (
+    CLIENTS,
     ENCRYPTED_EXTS,
     Call,
     CallLog,
     GuardedAdapter,
     classify,
-    import_musicdl,
+    client_class,
+    import_utils,
     quiet_stdout,
 )
 from catalogsync_ops.sources.platforms import platform_for_url
 
-CLIENT_CLASSES = {
-    "qq": "QQMusicClient", "netease": "NeteaseMusicClient", "kuwo": "KuwoMusicClient", "migu": "MiguMusicClient",
-    "kugou": "KugouMusicClient", "qianqian": "QianqianMusicClient", "joox": "JooxMusicClient",
-    "fivesing": "FiveSingMusicClient", "lizhi": "LizhiMusicClient", "ximalaya": "XimalayaMusicClient",
-}
 _ARTIST_SPLIT = re.compile(r"\s*(?:&|＆|、|/|／|,|，|;|；)\s*")
 NULL = "NULL"
 DROPPED_REASON = "the platform listed it but gave no playable link (a membership or region-locked song, or taken down)"
@@ -130,17 +127,14 @@ def _sweep_once() -> None:
 
 def make_client(name: str, *, work_dir: str, logger: CallLog, search_size: int = 10) -> Any:
     """A musicdl client for one platform: quiet, its scratch files in `work_dir`, its log ours."""
-    sources = import_musicdl()
-    cls = getattr(sources, CLIENT_CLASSES[name])
+    cls = client_class(name)
     with quiet_stdout():
         client = cls(search_size_per_source=search_size, disable_print=True, maintain_session=True, work_dir=work_dir,
                      logger_handle=logger)
     # One session for the client's life (so our transport adapter stays mounted). With it, musicdl
     # keeps the link tester it made before the platform's subclass set its download headers and
     # cookies (NetEase's MUSIC_U): make it again, as musicdl does on every request by default.
-    from musicdl.modules.utils import AudioLinkTester
-
-    class KeptSessionTester(AudioLinkTester):
+    class KeptSessionTester(import_utils().AudioLinkTester):
         """musicdl tests every link on a new session, a new TLS handshake per song: keep one."""
 
         def test(self, url, request_overrides=None, renew_session=True):
@@ -153,11 +147,12 @@ def make_client(name: str, *, work_dir: str, logger: CallLog, search_size: int =
 
 def can_parse_playlists(name: str) -> bool:
     """Whether musicdl reads playlists of this platform at all (lizhi and ximalaya: no)."""
-    sources = import_musicdl()
+    if name not in CLIENTS:
+        return False
+    cls = client_class(name)  # first: it imports musicdl the light way
     from musicdl.modules.sources.base import BaseMusicClient
 
-    cls = getattr(sources, CLIENT_CLASSES.get(name, ""), None)
-    return cls is not None and cls.parseplaylist is not BaseMusicClient.parseplaylist
+    return cls.parseplaylist is not BaseMusicClient.parseplaylist
 
 
 class MusicdlSource(Source):
@@ -165,8 +160,8 @@ class MusicdlSource(Source):
 
     def __init__(self, name: str, *, timeout: float = 30, client: Any = None, rate: float = 4.0,
                  concurrency: int = 2) -> None:
-        if name not in CLIENT_CLASSES:
-            raise SourceError(f"musicdl has no source {name!r}; known: {', '.join(CLIENT_CLASSES)}", ErrorClass.CONFIG)
+        if name not in CLIENTS:
+            raise SourceError(f"musicdl has no source {name!r}; known: {', '.join(CLIENTS)}", ErrorClass.CONFIG)
         self.name = name
         self.timeout = float(timeout)
         self.raw_names = RAW_NAMES.get(name)

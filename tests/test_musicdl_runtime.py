@@ -1,0 +1,78 @@
+"""musicdl as a guest in the runner's process: only the platforms in use are imported, and a
+client costs little memory once the first is made. Each case runs in a fresh interpreter, since
+what is imported is the point."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("musicdl", reason="the musicdl extra is a test dependency")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_python(code: str, tmp_path: Path) -> dict:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_only_the_platforms_in_use_are_imported(tmp_path):
+    seen = run_python("""
+        import json, sys
+        from catalogsync_ops.sources.musicdl_source import can_parse_playlists
+        from catalogsync_ops.sources.musicdl_runtime import client_class
+        kuwo = client_class("kuwo")
+        after_kuwo = sorted(m for m in sys.modules if m.startswith("musicdl.modules.sources."))
+        parse = {name: can_parse_playlists(name) for name in ("netease", "qq", "kugou", "lizhi", "ximalaya")}
+        print(json.dumps({"kuwo": kuwo.__name__, "after_kuwo": after_kuwo, "parse": parse,
+                          "youtube": "musicdl.modules.sources.youtube" in sys.modules,
+                          "tidal": any(m.startswith("musicdl.modules.sources.tidal") for m in sys.modules),
+                          "third_party_sites": "musicdl.modules.thirdpartysites" in sys.modules}))
+    """, tmp_path)
+    assert seen["kuwo"] == "KuwoMusicClient"
+    assert seen["after_kuwo"] == ["musicdl.modules.sources.base", "musicdl.modules.sources.kuwo"]
+    # The audiobook platforms (their own package) load too, and still say they read no playlists.
+    assert seen["parse"] == {"netease": True, "qq": True, "kugou": True, "lizhi": False, "ximalaya": False}
+    assert not seen["youtube"] and not seen["tidal"] and not seen["third_party_sites"]
+
+
+def test_musicdl_imported_whole_beforehand_is_used_as_it_is(tmp_path):
+    seen = run_python("""
+        import json
+        import musicdl.modules
+        from catalogsync_ops.sources.musicdl_runtime import client_class
+        from catalogsync_ops.sources.musicdl_source import can_parse_playlists
+        print(json.dumps({"same": client_class("qq") is musicdl.modules.MusicClientBuilder.REGISTERED_MODULES["QQMusicClient"],
+                          "lizhi": can_parse_playlists("lizhi"), "kuwo": can_parse_playlists("kuwo")}))
+    """, tmp_path)
+    assert seen == {"same": True, "lizhi": False, "kuwo": True}
+
+
+def test_another_client_costs_no_browser_list_parse(tmp_path):
+    """musicdl calls fake_useragent's `UserAgent()` three times per client; each parsed the whole
+    browser list (a 13 MB peak). With the list shared, a second client peaks far lower, and
+    `UserAgent()` still picks among the library's real browsers."""
+    seen = run_python("""
+        import json, tracemalloc
+        from catalogsync_ops.sources.musicdl_source import MusicdlSource
+        first = MusicdlSource("kuwo")
+        tracemalloc.start()
+        second = MusicdlSource("netease")
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        from fake_useragent import UserAgent
+        agents = [UserAgent().random for _ in range(20)]
+        first.close(); second.close()
+        print(json.dumps({"peak": peak, "agents": agents}))
+    """, tmp_path)
+    assert seen["peak"] < 4 * 2**20, f"making a client peaked at {seen['peak'] / 2**20:.1f} MB"
+    assert all(agent.startswith("Mozilla/5.0") for agent in seen["agents"]), seen["agents"]
+    assert len(set(seen["agents"])) > 1, "a random pick, not one fixed string"
