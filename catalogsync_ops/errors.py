@@ -88,10 +88,11 @@ class SourceError(Exception):
     """A source could not do what was asked; `error_class` says why, the message how to fix it."""
 
     def __init__(self, message: str, error_class: ErrorClass | str = ErrorClass.INTERNAL, *,
-                 source: str | None = None) -> None:
+                 source: str | None = None, details: dict | None = None) -> None:
         super().__init__(message)
         self.error_class = ErrorClass(error_class)
         self.source = source
+        self.details = details  # what the attempt page shows beside the message (candidates, …)
 
 
 class Deferred(Exception):

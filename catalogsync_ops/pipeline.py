@@ -24,7 +24,7 @@ from catalogsync_ops.engine.states import ItemType, StageType
 from catalogsync_ops.errors import Deferred, ErrorClass, SourceError
 from catalogsync_ops.library import catalog
 from catalogsync_ops.library.layout import render_layout, resolve_collision
-from catalogsync_ops.library.matching import best_match
+from catalogsync_ops.library.matching import THRESHOLD, best_match
 from catalogsync_ops.library.pools import pool_files, pool_name, read_pool
 from catalogsync_ops.library.tagging import write_tags
 from catalogsync_ops.sources import build_source
@@ -245,20 +245,46 @@ def download_song(ctx: WorkContext, song_id: int) -> Outcome:
             closed.append((name, verdict))  # down for now: skipped, not failed
             continue
         try:
-            return ctx.call_source(name, lambda name=name: _download_from(ctx, song_id, song, name))
+            outcome = ctx.call_source(name, lambda name=name: _download_from(ctx, song_id, song, name))
         except SourceError as exc:
             failures.append((name, exc))
+        else:
+            if failures:
+                outcome.details["tried"] = [_tried(n, e) for n, e in failures]
+            return outcome
     if closed and all(not is_retryable(exc.error_class) for _, exc in failures):
         # Only a source that is down now could still serve it: wait for it, attempts unspent.
         names = ", ".join(n for n, _ in closed)
         raise Deferred(f"waiting for {names} (down for now)", min(v.until for _, v in closed if v.until))
     if not failures:
         raise SourceError("no source can download this song; set DOWNLOAD_SOURCES", ErrorClass.CONFIG)
-    # A transient failure wins: the automatic retry may succeed. Otherwise the first source's reason.
-    transient = [(n, e) for n, e in failures if is_retryable(e.error_class)]
-    name, exc = (transient or failures)[0]
     summary = "; ".join(f"{n}: {e}" for n, e in failures)
-    raise SourceError(summary, exc.error_class, source=name)
+    details = {"tried": [_tried(n, e) for n, e in failures]}
+    # A transient failure wins: the automatic retry may succeed.
+    transient = [(n, e) for n, e in failures if is_retryable(e.error_class)]
+    if transient:
+        raise SourceError(summary, transient[0][1].error_class, source=transient[0][0], details=details)
+    # Nothing found anywhere is not_found; candidates that were all refused somewhere is no_match.
+    classes = {e.error_class for _, e in failures}
+    if classes <= {ErrorClass.NO_MATCH, ErrorClass.NOT_FOUND}:
+        error_class = ErrorClass.NO_MATCH if ErrorClass.NO_MATCH in classes else ErrorClass.NOT_FOUND
+        name = next(n for n, e in failures if e.error_class is error_class)
+        raise SourceError(summary, error_class, source=name, details=details)
+    name, exc = failures[0]
+    raise SourceError(summary, exc.error_class, source=name, details=details)
+
+
+def _tried(name: str, exc: SourceError) -> dict[str, Any]:
+    """One source's failure as the attempt page lists it: its class and its best candidates."""
+    entry: dict[str, Any] = {"source": name, "error_class": exc.error_class.value, "error": str(exc)[:500]}
+    entry.update(exc.details or {})
+    return entry
+
+
+def _candidate(match) -> dict[str, Any]:
+    track = match.track
+    return {"title": track.display, "album": track.album, "duration_s": track.duration_s, "score": match.score,
+            "refused": match.refused, "reasons": list(match.reasons)}
 
 
 def _download_from(ctx: WorkContext, song_id: int, song: Track, name: str) -> Outcome:
@@ -271,10 +297,15 @@ def _download_from(ctx: WorkContext, song_id: int, song: Track, name: str) -> Ou
             raise SourceError(f"{name} cannot search for songs from {song.platform}", ErrorClass.UNSUPPORTED)
         candidates = source.search(song)
         match, scored = best_match(song, candidates)
-        details["candidates"] = [{"title": m.track.display, "score": m.score} for m in scored[:5]]
+        details["candidates"] = [_candidate(m) for m in scored[:5]]
+        if not scored:
+            raise SourceError(f"{name} found nothing for {song.display!r}", ErrorClass.NOT_FOUND,
+                              details={"candidates": []})
         if match is None:
-            best = f" (best: {scored[0].track.display!r} scored {scored[0].score})" if scored else ""
-            raise SourceError(f"no candidate on {name} is close enough to {song.display!r}{best}", ErrorClass.NO_MATCH)
+            best = scored[0]
+            why = best.refused or f"scored {best.score} (needs {THRESHOLD})"
+            raise SourceError(f"no candidate on {name} is {song.display!r}; the closest, {best.track.display!r}: {why}",
+                              ErrorClass.NO_MATCH, details={"candidates": details["candidates"]})
         target = match.track
         details.update(match={"title": match.track.display, "score": match.score, "reasons": list(match.reasons)})
     resolved = source.resolve(target)

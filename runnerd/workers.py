@@ -241,7 +241,7 @@ class Worker(threading.Thread):
             finish = lambda c: defer_item(c, claim, until=until, reason=reason)  # noqa: E731
         except SourceError as exc:
             finish = self._failure(claim, exc.error_class, str(exc), getattr(exc, "source", None),
-                                   is_retryable(exc.error_class))
+                                   is_retryable(exc.error_class), exc.details)
         except Exception as exc:  # a bug in one item must not kill the worker
             log.exception("Item %s (%s): unexpected error", claim.item_id, claim.display_text)
             finish = self._failure(claim, ErrorClass.INTERNAL, f"{type(exc).__name__}: {exc}", None, True)
@@ -262,10 +262,11 @@ class Worker(threading.Thread):
         return lambda c: mark_item_succeeded(c, claim.item_id, claim.attempt_no, source=source,  # noqa: E731
                                              details=details, bytes_done=bytes_done)
 
-    def _failure(self, claim: Claim, error_class, message: str, source: str | None, retryable: bool):
+    def _failure(self, claim: Claim, error_class, message: str, source: str | None, retryable: bool,
+                 extra: dict | None = None):
         pool = self.pool
         policy = pool.retry_policy()
-        details = {"error": message[:2000]}
+        details = {**(extra or {}), "error": message[:2000]}
         return lambda c: mark_item_failed(c, claim.item_id, claim.attempt_no, error_class=error_class,  # noqa: E731
                                           error=message[:4000], source=source, retryable=retryable,
                                           policy=policy, details=details, bytes_done=self.view.bytes_done)

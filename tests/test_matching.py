@@ -141,6 +141,13 @@ PICKS = [
      [t("喜欢你", "G.E.M.邓紫棋", duration=240), t("喜欢你", "Beyond", duration=273)], 1),
     ("radio edit decoy", t("Titanium", "David Guetta/Sia", duration=245), [t("Titanium (Radio Edit)", "David Guetta/Sia", duration=220), t("Titanium", "David Guetta/Sia", duration=245)], 1),
     ("unmarked version in the title's last word", t("晴天", "周杰伦", duration=269), [t("晴天 伴奏", "周杰伦", duration=269), t("晴天", "周杰伦", duration=269)], 1),
+    ("full-width brackets and 现场", t("晴天 (Live)", "周杰伦", duration=280), [t("晴天", "周杰伦", duration=269), t("晴天（现场）", "周杰伦", duration=280)], 1),
+    ("artist written in both scripts", t("晴天", "周杰伦", duration=269), [t("晴天", "周杰倫 Jay Chou", duration=269)], 0),
+    ("two-character name with an English one", t("红豆", "王菲", duration=250), [t("红豆", "王菲 Faye Wong", duration=250)], 0),
+    ("a remaster year before the word", t("Hey Jude", "The Beatles", duration=431), [t("Hey Jude (2015 Mix)", "The Beatles", duration=429)], 0),
+    ("an explicit tag", t("Lose Yourself", "Eminem", duration=326), [t("Lose Yourself (Explicit)", "Eminem", duration=326)], 0),
+    ("japanese karaoke decoy in katakana", t("Lemon", "米津玄師", duration=255),
+     [t("Lemon (カラオケ)", "米津玄師", duration=255), t("Lemon", "米津玄師", duration=255)], 1),
     # -- the wanted song is itself a version
     ("live asked for", t("晴天 (Live)", "周杰伦"), [t("晴天", "周杰伦"), t("晴天 (Live)", "周杰伦")], 1),
     ("live asked for, candidate says 现场版", t("十年 (Live)", "陈奕迅", duration=220), [t("十年", "陈奕迅", duration=205), t("十年 (现场版)", "陈奕迅", duration=221)], 1),
@@ -257,6 +264,12 @@ REFUSALS = [
     ("only a reprise", t("Someone Like You", "Adele", duration=285), [t("Someone Like You (Reprise)", "Adele", duration=285)]),
     ("only a re-recording", t("Toxic", "Britney Spears", duration=199), [t("Toxic (Re-Recorded)", "Britney Spears", duration=199)]),
     ("only a cover credited in the brackets", t("Lemon", "米津玄師", duration=255), [t("Lemon (Cover: 米津玄師)", "某人", duration=255)]),
+    ("only a 现场 in full-width brackets", t("晴天", "周杰伦", duration=269), [t("晴天（现场）", "周杰伦", duration=269)]),
+    ("only a band sharing a generic word", t("海阔天空", "Beyond", duration=326), [t("海阔天空", "五月天乐队", duration=326)]),
+    ("only a live in katakana", t("Lemon", "米津玄師", duration=255), [t("Lemon (ライブ)", "米津玄師", duration=255)]),
+    ("only a korean acoustic version", t("Palette", "IU", duration=217), [t("Palette (어쿠스틱 Ver.)", "IU", duration=217)]),
+    ("only a TV版", t("紅蓮華", "LiSA", duration=239), [t("紅蓮華 (TV版)", "LiSA", duration=239)]),
+    ("only an MV version", t("晴天", "周杰伦", duration=269), [t("晴天 (MV版)", "周杰伦", duration=269)]),
     ("a medley", t("晴天", "周杰伦", duration=269), [t("晴天 (串烧)", "周杰伦", duration=269)]),
 ]
 

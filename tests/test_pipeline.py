@@ -120,17 +120,26 @@ def test_a_missing_song_fails_as_not_found_and_a_decoy_is_never_downloaded(world
     ctx, home, server = world
     run_stage(ctx, "collect")
     run_stage(ctx, "sync")
-    song = ctx.conn.execute("SELECT id FROM songs WHERE external_id = 's21'").fetchone()[0]  # 稻香: demo only
-    server.set_faults(not_found=["s21"])
+    # Under Pressure: demo lost it and demo2's search finds nothing like it.
+    song = ctx.conn.execute("SELECT id FROM songs WHERE external_id = 's20'").fetchone()[0]
+    server.set_faults(not_found=["s20"])
     with pytest.raises(SourceError) as info:
         download_song(ctx, song)
     assert info.value.error_class == "not_found" and info.value.source == "demo"
+    assert [t["error_class"] for t in info.value.details["tried"]] == ["not_found", "not_found"]
+    assert info.value.details["tried"][1]["candidates"] == []
     # 晴天 exists on demo2 only as a live version: with demo down for it, matching refuses the decoy.
     sunny = ctx.conn.execute("SELECT id FROM songs WHERE external_id = 's01'").fetchone()[0]
     server.set_faults(not_found=["s01"])
     with pytest.raises(SourceError) as info:
         download_song(ctx, sunny)
-    assert "no candidate on demo2 is close enough" in str(info.value)
+    # demo had nothing (not_found), demo2 only candidates it refused: the song fails as no_match,
+    # and the attempt keeps each source's candidates and why they lost.
+    assert info.value.error_class == "no_match" and info.value.source == "demo2"
+    assert "no candidate on demo2 is" in str(info.value) and "version: Live not asked for" in str(info.value)
+    tried = {t["source"]: t for t in info.value.details["tried"]}
+    assert tried["demo"]["error_class"] == "not_found"
+    assert tried["demo2"]["candidates"][0]["refused"] == "version: Live not asked for"
     assert not list((home / "library").rglob("*.mp3"))
 
 

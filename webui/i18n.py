@@ -36,6 +36,8 @@ ZH = {
     "Pools (comma-separated, empty = all)": "歌单池（逗号分隔，留空为全部）", "Language": "语言",
     "Playlists (ids or URLs, comma-separated, empty = all)": "歌单（编号或网址，逗号分隔，留空为全部）",
     "Library disk": "音乐库磁盘", "free of": "可用，共", "Finished in the last 6 hours": "最近 6 小时完成",
+    "Attempt %(n)s: what each source offered": "第 %(n)s 次尝试：各来源提供的候选", "No result.": "没有结果。",
+    "Candidate": "候选", "Album": "专辑", "Length": "时长", "Score": "得分", "refused": "已拒绝", "picked": "已选用",
 }
 ZH.update({
     'Attempts': '尝试记录',

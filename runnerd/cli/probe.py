@@ -40,8 +40,9 @@ def _match_on(source, track) -> dict[str, Any]:
     return {"ms": round((time.monotonic() - started) * 1000), "accepted": match is not None,
             "title": (match or (scored[0] if scored else None)).track.display if scored else None,
             "score": (match or scored[0]).score if scored else None,
+            "refused": None if match or not scored else scored[0].refused,
             "candidates": [{"title": m.track.display, "album": m.track.album, "duration_s": m.track.duration_s,
-                            "score": m.score, "why": list(m.reasons)} for m in scored[:5]]}
+                            "score": m.score, "refused": m.refused, "why": list(m.reasons)} for m in scored[:5]]}
 
 
 @cli.command()
@@ -118,8 +119,12 @@ def _print(report: dict[str, Any]) -> None:
             elif m.get("title") is None:
                 click.echo(f"       {name}: no candidates ({m.get('ms', 0)} ms)")
             else:
-                verdict = "ok" if m.get("accepted", True) else "NO MATCH (below threshold)"
+                if m.get("accepted", True):
+                    verdict = "ok"
+                else:
+                    verdict = f"NO MATCH: {m['refused']}" if m.get("refused") else "NO MATCH (below threshold)"
                 click.echo(f"       {name}: {m['title']}  score {m['score']:.2f}  {verdict}"
                            + (f" ({m['ms']} ms)" if "ms" in m else ""))
-                for c in m.get("candidates", [])[1:3]:
-                    click.echo(f"           also: {c['title']}  {c['score']:.2f}  ({'; '.join(c['why'])})")
+                for c in m.get("candidates", [])[1:4]:
+                    why = f"refused: {c['refused']}" if c.get("refused") else "; ".join(c["why"])
+                    click.echo(f"           also: {c['title']}  {c['score']:.2f}  ({why})")
