@@ -93,6 +93,23 @@ def test_faults_end_with_errors_then_retry_failed_completes(demo_home: Path, dem
     assert len(library_files(demo_home)) == 24 and len(library_files(demo_home, "mirror")) == 24
 
 
+def test_a_song_only_decoys_offer_fails_as_no_match_and_its_page_says_why(demo_home: Path, demo_server, client):
+    """晴天 gone from demo; demo2 has only its live version: refused, the item page lists it."""
+    demo_server.set_faults(not_found=["s01"])
+    runnerd(demo_home, "enqueue", "full_pipeline")
+    assert runnerd(demo_home, "run", "--burst").returncode == 0
+    with db(demo_home) as conn:
+        item = conn.execute("SELECT id, last_error_class, last_source FROM job_items WHERE status = 'failed'").fetchone()
+    assert (item[1], item[2]) == ("no_match", "demo2")
+    assert not (demo_home / "library" / "周杰伦" / "叶惠美" / "晴天.mp3").exists()
+    html = client.get(f"/items/{item[0]}").get_data(as_text=True)
+    assert "what each source offered" in html
+    assert "周杰伦 - 晴天 (Live)" in html and "version: Live not asked for" in html
+    assert "duration" in html  # the evidence beside the refusal
+    client.get("/lang/zh")
+    assert "各来源提供的候选" in client.get(f"/items/{item[0]}").get_data(as_text=True)
+
+
 def test_soft_pause_lets_in_flight_items_finish_and_starts_no_new_one(demo_home: Path, demo_server):
     demo_server.set_faults(slow_ms=60)  # each song takes a while
     runnerd(demo_home, "enqueue", "full_pipeline")
