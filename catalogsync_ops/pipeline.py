@@ -149,11 +149,13 @@ def sync_playlist(ctx: WorkContext, playlist_id: int) -> Outcome:
         raise
     song_ids = [catalog.upsert_song(ctx.conn, track) for track in info.tracks]
     counts = catalog.set_playlist_songs(ctx.conn, playlist_id, song_ids, title=info.title, external_id=info.external_id,
-                                        unresolved=info.unresolved)
+                                        unresolved=info.unresolved, skipped=info.skipped)
     details: dict[str, Any] = {"title": info.title, "complete": info.complete, **counts}
-    if info.unresolved:
-        details["unresolved_entries"] = [{"id": u.external_id, "title": u.title, "reason": u.reason}
-                                         for u in info.unresolved[:50]]
+    if info.encoding:
+        details["encoding"] = info.encoding
+    for key, entries in (("unresolved_entries", info.unresolved), ("skipped_entries", info.skipped)):
+        if entries:
+            details[key] = [{"id": u.external_id, "title": u.title, "reason": u.reason} for u in entries[:50]]
     return Outcome(source=row["platform"], details=details)
 
 

@@ -165,6 +165,18 @@ def test_probe_matches_on_other_sources_as_json(home, run_cli, demo_server):
     by_title = {t["title"]: t["matches"]["demo2"] for t in report["tracks"]}
     assert by_title["小幸运"]["title"] == "田馥甄 - 小幸運" and by_title["小幸运"]["accepted"]
     assert by_title["晴天"]["accepted"] is False  # only a live version exists there
+    assert by_title["晴天"]["refused"] == "version: Live not asked for"
+    text = run_cli("probe", demo_server.playlist_urls()[0], "--download-sources", "demo2").output
+    assert "NO MATCH: version: Live not asked for" in text
+
+
+def test_probe_of_a_gbk_playlist_file_names_its_code_page_and_skipped_lines(run_cli, tmp_path):
+    playlist = tmp_path / "华语.m3u"
+    playlist.write_bytes("#EXTM3U\r\n#EXTIMG:cover\r\nfolder.jpg\r\n#EXTINF:269,周杰伦 - 晴天\r\n晴天.mp3\r\n".encode("gbk"))
+    result = run_cli("probe", str(playlist))
+    assert result.exit_code == 0, result.output
+    assert "(1 tracks, read in" in result.output and "read as gb18030" in result.output
+    assert "skipped line 3: folder.jpg" in result.output and "周杰伦 - 晴天" in result.output
 
 
 def test_probe_of_a_url_nobody_supports_fails_clearly(run_cli):

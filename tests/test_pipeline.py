@@ -180,3 +180,33 @@ def test_adopting_a_file_clears_the_leftovers_of_the_attempt_that_died(world):
     ctx.conn.execute("UPDATE file_locations SET verified_at = NULL")
     assert download_song(ctx, song).details["adopted"]
     assert not sidecar.exists()
+
+
+def test_a_gbk_playlist_file_with_junk_lines_syncs_downloads_and_still_unlinks_what_left(world, tmp_path):
+    ctx, home, server = world
+    music = tmp_path / "Music"
+    (music / "周杰伦").mkdir(parents=True)
+    for sid, name in (("s01", "晴天"), ("s21", "稻香")):
+        (music / "周杰伦" / f"{name}.mp3").write_bytes(server.audio("demo", server.platforms["demo"].songs[sid]))
+    playlist = music / "华语.m3u"
+
+    def save(*entries):
+        lines = ["#EXTM3U", "#EXTIMG:cover", "folder.jpg", "ftp://nas/x.mp3"]
+        for name in entries:
+            lines += [f"#EXTINF:3,周杰伦 - {name}", f"周杰伦\\{name}.mp3"]
+        playlist.write_bytes("\r\n".join(lines).encode("gbk"))
+
+    save("晴天", "稻香")
+    pid = catalog.upsert_playlist(ctx.conn, "m3u", str(playlist))
+    outcome = sync_playlist(ctx, pid)
+    assert outcome.details["encoding"] == "gb18030" and outcome.details["complete"]
+    assert [e["id"] for e in outcome.details["skipped_entries"]] == ["line 3", "line 4"]
+    songs = [r[0] for r in ctx.conn.execute("SELECT song_id FROM playlist_songs WHERE playlist_id = ? ORDER BY position",
+                                            (pid,))]
+    downloaded = download_song(ctx, songs[0])
+    assert read_tags(home / "library" / downloaded.details["path"])["title"] == "晴天"
+    save("晴天")  # 稻香 taken out of the list: it leaves the playlist although junk lines remain
+    outcome = sync_playlist(ctx, pid)
+    assert (outcome.details["songs"], outcome.details["removed"]) == (1, 1)
+    reasons = [u["reason"] for u in catalog.unresolved_entries(ctx.conn, pid)]
+    assert len(reasons) == 2 and "image" in reasons[0] and "ftp://" in reasons[1]

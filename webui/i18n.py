@@ -17,9 +17,9 @@ ZH = {
     "Sources": "来源", "State": "状态", "Calls in 24 h": "24 小时调用", "Failed": "失败", "Last error": "最近错误",
     "up": "正常", "down until": "暂停至", "probing": "试探中", "Try it now": "立即重试",
     "No source has been called yet.": "还没有调用过任何来源。", "Unresolved": "未解析",
-    "Listed by the platform but not resolved": "平台列出但无法解析的条目",
-    "These entries stay in your playlist: a listing that missed them never removes songs. They are tried again at the next sync.":
-        "这些条目仍保留在歌单中：缺少它们的列表不会删除任何歌曲。下次同步时会再次尝试。",
+    "Entries that are not in the library": "未能加入音乐库的条目",
+    "Entries a platform listed but could not resolve stay in your playlist: a listing that missed them never removes songs. Lines of a playlist file that are not songs (a cover image, a broken line) are skipped. Both are read again at the next sync.":
+        "平台列出但无法解析的条目仍保留在歌单中：缺少它们的列表不会删除任何歌曲。歌单文件中不是歌曲的行（封面图片、损坏的行）会被跳过。下次同步时都会重新读取。",
     "Entry": "条目", "Why": "原因", "Seen": "发现于",
     "Pause everything": "全部暂停", "Resume runner": "恢复运行器", "Pause": "暂停", "Resume": "继续",
     "Cancel": "取消", "Retry": "重试", "Retry all failed": "重试所有失败项", "New job": "新建任务",

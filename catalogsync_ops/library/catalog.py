@@ -86,13 +86,15 @@ def track_of(row) -> Track:
 
 
 def set_playlist_songs(conn: Connection, playlist_id: int, song_ids: list[int], *, title: str | None = None,
-                       external_id: str | None = None, unresolved: Sequence[Unresolved] = ()) -> dict[str, int]:
+                       external_id: str | None = None, unresolved: Sequence[Unresolved] = (),
+                       skipped: Sequence[Unresolved] = ()) -> dict[str, int]:
     """Make the playlist hold these songs in this order; songs that left are unlinked.
 
     A listing with `unresolved` entries is incomplete: the platform dropped songs it could not
     resolve, so every later position is shifted and a song missing from it may still be in the
     playlist. Then songs are only added (after the others) and nothing is unlinked or moved;
-    the unresolved entries are kept for the playlist page.
+    the unresolved entries are kept for the playlist page, and so are the `skipped` ones (lines
+    of a playlist file that are not songs), which leave the listing complete.
     """
     ts = iso()
     complete = not unresolved
@@ -127,14 +129,14 @@ def set_playlist_songs(conn: Connection, playlist_id: int, song_ids: list[int], 
         conn.executemany(
             "INSERT INTO playlist_unresolved (playlist_id, position, external_id, title, reason, seen_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            [(playlist_id, u.position, u.external_id, u.title, u.reason, ts) for u in unresolved])
+            [(playlist_id, u.position, u.external_id, u.title, u.reason, ts) for u in (*unresolved, *skipped)])
         active = conn.execute("SELECT COUNT(*) FROM playlist_songs WHERE playlist_id = ? AND removed_at IS NULL",
                               (playlist_id,)).fetchone()[0]
         conn.execute("UPDATE playlists SET title = COALESCE(?, title), external_id = COALESCE(?, external_id),"
                      " track_count = ?, unresolved_count = ?, last_synced_at = ?, last_error = NULL, updated_at = ?"
-                     " WHERE id = ?", (title, external_id, active, len(unresolved), ts, ts, playlist_id))
-    return {"songs": active, "added": len(set(seen) - before), "removed": len(gone),
-            "unresolved": len(unresolved), "kept_unlisted": len(before - set(seen)) if not complete else 0}
+                     " WHERE id = ?", (title, external_id, active, len(unresolved) + len(skipped), ts, ts, playlist_id))
+    return {"songs": active, "added": len(set(seen) - before), "removed": len(gone), "unresolved": len(unresolved),
+            "skipped": len(skipped), "kept_unlisted": len(before - set(seen)) if not complete else 0}
 
 
 def unresolved_entries(conn: Connection, playlist_id: int) -> list[dict]:

@@ -51,6 +51,9 @@ class PlaylistInfo:
 
     `unresolved` lists entries the platform listed but could not resolve: such a listing is
     incomplete, and an incomplete listing may add songs to a playlist but never remove any.
+    `skipped` lists entries that are not songs (a cover image or a broken line of a playlist
+    file): shown beside the unresolved ones, they never held a song, so the listing stays
+    complete. `encoding` is the text encoding a playlist file was read with.
     """
 
     platform: str
@@ -59,6 +62,8 @@ class PlaylistInfo:
     title: str
     tracks: list[Track]
     unresolved: list[Unresolved] = field(default_factory=list)
+    skipped: list[Unresolved] = field(default_factory=list)
+    encoding: str | None = None
 
     @property
     def complete(self) -> bool:

@@ -81,7 +81,9 @@ def probe(ctx: Context, url: str, download_sources: str | None, as_json: bool) -
         report: dict[str, Any] = {"url": url, "platform": platform, "title": playlist.title,
                                   "ms": round((time.monotonic() - started) * 1000), "tracks": [],
                                   "unresolved": [{"id": u.external_id, "title": u.title, "reason": u.reason}
-                                                 for u in playlist.unresolved]}
+                                                 for u in playlist.unresolved],
+                                  "skipped": [{"id": u.external_id, "title": u.title, "reason": u.reason}
+                                              for u in playlist.skipped], "encoding": playlist.encoding}
         failed = False
         for track in playlist.tracks:
             entry = {"title": track.title, "artists": list(track.artists), "album": track.album,
@@ -107,9 +109,13 @@ def probe(ctx: Context, url: str, download_sources: str | None, as_json: bool) -
 
 
 def _print(report: dict[str, Any]) -> None:
-    click.echo(f"{report['platform']}: {report['title']} ({len(report['tracks'])} tracks, read in {report['ms']} ms)")
+    read_as = f", read as {report['encoding']}" if report.get("encoding") else ""
+    click.echo(f"{report['platform']}: {report['title']} ({len(report['tracks'])} tracks, read in {report['ms']} ms"
+               f"{read_as})")
     for entry in report["unresolved"]:
         click.echo(f"  not resolved: {entry['title'] or entry['id']} — {entry['reason']}")
+    for entry in report["skipped"]:
+        click.echo(f"  skipped {entry['id']}: {entry['title']} — {entry['reason']}")
     for i, entry in enumerate(report["tracks"], 1):
         who = ", ".join(entry["artists"])
         click.echo(f"{i:>3}. {who + ' - ' if who else ''}{entry['title']}")
