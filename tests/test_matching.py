@@ -148,6 +148,12 @@ PICKS = [
     ("an explicit tag", t("Lose Yourself", "Eminem", duration=326), [t("Lose Yourself (Explicit)", "Eminem", duration=326)], 0),
     ("japanese karaoke decoy in katakana", t("Lemon", "米津玄師", duration=255),
      [t("Lemon (カラオケ)", "米津玄師", duration=255), t("Lemon", "米津玄師", duration=255)], 1),
+    ("soundtrack version is the same recording", t("Let It Go", "Idina Menzel", duration=224),
+     [t("Let It Go (From \"Frozen\"/Soundtrack Version)", "Idina Menzel", duration=224)], 0),
+    ("band with its Chinese name attached", t("我们的爱", "F.I.R.", duration=283), [t("我们的爱", "F.I.R.飞儿乐团", duration=283)], 0),
+    ("an apostrophe for a dropped letter", t("Rolling in the Deep", "Adele", duration=228), [t("Rollin' in the Deep", "Adele", duration=228)], 0),
+    ("the live album asked for", t("晴天", "周杰伦", album="2004 无与伦比演唱会", duration=280),
+     [t("晴天", "周杰伦", album="叶惠美", duration=269), t("晴天", "周杰伦", album="2004 无与伦比演唱会", duration=281)], 1),
     # -- the wanted song is itself a version
     ("live asked for", t("晴天 (Live)", "周杰伦"), [t("晴天", "周杰伦"), t("晴天 (Live)", "周杰伦")], 1),
     ("live asked for, candidate says 现场版", t("十年 (Live)", "陈奕迅", duration=220), [t("十年", "陈奕迅", duration=205), t("十年 (现场版)", "陈奕迅", duration=221)], 1),
@@ -270,6 +276,12 @@ REFUSALS = [
     ("only a korean acoustic version", t("Palette", "IU", duration=217), [t("Palette (어쿠스틱 Ver.)", "IU", duration=217)]),
     ("only a TV版", t("紅蓮華", "LiSA", duration=239), [t("紅蓮華 (TV版)", "LiSA", duration=239)]),
     ("only an MV version", t("晴天", "周杰伦", duration=269), [t("晴天 (MV版)", "周杰伦", duration=269)]),
+    ("one letter more is another song", t("Fade", "Alan Walker", duration=261), [t("Faded", "Alan Walker", duration=261)]),
+    ("plural is another song", t("Dream", "Imagine Dragons", duration=258), [t("Dreams", "Imagine Dragons", duration=258)]),
+    ("part two is another song", t("Lose Control", "Teddy Swims", duration=210), [t("Lose Control Pt. 2", "Teddy Swims", duration=210)]),
+    ("a plain title on a live album", t("晴天", "周杰伦", album="叶惠美", duration=269),
+     [t("晴天", "周杰伦", album="2004 无与伦比演唱会", duration=280)]),
+    ("a plain title on a karaoke album", t("月亮代表我的心", "邓丽君", duration=209), [t("月亮代表我的心", "邓丽君", album="KTV伴奏精选", duration=209)]),
     ("a medley", t("晴天", "周杰伦", duration=269), [t("晴天 (串烧)", "周杰伦", duration=269)]),
 ]
 
