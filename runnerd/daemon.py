@@ -25,7 +25,7 @@ from catalogsync_ops import __version__, sdnotify
 from catalogsync_ops.config.envfile import Config, check_text, load_config, mask_values
 from catalogsync_ops.config.revisions import get_revision, latest_revision, record_if_changed
 from catalogsync_ops.engine import breakers, notify
-from catalogsync_ops.engine.commands import CommandContext, apply_pending_commands
+from catalogsync_ops.engine.commands import CommandContext, apply_pending_commands, reject_interrupted_commands
 from catalogsync_ops.engine.jobs import (
     finalize_cancel,
     finalize_pause,
@@ -126,6 +126,9 @@ class Runner:
                  self.db_path)
         for key, value in mask_values({k: str(v) for k, v in self.config.values.items()}).items():
             log.info("  %-28s %s", key, value)
+        for command_id in reject_interrupted_commands(self.conn, self.runner_id):
+            log.warning("Command %s was being applied when the last runner stopped: rejected, so it cannot stop this "
+                        "one too (send it again if it is still wanted)", command_id)
         report = recover_orphaned_items(self.conn, current_runner_id=self.runner_id,
                                         auto_resume=bool(self.config["AUTO_RESUME_AFTER_RECOVERY"]))
         for source in breakers.recover_lost_probes(self.conn):

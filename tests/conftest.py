@@ -174,3 +174,29 @@ def client(web):
 
 def page_csrf(client) -> str:
     return csrf_from(client.get("/jobs").get_data(as_text=True))
+
+
+class Served:
+    """A Flask app served by waitress on 127.0.0.1 in a thread, stopped from its own loop.
+
+    `server.close()` from another thread closes sockets under a running `select` (EBADF in the
+    server's thread); closing everything through the loop's trigger lets the loop end by itself.
+    """
+
+    def __init__(self, app, **options) -> None:
+        import threading
+
+        from waitress import create_server
+
+        self.server = create_server(app, host="127.0.0.1", port=0, **options)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        self.base = f"http://127.0.0.1:{self.server.effective_port}"
+
+    def stop(self) -> None:
+        from waitress import wasyncore
+
+        self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self.server._map))
+        self.thread.join(timeout=10)
+        self.server.task_dispatcher.shutdown()
+        assert not self.thread.is_alive(), "the server did not stop"

@@ -6,14 +6,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
-from conftest import set_env
+from conftest import Served, set_env
 from playwright.sync_api import expect, sync_playwright
-from waitress import create_server
 
 from catalogsync_ops.store.connection import connect
 from catalogsync_ops.store.database import open_database
@@ -36,9 +34,7 @@ def console(home: Path, demo_server, tmp_path: Path):
     conn = open_database(db)
     set_password(conn, "admin", PASSWORD)
     app = create_app({"DB_PATH": db, "ENV_PATH": home / "catalogsync.env"})
-    server = create_server(app, host="127.0.0.1", port=0, threads=8, channel_request_lookahead=1)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    served = Served(app, threads=8, channel_request_lookahead=1)
     env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}
     runner = subprocess.Popen([sys.executable, "-m", "runnerd", "run"], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
@@ -50,13 +46,12 @@ def console(home: Path, demo_server, tmp_path: Path):
             "--disable-component-update", "--disable-sync"])
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.set_default_timeout(20_000)
-        yield {"page": page, "base": f"http://127.0.0.1:{server.effective_port}", "db": db, "server": demo_server,
+        yield {"page": page, "base": served.base, "db": db, "server": demo_server,
                "shots": shots, "home": home}
         browser.close()
     runner.send_signal(signal.SIGTERM)
     runner.communicate(timeout=60)
-    server.close()
-    thread.join(timeout=5)
+    served.stop()
     conn.close()
 
 

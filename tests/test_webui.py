@@ -5,13 +5,11 @@ import os
 import re
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 import requests
-from conftest import PASSWORD, csrf_from, login, page_csrf
-from waitress import create_server
+from conftest import PASSWORD, Served, csrf_from, login, page_csrf
 
 from catalogsync_ops.engine.items import claim_next_item, mark_item_failed
 from catalogsync_ops.engine.jobs import create_job, start_job
@@ -159,12 +157,9 @@ def test_security_headers_and_no_secret_in_any_page(client, web, home: Path):
 @pytest.fixture
 def served(web):
     app, _ = web
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
-    thread.join(timeout=5)
+    served = Served(app, threads=4)
+    yield served.base
+    served.stop()
 
 
 def test_the_real_channel_post_over_http_runner_applies_read_back_over_http(served, home: Path, demo_server):

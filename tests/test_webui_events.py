@@ -2,14 +2,12 @@
 a cap on open streams, and a slot freed when a client goes away."""
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
 import pytest
 import requests
-from conftest import PASSWORD, csrf_from
-from waitress import create_server
+from conftest import PASSWORD, Served, csrf_from
 
 from catalogsync_ops.engine.jobs import create_job
 from catalogsync_ops.store.database import open_database
@@ -23,12 +21,9 @@ def sse_served(home: Path):
     conn = open_database(db)
     set_password(conn, "admin", PASSWORD)
     app = create_app({"DB_PATH": db, "SSE_MAX_STREAMS": 2, "SSE_HEARTBEAT_S": 0.5, "SSE_TICK_S": 0.1})
-    server = create_server(app, host="127.0.0.1", port=0, threads=6, channel_request_lookahead=1)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}", conn
-    server.close()
-    thread.join(timeout=5)
+    served = Served(app, threads=6, channel_request_lookahead=1)
+    yield served.base, conn
+    served.stop()
     conn.close()
 
 
@@ -98,3 +93,29 @@ def test_sse_streams_are_capped_pages_stay_fast_and_a_closed_client_frees_its_sl
     finally:
         for stream in streams:
             stream.close()
+
+
+def test_head_requests_and_a_failing_stream_give_their_slots_back(sse_served):
+    from webui.events import open_streams
+
+    base, conn = sse_served
+    browser = signed_in(base)
+    for _ in range(4):  # twice the cap: each HEAD took a slot it never gave back
+        head = browser.head(f"{base}/api/events", timeout=10)
+        assert head.status_code == 200
+    deadline = time.monotonic() + 5
+    while open_streams() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert open_streams() == 0
+    stream = browser.get(f"{base}/api/events", stream=True, timeout=10)
+    assert stream.status_code == 200
+    next(stream.iter_lines())  # the stream runs; now its query starts failing
+    conn.execute("ALTER TABLE job_events RENAME TO job_events_gone")
+    conn.execute("INSERT INTO web_settings (key, value, updated_at) VALUES ('poke', '1', '2026-01-01')")
+    deadline = time.monotonic() + 5
+    while open_streams() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    stream.close()
+    assert open_streams() == 0
+    conn.execute("ALTER TABLE job_events_gone RENAME TO job_events")
+    assert all(browser.get(f"{base}/api/events", stream=True, timeout=10).status_code == 200 for _ in range(2))

@@ -11,7 +11,7 @@ from flask import Flask, request
 from catalogsync_ops.store.connection import iso, transaction
 from catalogsync_ops.store.database import open_database
 from webui import api, auth, catalog_pages, events, i18n, ops, pages, settings
-from webui.context import close_db
+from webui.context import IdConverter, close_db
 from webui.errors import register_error_handlers
 
 
@@ -34,6 +34,7 @@ def _secret_key(db_path: Path) -> str:
 def create_app(config: dict[str, Any]) -> Flask:
     """The app for one database. `config` needs DB_PATH and ENV_PATH; TESTING is optional."""
     app = Flask(__name__)
+    app.url_map.converters["int"] = IdConverter
     db_path = Path(config["DB_PATH"])
     app.config.update(
         DB_PATH=db_path,

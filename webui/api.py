@@ -1,14 +1,17 @@
 """The JSON API under /api/: the same reads as the pages, and commands (202 + id)."""
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, abort, current_app, g, jsonify, request
 
 from catalogsync_ops.config.envfile import mask_text
 from catalogsync_ops.config.revisions import list_revisions, read_env_text
 from catalogsync_ops.engine.commands import get_command, submit_command
 from catalogsync_ops.engine.queries import job_detail, list_items, list_jobs, status_summary
+from catalogsync_ops.engine.states import ItemStatus
 from catalogsync_ops.errors import InvalidCommand, NotFound
-from webui.context import get_db
+from webui.context import arg_int, get_db
 from webui.openapi import document
 from webui.ops import healthz as health
 
@@ -34,8 +37,8 @@ def status():
 
 @bp.route("/jobs")
 def jobs():
-    return jsonify(jobs=list_jobs(get_db(), limit=min(request.args.get("limit", 50, type=int), 500),
-                                  before_id=request.args.get("before", type=int)))
+    return jsonify(jobs=list_jobs(get_db(), limit=arg_int("limit", 50, minimum=1, maximum=500, clamp=True),
+                                  before_id=arg_int("before")))
 
 
 @bp.route("/jobs/<int:job_id>")
@@ -48,9 +51,11 @@ def job(job_id: int):
 
 @bp.route("/jobs/<int:job_id>/items")
 def items(job_id: int):
-    limit = min(request.args.get("limit", 50, type=int), 500)
-    rows = list_items(get_db(), job_id, status=request.args.get("status") or None,
-                      after_id=request.args.get("after", 0, type=int), limit=limit)
+    limit = arg_int("limit", 50, minimum=1, maximum=500, clamp=True)
+    status = request.args.get("status") or None
+    if status and status not in {s.value for s in ItemStatus}:
+        abort(400, description=f"unknown item status {status[:40]!r}; one of: {', '.join(s.value for s in ItemStatus)}")
+    rows = list_items(get_db(), job_id, status=status, after_id=arg_int("after", 0), limit=limit)
     return jsonify(items=rows, next_after=rows[-1]["id"] if len(rows) == limit else None)
 
 
@@ -69,14 +74,14 @@ def workers():
 
 @bp.route("/playlists")
 def playlists():
-    after = request.args.get("after", 0, type=int)
+    after = arg_int("after", 0)
     rows = get_db().execute("SELECT * FROM playlists WHERE id > ? ORDER BY id LIMIT 100", (after,)).fetchall()
     return jsonify(playlists=[dict(r) for r in rows], next_after=rows[-1]["id"] if len(rows) == 100 else None)
 
 
 @bp.route("/logs")
 def logs():
-    before = request.args.get("before", type=int) or 2**62
+    before = arg_int("before") or 2**62
     level = request.args.get("level")
     sql, params = "SELECT * FROM job_logs WHERE id < ?", [before]
     if level:
@@ -96,7 +101,7 @@ def config():
 
 @bp.route("/config/revisions")
 def revisions():
-    return jsonify(revisions=list_revisions(get_db(), limit=100, before_id=request.args.get("before", type=int)))
+    return jsonify(revisions=list_revisions(get_db(), limit=100, before_id=arg_int("before")))
 
 
 @bp.route("/openapi.json")
@@ -106,12 +111,20 @@ def openapi():
 
 @bp.route("/commands", methods=["POST"])
 def post_command():
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or "kind" not in body:
-        abort(400, description='send JSON like {"kind": "pause_job", "payload": {"job_id": 3}}')
+    example = 'send JSON like {"kind": "pause_job", "payload": {"job_id": 3}}'
     try:
-        command_id, created = submit_command(get_db(), body["kind"], body.get("payload") or {}, origin="api",
-                                             requested_by=g.user, idempotency_key=body.get("idempotency_key"))
+        body = json.loads(request.get_data(cache=False) or b"null")
+    except (ValueError, RecursionError):
+        abort(400, description=f"the body is not valid JSON (or is nested too deeply); {example}")
+    if not isinstance(body, dict) or not isinstance(body.get("kind"), str):
+        abort(400, description=example)
+    key = body.get("idempotency_key")
+    if key is not None and not (isinstance(key, str) and 0 < len(key) <= 200 and key.isprintable()
+                                and key.encode("utf-8", "replace").decode("utf-8") == key):
+        abort(400, description="'idempotency_key' must be text of 1 to 200 printable characters")
+    try:
+        command_id, created = submit_command(get_db(), body["kind"], body.get("payload"), origin="api",
+                                             requested_by=g.user, idempotency_key=key)
     except InvalidCommand as exc:
         abort(400, description=str(exc))
     return jsonify(id=command_id, status="pending", created=created), 202

@@ -5,13 +5,12 @@ import hashlib
 import hmac
 import secrets
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, session, url_for
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from catalogsync_ops.store.connection import Connection, iso, parse_iso, transaction, utcnow
-from webui.context import get_db
+from webui.context import get_db, safe_target
 from webui.i18n import gettext
 
 bp = Blueprint("auth", __name__)
@@ -142,9 +141,7 @@ def check_csrf() -> None:
 
 
 def _safe_next(target: str | None) -> str:
-    if target and urlsplit(target).netloc == "" and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("pages.dashboard")
+    return safe_target(target, url_for("pages.dashboard"))
 
 
 def _too_many_attempts(conn: Connection, addr: str) -> bool:

@@ -5,7 +5,7 @@ import json
 
 from flask import Blueprint, render_template, request
 
-from webui.context import get_db
+from webui.context import arg_int, get_db
 
 bp = Blueprint("catalog", __name__)
 PAGE_SIZE = 50
@@ -18,7 +18,7 @@ def playlists():
     pools = conn.execute(
         "SELECT p.*, (SELECT COUNT(*) FROM pool_playlists pp WHERE pp.pool_id = p.id AND pp.removed_at IS NULL) AS n"
         " FROM playlist_pools p ORDER BY p.name").fetchall()
-    after = request.args.get("after", 0, type=int)
+    after = arg_int("after", 0)
     rows = conn.execute(
         "SELECT p.*,"
         " (SELECT COUNT(*) FROM playlist_songs ps WHERE ps.playlist_id = p.id AND ps.removed_at IS NULL) AS songs,"
@@ -43,7 +43,7 @@ def songs():
         "SELECT w.* FROM job_workers w WHERE w.runner_instance_id = (SELECT MAX(id) FROM runner_instances)"
         " ORDER BY w.name").fetchall()
     query = request.args.get("q", "").strip()
-    after = request.args.get("after", 0, type=int)
+    after = arg_int("after", 0)
     found = []
     if query:
         like = f"%{query}%"
@@ -66,7 +66,7 @@ def logs():
     if level in LEVELS:
         where.append("level IN (" + ", ".join("?" for _ in LEVELS[LEVELS.index(level):]) + ")")
         params += list(LEVELS[LEVELS.index(level):])
-    job = request.args.get("job", type=int)
+    job = arg_int("job")
     if job:
         where.append("job_id = ?")
         params.append(job)
@@ -74,7 +74,7 @@ def logs():
     if text:
         where.append("message LIKE ?")
         params.append(f"%{text}%")
-    before = request.args.get("before", type=int)
+    before = arg_int("before")
     if before:
         where.append("id < ?")
         params.append(before)

@@ -3,8 +3,10 @@ at teardown) and the library folder from the env file."""
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from flask import current_app, g
+from flask import abort, current_app, g, request
+from werkzeug.routing import IntegerConverter
 
 from catalogsync_ops.config.envfile import load_config
 from catalogsync_ops.errors import CatalogsyncError
@@ -45,3 +47,50 @@ def close_db(exc: BaseException | None) -> None:
     conn = g.pop("db", None)
     if conn is not None:
         conn.close()
+
+
+ID_MAX = 2**63 - 1  # SQLite's INTEGER range: ids and cursors beyond it cannot exist
+
+
+class IdConverter(IntegerConverter):
+    """`<int:…>` in routes: 0 … 2^63-1, so a larger number is a 404, never an overflow."""
+
+    def __init__(self, map, *args, **kwargs) -> None:  # noqa: A002 -- werkzeug's name
+        kwargs.setdefault("max", ID_MAX)
+        super().__init__(map, *args, **kwargs)
+
+
+def arg_int(name: str, default: int | None = None, *, minimum: int = 0, maximum: int = ID_MAX,
+            clamp: bool = False) -> int | None:
+    """A whole-number query argument; 400 saying why when it is not one, or out of range
+    (`clamp`: brought into range instead, for limits)."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    text = raw.strip()
+    if not (text.lstrip("-").isdigit() and text.isascii() and (clamp or len(text) <= 20)):
+        abort(400, description=f"{name!r} must be a whole number, got {raw[:40]!r}")
+    if len(text) > 20:  # only when clamping: beyond any range, so its end of the range
+        value = -ID_MAX if text.startswith("-") else ID_MAX
+    else:
+        value = int(text)
+    if clamp:
+        return max(minimum, min(maximum, value))
+    if not minimum <= value <= maximum:
+        abort(400, description=f"{name!r} must be between {minimum} and {maximum}, got {text[:40]}")
+    return value
+
+
+def safe_target(target: object, default: str) -> str:
+    """`target` if it is a path on this site, else `default`: the one check of every redirect
+    a request names (`next`, `back`). Browsers drop tabs and newlines and read `\\` as `/`, so
+    "/\t/evil.example" would leave the site: any control character or backslash is refused."""
+    if not isinstance(target, str) or not target.startswith("/") or len(target) > 2000:
+        return default
+    if any(ord(c) < 32 or ord(c) == 127 for c in target) or "\\" in target or target.startswith("//"):
+        return default
+    try:
+        parts = urlsplit(target)
+    except ValueError:
+        return default
+    return target if not parts.scheme and not parts.netloc else default

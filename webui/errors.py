@@ -17,6 +17,11 @@ def register_error_handlers(app) -> None:
     def http_error(exc: HTTPException):
         return _answer(exc.code or 500, exc.description or exc.name)
 
+    @app.errorhandler(OverflowError)
+    def overflow(exc: OverflowError):
+        # A number no check caught reached SQLite (its integers end at 2^63 - 1): the input's fault.
+        return _answer(400, "a number in the request is out of range")
+
 
 def _answer(status: int, message: str):
     if request.path.startswith("/api/"):

@@ -32,10 +32,23 @@ def _take_slot(limit: int) -> bool:
         return True
 
 
-def _release_slot() -> None:
-    global _open_streams
-    with _slots_lock:
-        _open_streams -= 1
+class _Slot:
+    """A taken stream slot, given back exactly once, however the response ends: the body sent
+    to its end, the client gone, an error in the stream, or a body never read at all (HEAD, or
+    a client that left before the first byte): the WSGI server closes every response."""
+
+    def __init__(self) -> None:
+        self._held = True
+        self._lock = threading.Lock()
+
+    def release(self) -> None:
+        global _open_streams
+        with self._lock:
+            if not self._held:
+                return
+            self._held = False
+        with _slots_lock:
+            _open_streams -= 1
 
 
 def open_streams() -> int:
@@ -55,10 +68,12 @@ def events():
     heartbeat = float(config.get("SSE_HEARTBEAT_S", 5))
     lifetime = float(config.get("SSE_LIFETIME_S", 300))
     tick = float(config.get("SSE_TICK_S", 0.5))
+    slot = _Slot()
     try:
         last_id = int(request.headers.get("Last-Event-ID") or request.args.get("after") or -1)
     except ValueError:
         last_id = -1
+    last_id = min(last_id, 2**63 - 1)
 
     def stream():
         conn = connect(db_path, readonly=True)
@@ -88,7 +103,13 @@ def events():
                 time.sleep(tick)
         finally:
             conn.close()
-            _release_slot()
+            slot.release()
 
-    return Response(stream(), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    try:
+        response = Response(stream(), mimetype="text/event-stream",
+                            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        response.call_on_close(slot.release)
+    except BaseException:
+        slot.release()
+        raise
+    return response

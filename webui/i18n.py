@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, g, redirect, request
 
+from webui.context import safe_target
+
 bp = Blueprint("i18n", __name__)
 
 LANGUAGES = {"en": "English", "zh": "简体中文"}
@@ -143,10 +145,7 @@ def choose_language() -> None:
 @bp.route("/lang/<code>")
 def switch(code: str):
     """The language switch: remembered for a year in a cookie."""
-    back = request.args.get("back") or "/"
-    if not back.startswith("/") or back.startswith("//"):
-        back = "/"
-    response = redirect(back)
+    response = redirect(safe_target(request.args.get("back"), "/"))
     if code in LANGUAGES:
         response.set_cookie("lang", code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
     return response

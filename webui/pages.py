@@ -19,7 +19,7 @@ from catalogsync_ops.engine.queries import (
 )
 from catalogsync_ops.engine.states import ItemStatus, JobType
 from catalogsync_ops.errors import ErrorClass, InvalidCommand, NotFound
-from webui.context import get_db, library_dir
+from webui.context import arg_int, get_db, library_dir, safe_target
 from webui.i18n import gettext
 
 bp = Blueprint("pages", __name__)
@@ -57,7 +57,7 @@ def dashboard():
 @bp.route("/jobs")
 def jobs():
     conn = get_db()
-    before = request.args.get("before", type=int)
+    before = arg_int("before")
     return render_template("jobs.html", title="Jobs", queued=queued_jobs(conn),
                            jobs=list_jobs(conn, limit=PAGE_SIZE, before_id=before), job_types=[t.value for t in JobType],
                            page_size=PAGE_SIZE)
@@ -73,7 +73,7 @@ def job(job_id: int):
     status = request.args.get("status") or None
     if status and status not in {s.value for s in ItemStatus}:
         abort(400, description=gettext("unknown item status %(status)r") % {"status": status})
-    after = request.args.get("after", 0, type=int)
+    after = arg_int("after", 0)
     error_class = request.args.get("error_class") or None
     source = request.args.get("source") or None
     items = list_items(conn, job_id, status=status, after_id=after, limit=PAGE_SIZE, error_class=error_class,
@@ -123,9 +123,7 @@ def submit():
                                        idempotency_key=request.form.get("nonce") or None)
     except InvalidCommand as exc:
         abort(400, description=str(exc))
-    back = request.form.get("back") or url_for("pages.dashboard")
-    if not back.startswith("/") or back.startswith("//"):
-        back = url_for("pages.dashboard")
+    back = safe_target(request.form.get("back"), url_for("pages.dashboard"))
     sep = "&" if "?" in back else "?"
     return redirect(f"{back}{sep}command={command_id}")
 

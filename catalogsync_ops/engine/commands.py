@@ -8,6 +8,7 @@ result or `rejected` with a reason a person understands. Handlers are a table ke
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,8 @@ from catalogsync_ops.engine.retry import retry_failed_items, retry_item
 from catalogsync_ops.engine.states import CommandStatus, JobType
 from catalogsync_ops.errors import CatalogsyncError, CommandRejected, ErrorClass, InvalidCommand, NotFound
 from catalogsync_ops.store.connection import Connection, iso, transaction
+
+log = logging.getLogger("catalogsync_ops.commands")
 
 
 class CommandKind(StrEnum):
@@ -60,21 +63,45 @@ class CommandContext:
 # ---------------------------------------------------------------- payload validation
 
 SCOPE_KEYS = ("sources", "pools", "playlists", "songs")
+ID_MAX = 2**63 - 1  # SQLite's INTEGER range
+PRIORITY_LIMIT = 1_000_000
+SCOPE_MAX_ENTRIES = 10_000
 
 
-def _int(payload: dict, key: str, *, required: bool = True, minimum: int | None = None) -> int | None:
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _int(payload: dict, key: str, *, required: bool = True, minimum: int | None = None,
+         maximum: int = ID_MAX) -> int | None:
     value = payload.get(key)
     if value is None:
         if required:
             raise InvalidCommand(f"{key!r} is required")
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            value = int(value)
+        text = value.strip() if isinstance(value, str) else ""
+        if text.lstrip("-").isdigit() and text.isascii() and len(text) <= 20:
+            value = int(text)
         else:
-            raise InvalidCommand(f"{key!r} must be a whole number, got {value!r}")
+            raise InvalidCommand(f"{key!r} must be a whole number, got {_shown(value)}")
     if minimum is not None and value < minimum:
-        raise InvalidCommand(f"{key!r} must be at least {minimum}, got {value}")
+        raise InvalidCommand(f"{key!r} must be at least {minimum}, got {_shown(value)}")
+    if value > maximum or value < -ID_MAX - 1:
+        raise InvalidCommand(f"{key!r} must be at most {maximum}, got {_shown(value)}")
+    return value
+
+
+def _text(key: str, value: str, max_len: int) -> str:
+    if len(value) > max_len:
+        raise InvalidCommand(f"{key!r} is longer than {max_len} characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidCommand(f"{key!r} holds characters that are not text (an unpaired surrogate)") from None
+    if "\x00" in value:
+        raise InvalidCommand(f"{key!r} holds a NUL character")
     return value
 
 
@@ -85,10 +112,8 @@ def _str(payload: dict, key: str, *, required: bool = False, max_len: int = 2000
             raise InvalidCommand(f"{key!r} is required")
         return None
     if not isinstance(value, str):
-        raise InvalidCommand(f"{key!r} must be text, got {value!r}")
-    if len(value) > max_len:
-        raise InvalidCommand(f"{key!r} is longer than {max_len} characters")
-    return value
+        raise InvalidCommand(f"{key!r} must be text, got {_shown(value)}")
+    return _text(key, value, max_len)
 
 
 def _scope(raw: Any) -> dict[str, list]:
@@ -105,9 +130,19 @@ def _scope(raw: Any) -> dict[str, list]:
         if not values:
             continue
         if isinstance(values, str):
-            values = [v.strip() for v in values.split(",") if v.strip()]
+            values = [v.strip() for v in _text(f"scope {key}", values, 200_000).split(",") if v.strip()]
         if not isinstance(values, list):
-            raise InvalidCommand(f"scope {key!r} must be a list, got {values!r}")
+            raise InvalidCommand(f"scope {key!r} must be a list, got {_shown(values)}")
+        if len(values) > SCOPE_MAX_ENTRIES:
+            raise InvalidCommand(f"scope {key!r} lists more than {SCOPE_MAX_ENTRIES} entries; leave it empty for all")
+        if key in ("pools", "playlists"):
+            for value in values:
+                if isinstance(value, bool) or not isinstance(value, (str, int)):
+                    raise InvalidCommand(f"scope {key!r} entries must be names, ids or URLs, got {_shown(value)}")
+                if isinstance(value, int) and not 1 <= value <= ID_MAX:
+                    raise InvalidCommand(f"scope {key!r} id out of range: {_shown(value)}")
+                if isinstance(value, str):
+                    _text(f"scope {key}", value, 2000)
         if key == "sources":
             bad = [v for v in values if v not in KNOWN_SOURCES]
             if bad:
@@ -124,13 +159,17 @@ def validate_payload(kind: CommandKind | str, payload: dict[str, Any] | None) ->
         kind = CommandKind(kind)
     except ValueError:
         raise InvalidCommand(f"unknown command {kind!r}; known: {', '.join(k.value for k in CommandKind)}") from None
+    if payload is not None and not isinstance(payload, dict):
+        raise InvalidCommand(f"'payload' must be an object, got {_shown(payload)}")
     payload = dict(payload or {})
     if kind is CommandKind.ENQUEUE_JOB:
         job_type = payload.get("job_type", JobType.FULL_PIPELINE.value)
-        if job_type not in {t.value for t in JobType}:
-            raise InvalidCommand(f"unknown job type {job_type!r}; choose one of: {', '.join(t.value for t in JobType)}")
+        if not isinstance(job_type, str) or job_type not in {t.value for t in JobType}:
+            raise InvalidCommand(f"unknown job type {_shown(job_type)}; choose one of: "
+                                 f"{', '.join(t.value for t in JobType)}")
         out = {"job_type": job_type, "scope": _scope(payload.get("scope")),
-               "priority": _int(payload, "priority", required=False) or 0}
+               "priority": _int(payload, "priority", required=False, minimum=-PRIORITY_LIMIT,
+                                maximum=PRIORITY_LIMIT) or 0}
         if (note := _str(payload, "note", max_len=500)):
             out["note"] = note
         return out
@@ -144,11 +183,12 @@ def validate_payload(kind: CommandKind | str, payload: dict[str, Any] | None) ->
             if error_class not in {e.value for e in ErrorClass}:
                 raise InvalidCommand(f"unknown error class {error_class!r}; one of: {', '.join(e.value for e in ErrorClass)}")
             out["error_class"] = error_class
-        if (source := _str(payload, "source")):
+        if (source := _str(payload, "source", max_len=40)):
             out["source"] = source
         return out
     if kind is CommandKind.REPRIORITIZE_JOB:
-        return {"job_id": _int(payload, "job_id", minimum=1), "priority": _int(payload, "priority")}
+        return {"job_id": _int(payload, "job_id", minimum=1),
+                "priority": _int(payload, "priority", minimum=-PRIORITY_LIMIT, maximum=PRIORITY_LIMIT)}
     if kind is CommandKind.PAUSE_RUNNER:
         return {"reason": _str(payload, "reason", max_len=500)} if payload.get("reason") else {}
     if kind is CommandKind.RESUME_RUNNER:
@@ -159,7 +199,7 @@ def validate_payload(kind: CommandKind | str, payload: dict[str, Any] | None) ->
             raise InvalidCommand("'content' (the new env file text) is required")
         if len(content) > 256 * 1024:
             raise InvalidCommand("the env file is larger than 256 KiB; that is not a catalogsync.env")
-        out = {"content": content}
+        out = {"content": _text("content", content, 256 * 1024)}
         if (note := _str(payload, "note", max_len=500)):
             out["note"] = note
         return out
@@ -367,6 +407,12 @@ def apply_command(conn: Connection, command_id: int, ctx: CommandContext) -> tup
     and only the rejection is written, so a command is never half-applied.
     """
     ts = iso(ctx.now)
+    if ctx.runner_instance_id is not None:
+        # Taken, in a commit of its own: if applying it kills the runner, the next start rejects
+        # it (reject_interrupted_commands) instead of dying on it again.
+        with transaction(conn):
+            conn.execute("UPDATE job_commands SET runner_instance_id = ? WHERE id = ? AND status = 'pending'",
+                         (ctx.runner_instance_id, command_id))
     with transaction(conn):
         row = conn.execute("SELECT * FROM job_commands WHERE id = ? AND status = 'pending'",
                            (command_id,)).fetchone()
@@ -376,22 +422,42 @@ def apply_command(conn: Connection, command_id: int, ctx: CommandContext) -> tup
             with transaction(conn):
                 try:
                     payload = validate_payload(row["kind"], json.loads(row["payload_json"] or "{}"))
-                except InvalidCommand as exc:
-                    raise CommandRejected(str(exc)) from None
+                except (InvalidCommand, ValueError, RecursionError) as exc:
+                    raise CommandRejected(f"invalid payload: {exc}") from None
                 result = HANDLERS[CommandKind(row["kind"])](conn, payload, ctx, command_id)
+                body = json.dumps(result, ensure_ascii=False)
         except CatalogsyncError as exc:
+            reason = str(exc)
+        except sqlite3.OperationalError:
+            raise  # the database itself (locked, full, gone): not this command's fault; it stays pending
+        except Exception as exc:  # a bug or an input no check foresaw must not stop the runner
+            log.exception("Command %s (%s) failed while being applied", command_id, row["kind"])
+            reason = f"could not be applied ({type(exc).__name__}: {str(exc)[:300]}); nothing was changed"
+        else:
             conn.execute(
-                "UPDATE job_commands SET status = 'rejected', reject_reason = ?, applied_at = ?,"
-                " runner_instance_id = ? WHERE id = ?",
-                (str(exc), ts, ctx.runner_instance_id, command_id),
-            )
-            return CommandStatus.REJECTED, str(exc)
+                "UPDATE job_commands SET status = 'applied', result_json = ?, applied_at = ?, runner_instance_id = ?"
+                " WHERE id = ?", (body, ts, ctx.runner_instance_id, command_id))
+            return CommandStatus.APPLIED, result
         conn.execute(
-            "UPDATE job_commands SET status = 'applied', result_json = ?, applied_at = ?, runner_instance_id = ?"
-            " WHERE id = ?",
-            (json.dumps(result, ensure_ascii=False), ts, ctx.runner_instance_id, command_id),
-        )
-        return CommandStatus.APPLIED, result
+            "UPDATE job_commands SET status = 'rejected', reject_reason = ?, applied_at = ?,"
+            " runner_instance_id = ? WHERE id = ?", (reason, ts, ctx.runner_instance_id, command_id))
+        return CommandStatus.REJECTED, reason
+
+
+def reject_interrupted_commands(conn: Connection, current_runner_id: int, *, now: datetime | None = None) -> list[int]:
+    """Reject the commands a runner had taken but not finished when it died.
+
+    A command whose applying stopped the process (a crash, a kill) would otherwise stop every
+    runner that starts after it: the crash-loop guard. Returns the ids rejected.
+    """
+    with transaction(conn):
+        rows = conn.execute("SELECT id FROM job_commands WHERE status = 'pending' AND runner_instance_id IS NOT NULL"
+                            " AND runner_instance_id != ?", (current_runner_id,)).fetchall()
+        conn.executemany(
+            "UPDATE job_commands SET status = 'rejected', applied_at = ?, reject_reason = ? WHERE id = ?",
+            [(iso(now), "the runner stopped while applying this command, so it is not tried again (it may have "
+              "stopped it); send it again if it is still wanted", r[0]) for r in rows])
+    return [r[0] for r in rows]
 
 
 def apply_pending_commands(conn: Connection, ctx: CommandContext, *, limit: int = 100) -> list[tuple[int, CommandStatus, Any]]:

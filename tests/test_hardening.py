@@ -1,0 +1,196 @@
+"""Hostile and unlucky input: no command stops the runner, no request is a 500, no redirect
+leaves the site. Each test here failed before its fix."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import string
+from pathlib import Path
+
+import pytest
+from conftest import runnerd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from catalogsync_ops.config.envfile import load_config
+from catalogsync_ops.config.revisions import list_revisions, record_revision
+from catalogsync_ops.engine.commands import CommandContext, CommandKind, apply_pending_commands
+from catalogsync_ops.store.connection import connect
+from webui.auth import create_token
+
+HUGE = 99999999999999999999999
+
+
+def raw_command(conn, kind: str, payload, *, runner_instance_id=None) -> int:
+    """A command row as someone with the database file could write it, no validation."""
+    body = payload if isinstance(payload, str) else json.dumps(payload)
+    with conn:
+        return conn.execute("INSERT INTO job_commands (kind, payload_json, status, origin, runner_instance_id,"
+                            " created_at) VALUES (?, ?, 'pending', 'cli', ?, '2026-01-01T00:00:00Z')",
+                            (kind, body, runner_instance_id)).lastrowid
+
+
+def command_row(home: Path, command_id: int):
+    with connect(home / "catalogsync.db") as conn:
+        return conn.execute("SELECT status, reject_reason FROM job_commands WHERE id = ?", (command_id,)).fetchone()
+
+
+# ---------------------------------------------------------------- 1. no command stops the runner
+
+
+@pytest.mark.parametrize("kind,payload", [
+    ("pause_job", {"job_id": HUGE}), ("retry_item", {"item_id": HUGE}), ("enqueue_job", {"priority": HUGE}),
+    ("reprioritize_job", {"job_id": 1, "priority": -HUGE}), ("cancel_job", {"job_id": 2**63}),
+    ("enqueue_job", {"scope": {"playlists": [HUGE]}}), ("retry_failed_items", {"job_id": 1, "source": ["x"]}),
+    ("pause_runner", {"reason": "\ud800"}), ("enqueue_job", 42), ("apply_config", ["content"]),
+])
+def test_a_command_the_runner_cannot_store_is_rejected_and_the_runner_goes_on(home: Path, kind, payload):
+    db = connect(home / "catalogsync.db")
+    try:
+        bad = raw_command(db, kind, payload)
+        good = raw_command(db, "pause_runner", {"reason": "film night"})
+    finally:
+        db.close()
+    result = runnerd(home, "run", "--burst")
+    assert result.returncode == 0, result.stderr[-2000:]
+    status, reason = command_row(home, bad)
+    assert status == "rejected" and reason, reason
+    assert command_row(home, good)[0] == "applied"
+    again = runnerd(home, "run", "--burst")  # and it starts again: the row no longer stops anything
+    assert again.returncode == 0, again.stderr[-2000:]
+
+
+def test_a_command_a_dead_runner_was_applying_is_rejected_at_the_next_start(home: Path):
+    db = connect(home / "catalogsync.db")
+    try:
+        taken = raw_command(db, "pause_runner", {"reason": "x"}, runner_instance_id=4242)
+    finally:
+        db.close()
+    result = runnerd(home, "run", "--burst")
+    assert result.returncode == 0, result.stderr[-2000:]
+    status, reason = command_row(home, taken)
+    assert status == "rejected" and "stopped while applying" in reason
+
+
+@pytest.fixture
+def apply_ctx(tmp_path: Path, conn):
+    path = tmp_path / "catalogsync.env"
+    text = f"LIBRARY_DIR={tmp_path / 'lib'}\n"
+    path.write_text(text, encoding="utf-8")
+    record_revision(conn, path, text, source="init")
+    return CommandContext(env_path=path, runner_instance_id=1, config=load_config(path),
+                          config_revision_id=list_revisions(conn)[0]["id"])
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-2**80, max_value=2**80) | st.floats(allow_nan=False)
+    | st.text(max_size=30) | st.sampled_from(["", "1", "-1", "abc", "\ud800", "\x00", "9" * 40, "demo", "failed"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(string.ascii_lowercase + "_", max_size=12),
+                                                                  inner, max_size=4),
+    max_leaves=12)
+KEYS = ["job_id", "item_id", "priority", "job_type", "scope", "note", "reason", "error_class", "source", "content",
+        "revision_id", "sources", "pools", "playlists", "songs"]
+payloads = st.one_of(json_values, st.dictionaries(st.sampled_from(KEYS), json_values, max_size=5))
+
+
+@settings(max_examples=1200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                   HealthCheck.too_slow])
+@given(kind=st.sampled_from([k.value for k in CommandKind]), payload=payloads)
+def test_random_payloads_of_every_kind_end_applied_or_rejected(conn, apply_ctx, kind, payload):
+    try:
+        body = json.dumps(payload, ensure_ascii=False)
+    except (ValueError, TypeError):
+        return  # not storable as JSON at all: nobody can write it to the table
+    try:
+        command_id = raw_command(conn, kind, body)
+    except (sqlite3.Error, UnicodeEncodeError):
+        return  # SQLite would not take the row (lone surrogate): it never reaches the runner
+    results = apply_pending_commands(conn, apply_ctx)
+    assert [r[0] for r in results] == [command_id]
+    status = conn.execute("SELECT status FROM job_commands WHERE id = ?", (command_id,)).fetchone()[0]
+    assert status in ("applied", "rejected")
+
+
+# ---------------------------------------------------------------- 3. redirects stay on the site
+
+
+@pytest.mark.parametrize("back", ["/%09/evil.example", "//evil.example", "/\\evil.example", "https://evil.example/",
+                                  "/%0a/x", "/%0d%0aSet-Cookie:x=1", "javascript:alert(1)", "/\t/evil.example"])
+def test_redirects_never_leave_the_site(client, page_csrf_token, back):
+    from urllib.parse import quote, unquote
+
+    response = client.get(f"/lang/en?back={back if '%' in back else quote(back)}")
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    posted = client.post("/commands", data={"kind": "pause_runner", "csrf_token": page_csrf_token,
+                                            "back": unquote(back)})
+    assert posted.status_code == 302 and posted.headers["Location"].startswith("/?command=")
+
+
+@pytest.fixture
+def page_csrf_token(client) -> str:
+    from conftest import page_csrf
+
+    return page_csrf(client)
+
+
+def test_the_login_page_next_stays_on_the_site(web):
+    from conftest import PASSWORD, csrf_from
+
+    app, _ = web
+    client = app.test_client()
+    token = csrf_from(client.get("/login?next=/%09/evil.example").get_data(as_text=True))
+    response = client.post("/login?next=/%09/evil.example", data={"username": "admin", "password": PASSWORD,
+                                                                 "csrf_token": token})
+    assert response.status_code == 302 and "evil" not in response.headers["Location"]
+
+
+# ---------------------------------------------------------------- 7. never a 500
+
+
+@pytest.mark.parametrize("path,status", [
+    (f"/api/commands/{HUGE}", 404), (f"/jobs/{HUGE}", 404), (f"/items/{HUGE}", 404), (f"/commands/{HUGE}", 404),
+    (f"/jobs?before={HUGE}", 400), (f"/api/jobs?before={HUGE}", 400), (f"/logs?before={HUGE}", 400),
+    (f"/playlists?after={HUGE}", 400), (f"/api/logs?before={HUGE}", 400), (f"/api/playlists?after={HUGE}", 400),
+    ("/api/jobs/1/items?status=x", 400), ("/jobs?before=abc", 400), ("/api/jobs/1/items?after=-", 400),
+    (f"/api/config/revisions?before={HUGE}", 400), (f"/logs?job={HUGE}", 400),
+])
+def test_out_of_range_and_malformed_arguments_are_4xx(client, path, status):
+    response = client.get(path)
+    assert response.status_code == status, (path, response.status_code, response.get_data(as_text=True)[:300])
+
+
+def test_limits_are_clamped_a_negative_one_cannot_lift_the_row_cap(client, web):
+    from conftest import make_running_job
+
+    _, conn = web
+    make_running_job(conn, 1)
+    job_id, _ = make_running_job(conn, 3)
+    assert len(client.get("/api/jobs?limit=0").get_json()["jobs"]) == 1
+    assert len(client.get("/api/jobs?limit=-5").get_json()["jobs"]) == 1  # clamped to 1, not "no limit"
+    assert len(client.get("/api/jobs?limit=99999999999999999999999").get_json()["jobs"]) == 2
+    assert len(client.get(f"/api/jobs/{job_id}/items?limit=-1").get_json()["items"]) == 1
+
+
+@pytest.mark.parametrize("body", [
+    {"kind": "pause_job", "payload": 42}, {"kind": "pause_job", "payload": [1, 2]},
+    {"kind": "pause_job", "payload": {"job_id": HUGE}}, {"kind": "pause_runner", "idempotency_key": {}},
+    {"kind": "pause_runner", "payload": {"reason": "\ud800"}}, {"kind": ["pause_runner"]},
+    {"kind": "enqueue_job", "payload": {"priority": 1.5}}, {"kind": "pause_job", "payload": {"job_id": True}},
+])
+def test_command_bodies_the_api_cannot_take_are_400(web, body):
+    app, conn = web
+    token = create_token(conn, "tests")
+    api = app.test_client()
+    response = api.post("/api/commands", data=json.dumps(body), content_type="application/json",
+                        headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.get_json()["error"]
+
+
+def test_json_nested_too_deeply_is_400(web):
+    app, conn = web
+    token = create_token(conn, "tests")
+    deep = "[" * 100_000 + "]" * 100_000
+    response = app.test_client().post("/api/commands", data=deep, content_type="application/json",
+                                      headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 400 and "JSON" in response.get_json()["error"]
