@@ -24,3 +24,29 @@ def sha256_file(path: Path) -> str:
         while chunk := handle.read(CHUNK_SIZE):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+PRIVATE_MODE = 0o600  # the database, its -wal/-shm, backups, the lock and the env file hold secrets
+
+
+def create_private(path: str | os.PathLike[str]) -> None:
+    """Create an empty file only its owner can read, unless it exists already."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_MODE)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+def open_to_others(paths) -> list[tuple[Path, int]]:
+    """The files among `paths` that exist and that users other than the owner may read or
+    write, with their modes."""
+    found = []
+    for path in paths:
+        try:
+            mode = os.stat(path).st_mode & 0o777
+        except OSError:
+            continue
+        if mode & 0o077:
+            found.append((Path(path), mode))
+    return found

@@ -47,7 +47,7 @@ from catalogsync_ops.engine.states import STAGE_FINAL, StageType
 from catalogsync_ops.errors import CatalogsyncError, ConfigError, TransitionError
 from catalogsync_ops.pipeline import items_for_stage
 from catalogsync_ops.store.connection import Connection, iso, transaction
-from catalogsync_ops.store.database import open_database
+from catalogsync_ops.store.database import open_database, open_secret_files
 from catalogsync_ops.transfer.storage import build_uploader
 from runnerd.lock import RunnerLock, RunnerLockHeld
 from runnerd.logs import DatabaseLogHandler
@@ -126,6 +126,8 @@ class Runner:
                  self.db_path)
         for key, value in mask_values({k: str(v) for k, v in self.config.values.items()}).items():
             log.info("  %-28s %s", key, value)
+        for problem in open_secret_files(self.db_path, self.env_path):
+            log.warning("%s", problem)
         for command_id in reject_interrupted_commands(self.conn, self.runner_id):
             log.warning("Command %s was being applied when the last runner stopped: rejected, so it cannot stop this "
                         "one too (send it again if it is still wanted)", command_id)

@@ -23,7 +23,7 @@ class RunnerLock:
 
     def acquire(self) -> None:
         """Take the lock or raise RunnerLockHeld with the holder's pid, host and start time."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import string
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ def raw_command(conn, kind: str, payload, *, runner_instance_id=None) -> int:
 
 
 def command_row(home: Path, command_id: int):
-    with connect(home / "catalogsync.db") as conn:
+    with closing(connect(home / "catalogsync.db")) as conn:
         return conn.execute("SELECT status, reject_reason FROM job_commands WHERE id = ?", (command_id,)).fetchone()
 
 
@@ -194,3 +195,48 @@ def test_json_nested_too_deeply_is_400(web):
     response = app.test_client().post("/api/commands", data=deep, content_type="application/json",
                                       headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 400 and "JSON" in response.get_json()["error"]
+
+
+# ---------------------------------------------------------------- 2. files only the owner can read
+
+
+def mode_of(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_everything_that_holds_secrets_is_created_for_the_owner_only(tmp_path: Path):
+    import os
+
+    old = os.umask(0o022)  # a NAS's usual umask: files would be 0644
+    try:
+        home = tmp_path / "home"
+        env = {"CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}
+        from click.testing import CliRunner
+
+        from runnerd.cli import cli
+
+        assert CliRunner().invoke(cli, ["init", "--home", str(home)]).exit_code == 0
+        assert runnerd(home, "run", "--burst").returncode == 0
+        (home / "backups").mkdir(exist_ok=True)
+        backup = CliRunner().invoke(cli, ["backup", str(home / "backups")], env=env)
+        assert backup.exit_code == 0, backup.output
+    finally:
+        os.umask(old)
+    db = home / "catalogsync.db"
+    files = [home / "catalogsync.env", db, Path(f"{db}.runnerd.lock"), *sorted((home / "backups").glob("*.db"))]
+    assert len(files) >= 4
+    with closing(connect(db)) as conn:  # a connection brings the -wal and -shm back
+        conn.execute("SELECT 1").fetchone()
+        files += [Path(f"{db}-wal"), Path(f"{db}-shm")]
+        assert {f.name: oct(mode_of(f)) for f in files} == {f.name: "0o600" for f in files}
+
+
+def test_files_others_can_read_are_reported_at_start_and_by_config_check(home: Path):
+    db = home / "catalogsync.db"
+    db.chmod(0o644)
+    (home / "catalogsync.env").chmod(0o640)
+    result = runnerd(home, "run", "--burst")
+    assert result.returncode == 0
+    assert f"{db} can be read by other users (mode 644)" in result.stderr and f"chmod 600 '{db}'" in result.stderr
+    check = runnerd(home, "config", "check")
+    assert check.returncode == 0 and "catalogsync.env can be read by other users (mode 640)" in check.stdout

@@ -86,8 +86,11 @@ def test_two_processes_migrating_at_once_apply_each_migration_once(tmp_path):
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err.decode()
     conn = connect(path)
-    assert conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == len(migrations.MIGRATIONS)
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == len(migrations.MIGRATIONS)
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        conn.close()
 
 
 def test_database_from_a_newer_version_is_refused(conn, db_path):

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from catalogsync_ops.errors import CatalogsyncError
-from catalogsync_ops.fileio import fsync_dir
+from catalogsync_ops.fileio import create_private, fsync_dir
 from catalogsync_ops.store.connection import connect
 from catalogsync_ops.store.migrations import LATEST_VERSION
 
@@ -40,6 +40,7 @@ def backup_to(conn: sqlite3.Connection, dest: str | os.PathLike[str]) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(f".{dest.name}.part")
     part.unlink(missing_ok=True)
+    create_private(part)  # a backup holds every secret the database does
     target = sqlite3.connect(part)
     try:
         conn.backup(target, pages=4096)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from catalogsync_ops.errors import DatabaseLocationError
+from catalogsync_ops.fileio import PRIVATE_MODE
 
 BUSY_TIMEOUT_MS = 15_000
 
@@ -126,6 +127,7 @@ def connect(
     path = os.path.realpath(path)
     if check_filesystem:
         check_local_filesystem(path)
+    existed = os.path.exists(path)
     conn = sqlite3.connect(
         path,
         timeout=BUSY_TIMEOUT_MS / 1000,
@@ -138,6 +140,12 @@ def connect(
     conn.write_lock = _write_lock_for(path)
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    if not existed:
+        # Before anything is written: SQLite gives the -wal and -shm files the database file's mode.
+        try:
+            os.chmod(path, PRIVATE_MODE)
+        except OSError:
+            pass  # not made here after all (no folder: the first statement says so)
     if not readonly:
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":

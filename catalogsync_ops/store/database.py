@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from catalogsync_ops.store.backup import backup_before_upgrade
+from catalogsync_ops.fileio import open_to_others
+from catalogsync_ops.store.backup import backup_before_upgrade, backups_dir
 from catalogsync_ops.store.connection import Connection, connect
 from catalogsync_ops.store.migrations import LATEST_VERSION, apply_migrations, current_version
 
@@ -30,3 +31,20 @@ def open_database(path: str | os.PathLike[str], *, readonly: bool = False) -> Co
         conn.execute("PRAGMA query_only = ON")
         conn.readonly = True
     return conn
+
+
+def secret_files(db_path: str | os.PathLike[str], *others: str | os.PathLike[str] | None) -> list[Path]:
+    """Every file that holds what the database holds (secrets, the session key): the database,
+    its -wal and -shm, the runner's lock, its backups; and `others` (the env file)."""
+    db = Path(os.path.realpath(db_path))
+    files = [db, Path(f"{db}-wal"), Path(f"{db}-shm"), Path(f"{db}.runnerd.lock")]
+    folder = backups_dir(db)
+    if folder.is_dir():
+        files += sorted(folder.glob("*.db"))
+    return files + [Path(o) for o in others if o]
+
+
+def open_secret_files(db_path: str | os.PathLike[str], *others: str | os.PathLike[str] | None) -> list[str]:
+    """One line per secret-holding file that other users of the NAS can read, saying how to fix it."""
+    return [f"{path} can be read by other users (mode {mode:o}) and holds secrets: chmod 600 '{path}'"
+            for path, mode in open_to_others(secret_files(db_path, *others))]

@@ -11,6 +11,7 @@ from catalogsync_ops.config.revisions import diff_revisions, list_revisions, rea
 from catalogsync_ops.config.settings import SETTINGS
 from catalogsync_ops.engine.commands import CommandKind
 from catalogsync_ops.errors import CatalogsyncError
+from catalogsync_ops.store.database import open_secret_files
 from runnerd.cli.base import Context, cli, command_options, pass_ctx, submit
 
 
@@ -32,13 +33,15 @@ def config_show(ctx: Context) -> None:
 def config_check(ctx: Context, file: Path | None) -> None:
     """Validate an env file (default: the one in use); exit 1 on errors."""
     path = file or ctx.env_file
-    _, problems = check_text(decode_env_bytes(path.read_bytes()), path.resolve().parent)
+    config, problems = check_text(decode_env_bytes(path.read_bytes()), path.resolve().parent)
     for problem in problems:
         click.echo(f"{path}: {problem.severity}: {problem}", err=problem.severity == "error")
     errors = problems_with(problems, "error")
     if errors:
         sys.exit(1)
     click.echo(f"{path}: OK" + (f" ({len(problems)} warnings)" if problems else ""))
+    for problem in open_secret_files(config["DB_PATH"], path):
+        click.echo(f"warning: {problem}")
     # After an upgrade: settings this release added are not in the file; their defaults apply.
     present = set(parse_env_text(decode_env_bytes(path.read_bytes())).values)
     missing = [s for s in SETTINGS if s.key not in present]

@@ -11,7 +11,7 @@ from catalogsync_ops.config.envfile import check_text
 from catalogsync_ops.config.reference import render_env_example
 from catalogsync_ops.config.revisions import record_revision
 from catalogsync_ops.errors import CatalogsyncError
-from catalogsync_ops.store.database import open_database
+from catalogsync_ops.store.database import open_database, open_secret_files
 from runnerd.cli.base import Context, cli, pass_ctx
 
 
@@ -46,6 +46,8 @@ def init(home: Path) -> None:
         raise click.ClickException(str(exc)) from None
     record_revision(conn, env_path, text, source="init", note="created by runnerd init")
     conn.close()
+    for problem in open_secret_files(paths["DB_PATH"], env_path):
+        click.echo(f"warning: {problem}", err=True)
     click.echo(f"Created {env_path}")
     click.echo(f"Database {paths['DB_PATH']} is ready; drop playlist pool files (*.txt) into {paths['INPUT_DIR']}.")
     click.echo(f"Next: export CATALOGSYNC_ENV_FILE={env_path} and run `runnerd run`.")
