@@ -240,3 +240,63 @@ def test_files_others_can_read_are_reported_at_start_and_by_config_check(home: P
     assert f"{db} can be read by other users (mode 644)" in result.stderr and f"chmod 600 '{db}'" in result.stderr
     check = runnerd(home, "config", "check")
     assert check.returncode == 0 and "catalogsync.env can be read by other users (mode 640)" in check.stdout
+
+
+# ---------------------------------------------------------------- 5. a huge env file
+
+
+def test_a_huge_env_file_is_refused_unread_and_the_runner_stays_responsive(home: Path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from test_runnerd import wait_for
+
+    env_file = home / "catalogsync.env"
+    daemon = subprocess.Popen([sys.executable, "-m", "runnerd", "run"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "CATALOGSYNC_ENV_FILE": str(env_file)})
+    try:
+        conn = connect(home / "catalogsync.db")
+        try:
+            wait_for(lambda: conn.execute("SELECT COUNT(*) FROM runner_instances WHERE status = 'running'").fetchone()[0])
+            beat = conn.execute("SELECT MAX(heartbeat_at) FROM runner_instances").fetchone()[0]
+            # 200,000 keys, 7.6 MB, each expanding the one before: quadratic in python-dotenv.
+            big = env_file.read_text() + "".join(f"K{i}=${{K{i - 1}}}x\n" for i in range(1, 200_000))
+            started = time.monotonic()
+            env_file.write_text(big, encoding="utf-8")
+            wait_for(lambda: conn.execute("SELECT COUNT(*) FROM config_revisions WHERE status = 'invalid'")
+                     .fetchone()[0], timeout=10)
+            assert time.monotonic() - started < 5
+            problems = conn.execute("SELECT problems_json FROM config_revisions WHERE status = 'invalid'").fetchone()[0]
+            assert "larger than 256 KiB" in problems
+            wait_for(lambda: conn.execute("SELECT MAX(heartbeat_at) FROM runner_instances").fetchone()[0] != beat,
+                     timeout=15)  # the loop goes on
+            many = env_file.read_text()[:100] + "".join(f"K{i}=v\n" for i in range(3000))  # small, too many keys
+            env_file.write_text(many, encoding="utf-8")
+            wait_for(lambda: conn.execute("SELECT COUNT(*) FROM config_revisions WHERE status = 'invalid'"
+                                          " AND problems_json LIKE '%keys%'").fetchone()[0], timeout=10)
+        finally:
+            conn.close()
+        stopping = time.monotonic()
+        daemon.send_signal(signal.SIGTERM)
+        daemon.communicate(timeout=30)
+        assert daemon.returncode == 0 and time.monotonic() - stopping < 10
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.communicate()
+
+
+def test_the_largest_env_file_allowed_parses_in_well_under_a_second():
+    import time
+
+    from catalogsync_ops.config.envfile import MAX_ENV_KEYS, parse_env_text
+
+    text = "".join(f"KEY_{i}=${{KEY_{i - 1}}}{'v' * 100}\n" for i in range(1, MAX_ENV_KEYS))
+    started = time.perf_counter()
+    parsed = parse_env_text(text)
+    assert time.perf_counter() - started < 1.0
+    assert not parsed.problems and len(parsed.values) == MAX_ENV_KEYS - 1

@@ -7,13 +7,14 @@ import ipaddress
 import os
 import re
 import string
+from collections import ChainMap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import urlparse
 
-from dotenv.main import resolve_variables
 from dotenv.parser import Binding, parse_stream
+from dotenv.variables import parse_variables
 
 from catalogsync_ops.config.settings import (
     FALSE_WORDS,
@@ -78,9 +79,32 @@ class Config:
         return out
 
 
+# Far above any real catalogsync.env (a few KiB, ~60 keys); beyond them a file is refused
+# unparsed, so no file can keep the runner busy (python-dotenv's own expansion is quadratic).
+MAX_ENV_BYTES = 256 * 1024
+MAX_ENV_KEYS = 2000
+
+
 def decode_env_bytes(data: bytes) -> str:
-    """Decode an env file as python-dotenv does (UTF-8), dropping a leading BOM."""
-    return data.decode("utf-8-sig")
+    """Decode an env file as python-dotenv does (UTF-8), dropping a leading BOM; bytes that are
+    not UTF-8 become U+FFFD, which parsing reports."""
+    return data.decode("utf-8-sig", errors="replace")
+
+
+def read_env_file(env_path: str | os.PathLike[str]) -> str:
+    """An env file's text, at most MAX_ENV_BYTES + 1 bytes of it (parsing refuses more)."""
+    with open(env_path, "rb") as handle:
+        return decode_env_bytes(handle.read(MAX_ENV_BYTES + 1))
+
+
+def _resolve(raw: list[tuple[str, str | None]]) -> dict[str, str | None]:
+    """python-dotenv's `resolve_variables(…, override=True)` in linear time: `${VAR}` reads
+    the keys above it, then the process environment."""
+    new_values: dict[str, str | None] = {}
+    env = ChainMap(new_values, os.environ)
+    for name, value in raw:
+        new_values[name] = None if value is None else "".join(atom.resolve(env) for atom in parse_variables(value))
+    return new_values
 
 
 def parse_env_text(text: str) -> ParsedEnv:
@@ -88,6 +112,13 @@ def parse_env_text(text: str) -> ParsedEnv:
     text = text.lstrip("\ufeff")
     bindings: list[tuple[Binding, int]] = []
     problems: list[Problem] = []
+    if len(text.encode("utf-8", "replace")) > MAX_ENV_BYTES:
+        problems.append(Problem(None, None, f"the file is larger than {MAX_ENV_BYTES // 1024} KiB, and a "
+                                "catalogsync.env is a few KiB: is this the right file? It was not read"))
+        return ParsedEnv(text=text, values={}, lines={}, bindings=[], problems=problems)
+    if "\ufffd" in text:
+        line = text[:text.index("\ufffd")].count("\n") + 1
+        problems.append(Problem(line, None, "this line is not UTF-8 text; save the file as UTF-8"))
     raw: list[tuple[str, str | None]] = []
     lines: dict[str, int] = {}
     line_no = 1
@@ -108,7 +139,11 @@ def parse_env_text(text: str) -> ParsedEnv:
             lines[binding.key] = start
             raw.append((binding.key, binding.value))
         line_no += chunk.count("\n")
-    values = dict(resolve_variables(raw, override=True))
+    if len(lines) > MAX_ENV_KEYS:
+        problems.append(Problem(None, None, f"the file sets {len(lines)} keys, and a catalogsync.env sets about 60 "
+                                f"(limit {MAX_ENV_KEYS}): is this the right file? It was not read"))
+        return ParsedEnv(text=text, values={}, lines={}, bindings=[], problems=problems)
+    values = _resolve(raw)
     return ParsedEnv(text=text, values=values, lines=lines, bindings=bindings, problems=problems)
 
 
@@ -254,12 +289,12 @@ def load_config(env_path: str | os.PathLike[str]) -> Config:
     """Read and validate an env file; raise ConfigError listing every error with its line."""
     env_path = Path(env_path)
     try:
-        text = decode_env_bytes(env_path.read_bytes())
+        text = read_env_file(env_path)
     except FileNotFoundError:
         raise ConfigError(f"No config file at {str(env_path)!r}. Create one with `runnerd init --home DIR`, "
                           "or point --env-file / CATALOGSYNC_ENV_FILE at it.") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{str(env_path)!r} is not UTF-8 text ({exc}); save it as UTF-8.") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {str(env_path)!r}: {exc}") from None
     config, problems = check_text(text, env_path.resolve().parent)
     if config is None:
         errors = problems_with(problems, "error")

@@ -19,9 +19,9 @@ from catalogsync_ops.config.envfile import (
     Config,
     Problem,
     check_text,
-    decode_env_bytes,
     mask_text,
     problems_with,
+    read_env_file,
     unmask_text,
 )
 from catalogsync_ops.errors import ConfigError, NotFound
@@ -72,7 +72,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 def read_env_text(env_path: Path) -> str:
     """The current content of the env file ('' when it does not exist)."""
     try:
-        return decode_env_bytes(Path(env_path).read_bytes())
+        return read_env_file(env_path)
     except FileNotFoundError:
         return ""
 

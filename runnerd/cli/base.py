@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from catalogsync_ops import __version__
-from catalogsync_ops.config.envfile import decode_env_bytes, load_config, parse_env_text
+from catalogsync_ops.config.envfile import load_config, parse_env_text, read_env_file
 from catalogsync_ops.engine.commands import CommandKind, get_command, submit_command
 from catalogsync_ops.engine.queries import status_summary
 from catalogsync_ops.errors import CatalogsyncError, ConfigError
@@ -42,7 +42,7 @@ class Context:
             return load_config(self.env_file)["DB_PATH"]
         except ConfigError:
             # A broken file must not lock a person out of status and config commands.
-            parsed = parse_env_text(decode_env_bytes(self.env_file.read_bytes()))
+            parsed = parse_env_text(read_env_file(self.env_file))
             raw = parsed.values.get("DB_PATH") or "catalogsync.db"
             path = Path(raw)
             return path if path.is_absolute() else self.env_file.resolve().parent / path

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from catalogsync_ops.config.envfile import check_text, decode_env_bytes, mask_text, parse_env_text, problems_with
+from catalogsync_ops.config.envfile import check_text, mask_text, parse_env_text, problems_with, read_env_file
 from catalogsync_ops.config.revisions import diff_revisions, list_revisions, read_env_text
 from catalogsync_ops.config.settings import SETTINGS
 from catalogsync_ops.engine.commands import CommandKind
@@ -33,7 +33,7 @@ def config_show(ctx: Context) -> None:
 def config_check(ctx: Context, file: Path | None) -> None:
     """Validate an env file (default: the one in use); exit 1 on errors."""
     path = file or ctx.env_file
-    config, problems = check_text(decode_env_bytes(path.read_bytes()), path.resolve().parent)
+    config, problems = check_text(read_env_file(path), path.resolve().parent)
     for problem in problems:
         click.echo(f"{path}: {problem.severity}: {problem}", err=problem.severity == "error")
     errors = problems_with(problems, "error")
@@ -43,7 +43,7 @@ def config_check(ctx: Context, file: Path | None) -> None:
     for problem in open_secret_files(config["DB_PATH"], path):
         click.echo(f"warning: {problem}")
     # After an upgrade: settings this release added are not in the file; their defaults apply.
-    present = set(parse_env_text(decode_env_bytes(path.read_bytes())).values)
+    present = set(parse_env_text(read_env_file(path)).values)
     missing = [s for s in SETTINGS if s.key not in present]
     if missing:
         click.echo(f"{len(missing)} settings are not in the file and use their defaults "
@@ -59,7 +59,7 @@ def config_check(ctx: Context, file: Path | None) -> None:
 @pass_ctx
 def config_apply(ctx: Context, file: Path, note: str | None, wait: bool, timeout: float, as_json: bool) -> None:
     """Propose FILE's content as the new env; the runner validates and writes it."""
-    submit(ctx, CommandKind.APPLY_CONFIG, {"content": decode_env_bytes(file.read_bytes()), "note": note},
+    submit(ctx, CommandKind.APPLY_CONFIG, {"content": read_env_file(file), "note": note},
             wait, timeout, as_json)
 
 
