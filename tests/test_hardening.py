@@ -300,3 +300,40 @@ def test_the_largest_env_file_allowed_parses_in_well_under_a_second():
     parsed = parse_env_text(text)
     assert time.perf_counter() - started < 1.0
     assert not parsed.problems and len(parsed.values) == MAX_ENV_KEYS - 1
+
+
+# ---------------------------------------------------------------- 6. secrets on error paths
+
+
+def test_a_secret_in_a_bad_line_or_an_invalid_value_is_never_shown(home: Path, client, web):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from test_runnerd import wait_for
+
+    _, conn = web
+    env = home / "catalogsync.env"
+    daemon = subprocess.Popen([sys.executable, "-m", "runnerd", "run"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, env={**os.environ, "CATALOGSYNC_ENV_FILE": str(env)})
+    try:
+        wait_for(lambda: conn.execute("SELECT COUNT(*) FROM runner_instances WHERE status = 'running'").fetchone()[0])
+        env.write_text(env.read_text() + "OBJECT_SECRET_ACCESS_KEY: colon-s3cr3t\n"
+                       "NOTIFY_WEBHOOK_URL=ftp://bot:hook-s3cr3t@example.invalid/x\n", encoding="utf-8")
+        wait_for(lambda: conn.execute("SELECT COUNT(*) FROM config_revisions WHERE status = 'invalid'").fetchone()[0])
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _, runner_log = daemon.communicate(timeout=30)
+    start = runnerd(home, "run", "--burst")  # refuses to start on the invalid file, saying why
+    assert start.returncode != 0 and "NOTIFY_WEBHOOK_URL" in start.stderr
+    seen = {"runner log": runner_log + start.stderr, "config show": runnerd(home, "config", "show").stdout,
+            "config check": runnerd(home, "config", "check").stdout + runnerd(home, "config", "check").stderr}
+    for path in ("/config", "/api/config", "/api/config/revisions", "/logs", "/api/logs"):
+        seen[path] = client.get(path).get_data(as_text=True)
+    seen["revisions table"] = json.dumps([dict(r) for r in conn.execute(
+        "SELECT problems_json, status FROM config_revisions")])
+    for where, text in seen.items():
+        assert "colon-s3cr3t" not in text and "hook-s3cr3t" not in text, where
+    assert "NOTIFY_WEBHOOK_URL: the value (hidden) is not an http(s) URL" in seen["revisions table"]
+    assert "OBJECT_SECRET_ACCESS_KEY: ********" in seen["/api/config"]

@@ -97,6 +97,22 @@ def read_env_file(env_path: str | os.PathLike[str]) -> str:
         return decode_env_bytes(handle.read(MAX_ENV_BYTES + 1))
 
 
+_LEADING_NAME = re.compile(r"^(\s*(?:export\s+)?)([A-Za-z_][A-Za-z0-9_.]*)")
+_SECRET_WORDS = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|WEBHOOK|PRIVATE|CREDENTIAL|API_?KEY|ACCESS_KEY", re.I)
+
+
+def _masked_line(line: str) -> str:
+    """A line python-dotenv could not read, with what follows a secret's name hidden
+    (`OBJECT_SECRET_ACCESS_KEY: value`, a colon typed for '=', still holds the secret)."""
+    match = _LEADING_NAME.match(line)
+    if match and (match.group(2) in SECRET_KEYS or _SECRET_WORDS.search(match.group(2))):
+        rest = line[match.end():]
+        separator = re.match(r"\s*[:=]?\s*", rest).group(0)
+        ending = line[len(line.rstrip("\r\n")):]
+        return f"{match.group(0)}{separator}{MASK}{ending}" if rest.strip() else line
+    return line
+
+
 def _resolve(raw: list[tuple[str, str | None]]) -> dict[str, str | None]:
     """python-dotenv's `resolve_variables(…, override=True)` in linear time: `${VAR}` reads
     the keys above it, then the process environment."""
@@ -129,7 +145,7 @@ def parse_env_text(text: str) -> ParsedEnv:
         start = line_no + chunk[: len(chunk) - len(body)].count("\n") if body else line_no
         bindings.append((binding, start))
         if binding.error:
-            shown = chunk.strip()
+            shown = _masked_line(chunk.strip())
             problems.append(Problem(start, None, f"cannot read {shown[:80]!r}: expected KEY=value "
                                     "(quote values that contain spaces or #)"))
         elif binding.key is not None:
@@ -246,7 +262,11 @@ def validate(parsed: ParsedEnv, base_dir: Path) -> tuple[Config | None, list[Pro
         try:
             values[setting.key] = _convert(setting, raw, base_dir)
         except ValueError as exc:
-            problems.append(Problem(line, setting.key, f"{setting.key}: {exc}"))
+            message = str(exc)
+            if setting.secret and raw and raw.strip():
+                # Problems are shown and logged: a secret's value never goes with them.
+                message = message.replace(repr(raw.strip()), "the value (hidden)").replace(raw.strip(), MASK)
+            problems.append(Problem(line, setting.key, f"{setting.key}: {message}"))
     unknown = {k: v for k, v in parsed.values.items() if k not in SETTINGS_BY_KEY}
     for key in unknown:
         close = [s.key for s in SETTINGS if s.key.split("_")[0] == key.split("_")[0]][:3]
@@ -331,11 +351,17 @@ def _rewrite(text: str, replace: dict[int, str]) -> str:
 
 
 def mask_text(text: str) -> str:
-    """The env text with every secret value replaced by the mask, for display and diffs."""
+    """The env text with every secret value replaced by the mask, for display and diffs —
+    also on lines python-dotenv cannot read that start with a secret's name."""
     parsed = parse_env_text(text)
+    if not parsed.bindings and parsed.problems:  # refused unread (too large): show none of it
+        return "\n".join(_masked_line(line) for line in parsed.text[:MAX_ENV_BYTES].splitlines())
     replace = {i: MASK for i, (b, _) in enumerate(parsed.bindings)
                if b.key in SECRET_KEYS and b.value}
-    return _rewrite(parsed.text, replace) if replace else parsed.text
+    masked = _rewrite(parsed.text, replace) if replace else parsed.text
+    if any(b.error for b, _ in parsed.bindings):
+        masked = "".join(_masked_line(line) for line in masked.splitlines(keepends=True))
+    return masked
 
 
 def mask_values(values: dict[str, Any]) -> dict[str, Any]:
