@@ -337,3 +337,39 @@ def test_a_secret_in_a_bad_line_or_an_invalid_value_is_never_shown(home: Path, c
         assert "colon-s3cr3t" not in text and "hook-s3cr3t" not in text, where
     assert "NOTIFY_WEBHOOK_URL: the value (hidden) is not an http(s) URL" in seen["revisions table"]
     assert "OBJECT_SECRET_ACCESS_KEY: ********" in seen["/api/config"]
+
+
+# ---------------------------------------------------------------- 10. rotating a secret from the console
+
+
+@pytest.mark.parametrize("mode", ["form", "text"])
+def test_a_leaked_secret_can_be_rotated_from_the_config_page(home: Path, client, web, mode):
+    from catalogsync_ops.config.envfile import load_config
+    from catalogsync_ops.config.revisions import record_if_changed
+    from catalogsync_ops.engine.commands import CommandContext, apply_pending_commands
+    from conftest import page_csrf
+
+    _, conn = web
+    env = home / "catalogsync.env"
+    env.write_text(env.read_text().replace("OBJECT_SECRET_ACCESS_KEY=", "OBJECT_SECRET_ACCESS_KEY=old-leaked-key"),
+                   encoding="utf-8")
+    record_if_changed(conn, env)
+    page = client.get("/config").get_data(as_text=True)
+    assert "old-leaked-key" not in page
+    token = page_csrf(client)
+    if mode == "form":
+        data = {"mode": "form", "OBJECT_SECRET_ACCESS_KEY": "new-rotated-key"}
+    else:
+        masked = client.get("/api/config").get_json()["content"]
+        data = {"mode": "text", "content": masked.replace("OBJECT_SECRET_ACCESS_KEY=********",
+                                                          "OBJECT_SECRET_ACCESS_KEY=new-rotated-key")}
+    checked = client.post("/config", data={**data, "action": "check", "csrf_token": token}).get_data(as_text=True)
+    diff = checked[checked.index('id="config-diff"'):checked.index("</pre>", checked.index('id="config-diff"'))]
+    assert "No changes." not in checked and "+OBJECT_SECRET_ACCESS_KEY=******** (changed)" in diff
+    assert "new-rotated-key" not in diff and "old-leaked-key" not in checked
+    applied = client.post("/config", data={**data, "action": "apply", "csrf_token": token, "nonce": f"n-{mode}"})
+    assert applied.status_code == 302
+    [(_, status, _)] = apply_pending_commands(conn, CommandContext(env_path=env, config=load_config(env)))
+    assert status == "applied"
+    assert load_config(env)["OBJECT_SECRET_ACCESS_KEY"] == "new-rotated-key"
+    assert "old-leaked-key" not in env.read_text()

@@ -62,7 +62,7 @@ def config():
         if unmasked is not None:
             config_ok, problems = check_text(unmasked, env_path.resolve().parent)
             diff = diff_texts(current, unmasked, old_name="current", new_name="proposed")
-            if request.form.get("action") == "apply" and config_ok is not None and diff:
+            if request.form.get("action") == "apply" and config_ok is not None and unmasked != current:
                 command_id, _ = submit_command(get_db(), CommandKind.APPLY_CONFIG,
                                                {"content": unmasked, "note": request.form.get("note") or None},
                                                origin="web", requested_by=g.user,

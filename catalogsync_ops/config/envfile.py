@@ -350,13 +350,15 @@ def _rewrite(text: str, replace: dict[int, str]) -> str:
     return "".join(out)
 
 
-def mask_text(text: str) -> str:
+def mask_text(text: str, *, changed: Iterable[str] = ()) -> str:
     """The env text with every secret value replaced by the mask, for display and diffs —
-    also on lines python-dotenv cannot read that start with a secret's name."""
+    also on lines python-dotenv cannot read that start with a secret's name. Secrets named in
+    `changed` show as changed (a diff that must say so without saying the value)."""
     parsed = parse_env_text(text)
     if not parsed.bindings and parsed.problems:  # refused unread (too large): show none of it
         return "\n".join(_masked_line(line) for line in parsed.text[:MAX_ENV_BYTES].splitlines())
-    replace = {i: MASK for i, (b, _) in enumerate(parsed.bindings)
+    changed = set(changed)
+    replace = {i: f"{MASK} (changed)" if b.key in changed else MASK for i, (b, _) in enumerate(parsed.bindings)
                if b.key in SECRET_KEYS and b.value}
     masked = _rewrite(parsed.text, replace) if replace else parsed.text
     if any(b.error for b, _ in parsed.bindings):
@@ -400,3 +402,9 @@ def set_values(text: str, changes: dict[str, str]) -> str:
             out += "\n"
         out += "".join(f"{key}={quote_value(changes[key])}\n" for key in missing)
     return out
+
+
+def changed_secrets(old: str, new: str) -> set[str]:
+    """The secret keys whose values differ between two env texts."""
+    before, after = parse_env_text(old).values, parse_env_text(new).values
+    return {key for key in SECRET_KEYS if (before.get(key) or "") != (after.get(key) or "")}

@@ -18,6 +18,7 @@ from pathlib import Path
 from catalogsync_ops.config.envfile import (
     Config,
     Problem,
+    changed_secrets,
     check_text,
     mask_text,
     problems_with,
@@ -186,9 +187,11 @@ def record_if_changed(conn: Connection, env_path: Path, *, source: str = "extern
 
 
 def diff_texts(old: str, new: str, *, old_name: str = "current", new_name: str = "proposed") -> str:
-    """A unified diff of two env texts with every secret masked on both sides."""
+    """A unified diff of two env texts with every secret masked on both sides; a secret that
+    changed shows as "******** (changed)", never its value."""
+    changed = changed_secrets(old, new)
     return "".join(difflib.unified_diff(
-        mask_text(old).splitlines(keepends=True), mask_text(new).splitlines(keepends=True),
+        mask_text(old).splitlines(keepends=True), mask_text(new, changed=changed).splitlines(keepends=True),
         fromfile=old_name, tofile=new_name,
     ))
 
