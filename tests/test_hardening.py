@@ -344,10 +344,11 @@ def test_a_secret_in_a_bad_line_or_an_invalid_value_is_never_shown(home: Path, c
 
 @pytest.mark.parametrize("mode", ["form", "text"])
 def test_a_leaked_secret_can_be_rotated_from_the_config_page(home: Path, client, web, mode):
+    from conftest import page_csrf
+
     from catalogsync_ops.config.envfile import load_config
     from catalogsync_ops.config.revisions import record_if_changed
     from catalogsync_ops.engine.commands import CommandContext, apply_pending_commands
-    from conftest import page_csrf
 
     _, conn = web
     env = home / "catalogsync.env"
@@ -373,3 +374,119 @@ def test_a_leaked_secret_can_be_rotated_from_the_config_page(home: Path, client,
     assert status == "applied"
     assert load_config(env)["OBJECT_SECRET_ACCESS_KEY"] == "new-rotated-key"
     assert "old-leaked-key" not in env.read_text()
+
+
+# ---------------------------------------------------------------- 9. sign-in
+
+
+def test_an_unknown_user_takes_as_long_as_a_wrong_password(home: Path):
+    import statistics
+    import time
+
+    from conftest import csrf_from
+
+    from webui import create_app
+    from webui.auth import set_password
+
+    conn = connect(home / "catalogsync.db")
+    set_password(conn, "admin", "correct horse battery")
+    conn.close()
+    app = create_app({"DB_PATH": home / "catalogsync.db", "LOGIN_LIMIT": 1000})
+    client = app.test_client()
+    token = csrf_from(client.get("/login").get_data(as_text=True))
+
+    def timed(user: str) -> float:
+        started = time.perf_counter()
+        answer = client.post("/login", data={"username": user, "password": "wrong password", "csrf_token": token})
+        assert answer.status_code == 401
+        return time.perf_counter() - started
+
+    timed("nobody")  # the first unknown user makes the stand-in hash once
+    known = statistics.median(timed("admin") for _ in range(5))
+    unknown = statistics.median(timed(f"nobody{i}") for i in range(5))
+    assert unknown > 0.5 * known, (unknown, known)  # was 4 ms against 76 ms
+
+
+def test_sign_ins_are_limited_per_user_name_across_addresses(home: Path):
+    from conftest import PASSWORD, csrf_from
+
+    from webui import create_app
+    from webui.auth import set_password
+
+    conn = connect(home / "catalogsync.db")
+    set_password(conn, "admin", PASSWORD)
+    conn.close()
+    app = create_app({"DB_PATH": home / "catalogsync.db", "LOGIN_LIMIT": 3, "TRUSTED_PROXIES": ("127.0.0.1",)})
+    client = app.test_client()
+    token = csrf_from(client.get("/login").get_data(as_text=True))
+    for i in range(9):  # three per address would be refused; each from a new address is not
+        answer = client.post("/login", data={"username": "admin", "password": f"guess {i}", "csrf_token": token},
+                             headers={"X-Forwarded-For": f"203.0.113.{i}"})
+        assert answer.status_code == 401
+    blocked = client.post("/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token},
+                          headers={"X-Forwarded-For": "198.51.100.7"})
+    assert blocked.status_code == 429
+    other = client.post("/login", data={"username": "someone", "password": "x" * 8, "csrf_token": token},
+                        headers={"X-Forwarded-For": "198.51.100.8"})
+    assert other.status_code == 401  # another name from a fresh address is not blocked
+
+
+def test_a_session_ends_with_sign_out_and_with_a_password_change(web):
+    from conftest import PASSWORD, csrf_from, login, page_csrf
+
+    app, conn = web
+    phone, laptop = app.test_client(), app.test_client()
+    assert login(phone).status_code == 302
+    stolen = phone.get_cookie("catalogsync_session").value
+    thief = app.test_client()
+    thief.set_cookie("catalogsync_session", stolen)
+    assert thief.get("/jobs").status_code == 200
+    phone.post("/logout", data={"csrf_token": page_csrf(phone)})
+    assert thief.get("/jobs").status_code == 302  # the copied cookie died with the sign-out
+    assert login(phone).status_code == 302 and login(laptop).status_code == 302
+    account = phone.get("/account").get_data(as_text=True)
+    changed = phone.post("/account/password", data={"csrf_token": csrf_from(account), "current": PASSWORD,
+                                                    "password": "a brand new passphrase",
+                                                    "password2": "a brand new passphrase"})
+    assert changed.status_code == 200
+    assert phone.get("/jobs").status_code == 200  # the browser that changed it stays in
+    assert laptop.get("/jobs").status_code == 302  # every other session is signed out
+
+
+def test_the_cookie_is_https_only_when_the_env_file_says_so(home: Path):
+    from conftest import PASSWORD, login, set_env
+
+    from webui import create_app
+    from webui.auth import set_password
+
+    set_env(home, WEB_COOKIE_SECURE="true")
+    conn = connect(home / "catalogsync.db")
+    set_password(conn, "admin", PASSWORD)
+    conn.close()
+    app = create_app({"DB_PATH": home / "catalogsync.db", "ENV_PATH": home / "catalogsync.env"})
+    client = app.test_client()
+    response = login(client)
+    assert "Secure" in response.headers["Set-Cookie"]
+
+
+# ---------------------------------------------------------------- 12. token scopes
+
+
+def test_token_scopes_read_control_admin(web):
+    app, conn = web
+    api = app.test_client()
+    tokens = {scope: create_token(conn, scope, scope) for scope in ("read", "control", "admin")}
+
+    def call(scope, method, path, body=None):
+        return api.open(path, method=method, json=body, headers={"Authorization": f"Bearer {tokens[scope]}"})
+
+    config_command = {"kind": "apply_config", "payload": {"content": "WEB_PORT=8421\n"}}
+    for scope, allowed in {"read": (200, 200, 403, 403, 403), "control": (200, 200, 202, 403, 403),
+                           "admin": (200, 200, 202, 202, 200)}.items():
+        answers = (call(scope, "GET", "/api/status").status_code, call(scope, "GET", "/metrics").status_code,
+                   call(scope, "POST", "/api/commands", {"kind": "pause_runner"}).status_code,
+                   call(scope, "POST", "/api/commands", config_command).status_code,
+                   call(scope, "GET", "/api/config").status_code)
+        assert answers == allowed, scope
+    old_style = app.test_client().get("/api/status", headers={"Authorization": f"Bearer {create_token(conn, 'x')}"})
+    assert old_style.status_code == 200

@@ -8,6 +8,8 @@ from typing import Any
 
 from flask import Flask, request
 
+from catalogsync_ops.config.envfile import load_config
+from catalogsync_ops.errors import CatalogsyncError
 from catalogsync_ops.store.connection import iso, transaction
 from catalogsync_ops.store.database import open_database
 from webui import api, auth, catalog_pages, events, i18n, ops, pages, settings
@@ -48,6 +50,11 @@ def create_app(config: dict[str, Any]) -> Flask:
         LOGIN_LIMIT=int(config.get("LOGIN_LIMIT", 10)),
     )
     app.config.update({k: v for k, v in config.items() if k.isupper() and k not in ("DB_PATH", "ENV_PATH")})
+    if "SESSION_COOKIE_SECURE" not in config and app.config["ENV_PATH"] is not None:
+        try:
+            app.config["SESSION_COOKIE_SECURE"] = bool(load_config(app.config["ENV_PATH"])["WEB_COOKIE_SECURE"])
+        except CatalogsyncError:
+            pass  # an invalid or missing env file: the config page says why; cookies stay as they were
 
     app.register_blueprint(i18n.bp)
     app.register_blueprint(auth.bp)

@@ -11,6 +11,7 @@ from catalogsync_ops.engine.commands import get_command, submit_command
 from catalogsync_ops.engine.queries import job_detail, list_items, list_jobs, status_summary
 from catalogsync_ops.engine.states import ItemStatus
 from catalogsync_ops.errors import InvalidCommand, NotFound
+from webui.auth import require_scope
 from webui.context import arg_int, get_db
 from webui.openapi import document
 from webui.ops import healthz as health
@@ -122,6 +123,8 @@ def post_command():
     if key is not None and not (isinstance(key, str) and 0 < len(key) <= 200 and key.isprintable()
                                 and key.encode("utf-8", "replace").decode("utf-8") == key):
         abort(400, description="'idempotency_key' must be text of 1 to 200 printable characters")
+    if body["kind"] in ("apply_config", "rollback_config"):
+        require_scope("admin")
     try:
         command_id, created = submit_command(get_db(), body["kind"], body.get("payload"), origin="api",
                                              requested_by=g.user, idempotency_key=key)

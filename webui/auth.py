@@ -20,6 +20,7 @@ PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "static", "api.healthz", "api.pi
 TOKEN_PATHS = ("/api/", "/metrics")
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 LOGIN_WINDOW = timedelta(minutes=15)
+USER_LIMIT_FACTOR = 3  # failed sign-ins per user name, from all addresses: LOGIN_LIMIT × this
 MIN_PASSWORD = 8
 SETUP_TOKEN_TTL = timedelta(hours=24)
 
@@ -35,17 +36,39 @@ def user_count(conn: Connection) -> int:
     return int(conn.execute("SELECT COUNT(*) FROM web_users").fetchone()[0])
 
 
-def set_password(conn: Connection, username: str, password: str) -> None:
-    """Create the user or change its password (scrypt hash)."""
+def set_password(conn: Connection, username: str, password: str) -> int:
+    """Create the user or change its password (scrypt hash). Every session of the user made
+    before is signed out (its generation moves on); returns the new generation."""
     if len(password) < MIN_PASSWORD:
         raise ValueError(f"the password needs at least {MIN_PASSWORD} characters")
     ts = iso()
     with transaction(conn):
         conn.execute(
             "INSERT INTO web_users (username, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, updated_at = excluded.updated_at",
+            " ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash,"
+            " updated_at = excluded.updated_at, session_generation = session_generation + 1",
             (username, generate_password_hash(password, method="scrypt"), ts, ts))
         conn.execute("DELETE FROM web_settings WHERE key = 'setup_token'")
+        return _generation(conn, username)
+
+
+def _generation(conn: Connection, username: str) -> int | None:
+    row = conn.execute("SELECT session_generation FROM web_users WHERE username = ?", (username,)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def end_sessions(conn: Connection, username: str) -> None:
+    """Sign the user out everywhere: every session cookie issued so far stops working."""
+    with transaction(conn):
+        conn.execute("UPDATE web_users SET session_generation = session_generation + 1 WHERE username = ?",
+                     (username,))
+
+
+def _start_session(username: str, generation: int | None) -> None:
+    session.clear()
+    session["user"] = username
+    session["gen"] = generation
+    csrf_token()
 
 
 def new_setup_token(conn: Connection) -> str:
@@ -58,13 +81,31 @@ def new_setup_token(conn: Connection) -> str:
     return token
 
 
-def create_token(conn: Connection, name: str) -> str:
-    """A new API token for automation; only its hash is kept."""
+SCOPES = ("read", "control", "admin")  # each includes the ones before it
+
+
+def create_token(conn: Connection, name: str, scope: str = "admin") -> str:
+    """A new API token for automation; only its hash is kept. `scope`: read (status, lists,
+    metrics), control (also commands), admin (also the config)."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}; one of: {', '.join(SCOPES)}")
     token = "cs_" + secrets.token_urlsafe(32)
     with transaction(conn):
-        conn.execute("INSERT INTO api_tokens (name, token_sha256, created_at) VALUES (?, ?, ?)",
-                     (name, _sha(token), iso()))
+        conn.execute("INSERT INTO api_tokens (name, token_sha256, scope, created_at) VALUES (?, ?, ?, ?)",
+                     (name, _sha(token), scope, iso()))
     return token
+
+
+def token_allows(needed: str) -> bool:
+    """Whether this request may do what needs `needed` (a signed-in person may do anything)."""
+    scope = g.get("token_scope")
+    return scope is None or SCOPES.index(scope) >= SCOPES.index(needed)
+
+
+def require_scope(needed: str) -> None:
+    if not token_allows(needed):
+        abort(403, description=f"this API token's scope is {g.token_scope!r}; this needs a {needed!r} token "
+                               "(create one on the Account page)")
 
 
 def revoke_token(conn: Connection, token_id: int) -> bool:
@@ -98,20 +139,33 @@ def _bearer_user() -> str | None:
     if not header.startswith("Bearer "):
         return None
     conn = get_db()
-    row = conn.execute("SELECT id, name, last_used_at FROM api_tokens WHERE token_sha256 = ? AND revoked_at IS NULL",
-                       (_sha(header[7:].strip()),)).fetchone()
+    row = conn.execute("SELECT id, name, scope, last_used_at FROM api_tokens WHERE token_sha256 = ?"
+                       " AND revoked_at IS NULL", (_sha(header[7:].strip()),)).fetchone()
     if row is None:
         return None
+    g.token_scope = row["scope"]
     if row["last_used_at"] is None or utcnow() - parse_iso(row["last_used_at"]) > timedelta(minutes=1):
         with transaction(conn):
             conn.execute("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", (iso(), row["id"]))
     return f"token:{row['name']}"
 
 
+def _session_user() -> str | None:
+    """The signed-in user, if the session is still valid (not signed out, password unchanged)."""
+    user = session.get("user")
+    if user is None:
+        return None
+    if _generation(get_db(), user) != session.get("gen"):
+        session.clear()  # signed out elsewhere, password changed, or the user is gone
+        return None
+    return user
+
+
 def guard():
     """Before every request: who is it, and is a write allowed."""
-    g.user = session.get("user")
+    g.user = _session_user()
     g.via_token = False
+    g.token_scope = None
     if g.user is None and request.path.startswith(TOKEN_PATHS):
         g.user = _bearer_user()
         g.via_token = g.user is not None
@@ -123,6 +177,9 @@ def guard():
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     if request.method in UNSAFE_METHODS and not g.via_token:
         check_csrf()
+    if g.via_token:
+        require_scope("admin" if request.path.startswith("/api/config") else
+                      "control" if request.method in UNSAFE_METHODS else "read")
     return None
 
 
@@ -144,11 +201,30 @@ def _safe_next(target: str | None) -> str:
     return safe_target(target, url_for("pages.dashboard"))
 
 
-def _too_many_attempts(conn: Connection, addr: str) -> bool:
+_DUMMY_HASH: list[str] = []
+
+
+def _check_password(row, password: str) -> bool:
+    """Check a password as long for an unknown user as for a known one (no user enumeration
+    by timing): an unknown user's attempt is checked against a hash of nothing."""
+    if row is None:
+        if not _DUMMY_HASH:
+            _DUMMY_HASH.append(generate_password_hash(secrets.token_urlsafe(16), method="scrypt"))
+        check_password_hash(_DUMMY_HASH[0], password)
+        return False
+    return check_password_hash(row[0], password)
+
+
+def _too_many_attempts(conn: Connection, addr: str, username: str) -> bool:
+    """Failed sign-ins in the window, from this address or for this user name from anywhere
+    (a guesser spreading over many addresses still meets the second limit)."""
     since = iso(utcnow() - LOGIN_WINDOW)
-    failed = conn.execute("SELECT COUNT(*) FROM login_attempts WHERE remote_addr = ? AND created_at > ? AND succeeded = 0",
-                          (addr, since)).fetchone()[0]
-    return failed >= current_app.config["LOGIN_LIMIT"]
+    limit = current_app.config["LOGIN_LIMIT"]
+    by_addr = conn.execute("SELECT COUNT(*) FROM login_attempts WHERE remote_addr = ? AND created_at > ?"
+                           " AND succeeded = 0", (addr, since)).fetchone()[0]
+    by_user = conn.execute("SELECT COUNT(*) FROM login_attempts WHERE username = ? AND created_at > ?"
+                           " AND succeeded = 0", (username, since)).fetchone()[0]
+    return by_addr >= limit or by_user >= limit * USER_LIMIT_FACTOR
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -160,18 +236,17 @@ def login():
     if request.method == "POST":
         check_csrf()
         addr = client_addr()
-        if _too_many_attempts(conn, addr):
+        username = request.form.get("username", "")[:200]
+        if _too_many_attempts(conn, addr, username):
             return render_template("login.html", title="Sign in", error=gettext("Too many failed sign-ins; wait 15 minutes.")), 429
-        username = request.form.get("username", "")
-        row = conn.execute("SELECT password_hash FROM web_users WHERE username = ?", (username,)).fetchone()
-        ok = row is not None and check_password_hash(row[0], request.form.get("password", ""))
+        row = conn.execute("SELECT password_hash, session_generation FROM web_users WHERE username = ?",
+                           (username,)).fetchone()
+        ok = _check_password(row, request.form.get("password", ""))
         with transaction(conn):
-            conn.execute("INSERT INTO login_attempts (remote_addr, succeeded, created_at) VALUES (?, ?, ?)",
-                         (addr, int(ok), iso()))
+            conn.execute("INSERT INTO login_attempts (remote_addr, username, succeeded, created_at) VALUES (?, ?, ?, ?)",
+                         (addr, username, int(ok), iso()))
         if ok:
-            session.clear()
-            session["user"] = username
-            csrf_token()
+            _start_session(username, int(row["session_generation"]))
             return redirect(_safe_next(request.args.get("next")))
         error = gettext("Wrong user name or password.")
     return render_template("login.html", title="Sign in", error=error), (401 if error else 200)
@@ -179,6 +254,9 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    """Sign out this browser and every other session of the user (a stolen cookie dies too)."""
+    if g.user:
+        end_sessions(get_db(), g.user)
     session.clear()
     return redirect(url_for("auth.login"))
 
@@ -206,13 +284,11 @@ def setup():
             error = gettext("The two passwords differ.")
         else:
             try:
-                set_password(conn, username, password)
+                generation = set_password(conn, username, password)
             except ValueError as exc:
                 error = str(exc)
             else:
-                session.clear()
-                session["user"] = username
-                csrf_token()
+                _start_session(username, generation)
                 return redirect(url_for("pages.dashboard"))
     return render_template("setup.html", title="Set up", token=token, error=error), (400 if error else 200)
 
@@ -223,7 +299,7 @@ def setup():
 def list_tokens(conn: Connection) -> list[dict]:
     """API tokens, newest first (their names and dates; the values are never kept)."""
     return [dict(r) for r in conn.execute(
-        "SELECT id, name, created_at, last_used_at, revoked_at FROM api_tokens ORDER BY id DESC")]
+        "SELECT id, name, scope, created_at, last_used_at, revoked_at FROM api_tokens ORDER BY id DESC")]
 
 
 def _account_page(**extra):
@@ -248,9 +324,10 @@ def change_password():
     if new != request.form.get("password2", ""):
         return _account_page(password_error=gettext("The two passwords differ.")), 400
     try:
-        set_password(conn, g.user, new)
+        generation = set_password(conn, g.user, new)
     except ValueError:
         return _account_page(password_error=gettext("The password needs at least 8 characters.")), 400
+    _start_session(g.user, generation)  # this browser stays signed in; every other session ends
     return _account_page(password_message=gettext("Password changed."))
 
 
@@ -262,7 +339,10 @@ def new_token():
     # A form posted twice (a reload, a double click) makes one token: the nonce is good once.
     if request.form.get("nonce") != session.pop("token_nonce", None):
         return _account_page(token_error=gettext("This form was already sent; the token was shown then.")), 409
-    token = create_token(get_db(), name[:80])
+    scope = request.form.get("scope", "read")
+    if scope not in SCOPES:
+        return _account_page(token_error=gettext("Choose what the token may do.")), 400
+    token = create_token(get_db(), name[:80], scope)
     return _account_page(new_token=token, new_token_name=name[:80])
 
 

@@ -120,13 +120,15 @@ def set_password_cmd(obj, username: str) -> None:
 
 @cli.command(name="create-token")
 @click.argument("name")
+@click.option("--scope", type=click.Choice(["read", "control", "admin"]), default="read", show_default=True,
+              help="read: status, lists, /metrics; control: also commands; admin: also the config.")
 @click.pass_obj
-def create_token_cmd(obj, name: str) -> None:
+def create_token_cmd(obj, name: str, scope: str) -> None:
     """Print a new API token (use it as Authorization: Bearer <token>)."""
     from webui.auth import create_token
 
     _, db = _paths(*obj)
-    click.echo(create_token(open_database(db), name))
+    click.echo(create_token(open_database(db), name, scope))
 
 
 @cli.command(name="tokens")
@@ -138,7 +140,8 @@ def tokens_cmd(obj) -> None:
     _, db = _paths(*obj)
     for row in _open(db).execute("SELECT * FROM api_tokens ORDER BY id"):
         state = f"revoked {row['revoked_at'][:19]}" if row["revoked_at"] else "active"
-        click.echo(f"{row['id']:>4}  {row['name']:<24} {state:<28} last used {(row['last_used_at'] or 'never')[:19]}")
+        click.echo(f"{row['id']:>4}  {row['name']:<24} {row['scope']:<8} {state:<28} "
+                   f"last used {(row['last_used_at'] or 'never')[:19]}")
 
 
 @cli.command(name="revoke-token")

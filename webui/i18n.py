@@ -39,6 +39,9 @@ ZH = {
     "Playlists (ids or URLs, comma-separated, empty = all)": "歌单（编号或网址，逗号分隔，留空为全部）",
     "Library disk": "音乐库磁盘", "free of": "可用，共", "Finished in the last 6 hours": "最近 6 小时完成",
     "Attempt %(n)s: what each source offered": "第 %(n)s 次尝试：各来源提供的候选", "No result.": "没有结果。",
+    "May": "权限", "read: status, lists, metrics": "read：状态、列表、指标",
+    "control: also pause, resume, retry, enqueue": "control：另可暂停、继续、重试、加入队列",
+    "admin: also change the config": "admin：另可修改配置", "Choose what the token may do.": "请选择令牌的权限。",
     "Candidate": "候选", "Album": "专辑", "Length": "时长", "Score": "得分", "refused": "已拒绝", "picked": "已选用",
 }
 ZH.update({
@@ -189,6 +192,7 @@ ZH_SETTING_HELP = {
     "LOG_RETENTION_ROWS": "最多保留这么多行日志。",
     "WEB_HOST": "网页控制台监听的地址；0.0.0.0 可从局域网访问（始终需要登录）。",
     "WEB_PORT": "网页控制台的端口。",
+    "WEB_COOKIE_SECURE": "登录 Cookie 只通过 HTTPS 发送：经 HTTPS 反向代理访问控制台时设为 true（之后通过 http:// 将无法登录）。",
     "NOTIFY_WEBHOOK_URL": "通知的 Webhook（留空则不通知）。配合 NOTIFY_FORMAT：JSON 端点、ntfy 主题网址、Bark 网址、https://api.telegram.org/bot<token>/sendMessage 或 Server酱 https://sctapi.ftqq.com/<key>.send。",
     "NOTIFY_FORMAT": "Webhook 收到的格式：json（通用）、ntfy、bark、telegram 或 serverchan。",
     "NOTIFY_TELEGRAM_CHAT_ID": "Telegram 机器人发送消息的聊天 ID（NOTIFY_FORMAT=telegram 时）。",

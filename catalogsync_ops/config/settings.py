@@ -74,6 +74,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOG_RETENTION_ROWS", "int", "1000000", "At most this many log rows are kept.", "runner", minimum=1000),
     Setting("WEB_HOST", "host", "127.0.0.1", "Address the web UI listens on; 0.0.0.0 to reach it from the LAN (login is always required).", "web"),
     Setting("WEB_PORT", "int", "8421", "Port of the web UI.", "web", minimum=1, maximum=65535),
+    Setting("WEB_COOKIE_SECURE", "bool", "false", "Send the sign-in cookie over HTTPS only: set true when the console is reached through an HTTPS reverse proxy (then plain http:// sign-ins stop working).", "web"),
     Setting("NOTIFY_WEBHOOK_URL", "url", "", "Webhook for notifications (empty: none). With NOTIFY_FORMAT: a JSON endpoint, an ntfy topic URL, a Bark URL, https://api.telegram.org/bot<token>/sendMessage or a ServerChan https://sctapi.ftqq.com/<key>.send URL.", "notify", secret=True),
     Setting("NOTIFY_FORMAT", "choice", "json", "Body the webhook gets: json (generic), ntfy, bark, telegram or serverchan.", "notify", choices=("json", "ntfy", "bark", "telegram", "serverchan")),
     Setting("NOTIFY_TELEGRAM_CHAT_ID", "str", "", "Chat id the Telegram bot writes to (NOTIFY_FORMAT=telegram).", "notify"),

@@ -21,6 +21,7 @@ from catalogsync_ops.store.migrations import (
     v003_throughput,
     v004_notifications,
     v005_platforms,
+    v006_hardening,
 )
 
 
@@ -35,7 +36,7 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = tuple(
     Migration(version, module.NAME, module.SQL, getattr(module, "apply", None))
     for version, module in enumerate((v001_initial, v002_web_auth, v003_throughput, v004_notifications,
-                                      v005_platforms), 1)
+                                      v005_platforms, v006_hardening), 1)
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
