@@ -139,6 +139,11 @@ MOUNTINFO = """\
 41 22 0:41 / /mnt/music rw,relatime shared:3 - nfs4 nas:/music rw
 42 22 0:42 / /mnt/smb\\040share rw,relatime shared:4 - cifs //nas/share rw
 43 22 0:43 / /mnt/cloud rw,relatime shared:5 - fuse.rclone remote: rw
+44 22 0:44 / /mnt/cluster rw,relatime shared:6 - gfs2 /dev/sdc rw
+45 22 0:45 / /mnt/ocfs rw,relatime shared:7 - ocfs2 /dev/sdd rw
+46 22 0:46 / /mnt/bee rw,relatime shared:8 - beegfs beegfs_nodev rw
+47 22 0:47 / /mnt/odd\\011name\\134x rw,relatime shared:9 - nfs nas:/odd rw
+48 22 8:33 / /volumeUSB1/usbshare rw,relatime shared:10 - fuseblk /dev/sdq1 rw
 """
 
 
@@ -153,7 +158,8 @@ def test_filesystem_type_reads_the_longest_matching_mount(path, fstype):
     assert filesystem_type(path, MOUNTINFO) == fstype
 
 
-@pytest.mark.parametrize("path", ["/mnt/music/c.db", "/mnt/smb share/c.db", "/mnt/cloud/c.db"])
+@pytest.mark.parametrize("path", ["/mnt/music/c.db", "/mnt/smb share/c.db", "/mnt/cloud/c.db", "/mnt/cluster/c.db",
+                                  "/mnt/ocfs/c.db", "/mnt/bee/c.db", "/mnt/odd\tname\\x/c.db"])
 def test_database_on_a_network_share_is_refused_with_the_reason(path):
     with pytest.raises(DatabaseLocationError, match="local disk") as info:
         check_local_filesystem(path, MOUNTINFO)
@@ -162,3 +168,15 @@ def test_database_on_a_network_share_is_refused_with_the_reason(path):
 
 def test_database_on_a_local_volume_is_accepted():
     check_local_filesystem("/volume1/catalogsync/catalogsync.db", MOUNTINFO)
+
+
+def test_a_local_ntfs_usb_disk_is_refused_with_the_reason_and_the_override(monkeypatch):
+    path = "/volumeUSB1/usbshare/catalogsync.db"
+    monkeypatch.delenv("CATALOGSYNC_ALLOW_FUSEBLK", raising=False)
+    with pytest.raises(DatabaseLocationError) as info:
+        check_local_filesystem(path, MOUNTINFO)
+    assert "NTFS or exFAT" in str(info.value) and "CATALOGSYNC_ALLOW_FUSEBLK=1" in str(info.value)
+    monkeypatch.setenv("CATALOGSYNC_ALLOW_FUSEBLK", "1")
+    check_local_filesystem(path, MOUNTINFO)  # the owner took the risk
+    with pytest.raises(DatabaseLocationError):
+        check_local_filesystem("/mnt/music/c.db", MOUNTINFO)  # a network share is never allowed

@@ -8,6 +8,7 @@ handler (which sleeps in steps of up to 100 ms).
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -26,8 +27,14 @@ NETWORK_FS_TYPES = frozenset(
     {
         "nfs", "nfs4", "cifs", "smb", "smb2", "smb3", "smbfs", "ncpfs", "afs", "9p",
         "ceph", "glusterfs", "lustre", "gpfs", "sshfs", "davfs", "webdav", "virtiofs",
+        "gfs2", "ocfs2", "beegfs", "orangefs", "pvfs2", "moosefs", "lizardfs", "cephfs",
     }
 )
+# A local disk through FUSE (NTFS or exFAT on USB, ntfs-3g): one machine, but its locking and
+# shared memory are FUSE's. Refused unless the owner says so in the environment.
+LOCAL_FUSE_TYPES = frozenset({"fuseblk"})
+ALLOW_LOCAL_FUSE = "CATALOGSYNC_ALLOW_FUSEBLK"
+_MOUNT_ESCAPE = re.compile(r"\\([0-7]{3})")
 
 _write_locks: dict[str, threading.RLock] = {}
 _write_locks_guard = threading.Lock()
@@ -86,7 +93,7 @@ def filesystem_type(path: str | os.PathLike[str], mountinfo: str | None = None) 
         fields = left.split()
         if len(fields) < 5:
             continue
-        point = fields[4].replace("\\040", " ")
+        point = _MOUNT_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), fields[4])  # \040 space, \011 tab, …
         fstype = right.split()[0] if right.split() else ""
         inside = target == point or target.startswith(point.rstrip("/") + "/") or point == "/"
         if inside and len(point) >= len(best_point):
@@ -97,12 +104,21 @@ def filesystem_type(path: str | os.PathLike[str], mountinfo: str | None = None) 
 def is_network_filesystem(fstype: str) -> bool:
     """Tell whether a file-system type is one on which SQLite WAL must not be used."""
     base = fstype.lower()
-    return base in NETWORK_FS_TYPES or base.startswith("fuse") or base.startswith("nfs")
+    return base in NETWORK_FS_TYPES or base.startswith("fuse") or base.startswith("nfs") or base in LOCAL_FUSE_TYPES
 
 
 def check_local_filesystem(db_path: str | os.PathLike[str], mountinfo: str | None = None) -> None:
     """Refuse a database whose folder is on a network or FUSE file system."""
     fstype = filesystem_type(os.path.dirname(os.path.realpath(db_path)), mountinfo)
+    if fstype.lower() in LOCAL_FUSE_TYPES:
+        if os.environ.get(ALLOW_LOCAL_FUSE) == "1":
+            return
+        raise DatabaseLocationError(
+            f"The database {str(db_path)!r} is on a {fstype!r} file system: a disk formatted NTFS or exFAT (often a "
+            "USB disk) reached through FUSE. SQLite in WAL mode needs file locks and shared memory that FUSE does "
+            "not reliably give, and a power cut there can corrupt the database. Put DB_PATH on the NAS's own "
+            "volume (ext4 or Btrfs, for example /volume1/…) — the library can stay on the USB disk. If you accept "
+            f"the risk, set {ALLOW_LOCAL_FUSE}=1 in the environment of runnerd and the console.")
     if fstype and is_network_filesystem(fstype):
         raise DatabaseLocationError(
             f"The database {str(db_path)!r} is on a {fstype!r} file system. SQLite in WAL mode "
