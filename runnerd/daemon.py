@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import signal
 import socket
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -49,6 +49,7 @@ from catalogsync_ops.pipeline import items_for_stage
 from catalogsync_ops.store.connection import Connection, iso, transaction
 from catalogsync_ops.store.database import open_database, open_secret_files
 from catalogsync_ops.transfer.storage import build_uploader
+from runnerd.health import LibraryDiskWatch, is_disk_full
 from runnerd.lock import RunnerLock, RunnerLockHeld
 from runnerd.logs import DatabaseLogHandler
 from runnerd.watch import EnvWatcher
@@ -102,7 +103,7 @@ class Runner:
         self._last = {"heartbeat": 0.0, "flush": 0.0, "poll": 0.0, "retention": 0.0, "disk": 0.0}
         self.notifier: notify.Notifier | None = None
         self._watchdog = sdnotify.watchdog_enabled()
-        self._disk_low = False
+        self.library_disk = LibraryDiskWatch()
 
     # ------------------------------------------------------------ start and stop
 
@@ -178,8 +179,8 @@ class Runner:
         sdnotify.notify("STOPPING=1")
         if pool is not None:
             pool.draining.set()
-            with transaction(conn):
-                conn.execute("UPDATE runner_instances SET status = 'stopping' WHERE id = ?", (self.runner_id,))
+            self._unless_full("mark the runner stopping", lambda: conn.execute(
+                "UPDATE runner_instances SET status = 'stopping' WHERE id = ?", (self.runner_id,)))
             grace = float(self.config["SHUTDOWN_GRACE_SECONDS"])
             deadline = time.monotonic() + grace
             announced = False
@@ -194,8 +195,8 @@ class Runner:
                 log.info("Stopping: interrupting %d items (they resume on the next start)", pool.in_flight())
                 pool.cancel_items(None, "interrupt")
             pool.stop()
-            self._requeue_active_job()
-            self._flush_workers(final=True)
+            self._unless_full("put the active job back in the queue", self._requeue_active_job)
+            self._unless_full("record the workers' last state", lambda: pool.flush_views(conn, final=True))
         if self.watcher:
             self.watcher.stop()
         if self.notifier is not None:
@@ -204,14 +205,24 @@ class Runner:
                 # A burst run ends now: one last pass so a finished job's notification goes out
                 # (failed deliveries wait for the next start).
                 with requests.Session() as session:
-                    notify.deliver_due(conn, self.config.values, session, deadline=time.monotonic() + notify.TIMEOUT_S)
+                    self._unless_full("send the last notifications", lambda: notify.deliver_due(
+                        conn, self.config.values, session, deadline=time.monotonic() + notify.TIMEOUT_S))
         if self.log_handler:
             logging.getLogger().removeHandler(self.log_handler)
             self.log_handler.close()
         if conn is not None:
-            mark_runner_stopped(conn, self.runner_id)
+            self._unless_full("mark the runner stopped", lambda: mark_runner_stopped(conn, self.runner_id))
             conn.close()
         self.lock.release()
+
+    def _unless_full(self, what: str, write) -> None:
+        """A write while stopping; with the database disk full it is left for the next start to heal."""
+        try:
+            write()
+        except sqlite3.OperationalError as exc:
+            if not is_disk_full(exc):
+                raise
+            log.warning("Stopping: could not %s: the database disk is full (the next start recovers)", what)
 
     def _requeue_active_job(self) -> None:
         """A clean stop puts the active job back in the queue, so the next start carries on."""
@@ -239,14 +250,27 @@ class Runner:
         sdnotify.notify(f"READY=1\nSTATUS=working the queue (runner {self.runner_id})\nMAINPID={os.getpid()}")
         try:
             while not self.stop_requested.is_set():
-                did = self.step()
-                if self.options.burst and not did and self._idle():
+                try:
+                    did = self.step() if not self.pool.disk.full.is_set() else self._degraded_step()
+                except sqlite3.OperationalError as exc:
+                    if not is_disk_full(exc):
+                        raise
+                    self.pool.disk.enter(exc)  # claim nothing until a write succeeds again
+                    did = False
+                if self.options.burst and not did and not self.pool.disk.full.is_set() and self._idle():
                     break
                 if not did:
                     self.stop_requested.wait(TICK_S)
         finally:
             self.shutdown()
         return 0
+
+    def _degraded_step(self) -> bool:
+        """While the database disk is full: try to write every few seconds, nothing else."""
+        recovered = self.pool.disk.try_recover(self.conn, self.runner_id)
+        if recovered:
+            self.pool.wake.set()
+        return recovered
 
     def step(self, now: float | None = None) -> bool:
         """One pass of the loop; returns whether anything happened."""
@@ -260,7 +284,7 @@ class Runner:
         self._check_workers()
         if now - self._last["flush"] >= FLUSH_S:
             self._last["flush"] = now
-            self._flush_workers()
+            self.pool.flush_views(self.conn)
             if self.log_handler:
                 self.log_handler.flush()
         if now - self._last["heartbeat"] >= HEARTBEAT_S:
@@ -270,30 +294,13 @@ class Runner:
                 sdnotify.notify("WATCHDOG=1")  # a loop that hangs stops pinging and systemd restarts it
         if now - self._last["disk"] >= DISK_CHECK_S:
             self._last["disk"] = now
-            self._check_disk()
+            self.library_disk.check(self.conn, Path(self.config["LIBRARY_DIR"]), int(self.config["NOTIFY_DISK_FREE_MB"]))
         if now - self._last["retention"] >= 3600:
             self._last["retention"] = now
             if self.log_handler:
                 self.log_handler.apply_retention(int(self.config["LOG_RETENTION_DAYS"]),
                                                  int(self.config["LOG_RETENTION_ROWS"]))
         return did
-
-    def _check_disk(self) -> None:
-        """Queue a disk_low notification when the library disk drops below NOTIFY_DISK_FREE_MB (once per drop)."""
-        threshold = int(self.config["NOTIFY_DISK_FREE_MB"]) * 2**20
-        library = Path(self.config["LIBRARY_DIR"])
-        try:
-            free = shutil.disk_usage(library if library.exists() else library.parent).free
-        except OSError:
-            return
-        if free < threshold and not self._disk_low:
-            self._disk_low = True
-            log.warning("The library disk has %d MiB free (below NOTIFY_DISK_FREE_MB=%d)", free // 2**20,
-                        threshold // 2**20)
-            notify.enqueue(self.conn, "disk_low", f"disk_low:{iso()}",
-                           data={"free_mb": free // 2**20, "threshold_mb": threshold // 2**20, "path": str(library)})
-        elif free >= threshold * 1.1:
-            self._disk_low = False
 
     def _idle(self) -> bool:
         """Burst mode's end: no command pending and no job that can run now."""
@@ -476,23 +483,3 @@ class Runner:
                 log.error("Worker %s died%s; starting a new one", worker.name,
                           f" while running item {claim.item_id}" if claim else "")
                 self.pool.add_worker(index)
-
-    def _flush_workers(self, final: bool = False) -> None:
-        """One transaction for every worker whose view changed (at most once a second)."""
-        rows = []
-        ts = iso()
-        for worker in self.pool.workers:
-            view = worker.view
-            if worker.row_id is None or not (view.dirty or final):
-                continue
-            view.dirty = False
-            state = "stopped" if final else view.state
-            rows.append((state, view.job_id, view.stage_id, view.item_id, view.song_id, view.playlist_id,
-                         view.display_text, view.bytes_done, view.bytes_total, view.speed_bps, view.item_started_at,
-                         self.pool.assignment.stage_type if self.pool.assignment else None, ts, worker.row_id))
-        if rows:
-            with transaction(self.conn):
-                self.conn.executemany(
-                    "UPDATE job_workers SET state = ?, job_id = ?, stage_id = ?, item_id = ?, song_id = ?,"
-                    " playlist_id = ?, display_text = ?, bytes_done = ?, bytes_total = ?, speed_bps = ?,"
-                    " item_started_at = ?, stage_type = ?, heartbeat_at = ? WHERE id = ?", rows)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sqlite3
 import traceback
 from datetime import timedelta
 
@@ -56,10 +57,14 @@ class DatabaseLogHandler(logging.Handler):
             return
         if self._conn is None:
             self._conn = connect(self.db_path)
-        with transaction(self._conn):
-            self._conn.executemany(
-                "INSERT INTO job_logs (created_at, level, logger, job_id, item_id, runner_instance_id, message,"
-                " traceback) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        try:
+            with transaction(self._conn):
+                self._conn.executemany(
+                    "INSERT INTO job_logs (created_at, level, logger, job_id, item_id, runner_instance_id, message,"
+                    " traceback) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        except sqlite3.Error:
+            # A log must never stop the runner (a full disk): the lines still went to stderr.
+            self.dropped += len(rows)
 
     def apply_retention(self, days: int, max_rows: int) -> int:
         """Delete rows older than `days`, then the oldest beyond `max_rows`; returns how many went."""

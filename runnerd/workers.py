@@ -14,10 +14,12 @@ for all workers together.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Callable
 
 from catalogsync_ops.engine.items import (
@@ -43,8 +45,9 @@ from catalogsync_ops.pipeline import (
     sync_playlist,
     upload_file,
 )
-from catalogsync_ops.store.connection import Connection, connect, iso, transaction
+from catalogsync_ops.store.connection import Connection, connect, iso, transaction, utcnow
 from catalogsync_ops.transfer.downloader import Canceled, CancelToken
+from runnerd.health import DatabaseDiskGuard, is_disk_full
 
 log = logging.getLogger("runnerd.workers")
 
@@ -126,6 +129,9 @@ class Worker(threading.Thread):
         contexts: dict[int, WorkContext] = {}
         try:
             self._loop(conn, contexts)
+        except BaseException:
+            log.exception("%s stopped on an error", self.name)  # the runner starts a new one
+            raise
         finally:
             for ctx in contexts.values():
                 ctx.close()
@@ -155,7 +161,7 @@ class Worker(threading.Thread):
                 assignment = pool.assignment
                 if not held:
                     chain = (assignment is not None and self.index < assignment.count
-                             and not pool.blocks(assignment.job_id))
+                             and not pool.blocks(assignment.job_id) and not pool.disk.full.is_set())
                     claims = self._record(conn, finished, assignment.stage_id if chain else None, batch)
                     flushed_at = time.monotonic()
                     if not claims:
@@ -188,6 +194,21 @@ class Worker(threading.Thread):
 
     def _record(self, conn: Connection, finished: list, stage_id: int | None, limit: int,
                 release: list[Claim] = ()) -> list[Claim]:
+        """`_record_once`, again every few seconds while the database disk is full (claiming nothing
+        meanwhile): the results a worker holds are written once there is space."""
+        while True:
+            try:
+                return self._record_once(conn, finished, stage_id, limit, release)
+            except sqlite3.OperationalError as exc:
+                if not is_disk_full(exc) or self.pool.stopping.is_set():
+                    raise
+                self.pool.disk.enter(exc)
+                self._set(state="idle")
+                self.pool.disk.wait(self.pool.stopping)
+                stage_id, limit = None, 0
+
+    def _record_once(self, conn: Connection, finished: list, stage_id: int | None, limit: int,
+                     release: list[Claim] = ()) -> list[Claim]:
         """In one transaction: record finished results, give back `release`, claim up to `limit` more."""
         if not finished and not release and not (stage_id and limit):
             return []
@@ -243,8 +264,17 @@ class Worker(threading.Thread):
             finish = self._failure(claim, exc.error_class, str(exc), getattr(exc, "source", None),
                                    is_retryable(exc.error_class), exc.details)
         except Exception as exc:  # a bug in one item must not kill the worker
-            log.exception("Item %s (%s): unexpected error", claim.item_id, claim.display_text)
-            finish = self._failure(claim, ErrorClass.INTERNAL, f"{type(exc).__name__}: {exc}", None, True)
+            if isinstance(exc, sqlite3.OperationalError) and is_disk_full(exc):
+                # The database cannot grow: not the item's fault. It waits, its attempt unspent.
+                pool.disk.enter(exc)
+                until = utcnow() + timedelta(seconds=pool.disk.retry_s)
+                finish = lambda c: defer_item(c, claim, until=until, reason="the database disk is full")  # noqa: E731
+            elif is_disk_full(exc):  # ENOSPC while tagging, copying, …: the library disk is full
+                finish = self._failure(claim, ErrorClass.DISK_FULL, f"{type(exc).__name__}: {exc}", None,
+                                       is_retryable(ErrorClass.DISK_FULL))
+            else:
+                log.exception("Item %s (%s): unexpected error", claim.item_id, claim.display_text)
+                finish = self._failure(claim, ErrorClass.INTERNAL, f"{type(exc).__name__}: {exc}", None, True)
         else:
             if outcome.skipped:
                 finish = lambda c: mark_item_skipped(c, claim.item_id, claim.attempt_no,  # noqa: E731
@@ -288,8 +318,13 @@ class WorkerPool:
     tokens: dict[int, CancelToken] = field(default_factory=dict)
     blocked_jobs: set[int] = field(default_factory=set)  # a pause or cancel of these is being applied
     register_worker: Callable[[str], int] | None = None  # makes the job_workers row
+    disk: DatabaseDiskGuard | None = None  # set in __post_init__: the database disk's state
     done_items: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if self.disk is None:
+            self.disk = DatabaseDiskGuard(self.db_path)
 
     def may_claim(self) -> bool:
         return not (self.draining.is_set() or self.paused.is_set() or self.stopping.is_set())
@@ -320,10 +355,10 @@ class WorkerPool:
 
     def assign(self, assignment: Assignment | None) -> None:
         """Point the workers at a stage (or at nothing), growing the pool if it needs more threads."""
-        self.assignment = assignment
         if assignment is not None:
             while len(self.workers) < assignment.count:
-                self.add_worker()
+                self.add_worker()  # first: if it fails (a full disk), the next pass assigns again
+        self.assignment = assignment
         self.wake.set()
         self.wake.clear()
 
@@ -332,11 +367,12 @@ class WorkerPool:
         worker = Worker(self, index)
         if index < len(self.workers):
             worker.row_id = self.workers[index].row_id
+        if worker.row_id is None and self.register_worker is not None:
+            worker.row_id = self.register_worker(worker.name)  # may fail (a full disk): nothing listed then
+        if index < len(self.workers):
             self.workers[index] = worker
         else:
             self.workers.append(worker)
-        if worker.row_id is None and self.register_worker is not None:
-            worker.row_id = self.register_worker(worker.name)
         worker.start()
         return worker
 
@@ -345,3 +381,23 @@ class WorkerPool:
         self.wake.set()
         for worker in self.workers:
             worker.join(timeout)
+
+    def flush_views(self, conn: Connection, final: bool = False) -> None:
+        """One transaction for every worker whose view changed (at most once a second)."""
+        rows = []
+        ts = iso()
+        for worker in self.workers:
+            view = worker.view
+            if worker.row_id is None or not (view.dirty or final):
+                continue
+            view.dirty = False
+            state = "stopped" if final else view.state
+            rows.append((state, view.job_id, view.stage_id, view.item_id, view.song_id, view.playlist_id,
+                         view.display_text, view.bytes_done, view.bytes_total, view.speed_bps, view.item_started_at,
+                         self.assignment.stage_type if self.assignment else None, ts, worker.row_id))
+        if rows:
+            with transaction(conn):
+                conn.executemany(
+                    "UPDATE job_workers SET state = ?, job_id = ?, stage_id = ?, item_id = ?, song_id = ?,"
+                    " playlist_id = ?, display_text = ?, bytes_done = ?, bytes_total = ?, speed_bps = ?,"
+                    " item_started_at = ?, stage_type = ?, heartbeat_at = ? WHERE id = ?", rows)

@@ -490,3 +490,111 @@ def test_token_scopes_read_control_admin(web):
         assert answers == allowed, scope
     old_style = app.test_client().get("/api/status", headers={"Authorization": f"Bearer {create_token(conn, 'x')}"})
     assert old_style.status_code == 200
+
+
+# ---------------------------------------------------------------- 11. a full disk
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A real file system of a few MiB (tmpfs), so writes meet a real ENOSPC / SQLITE_FULL."""
+    import subprocess
+
+    made = []
+
+    def make(name: str, size: str) -> Path:
+        point = tmp_path / name
+        point.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, f"these tests mount a small tmpfs and need root: {done.stderr}"
+        made.append(point)
+        return point
+
+    yield make
+    for point in made:
+        subprocess.run(["umount", "-l", str(point)], capture_output=True)
+
+
+def fill(folder: Path, leave: int) -> Path:
+    import os
+
+    stats = os.statvfs(folder)
+    filler = folder / "filler"
+    with open(filler, "wb") as handle:
+        handle.write(b"\0" * max(0, stats.f_bavail * stats.f_frsize - leave))
+    return filler
+
+
+def test_a_full_database_disk_degrades_the_runner_which_carries_on_by_itself(home: Path, demo_server, small_disk):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import set_env
+    from test_runnerd import wait_for
+
+    disk = small_disk("dbdisk", "24m")
+    set_env(home, DB_PATH=disk / "catalogsync.db", DEMO_BASE_URL=demo_server.base_url, DOWNLOAD_SOURCES="demo,demo2",
+            RETRY_BACKOFF_SECONDS=0, RETRY_BACKOFF_MAX_SECONDS=0)
+    demo_server.write_pool_file(home / "input" / "demo.txt")
+    runnerd(home, "status")  # the database is made on the small disk
+    assert (disk / "catalogsync.db").exists()
+    filler = fill(disk, 200 * 1024)
+    log_file = home / "runnerd.log"
+    with open(log_file, "w") as log:
+        daemon = subprocess.Popen([sys.executable, "-m", "runnerd", "run"], stdout=subprocess.DEVNULL, stderr=log,
+                                  env={**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")})
+    try:
+        wait_for(lambda: "working the queue" in log_file.read_text() or "starting" in log_file.read_text())
+        assert runnerd(home, "enqueue", "full_pipeline").returncode == 0
+        wait_for(lambda: "Degraded: the disk under the database" in log_file.read_text(), timeout=30)
+        assert daemon.poll() is None
+        status = runnerd(home, "status")
+        assert status.returncode == 0 and "completed" not in status.stdout.split("active job")[-1].splitlines()[0]
+        filler.unlink()
+        conn = connect(disk / "catalogsync.db")
+        try:
+            wait_for(lambda: conn.execute("SELECT status FROM job_runs WHERE id = 1").fetchone()[0]
+                     in ("completed", "completed_with_errors"), timeout=90)
+            assert conn.execute("SELECT COUNT(*) FROM job_items WHERE last_error_class = 'internal'").fetchone()[0] == 0
+        finally:
+            conn.close()
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=60)
+    text = log_file.read_text()
+    assert daemon.returncode == 0, text[-3000:]
+    assert "space again" in text and "Traceback" not in text and "died" not in text, text
+
+
+def test_a_full_library_disk_fails_songs_as_disk_full_not_internal(home: Path, demo_server, small_disk):
+    from conftest import set_env
+
+    library = small_disk("library", "400k")
+    set_env(home, LIBRARY_DIR=library, DEMO_BASE_URL=demo_server.base_url, MIN_FREE_DISK_MB=0, OBJECT_BACKEND_NAME="none",
+            MAX_ATTEMPTS=1, RETRY_BACKOFF_SECONDS=0, RETRY_BACKOFF_MAX_SECONDS=0)
+    demo_server.write_pool_file(home / "input" / "demo.txt")
+    runnerd(home, "enqueue", "full_pipeline")
+    result = runnerd(home, "run", "--burst")
+    assert result.returncode == 0, result.stderr[-2000:]
+    conn = connect(home / "catalogsync.db")
+    try:
+        classes = dict(conn.execute("SELECT last_error_class, COUNT(*) FROM job_items WHERE status = 'failed'"
+                                    " GROUP BY 1").fetchall())
+    finally:
+        conn.close()
+    assert classes.get("disk_full", 0) >= 1 and "internal" not in classes, classes
+
+
+def test_a_degraded_runner_shows_in_status_health_and_the_dashboard(home: Path, client, web):
+    _, conn = web
+    with conn:
+        conn.execute("UPDATE runner_state SET degraded_reason = 'the disk under the database is full',"
+                     " degraded_since = '2026-11-26T06:00:00.000000Z' WHERE id = 1")
+    health = client.get("/healthz")
+    assert health.status_code == 503 and "free space" in health.get_json()["hint"]
+    assert "Degraded since" in client.get("/").get_data(as_text=True)
+    assert "DEGRADED since 2026-11-26T06:00:00.000000Z: the disk under the database is full" in \
+        runnerd(home, "status").stdout

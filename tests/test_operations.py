@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import runnerd, set_env
 
 from catalogsync_ops.store import migrations
@@ -15,6 +16,15 @@ from catalogsync_ops.store.connection import connect, transaction
 from catalogsync_ops.store.database import open_database
 from catalogsync_ops.store.migrations import v005_platforms
 from webui.auth import create_token, set_password
+
+
+def undo_v6(conn: sqlite3.Connection) -> None:
+    """Back to schema v5 (inside a transaction)."""
+    conn.execute("DROP INDEX login_attempts_username_idx")
+    for table, column in (("web_users", "session_generation"), ("login_attempts", "username"),
+                          ("api_tokens", "scope"), ("runner_state", "degraded_reason"),
+                          ("runner_state", "degraded_since")):
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
 
 
 def undo_v5(conn: sqlite3.Connection) -> None:
@@ -44,8 +54,8 @@ def table_counts(conn: sqlite3.Connection) -> dict[str, int]:
     return {name: conn.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0] for name in names}
 
 
-def make_v4_database_with_data(home: Path, demo_server) -> Path:
-    """A database as the previous release left it: schema v4, a row in every table."""
+def make_old_database_with_data(home: Path, demo_server, version: int) -> Path:
+    """A database as an earlier release left it (schema v4 or v5), a row in every table."""
     run_demo_pipeline(home, demo_server)
     db = home / "catalogsync.db"
     conn = open_database(db)
@@ -54,28 +64,34 @@ def make_v4_database_with_data(home: Path, demo_server) -> Path:
     with transaction(conn):
         conn.execute("INSERT INTO login_attempts (remote_addr, succeeded, created_at) VALUES ('127.0.0.1', 1, 't')")
         conn.execute("INSERT INTO web_settings (key, value, updated_at) VALUES ('note', 'x', 't')")
-        # Back to the previous schema: undo what v5 added, as v4 never had it.
-        undo_v5(conn)
-        conn.execute("DELETE FROM schema_migrations WHERE version > 4")
+        conn.execute("INSERT INTO playlist_unresolved (playlist_id, external_id, title, reason, seen_at)"
+                     " SELECT MIN(id), '7103', 'gone', 'no playable link', 't' FROM playlists")
+        # Back to that schema: undo what later versions added, as it never had it.
+        undo_v6(conn)
+        if version == 4:
+            undo_v5(conn)
+        conn.execute("DELETE FROM schema_migrations WHERE version > ?", (version,))
     empty = [name for name, n in table_counts(conn).items() if n == 0]
     conn.close()
     assert not empty, f"tables without data: {empty}"
     return db
 
 
-def test_an_upgrade_keeps_every_row_and_takes_a_backup_first(home: Path, demo_server):
-    db = make_v4_database_with_data(home, demo_server)
+@pytest.mark.parametrize("version", [4, 5])
+def test_an_upgrade_keeps_every_row_and_takes_a_backup_first(home: Path, demo_server, version):
+    db = make_old_database_with_data(home, demo_server, version)
     before = table_counts(connect(db))
     conn = open_database(db)  # what runnerd and the console do on start
-    assert migrations.current_version(conn) == migrations.LATEST_VERSION
+    latest = migrations.LATEST_VERSION
+    assert migrations.current_version(conn) == latest
     after = table_counts(conn)
-    assert after.pop("schema_migrations") == before.pop("schema_migrations") + 1
+    assert after.pop("schema_migrations") == before.pop("schema_migrations") + latest - version
     assert {name: after[name] for name in before} == before
-    backups = list((home / "backups").glob("before-v5-from-v4-*.db"))
+    backups = list((home / "backups").glob(f"before-v{latest}-from-v{version}-*.db"))
     assert len(backups) == 1
     saved = sqlite3.connect(backups[0])
-    assert saved.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0] == 4
-    assert table_counts(saved) == {**before, "schema_migrations": 4}
+    assert saved.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0] == version
+    assert table_counts(saved) == {**before, "schema_migrations": version}
     assert saved.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # one self-contained file
     saved.close()
     # v5 widened the error classes in place: the upgraded file is whole and takes the new ones.
@@ -83,6 +99,9 @@ def test_an_upgrade_keeps_every_row_and_takes_a_backup_first(home: Path, demo_se
     with transaction(conn):
         conn.execute("UPDATE job_items SET last_error_class = 'preview' WHERE id = (SELECT MIN(id) FROM job_items)")
         conn.execute("UPDATE item_attempts SET error_class = 'encrypted' WHERE id = (SELECT MIN(id) FROM item_attempts)")
+    # v6: the token made before has every right, as it had; the user's sessions start a generation.
+    assert conn.execute("SELECT scope FROM api_tokens").fetchone()[0] == "admin"
+    assert conn.execute("SELECT session_generation FROM web_users").fetchone()[0] == 0
     conn.close()
     # Opening it again is not an upgrade: no second backup.
     open_database(db).close()

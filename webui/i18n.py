@@ -39,7 +39,7 @@ ZH = {
     "Playlists (ids or URLs, comma-separated, empty = all)": "歌单（编号或网址，逗号分隔，留空为全部）",
     "Library disk": "音乐库磁盘", "free of": "可用，共", "Finished in the last 6 hours": "最近 6 小时完成",
     "Attempt %(n)s: what each source offered": "第 %(n)s 次尝试：各来源提供的候选", "No result.": "没有结果。",
-    "May": "权限", "read: status, lists, metrics": "read：状态、列表、指标",
+    "Degraded since": "降级运行，自", "May": "权限", "read: status, lists, metrics": "read：状态、列表、指标",
     "control: also pause, resume, retry, enqueue": "control：另可暂停、继续、重试、加入队列",
     "admin: also change the config": "admin：另可修改配置", "Choose what the token may do.": "请选择令牌的权限。",
     "Candidate": "候选", "Album": "专辑", "Length": "时长", "Score": "得分", "refused": "已拒绝", "picked": "已选用",

@@ -24,11 +24,15 @@ def healthz():
         runner = runner_liveness(conn)
         body.update(runner=runner["state"], runner_paused=runner["paused"],
                     runner_heartbeat_age_s=runner.get("heartbeat_age_s"))
+        if runner.get("degraded"):
+            body["runner_degraded"] = runner["degraded"]
     except Exception as exc:  # a monitor must get an answer, whatever broke
         body.update(database=f"unreadable: {type(exc).__name__}: {exc}", runner="unknown")
-    healthy = body["database"] == "ok" and body["runner"] == "up"
+    healthy = body["database"] == "ok" and body["runner"] == "up" and "runner_degraded" not in body
     if not healthy:
-        body["hint"] = ("start the runner: runnerd run (or its systemd unit / DSM task)" if body["database"] == "ok"
+        body["hint"] = ("free space on the database's disk; the runner carries on by itself"
+                        if "runner_degraded" in body else
+                        "start the runner: runnerd run (or its systemd unit / DSM task)" if body["database"] == "ok"
                         else "check DB_PATH: the file must exist on a local disk and be readable")
     return jsonify(body), 200 if healthy else 503
 

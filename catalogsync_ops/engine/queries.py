@@ -16,9 +16,11 @@ HEARTBEAT_STALE_SECONDS = 20
 def runner_liveness(conn: Connection, now: datetime | None = None) -> dict[str, Any]:
     """Is a runner up? state is 'up', 'down' (was seen) or 'never' (never started here)."""
     row = conn.execute("SELECT * FROM runner_instances ORDER BY id DESC LIMIT 1").fetchone()
-    paused = conn.execute("SELECT paused, paused_at, pause_reason FROM runner_state WHERE id = 1").fetchone()
+    paused = conn.execute("SELECT paused, paused_at, pause_reason, degraded_reason, degraded_since FROM runner_state"
+                          " WHERE id = 1").fetchone()
     out: dict[str, Any] = {"state": "never", "paused": bool(paused["paused"]), "paused_at": paused["paused_at"],
-                           "pause_reason": paused["pause_reason"]}
+                           "pause_reason": paused["pause_reason"], "degraded": paused["degraded_reason"],
+                           "degraded_since": paused["degraded_since"]}
     if row is None:
         return out
     age = ((now or utcnow()) - parse_iso(row["heartbeat_at"])).total_seconds()

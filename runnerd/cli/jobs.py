@@ -27,6 +27,8 @@ def format_status(summary: dict[str, Any]) -> str:
                      "— start it with `runnerd run`")
     else:
         lines.append("runner: not running (no runner heartbeat yet) — start it with `runnerd run`")
+    if runner.get("degraded"):
+        lines.append(f"DEGRADED since {runner['degraded_since']}: {runner['degraded']}")
     if runner["paused"]:
         lines.append(f"runner-wide pause: ON since {runner['paused_at']}"
                      + (f" ({runner['pause_reason']})" if runner["pause_reason"] else ""))

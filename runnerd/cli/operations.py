@@ -2,6 +2,7 @@
 the demo platform, and `probe` what a playlist URL holds."""
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -83,6 +84,15 @@ def run(ctx: Context, burst: bool, if_not_running: bool, log_level: str) -> None
         sys.exit(2)
     except StartupError as exc:
         click.echo(f"runnerd: {exc}", err=True)
+        sys.exit(2)
+    except sqlite3.OperationalError as exc:
+        from runnerd.health import is_disk_full
+
+        if not is_disk_full(exc):
+            raise
+        # Full before it could start (while running, the runner waits for space instead).
+        click.echo(f"runnerd: the disk under the database is full ({exc}); free space there (old backups in "
+                   "backups/, logs) and start runnerd again", err=True)
         sys.exit(2)
     sys.exit(code)
 
