@@ -51,6 +51,12 @@ class InvalidCommand(CatalogsyncError):
     status = 400
 
 
+class IdempotencyConflict(InvalidCommand):
+    """An idempotency key already used for another command."""
+
+    status = 409
+
+
 class ConfigError(CatalogsyncError):
     """An env file that does not validate; `problems` lists each line and key at fault."""
 

@@ -10,10 +10,10 @@ from catalogsync_ops.config.revisions import list_revisions, read_env_text
 from catalogsync_ops.engine.commands import get_command, submit_command
 from catalogsync_ops.engine.queries import job_detail, list_items, list_jobs, status_summary
 from catalogsync_ops.engine.states import ItemStatus
-from catalogsync_ops.errors import InvalidCommand, NotFound
+from catalogsync_ops.errors import IdempotencyConflict, InvalidCommand, NotFound
 from webui.auth import require_scope
 from webui.context import arg_int, get_db
-from webui.openapi import document
+from webui.openapi import LEVELS, document
 from webui.ops import healthz as health
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -53,8 +53,8 @@ def job(job_id: int):
 @bp.route("/jobs/<int:job_id>/items")
 def items(job_id: int):
     limit = arg_int("limit", 50, minimum=1, maximum=500, clamp=True)
-    status = request.args.get("status") or None
-    if status and status not in {s.value for s in ItemStatus}:
+    status = request.args.get("status")
+    if status is not None and status not in {s.value for s in ItemStatus}:
         abort(400, description=f"unknown item status {status[:40]!r}; one of: {', '.join(s.value for s in ItemStatus)}")
     rows = list_items(get_db(), job_id, status=status, after_id=arg_int("after", 0), limit=limit)
     return jsonify(items=rows, next_after=rows[-1]["id"] if len(rows) == limit else None)
@@ -85,9 +85,11 @@ def logs():
     before = arg_int("before") or 2**62
     level = request.args.get("level")
     sql, params = "SELECT * FROM job_logs WHERE id < ?", [before]
-    if level:
+    if level is not None:
+        if level not in LEVELS:
+            abort(400, description=f"'level' must be one of {', '.join(LEVELS)}")
         sql += " AND level = ?"
-        params.append(level.upper())
+        params.append(level)
     rows = get_db().execute(sql + " ORDER BY id DESC LIMIT 100", params).fetchall()
     return jsonify(logs=[dict(r) for r in rows], next_before=rows[-1]["id"] if len(rows) == 100 else None)
 
@@ -120,14 +122,18 @@ def post_command():
     if not isinstance(body, dict) or not isinstance(body.get("kind"), str):
         abort(400, description=example)
     key = body.get("idempotency_key")
-    if key is not None and not (isinstance(key, str) and 0 < len(key) <= 200 and key.isprintable()
-                                and key.encode("utf-8", "replace").decode("utf-8") == key):
-        abort(400, description="'idempotency_key' must be text of 1 to 200 printable characters")
+    if "idempotency_key" in body and not (isinstance(key, str) and 0 < len(key) <= 200
+                                          and not any(ord(c) < 32 or ord(c) == 127 for c in key)):
+        abort(400, description="'idempotency_key' must be text of 1 to 200 characters, no control characters")
     if body["kind"] in ("apply_config", "rollback_config"):
         require_scope("admin")
+    if "payload" in body and not isinstance(body["payload"], dict):
+        abort(400, description=f"'payload' must be an object; {example}")
     try:
         command_id, created = submit_command(get_db(), body["kind"], body.get("payload"), origin="api",
-                                             requested_by=g.user, idempotency_key=key)
+                                             requested_by=g.user, idempotency_key=key, strict=True)
+    except IdempotencyConflict as exc:
+        abort(409, description=str(exc))
     except InvalidCommand as exc:
         abort(400, description=str(exc))
     return jsonify(id=command_id, status="pending", created=created), 202

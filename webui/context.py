@@ -65,8 +65,8 @@ def arg_int(name: str, default: int | None = None, *, minimum: int = 0, maximum:
     """A whole-number query argument; 400 saying why when it is not one, or out of range
     (`clamp`: brought into range instead, for limits)."""
     raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
+    if raw is None or (raw == "" and not request.path.startswith("/api/")):
+        return default  # an empty form field on a page; the API takes numbers only
     text = raw.strip()
     if not (text.lstrip("-").isdigit() and text.isascii() and (clamp or len(text) <= 20)):
         abort(400, description=f"{name!r} must be a whole number, got {raw[:40]!r}")

@@ -15,7 +15,12 @@ def register_error_handlers(app) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        return _answer(exc.code or 500, exc.description or exc.name)
+        response = _answer(exc.code or 500, exc.description or exc.name)
+        allow = dict(exc.get_headers()).get("Allow")
+        if allow:  # a 405 names the methods the resource has (RFC 9110)
+            body, status = response
+            response = (body, status, {"Allow": allow})
+        return response
 
     @app.errorhandler(OverflowError)
     def overflow(exc: OverflowError):

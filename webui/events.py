@@ -12,7 +12,7 @@ import json
 import threading
 import time
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from catalogsync_ops.engine.queries import status_summary
 from catalogsync_ops.store.connection import connect
@@ -69,11 +69,15 @@ def events():
     lifetime = float(config.get("SSE_LIFETIME_S", 300))
     tick = float(config.get("SSE_TICK_S", 0.5))
     slot = _Slot()
+    after = request.args.get("after")
     try:
-        last_id = int(request.headers.get("Last-Event-ID") or request.args.get("after") or -1)
+        last_id = int(request.headers.get("Last-Event-ID") or (after if after is not None else -1))
     except ValueError:
-        last_id = -1
-    last_id = min(last_id, 2**63 - 1)
+        slot.release()
+        if after is not None:
+            abort(400, description=f"'after' must be a whole number, got {after[:40]!r}")
+        last_id = -1  # a browser's Last-Event-ID we cannot read: start from now
+    last_id = max(-1, min(last_id, 2**63 - 1))
 
     def stream():
         conn = connect(db_path, readonly=True)

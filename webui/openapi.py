@@ -1,47 +1,146 @@
-"""The OpenAPI document of /api/, kept beside the routes (a test checks they match)."""
+"""The OpenAPI document of /api/, kept beside the routes: a test checks that they match, and
+schemathesis (tests/test_api_schema.py) checks that the server answers as it says — every
+status code, content type and payload, the public endpoints without a token, strict types."""
 from __future__ import annotations
 
 from catalogsync_ops import __version__
-from catalogsync_ops.engine.commands import CommandKind
+from catalogsync_ops.config.settings import KNOWN_SOURCES
+from catalogsync_ops.engine.payloads import ID_MAX, PRIORITY_LIMIT
+from catalogsync_ops.engine.states import ItemStatus, JobType
+from catalogsync_ops.errors import ErrorClass
 
-JSON = {"application/json": {"schema": {"type": "object"}}}
+ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
+OBJECT = {"type": "object"}
+ID = {"type": "integer", "minimum": 1, "maximum": ID_MAX}
+CURSOR = {"type": "integer", "minimum": 0, "maximum": ID_MAX}
+TEXT = {"type": "string", "maxLength": 500, "pattern": "^[^\\u0000]*$"}
+LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
-def _get(summary: str, params: list[str] | None = None) -> dict:
-    return {"get": {"summary": summary, "parameters": [
-        {"name": p, "in": "path" if p.endswith("_id") else "query", "required": p.endswith("_id"),
-         "schema": {"type": "integer" if p.endswith("_id") or p in ("after", "before", "limit") else "string"}}
-        for p in params or []], "responses": {"200": {"description": "OK", "content": JSON},
-                                              "401": {"description": "login or Bearer token required"}}}}
+def _json(schema: dict) -> dict:
+    return {"application/json": {"schema": schema}}
+
+
+def _errors(*codes: int) -> dict:
+    why = {400: "a parameter or the body is malformed or out of range (the message says which)",
+           401: "login or Bearer token required", 403: "this API token's scope does not allow it",
+           404: "no such resource", 413: "the body is larger than 1 MiB", 503: "see the body"}
+    return {str(code): {"description": why[code], "content": _json(ERROR)} for code in codes}
+
+
+def _param(name: str, where: str, schema: dict, description: str = "", required: bool | None = None) -> dict:
+    return {"name": name, "in": where, "required": where == "path" if required is None else required,
+            "schema": schema, **({"description": description} if description else {})}
+
+
+def _get(summary: str, params: list[dict] | None = None, body: dict | None = None, *, public: bool = False,
+         extra: dict | None = None) -> dict:
+    responses = {"200": {"description": "OK", "content": _json(body or OBJECT)}}
+    if any(p["in"] == "query" for p in params or []):
+        responses.update(_errors(400))
+    if not public:
+        responses.update(_errors(401, 403))
+    if any(p["in"] == "path" for p in params or []):
+        responses.update(_errors(404))
+    responses.update(extra or {})
+    operation = {"summary": summary, "parameters": params or [], "responses": responses}
+    if public:
+        operation["security"] = []
+    return {"get": operation}
+
+
+def _payload(required: list[str], **properties: dict) -> dict:
+    return {"type": "object", "required": required, "properties": properties}
+
+
+def _command(kind: str, payload: dict) -> dict:
+    return {"type": "object", "required": ["kind"] + (["payload"] if payload.get("required") else []),
+            "properties": {"kind": {"type": "string", "enum": [kind]}, "payload": payload,
+                           "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 200,
+                                               "pattern": "^[^\\u0000-\\u001f\\u007f]+$"}}}
+
+
+def command_schemas() -> dict[str, dict]:
+    """The payload each command kind takes."""
+    job = _payload(["job_id"], job_id=ID)
+    note = TEXT
+    scope = {"type": "object", "additionalProperties": False, "properties": {
+        "sources": {"type": "array", "maxItems": 10000, "items": {"type": "string", "enum": list(KNOWN_SOURCES)}},
+        "pools": {"type": "array", "maxItems": 10000, "items": {**TEXT, "maxLength": 2000}},
+        "playlists": {"type": "array", "maxItems": 10000,
+                      "items": {"anyOf": [ID, {**TEXT, "maxLength": 2000}]}},
+        "songs": {"type": "array", "maxItems": 10000, "items": ID}}}
+    priority = {"type": "integer", "minimum": -PRIORITY_LIMIT, "maximum": PRIORITY_LIMIT}
+    return {
+        "enqueue_job": _payload([], job_type={"type": "string", "enum": [t.value for t in JobType]}, scope=scope,
+                                priority=priority, note=note),
+        "pause_job": job, "resume_job": job, "cancel_job": job,
+        "retry_item": _payload(["item_id"], item_id=ID),
+        "retry_failed_items": _payload(["job_id"], job_id=ID,
+                                       error_class={"type": "string", "enum": [e.value for e in ErrorClass]},
+                                       source={**TEXT, "maxLength": 40}),
+        "reprioritize_job": _payload(["job_id", "priority"], job_id=ID, priority=priority),
+        "pause_runner": _payload([], reason=note),
+        "resume_runner": _payload([]),
+        "apply_config": _payload(["content"], content={**TEXT, "maxLength": 256 * 1024}, note=note),
+        "rollback_config": _payload(["revision_id"], revision_id=ID, note=note),
+        "reset_source": _payload(["source"], source={"type": "string", "enum": list(KNOWN_SOURCES)}),
+    }
 
 
 def document() -> dict:
     """OpenAPI 3.0 description of every /api/ route."""
+    job_id, item_id = _param("job_id", "path", {**ID, "minimum": 0}), _param("item_id", "path", {**ID, "minimum": 0})
+    limit = _param("limit", "query", {"type": "integer"}, "brought into 1..500", False)
+    health = {"type": "object", "required": ["web", "database", "runner"],
+              "properties": {"web": {"type": "string"}, "database": {"type": "string"}, "runner": {"type": "string"}}}
     paths = {
-        "/api/ping": _get("'ok' without touching the database (no login)"),
-        "/api/healthz": _get("Web up, database readable, runner heartbeat age (no login); 503 when the runner is down"),
+        "/api/ping": {"get": {"summary": "'ok' without touching the database (no login)", "security": [],
+                              "parameters": [], "responses": {"200": {"description": "OK", "content": {
+                                  "text/plain": {"schema": {"type": "string", "enum": ["ok\n"]}}}}}}},
+        "/api/healthz": _get("Web up, database readable, runner heartbeat age (no login); 503 names what is not well",
+                             public=True, body=health,
+                             extra={"503": {"description": "the runner is down, degraded or never started, or the "
+                                                           "database is unreadable", "content": _json(health)}}),
         "/api/status": _get("Runner, active job with stage counters, queue, pending commands"),
-        "/api/events": _get("Server-Sent Events: job events and status; honours Last-Event-ID", ["after"]),
-        "/api/jobs": _get("Jobs, newest first, keyset-paginated", ["before", "limit"]),
-        "/api/jobs/{job_id}": _get("One job with its stages", ["job_id"]),
-        "/api/jobs/{job_id}/items": _get("Items of a job by status, keyset-paginated", ["job_id", "status", "after", "limit"]),
-        "/api/items/{item_id}/attempts": _get("The attempt history of one item", ["item_id"]),
+        "/api/events": {"get": {
+            "summary": "Server-Sent Events: job events and status; honours Last-Event-ID",
+            "parameters": [_param("after", "query", {"type": "integer"}, "the last event id seen", False)],
+            "responses": {"200": {"description": "an event stream", "content": {
+                "text/event-stream": {"schema": {"type": "object", "properties": {
+                    "event": {"type": "string", "enum": ["status", "job"]}, "data": {"type": "string"},
+                    "id": {"type": "string"}, "retry": {"type": "integer"}}}}}},
+                **_errors(400, 401, 403),
+                "503": {"description": "every live-stream slot is taken: poll /api/status (Retry-After)",
+                        "content": _json(ERROR)}}}},
+        "/api/jobs": _get("Jobs, newest first, keyset-paginated", [_param("before", "query", CURSOR, required=False),
+                                                                    limit]),
+        "/api/jobs/{job_id}": _get("One job with its stages", [job_id]),
+        "/api/jobs/{job_id}/items": _get("Items of a job by status, keyset-paginated", [
+            job_id, _param("status", "query", {"type": "string", "enum": [s.value for s in ItemStatus]}, required=False),
+            _param("after", "query", CURSOR, required=False), limit]),
+        "/api/items/{item_id}/attempts": _get("The attempt history of one item", [item_id]),
         "/api/workers": _get("Live worker state of the current runner"),
-        "/api/playlists": _get("Playlists, keyset-paginated", ["after"]),
-        "/api/logs": _get("Log rows, newest first", ["before", "level"]),
-        "/api/config": _get("catalogsync.env with secrets masked"),
-        "/api/config/revisions": _get("Revisions of catalogsync.env", ["before"]),
+        "/api/playlists": _get("Playlists, keyset-paginated", [_param("after", "query", CURSOR, required=False)]),
+        "/api/logs": _get("Log rows, newest first", [
+            _param("before", "query", CURSOR, required=False),
+            _param("level", "query", {"type": "string", "enum": LEVELS}, required=False)]),
+        "/api/config": _get("catalogsync.env with secrets masked (an admin token)", extra=_errors(404)),
+        "/api/config/revisions": _get("Revisions of catalogsync.env (an admin token)",
+                                      [_param("before", "query", CURSOR, required=False)]),
         "/api/openapi.json": _get("This document"),
-        "/api/commands/{command_id}": _get("One command and its outcome (pending, applied, rejected)", ["command_id"]),
+        "/api/commands/{command_id}": _get("One command and its outcome (pending, applied, rejected)",
+                                           [_param("command_id", "path", {**ID, "minimum": 0})]),
         "/api/commands": {"post": {
-            "summary": "Queue a command for the runner",
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                "type": "object", "required": ["kind"],
-                "properties": {"kind": {"type": "string", "enum": [k.value for k in CommandKind]},
-                               "payload": {"type": "object"}, "idempotency_key": {"type": "string"}}}}}},
-            "responses": {"202": {"description": "Queued; poll /api/commands/{id}", "content": JSON},
-                          "400": {"description": "malformed command or missing CSRF token"},
-                          "401": {"description": "login or Bearer token required"}}}},
+            "summary": "Queue a command for the runner (a control token; an admin token for the config)",
+            "requestBody": {"required": True, "content": _json({
+                "oneOf": [_command(kind, schema) for kind, schema in command_schemas().items()]})},
+            "responses": {"202": {"description": "Queued; poll /api/commands/{id}", "content": _json({
+                "type": "object", "required": ["id", "status", "created"],
+                "properties": {"id": {"type": "integer"}, "status": {"type": "string"},
+                               "created": {"type": "boolean"}}})},
+                **_errors(400, 401, 403, 413),
+                "409": {"description": "the idempotency key was used for another command", "content": _json(ERROR)}}}},
     }
     return {"openapi": "3.0.3", "info": {"title": "Catalogsync Ops console API", "version": __version__},
             "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},

@@ -12,37 +12,33 @@ import logging
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Callable
 
 from catalogsync_ops.config.envfile import Config, mask_text
 from catalogsync_ops.config.revisions import apply_config_text, rollback_to
-from catalogsync_ops.config.settings import KNOWN_SOURCES
 from catalogsync_ops.engine import breakers, runners
 from catalogsync_ops.engine.jobs import create_job, reprioritize_job, request_cancel, request_pause, resume_job
+from catalogsync_ops.engine.payloads import (  # noqa: F401  (the kinds and limits are part of this module's interface)
+    ID_MAX,
+    PRIORITY_LIMIT,
+    SCOPE_KEYS,
+    CommandKind,
+    validate_payload,
+)
 from catalogsync_ops.engine.records import get_item, get_job, running_item_count
 from catalogsync_ops.engine.retry import retry_failed_items, retry_item
-from catalogsync_ops.engine.states import CommandStatus, JobType
-from catalogsync_ops.errors import CatalogsyncError, CommandRejected, ErrorClass, InvalidCommand, NotFound
+from catalogsync_ops.engine.states import CommandStatus
+from catalogsync_ops.errors import (
+    CatalogsyncError,
+    CommandRejected,
+    IdempotencyConflict,
+    InvalidCommand,
+    NotFound,
+)
 from catalogsync_ops.store.connection import Connection, iso, transaction
 
 log = logging.getLogger("catalogsync_ops.commands")
-
-
-class CommandKind(StrEnum):
-    ENQUEUE_JOB = "enqueue_job"
-    PAUSE_JOB = "pause_job"
-    RESUME_JOB = "resume_job"
-    CANCEL_JOB = "cancel_job"
-    RETRY_ITEM = "retry_item"
-    RETRY_FAILED_ITEMS = "retry_failed_items"
-    REPRIORITIZE_JOB = "reprioritize_job"
-    PAUSE_RUNNER = "pause_runner"
-    RESUME_RUNNER = "resume_runner"
-    APPLY_CONFIG = "apply_config"
-    ROLLBACK_CONFIG = "rollback_config"
-    RESET_SOURCE = "reset_source"
 
 
 @dataclass
@@ -60,162 +56,6 @@ class CommandContext:
     on_stopping: Callable[[int | None], None] | None = None
 
 
-# ---------------------------------------------------------------- payload validation
-
-SCOPE_KEYS = ("sources", "pools", "playlists", "songs")
-ID_MAX = 2**63 - 1  # SQLite's INTEGER range
-PRIORITY_LIMIT = 1_000_000
-SCOPE_MAX_ENTRIES = 10_000
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _int(payload: dict, key: str, *, required: bool = True, minimum: int | None = None,
-         maximum: int = ID_MAX) -> int | None:
-    value = payload.get(key)
-    if value is None:
-        if required:
-            raise InvalidCommand(f"{key!r} is required")
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        text = value.strip() if isinstance(value, str) else ""
-        if text.lstrip("-").isdigit() and text.isascii() and len(text) <= 20:
-            value = int(text)
-        else:
-            raise InvalidCommand(f"{key!r} must be a whole number, got {_shown(value)}")
-    if minimum is not None and value < minimum:
-        raise InvalidCommand(f"{key!r} must be at least {minimum}, got {_shown(value)}")
-    if value > maximum or value < -ID_MAX - 1:
-        raise InvalidCommand(f"{key!r} must be at most {maximum}, got {_shown(value)}")
-    return value
-
-
-def _text(key: str, value: str, max_len: int) -> str:
-    if len(value) > max_len:
-        raise InvalidCommand(f"{key!r} is longer than {max_len} characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidCommand(f"{key!r} holds characters that are not text (an unpaired surrogate)") from None
-    if "\x00" in value:
-        raise InvalidCommand(f"{key!r} holds a NUL character")
-    return value
-
-
-def _str(payload: dict, key: str, *, required: bool = False, max_len: int = 2000) -> str | None:
-    value = payload.get(key)
-    if value is None or value == "":
-        if required:
-            raise InvalidCommand(f"{key!r} is required")
-        return None
-    if not isinstance(value, str):
-        raise InvalidCommand(f"{key!r} must be text, got {_shown(value)}")
-    return _text(key, value, max_len)
-
-
-def _scope(raw: Any) -> dict[str, list]:
-    if raw in (None, ""):
-        return {}
-    if not isinstance(raw, dict):
-        raise InvalidCommand(f"'scope' must be an object with keys {', '.join(SCOPE_KEYS)}, got {raw!r}")
-    unknown = sorted(set(raw) - set(SCOPE_KEYS))
-    if unknown:
-        raise InvalidCommand(f"unknown scope key {unknown[0]!r}; allowed: {', '.join(SCOPE_KEYS)}")
-    scope: dict[str, list] = {}
-    for key in SCOPE_KEYS:
-        values = raw.get(key)
-        if not values:
-            continue
-        if isinstance(values, str):
-            values = [v.strip() for v in _text(f"scope {key}", values, 200_000).split(",") if v.strip()]
-        if not isinstance(values, list):
-            raise InvalidCommand(f"scope {key!r} must be a list, got {_shown(values)}")
-        if len(values) > SCOPE_MAX_ENTRIES:
-            raise InvalidCommand(f"scope {key!r} lists more than {SCOPE_MAX_ENTRIES} entries; leave it empty for all")
-        if key in ("pools", "playlists"):
-            for value in values:
-                if isinstance(value, bool) or not isinstance(value, (str, int)):
-                    raise InvalidCommand(f"scope {key!r} entries must be names, ids or URLs, got {_shown(value)}")
-                if isinstance(value, int) and not 1 <= value <= ID_MAX:
-                    raise InvalidCommand(f"scope {key!r} id out of range: {_shown(value)}")
-                if isinstance(value, str):
-                    _text(f"scope {key}", value, 2000)
-        if key == "sources":
-            bad = [v for v in values if v not in KNOWN_SOURCES]
-            if bad:
-                raise InvalidCommand(f"unknown source {bad[0]!r}; known sources: {', '.join(KNOWN_SOURCES)}")
-        if key == "songs":
-            values = [_int({"song": v}, "song", minimum=1) for v in values]
-        scope[key] = values
-    return scope
-
-
-def validate_payload(kind: CommandKind | str, payload: dict[str, Any] | None) -> dict[str, Any]:
-    """Check and normalise a command's payload; raise InvalidCommand saying what is wrong."""
-    try:
-        kind = CommandKind(kind)
-    except ValueError:
-        raise InvalidCommand(f"unknown command {kind!r}; known: {', '.join(k.value for k in CommandKind)}") from None
-    if payload is not None and not isinstance(payload, dict):
-        raise InvalidCommand(f"'payload' must be an object, got {_shown(payload)}")
-    payload = dict(payload or {})
-    if kind is CommandKind.ENQUEUE_JOB:
-        job_type = payload.get("job_type", JobType.FULL_PIPELINE.value)
-        if not isinstance(job_type, str) or job_type not in {t.value for t in JobType}:
-            raise InvalidCommand(f"unknown job type {_shown(job_type)}; choose one of: "
-                                 f"{', '.join(t.value for t in JobType)}")
-        out = {"job_type": job_type, "scope": _scope(payload.get("scope")),
-               "priority": _int(payload, "priority", required=False, minimum=-PRIORITY_LIMIT,
-                                maximum=PRIORITY_LIMIT) or 0}
-        if (note := _str(payload, "note", max_len=500)):
-            out["note"] = note
-        return out
-    if kind in (CommandKind.PAUSE_JOB, CommandKind.RESUME_JOB, CommandKind.CANCEL_JOB):
-        return {"job_id": _int(payload, "job_id", minimum=1)}
-    if kind is CommandKind.RETRY_ITEM:
-        return {"item_id": _int(payload, "item_id", minimum=1)}
-    if kind is CommandKind.RETRY_FAILED_ITEMS:
-        out = {"job_id": _int(payload, "job_id", minimum=1)}
-        if (error_class := _str(payload, "error_class")):
-            if error_class not in {e.value for e in ErrorClass}:
-                raise InvalidCommand(f"unknown error class {error_class!r}; one of: {', '.join(e.value for e in ErrorClass)}")
-            out["error_class"] = error_class
-        if (source := _str(payload, "source", max_len=40)):
-            out["source"] = source
-        return out
-    if kind is CommandKind.REPRIORITIZE_JOB:
-        return {"job_id": _int(payload, "job_id", minimum=1),
-                "priority": _int(payload, "priority", minimum=-PRIORITY_LIMIT, maximum=PRIORITY_LIMIT)}
-    if kind is CommandKind.PAUSE_RUNNER:
-        return {"reason": _str(payload, "reason", max_len=500)} if payload.get("reason") else {}
-    if kind is CommandKind.RESUME_RUNNER:
-        return {}
-    if kind is CommandKind.APPLY_CONFIG:
-        content = payload.get("content")
-        if not isinstance(content, str):
-            raise InvalidCommand("'content' (the new env file text) is required")
-        if len(content) > 256 * 1024:
-            raise InvalidCommand("the env file is larger than 256 KiB; that is not a catalogsync.env")
-        out = {"content": _text("content", content, 256 * 1024)}
-        if (note := _str(payload, "note", max_len=500)):
-            out["note"] = note
-        return out
-    if kind is CommandKind.ROLLBACK_CONFIG:
-        out = {"revision_id": _int(payload, "revision_id", minimum=1)}
-        if (note := _str(payload, "note", max_len=500)):
-            out["note"] = note
-        return out
-    if kind is CommandKind.RESET_SOURCE:
-        source = _str(payload, "source", required=True, max_len=40)
-        if source not in KNOWN_SOURCES:
-            raise InvalidCommand(f"unknown source {source!r}; known sources: {', '.join(KNOWN_SOURCES)}")
-        return {"source": source}
-    raise AssertionError(kind)
-
-
 def submit_command(
     conn: Connection,
     kind: CommandKind | str,
@@ -225,10 +65,11 @@ def submit_command(
     requested_by: str | None = None,
     idempotency_key: str | None = None,
     now: datetime | None = None,
+    strict: bool = False,
 ) -> tuple[int, bool]:
     """Write a pending command; returns (id, created). A repeated idempotency key returns
     the first command's id and writes nothing."""
-    clean = validate_payload(kind, payload)
+    clean = validate_payload(kind, payload, strict=strict)
     kind = CommandKind(kind)
     body = json.dumps(clean, ensure_ascii=False, sort_keys=True)
     with transaction(conn):
@@ -237,7 +78,7 @@ def submit_command(
                                     (idempotency_key,)).fetchone()
             if existing is not None:
                 if existing["kind"] != kind.value or existing["payload_json"] != body:
-                    raise InvalidCommand(f"idempotency key {idempotency_key!r} was already used for another command "
+                    raise IdempotencyConflict(f"idempotency key {idempotency_key!r} was already used for another command "
                                          f"({existing['id']}); use a new key")
                 return int(existing["id"]), False
         try:
