@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,6 +13,29 @@ from catalogsync_ops.store.connection import Connection, iso, parse_iso, utcnow
 
 # A runner heartbeats every few seconds; past this it is reported down.
 HEARTBEAT_STALE_SECONDS = 20
+
+
+def _process_alive(pid: int | None, host: str | None) -> bool:
+    """Whether the runner's process still exists, when it ran on this machine (else: assume so).
+
+    A pid reused by another program counts as alive only if it is a Python process; a runner
+    is one, so a false "alive" needs a Python program to get exactly that pid.
+    """
+    if not pid or host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # another user's process: exists
+    try:
+        with open(f"/proc/{int(pid)}/cmdline", "rb") as handle:
+            command = handle.read()
+    except OSError:
+        return True  # no /proc (not Linux): the process exists
+    # A zombie (killed, not yet reaped) has an empty command line: gone for our purposes.
+    return b"python" in command.lower() or b"runnerd" in command
 
 
 def runner_liveness(conn: Connection, now: datetime | None = None) -> dict[str, Any]:
@@ -25,6 +50,8 @@ def runner_liveness(conn: Connection, now: datetime | None = None) -> dict[str, 
         return out
     age = ((now or utcnow()) - parse_iso(row["heartbeat_at"])).total_seconds()
     up = row["status"] in ("running", "stopping") and age <= HEARTBEAT_STALE_SECONDS
+    if up and now is None and not _process_alive(row["pid"], row["host"]):
+        up = False  # killed (SIGKILL, OOM, a power cut of the process): known at once, not after the heartbeat
     state = "up" if up else ("stopped" if row["status"] == "stopped" else "down")
     out.update(state=state, runner_id=row["id"], pid=row["pid"], host=row["host"],
                version=row["version"], runner_status=row["status"], started_at=row["started_at"],

@@ -3,10 +3,13 @@ priorities, the runner-wide pause, and one command's outcome."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
+from catalogsync_ops.config.envfile import load_config
+from catalogsync_ops.engine.attention import describe, needs_attention
 from catalogsync_ops.engine.commands import CommandKind, get_command
 from catalogsync_ops.engine.queries import job_detail, list_items, list_jobs, status_summary
 from catalogsync_ops.engine.states import ItemStatus, JobStatus, JobType
@@ -17,6 +20,10 @@ from runnerd.cli.base import EXIT_RUNNER_DOWN, Context, cli, command_options, ec
 def format_status(summary: dict[str, Any]) -> str:
     runner = summary["runner"]
     lines = []
+    attention = [a for a in summary.get("needs_attention", []) if a["kind"] != "runner_down"]
+    if attention:
+        lines.append(f"NEEDS ATTENTION ({len(attention)}):")
+        lines += [f"  - {describe(entry)}" for entry in attention]
     if runner["state"] == "up":
         lines.append(f"runner: up (pid {runner['pid']} on {runner['host']}, heartbeat {runner['heartbeat_age_s']}s ago)")
     elif runner["state"] == "stopped":
@@ -57,8 +64,15 @@ def format_status(summary: dict[str, Any]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @pass_ctx
 def status(ctx: Context, as_json: bool) -> None:
-    """Show the runner, the active job and pending commands. Exits 3 when no runner is up."""
+    """Show what needs attention, the runner, the active job and pending commands. Exits 3 when no
+    runner is up."""
     summary = status_summary(ctx.conn)
+    try:
+        config = load_config(ctx.env_file)
+        library, free_mb = Path(config["LIBRARY_DIR"]), int(config["NOTIFY_DISK_FREE_MB"])
+    except CatalogsyncError:
+        library, free_mb = None, None
+    summary["needs_attention"] = needs_attention(ctx.conn, library=library, disk_free_mb=free_mb)
     echo_json(summary) if as_json else click.echo(format_status(summary))
     if summary["runner"]["state"] != "up":
         sys.exit(EXIT_RUNNER_DOWN)

@@ -1,0 +1,74 @@
+"""What needs the owner, at the top of the dashboard and of `runnerd status`: paused jobs and
+why, failed songs, an invalid env file on disk, a runner that is down (known at once)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import make_running_job, runnerd
+from test_runnerd import wait_for
+
+from catalogsync_ops.engine.items import claim_next_item, mark_item_failed
+from catalogsync_ops.engine.runners import recover_orphaned_items, register_runner
+
+
+def test_a_job_paused_by_recovery_and_failed_songs_need_attention_with_their_action(home: Path, client, web):
+    _, conn = web
+    dead = register_runner(conn, pid=999999, host="elsewhere")
+    job_id, stage_id = make_running_job(conn, 2)
+    claim_next_item(conn, stage_id, runner_instance_id=dead)
+    recover_orphaned_items(conn, current_runner_id=None)  # as after a power cut: the job is paused
+    other, other_stage = make_running_job(conn, 1, max_attempts=1)
+    claim = claim_next_item(conn, other_stage, runner_instance_id=None)
+    mark_item_failed(conn, claim.item_id, claim.attempt_no, error_class="not_found", error="404", source="demo")
+    with conn:
+        conn.execute("UPDATE job_runs SET status = 'completed_with_errors' WHERE id = ?", (other,))
+    html = client.get("/").get_data(as_text=True)
+    section = html[html.index('id="attention"'):html.index("</section>", html.index('id="attention"'))]
+    assert "is paused after the runner stopped (recovery)." in section
+    assert 'data-action="resume_job"' in section and f'name="job_id" value="{job_id}"' in section
+    assert "1 failed songs." in section and 'data-action="retry_failed_items"' in section
+    text = runnerd(home, "status").stdout
+    assert "NEEDS ATTENTION (2):" in text
+    assert f"job {job_id} (download) is paused after the runner stopped (recovery): runnerd resume {job_id}" in text
+    assert f"job {other} (download) has 1 failed items: runnerd retry-failed {other}" in text
+    client.get("/lang/zh")
+    chinese = client.get("/").get_data(as_text=True)
+    assert "需要处理" in chinese and "在运行器停止后被暂停（恢复）。" in chinese and "1 首歌曲失败。" in chinese
+
+
+def test_an_invalid_env_file_on_disk_needs_attention(home: Path, client, web):
+    from catalogsync_ops.config.revisions import record_if_changed
+
+    _, conn = web
+    env = home / "catalogsync.env"
+    env.write_text(env.read_text() + "WEB_PORT=nope\n", encoding="utf-8")
+    record_if_changed(conn, env)
+    html = client.get("/").get_data(as_text=True)
+    assert "The env file on disk is invalid" in html and "WEB_PORT" in html and 'href="/config"' in html
+    assert "the env file on disk is invalid" in runnerd(home, "status").stdout
+
+
+def test_a_killed_runner_is_down_at_once_not_after_its_heartbeat(home: Path, client):
+    env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}
+    daemon = subprocess.Popen([sys.executable, "-m", "runnerd", "run"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: json.loads(runnerd(home, "status", "--json").stdout)["runner"]["state"] == "up")
+        assert client.get("/healthz").status_code == 200
+        daemon.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        wait_for(lambda: client.get("/healthz").status_code == 503, timeout=2)
+        status = runnerd(home, "status")
+        assert status.returncode == 3 and "runner: DOWN since" in status.stdout
+        assert time.monotonic() - killed < 2.5
+        assert "Down since" in client.get("/").get_data(as_text=True)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+        daemon.wait()
