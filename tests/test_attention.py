@@ -72,3 +72,23 @@ def test_a_killed_runner_is_down_at_once_not_after_its_heartbeat(home: Path, cli
         if daemon.poll() is None:
             daemon.kill()
         daemon.wait()
+
+
+def test_the_chinese_pages_show_no_english_status_word(home: Path, client, web):
+    import re
+
+    _, conn = web
+    job_id, stage_id = make_running_job(conn, 3, job_type="full_pipeline")
+    claim = claim_next_item(conn, stage_id, runner_instance_id=None)
+    mark_item_failed(conn, claim.item_id, claim.attempt_no, error_class="not_found", error="404", source="demo",
+                     retryable=False)
+    client.get("/lang/zh")
+    codes = ("queued", "running", "paused", "completed", "failed", "pending", "succeeded", "skipped", "interrupted",
+             "full_pipeline", "collect", "download", "upload", "job_created", "job_started", "item_failed")
+    for path in (f"/jobs/{job_id}", "/jobs", "/", f"/items/{claim.item_id}", "/songs"):
+        html = client.get(path).get_data(as_text=True)
+        body = html[html.index("<main"):]
+        visible = re.sub(r"<script.*?</script>|<[^>]+>", " ", body, flags=re.S)
+        visible = re.sub(r"\[[a-z_]+\]", " ", visible)  # an error class quoted with its message stays a code
+        words = set(re.findall(r"[a-z_]+", visible))
+        assert not words & set(codes), (path, sorted(words & set(codes)))

@@ -68,7 +68,8 @@ def create_app(config: dict[str, Any]) -> Flask:
     app.teardown_appcontext(close_db)
     app.after_request(_security_headers)
     app.jinja_env.globals.update(csrf_token=auth.csrf_token, _=i18n.gettext, LANGUAGES=i18n.LANGUAGES,
-                                  setting_help=i18n.setting_help)
+                                  setting_help=i18n.setting_help, code_words=i18n.code_words,
+                                  SELF_DESCRIBING=i18n.SELF_DESCRIBING)
     register_error_handlers(app)
     return app
 

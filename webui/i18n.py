@@ -214,3 +214,42 @@ def setting_help(setting) -> str:
     if current_language() == "zh":
         return ZH_SETTING_HELP.get(setting.key, setting.help)
     return setting.help
+
+
+# The codes the runner writes (statuses, job and stage types, outcomes, worker states, event
+# kinds, revision sources, error classes): pages show them through _(), so they read in the
+# reader's language. English shows the code itself.
+CODES_ZH = {
+    "queued": "排队中", "running": "运行中", "pause_requested": "正在暂停", "paused": "已暂停",
+    "cancel_requested": "正在取消", "completed": "已完成", "completed_with_errors": "已完成（有错误）", "failed": "失败",
+    "canceled": "已取消", "pending": "等待中", "skipped": "已跳过", "succeeded": "成功", "interrupted": "已中断",
+    "starting": "启动中", "idle": "空闲", "busy": "忙碌", "stopping": "停止中", "stopped": "已停止", "dead": "已退出",
+    "applied": "已执行", "rejected": "已拒绝", "gone": "已消失", "invalid": "无效",
+    "full_pipeline": "完整流程", "collect": "收集", "sync": "同步", "download": "下载", "upload": "上传",
+    "cli": "命令行", "ui": "网页", "web": "网页", "api": "API", "external": "外部编辑", "rollback": "回滚",
+    "startup": "启动时", "init": "初始化",
+    "job_created": "任务已创建", "job_started": "任务开始", "job_finished": "任务结束", "job_paused": "任务已暂停",
+    "job_resumed": "任务已继续", "job_canceled": "任务已取消", "job_reprioritized": "优先级已调整", "recovery": "恢复",
+    "stage_started": "阶段开始", "stage_finished": "阶段结束", "item_succeeded": "条目成功", "item_failed": "条目失败",
+    "item_retried": "条目重试", "item_interrupted": "条目中断", "item_canceled": "条目取消", "item_skipped": "条目跳过",
+    "item_deferred": "条目等待", "items_added": "已加入条目", "item_claimed": "条目已领取", "item_released": "条目已退回",
+    "runner_resumed": "运行器已恢复",
+    "closed": "正常", "open": "暂停中", "half_open": "试探中",
+    "connection": "连接失败", "timeout": "超时", "http_4xx": "HTTP 4xx", "http_5xx": "HTTP 5xx", "not_found": "未找到",
+    "no_match": "无匹配", "checksum_mismatch": "校验不符", "disk_full": "磁盘已满", "auth": "鉴权失败",
+    "rate_limited": "被限流", "unsupported": "不支持", "config": "配置错误", "internal": "内部错误", "parse": "解析失败",
+    "encrypted": "加密格式", "preview": "试听片段", "invalid_audio": "音频无效",
+}
+ZH.update({k: v for k, v in CODES_ZH.items() if k not in ZH or k in ("download", "upload")})
+
+
+def code_words() -> dict[str, str]:
+    """Every runner-written code in the page's language, for the script that updates pages live."""
+    return {code: gettext(code) for code in CODES_ZH}
+
+
+# Events whose English message only repeats what the kind and the new status say: pages in
+# another language leave the message out instead of showing it in English.
+SELF_DESCRIBING = frozenset({"job_created", "job_started", "job_finished", "stage_started", "stage_finished",
+                             "items_added", "item_claimed", "item_succeeded", "item_released", "job_paused",
+                             "job_resumed", "pause_requested", "cancel_requested", "job_canceled", "job_reprioritized"})

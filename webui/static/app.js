@@ -35,13 +35,13 @@ function showStatus(section, status) {
   const job = status.active_job;
   const label = section.querySelector(".job-status");
   if (!job) return;
-  if (label) label.textContent = job.status;
+  if (label) label.textContent = t(job.status);
   for (const stage of job.stages) {
     const row = section.querySelector(`tr[data-stage="${stage.stage_type}"]`);
     if (!row) continue;
     const pct = stage.total ? (100 * stage.done / stage.total) : 0;
     row.querySelector("progress").value = pct.toFixed(1);
-    row.querySelector(".status").textContent = stage.status;
+    row.querySelector(".status").textContent = t(stage.status);
     row.querySelector(".counts").textContent =
       `${stage.done}/${stage.total} · ${t("running")} ${stage.counts.running} · ${t("failed")} ${stage.counts.failed} · ${t("queued")} ${stage.counts.queued}`;
   }
@@ -89,7 +89,7 @@ function liveWorkers() {
       for (const worker of workers) {
         const card = box.querySelector(`[data-worker="${worker.name}"]`);
         if (!card) continue;
-        card.querySelector(".status").textContent = worker.state;
+        card.querySelector(".status").textContent = t(worker.state);
         const detail = card.querySelector(".detail");
         if (worker.state === "busy") {
           let text = worker.display_text || "";
