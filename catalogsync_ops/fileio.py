@@ -50,3 +50,24 @@ def open_to_others(paths) -> list[tuple[Path, int]]:
         if mode & 0o077:
             found.append((Path(path), mode))
     return found
+
+
+def add_log_file(folder: str | os.PathLike[str], name: str, level: int | str = "INFO") -> Path | None:
+    """Log to `folder/name` as well, rotating at 10 MB and keeping 5 old files (LOG_DIR).
+
+    Returns the file, or None when the folder cannot be written (said on stderr; logging to
+    stderr and the journal goes on)."""
+    import logging
+    from logging.handlers import RotatingFileHandler
+
+    path = Path(folder) / name
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        handler = RotatingFileHandler(path, maxBytes=10 * 2**20, backupCount=5, encoding="utf-8")
+    except OSError as exc:
+        logging.getLogger("catalogsync_ops").warning("LOG_DIR: cannot write %s (%s); logging to stderr only", path, exc)
+        return None
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    return path

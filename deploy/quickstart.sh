@@ -40,16 +40,29 @@ stop() {
 trap stop EXIT INT TERM
 
 "$RUNNERD" enqueue full_pipeline
-"$RUNNERD" run &
+# Their logs go to $HOME_DIR/logs (runnerd.log, catalogsync-web.log); this terminal keeps the
+# few lines that matter, and the setup link last.
+mkdir -p "$HOME_DIR/logs"
+"$RUNNERD" run 2>>"$HOME_DIR/logs/runnerd.stderr" &
 RUNNER_PID=$!
-# The console prints a one-time setup link (first run) on its standard error.
-"$VENV/bin/catalogsync-web" serve --port "$WEB_PORT" &
+WEB_ERR="$HOME_DIR/logs/catalogsync-web.stderr"
+: >"$WEB_ERR"
+"$VENV/bin/catalogsync-web" serve --port "$WEB_PORT" 2>>"$WEB_ERR" &
 WEB_PID=$!
-sleep 2
+for _ in $(seq 50); do grep -q "catalogsync-web on\|cannot listen" "$WEB_ERR" && break; sleep 0.1; done
+grep "cannot listen" "$WEB_ERR" >&2 || true
+SETUP=$(grep -o "http://[^ ]*/setup?token=[^ ]*" "$WEB_ERR" | tail -1 || true)
 echo
-echo "Console:   http://127.0.0.1:$WEB_PORT  (first run: open the setup link printed above)"
-echo "Home: $HOME_DIR"
+echo "Console:   http://127.0.0.1:$WEB_PORT"
+echo "Home:      $HOME_DIR    Logs: $HOME_DIR/logs"
 echo "Watch it:  CATALOGSYNC_ENV_FILE=$CATALOGSYNC_ENV_FILE $RUNNERD status"
 echo "Library:   $HOME_DIR/library    Mirror: $HOME_DIR/mirror"
 echo "Ctrl-C stops the console, the runner and the demo platform."
+if [ -n "$SETUP" ]; then
+    echo
+    echo "+------------------------------------------------------------------------------+"
+    echo "  First run: create your user here (one-time link, valid 24 hours):"
+    echo "  $SETUP"
+    echo "+------------------------------------------------------------------------------+"
+fi
 wait "$RUNNER_PID"

@@ -46,10 +46,13 @@ def test_quickstart_serves_the_console_completes_a_job_and_ctrl_c_stops_everythi
             if not line:
                 break
             output.append(line)
-            if line.startswith("Console:"):
+            if "/setup?token=" in line:
                 break
         text = "".join(output)
         assert f"http://127.0.0.1:{web_port}" in text and "/setup?token=" in text, text[-3000:]
+        # The link comes last, framed, once; the servers' lines went to the log folder.
+        assert text.index("Console:") < text.index("/setup?token=") and text.count("/setup?token=") == 1
+        assert "First run: create your user here" in text and "NOTIFY_EVENTS" not in text, text[-3000:]
         link = re.search(r"(http://127\.0\.0\.1:\d+/setup\?token=\S+)", text).group(1)
         with urllib.request.urlopen(link, timeout=10) as page:  # the one-time link opens the setup form
             assert page.status == 200 and "Create the console" in page.read().decode()
@@ -66,6 +69,7 @@ def test_quickstart_serves_the_console_completes_a_job_and_ctrl_c_stops_everythi
             time.sleep(0.5)
         assert status == "completed", (status, "".join(output)[-3000:])
         assert songs >= 20 and list((home / "mirror").rglob("*.mp3"))
+        assert "runnerd 0" in (home / "logs" / "runnerd.log").read_text() and (home / "logs" / "catalogsync-web.log").exists()
     finally:
         os.killpg(script.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
         try:

@@ -10,6 +10,7 @@ import click
 from catalogsync_ops import __version__
 from catalogsync_ops.config.envfile import load_config
 from catalogsync_ops.errors import CatalogsyncError, ConfigError
+from catalogsync_ops.fileio import add_log_file
 from catalogsync_ops.store.database import open_database
 
 WAITRESS_THREADS = 8
@@ -53,6 +54,8 @@ def serve(obj, host: str | None, port: int | None, trusted: tuple[str, ...], if_
     env_file, db = _paths(*obj)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(env_file) if env_file.exists() else None
+    if config is not None:
+        add_log_file(config["LOG_DIR"], "catalogsync-web.log")
     host = host or (config["WEB_HOST"] if config else "127.0.0.1")
     port = port if port is not None else (int(config["WEB_PORT"]) if config else 8421)
     try:

@@ -165,7 +165,7 @@ ZH_SETTING_HELP = {
     "DB_PATH": "runnerd 与网页控制台共用的 SQLite 数据库；必须放在本地磁盘上。",
     "LIBRARY_DIR": "下载并写好标签的歌曲存放的文件夹。",
     "INPUT_DIR": "歌单池文件夹：每个 *.txt 文件每行一个歌单网址。",
-    "LOG_DIR": "日志文件所在的文件夹。",
+    "LOG_DIR": "日志文件 runnerd.log 和 catalogsync-web.log 所在的文件夹（每 10 MB 轮换，保留 5 个），与标准错误输出和系统日志同时写入。",
     "DOWNLOAD_SOURCES": "下载歌曲时按顺序尝试的来源，用逗号分隔。",
     "DOWNLOAD_LAYOUT": "歌曲在 LIBRARY_DIR 中的路径模板；可用字段：{artist}、{album}、{title}、{ext}、{track}、{platform}、{playlist}、{song_id}。",
     "DEMO_BASE_URL": "演示平台（runnerd demo-server）的地址，供 demo 和 demo2 来源使用。",

@@ -42,7 +42,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DB_PATH", "path", "catalogsync.db", "SQLite database shared by runnerd and the web UI; must be on a local disk.", "paths"),
     Setting("LIBRARY_DIR", "dir", "library", "Folder the downloaded, tagged songs are written to.", "paths"),
     Setting("INPUT_DIR", "dir", "input", "Folder of playlist pools: every *.txt file lists playlist URLs, one per line.", "paths"),
-    Setting("LOG_DIR", "dir", "logs", "Folder for log files written beside the journal.", "paths"),
+    Setting("LOG_DIR", "dir", "logs", "Folder for the log files runnerd.log and catalogsync-web.log (rotated at 10 MB, 5 kept), written beside stderr and the journal.", "paths"),
     Setting("DOWNLOAD_SOURCES", "sources", "demo", "Comma-separated sources tried in order when a song is downloaded.", "download"),
     Setting("DOWNLOAD_LAYOUT", "layout", "{artist}/{album}/{title}.{ext}", "Path of each song inside LIBRARY_DIR; fields: " + ", ".join("{%s}" % f for f in LAYOUT_FIELDS) + ".", "download"),
     Setting("DEMO_BASE_URL", "url", "http://127.0.0.1:8765", "Address of the demo platform (runnerd demo-server) used by the demo and demo2 sources.", "download"),
