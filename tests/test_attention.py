@@ -92,3 +92,19 @@ def test_the_chinese_pages_show_no_english_status_word(home: Path, client, web):
         visible = re.sub(r"\[[a-z_]+\]", " ", visible)  # an error class quoted with its message stays a code
         words = set(re.findall(r"[a-z_]+", visible))
         assert not words & set(codes), (path, sorted(words & set(codes)))
+
+
+def test_a_config_applied_from_the_cli_is_recorded_as_cli(home: Path, tmp_path: Path):
+    env = home / "catalogsync.env"
+    new = tmp_path / "new.env"
+    new.write_text(env.read_text().replace("DOWNLOAD_WORKERS=3", "DOWNLOAD_WORKERS=4"), encoding="utf-8")
+    assert runnerd(home, "config", "apply", str(new)).returncode == 0
+    assert runnerd(home, "run", "--burst").returncode == 0
+    from catalogsync_ops.store.connection import connect
+
+    conn = connect(home / "catalogsync.db")
+    try:
+        sources = [r[0] for r in conn.execute("SELECT source FROM config_revisions ORDER BY id")]
+    finally:
+        conn.close()
+    assert sources[-1] == "cli" and "DOWNLOAD_WORKERS=4" in env.read_text()

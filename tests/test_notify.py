@@ -14,9 +14,10 @@ from urllib.parse import parse_qs
 
 import pytest
 import requests
-from conftest import set_env
+from conftest import runnerd, set_env
 
 from catalogsync_ops.engine import notify
+from catalogsync_ops.store.connection import connect
 from catalogsync_ops.store.database import open_database
 
 
@@ -212,3 +213,36 @@ def test_a_crash_is_notified_once_and_a_nearly_full_disk_once_per_start(home: Pa
     assert kinds.count("runner_recovered") == 1 and 1 <= kinds.count("disk_low") <= 2, kinds
     recovered = next(e for e in events if e["event"] == "runner_recovered")
     assert recovered["data"]["interrupted"] >= 1 and "paused" in recovered["message"]
+
+
+def test_a_job_reopened_by_a_retry_notifies_again_only_when_its_outcome_changes(home: Path, demo_server):
+    set_env(home, DEMO_BASE_URL=demo_server.base_url, DOWNLOAD_SOURCES="demo,demo2", RETRY_BACKOFF_SECONDS=0,
+            RETRY_BACKOFF_MAX_SECONDS=0)
+    demo_server.write_pool_file(home / "input" / "demo.txt")
+    demo_server.set_faults(not_found=["s05"])
+    runnerd(home, "enqueue", "full_pipeline")
+    assert runnerd(home, "run", "--burst").returncode == 0
+
+    def outcomes() -> list[str]:
+        conn = connect(home / "catalogsync.db")
+        try:
+            return [json.loads(r[0])["status"] for r in conn.execute(
+                "SELECT data_json FROM notifications WHERE job_id = 1 ORDER BY id")]
+        finally:
+            conn.close()
+
+    assert outcomes() == ["completed_with_errors"]
+    runnerd(home, "retry-failed", "1")  # the song is still missing: the same outcome again
+    assert runnerd(home, "run", "--burst").returncode == 0
+    assert outcomes() == ["completed_with_errors"]
+    demo_server.set_faults(not_found=[])
+    runnerd(home, "retry-failed", "1")
+    assert runnerd(home, "run", "--burst").returncode == 0
+    conn = connect(home / "catalogsync.db")
+    try:
+        status = conn.execute("SELECT status FROM job_runs WHERE id = 1").fetchone()[0]
+        failed = conn.execute("SELECT display_text, last_error FROM job_items WHERE status = 'failed'").fetchall()
+    finally:
+        conn.close()
+    assert status == "completed", [tuple(r) for r in failed]
+    assert outcomes() == ["completed_with_errors", "completed"]

@@ -202,7 +202,9 @@ def _resume_runner(conn: Connection, p: dict, ctx: CommandContext, command_id: i
 def _apply_config(conn: Connection, p: dict, ctx: CommandContext, command_id: int) -> dict:
     if ctx.env_path is None:
         raise CommandRejected("this runner has no env file to write")
-    revision_id, config = apply_config_text(conn, ctx.env_path, p["content"], source="ui", note=p.get("note"),
+    origin = conn.execute("SELECT origin FROM job_commands WHERE id = ?", (command_id,)).fetchone()
+    source = {"cli": "cli", "api": "api"}.get(origin[0] if origin else "", "ui")  # the console's forms: ui
+    revision_id, config = apply_config_text(conn, ctx.env_path, p["content"], source=source, note=p.get("note"),
                                             command_id=command_id, now=ctx.now)
     if ctx.on_config_applied:
         ctx.on_config_applied(revision_id, config)
