@@ -108,3 +108,21 @@ def test_a_config_applied_from_the_cli_is_recorded_as_cli(home: Path, tmp_path: 
     finally:
         conn.close()
     assert sources[-1] == "cli" and "DOWNLOAD_WORKERS=4" in env.read_text()
+
+
+def test_times_read_relative_with_the_exact_time_on_hover_and_the_icon_is_served(client, web):
+    import re
+
+    _, conn = web
+    make_running_job(conn, 1)
+    page = client.get("/jobs").get_data(as_text=True)
+    stamp = re.search(r'<time datetime="([^"]+)" title="([^"]+) UTC">([^<]+)</time>', page)
+    assert stamp and stamp.group(1).startswith("2026-01-01T12:00:00") and stamp.group(3) == "2026-01-01"
+    with conn:
+        conn.execute("UPDATE job_runs SET created_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-3 minutes')")
+    assert ">3 min ago</time>" in client.get("/jobs").get_data(as_text=True)
+    client.get("/lang/zh")
+    assert ">3 分钟前</time>" in client.get("/jobs").get_data(as_text=True)
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+    assert web[0].test_client().get("/favicon.ico").status_code == 200  # no login needed

@@ -15,6 +15,7 @@ from catalogsync_ops.store.database import open_database
 from webui import api, auth, catalog_pages, events, i18n, ops, pages, settings
 from webui.context import IdConverter, close_db
 from webui.errors import register_error_handlers
+from webui.format import when
 
 
 def _secret_key(db_path: Path) -> str:
@@ -70,6 +71,7 @@ def create_app(config: dict[str, Any]) -> Flask:
     app.jinja_env.globals.update(csrf_token=auth.csrf_token, _=i18n.gettext, LANGUAGES=i18n.LANGUAGES,
                                   setting_help=i18n.setting_help, code_words=i18n.code_words,
                                   SELF_DESCRIBING=i18n.SELF_DESCRIBING)
+    app.jinja_env.filters["when"] = when
     register_error_handlers(app)
     return app
 

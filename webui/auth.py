@@ -15,7 +15,8 @@ from webui.i18n import gettext
 
 bp = Blueprint("auth", __name__)
 
-PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "static", "api.healthz", "api.ping", "i18n.switch", "ops.healthz"}
+PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "static", "api.healthz", "api.ping", "i18n.switch", "ops.healthz",
+                    "ops.favicon"}
 # Paths that take an API token instead of a session (scripts, Prometheus).
 TOKEN_PATHS = ("/api/", "/metrics")
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}

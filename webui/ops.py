@@ -1,6 +1,8 @@
 """For monitors: `/healthz` (no login) and `/metrics` (Prometheus; a session or an API token)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Blueprint, current_app, jsonify
 
 from catalogsync_ops.engine.queries import runner_liveness
@@ -41,3 +43,12 @@ def healthz():
 def metrics():
     text = render_metrics(get_db(), current_app.config["DB_PATH"], library_dir())
     return text, 200, {"Content-Type": "text/plain; version=0.0.4; charset=utf-8", "Cache-Control": "no-store"}
+
+
+FAVICON = (Path(__file__).parent / "static" / "favicon.svg").read_bytes()
+
+
+@bp.route("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico before reading the page's icon link (no login)."""
+    return FAVICON, 200, {"Content-Type": "image/svg+xml", "Cache-Control": "max-age=86400"}

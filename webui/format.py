@@ -1,0 +1,39 @@
+"""How pages show times and sizes: relative times in the reader's language, the exact UTC time
+on hover (and in `datetime` for scripts)."""
+from __future__ import annotations
+
+from markupsafe import Markup, escape
+
+from catalogsync_ops.store.connection import parse_iso, utcnow
+from webui.i18n import current_language
+
+_UNITS = ((86400, "day", "天"), (3600, "h", "小时"), (60, "min", "分钟"), (1, "s", "秒"))
+
+
+def relative(seconds: float, language: str) -> str:
+    """'3 min ago' / '3 分钟前'; 'in 3 min' / '3 分钟后' for a time to come."""
+    ahead, seconds = seconds < 0, abs(seconds)
+    if seconds < 5:
+        return "刚刚" if language == "zh" else "just now"
+    for size, en, zh in _UNITS:
+        if seconds >= size:
+            n = int(seconds // size)
+            if language == "zh":
+                return f"{n} {zh}{'后' if ahead else '前'}"
+            unit = f"{en}s" if en == "day" and n != 1 else en
+            return f"in {n} {unit}" if ahead else f"{n} {unit} ago"
+    return ""
+
+
+def when(value: str | None) -> Markup:
+    """A stored UTC time as `<time>`: relative under a week, the date beyond; exact on hover."""
+    if not value:
+        return Markup("—")
+    try:
+        moment = parse_iso(value)
+    except ValueError:
+        return Markup(escape(value))
+    seconds = (utcnow() - moment).total_seconds()
+    exact = moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    shown = relative(seconds, current_language()) if abs(seconds) < 7 * 86400 else moment.strftime("%Y-%m-%d")
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(value, exact, shown)
