@@ -238,7 +238,7 @@ class Runner:
                 if job["status"] == "running":
                     resume_job(self.conn, job["id"])
             except TransitionError as exc:
-                log.warning("Job %s: left as it is at shutdown: %s", job["id"], exc)
+                log.warning("Job %s: left as it is at shutdown: %s", job["id"], exc, extra={"job_id": job["id"]})
 
     # ------------------------------------------------------------ the loop
 
@@ -421,7 +421,7 @@ class Runner:
             if job is None:
                 return False
             start_job(conn, job["id"])
-            log.info("Job %s (%s): started", job["id"], job["job_type"])
+            log.info("Job %s (%s): started", job["id"], job["job_type"], extra={"job_id": job["id"]})
             return True
         finalize = {"pause_requested": (finalize_pause, "paused"),
                     "cancel_requested": (finalize_cancel, "canceled")}.get(job["status"])
@@ -431,7 +431,7 @@ class Runner:
                 return False
             finalize[0](conn, job["id"])
             self.pool.assign(None)
-            log.info("Job %s: %s", job["id"], finalize[1])
+            log.info("Job %s: %s", job["id"], finalize[1], extra={"job_id": job["id"]})
             return True
         return self._advance(job)
 
@@ -444,7 +444,7 @@ class Runner:
             status = finish_job(conn, job["id"])
             self.pool.assign(None)
             self._close_job_settings(job["id"])
-            log.info("Job %s: %s", job["id"], status.value)
+            log.info("Job %s: %s", job["id"], status.value, extra={"job_id": job["id"]})
             return True
         settings, _ = self._settings_for(job)
         if current["status"] in ("pending", "paused"):
@@ -453,12 +453,14 @@ class Runner:
             specs = items_for_stage(conn, current["stage_type"], scope, settings, uploader)
             added = add_items(conn, current["id"], specs, max_attempts=int(self.config["MAX_ATTEMPTS"])) if specs else 0
             start_stage(conn, current["id"])
-            log.info("Job %s: stage %s started with %d new items", job["id"], current["stage_type"], added)
+            log.info("Job %s: stage %s started with %d new items", job["id"], current["stage_type"], added,
+                     extra={"job_id": job["id"]})
             self._assign(job, current, settings)
             return True
         if current["n_queued"] + current["n_running"] + current["n_interrupted"] == 0 and self.pool.in_flight() == 0:
             status = finish_stage(conn, current["id"])
-            log.info("Job %s: stage %s %s", job["id"], current["stage_type"], status.value)
+            log.info("Job %s: stage %s %s", job["id"], current["stage_type"], status.value,
+                     extra={"job_id": job["id"]})
             return True
         if self.pool.assignment is None or self.pool.assignment.stage_id != current["id"]:
             self._assign(job, current, settings)

@@ -4,12 +4,21 @@ from __future__ import annotations
 import logging
 import queue
 import sqlite3
+import threading
 import traceback
 from datetime import timedelta
 
 from catalogsync_ops.store.connection import Connection, connect, iso, transaction, utcnow
 
 MAX_PENDING = 10_000
+
+# The job and item a thread is working on: a worker sets it around each item, so everything
+# logged meanwhile (by the pipeline, the sources, musicdl's adapter) is tied to them.
+working = threading.local()
+
+
+def working_on(job_id: int | None, item_id: int | None) -> None:
+    working.job_id, working.item_id = job_id, item_id
 
 
 class DatabaseLogHandler(logging.Handler):
@@ -38,8 +47,9 @@ class DatabaseLogHandler(logging.Handler):
             message = str(record.msg)
         tb = "".join(traceback.format_exception(*record.exc_info)) if record.exc_info else None
         self.size += 1
-        self.pending.put((iso(), record.levelname, record.name, getattr(record, "job_id", None),
-                          getattr(record, "item_id", None), self.runner_id, message, tb))
+        job_id = getattr(record, "job_id", None) or getattr(working, "job_id", None)
+        item_id = getattr(record, "item_id", None) or getattr(working, "item_id", None)
+        self.pending.put((iso(), record.levelname, record.name, job_id, item_id, self.runner_id, message, tb))
 
     def flush(self) -> None:
         rows = []

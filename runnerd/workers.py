@@ -48,6 +48,7 @@ from catalogsync_ops.pipeline import (
 from catalogsync_ops.store.connection import Connection, connect, iso, transaction, utcnow
 from catalogsync_ops.transfer.downloader import Canceled, CancelToken
 from runnerd.health import DatabaseDiskGuard, is_disk_full
+from runnerd.logs import working_on
 
 log = logging.getLogger("runnerd.workers")
 
@@ -247,6 +248,7 @@ class Worker(threading.Thread):
                   song_id=claim.song_id, playlist_id=claim.playlist_id, display_text=claim.display_text,
                   bytes_done=0, bytes_total=None, speed_bps=None, item_started_at=iso(), started_mono=time.monotonic())
         pool.register(claim.item_id, token)
+        working_on(claim.job_id, claim.item_id)
         finish: Any
         try:
             outcome = run_item(ctx, claim)
@@ -284,6 +286,7 @@ class Worker(threading.Thread):
                 finish = (claim, outcome.source, outcome.details or None, outcome.bytes_done)
         finally:
             pool.unregister(claim.item_id)
+            working_on(None, None)
             self.cancel, self.claim = None, None
         return finish
 
@@ -297,6 +300,9 @@ class Worker(threading.Thread):
         pool = self.pool
         policy = pool.retry_policy()
         details = {**(extra or {}), "error": message[:2000]}
+        # Tied to the job and item (working_on): the job and item pages and /logs?job=N show it.
+        log.warning("%s: attempt %s failed [%s]: %s", claim.display_text or claim.item_id, claim.attempt_no,
+                    getattr(error_class, "value", error_class), message[:500])
         return lambda c: mark_item_failed(c, claim.item_id, claim.attempt_no, error_class=error_class,  # noqa: E731
                                           error=message[:4000], source=source, retryable=retryable,
                                           policy=policy, details=details, bytes_done=self.view.bytes_done)

@@ -126,3 +126,26 @@ def test_times_read_relative_with_the_exact_time_on_hover_and_the_icon_is_served
     icon = client.get("/favicon.ico")
     assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
     assert web[0].test_client().get("/favicon.ico").status_code == 200  # no login needed
+
+
+def test_a_failed_song_logs_under_its_job_and_item(home: Path, demo_server, client):
+    from conftest import set_env
+
+    set_env(home, DEMO_BASE_URL=demo_server.base_url, DOWNLOAD_SOURCES="demo,demo2", RETRY_BACKOFF_SECONDS=0,
+            RETRY_BACKOFF_MAX_SECONDS=0, MAX_ATTEMPTS=1)
+    demo_server.write_pool_file(home / "input" / "demo.txt")
+    demo_server.set_faults(not_found=["s05"])
+    runnerd(home, "enqueue", "full_pipeline")
+    assert runnerd(home, "run", "--burst").returncode == 0
+    from catalogsync_ops.store.connection import connect
+
+    conn = connect(home / "catalogsync.db")
+    try:
+        item_id = conn.execute("SELECT id FROM job_items WHERE status = 'failed'").fetchone()[0]
+    finally:
+        conn.close()
+    item = client.get(f"/items/{item_id}").get_data(as_text=True)
+    section = item[item.index('id="item-logs"'):]
+    assert "attempt 1 failed [not_found]" in section and "worker-" in item  # the worker that ran it
+    assert "attempt 1 failed [not_found]" in client.get("/logs?job=1").get_data(as_text=True)
+    assert 'id="job-logs"' in client.get("/jobs/1").get_data(as_text=True)

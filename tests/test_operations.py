@@ -22,6 +22,7 @@ def undo_v6(conn: sqlite3.Connection) -> None:
     """Back to schema v5 (inside a transaction)."""
     conn.execute("DROP INDEX login_attempts_username_idx")
     conn.execute("DROP INDEX notifications_job_idx")
+    conn.execute("DROP INDEX job_logs_item_idx")
     for table, column in (("web_users", "session_generation"), ("login_attempts", "username"),
                           ("api_tokens", "scope"), ("runner_state", "degraded_reason"),
                           ("runner_state", "degraded_since")):

@@ -89,11 +89,12 @@ def job(job_id: int):
     items = list_items(conn, job_id, status=status, after_id=after, limit=PAGE_SIZE, error_class=error_class,
                        source=source)
     events = conn.execute("SELECT * FROM job_events WHERE job_id = ? ORDER BY id DESC LIMIT 30", (job_id,)).fetchall()
+    logs = conn.execute("SELECT * FROM job_logs WHERE job_id = ? ORDER BY id DESC LIMIT 30", (job_id,)).fetchall()
     failed_classes = conn.execute("SELECT last_error_class, COUNT(*) FROM job_items WHERE job_id = ? AND status = 'failed'"
                                   " GROUP BY 1", (job_id,)).fetchall()
     failed_sources = conn.execute("SELECT last_source, COUNT(*) FROM job_items WHERE job_id = ? AND status = 'failed'"
                                   " AND last_source IS NOT NULL GROUP BY 1", (job_id,)).fetchall()
-    return render_template("job.html", title=f"{gettext('Job')} {job_id}", job=detail, items=items, status=status, events=events,
+    return render_template("job.html", title=f"{gettext('Job')} {job_id}", job=detail, items=items, status=status, events=events, logs=logs,
                            page_size=PAGE_SIZE, failed_classes=failed_classes, failed_sources=failed_sources,
                            error_class=error_class, source=source, statuses=[s.value for s in ItemStatus],
                            error_classes=[e.value for e in ErrorClass])
@@ -105,8 +106,10 @@ def item(item_id: int):
     row = conn.execute("SELECT * FROM job_items WHERE id = ?", (item_id,)).fetchone()
     if row is None:
         abort(404, description=gettext("item %(id)s does not exist") % {"id": item_id})
-    attempts = conn.execute("SELECT * FROM item_attempts WHERE item_id = ? ORDER BY attempt_no", (item_id,)).fetchall()
-    return render_template("item.html", title=f"{gettext('Item')} {item_id}", item=row, attempts=attempts,
+    attempts = conn.execute("SELECT a.*, w.name AS worker_name FROM item_attempts a LEFT JOIN job_workers w"
+                            " ON w.id = a.worker_id WHERE a.item_id = ? ORDER BY a.attempt_no", (item_id,)).fetchall()
+    logs = conn.execute("SELECT * FROM job_logs WHERE item_id = ? ORDER BY id DESC LIMIT 50", (item_id,)).fetchall()
+    return render_template("item.html", title=f"{gettext('Item')} {item_id}", item=row, attempts=attempts, logs=logs,
                            details=[json.loads(a["details_json"]) if a["details_json"] else {} for a in attempts])
 
 

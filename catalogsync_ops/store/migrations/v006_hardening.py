@@ -6,6 +6,7 @@
 - API tokens get a scope: `read` (status, metrics, lists), `control` (commands), `admin`
   (config and tokens). Tokens made before keep working as `admin`.
 - The runner records when it cannot write its database (disk full) and why.
+- Log rows are found by their item (the item page lists them).
 - A job's outcome is notified once: a job reopened by a retry that ends the same way again
   sends nothing; a different outcome is sent.
 """
@@ -33,4 +34,5 @@ BEGIN
             '{"status": "' || NEW.status || '"}', NEW.updated_at, NEW.updated_at);
 END;
 CREATE INDEX notifications_job_idx ON notifications (job_id, id) WHERE job_id IS NOT NULL;
+CREATE INDEX job_logs_item_idx ON job_logs (item_id, id) WHERE item_id IS NOT NULL;
 """
