@@ -84,6 +84,9 @@ def test_a_person_runs_pauses_retries_and_reconfigures_from_the_browser(console)
     page.select_option("#new-job select[name=job_type]", "full_pipeline")
     page.click("#new-job button[type=submit]")
     expect(page.locator("#command-banner .state")).to_have_text("applied")
+    # In words, and the list shows the new job without a reload by hand.
+    expect(page.locator("#command-banner .detail")).to_have_text("Job 1 queued")
+    expect(page.locator("#job-list tr[data-job='1']")).to_be_visible(timeout=10_000)
     page.screenshot(path=str(shots / "jobs.png"), full_page=True)
 
     # The dashboard's download bar moves without a reload.

@@ -253,3 +253,27 @@ def code_words() -> dict[str, str]:
 SELF_DESCRIBING = frozenset({"job_created", "job_started", "job_finished", "stage_started", "stage_finished",
                              "items_added", "item_claimed", "item_succeeded", "item_released", "job_paused",
                              "job_resumed", "pause_requested", "cancel_requested", "job_canceled", "job_reprioritized"})
+
+
+# What an applied command did, in words (the banner after a form): {names} come from its result.
+COMMAND_PHRASES = {
+    "enqueue_job": "Job {job_id} queued", "pause_job": "Job {job_id}: {status}", "resume_job": "Job {job_id} resumed",
+    "cancel_job": "Job {job_id}: {status}", "retry_item": "Item {item_id} queued again",
+    "retry_failed_items": "Job {job_id}: {requeued} failed items queued again",
+    "reprioritize_job": "Job {job_id}: priority {priority}", "pause_runner": "Runner paused",
+    "resume_runner": "Runner resumed", "apply_config": "Config applied (revision {revision_id})",
+    "rollback_config": "Config rolled back (revision {revision_id})", "reset_source": "Source {source}: tried again now",
+}
+ZH.update({
+    "Job {job_id} queued": "任务 {job_id} 已加入队列", "Job {job_id}: {status}": "任务 {job_id}：{status}",
+    "Job {job_id} resumed": "任务 {job_id} 已继续", "Item {item_id} queued again": "条目 {item_id} 已重新排队",
+    "Job {job_id}: {requeued} failed items queued again": "任务 {job_id}：{requeued} 个失败条目已重新排队",
+    "Job {job_id}: priority {priority}": "任务 {job_id}：优先级 {priority}", "Runner paused": "运行器已暂停",
+    "Runner resumed": "运行器已恢复", "Config applied (revision {revision_id})": "配置已应用（版本 {revision_id}）",
+    "Config rolled back (revision {revision_id})": "配置已回滚（版本 {revision_id}）",
+    "Source {source}: tried again now": "来源 {source}：已立即重试",
+})
+
+
+def command_phrases() -> dict[str, str]:
+    return {kind: gettext(phrase) for kind, phrase in COMMAND_PHRASES.items()}

@@ -8,6 +8,14 @@ const t = (word) => WORDS[word] || word;
 
 const POLL_MS = 1000;
 
+// "Job {job_id} queued" with the command's result filled in, in the page's language.
+function describe(command, phrases) {
+  const phrase = phrases[command.kind];
+  if (!phrase) return "";
+  const values = Object.assign({}, command.payload || {}, command.result || {});
+  return phrase.replace(/\{(\w+)\}/g, (_, name) => name in values ? t(String(values[name])) : "");
+}
+
 function followCommand() {
   const banner = document.getElementById("command-banner");
   if (!banner) return;
@@ -22,7 +30,15 @@ function followCommand() {
       state.dataset.state = command.status;
       banner.className = "banner " + command.status;
       if (command.status === "rejected") banner.querySelector(".detail").textContent = command.reject_reason || "";
-      if (command.status === "applied") banner.querySelector(".detail").textContent = JSON.stringify(command.result);
+      if (command.status === "applied") {
+        banner.querySelector(".detail").textContent = describe(command, JSON.parse(banner.dataset.phrases || "{}"));
+        // A list on this page may have changed (a job queued): show it, once per command.
+        const key = "reloaded-" + command.id;
+        if (document.querySelector("[data-follows-commands]") && !sessionStorage.getItem(key)) {
+          sessionStorage.setItem(key, "1");
+          setTimeout(() => location.reload(), 300);
+        }
+      }
       if (command.status === "pending") setTimeout(tick, POLL_MS);
     } catch (error) {
       setTimeout(tick, POLL_MS * 3);
