@@ -28,7 +28,9 @@ if [ ! -f "$HOME_DIR/catalogsync.env" ]; then
 fi
 export CATALOGSYNC_ENV_FILE="$HOME_DIR/catalogsync.env"
 
-"$RUNNERD" demo-server --port "$DEMO_PORT" --pool-file "$HOME_DIR/input/demo.txt" &
+# 120 extra songs of 20 s, sent a little slowly: long enough to watch, pause and cancel.
+"$RUNNERD" demo-server --port "$DEMO_PORT" --pool-file "$HOME_DIR/input/demo.txt" --songs 120 --song-seconds 20 \
+    --slow-ms 20 &
 DEMO_PID=$!
 RUNNER_PID=
 WEB_PID=

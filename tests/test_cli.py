@@ -201,7 +201,8 @@ def test_demo_server_command_serves_writes_a_pool_file_and_stops_on_sigterm(tmp_
         port = probe_socket.getsockname()[1]
     pool = tmp_path / "demo.txt"
     proc = subprocess.Popen([sys.executable, "-m", "runnerd", "demo-server", "--port", str(port), "--pool-file",
-                             str(pool)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             str(pool), "--songs", "7", "--song-seconds", "60", "--not-found", "s05,g00002"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -211,7 +212,12 @@ def test_demo_server_command_serves_writes_a_pool_file_and_stops_on_sigterm(tmp_
             except requests.ConnectionError:
                 time.sleep(0.1)
         assert answer.json()["title"] == "华语经典"
-        assert pool.read_text().count(f"http://127.0.0.1:{port}/demo/playlist/") == 4
+        assert pool.read_text().count(f"http://127.0.0.1:{port}/demo/playlist/") == 5  # and the big one
+        big = requests.get(f"http://127.0.0.1:{port}/demo/api/playlist/p9", timeout=5).json()
+        assert big["title"] == "Big demo" and len(big["tracks"]) == 7
+        audio = requests.get(f"http://127.0.0.1:{port}/demo/audio/g00001.mp3", timeout=5)
+        assert audio.status_code == 200 and len(audio.content) > 900_000  # a minute of audio, not a few KiB
+        assert requests.get(f"http://127.0.0.1:{port}/demo/audio/s05.mp3", timeout=5).status_code == 404
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)

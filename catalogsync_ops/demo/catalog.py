@@ -84,15 +84,28 @@ _PLAYLISTS = [
 ]
 
 
-def build_platforms() -> dict[str, DemoPlatform]:
-    """The two demo platforms, freshly built (the same every time)."""
+def build_platforms(*, songs: int = 0, song_seconds: float | None = None) -> dict[str, DemoPlatform]:
+    """The two demo platforms, freshly built (the same every time).
+
+    `songs` adds a playlist "p9" ("Big demo") of that many generated songs, so a run lasts long
+    enough to watch, pause and cancel; `song_seconds` sets every song's length (the built-in
+    ones are 2–3 s, a few KiB)."""
     demo = DemoPlatform("demo")
     for seed, (sid, title, artists, album, seconds, ext, ok) in enumerate(_SONGS, 1):
-        demo.songs[sid] = DemoSong(sid, title, artists, album, seconds, ext, ok, track_no=seed % 12 + 1, seed=seed)
+        demo.songs[sid] = DemoSong(sid, title, artists, album, song_seconds or seconds, ext, ok,
+                                   track_no=seed % 12 + 1, seed=seed)
+    generated = []
+    for n in range(1, songs + 1):
+        sid = f"g{n:05d}"
+        demo.songs[sid] = DemoSong(sid, f"Demo song {n:05d}", (f"Demo Artist {n % 17 + 1}",), f"Demo Album {n % 23 + 1}",
+                                   song_seconds or 30.0, "mp3", True, track_no=n % 12 + 1, seed=1000 + n)
+        generated.append(sid)
+    if generated:
+        demo.playlists["p9"] = DemoPlaylist("p9", "Big demo", tuple(generated))
     for pid, title, song_ids in _PLAYLISTS:
         demo.playlists[pid] = DemoPlaylist(pid, title, song_ids)
     demo2 = DemoPlatform("demo2")
     for seed, (sid, title, artists, album, seconds, ext) in enumerate(_DEMO2, 101):
-        demo2.songs[sid] = DemoSong(sid, title, artists, album, seconds, ext, True, seed=seed)
+        demo2.songs[sid] = DemoSong(sid, title, artists, album, song_seconds or seconds, ext, True, seed=seed)
     demo2.playlists["q1"] = DemoPlaylist("q1", "demo2 picks", ("m04", "m08"))
     return {"demo": demo, "demo2": demo2}
