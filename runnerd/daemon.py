@@ -42,7 +42,7 @@ from catalogsync_ops.engine.runners import (
     register_runner,
     runner_paused,
 )
-from catalogsync_ops.engine.stages import add_items, finish_stage, start_stage
+from catalogsync_ops.engine.stages import add_items, finish_stage, skip_stage, start_stage
 from catalogsync_ops.engine.states import STAGE_FINAL, StageType
 from catalogsync_ops.errors import CatalogsyncError, ConfigError, TransitionError
 from catalogsync_ops.pipeline import items_for_stage
@@ -445,6 +445,10 @@ class Runner:
             self.pool.assign(None)
             self._close_job_settings(job["id"])
             log.info("Job %s: %s", job["id"], status.value, extra={"job_id": job["id"]})
+            return True
+        failed = next((s for s in stages if s["seq_no"] < current["seq_no"] and s["status"] == "failed"), None)
+        if failed is not None and current["status"] == "pending":
+            skip_stage(conn, current["id"], reason=f"stage {failed['stage_type']} failed: nothing to work on")
             return True
         settings, _ = self._settings_for(job)
         if current["status"] in ("pending", "paused"):

@@ -149,3 +149,35 @@ def test_a_failed_song_logs_under_its_job_and_item(home: Path, demo_server, clie
     assert "attempt 1 failed [not_found]" in section and "worker-" in item  # the worker that ran it
     assert "attempt 1 failed [not_found]" in client.get("/logs?job=1").get_data(as_text=True)
     assert 'id="job-logs"' in client.get("/jobs/1").get_data(as_text=True)
+
+
+def test_stages_after_a_failed_one_are_skipped_not_completed_at_zero(home: Path, demo_server, client):
+    from conftest import set_env
+
+    from catalogsync_ops.store.connection import connect
+
+    set_env(home, DEMO_BASE_URL=demo_server.base_url, MAX_ATTEMPTS=1, RETRY_BACKOFF_SECONDS=0,
+            RETRY_BACKOFF_MAX_SECONDS=0)
+    demo_server.write_pool_file(home / "input" / "demo.txt")
+    demo_server.set_faults(api_fail_rate=1.0)  # every playlist read fails: sync fails
+    runnerd(home, "enqueue", "full_pipeline")
+    assert runnerd(home, "run", "--burst").returncode == 0
+    conn = connect(home / "catalogsync.db")
+    try:
+        stages = dict(conn.execute("SELECT stage_type, status FROM job_stages WHERE job_id = 1").fetchall())
+        job = conn.execute("SELECT status FROM job_runs WHERE id = 1").fetchone()[0]
+    finally:
+        conn.close()
+    assert stages == {"collect": "completed", "sync": "failed", "download": "skipped", "upload": "skipped"}
+    assert job == "failed"
+    page = client.get("/jobs/1").get_data(as_text=True)
+    assert "stage sync failed: nothing to work on" in page
+    demo_server.set_faults(api_fail_rate=0.0)  # mended: a retry runs the skipped stages again
+    runnerd(home, "retry-failed", "1")
+    assert runnerd(home, "run", "--burst").returncode == 0
+    conn = connect(home / "catalogsync.db")
+    try:
+        stages = dict(conn.execute("SELECT stage_type, status FROM job_stages WHERE job_id = 1").fetchall())
+    finally:
+        conn.close()
+    assert stages["download"] in ("completed", "completed_with_errors") and stages["upload"] == "completed"

@@ -230,7 +230,7 @@ CODES_ZH = {
     "startup": "启动时", "init": "初始化",
     "job_created": "任务已创建", "job_started": "任务开始", "job_finished": "任务结束", "job_paused": "任务已暂停",
     "job_resumed": "任务已继续", "job_canceled": "任务已取消", "job_reprioritized": "优先级已调整", "recovery": "恢复",
-    "stage_started": "阶段开始", "stage_finished": "阶段结束", "item_succeeded": "条目成功", "item_failed": "条目失败",
+    "stage_started": "阶段开始", "stage_finished": "阶段结束", "stage_skipped": "阶段已跳过", "item_succeeded": "条目成功", "item_failed": "条目失败",
     "item_retried": "条目重试", "item_interrupted": "条目中断", "item_canceled": "条目取消", "item_skipped": "条目跳过",
     "item_deferred": "条目等待", "items_added": "已加入条目", "item_claimed": "条目已领取", "item_released": "条目已退回",
     "runner_resumed": "运行器已恢复",

@@ -72,6 +72,17 @@ def start_stage(conn: Connection, stage_id: int, *, now: datetime | None = None)
                     message=f"stage {stage['stage_type']} started")
 
 
+def skip_stage(conn: Connection, stage_id: int, *, reason: str, now: datetime | None = None) -> None:
+    """pending -> skipped: an earlier stage failed, so this one has nothing to work on. A retry
+    that mends the earlier stage puts it back to pending (finish_stage)."""
+    ts = iso(now)
+    with transaction(conn):
+        stage = get_stage(conn, stage_id)
+        set_stage_status(conn, stage, S.SKIPPED, ts, finished_at=ts)
+        write_event(conn, "stage_skipped", now=ts, job_id=stage["job_id"], stage_id=stage_id,
+                    from_status=stage["status"], to_status=S.SKIPPED.value, message=reason)
+
+
 def finish_stage(conn: Connection, stage_id: int, *, now: datetime | None = None) -> StageStatus:
     """running -> completed | completed_with_errors | failed once no item is left to run.
 
@@ -96,8 +107,9 @@ def finish_stage(conn: Connection, stage_id: int, *, now: datetime | None = None
         set_stage_status(conn, stage, target, ts, finished_at=ts)
         reopened = []
         for later in conn.execute(
-            "SELECT * FROM job_stages WHERE job_id = ? AND seq_no > ? AND status IN (?, ?, ?)",
-            (stage["job_id"], stage["seq_no"], S.COMPLETED.value, S.COMPLETED_WITH_ERRORS.value, S.FAILED.value),
+            "SELECT * FROM job_stages WHERE job_id = ? AND seq_no > ? AND status IN (?, ?, ?, ?)",
+            (stage["job_id"], stage["seq_no"], S.COMPLETED.value, S.COMPLETED_WITH_ERRORS.value, S.FAILED.value,
+             S.SKIPPED.value),
         ).fetchall():
             set_stage_status(conn, later, S.PENDING, ts, finished_at=None)
             reopened.append(later["id"])
