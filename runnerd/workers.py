@@ -166,7 +166,9 @@ class Worker(threading.Thread):
                     claims = self._record(conn, finished, assignment.stage_id if chain else None, batch)
                     flushed_at = time.monotonic()
                     if not claims:
-                        self._set(state="idle", job_id=None, stage_id=None, item_id=None)
+                        # Beyond the stage's worker count (a resize down): retired until it grows again.
+                        retired = assignment is not None and self.index >= assignment.count
+                        self._set(state="stopped" if retired else "idle", job_id=None, stage_id=None, item_id=None)
                         due = seconds_until_next_due(conn, assignment.stage_id) if chain else None
                         pool.wake.wait(min(0.5, due) if due is not None else 0.5)
                         continue
