@@ -249,7 +249,8 @@ def test_catalog_pages_after_a_pipeline_show_coverage_workers_songs_and_logs(cli
     assert run.returncode == 0, run.stderr[-2000:]
     playlists = client.get("/playlists").get_data(as_text=True)
     assert "华语经典" in playlists and "broken.txt line 1" in playlists
-    assert re.search(r"华语经典</a></td><td>demo</td><td>8</td>\s*<td>8</td><td>8</td>", playlists)
+    assert re.search(r"华语经典</a></td><td>demo</td><td>8</td>\s*<td class=\"coverage\">.*?<small>100%</small></td>"
+                     r"\s*<td>8</td><td>8</td>", playlists)
     songs = client.get("/songs?q=晴天").get_data(as_text=True)
     assert "周杰伦/叶惠美/晴天.mp3" in songs and "local:uploaded" in songs and "worker-1" in songs
     logs = client.get("/logs?q=completed").get_data(as_text=True)

@@ -39,7 +39,7 @@ ZH = {
     "Playlists (ids or URLs, comma-separated, empty = all)": "歌单（编号或网址，逗号分隔，留空为全部）",
     "Library disk": "音乐库磁盘", "free of": "可用，共", "Finished in the last 6 hours": "最近 6 小时完成",
     "Attempt %(n)s: what each source offered": "第 %(n)s 次尝试：各来源提供的候选", "No result.": "没有结果。",
-    "Degraded since": "降级运行，自", "Worker": "工作线程", "%(n)s items": "%(n)s 个条目", "Needs attention": "需要处理",
+    "Degraded since": "降级运行，自", "In the library": "已入库", "Worker": "工作线程", "%(n)s items": "%(n)s 个条目", "Needs attention": "需要处理",
     "is paused after the runner stopped (recovery).": "在运行器停止后被暂停（恢复）。", "is paused by you.": "已被你暂停。",
     "%(n)s failed songs.": "%(n)s 首歌曲失败。", "Line": "行",
     "The env file on disk is invalid; the runner keeps the last valid config.": "磁盘上的配置文件无效；运行器继续使用上一个有效配置。",
