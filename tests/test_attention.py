@@ -206,3 +206,19 @@ def test_workers_beyond_a_smaller_count_show_as_stopped_not_idle(home: Path, dem
         conn.close()
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=60)
+
+
+def test_the_job_page_has_a_stage_column_a_stage_filter_and_events_that_name_the_item(client, web):
+    import re
+
+    _, conn = web
+    job_id, stage_id = make_running_job(conn, 3, job_type="full_pipeline")
+    claim = claim_next_item(conn, stage_id, runner_instance_id=None)
+    mark_item_failed(conn, claim.item_id, claim.attempt_no, error_class="not_found", error="404", source="demo")
+    page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    rows = re.findall(r'<tr data-item="\d+">\s*<td>.*?</td>\s*<td>(\w+)</td>', page, re.S)
+    assert rows == ["collect"] * 3
+    assert f'item_retry_scheduled <a href="/items/{claim.item_id}">#{claim.item_id}</a> → queued' in page
+    only = client.get(f"/jobs/{job_id}?stage=download").get_data(as_text=True)
+    assert 'data-item="' not in only
+    assert client.get(f"/jobs/{job_id}?stage=nonsense").status_code == 400

@@ -86,9 +86,23 @@ def job(job_id: int):
     after = arg_int("after", 0)
     error_class = request.args.get("error_class") or None
     source = request.args.get("source") or None
-    items = list_items(conn, job_id, status=status, after_id=after, limit=PAGE_SIZE, error_class=error_class,
-                       source=source)
-    events = conn.execute("SELECT * FROM job_events WHERE job_id = ? ORDER BY id DESC LIMIT 30", (job_id,)).fetchall()
+    stage_names = {s["id"]: s["stage_type"] for s in detail["stages"]}
+    stage = request.args.get("stage") or None
+    stage_id = next((sid for sid, name in stage_names.items() if name == stage), None)
+    if stage is not None and stage_id is None:
+        abort(400, description=gettext("this job has no stage %(stage)r") % {"stage": stage})
+    if stage_id is not None:  # one stage's items, by the claim index
+        where, params = ["stage_id = ?", "id > ?"], [stage_id, after]
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        items = [dict(r) for r in conn.execute(f"SELECT * FROM job_items WHERE {' AND '.join(where)} ORDER BY id"
+                                               " LIMIT ?", (*params, PAGE_SIZE))]
+    else:
+        items = list_items(conn, job_id, status=status, after_id=after, limit=PAGE_SIZE, error_class=error_class,
+                           source=source)
+    events = conn.execute("SELECT e.*, i.display_text FROM job_events e LEFT JOIN job_items i ON i.id = e.item_id"
+                          " WHERE e.job_id = ? ORDER BY e.id DESC LIMIT 30", (job_id,)).fetchall()
     logs = conn.execute("SELECT * FROM job_logs WHERE job_id = ? ORDER BY id DESC LIMIT 30", (job_id,)).fetchall()
     failed_classes = conn.execute("SELECT last_error_class, COUNT(*) FROM job_items WHERE job_id = ? AND status = 'failed'"
                                   " GROUP BY 1", (job_id,)).fetchall()
@@ -97,6 +111,7 @@ def job(job_id: int):
     return render_template("job.html", title=f"{gettext('Job')} {job_id}", job=detail, items=items, status=status, events=events, logs=logs,
                            page_size=PAGE_SIZE, failed_classes=failed_classes, failed_sources=failed_sources,
                            error_class=error_class, source=source, statuses=[s.value for s in ItemStatus],
+                           stage_names=stage_names, stage=stage,
                            error_classes=[e.value for e in ErrorClass])
 
 
