@@ -16,6 +16,22 @@ function describe(command, phrases) {
   return phrase.replace(/\{(\w+)\}/g, (_, name) => name in values ? t(String(values[name])) : "");
 }
 
+async function refreshSections() {
+  const marked = document.querySelectorAll("[data-follows-commands][id]");
+  if (!marked.length) return;
+  try {
+    const response = await fetch(location.href, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    marked.forEach((element) => {
+      const replacement = fresh.getElementById(element.id);
+      if (replacement) element.replaceWith(document.importNode(replacement, true));
+    });
+  } catch (error) {
+    // the page stays as it was; the next visit shows the change
+  }
+}
+
 function followCommand() {
   const banner = document.getElementById("command-banner");
   if (!banner) return;
@@ -32,12 +48,9 @@ function followCommand() {
       if (command.status === "rejected") banner.querySelector(".detail").textContent = command.reject_reason || "";
       if (command.status === "applied") {
         banner.querySelector(".detail").textContent = describe(command, JSON.parse(banner.dataset.phrases || "{}"));
-        // A list on this page may have changed (a job queued): show it, once per command.
-        const key = "reloaded-" + command.id;
-        if (document.querySelector("[data-follows-commands]") && !sessionStorage.getItem(key)) {
-          sessionStorage.setItem(key, "1");
-          setTimeout(() => location.reload(), 300);
-        }
+        // A list on this page may have changed (a job queued): fetch the page again and swap
+        // in the sections that follow commands, without navigating away.
+        refreshSections();
       }
       if (command.status === "pending") setTimeout(tick, POLL_MS);
     } catch (error) {
