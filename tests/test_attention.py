@@ -222,3 +222,16 @@ def test_the_job_page_has_a_stage_column_a_stage_filter_and_events_that_name_the
     only = client.get(f"/jobs/{job_id}?stage=download").get_data(as_text=True)
     assert 'data-item="' not in only
     assert client.get(f"/jobs/{job_id}?stage=nonsense").status_code == 400
+
+
+def test_running_counts_items_a_worker_has_started_not_ones_it_only_claimed(client, web):
+    from catalogsync_ops.engine.queries import job_detail
+
+    _, conn = web
+    job_id, stage_id = make_running_job(conn, 4)
+    for _ in range(2):
+        claim_next_item(conn, stage_id, runner_instance_id=None)  # claimed: no worker is on them
+    stage = job_detail(conn, job_id)["stages"][0]
+    assert (stage["counts"]["running"], stage["started"], stage["waiting"]) == (2, 0, 4)
+    page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    assert "0/4 · running 0 · failed 0 · queued 4" in page

@@ -95,9 +95,21 @@ def queued_jobs(conn: Connection) -> list[dict[str, Any]]:
 
 
 def job_stages(conn: Connection, job_id: int) -> list[dict[str, Any]]:
-    """The stages of a job in order, with their counters."""
-    return [_stage_dict(r) for r in conn.execute(
+    """The stages of a job in order, with their counters.
+
+    `started` counts the items a worker is working on now; `counts.running` also holds the ones
+    workers have claimed and not yet started (fast items are claimed in batches), which the
+    pages count as waiting (`waiting` = queued + claimed)."""
+    stages = [_stage_dict(r) for r in conn.execute(
         "SELECT * FROM job_stages WHERE job_id = ? ORDER BY seq_no", (job_id,)).fetchall()]
+    busy = dict(conn.execute(
+        "SELECT stage_id, COUNT(*) FROM job_workers WHERE state = 'busy' AND runner_instance_id ="
+        " (SELECT MAX(id) FROM runner_instances WHERE status IN ('running', 'stopping')) GROUP BY stage_id").fetchall())
+    for stage in stages:
+        running = stage["counts"]["running"]
+        stage["started"] = min(running, busy.get(stage["id"], 0))
+        stage["waiting"] = stage["counts"]["queued"] + running - stage["started"]
+    return stages
 
 
 def job_detail(conn: Connection, job_id: int) -> dict[str, Any]:

@@ -51,7 +51,8 @@ def format_status(summary: dict[str, Any]) -> str:
         for stage in job["stages"]:
             c = stage["counts"]
             lines.append(f"  {stage['stage_type']:<9} {stage['status']:<22} {stage['done']}/{stage['total']} done"
-                         f"  running {c['running']}  failed {c['failed']}  queued {c['queued']}")
+                         f"  running {stage.get('started', c['running'])}  failed {c['failed']}"
+                         f"  queued {stage.get('waiting', c['queued'])}")
     else:
         lines.append("active job: none")
     queued = summary["queued_jobs"]

@@ -72,7 +72,7 @@ function showStatus(section, status) {
     row.querySelector("progress").value = pct.toFixed(1);
     row.querySelector(".status").textContent = t(stage.status);
     row.querySelector(".counts").textContent =
-      `${stage.done}/${stage.total} · ${t("running")} ${stage.counts.running} · ${t("failed")} ${stage.counts.failed} · ${t("queued")} ${stage.counts.queued}`;
+      `${stage.done}/${stage.total} · ${t("running")} ${stage.started} · ${t("failed")} ${stage.counts.failed} · ${t("queued")} ${stage.waiting}`;
   }
 }
 
