@@ -71,6 +71,7 @@ function showStatus(section, status) {
     const pct = stage.total ? (100 * stage.done / stage.total) : 0;
     row.querySelector("progress").value = pct.toFixed(1);
     row.querySelector(".status").textContent = t(stage.status);
+    row.querySelector(".status").dataset.state = stage.status;
     row.querySelector(".counts").textContent =
       `${stage.done}/${stage.total} · ${t("running")} ${stage.started} · ${t("failed")} ${stage.counts.failed} · ${t("queued")} ${stage.waiting}`;
   }
@@ -119,6 +120,7 @@ function liveWorkers() {
         const card = box.querySelector(`[data-worker="${worker.name}"]`);
         if (!card) continue;
         card.querySelector(".status").textContent = t(worker.state);
+        card.querySelector(".status").dataset.state = worker.state;
         const detail = card.querySelector(".detail");
         if (worker.state === "busy") {
           let text = worker.display_text || "";
