@@ -1,11 +1,13 @@
 """Small file helpers shared by the downloader, the uploaders and the config writer."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from pathlib import Path
 
 CHUNK_SIZE = 1024 * 1024
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})  # no space left, or the owner's quota used up
 
 
 def fsync_dir(folder: Path) -> None:

@@ -9,7 +9,6 @@ every `RETRY_S`; the first write that succeeds with `RESUME_FREE_BYTES` free end
 """
 from __future__ import annotations
 
-import errno
 import logging
 import shutil
 import sqlite3
@@ -19,20 +18,20 @@ from pathlib import Path
 
 from catalogsync_ops import sdnotify
 from catalogsync_ops.engine import notify
+from catalogsync_ops.fileio import DISK_FULL_ERRNOS
 from catalogsync_ops.store.connection import Connection, iso, transaction
 
 log = logging.getLogger("runnerd")
 
 RETRY_S = 10.0
 RESUME_FREE_BYTES = 8 * 2**20  # room for a write-ahead log between checkpoints (1,000 pages) and then some
-DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 def is_disk_full(exc: BaseException) -> bool:
     """Whether an error says the disk (or the quota) under a file is full."""
     if isinstance(exc, sqlite3.OperationalError):
         return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "database or disk is full" in str(exc)
-    return isinstance(exc, OSError) and exc.errno in DISK_ERRNOS
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
 
 
 class DatabaseDiskGuard:

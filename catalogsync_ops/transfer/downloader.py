@@ -9,7 +9,6 @@ the final path or the complete one.
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -26,7 +25,7 @@ from urllib.request import url2pathname
 import requests
 
 from catalogsync_ops.errors import ErrorClass, SourceError
-from catalogsync_ops.fileio import CHUNK_SIZE, fsync_dir, sha256_file
+from catalogsync_ops.fileio import CHUNK_SIZE, DISK_FULL_ERRNOS, fsync_dir, sha256_file
 from catalogsync_ops.transfer.audio import check_audio
 from catalogsync_ops.transfer.http import error_class_for_exception, error_class_for_status
 
@@ -220,7 +219,7 @@ def fetch(
             raise SourceError(f"download of {url} broke off after {written} bytes: {exc}",
                               error_class_for_exception(exc)) from None
         except OSError as exc:
-            if exc.errno == errno.ENOSPC:
+            if exc.errno in DISK_FULL_ERRNOS:
                 _drop_part(part)
                 raise SourceError(f"the disk of {str(part.parent)!r} is full", ErrorClass.DISK_FULL) from None
             raise
