@@ -12,11 +12,12 @@ from catalogsync_ops.config.envfile import load_config
 from catalogsync_ops.errors import CatalogsyncError
 from catalogsync_ops.store.connection import connect
 
-_library_cache: dict[str, tuple[tuple[int, int], Path | None]] = {}
+_settings_cache: dict[str, tuple[tuple[int, int], dict | None]] = {}
 
 
-def library_dir() -> Path | None:
-    """LIBRARY_DIR from the env file, re-read only when the file changes (pages show its disk)."""
+def env_settings() -> dict | None:
+    """The env file's settings, re-read only when the file changes (None: no file, or invalid —
+    the config page says why). Pages read a few of them on every view."""
     env_path = current_app.config.get("ENV_PATH")
     if not env_path:
         return None
@@ -25,14 +26,20 @@ def library_dir() -> Path | None:
     except OSError:
         return None
     key = (stat.st_mtime_ns, stat.st_size)
-    cached = _library_cache.get(str(env_path))
+    cached = _settings_cache.get(str(env_path))
     if cached is None or cached[0] != key:
         try:
-            library = Path(load_config(env_path)["LIBRARY_DIR"])
+            values = load_config(env_path).values
         except CatalogsyncError:
-            library = None  # an invalid file: the config page says why
-        cached = _library_cache[str(env_path)] = (key, library)
+            values = None
+        cached = _settings_cache[str(env_path)] = (key, values)
     return cached[1]
+
+
+def library_dir() -> Path | None:
+    """LIBRARY_DIR from the env file (pages show its disk)."""
+    settings = env_settings()
+    return Path(settings["LIBRARY_DIR"]) if settings else None
 
 
 def get_db():

@@ -5,9 +5,8 @@ import json
 import secrets
 import shutil
 
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
-from catalogsync_ops.config.envfile import load_config
 from catalogsync_ops.engine import breakers
 from catalogsync_ops.engine.attention import needs_attention
 from catalogsync_ops.engine.commands import CommandKind, get_command, submit_command
@@ -20,8 +19,8 @@ from catalogsync_ops.engine.queries import (
     throughput,
 )
 from catalogsync_ops.engine.states import ItemStatus, JobType
-from catalogsync_ops.errors import CatalogsyncError, ErrorClass, InvalidCommand, NotFound
-from webui.context import arg_int, get_db, library_dir, safe_target
+from catalogsync_ops.errors import ErrorClass, InvalidCommand, NotFound
+from webui.context import arg_int, env_settings, get_db, library_dir, safe_target
 from webui.i18n import gettext
 
 bp = Blueprint("pages", __name__)
@@ -51,17 +50,13 @@ def dashboard():
     ).fetchall()
     buckets = throughput(conn)
     peak = max((b["items"] for b in buckets), default=0) or 1
-    threshold = None
-    env_path = current_app.config.get("ENV_PATH")
-    if env_path is not None:
-        try:
-            threshold = int(load_config(env_path)["NOTIFY_DISK_FREE_MB"])
-        except CatalogsyncError:
-            threshold = None
-    attention = needs_attention(conn, library=library, disk_free_mb=threshold)
+    settings = env_settings()
+    sources = breakers.health(conn)
+    attention = needs_attention(conn, library=library, runner=summary["runner"], sources=sources,
+                                disk_free_mb=int(settings["NOTIFY_DISK_FREE_MB"]) if settings else None)
     return render_template("dashboard.html", title="Dashboard", summary=summary, failures=failures, disk=disk,
                            buckets=buckets, peak=peak, total=sum(b["items"] for b in buckets),
-                           sources=breakers.health(conn), attention=attention)
+                           sources=sources, attention=attention)
 
 
 @bp.route("/jobs")

@@ -18,10 +18,13 @@ from catalogsync_ops.store.connection import Connection
 RECENT_JOBS = 20  # failed items are looked for in the newest jobs only
 
 
-def needs_attention(conn: Connection, *, library: Path | None = None, disk_free_mb: int | None = None) -> list[dict[str, Any]]:
-    """The things that need the owner now, most urgent first."""
+def needs_attention(conn: Connection, *, library: Path | None = None, disk_free_mb: int | None = None,
+                    runner: dict[str, Any] | None = None, sources: list[dict[str, Any]] | None = None
+                    ) -> list[dict[str, Any]]:
+    """The things that need the owner now, most urgent first. `runner` and `sources` (the
+    runner's liveness, `breakers.health`) are read here unless the caller has them already."""
     out: list[dict[str, Any]] = []
-    runner = runner_liveness(conn)
+    runner = runner if runner is not None else runner_liveness(conn)
     if runner["state"] != "up":
         out.append({"kind": "runner_down", "state": runner["state"], "since": runner.get("heartbeat_at"),
                     "hint": "runnerd run"})
@@ -49,7 +52,7 @@ def needs_attention(conn: Connection, *, library: Path | None = None, disk_free_
             " GROUP BY j.id ORDER BY j.id DESC", (RECENT_JOBS,)):
         out.append({"kind": "job_failed_items", "job_id": row["id"], "job_type": row["job_type"],
                     "failed": row["failed"], "command": {"kind": "retry_failed_items", "job_id": row["id"]}})
-    for source in breakers.health(conn):
+    for source in sources if sources is not None else breakers.health(conn):
         if source["state"] != "closed":
             out.append({"kind": "source_down", "source": source["source"], "until": source.get("open_until"),
                         "error": source.get("last_error"), "command": {"kind": "reset_source", "source": source["source"]}})
