@@ -335,10 +335,6 @@ class Match:
     refused: str | None = None
     rank: tuple = ()
 
-    @property
-    def accepted(self) -> bool:
-        return self.refused is None and self.score >= THRESHOLD
-
 
 def _list(names) -> str:
     return ", ".join(names) or "?"
