@@ -2,7 +2,6 @@
 written and again before it is applied (a row can be older than the rules, or written by hand)."""
 from __future__ import annotations
 
-import threading
 from enum import StrEnum
 from typing import Any
 
@@ -37,31 +36,6 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-_strict = threading.local()  # set while validating a JSON API body: no numbers written as text
-
-
-def _int(payload: dict, key: str, *, required: bool = True, minimum: int | None = None,
-         maximum: int = ID_MAX) -> int | None:
-    value = payload.get(key)
-    if value is None:
-        if key in payload and getattr(_strict, "on", False):
-            raise InvalidCommand(f"{key!r} must be a whole number, not null")
-        if required:
-            raise InvalidCommand(f"{key!r} is required")
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        text = value.strip() if isinstance(value, str) and not getattr(_strict, "on", False) else ""
-        if text.lstrip("-").isdigit() and text.isascii() and len(text) <= 20:
-            value = int(text)
-        else:
-            raise InvalidCommand(f"{key!r} must be a whole number, got {_shown(value)}")
-    if minimum is not None and value < minimum:
-        raise InvalidCommand(f"{key!r} must be at least {minimum}, got {_shown(value)}")
-    if value > maximum or value < -ID_MAX - 1:
-        raise InvalidCommand(f"{key!r} must be at most {maximum}, got {_shown(value)}")
-    return value
-
-
 def _text(key: str, value: str, max_len: int) -> str:
     if len(value) > max_len:
         raise InvalidCommand(f"{key!r} is longer than {max_len} characters")
@@ -74,75 +48,102 @@ def _text(key: str, value: str, max_len: int) -> str:
     return value
 
 
-def _str(payload: dict, key: str, *, required: bool = False, max_len: int = 2000) -> str | None:
-    value = payload.get(key)
-    if getattr(_strict, "on", False):
-        if key in payload and not isinstance(value, str):
+class _Fields:
+    """Reads payload fields. `strict` (the JSON API): numbers must be JSON numbers, lists lists,
+    and no field null, as the OpenAPI document says; forms send text and get it converted."""
+
+    def __init__(self, strict: bool) -> None:
+        self.strict = strict
+
+    def integer(self, payload: dict, key: str, *, required: bool = True, minimum: int | None = None,
+                maximum: int = ID_MAX) -> int | None:
+        value = payload.get(key)
+        if value is None:
+            if key in payload and self.strict:
+                raise InvalidCommand(f"{key!r} must be a whole number, not null")
+            if required:
+                raise InvalidCommand(f"{key!r} is required")
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            text = value.strip() if isinstance(value, str) and not self.strict else ""
+            if text.lstrip("-").isdigit() and text.isascii() and len(text) <= 20:
+                value = int(text)
+            else:
+                raise InvalidCommand(f"{key!r} must be a whole number, got {_shown(value)}")
+        if minimum is not None and value < minimum:
+            raise InvalidCommand(f"{key!r} must be at least {minimum}, got {_shown(value)}")
+        if value > maximum or value < -ID_MAX - 1:
+            raise InvalidCommand(f"{key!r} must be at most {maximum}, got {_shown(value)}")
+        return value
+
+
+    def string(self, payload: dict, key: str, *, required: bool = False, max_len: int = 2000) -> str | None:
+        value = payload.get(key)
+        if self.strict:
+            if key in payload and not isinstance(value, str):
+                raise InvalidCommand(f"{key!r} must be text, got {_shown(value)}")
+            if value == "" and not required:
+                return ""  # as sent: an enum then refuses it, a note keeps nothing
+        if value is None or value == "":
+            if required:
+                raise InvalidCommand(f"{key!r} is required")
+            return None
+        if not isinstance(value, str):
             raise InvalidCommand(f"{key!r} must be text, got {_shown(value)}")
-        if value == "" and not required:
-            return ""  # as sent: an enum then refuses it, a note keeps nothing
-    if value is None or value == "":
-        if required:
-            raise InvalidCommand(f"{key!r} is required")
-        return None
-    if not isinstance(value, str):
-        raise InvalidCommand(f"{key!r} must be text, got {_shown(value)}")
-    return _text(key, value, max_len)
+        return _text(key, value, max_len)
 
 
-def _scope(raw: Any) -> dict[str, list]:
-    if raw is None or (raw == "" and not getattr(_strict, "on", False)):
-        return {}
-    if not isinstance(raw, dict):
-        raise InvalidCommand(f"'scope' must be an object with keys {', '.join(SCOPE_KEYS)}, got {raw!r}")
-    unknown = sorted(set(raw) - set(SCOPE_KEYS))
-    if unknown:
-        raise InvalidCommand(f"unknown scope key {unknown[0]!r}; allowed: {', '.join(SCOPE_KEYS)}")
-    scope: dict[str, list] = {}
-    for key in SCOPE_KEYS:
-        values = raw.get(key)
-        if getattr(_strict, "on", False) and key in raw and not isinstance(values, list):
-            raise InvalidCommand(f"scope {key!r} must be a list, got {_shown(values)}")
-        if not values:
-            continue
-        if isinstance(values, str) and not getattr(_strict, "on", False):
-            values = [v.strip() for v in _text(f"scope {key}", values, 200_000).split(",") if v.strip()]
-        if not isinstance(values, list):
-            raise InvalidCommand(f"scope {key!r} must be a list, got {_shown(values)}")
-        if len(values) > SCOPE_MAX_ENTRIES:
-            raise InvalidCommand(f"scope {key!r} lists more than {SCOPE_MAX_ENTRIES} entries; leave it empty for all")
-        if key in ("pools", "playlists"):
-            for value in values:
-                if isinstance(value, bool) or not isinstance(value, (str, int)) or (key == "pools" and
-                                                                                   not isinstance(value, str)):
-                    raise InvalidCommand(f"scope {key!r} entries must be names, ids or URLs, got {_shown(value)}")
-                if isinstance(value, int) and not 1 <= value <= ID_MAX:
-                    raise InvalidCommand(f"scope {key!r} id out of range: {_shown(value)}")
-                if isinstance(value, str):
-                    _text(f"scope {key}", value, 2000)
-        if key == "sources":
-            bad = [v for v in values if v not in KNOWN_SOURCES]
-            if bad:
-                raise InvalidCommand(f"unknown source {bad[0]!r}; known sources: {', '.join(KNOWN_SOURCES)}")
-        if key == "songs":
-            values = [_int({"song": v}, "song", minimum=1) for v in values]
-        scope[key] = values
-    return scope
+    def scope(self, raw: Any) -> dict[str, list]:
+        if raw is None or (raw == "" and not self.strict):
+            return {}
+        if not isinstance(raw, dict):
+            raise InvalidCommand(f"'scope' must be an object with keys {', '.join(SCOPE_KEYS)}, got {raw!r}")
+        unknown = sorted(set(raw) - set(SCOPE_KEYS))
+        if unknown:
+            raise InvalidCommand(f"unknown scope key {unknown[0]!r}; allowed: {', '.join(SCOPE_KEYS)}")
+        scope: dict[str, list] = {}
+        for key in SCOPE_KEYS:
+            values = raw.get(key)
+            if self.strict and key in raw and not isinstance(values, list):
+                raise InvalidCommand(f"scope {key!r} must be a list, got {_shown(values)}")
+            if not values:
+                continue
+            if isinstance(values, str) and not self.strict:
+                values = [v.strip() for v in _text(f"scope {key}", values, 200_000).split(",") if v.strip()]
+            if not isinstance(values, list):
+                raise InvalidCommand(f"scope {key!r} must be a list, got {_shown(values)}")
+            if len(values) > SCOPE_MAX_ENTRIES:
+                raise InvalidCommand(f"scope {key!r} lists more than {SCOPE_MAX_ENTRIES} entries; "
+                                     "leave it empty for all")
+            if key in ("pools", "playlists"):
+                for value in values:
+                    allowed = (str,) if key == "pools" else (str, int)
+                    if isinstance(value, bool) or not isinstance(value, allowed):
+                        raise InvalidCommand(f"scope {key!r} entries must be names, ids or URLs, got {_shown(value)}")
+                    if isinstance(value, int) and not 1 <= value <= ID_MAX:
+                        raise InvalidCommand(f"scope {key!r} id out of range: {_shown(value)}")
+                    if isinstance(value, str):
+                        _text(f"scope {key}", value, 2000)
+            if key == "sources":
+                bad = [v for v in values if v not in KNOWN_SOURCES]
+                if bad:
+                    raise InvalidCommand(f"unknown source {bad[0]!r}; known sources: {', '.join(KNOWN_SOURCES)}")
+            if key == "songs":
+                values = [self.integer({"song": v}, "song", minimum=1) for v in values]
+            scope[key] = values
+        return scope
 
 
-def validate_payload(kind: CommandKind | str, payload: dict[str, Any] | None, *, strict: bool = False) -> dict[str, Any]:
+def validate_payload(kind: CommandKind | str, payload: dict[str, Any] | None, *,
+                     strict: bool = False) -> dict[str, Any]:
     """Check and normalise a command's payload; raise InvalidCommand saying what is wrong.
 
     `strict` (the JSON API): numbers must be JSON numbers and lists lists, as the OpenAPI
     document says; forms send text and get it converted."""
-    _strict.on = strict
-    try:
-        return _validate(kind, payload)
-    finally:
-        _strict.on = False
+    return _validate(kind, payload, _Fields(strict))
 
 
-def _validate(kind: CommandKind | str, payload: dict[str, Any] | None) -> dict[str, Any]:
+def _validate(kind: CommandKind | str, payload: dict[str, Any] | None, f: _Fields) -> dict[str, Any]:
     try:
         kind = CommandKind(kind)
     except ValueError:
@@ -155,32 +156,32 @@ def _validate(kind: CommandKind | str, payload: dict[str, Any] | None) -> dict[s
         if not isinstance(job_type, str) or job_type not in {t.value for t in JobType}:
             raise InvalidCommand(f"unknown job type {_shown(job_type)}; choose one of: "
                                  f"{', '.join(t.value for t in JobType)}")
-        if getattr(_strict, "on", False) and "scope" in payload and not isinstance(payload["scope"], dict):
+        if f.strict and "scope" in payload and not isinstance(payload["scope"], dict):
             raise InvalidCommand(f"'scope' must be an object with keys {', '.join(SCOPE_KEYS)}")
-        out = {"job_type": job_type, "scope": _scope(payload.get("scope")),
-               "priority": _int(payload, "priority", required=False, minimum=-PRIORITY_LIMIT,
+        out = {"job_type": job_type, "scope": f.scope(payload.get("scope")),
+               "priority": f.integer(payload, "priority", required=False, minimum=-PRIORITY_LIMIT,
                                 maximum=PRIORITY_LIMIT) or 0}
-        if (note := _str(payload, "note", max_len=500)):
+        if (note := f.string(payload, "note", max_len=500)):
             out["note"] = note
         return out
     if kind in (CommandKind.PAUSE_JOB, CommandKind.RESUME_JOB, CommandKind.CANCEL_JOB):
-        return {"job_id": _int(payload, "job_id", minimum=1)}
+        return {"job_id": f.integer(payload, "job_id", minimum=1)}
     if kind is CommandKind.RETRY_ITEM:
-        return {"item_id": _int(payload, "item_id", minimum=1)}
+        return {"item_id": f.integer(payload, "item_id", minimum=1)}
     if kind is CommandKind.RETRY_FAILED_ITEMS:
-        out = {"job_id": _int(payload, "job_id", minimum=1)}
-        if (error_class := _str(payload, "error_class")):
+        out = {"job_id": f.integer(payload, "job_id", minimum=1)}
+        if (error_class := f.string(payload, "error_class")):
             if error_class not in {e.value for e in ErrorClass}:
                 raise InvalidCommand(f"unknown error class {error_class!r}; one of: {', '.join(e.value for e in ErrorClass)}")
             out["error_class"] = error_class
-        if (source := _str(payload, "source", max_len=40)):
+        if (source := f.string(payload, "source", max_len=40)):
             out["source"] = source
         return out
     if kind is CommandKind.REPRIORITIZE_JOB:
-        return {"job_id": _int(payload, "job_id", minimum=1),
-                "priority": _int(payload, "priority", minimum=-PRIORITY_LIMIT, maximum=PRIORITY_LIMIT)}
+        return {"job_id": f.integer(payload, "job_id", minimum=1),
+                "priority": f.integer(payload, "priority", minimum=-PRIORITY_LIMIT, maximum=PRIORITY_LIMIT)}
     if kind is CommandKind.PAUSE_RUNNER:
-        reason = _str(payload, "reason", max_len=500)
+        reason = f.string(payload, "reason", max_len=500)
         return {"reason": reason} if reason else {}
     if kind is CommandKind.RESUME_RUNNER:
         return {}
@@ -191,16 +192,16 @@ def _validate(kind: CommandKind | str, payload: dict[str, Any] | None) -> dict[s
         if len(content) > 256 * 1024:
             raise InvalidCommand("the env file is larger than 256 KiB; that is not a catalogsync.env")
         out = {"content": _text("content", content, 256 * 1024)}
-        if (note := _str(payload, "note", max_len=500)):
+        if (note := f.string(payload, "note", max_len=500)):
             out["note"] = note
         return out
     if kind is CommandKind.ROLLBACK_CONFIG:
-        out = {"revision_id": _int(payload, "revision_id", minimum=1)}
-        if (note := _str(payload, "note", max_len=500)):
+        out = {"revision_id": f.integer(payload, "revision_id", minimum=1)}
+        if (note := f.string(payload, "note", max_len=500)):
             out["note"] = note
         return out
     if kind is CommandKind.RESET_SOURCE:
-        source = _str(payload, "source", required=True, max_len=40)
+        source = f.string(payload, "source", required=True, max_len=40)
         if source not in KNOWN_SOURCES:
             raise InvalidCommand(f"unknown source {source!r}; known sources: {', '.join(KNOWN_SOURCES)}")
         return {"source": source}
