@@ -486,6 +486,8 @@ class Runner:
         for index, worker in enumerate(list(self.pool.workers)):
             if not worker.is_alive() and not self.pool.stopping.is_set():
                 claim = worker.claim
-                log.error("Worker %s died%s; starting a new one", worker.name,
-                          f" while running item {claim.item_id}" if claim else "")
+                if claim:
+                    log.error("Worker %s died while running item %s; starting a new one", worker.name, claim.item_id)
+                else:
+                    log.error("Worker %s died; starting a new one", worker.name)
                 self.pool.add_worker(index)

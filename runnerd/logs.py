@@ -1,6 +1,7 @@
 """Logs into job_logs: a bounded, batched handler that never blocks a worker."""
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import sqlite3
@@ -15,6 +16,20 @@ MAX_PENDING = 10_000
 # The job and item a thread is working on: a worker sets it around each item, so everything
 # logged meanwhile (by the pipeline, the sources, musicdl's adapter) is tied to them.
 working = threading.local()
+
+# Loggers whose lines keep their template and values, so the console can show them in the
+# reader's language (webui/logtext.py holds the translations).
+OWN_LOGGERS = ("runnerd", "catalogsync_ops")
+
+
+def _code_and_params(record: logging.LogRecord) -> tuple[str | None, str | None]:
+    if not isinstance(record.msg, str) or not record.name.startswith(OWN_LOGGERS):
+        return None, None
+    args = record.args if isinstance(record.args, tuple) else ()
+    if record.args and not args:
+        return None, None  # a mapping of values: the English text only
+    values = [a if isinstance(a, (str, int, float, bool)) or a is None else str(a) for a in args]
+    return record.msg, json.dumps(values, ensure_ascii=False) if values else None
 
 
 def working_on(job_id: int | None, item_id: int | None) -> None:
@@ -49,7 +64,9 @@ class DatabaseLogHandler(logging.Handler):
         self.size += 1
         job_id = getattr(record, "job_id", None) or getattr(working, "job_id", None)
         item_id = getattr(record, "item_id", None) or getattr(working, "item_id", None)
-        self.pending.put((iso(), record.levelname, record.name, job_id, item_id, self.runner_id, message, tb))
+        code, params = _code_and_params(record)
+        self.pending.put((iso(), record.levelname, record.name, job_id, item_id, self.runner_id, message, tb,
+                          code, params))
 
     def flush(self) -> None:
         rows = []
@@ -61,7 +78,8 @@ class DatabaseLogHandler(logging.Handler):
         self.size = max(0, self.size - len(rows))
         if self.dropped:
             rows.append((iso(), "WARNING", "runnerd.logs", None, None, self.runner_id,
-                         f"{self.dropped} log lines were dropped because the log queue was full", None))
+                         f"{self.dropped} log lines were dropped because the log queue was full", None,
+                         "%d log lines were dropped because the log queue was full", json.dumps([self.dropped])))
             self.dropped = 0
         if not rows:
             return
@@ -71,7 +89,7 @@ class DatabaseLogHandler(logging.Handler):
             with transaction(self._conn):
                 self._conn.executemany(
                     "INSERT INTO job_logs (created_at, level, logger, job_id, item_id, runner_instance_id, message,"
-                    " traceback) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                    " traceback, code, params_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         except sqlite3.Error:
             # A log must never stop the runner (a full disk): the lines still went to stderr.
             self.dropped += len(rows)

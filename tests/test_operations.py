@@ -18,6 +18,14 @@ from catalogsync_ops.store.migrations import v005_platforms
 from webui.auth import create_token, set_password
 
 
+def undo_v7(conn: sqlite3.Connection) -> None:
+    """Back to schema v6 (inside a transaction)."""
+    conn.execute("DROP TRIGGER item_attempts_activity")
+    conn.execute("DROP TABLE activity_minutes")
+    for column in ("code", "params_json"):
+        conn.execute(f"ALTER TABLE job_logs DROP COLUMN {column}")
+
+
 def undo_v6(conn: sqlite3.Connection) -> None:
     """Back to schema v5 (inside a transaction)."""
     conn.execute("DROP INDEX login_attempts_username_idx")
@@ -57,7 +65,7 @@ def table_counts(conn: sqlite3.Connection) -> dict[str, int]:
 
 
 def make_old_database_with_data(home: Path, demo_server, version: int) -> Path:
-    """A database as an earlier release left it (schema v4 or v5), a row in every table."""
+    """A database as an earlier release left it (schema v4, v5 or v6), a row in every table."""
     run_demo_pipeline(home, demo_server)
     db = home / "catalogsync.db"
     conn = open_database(db)
@@ -69,7 +77,9 @@ def make_old_database_with_data(home: Path, demo_server, version: int) -> Path:
         conn.execute("INSERT INTO playlist_unresolved (playlist_id, external_id, title, reason, seen_at)"
                      " SELECT MIN(id), '7103', 'gone', 'no playable link', 't' FROM playlists")
         # Back to that schema: undo what later versions added, as it never had it.
-        undo_v6(conn)
+        undo_v7(conn)
+        if version <= 5:
+            undo_v6(conn)
         if version == 4:
             undo_v5(conn)
         conn.execute("DELETE FROM schema_migrations WHERE version > ?", (version,))
@@ -79,7 +89,7 @@ def make_old_database_with_data(home: Path, demo_server, version: int) -> Path:
     return db
 
 
-@pytest.mark.parametrize("version", [4, 5])
+@pytest.mark.parametrize("version", [4, 5, 6])
 def test_an_upgrade_keeps_every_row_and_takes_a_backup_first(home: Path, demo_server, version):
     db = make_old_database_with_data(home, demo_server, version)
     before = table_counts(connect(db))
@@ -89,6 +99,9 @@ def test_an_upgrade_keeps_every_row_and_takes_a_backup_first(home: Path, demo_se
     after = table_counts(conn)
     assert after.pop("schema_migrations") == before.pop("schema_migrations") + latest - version
     assert {name: after[name] for name in before} == before
+    # v7 counted the last day's attempts into the charts' table: the pipeline above shows.
+    stages = {r[0] for r in conn.execute("SELECT stage_type FROM activity_minutes WHERE outcome = 'succeeded'")}
+    assert stages == {"collect", "sync", "download", "upload"}
     backups = list((home / "backups").glob(f"before-v{latest}-from-v{version}-*.db"))
     assert len(backups) == 1
     saved = sqlite3.connect(backups[0])

@@ -16,6 +16,7 @@ from webui import api, auth, catalog_pages, events, i18n, ops, pages, settings
 from webui.context import IdConverter, close_db
 from webui.errors import register_error_handlers
 from webui.format import when
+from webui.logtext import log_text
 
 
 def _secret_key(db_path: Path) -> str:
@@ -72,6 +73,7 @@ def create_app(config: dict[str, Any]) -> Flask:
                                   setting_help=i18n.setting_help, code_words=i18n.code_words, command_phrases=i18n.command_phrases,
                                   SELF_DESCRIBING=i18n.SELF_DESCRIBING)
     app.jinja_env.filters["when"] = when
+    app.jinja_env.filters["logline"] = log_text
     register_error_handlers(app)
     return app
 

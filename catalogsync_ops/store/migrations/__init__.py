@@ -22,6 +22,7 @@ from catalogsync_ops.store.migrations import (
     v004_notifications,
     v005_platforms,
     v006_hardening,
+    v007_activity,
 )
 
 
@@ -36,7 +37,7 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = tuple(
     Migration(version, module.NAME, module.SQL, getattr(module, "apply", None))
     for version, module in enumerate((v001_initial, v002_web_auth, v003_throughput, v004_notifications,
-                                      v005_platforms, v006_hardening), 1)
+                                      v005_platforms, v006_hardening, v007_activity), 1)
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -1,0 +1,59 @@
+"""The runner's log lines read in the page's language: each of its log calls has a Chinese
+template taking the same values, and a real run's lines show in Chinese on the logs pages."""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from conftest import runnerd, set_env
+
+from webui.logtext import LOG_ZH, UNTRANSLATED
+
+ROOT = Path(__file__).resolve().parent.parent
+LEVELS = {"debug", "info", "warning", "error", "exception", "critical"}
+PLACEHOLDER = re.compile(r"%[-#0 +]*\d*(?:\.\d+)?[sdfr]")
+
+
+def log_templates() -> dict[str, str]:
+    """Every constant template passed to log.<level>() in the runner's and the core's code."""
+    found = {}
+    for folder in ("runnerd", "catalogsync_ops"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in LEVELS
+                        and isinstance(node.func.value, ast.Name) and node.func.value.id in ("log", "logger")):
+                    first = node.args[0]
+                    assert isinstance(first, ast.Constant), (
+                        f"{path.name}:{node.lineno}: log with a template and values, not a built string")
+                    found[first.value] = f"{path.name}:{node.lineno}"
+    return found
+
+
+def test_every_log_line_of_the_runner_has_a_chinese_template_with_the_same_values():
+    templates = log_templates()
+    assert len(templates) > 30
+    missing = {t: where for t, where in templates.items() if t not in LOG_ZH and t not in UNTRANSLATED}
+    assert not missing, f"log lines without a translation in webui/logtext.py: {missing}"
+    for english, chinese in LOG_ZH.items():
+        assert PLACEHOLDER.findall(english) == PLACEHOLDER.findall(chinese), english
+    assert not set(LOG_ZH) - set(templates) - {"%d log lines were dropped because the log queue was full"}, (
+        "translations of lines nobody writes any more")
+
+
+def test_a_runs_log_lines_show_in_chinese_with_their_codes_translated(home: Path, demo_server, client, web):
+    set_env(home, DEMO_BASE_URL=demo_server.base_url, DOWNLOAD_SOURCES="demo")
+    demo_server.write_pool_file(home / "input" / "demo.txt")
+    assert runnerd(home, "enqueue", "full_pipeline").returncode == 0
+    assert runnerd(home, "run", "--burst").returncode == 0
+    _, conn = web
+    row = conn.execute("SELECT code, params_json, message FROM job_logs WHERE message LIKE 'Job 1: complete%'").fetchone()
+    assert row["code"] == "Job %s: %s" and row["params_json"] == '[1, "completed_with_errors"]'  # 4 songs not found
+    english = client.get("/logs?job=1").get_data(as_text=True)
+    assert "Job 1: completed_with_errors" in english and "Job 1: stage download started with" in english
+    client.get("/lang/zh")
+    chinese = client.get("/logs?job=1").get_data(as_text=True)
+    assert "任务 1：已完成（有错误）" in chinese and "Job 1: completed" not in chinese
+    assert re.search(r"：第 1 次尝试失败 \[未找到\]：demo: demo song", chinese)
+    assert re.search(r"任务 1：阶段 下载 开始，新增 \d+ 个条目", chinese)
+    assert "任务 1（完整流程）：已开始" in client.get("/jobs/1").get_data(as_text=True)

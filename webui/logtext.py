@@ -1,0 +1,88 @@
+"""The runner's log lines in the reader's language.
+
+The runner keeps each of its own lines' template (`job_logs.code`) and values
+(`job_logs.params_json`) beside the English text. A page in Chinese renders the template's
+translation with the values; values that are codes (statuses, stages, error classes) are
+translated too. Lines from other libraries, or a template without a translation, show the
+English text as written. `tests/test_logtext.py` fails when a log call in the runner's code
+has no translation here.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+from flask import g
+
+from webui import i18n
+
+# Lines that are values only (the config dump at start, a problem's own text): shown as written.
+UNTRANSLATED = frozenset({"  %-28s %s", "%s"})
+
+LOG_ZH = {
+    "%s: attempt %s failed [%s]: %s": "%s：第 %s 次尝试失败 [%s]：%s",
+    "%s stopped on an error": "%s 因错误停止",
+    "%s: could not record its last results": "%s：无法记录最后的结果",
+    "Result discarded: %s": "结果已丢弃：%s",
+    "Item %s (%s): unexpected error": "条目 %s（%s）：意外错误",
+    "runnerd %s starting (pid %d on %s), database %s": "runnerd %s 正在启动（进程 %d，主机 %s），数据库 %s",
+    "catalogsync.env changed outside runnerd: revision %s recorded and in force":
+        "catalogsync.env 在 runnerd 之外被修改：已记录为版本 %s 并生效",
+    "Command %s was being applied when the last runner stopped: rejected, so it cannot stop this one too "
+    "(send it again if it is still wanted)":
+        "上一个运行器停止时命令 %s 正在执行：已拒绝，以免它也让本运行器停下（如仍需要请重新发送）",
+    "Source %s: the probe the last runner made was lost; the next call probes again":
+        "来源 %s：上一个运行器的试探调用已丢失；下一次调用会重新试探",
+    "Recovery: %d items interrupted, %d failed after their last attempt; jobs paused %s, resumed %s, canceled %s":
+        "恢复：%d 个条目被中断，%d 个在最后一次尝试后失败；暂停的任务 %s，继续的任务 %s，取消的任务 %s",
+    "Command %s %s: %s": "命令 %s %s：%s",
+    "Cancel: stopping %d transfers at their next chunk": "取消：%d 个传输将在下一个数据块处停止",
+    "catalogsync.env was edited and is now invalid (revision %s); keeping the last valid config. Problems: %s":
+        "catalogsync.env 被修改后无效（版本 %s）；继续使用上一个有效配置。问题：%s",
+    "Job %s (%s): started": "任务 %s（%s）：已开始",
+    "Job %s: %s": "任务 %s：%s",
+    "Job %s: stage %s started with %d new items": "任务 %s：阶段 %s 开始，新增 %d 个条目",
+    "Job %s: stage %s %s": "任务 %s：阶段 %s %s",
+    "Stopping: interrupting %d items (they resume on the next start)": "正在停止：中断 %d 个条目（下次启动时继续）",
+    "Stopping: could not %s: the database disk is full (the next start recovers)":
+        "正在停止：无法%s：数据库磁盘已满（下次启动时恢复）",
+    "Stage %s: %d workers (was %d)": "阶段 %s：%d 个工作线程（原为 %d）",
+    "Worker %s died while running item %s; starting a new one": "工作线程 %s 在处理条目 %s 时退出；正在启动新的线程",
+    "Worker %s died; starting a new one": "工作线程 %s 已退出；正在启动新的线程",
+    "Stopping: %d items in flight get up to %.0fs to finish": "正在停止：%d 个进行中的条目最多还有 %.0f 秒完成",
+    "Job %s: left as it is at shutdown: %s": "任务 %s：停止时保持原状：%s",
+    "Degraded: %s": "降级运行：%s",
+    "The database disk has space again: claiming work again": "数据库磁盘已有空间：重新领取工作",
+    "The library disk has %d MiB free (below NOTIFY_DISK_FREE_MB=%d)": "音乐库磁盘剩余 %d MiB（低于 NOTIFY_DISK_FREE_MB=%d）",
+    "OpenCC is not installed: traditional characters are folded with a small built-in table only (pip install opencc)":
+        "未安装 OpenCC：繁体字只用一个小的内置对照表转换（pip install opencc）",
+    "Command %s (%s) failed while being applied": "命令 %s（%s）执行时出错",
+    "Notification %s (%s) given up after %d tries: %s": "通知 %s（%s）在 %d 次尝试后放弃：%s",
+    "Notification %s (%s): %s; retrying at %s": "通知 %s（%s）：%s；将于 %s 重试",
+    "%d log lines were dropped because the log queue was full": "日志队列已满，丢弃了 %d 行日志",
+    "Notifier: unexpected error; trying again shortly": "通知程序：意外错误；稍后重试",
+    "musicdl: %s is not writable (HOME=%s); its log folder goes to %s instead. Give the runnerd user a writable "
+    "HOME (systemd: Environment=HOME=/var/lib/catalogsync) to keep it there.":
+        "musicdl：%s 不可写（HOME=%s）；其日志目录改为 %s。请给 runnerd 用户一个可写的 HOME"
+        "（systemd：Environment=HOME=/var/lib/catalogsync）以保留原位置。",
+}
+
+
+def log_text(row: Mapping[str, Any]) -> str:
+    """One log row's message in the page's language."""
+    message = row["message"]
+    if (g.get("lang") or i18n.current_language()) != "zh":
+        return message
+    keys = row.keys() if hasattr(row, "keys") else ()
+    code = row["code"] if "code" in keys else None
+    template = LOG_ZH.get(code) if code else None
+    if template is None:
+        return message
+    try:
+        values = json.loads(row["params_json"]) if row["params_json"] else []
+        if not isinstance(values, list):
+            return message
+        values = [i18n.CODES_ZH.get(v, v) if isinstance(v, str) else v for v in values]
+        return template % tuple(values)
+    except (TypeError, ValueError):
+        return message  # values that do not fit the template: the English line as written
