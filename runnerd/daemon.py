@@ -25,6 +25,7 @@ from catalogsync_ops import __version__, sdnotify
 from catalogsync_ops.config.envfile import Config, check_text, load_config, mask_values
 from catalogsync_ops.config.revisions import get_revision, latest_revision, record_if_changed
 from catalogsync_ops.engine import breakers, notify
+from catalogsync_ops.engine.activity import prune_activity
 from catalogsync_ops.engine.commands import CommandContext, apply_pending_commands, reject_interrupted_commands
 from catalogsync_ops.engine.jobs import (
     finalize_cancel,
@@ -297,6 +298,7 @@ class Runner:
             self.library_disk.check(self.conn, Path(self.config["LIBRARY_DIR"]), int(self.config["NOTIFY_DISK_FREE_MB"]))
         if now - self._last["retention"] >= 3600:
             self._last["retention"] = now
+            prune_activity(self.conn)
             if self.log_handler:
                 self.log_handler.apply_retention(int(self.config["LOG_RETENTION_DAYS"]),
                                                  int(self.config["LOG_RETENTION_ROWS"]))

@@ -349,22 +349,6 @@ def test_failed_items_filter_by_error_class_and_source(client, web):
     assert 'name="source" value="demo2"' in by_source  # "retry failed from demo2" is offered
 
 
-def test_dashboard_charts_items_finished_in_the_last_hours(client, web):
-    _, conn = web
-    from catalogsync_ops.engine.items import mark_item_succeeded
-
-    job_id = create_job(conn, "download")
-    stage_id = conn.execute("SELECT id FROM job_stages WHERE job_id = ?", (job_id,)).fetchone()[0]
-    add_items(conn, stage_id, [ItemSpec(f"k{i}") for i in range(3)], max_attempts=1)
-    start_job(conn, job_id)
-    start_stage(conn, stage_id)
-    for _ in range(3):
-        claim = claim_next_item(conn, stage_id, runner_instance_id=None)
-        mark_item_succeeded(conn, claim.item_id, claim.attempt_no)
-    html = client.get("/").get_data(as_text=True)
-    assert "Finished in the last 6 hours: 3" in html and html.count("<rect ") == 36
-
-
 def test_tokens_are_created_listed_and_revoked_from_the_command_line(home: Path, web):
     app, _ = web
     env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}

@@ -37,7 +37,7 @@ ZH = {
     "Runner-wide pause since": "运行器整体暂停，自", "Sources (comma-separated, empty = all)": "来源（逗号分隔，留空为全部）",
     "Pools (comma-separated, empty = all)": "歌单池（逗号分隔，留空为全部）", "Language": "语言",
     "Playlists (ids or URLs, comma-separated, empty = all)": "歌单（编号或网址，逗号分隔，留空为全部）",
-    "Library disk": "音乐库磁盘", "free of": "可用，共", "Finished in the last 6 hours": "最近 6 小时完成",
+    "Library disk": "音乐库磁盘", "free of": "可用，共",
     "Attempt %(n)s: what each source offered": "第 %(n)s 次尝试：各来源提供的候选", "No result.": "没有结果。",
     "Degraded since": "降级运行，自", "Stage": "阶段", "this job has no stage %(stage)r": "此任务没有阶段 %(stage)r", "In the library": "已入库", "Worker": "工作线程", "%(n)s items": "%(n)s 个条目", "Needs attention": "需要处理",
     "is paused after the runner stopped (recovery).": "在运行器停止后被暂停（恢复）。", "is paused by you.": "已被你暂停。",
@@ -50,6 +50,11 @@ ZH = {
     "Candidate": "候选", "Album": "专辑", "Length": "时长", "Score": "得分", "refused": "已拒绝", "picked": "已选用",
 }
 ZH.update({
+    "The last 24 hours": "最近 24 小时", "Songs downloaded": "已下载歌曲", "uploaded": "已上传",
+    "playlists synced": "已同步歌单", "failed attempts": "次失败尝试", "peak": "峰值", "now": "现在",
+    "Nothing in the last 24 hours.": "最近 24 小时没有活动。", "per hour": "每小时", "items/min": "个/分钟",
+    "Items finished per minute, by stage": "每分钟完成的条目（按阶段）", "MB/s moved, by stage": "传输速度 MB/s（按阶段）",
+    "Failed attempts, by error class": "失败的尝试（按错误类别）",
     'Attempts': '尝试记录',
     'Back to the dashboard': '返回概览',
     'Bytes': '字节',

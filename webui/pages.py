@@ -8,6 +8,7 @@ import shutil
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
 from catalogsync_ops.engine import breakers
+from catalogsync_ops.engine.activity import activity
 from catalogsync_ops.engine.attention import needs_attention
 from catalogsync_ops.engine.commands import CommandKind, get_command, submit_command
 from catalogsync_ops.engine.queries import (
@@ -16,10 +17,10 @@ from catalogsync_ops.engine.queries import (
     list_jobs,
     queued_jobs,
     status_summary,
-    throughput,
 )
 from catalogsync_ops.engine.states import ItemStatus, JobType
 from catalogsync_ops.errors import ErrorClass, InvalidCommand, NotFound
+from webui.charts import activity_charts
 from webui.context import arg_int, env_settings, get_db, library_dir, safe_target
 from webui.i18n import gettext
 
@@ -48,14 +49,13 @@ def dashboard():
         "SELECT last_error_class, last_source, COUNT(*) AS n FROM job_items WHERE status = 'failed'"
         " AND job_id IN (SELECT id FROM job_runs ORDER BY id DESC LIMIT 20) GROUP BY 1, 2 ORDER BY n DESC LIMIT 10"
     ).fetchall()
-    buckets = throughput(conn)
-    peak = max((b["items"] for b in buckets), default=0) or 1
+    day = activity(conn)
     settings = env_settings()
     sources = breakers.health(conn)
     attention = needs_attention(conn, library=library, runner=summary["runner"], sources=sources,
                                 disk_free_mb=int(settings["NOTIFY_DISK_FREE_MB"]) if settings else None)
     return render_template("dashboard.html", title="Dashboard", summary=summary, failures=failures, disk=disk,
-                           buckets=buckets, peak=peak, total=sum(b["items"] for b in buckets),
+                           day=day, charts=activity_charts(day),
                            sources=sources, attention=attention)
 
 

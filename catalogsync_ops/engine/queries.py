@@ -4,12 +4,12 @@ from __future__ import annotations
 import json
 import os
 import socket
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from catalogsync_ops.engine.states import ItemStatus, JobStatus
 from catalogsync_ops.errors import NotFound
-from catalogsync_ops.store.connection import Connection, iso, parse_iso, utcnow
+from catalogsync_ops.store.connection import Connection, parse_iso, utcnow
 
 # A runner heartbeats every few seconds; past this it is reported down.
 HEARTBEAT_STALE_SECONDS = 20
@@ -171,20 +171,3 @@ def status_summary(conn: Connection, now: datetime | None = None) -> dict[str, A
             "SELECT source, state, open_until, consecutive_failures, last_error_class, last_error FROM source_health"
             " WHERE state != 'closed' ORDER BY source")],
     }
-
-
-def throughput(conn: Connection, *, hours: int = 6, bucket_minutes: int = 10,
-               now: datetime | None = None) -> list[dict[str, Any]]:
-    """Items finished per bucket over the last hours (oldest first), from the per-minute table."""
-    moment = (now or utcnow()).replace(second=0, microsecond=0)
-    last = moment - timedelta(minutes=moment.minute % bucket_minutes)  # the bucket holding now
-    start = last - timedelta(minutes=hours * 60 - bucket_minutes)
-    rows = conn.execute("SELECT minute, items FROM throughput_minutes WHERE minute >= ? ORDER BY minute",
-                        (iso(start)[:16],)).fetchall()
-    buckets = [{"start": iso(start + timedelta(minutes=i))[:16], "items": 0}
-               for i in range(0, hours * 60, bucket_minutes)]
-    for minute, items in rows:
-        offset = int((parse_iso(minute + ":00.000000Z") - start).total_seconds() // 60) // bucket_minutes
-        if 0 <= offset < len(buckets):
-            buckets[offset]["items"] += items
-    return buckets
