@@ -310,10 +310,17 @@ def _download_from(ctx: WorkContext, song_id: int, song: Track, name: str) -> Ou
                               ErrorClass.NO_MATCH, details={"candidates": details["candidates"]})
         target = match.track
         details.update(match={"title": match.track.display, "score": match.score, "reasons": list(match.reasons)})
-    resolved = source.resolve(target)
-    rel = render_layout(ctx.settings["DOWNLOAD_LAYOUT"], _layout_fields(ctx, song_id, song, resolved.ext))
-    with _reserve_path(ctx, song_id, rel) as rel:
-        return _fetch_into(ctx, song_id, song, target, name, resolved, rel, details)
+    try:
+        resolved = source.resolve(target)
+        rel = render_layout(ctx.settings["DOWNLOAD_LAYOUT"], _layout_fields(ctx, song_id, song, resolved.ext))
+        with _reserve_path(ctx, song_id, rel) as rel:
+            return _fetch_into(ctx, song_id, song, target, name, resolved, rel, details)
+    except SourceError as exc:
+        # The song was found and picked, then its link or download failed: the attempt page
+        # still shows what was offered and which one was picked.
+        if "candidates" in details and not (exc.details or {}).get("candidates"):
+            exc.details = {**(exc.details or {}), "candidates": details["candidates"], "match": details.get("match")}
+        raise
 
 
 def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name: str, resolved: Resolved, rel: str,

@@ -145,7 +145,6 @@ def test_a_person_runs_pauses_retries_and_reconfigures_from_the_browser(console)
                        ("/config/revisions/1", "revision")):
         page.goto(f"{base}{path}")
         page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
-    assert len(list(shots.glob("*.png"))) >= 14
 
     # On a phone: nothing wider than the screen, the navigation still reachable.
     page.set_viewport_size({"width": 390, "height": 844})

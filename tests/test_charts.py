@@ -66,11 +66,11 @@ def test_the_dashboard_draws_the_day_in_both_languages(client, web):
     html = client.get("/").get_data(as_text=True)
     section = html[html.index('id="activity"'):html.index("</section>", html.index('id="activity"'))]
     assert "Songs downloaded: 5 (24.0 MB)" in section and "uploaded: 2 (12.0 MB)" in section
-    assert "failed attempts: 3" in section
+    assert "Failed attempts: 3" in section
     assert section.count('<svg class="chart"') == 3
     titles = re.findall(r"<title>([^<]*)</title>", section)
     assert len(titles) == 3 * 24
-    assert any(re.search(r"UTC \(5 h ago\): download 0\.03 items/min$", t) for t in titles), titles[-8:]
+    assert any(re.search(r"UTC \(5 h ago\): download 0\.033 items/min$", t) for t in titles), titles[-8:]
     assert any(re.search(r"UTC \(5 h ago\): timeout 1, not_found 1 failed attempts per hour$", t) for t in titles), [t for t in titles if "5 h" in t]
     assert section.count('<rect class="s-download"') == 2 + 2  # two bars in each of the two stage charts
     legend = re.findall(r'<li><i class="([^"]+)"></i>([^<]+)</li>', section)
@@ -80,8 +80,8 @@ def test_the_dashboard_draws_the_day_in_both_languages(client, web):
     chinese = client.get("/").get_data(as_text=True)
     section = chinese[chinese.index('id="activity"'):chinese.index("</section>", chinese.index('id="activity"'))]
     assert "最近 24 小时" in section and "已下载歌曲: 5" in section
-    assert re.search(r"UTC \(5 小时前\): 下载 0\.03 个/分钟", section)
-    assert re.search(r"UTC \(5 小时前\): 超时 1, 未找到 1 次失败尝试 每小时", section)
+    assert re.search(r"UTC \(5 小时前\): 下载 0\.033 个/分钟", section)
+    assert re.search(r"UTC \(5 小时前\): 超时 1, 未找到 1 次失败/小时", section)
     assert not re.search(r"\b(download|upload|timeout|items/min)\b", re.sub(r'class="[^"]*"', "", section))
 
 

@@ -28,8 +28,10 @@ class Series:
 def number(value: float) -> str:
     if value == int(value):
         return f"{int(value):,}"
+    if value < 1:
+        return f"{value:.2g}"  # two significant digits: 0.013, 0.0042
     if value < 10:
-        return f"{value:.2f}".rstrip("0").rstrip(".") if value < 1 else f"{value:.1f}"
+        return f"{value:.1f}"
     return f"{value:,.0f}"
 
 
@@ -80,14 +82,14 @@ def activity_charts(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     buckets = data["buckets"]
     stages = [Series(s, gettext(s), f"s-{s}") for s in ("collect", "sync", "download", "upload")]
     classes = [Series(c, gettext(c), f"c{i % 6}") for i, c in enumerate(data["failed"])]
-    per_bucket = gettext("per hour") if data["bucket_minutes"] == 60 else f"/ {data['bucket_minutes']} min"
     return {
         "items": stacked_bars(buckets, stages, lambda b, k: b["per_minute"][k], unit=gettext("items/min"),
                               label=gettext("Items finished per minute, by stage")),
         "bytes": stacked_bars(buckets, stages[2:], lambda b, k: b["bytes_per_s"][k] / 1e6, unit="MB/s",
                               label=gettext("MB/s moved, by stage")),
         "failed": stacked_bars(buckets, classes, lambda b, k: b["failed"].get(k, 0),
-                               unit=f"{gettext('failed attempts')} {per_bucket}",
+                               unit=gettext("failed attempts per hour") if data["bucket_minutes"] == 60
+                               else f"{gettext('failed attempts')} / {data['bucket_minutes']} min",
                                label=gettext("Failed attempts, by error class")),
     }
 

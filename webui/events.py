@@ -1,8 +1,9 @@
 """Live updates by Server-Sent Events at /api/events.
 
 Each stream watches `PRAGMA data_version` on its own connection (no query while nothing
-changes), sends new `job_events` rows after the `Last-Event-ID`, a `status` summary when
-something changed, and a heartbeat comment; it closes after a few minutes so the browser
+changes) and whether the runner's process is alive (a killed runner writes nothing), sends
+new `job_events` rows after the `Last-Event-ID`, a `status` summary when something changed,
+and a heartbeat comment; it closes after a few minutes so the browser
 reconnects. Streams are capped well below waitress's thread count: beyond the cap the answer
 is 503 with Retry-After, and the page falls back to polling.
 """
@@ -14,7 +15,7 @@ import time
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
-from catalogsync_ops.engine.queries import status_summary
+from catalogsync_ops.engine.queries import runner_liveness, status_summary
 from catalogsync_ops.store.connection import connect
 
 bp = Blueprint("events", __name__, url_prefix="/api")
@@ -87,12 +88,14 @@ def events():
                 last_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM job_events").fetchone()[0]
             yield f"retry: 3000\nevent: status\ndata: {json.dumps(status_summary(conn), default=str)}\n\n"
             started = last_beat = time.monotonic()
-            version = None  # the first pass sends what happened after Last-Event-ID
+            version = alive = None  # the first pass sends what happened after Last-Event-ID
             while time.monotonic() - started < lifetime:
                 now_version = conn.execute("PRAGMA data_version").fetchone()[0]
-                if now_version != version:
+                # A runner killed writes nothing more: its liveness is checked each tick too.
+                now_alive = runner_liveness(conn)["state"]
+                if now_version != version or now_alive != alive:
                     first = version is None
-                    version = now_version
+                    version, alive = now_version, now_alive
                     rows = conn.execute("SELECT id, job_id, stage_id, item_id, kind, to_status, message"
                                         " FROM job_events WHERE id > ? ORDER BY id LIMIT 500", (last_id,)).fetchall()
                     for row in rows:

@@ -1,5 +1,5 @@
-// Follows the command a form just created (pending -> applied/rejected) and keeps the
-// dashboard's stage bars current by polling the JSON API. No build step, no CDN.
+// Follows the command a form just created (pending -> applied/rejected), keeps the pages'
+// live sections current as the runner works, and the workers' cards. No build step, no CDN.
 "use strict";
 
 // Words the page shows, in its language (from the server's catalogue).
@@ -16,20 +16,47 @@ function describe(command, phrases) {
   return phrase.replace(/\{(\w+)\}/g, (_, name) => name in values ? t(String(values[name])) : "");
 }
 
+const REFRESH_MS = 1000;       // at most one refresh of a page's live sections a second
+const FALLBACK_POLL_MS = 5000; // without a live stream, sections are fetched this often
+
+function busy(element) {
+  // Someone is typing, reading an opened detail or selecting text there: leave it as it is.
+  const active = document.activeElement;
+  if (active && element.contains(active) && active.matches("input, select, textarea")) return true;
+  if (element.querySelector("details[open]")) return true;
+  const selection = window.getSelection && window.getSelection();
+  return Boolean(selection && !selection.isCollapsed && element.contains(selection.anchorNode));
+}
+
 async function refreshSections() {
   const marked = document.querySelectorAll("[data-follows-commands][id]");
   if (!marked.length) return;
   try {
-    const response = await fetch(location.href, { credentials: "same-origin" });
-    if (!response.ok) return;
+    const response = await fetch(location.href, { credentials: "same-origin", headers: { "X-Live-Refresh": "1" } });
+    if (!response.ok || response.redirected) return;
     const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
     marked.forEach((element) => {
       const replacement = fresh.getElementById(element.id);
-      if (replacement) element.replaceWith(document.importNode(replacement, true));
+      if (replacement && !busy(element) && replacement.innerHTML !== element.innerHTML) {
+        element.replaceWith(document.importNode(replacement, true));
+      }
     });
+    document.body.dataset.refreshedAt = String(Date.now());
   } catch (error) {
-    // the page stays as it was; the next visit shows the change
+    // the page stays as it was; the next change or poll tries again
   }
+}
+
+let refreshTimer = null;
+let lastRefresh = 0;
+function scheduleRefresh() {
+  if (refreshTimer) return;
+  const wait = Math.max(0, lastRefresh + REFRESH_MS - Date.now());
+  refreshTimer = setTimeout(async () => {
+    lastRefresh = Date.now();
+    await refreshSections();
+    refreshTimer = null;
+  }, wait);
 }
 
 function followCommand() {
@@ -60,10 +87,14 @@ function followCommand() {
   tick();
 }
 
-function showStatus(section, status) {
+function showStatus(status) {
+  // The dashboard's progress bars and heartbeat, straight from the stream between refreshes.
+  const age = document.querySelector("#runner .heartbeat-age");
+  if (age && status.runner && status.runner.state === "up") age.textContent = String(status.runner.heartbeat_age_s);
+  const section = document.getElementById("active");
   const job = status.active_job;
+  if (!section || !job) return;
   const label = section.querySelector(".job-status");
-  if (!job) return;
   if (label) label.textContent = t(job.status);
   for (const stage of job.stages) {
     const row = section.querySelector(`tr[data-stage="${stage.stage_type}"]`);
@@ -77,29 +108,35 @@ function showStatus(section, status) {
   }
 }
 
-function poll(section) {
-  const tick = async () => {
-    try {
-      const response = await fetch(document.body.dataset.apiStatus, { credentials: "same-origin" });
-      if (response.ok) showStatus(section, await response.json());
-    } finally {
-      setTimeout(tick, POLL_MS * 2);
-    }
+function live() {
+  // Pages with live sections follow the runner: by Server-Sent Events (a "job" event or a
+  // changed status refreshes them), or by polling when the server refuses a stream (503) or
+  // the browser has none.
+  if (!document.querySelector("[data-follows-commands][id]")) return;
+  let polling = false;
+  const fallback = () => {
+    if (polling) return;
+    polling = true;
+    document.body.dataset.live = "polling";
+    setInterval(scheduleRefresh, FALLBACK_POLL_MS);
   };
-  setTimeout(tick, POLL_MS * 2);
-}
-
-function refreshActiveJob() {
-  // Live by Server-Sent Events; polling when the server refuses a stream (503) or it breaks.
-  const section = document.getElementById("active");
-  if (!section) return;
-  if (!window.EventSource) return poll(section);
-  let opened = false;
+  if (!window.EventSource) return fallback();
+  let signature = null;
   const source = new EventSource(document.body.dataset.apiEvents);
-  source.addEventListener("open", () => { opened = true; });
-  source.addEventListener("status", (event) => showStatus(section, JSON.parse(event.data)));
+  source.addEventListener("open", () => { document.body.dataset.live = "stream"; });
+  source.addEventListener("status", (event) => {
+    const status = JSON.parse(event.data);
+    showStatus(status);
+    // The heartbeat changes every few seconds; anything else that changed is worth a refresh.
+    const runner = Object.assign({}, status.runner, { heartbeat_at: null, heartbeat_age_s: null });
+    const now = JSON.stringify(Object.assign({}, status, { runner }));
+    if (signature !== null && now !== signature) scheduleRefresh();
+    signature = now;
+  });
+  source.addEventListener("job", scheduleRefresh);
   source.addEventListener("error", () => {
-    if (!opened) { source.close(); poll(section); }
+    // A refused or broken stream the browser will not retry: poll instead.
+    if (source.readyState === EventSource.CLOSED) fallback();
   });
 }
 
@@ -142,6 +179,6 @@ function liveWorkers() {
 
 document.addEventListener("DOMContentLoaded", () => {
   followCommand();
-  refreshActiveJob();
+  live();
   liveWorkers();
 });
