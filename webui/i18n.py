@@ -50,6 +50,7 @@ ZH = {
     "Candidate": "候选", "Album": "专辑", "Length": "时长", "Score": "得分", "refused": "已拒绝", "picked": "已选用",
 }
 ZH.update({
+    "DEBUG": "调试", "INFO": "信息", "WARNING": "警告", "ERROR": "错误", "CRITICAL": "严重", "item": "条目",
     "The last 24 hours": "最近 24 小时", "Songs downloaded": "已下载歌曲", "uploaded": "已上传",
     "playlists synced": "已同步歌单", "failed attempts": "次失败尝试", "Failed attempts": "失败尝试", "peak": "峰值", "now": "现在",
     "Nothing in the last 24 hours.": "最近 24 小时没有活动。", "failed attempts per hour": "次失败/小时", "items/min": "个/分钟",
