@@ -26,11 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from catalogsync_ops.demo.catalog import DemoPlaylist, DemoSong  # noqa: E402
-from catalogsync_ops.demo.server import DemoServer  # noqa: E402
 from emulator.catalog import Playlist, Song  # noqa: E402
 from emulator.kuwo import Kuwo  # noqa: E402
 from emulator.proxy import PlatformEmulator  # noqa: E402
+
+from catalogsync_ops.demo.catalog import DemoPlaylist, DemoSong  # noqa: E402
+from catalogsync_ops.demo.server import DemoServer  # noqa: E402
 
 
 def runnerd(env: dict, *args: str) -> subprocess.CompletedProcess:

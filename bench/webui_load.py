@@ -1,7 +1,7 @@
 """Web console under load: a big database, 16 connections from wrk, and a busy writer.
 
-Builds a database with --items job items (default 1,000,000), --songs songs (100,000) and
---logs log rows (1,000,000); serves it with `catalogsync-web serve` (waitress) in its own
+Builds a database with --items job items (default 1,000,000), --songs songs (100,000),
+--logs log rows (1,000,000) and a full day of chart activity; serves it with `catalogsync-web serve` (waitress) in its own
 process; a writer process commits --writes item updates per second meanwhile; wrk loads
 each route with 16 connections from another process. Prints p50/p95 per route beside the
 trivial /api/ping in the same run, req/s of /api/status against /api/ping, the writer's
@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +30,7 @@ BIN = Path(sys.executable).parent
 
 from catalogsync_ops.engine.jobs import create_job, start_job
 from catalogsync_ops.engine.stages import start_stage
-from catalogsync_ops.store.connection import iso, transaction
+from catalogsync_ops.store.connection import iso, transaction, utcnow
 from catalogsync_ops.store.database import open_database  # noqa: E402
 
 WRK_SCRIPT = """
@@ -63,6 +64,14 @@ def build(db: Path, items: int, songs: int, logs: int) -> tuple[int, int]:
             conn.executemany("INSERT INTO job_logs (created_at, level, logger, job_id, message) VALUES (?, ?, 'runnerd', ?, ?)",
                              [(ts, "INFO" if i % 50 else "ERROR", job_id, f"log line {i}")
                               for i in range(start, min(logs, start + batch))])
+        # A full day in the charts' per-hour table (what a busy runner leaves behind).
+        day = utcnow()
+        conn.executemany("INSERT INTO activity_hours (hour, stage_type, outcome, items, bytes) VALUES (?, ?, ?, ?, ?)",
+                         [(iso(day - timedelta(hours=h))[:13], stage, outcome, 420, 420 * 5_000_000)
+                          for h in range(24) for stage, outcome in (("download", "succeeded"),
+                                                                       ("upload", "succeeded"), ("sync", "succeeded"),
+                                                                       ("download", "timeout"),
+                                                                       ("download", "not_found"))])
     start_job(conn, job_id)
     start_stage(conn, stage_id)
     deep = conn.execute("SELECT id FROM job_items WHERE job_id = ? AND status = 'succeeded' ORDER BY id"
@@ -154,7 +163,7 @@ def main() -> None:
         routes = {"trivial /api/ping": "/api/ping", "dashboard /": "/", "/api/status": "/api/status",
                   "job detail, first page": f"/jobs/{job_id}",
                   "job detail, deep page": f"/jobs/{job_id}?status=succeeded&after={deep}",
-                  "logs": "/logs", "api items deep": f"/api/jobs/{job_id}/items?status=succeeded&after={deep}"}
+                  "logs": "/logs", "playlists": "/playlists", "api items deep": f"/api/jobs/{job_id}/items?status=succeeded&after={deep}"}
         writer = subprocess.Popen([sys.executable, "-c", WRITER.format(root=str(ROOT), db=str(db), rate=args.writes,
                                                                      seconds=args.seconds * len(routes) + 5)],
                                   stdout=subprocess.PIPE, text=True)

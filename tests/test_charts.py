@@ -89,3 +89,13 @@ def test_an_idle_day_says_so_instead_of_drawing_empty_bars(client):
     html = client.get("/").get_data(as_text=True)
     section = html[html.index('id="activity"'):html.index("</section>", html.index('id="activity"'))]
     assert section.count("Nothing in the last 24 hours.") == 3 and "<svg" not in section
+
+
+def test_a_song_finished_now_shows_at_once_although_the_charts_are_drawn_once_a_minute(client, web):
+    _, conn = web
+    a_day_of_work(conn)
+    assert "Songs downloaded: 5 (24.0 MB)" in client.get("/").get_data(as_text=True)
+    assert "Songs downloaded: 5 (24.0 MB)" in client.get("/").get_data(as_text=True)  # drawn once, shown twice
+    _, stage = make_running_job(conn, 1, job_type="download")
+    finish(conn, stage, at=utcnow(), bytes_done=1_000_000)
+    assert "Songs downloaded: 6 (25.0 MB)" in client.get("/").get_data(as_text=True)

@@ -56,4 +56,6 @@ def test_a_runs_log_lines_show_in_chinese_with_their_codes_translated(home: Path
     assert "任务 1：已完成（有错误）" in chinese and "Job 1: completed" not in chinese
     assert re.search(r"：第 1 次尝试失败 \[未找到\]：demo: demo song", chinese)
     assert re.search(r"任务 1：阶段 下载 开始，新增 \d+ 个条目", chinese)
-    assert "任务 1（完整流程）：已开始" in client.get("/jobs/1").get_data(as_text=True)
+    assert "任务 1（完整流程）：已开始" in chinese
+    job_page = client.get("/jobs/1").get_data(as_text=True)
+    assert "任务 1：已完成（有错误）" in job_page and 'href="/logs?job=1">此任务的全部日志' in job_page

@@ -21,7 +21,7 @@ from webui.auth import create_token, set_password
 def undo_v7(conn: sqlite3.Connection) -> None:
     """Back to schema v6 (inside a transaction)."""
     conn.execute("DROP TRIGGER item_attempts_activity")
-    conn.execute("DROP TABLE activity_minutes")
+    conn.execute("DROP TABLE activity_hours")
     for column in ("code", "params_json"):
         conn.execute(f"ALTER TABLE job_logs DROP COLUMN {column}")
 
@@ -100,7 +100,7 @@ def test_an_upgrade_keeps_every_row_and_takes_a_backup_first(home: Path, demo_se
     assert after.pop("schema_migrations") == before.pop("schema_migrations") + latest - version
     assert {name: after[name] for name in before} == before
     # v7 counted the last day's attempts into the charts' table: the pipeline above shows.
-    stages = {r[0] for r in conn.execute("SELECT stage_type FROM activity_minutes WHERE outcome = 'succeeded'")}
+    stages = {r[0] for r in conn.execute("SELECT stage_type FROM activity_hours WHERE outcome = 'succeeded'")}
     assert stages == {"collect", "sync", "download", "upload"}
     backups = list((home / "backups").glob(f"before-v{latest}-from-v{version}-*.db"))
     assert len(backups) == 1

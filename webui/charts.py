@@ -6,12 +6,14 @@ time axis are HTML beside the SVG, so their text keeps its size when the bars st
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
-from catalogsync_ops.store.connection import parse_iso, utcnow
+from catalogsync_ops.engine.activity import activity
+from catalogsync_ops.store.connection import Connection, iso, parse_iso, utcnow
 from webui.format import relative
 from webui.i18n import current_language, gettext
 
@@ -35,39 +37,48 @@ def number(value: float) -> str:
     return f"{value:,.0f}"
 
 
+def bucket_labels(buckets: list[dict[str, Any]]) -> list[str]:
+    """'07:00 UTC (5 h ago)' for each bucket, in the page's language."""
+    language, now = current_language(), utcnow()
+    labels = []
+    for bucket in buckets:
+        moment = parse_iso(bucket["start"] + ":00.000000Z")
+        labels.append(f"{moment:%H:%M} UTC ({relative((now - moment).total_seconds(), language)})")
+    return labels
+
+
 def stacked_bars(buckets: list[dict[str, Any]], series: list[Series], value: Callable[[dict, str], float],
-                 *, unit: str, label: str) -> dict[str, Any]:
+                 *, unit: str, label: str, labels: list[str] | None = None) -> dict[str, Any]:
     """The chart's parts for a template: `svg` (Markup), `peak` (text with its unit), `legend`
     (the series that have any value), `axis` (three relative times) and `empty`."""
     totals = [sum(value(b, s.key) for s in series) for b in buckets]
     peak = max(totals, default=0)
     language = current_language()
     now = utcnow()
-    parts = [Markup('<svg class="chart" viewBox="0 0 {} {}" preserveAspectRatio="none" role="img" aria-label="{}">')
-             .format(WIDTH * len(buckets), HEIGHT, label)]
+    # Built as plain text (Markup.format costs a formatter per value): only the titles and the
+    # label are text from outside, and they are escaped.
+    parts = [f'<svg class="chart" viewBox="0 0 {WIDTH * len(buckets)} {HEIGHT}" preserveAspectRatio="none"'
+             f' role="img" aria-label="{escape(label)}">']
+    labels = labels or bucket_labels(buckets)
     for index, bucket in enumerate(buckets):
-        moment = parse_iso(bucket["start"] + ":00.000000Z")
-        ago = relative((now - moment).total_seconds(), language)
         values = [(s, value(bucket, s.key)) for s in series]
         detail = ", ".join(f"{s.label} {number(v)}" for s, v in values if v)
-        title = f"{moment:%H:%M} UTC ({ago}): {detail or '0'} {unit}"
         x = index * WIDTH
-        parts.append(Markup('<g><title>{}</title><rect class="hit" x="{}" y="0" width="{}" height="{}"/>')
-                     .format(title, x, WIDTH, HEIGHT))
+        parts.append(f'<g><title>{escape(f"{labels[index]}: {detail or 0} {unit}")}</title>'
+                     f'<rect class="hit" x="{x}" y="0" width="{WIDTH}" height="{HEIGHT}"/>')
         y = HEIGHT
         for s, v in values:
             if not v or not peak:
                 continue
             h = max(0.8, (HEIGHT - 2) * v / peak)
             y -= h
-            parts.append(Markup('<rect class="{}" x="{}" y="{:.2f}" width="{}" height="{:.2f}"/>')
-                         .format(s.css, x + 1, y, WIDTH - 2, h))
-        parts.append(Markup("</g>"))
-    parts.append(Markup("</svg>"))
+            parts.append(f'<rect class="{s.css}" x="{x + 1}" y="{y:.2f}" width="{WIDTH - 2}" height="{h:.2f}"/>')
+        parts.append("</g>")
+    parts.append("</svg>")
     first = parse_iso(buckets[0]["start"] + ":00.000000Z") if buckets else now
     middle = parse_iso(buckets[len(buckets) // 2]["start"] + ":00.000000Z") if buckets else now
     return {
-        "svg": Markup("").join(parts),
+        "svg": Markup("".join(parts)),
         "peak": f"{number(peak)} {unit}",
         "legend": [s for s in series if any(value(b, s.key) for b in buckets)],
         "axis": [relative((now - first).total_seconds(), language),
@@ -80,17 +91,41 @@ def activity_charts(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The dashboard's three pictures of the last day: items per minute and MB/s per stage,
     failed attempts per error class."""
     buckets = data["buckets"]
+    labels = bucket_labels(buckets)
     stages = [Series(s, gettext(s), f"s-{s}") for s in ("collect", "sync", "download", "upload")]
     classes = [Series(c, gettext(c), f"c{i % 6}") for i, c in enumerate(data["failed"])]
     return {
         "items": stacked_bars(buckets, stages, lambda b, k: b["per_minute"][k], unit=gettext("items/min"),
-                              label=gettext("Items finished per minute, by stage")),
+                              label=gettext("Items finished per minute, by stage"), labels=labels),
         "bytes": stacked_bars(buckets, stages[2:], lambda b, k: b["bytes_per_s"][k] / 1e6, unit="MB/s",
-                              label=gettext("MB/s moved, by stage")),
+                              label=gettext("MB/s moved, by stage"), labels=labels),
         "failed": stacked_bars(buckets, classes, lambda b, k: b["failed"].get(k, 0),
-                               unit=gettext("failed attempts per hour") if data["bucket_minutes"] == 60
-                               else f"{gettext('failed attempts')} / {data['bucket_minutes']} min",
-                               label=gettext("Failed attempts, by error class")),
+                               unit=gettext("failed attempts per hour"),
+                               label=gettext("Failed attempts, by error class"), labels=labels),
     }
 
 
+
+
+_drawn_lock = threading.Lock()
+_drawn: dict[tuple, tuple[dict[str, Any], dict[str, dict[str, Any]]]] = {}
+
+
+def day_and_charts(conn: Connection, language: str, database: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The day's numbers and charts, drawn again only when they can have changed: a new minute
+    (the current hour's rate, the relative times) or an attempt that ended this hour. The
+    dashboard is fetched again at every change the runner makes; most do not touch the charts."""
+    now = utcnow()
+    hour = conn.execute("SELECT COUNT(*), COALESCE(SUM(items), 0) FROM activity_hours WHERE hour = ?",
+                        (iso(now)[:13],)).fetchone()
+    key = (database, language, iso(now)[:16], hour[0], hour[1])
+    with _drawn_lock:
+        drawn = _drawn.get(key)
+    if drawn is None:
+        day = activity(conn, now=now)
+        drawn = (day, activity_charts(day))
+        with _drawn_lock:
+            if len(_drawn) >= 8:
+                _drawn.clear()
+            _drawn[key] = drawn
+    return drawn

@@ -2,6 +2,7 @@
 on hover (and in `datetime` for scripts)."""
 from __future__ import annotations
 
+from flask import g
 from markupsafe import Markup, escape
 
 from catalogsync_ops.store.connection import parse_iso, utcnow
@@ -34,6 +35,8 @@ def when(value: str | None) -> Markup:
     except ValueError:
         return Markup(escape(value))
     seconds = (utcnow() - moment).total_seconds()
-    exact = moment.strftime("%Y-%m-%d %H:%M:%S UTC")
-    shown = relative(seconds, current_language()) if abs(seconds) < 7 * 86400 else moment.strftime("%Y-%m-%d")
-    return Markup('<time datetime="{}" title="{}">{}</time>').format(value, exact, shown)
+    exact = f"{value[:10]} {value[11:19]} UTC"
+    language = g.get("lang") or current_language()
+    shown = relative(seconds, language) if abs(seconds) < 7 * 86400 else value[:10]
+    # Plain text, escaped (Markup.format runs a formatter per value: pages show hundreds of times).
+    return Markup(f'<time datetime="{escape(value)}" title="{escape(exact)}">{escape(shown)}</time>')

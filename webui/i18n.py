@@ -51,8 +51,8 @@ ZH = {
 }
 ZH.update({
     "DEBUG": "调试", "INFO": "信息", "WARNING": "警告", "ERROR": "错误", "CRITICAL": "严重", "item": "条目",
-    "The last 24 hours": "最近 24 小时", "Songs downloaded": "已下载歌曲", "uploaded": "已上传",
-    "playlists synced": "已同步歌单", "failed attempts": "次失败尝试", "Failed attempts": "失败尝试", "peak": "峰值", "now": "现在",
+    "All log lines of this job": "此任务的全部日志", "The last 24 hours": "最近 24 小时", "Songs downloaded": "已下载歌曲", "uploaded": "已上传",
+    "playlists synced": "已同步歌单", "Failed attempts": "失败尝试", "peak": "峰值", "now": "现在",
     "Nothing in the last 24 hours.": "最近 24 小时没有活动。", "failed attempts per hour": "次失败/小时", "items/min": "个/分钟",
     "Items finished per minute, by stage": "每分钟完成的条目（按阶段）", "MB/s moved, by stage": "传输速度 MB/s（按阶段）",
     "Failed attempts, by error class": "失败的尝试（按错误类别）",

@@ -5,10 +5,9 @@ import json
 import secrets
 import shutil
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 
 from catalogsync_ops.engine import breakers
-from catalogsync_ops.engine.activity import activity
 from catalogsync_ops.engine.attention import needs_attention
 from catalogsync_ops.engine.commands import CommandKind, get_command, submit_command
 from catalogsync_ops.engine.queries import (
@@ -20,7 +19,7 @@ from catalogsync_ops.engine.queries import (
 )
 from catalogsync_ops.engine.states import ItemStatus, JobType
 from catalogsync_ops.errors import ErrorClass, InvalidCommand, NotFound
-from webui.charts import activity_charts
+from webui.charts import day_and_charts
 from webui.context import arg_int, env_settings, get_db, library_dir, safe_target
 from webui.i18n import gettext
 
@@ -49,13 +48,13 @@ def dashboard():
         "SELECT last_error_class, last_source, COUNT(*) AS n FROM job_items WHERE status = 'failed'"
         " AND job_id IN (SELECT id FROM job_runs ORDER BY id DESC LIMIT 20) GROUP BY 1, 2 ORDER BY n DESC LIMIT 10"
     ).fetchall()
-    day = activity(conn)
+    day, charts = day_and_charts(conn, g.get("lang") or "en", str(current_app.config["DB_PATH"]))
     settings = env_settings()
     sources = breakers.health(conn)
     attention = needs_attention(conn, library=library, runner=summary["runner"], sources=sources,
                                 disk_free_mb=int(settings["NOTIFY_DISK_FREE_MB"]) if settings else None)
     return render_template("dashboard.html", title="Dashboard", summary=summary, failures=failures, disk=disk,
-                           day=day, charts=activity_charts(day),
+                           day=day, charts=charts,
                            sources=sources, attention=attention)
 
 
@@ -97,13 +96,15 @@ def job(job_id: int):
         items = list_items(conn, job_id, status=status, after_id=after, limit=PAGE_SIZE, error_class=error_class,
                            source=source)
     events = conn.execute("SELECT e.*, i.display_text FROM job_events e LEFT JOIN job_items i ON i.id = e.item_id"
-                          " WHERE e.job_id = ? ORDER BY e.id DESC LIMIT 30", (job_id,)).fetchall()
-    logs = conn.execute("SELECT * FROM job_logs WHERE job_id = ? ORDER BY id DESC LIMIT 30", (job_id,)).fetchall()
+                          " WHERE e.job_id = ? ORDER BY e.id DESC LIMIT 20", (job_id,)).fetchall()
+    # The latest lines only: the logs page has them all (its link is under them).
+    logs = conn.execute("SELECT * FROM job_logs WHERE job_id = ? ORDER BY id DESC LIMIT 10", (job_id,)).fetchall()
     failed_classes = conn.execute("SELECT last_error_class, COUNT(*) FROM job_items WHERE job_id = ? AND status = 'failed'"
                                   " GROUP BY 1", (job_id,)).fetchall()
     failed_sources = conn.execute("SELECT last_source, COUNT(*) FROM job_items WHERE job_id = ? AND status = 'failed'"
                                   " AND last_source IS NOT NULL GROUP BY 1", (job_id,)).fetchall()
     return render_template("job.html", title=f"{gettext('Job')} {job_id}", job=detail, items=items, status=status, events=events, logs=logs,
+                           all_logs=url_for("catalog.logs", job=job_id),
                            page_size=PAGE_SIZE, failed_classes=failed_classes, failed_sources=failed_sources,
                            error_class=error_class, source=source, statuses=[s.value for s in ItemStatus],
                            stage_names=stage_names, stage=stage,
