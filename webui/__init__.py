@@ -72,6 +72,7 @@ def create_app(config: dict[str, Any]) -> Flask:
     app.jinja_env.globals.update(csrf_token=auth.csrf_token, _=i18n.gettext, LANGUAGES=i18n.LANGUAGES,
                                   setting_help=i18n.setting_help, code_words=i18n.code_words, command_phrases=i18n.command_phrases,
                                   SELF_DESCRIBING=i18n.SELF_DESCRIBING)
+    app.context_processor(i18n.template_words)
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["logline"] = log_text
     register_error_handlers(app)

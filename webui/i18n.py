@@ -151,6 +151,13 @@ def gettext(text: str) -> str:
     return CATALOG[language].get(text, text)
 
 
+def template_words() -> dict:
+    """`_` for one page's templates: the page's catalogue looked up once, not at every word
+    (a job page says a few hundred)."""
+    catalog = CATALOG[g.get("lang") or current_language()]
+    return {"_": lambda text: catalog.get(text, text)}
+
+
 @bp.before_app_request
 def choose_language() -> None:
     g.lang = current_language()
