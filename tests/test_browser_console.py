@@ -70,6 +70,9 @@ def test_why_a_song_failed_the_attempt_page_tells_the_whole_story(console):
     console.enqueue()
     wait_for(lambda: console.job_status(1) == "completed_with_errors", timeout=60)
     item = console.query("SELECT id FROM job_items WHERE status = 'failed' AND display_text LIKE '%千里之外%'")[0][0]
+    # The runner writes its log lines in batches from its main loop: wait for the attempt's line.
+    wait_for(lambda: console.query("SELECT COUNT(*) FROM job_logs WHERE item_id = ?", item)[0][0] > 0,
+             what="the failed attempt's log line")
     page.goto(f"{console.base}/items/{item}")
     attempts = page.locator("#attempts")
     expect(attempts).to_contain_text("worker-")  # the worker that ran it, by name
@@ -145,6 +148,24 @@ def test_pages_follow_a_queued_job_appears_and_its_status_moves_without_a_reload
     expect(page.locator("#events")).to_contain_text("十年")  # events name the song
     assert page.evaluate("window.__sameDocument") is True
     shot(page, "job-followed")
+
+
+def test_pages_follow_by_polling_when_the_server_refuses_a_live_stream(home, demo_server):
+    console = Console(home, demo_server, app_config={"SSE_MAX_STREAMS": 0})  # every stream is a 503
+    try:
+        with sync_playwright() as p:
+            browser = launch(p)
+            page = browser.new_page()
+            sign_in(page, console.base)
+            console.start_runner()
+            page.goto(f"{console.base}/jobs")
+            expect(page.locator("body")).to_have_attribute("data-live", "polling")
+            console.enqueue()
+            expect(page.locator("#job-list tr[data-job='1'] .status")).to_have_text(re.compile("^completed"),
+                                                                                  timeout=60_000)
+            browser.close()
+    finally:
+        console.stop()
 
 
 def test_a_look_chinese_pages_have_no_english_status_word_and_dark_mode_is_dark(console):

@@ -34,7 +34,7 @@ def launch(playwright):
 class Console:
     """The web console and a runner for one home; the runner can be killed and started again."""
 
-    def __init__(self, home: Path, demo_server, **env) -> None:
+    def __init__(self, home: Path, demo_server, app_config: dict | None = None, **env) -> None:
         set_env(home, DEMO_BASE_URL=demo_server.base_url, DOWNLOAD_SOURCES="demo,demo2", DOWNLOAD_WORKERS=2,
                 RETRY_BACKOFF_SECONDS=0, RETRY_BACKOFF_MAX_SECONDS=0, **env)
         demo_server.write_pool_file(home / "input" / "demo.txt")
@@ -42,7 +42,8 @@ class Console:
         self.db = home / "catalogsync.db"
         self.conn = open_database(self.db)
         set_password(self.conn, "admin", PASSWORD)
-        self.web = Served(create_app({"DB_PATH": self.db, "ENV_PATH": home / "catalogsync.env"}), threads=8,
+        self.web = Served(create_app({"DB_PATH": self.db, "ENV_PATH": home / "catalogsync.env", **(app_config or {})}),
+                          threads=8,
                           channel_request_lookahead=1)
         self.base = self.web.base
         self.runner: subprocess.Popen | None = None
