@@ -59,3 +59,35 @@ def test_a_runs_log_lines_show_in_chinese_with_their_codes_translated(home: Path
     assert "任务 1（完整流程）：已开始" in chinese
     job_page = client.get("/jobs/1").get_data(as_text=True)
     assert "任务 1：已完成（有错误）" in job_page and 'href="/logs?job=1">此任务的全部日志' in job_page
+
+
+def test_why_a_command_was_rejected_reads_in_chinese(home: Path, demo_server, client, web):
+    from catalogsync_ops.engine.commands import submit_command
+
+    set_env(home, DEMO_BASE_URL=demo_server.base_url, DOWNLOAD_SOURCES="demo")
+    demo_server.write_pool_file(home / "input" / "demo.txt")
+    assert runnerd(home, "enqueue", "full_pipeline").returncode == 0
+    assert runnerd(home, "run", "--burst").returncode == 0
+    _, conn = web
+    done = conn.execute("SELECT MIN(id) FROM job_items WHERE status = 'succeeded'").fetchone()[0]
+    asked = [submit_command(conn, kind, payload, origin="api")[0] for kind, payload in (
+        ("resume_job", {"job_id": 1}), ("pause_job", {"job_id": 1}), ("cancel_job", {"job_id": 1}),
+        ("reprioritize_job", {"job_id": 1, "priority": 5}), ("retry_item", {"item_id": done}),
+        ("retry_item", {"item_id": 999_999}))]
+    assert runnerd(home, "run", "--burst").returncode == 0
+    english = [client.get(f"/api/commands/{c}").get_json() for c in asked]
+    assert [c["status"] for c in english] == ["rejected"] * len(asked)
+    assert all(c["reject_reason_text"] == c["reject_reason"] for c in english)
+    client.get("/lang/zh")
+    for command in asked:
+        shown = client.get(f"/api/commands/{command}").get_json()["reject_reason_text"]
+        assert re.search(r"^(任务|条目) \d+", shown) and not re.search(r"[a-z]{3,}", shown), shown
+        assert shown.split("：")[0] in client.get(f"/commands/{command}").get_data(as_text=True)
+
+
+def test_a_reason_worded_with_spaces_translates_and_an_unknown_one_stays_as_written():
+    from webui.logtext import reason_text
+
+    assert reason_text("job 3 is already pause requested", "zh") == "任务 3 已经是正在暂停状态"
+    assert reason_text("job 3 is already pause requested", "en") == "job 3 is already pause requested"
+    assert reason_text("a reason nobody translated", "zh") == "a reason nobody translated"

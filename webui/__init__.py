@@ -16,7 +16,7 @@ from webui import api, auth, catalog_pages, events, i18n, ops, pages, settings
 from webui.context import IdConverter, close_db
 from webui.errors import register_error_handlers
 from webui.format import when
-from webui.logtext import log_text
+from webui.logtext import log_text, reason_text
 
 
 def _secret_key(db_path: Path) -> str:
@@ -75,6 +75,7 @@ def create_app(config: dict[str, Any]) -> Flask:
     app.context_processor(i18n.template_words)
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["logline"] = log_text
+    app.jinja_env.filters["reason"] = reason_text
     register_error_handlers(app)
     return app
 

@@ -13,6 +13,8 @@ from catalogsync_ops.engine.states import ItemStatus
 from catalogsync_ops.errors import IdempotencyConflict, InvalidCommand, NotFound
 from webui.auth import require_scope
 from webui.context import arg_int, get_db
+from webui.i18n import current_language
+from webui.logtext import reason_text
 from webui.openapi import LEVELS, document
 from webui.ops import healthz as health
 
@@ -142,6 +144,9 @@ def post_command():
 @bp.route("/commands/<int:command_id>")
 def command(command_id: int):
     try:
-        return jsonify(get_command(get_db(), command_id))
+        command = get_command(get_db(), command_id)
     except NotFound as exc:
         abort(404, description=str(exc))
+    if command.get("reject_reason"):
+        command["reject_reason_text"] = reason_text(command["reject_reason"], current_language())
+    return jsonify(command)

@@ -10,6 +10,7 @@ has no translation here.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Mapping
 
 from flask import g
@@ -86,3 +87,45 @@ def log_text(row: Mapping[str, Any]) -> str:
         return template % tuple(values)
     except (TypeError, ValueError):
         return message  # values that do not fit the template: the English line as written
+
+
+# Why the runner rejected a command, as it words it (engine/jobs.py, items.py, states.py,
+# payloads.py): the reasons a person meets from the console's buttons, in Chinese. The test
+# makes the runner reject real commands, so a reworded reason that no longer matches fails it.
+REASONS_ZH = [
+    (re.compile(r"^(job|item) (\d+) is (\w+); it cannot become (\w+) \(from \w+ it can become: (.*)\)$"),
+     "{0} {1} 的状态为{2}，不能变为{3}"),
+    (re.compile(r"^job (\d+) is (\w+); only a paused job can be resumed$"), "任务 {0} 的状态为{1}；只有已暂停的任务可以继续"),
+    (re.compile(r"^job (\d+) is (\w+); only a queued job can start$"), "任务 {0} 的状态为{1}；只有排队中的任务可以开始"),
+    (re.compile(r"^job (\d+) is (\w+); its priority no longer matters$"), "任务 {0} 的状态为{1}；优先级已无意义"),
+    (re.compile(r"^job (\d+) is (\w+); enqueue a new job to fetch item (\d+)$"),
+     "任务 {0} 的状态为{1}；要获取条目 {2}，请新建一个任务"),
+    (re.compile(r"^item (\d+) is (\w+); only failed, interrupted or canceled items can be retried$"),
+     "条目 {0} 的状态为{1}；只有失败、中断或取消的条目可以重试"),
+    (re.compile(r"^job (\d+) changed state while being updated; try again$"), "任务 {0} 在更新时状态已改变；请重试"),
+    (re.compile(r"^job (\d+) is already ([\w ]+)$"), "任务 {0} 已经是{1}状态"),
+    (re.compile(r"^job (\d+) is (\w+); nothing to pause$"), "任务 {0} 的状态为{1}；没有可暂停的"),
+    (re.compile(r"^job (\d+) is (\w+); it has finished, nothing to cancel$"), "任务 {0} 的状态为{1}；已经结束，没有可取消的"),
+    (re.compile(r"^job (\d+) is (\w+); enqueue a new job instead$"), "任务 {0} 的状态为{1}；请新建一个任务"),
+    (re.compile(r"^the runner is already paused$"), "运行器已经暂停"),
+    (re.compile(r"^the config file is invalid, so no job can start; fix catalogsync.env first$"),
+     "配置文件无效，任何任务都无法开始；请先修正 catalogsync.env"),
+    (re.compile(r"^(job|item|command) (\d+) does not exist$"), "{0} {1} 不存在"),
+    (re.compile(r"^unknown source '([^']*)'; known sources: (.*)$"), "未知来源 {0}；已知来源：{1}"),
+]
+_SUBJECTS_ZH = {"job": "任务", "item": "条目", "command": "命令"}
+
+
+def reason_text(reason: str | None, language: str | None = None) -> str:
+    """A command's reject reason in the page's language (as written when there is no translation)."""
+    if not reason:
+        return ""
+    if (language or g.get("lang") or i18n.current_language()) != "zh":
+        return reason
+    for pattern, template in REASONS_ZH:
+        found = pattern.match(reason)
+        if found:
+            # "pause requested" as the English reason words it is the code pause_requested.
+            values = [_SUBJECTS_ZH.get(v) or i18n.CODES_ZH.get(v.replace(" ", "_"), v) for v in found.groups()]
+            return template.format(*values)
+    return reason

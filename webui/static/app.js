@@ -72,7 +72,9 @@ function followCommand() {
       state.textContent = t(command.status);
       state.dataset.state = command.status;
       banner.className = "banner " + command.status;
-      if (command.status === "rejected") banner.querySelector(".detail").textContent = command.reject_reason || "";
+      if (command.status === "rejected") {
+        banner.querySelector(".detail").textContent = command.reject_reason_text || command.reject_reason || "";
+      }
       if (command.status === "applied") {
         banner.querySelector(".detail").textContent = describe(command, JSON.parse(banner.dataset.phrases || "{}"));
         // A list on this page may have changed (a job queued): fetch the page again and swap
