@@ -174,13 +174,15 @@ def test_with_a_platform_down_its_songs_wait_and_the_job_finishes_when_it_is_bac
     conn = connect(home / "catalogsync.db")
     try:
         job = conn.execute("SELECT status FROM job_runs WHERE job_type = 'download'").fetchone()[0]
-        attempts = [r[0] for r in conn.execute("SELECT attempts FROM job_items WHERE job_id = 3")]
         health = conn.execute("SELECT state FROM source_health WHERE source = 'netease'").fetchone()[0]
         kinds = [r[0] for r in conn.execute("SELECT kind FROM notifications ORDER BY id")]
     finally:
         conn.close()
+    # Waiting spent no attempts: with MAX_ATTEMPTS=3 and a breaker that reopened every second,
+    # songs that spent an attempt per wait would have failed and the job would not be complete.
+    # A song may still use all three on its own (a failed probe, the attempt the SIGKILL
+    # interrupted, then success), so the count itself proves nothing.
     assert job == "completed", job
-    assert max(attempts) < 3  # waiting spent no attempts: no song ran out of them
     assert health == "closed" and "source_down" in kinds and "source_recovered" in kinds
     assert len(list((home / "library").rglob("*.mp3"))) == 6
 

@@ -69,7 +69,6 @@ def serve(obj, host: str | None, port: int | None, trusted: tuple[str, ...], if_
                    f"  http://{shown}:{port}/setup?token={token}", err=True)
     conn.close()
     app = create_app({"DB_PATH": db, "ENV_PATH": env_file, "TRUSTED_PROXIES": trusted})
-    click.echo(f"catalogsync-web on http://{host}:{port}", err=True)
     # channel_request_lookahead keeps a channel readable while its request runs, so a browser
     # that closes a live stream is noticed at the next heartbeat and its thread freed.
     try:
@@ -82,6 +81,9 @@ def serve(obj, host: str | None, port: int | None, trusted: tuple[str, ...], if_
         raise click.ClickException(f"cannot listen on {host}:{port} ({exc.strerror}); another program uses the "
                                    "port, or the address is not this machine's: set WEB_PORT / WEB_HOST in the env "
                                    "file, or pass --port / --host") from None
+    # Said once the port is bound (create_server binds it): whoever waits for this line (the
+    # quickstart, a person) can connect at once.
+    click.echo(f"catalogsync-web on http://{host}:{port}", err=True)
     sdnotify.notify("READY=1\nSTATUS=serving the console")
     try:
         server.run()
