@@ -25,7 +25,6 @@ from catalogsync_ops import __version__, sdnotify
 from catalogsync_ops.config.envfile import Config, check_text, load_config, mask_values
 from catalogsync_ops.config.revisions import get_revision, latest_revision, record_if_changed
 from catalogsync_ops.engine import breakers, notify
-from catalogsync_ops.engine.activity import prune_activity
 from catalogsync_ops.engine.commands import CommandContext, apply_pending_commands, reject_interrupted_commands
 from catalogsync_ops.engine.jobs import (
     finalize_cancel,
@@ -50,9 +49,10 @@ from catalogsync_ops.pipeline import items_for_stage
 from catalogsync_ops.store.connection import Connection, iso, transaction
 from catalogsync_ops.store.database import open_database, open_secret_files
 from catalogsync_ops.transfer.storage import build_uploader
+from runnerd.exports import PlaylistExporter
 from runnerd.health import LibraryDiskWatch, is_disk_full
 from runnerd.lock import RunnerLock, RunnerLockHeld
-from runnerd.logs import DatabaseLogHandler
+from runnerd.logs import DatabaseLogHandler, apply_retention
 from runnerd.watch import EnvWatcher
 from runnerd.workers import Assignment, WorkerPool
 
@@ -103,6 +103,7 @@ class Runner:
         self._data_version = None
         self._last = {"heartbeat": 0.0, "flush": 0.0, "poll": 0.0, "retention": 0.0, "disk": 0.0}
         self.notifier: notify.Notifier | None = None
+        self.exporter: PlaylistExporter | None = None
         self._watchdog = sdnotify.watchdog_enabled()
         self.library_disk = LibraryDiskWatch()
 
@@ -156,6 +157,8 @@ class Runner:
             self.watcher.start()
         self.notifier = notify.Notifier(str(self.db_path), lambda: self.config.values)
         self.notifier.start()
+        self.exporter = PlaylistExporter(str(self.db_path), lambda: self.config)
+        self.exporter.start()
 
     def _latest_valid_revision(self) -> int | None:
         row = latest_revision(self.conn, status="applied")
@@ -198,8 +201,9 @@ class Runner:
             pool.stop()
             self._unless_full("put the active job back in the queue", self._requeue_active_job)
             self._unless_full("record the workers' last state", lambda: pool.flush_views(conn, final=True))
-        if self.watcher:
-            self.watcher.stop()
+        for thread in (self.watcher, self.exporter):
+            if thread is not None:
+                thread.stop()
         if self.notifier is not None:
             self.notifier.stop()
             if self.options.burst and conn is not None:
@@ -298,10 +302,7 @@ class Runner:
             self.library_disk.check(self.conn, Path(self.config["LIBRARY_DIR"]), int(self.config["NOTIFY_DISK_FREE_MB"]))
         if now - self._last["retention"] >= 3600:
             self._last["retention"] = now
-            prune_activity(self.conn)
-            if self.log_handler:
-                self.log_handler.apply_retention(int(self.config["LOG_RETENTION_DAYS"]),
-                                                 int(self.config["LOG_RETENTION_ROWS"]))
+            apply_retention(self.conn, self.log_handler, self.config)
         return did
 
     def _idle(self) -> bool:
@@ -444,6 +445,7 @@ class Runner:
         current = next((s for s in stages if s["status"] not in {x.value for x in STAGE_FINAL}), None)
         if current is None:
             status = finish_job(conn, job["id"])
+            self.exporter.request()
             self.pool.assign(None)
             self._close_job_settings(job["id"])
             log.info("Job %s: %s", job["id"], status.value, extra={"job_id": job["id"]})

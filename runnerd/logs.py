@@ -9,6 +9,7 @@ import threading
 import traceback
 from datetime import timedelta
 
+from catalogsync_ops.engine.activity import prune_activity
 from catalogsync_ops.store.connection import Connection, connect, iso, transaction, utcnow
 
 MAX_PENDING = 10_000
@@ -113,3 +114,10 @@ class DatabaseLogHandler(logging.Handler):
                 self._conn.close()
                 self._conn = None
             super().close()
+
+
+def apply_retention(conn: Connection, handler: DatabaseLogHandler | None, config) -> None:
+    """Hourly housekeeping: chart rows older than a week, log rows past LOG_RETENTION_*."""
+    prune_activity(conn)
+    if handler:
+        handler.apply_retention(int(config["LOG_RETENTION_DAYS"]), int(config["LOG_RETENTION_ROWS"]))

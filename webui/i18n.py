@@ -179,6 +179,8 @@ ZH_SETTING_HELP = {
     "LIBRARY_DIR": "下载并写好标签的歌曲存放的文件夹。",
     "INPUT_DIR": "歌单池文件夹：每个 *.txt 文件每行一个歌单网址。",
     "LOG_DIR": "日志文件 runnerd.log 和 catalogsync-web.log 所在的文件夹（每 10 MB 轮换，保留 5 个），与标准错误输出和系统日志同时写入。",
+    "PLAYLIST_EXPORT": "每个任务结束后，把每个歌单写成 M3U8 文件（UTF-8，路径相对于文件，按歌单顺序），供 Navidrome、Jellyfin、Plex 或任何播放器使用；内容有变化时才写入。",
+    "PLAYLIST_EXPORT_DIR": "这些 M3U8 文件所在的文件夹；留空则为 LIBRARY_DIR 中名为 Playlists 的文件夹，扫描音乐库的音乐服务器会在那里找到它们。",
     "DOWNLOAD_SOURCES": "下载歌曲时按顺序尝试的来源，用逗号分隔。",
     "DOWNLOAD_LAYOUT": "歌曲在 LIBRARY_DIR 中的路径模板；可用字段：{artist}、{album}、{title}、{ext}、{track}、{platform}、{playlist}、{song_id}。",
     "DEMO_BASE_URL": "演示平台（runnerd demo-server）的地址，供 demo 和 demo2 来源使用。",

@@ -188,6 +188,10 @@ def _convert(setting: Setting, raw: str, base_dir: Path) -> Any:
         if value not in setting.choices:
             raise ValueError(f"{value!r} is not allowed; choose one of: {', '.join(setting.choices)}")
         return value
+    if kind == "optdir":
+        if not value.strip():
+            return None  # the default place, which depends on another setting
+        kind = "dir"
     if kind in ("path", "dir"):
         if not value:
             raise ValueError("a path is required")

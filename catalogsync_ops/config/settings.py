@@ -28,7 +28,7 @@ class Setting:
     """One key of catalogsync.env."""
 
     key: str
-    kind: str  # str | int | float | bool | path | dir | choice | sources | layout | url | host | events
+    kind: str  # str | int | float | bool | path | dir | optdir | choice | sources | layout | url | host | events
     default: str
     help: str
     group: str
@@ -43,6 +43,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LIBRARY_DIR", "dir", "library", "Folder the downloaded, tagged songs are written to.", "paths"),
     Setting("INPUT_DIR", "dir", "input", "Folder of playlist pools: every *.txt file lists playlist URLs, one per line.", "paths"),
     Setting("LOG_DIR", "dir", "logs", "Folder for the log files runnerd.log and catalogsync-web.log (rotated at 10 MB, 5 kept), written beside stderr and the journal.", "paths"),
+    Setting("PLAYLIST_EXPORT", "bool", "true", "After each job, write every playlist as an M3U8 file (UTF-8, paths relative to the file, in playlist order) for Navidrome, Jellyfin, Plex or any player; written only when it changed.", "paths"),
+    Setting("PLAYLIST_EXPORT_DIR", "optdir", "", "Folder for those M3U8 files; empty: a folder named Playlists inside LIBRARY_DIR, where music servers that scan the library find them.", "paths"),
     Setting("DOWNLOAD_SOURCES", "sources", "demo", "Comma-separated sources tried in order when a song is downloaded.", "download"),
     Setting("DOWNLOAD_LAYOUT", "layout", "{artist}/{album}/{title}.{ext}", "Path of each song inside LIBRARY_DIR; fields: " + ", ".join("{%s}" % f for f in LAYOUT_FIELDS) + ".", "download"),
     Setting("DEMO_BASE_URL", "url", "http://127.0.0.1:8765", "Address of the demo platform (runnerd demo-server) used by the demo and demo2 sources.", "download"),

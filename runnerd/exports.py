@@ -1,0 +1,61 @@
+"""The playlists' M3U8 files, written on their own thread after a job ends, so the runner's
+main loop goes on meanwhile. A request made while one export runs makes one more export."""
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from catalogsync_ops.library.export import export_folder, export_playlists
+from catalogsync_ops.store.connection import connect
+
+log = logging.getLogger("runnerd.exports")
+
+
+class PlaylistExporter(threading.Thread):
+    def __init__(self, db_path: str, config: Callable[[], Any]) -> None:
+        super().__init__(name="playlist-export", daemon=True)
+        self.db_path = db_path
+        self.config = config
+        self.wanted = threading.Event()
+        self.stopping = threading.Event()
+        self.runs = 0
+
+    def request(self) -> None:
+        self.wanted.set()
+
+    def run(self) -> None:
+        while True:
+            self.wanted.wait(timeout=1.0)
+            if self.wanted.is_set():
+                self.wanted.clear()
+                self.export_once()
+            elif self.stopping.is_set():
+                return
+
+    def export_once(self) -> None:
+        config = self.config()
+        folder = export_folder(config)
+        if folder is None:
+            return
+        conn = connect(self.db_path, readonly=True)
+        try:
+            summary = export_playlists(conn, Path(config["LIBRARY_DIR"]), folder)
+        except OSError as exc:  # a full disk, a folder it may not write: the next job tries again
+            log.warning("Playlists could not be written to %s: %s", str(folder), exc)
+            return
+        except Exception:
+            log.exception("Playlists could not be written to %s", str(folder))
+            return
+        finally:
+            conn.close()
+        self.runs += 1
+        if summary.written or summary.removed:
+            log.info("Playlists in %s: %d written, %d unchanged, %d removed", summary.folder, len(summary.written),
+                     summary.unchanged, len(summary.removed))
+
+    def stop(self, timeout: float = 120.0) -> None:
+        """Finish an export that was asked for (a burst run ends right after its job), then end."""
+        self.stopping.set()
+        self.join(timeout)
