@@ -49,8 +49,8 @@ from catalogsync_ops.pipeline import items_for_stage
 from catalogsync_ops.store.connection import Connection, iso, transaction
 from catalogsync_ops.store.database import open_database, open_secret_files
 from catalogsync_ops.transfer.storage import build_uploader
-from runnerd.exports import PlaylistExporter
 from runnerd.health import LibraryDiskWatch, is_disk_full
+from runnerd.library_views import LibraryViews
 from runnerd.lock import RunnerLock, RunnerLockHeld
 from runnerd.logs import DatabaseLogHandler, apply_retention
 from runnerd.watch import EnvWatcher
@@ -103,7 +103,7 @@ class Runner:
         self._data_version = None
         self._last = {"heartbeat": 0.0, "flush": 0.0, "poll": 0.0, "retention": 0.0, "disk": 0.0}
         self.notifier: notify.Notifier | None = None
-        self.exporter: PlaylistExporter | None = None
+        self.library_views: LibraryViews | None = None
         self._watchdog = sdnotify.watchdog_enabled()
         self.library_disk = LibraryDiskWatch()
 
@@ -157,8 +157,9 @@ class Runner:
             self.watcher.start()
         self.notifier = notify.Notifier(str(self.db_path), lambda: self.config.values)
         self.notifier.start()
-        self.exporter = PlaylistExporter(str(self.db_path), lambda: self.config)
-        self.exporter.start()
+        self.library_views = LibraryViews(str(self.db_path), lambda: self.config)
+        self.library_views.start()
+        self.library_views.request()  # counts for a database the runner has not seen finish a job
 
     def _latest_valid_revision(self) -> int | None:
         row = latest_revision(self.conn, status="applied")
@@ -201,7 +202,7 @@ class Runner:
             pool.stop()
             self._unless_full("put the active job back in the queue", self._requeue_active_job)
             self._unless_full("record the workers' last state", lambda: pool.flush_views(conn, final=True))
-        for thread in (self.watcher, self.exporter):
+        for thread in (self.watcher, self.library_views):
             if thread is not None:
                 thread.stop()
         if self.notifier is not None:
@@ -445,7 +446,7 @@ class Runner:
         current = next((s for s in stages if s["status"] not in {x.value for x in STAGE_FINAL}), None)
         if current is None:
             status = finish_job(conn, job["id"])
-            self.exporter.request()
+            self.library_views.request()
             self.pool.assign(None)
             self._close_job_settings(job["id"])
             log.info("Job %s: %s", job["id"], status.value, extra={"job_id": job["id"]})

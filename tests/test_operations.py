@@ -22,6 +22,8 @@ def undo_v7(conn: sqlite3.Connection) -> None:
     """Back to schema v6 (inside a transaction)."""
     conn.execute("DROP TRIGGER item_attempts_activity")
     conn.execute("DROP TABLE activity_hours")
+    conn.execute("DROP TABLE coverage")
+    conn.execute("DROP INDEX job_items_song_idx")
     for column in ("code", "params_json"):
         conn.execute(f"ALTER TABLE job_logs DROP COLUMN {column}")
 

@@ -61,6 +61,7 @@ LOG_ZH = {
     "Notification %s (%s) given up after %d tries: %s": "通知 %s（%s）在 %d 次尝试后放弃：%s",
     "Notification %s (%s): %s; retrying at %s": "通知 %s（%s）：%s；将于 %s 重试",
     "%d log lines were dropped because the log queue was full": "日志队列已满，丢弃了 %d 行日志",
+    "Coverage could not be counted": "无法统计覆盖情况",
     "Playlists could not be written to %s: %s": "无法把歌单写入 %s：%s",
     "Playlists could not be written to %s": "无法把歌单写入 %s",
     "Playlists in %s: %d written, %d unchanged, %d removed": "%s 中的歌单：写入 %d 个，未变 %d 个，删除 %d 个",

@@ -5,6 +5,10 @@ the console can show in the reader's language.
   failure's error class), with the bytes they moved. A trigger keeps it in the same
   transaction as the attempt's end, so a day's charts read a few dozen rows, never the
   attempts themselves. The last day of attempts is counted in when the migration runs.
+- `coverage`: per playlist (and row 0 for the whole library) how many songs are wanted, in
+  the library, backed up, failed (by error class), not yet tried, and unresolved on the
+  platform; the runner recomputes it after each job, so pages and `runnerd coverage` read a
+  row instead of joining the catalog. `job_items_song_idx` finds a song's latest download.
 - `job_logs.code` and `job_logs.params_json`: the runner's own log lines keep their template
   and values beside the English text.
 """
@@ -40,6 +44,18 @@ SELECT substr(a.finished_at, 1, 13), s.stage_type,
 FROM item_attempts a JOIN job_items i ON i.id = a.item_id JOIN job_stages s ON s.id = i.stage_id
 WHERE a.outcome IN ('succeeded', 'failed') AND a.finished_at >= strftime('%Y-%m-%dT%H', 'now', '-1 day')
 GROUP BY 1, 2, 3;
+CREATE TABLE coverage (
+    playlist_id INTEGER PRIMARY KEY,
+    wanted INTEGER NOT NULL DEFAULT 0,
+    in_library INTEGER NOT NULL DEFAULT 0,
+    backed_up INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    untried INTEGER NOT NULL DEFAULT 0,
+    unresolved INTEGER NOT NULL DEFAULT 0,
+    failed_json TEXT NOT NULL DEFAULT '{}',
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX job_items_song_idx ON job_items (song_id, id) WHERE song_id IS NOT NULL;
 ALTER TABLE job_logs ADD COLUMN code TEXT;
 ALTER TABLE job_logs ADD COLUMN params_json TEXT;
 """

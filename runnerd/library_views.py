@@ -1,5 +1,7 @@
-"""The playlists' M3U8 files, written on their own thread after a job ends, so the runner's
-main loop goes on meanwhile. A request made while one export runs makes one more export."""
+"""What the library looks like from outside, brought up to date on its own thread after a job
+ends, so the runner's main loop goes on meanwhile: the coverage counts (`coverage` rows the
+console and `runnerd coverage` read) and the playlists' M3U8 files. A request made while one
+refresh runs makes one more."""
 from __future__ import annotations
 
 import logging
@@ -7,15 +9,16 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
+from catalogsync_ops.library.coverage import refresh_coverage
 from catalogsync_ops.library.export import export_folder, export_playlists
 from catalogsync_ops.store.connection import connect
 
-log = logging.getLogger("runnerd.exports")
+log = logging.getLogger("runnerd.library")
 
 
-class PlaylistExporter(threading.Thread):
+class LibraryViews(threading.Thread):
     def __init__(self, db_path: str, config: Callable[[], Any]) -> None:
-        super().__init__(name="playlist-export", daemon=True)
+        super().__init__(name="library-views", daemon=True)
         self.db_path = db_path
         self.config = config
         self.wanted = threading.Event()
@@ -30,16 +33,26 @@ class PlaylistExporter(threading.Thread):
             self.wanted.wait(timeout=1.0)
             if self.wanted.is_set():
                 self.wanted.clear()
-                self.export_once()
+                self.refresh_once()
             elif self.stopping.is_set():
                 return
 
-    def export_once(self) -> None:
+    def refresh_once(self) -> None:
         config = self.config()
-        folder = export_folder(config)
-        if folder is None:
-            return
-        conn = connect(self.db_path, readonly=True)
+        conn = connect(self.db_path)
+        try:
+            try:
+                refresh_coverage(conn, str(config["LIBRARY_DIR"]))
+            except Exception:  # a busy or full database: the next job tries again
+                log.exception("Coverage could not be counted")
+            folder = export_folder(config)
+            if folder is not None:
+                self._export(conn, config, folder)
+        finally:
+            conn.close()
+        self.runs += 1
+
+    def _export(self, conn, config, folder: Path) -> None:
         try:
             summary = export_playlists(conn, Path(config["LIBRARY_DIR"]), folder)
         except OSError as exc:  # a full disk, a folder it may not write: the next job tries again
@@ -48,14 +61,11 @@ class PlaylistExporter(threading.Thread):
         except Exception:
             log.exception("Playlists could not be written to %s", str(folder))
             return
-        finally:
-            conn.close()
-        self.runs += 1
         if summary.written or summary.removed:
             log.info("Playlists in %s: %d written, %d unchanged, %d removed", summary.folder, len(summary.written),
                      summary.unchanged, len(summary.removed))
 
     def stop(self, timeout: float = 120.0) -> None:
-        """Finish an export that was asked for (a burst run ends right after its job), then end."""
+        """Finish a refresh that was asked for (a burst run ends right after its job), then end."""
         self.stopping.set()
         self.join(timeout)

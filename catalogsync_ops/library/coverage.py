@@ -1,0 +1,149 @@
+"""Is my library complete? Each wanted song's state, per playlist and in total.
+
+A song of a playlist is, in this order: `backed_up` (in the library and uploaded),
+`in_library` (a verified file), `failed` (its latest download failed: with the error class),
+or `untried` (not fetched yet, or being fetched). `unresolved` counts entries the platform
+listed but could not resolve (they are not songs yet). The runner writes the counts into
+`coverage` after each job (`refresh_coverage`); pages and `runnerd coverage` read those rows.
+The songs of one playlist, and the missing ones, are read on demand (`songs_of`, `missing`).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from catalogsync_ops.store.connection import Connection, iso, transaction
+
+STATES = ("backed_up", "in_library", "failed", "untried")
+
+# One row per (playlist, song) wanted, with the song's state. ?1 is the library root.
+_SONG_STATES = """
+WITH wanted AS (
+    SELECT ps.playlist_id, ps.song_id, ps.position FROM playlist_songs ps WHERE ps.removed_at IS NULL {playlist}
+), files AS (
+    SELECT f.song_id, MAX(f.id) AS file_id,
+           MAX(EXISTS (SELECT 1 FROM upload_tasks u WHERE u.file_location_id = f.id AND u.status = 'uploaded')) AS up
+    FROM file_locations f WHERE f.library_root = ?1 AND f.verified_at IS NOT NULL
+      AND f.song_id IN (SELECT song_id FROM wanted) GROUP BY f.song_id
+), latest AS (
+    SELECT i.song_id, i.status, i.last_error_class, i.last_error, i.id AS item_id FROM job_items i
+    WHERE i.id IN (SELECT MAX(j.id) FROM job_items j WHERE j.item_type = 'song'
+                   AND j.song_id IN (SELECT song_id FROM wanted) GROUP BY j.song_id)
+)
+SELECT w.playlist_id, w.song_id, w.position,
+       CASE WHEN f.up THEN 'backed_up' WHEN f.file_id IS NOT NULL THEN 'in_library'
+            WHEN l.status = 'failed' THEN 'failed' ELSE 'untried' END AS state,
+       CASE WHEN f.file_id IS NULL AND l.status = 'failed' THEN l.last_error_class END AS error_class,
+       CASE WHEN f.file_id IS NULL AND l.status = 'failed' THEN l.last_error END AS error,
+       l.item_id
+FROM wanted w LEFT JOIN files f ON f.song_id = w.song_id LEFT JOIN latest l ON l.song_id = w.song_id
+"""
+
+
+def _empty() -> dict[str, Any]:
+    return {"wanted": 0, "in_library": 0, "backed_up": 0, "failed": 0, "untried": 0, "unresolved": 0,
+            "failed_by_class": {}}
+
+
+def _count(into: dict[str, Any], state: str, error_class: str | None) -> None:
+    into["wanted"] += 1
+    into[state] += 1
+    if state == "backed_up":
+        into["in_library"] += 1  # backed up songs are in the library too
+    if state == "failed":
+        key = error_class or "internal"
+        into["failed_by_class"][key] = into["failed_by_class"].get(key, 0) + 1
+
+
+def compute_coverage(conn: Connection, library_root: str) -> dict[int, dict[str, Any]]:
+    """Counts per playlist id, and under 0 the library as a whole (each song once)."""
+    per: dict[int, dict[str, Any]] = {}
+    total, seen = _empty(), set()
+    for playlist_id, song_id, _, state, error_class, _, _ in conn.execute(
+            _SONG_STATES.format(playlist=""), (str(library_root),)):
+        _count(per.setdefault(playlist_id, _empty()), state, error_class)
+        if song_id not in seen:
+            seen.add(song_id)
+            _count(total, state, error_class)
+    for playlist_id, unresolved in conn.execute("SELECT id, unresolved_count FROM playlists"):
+        per.setdefault(playlist_id, _empty())["unresolved"] = unresolved
+        total["unresolved"] += unresolved
+    per[0] = total
+    return per
+
+
+def refresh_coverage(conn: Connection, library_root: str) -> dict[str, Any]:
+    """Recompute and store the counts (one transaction); returns the library's total."""
+    counts = compute_coverage(conn, library_root)
+    ts = iso()
+    with transaction(conn):
+        conn.execute("DELETE FROM coverage")
+        conn.executemany(
+            "INSERT INTO coverage (playlist_id, wanted, in_library, backed_up, failed, untried, unresolved, failed_json,"
+            " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(pid, c["wanted"], c["in_library"], c["backed_up"], c["failed"], c["untried"], c["unresolved"],
+              json.dumps(c["failed_by_class"], sort_keys=True), ts) for pid, c in counts.items()])
+    return counts[0]
+
+
+def _row(row) -> dict[str, Any]:
+    data = {k: row[k] for k in ("wanted", "in_library", "backed_up", "failed", "untried", "unresolved", "updated_at")}
+    data["failed_by_class"] = json.loads(row["failed_json"] or "{}")
+    return data
+
+
+def read_coverage(conn: Connection, playlist_id: int | None = None) -> dict[str, Any] | None:
+    """The stored counts of one playlist, or of the whole library (None before the first job)."""
+    row = conn.execute("SELECT * FROM coverage WHERE playlist_id = ?", (playlist_id or 0,)).fetchone()
+    return _row(row) if row else None
+
+
+def read_all_coverage(conn: Connection) -> dict[int, dict[str, Any]]:
+    return {row["playlist_id"]: _row(row) for row in conn.execute("SELECT * FROM coverage")}
+
+
+def songs_of(conn: Connection, library_root: str, playlist_id: int | None = None,
+             states: tuple[str, ...] = STATES) -> list[dict[str, Any]]:
+    """Wanted songs with their state, by playlist and position (one playlist, or all)."""
+    where = "AND ps.playlist_id = ?2" if playlist_id is not None else ""
+    params: tuple = (str(library_root), playlist_id) if playlist_id is not None else (str(library_root),)
+    rows = conn.execute(
+        "SELECT st.*, p.title AS playlist, s.title, s.artists, s.album, s.duration_s, s.platform, s.external_id"
+        f" FROM ({_SONG_STATES.format(playlist=where)}) st JOIN songs s ON s.id = st.song_id"
+        " JOIN playlists p ON p.id = st.playlist_id ORDER BY st.playlist_id, st.position, st.song_id", params)
+    out = []
+    for row in rows:
+        if row["state"] not in states:
+            continue
+        item = dict(row)
+        try:
+            item["artists"] = ", ".join(json.loads(row["artists"] or "[]"))
+        except ValueError:
+            pass
+        out.append(item)
+    return out
+
+
+def missing(conn: Connection, library_root: str, playlist_id: int | None = None) -> list[dict[str, Any]]:
+    """The wanted songs not in the library: failed (and why) or not yet tried."""
+    return songs_of(conn, library_root, playlist_id, states=("failed", "untried"))
+
+
+MISSING_COLUMNS = ("playlist", "position", "artists", "title", "album", "state", "error_class", "error",
+                   "platform", "external_id")
+
+
+def missing_csv(rows: list[dict[str, Any]]) -> str:
+    """CSV for a spreadsheet: UTF-8 with a byte-order mark (Excel then reads 周杰伦 right)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(MISSING_COLUMNS)
+    for row in rows:
+        writer.writerow([row.get(c) if row.get(c) is not None else "" for c in MISSING_COLUMNS])
+    return "\ufeff" + out.getvalue()
+
+
+def missing_json(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{c: row.get(c) for c in MISSING_COLUMNS} for row in rows]
