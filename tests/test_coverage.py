@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -67,3 +68,37 @@ def test_a_song_fetched_by_a_retry_leaves_the_missing_list(home: Path, demo_serv
     total = json.loads(runnerd(home, "coverage", "--json").stdout)[0]
     assert total["failed"] == 0 and total["in_library"] == total["wanted"]
     assert json.loads(runnerd(home, "missing", "--format", "json").stdout) == []
+
+
+def test_the_console_shows_coverage_a_playlist_song_by_song_and_the_missing_lists(home: Path, demo_server, client):
+    demo_server.set_faults(not_found=["s13", "m10"])
+    run_pipeline(home, demo_server)
+    conn = sqlite3.connect(home / "catalogsync.db")
+    classic = conn.execute("SELECT id FROM playlists WHERE title = '华语经典'").fetchone()[0]
+    failed_item = conn.execute("SELECT MAX(id) FROM job_items WHERE status = 'failed' AND display_text LIKE '%十年%'"
+                               ).fetchone()[0]
+    conn.close()
+    listing = client.get("/playlists").get_data(as_text=True)
+    assert "22 of 24 songs in the library (92%)" in listing
+    assert f'href="/playlists/{classic}">华语经典</a>' in listing
+    page = client.get(f"/playlists/{classic}").get_data(as_text=True)
+    assert "6 of 8 songs in the library (75%)" in page and "failed 2 (not_found 2)" in page
+    rows = re.findall(r'<tr data-song="\d+"><td>(\d+)</td><td>([^<]+)</td>.*?data-state="(\w+)"', page, re.S)
+    assert [int(r[0]) for r in rows] == list(range(1, 9))  # every song, in playlist order
+    assert sorted(r[1] for r in rows if r[2] == "failed") == ["周杰伦, 费玉清 - 千里之外", "陈奕迅 - 十年"]
+    assert {r[2] for r in rows if r[2] != "failed"} == {"backed_up"}
+    assert f'href="/items/{failed_item}">attempts</a>' in page
+    csv_answer = client.get(f"/playlists/{classic}/missing.csv")
+    assert csv_answer.headers["Content-Disposition"] == f'attachment; filename="missing-{classic}.csv"'
+    assert csv_answer.data.startswith(b"\xef\xbb\xbf") and "十年".encode() in csv_answer.data
+    assert len(client.get("/playlists/missing.json").get_json()) == 2
+    assert client.get("/playlists/999/missing.csv").status_code == 404
+    assert client.get("/playlists/999").status_code == 404
+    dashboard = client.get("/").get_data(as_text=True)
+    assert "22 of 24 songs in the library (92%)" in dashboard
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'catalogsync_library_songs{state="failed"} 2' in metrics
+    assert 'catalogsync_library_songs_failed{error_class="not_found"} 2' in metrics
+    client.get("/lang/zh")
+    chinese = client.get(f"/playlists/{classic}").get_data(as_text=True)
+    assert "8 首歌曲中已入库 6 首" in chinese and "已备份" in chinese and "未找到" in chinese

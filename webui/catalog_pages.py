@@ -3,12 +3,22 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
 
-from webui.context import arg_int, get_db
+from catalogsync_ops.library.coverage import (
+    missing,
+    missing_csv,
+    missing_json,
+    read_all_coverage,
+    read_coverage,
+    songs_of,
+)
+from webui.context import arg_int, get_db, library_dir
+from webui.i18n import gettext
 
 bp = Blueprint("catalog", __name__)
 PAGE_SIZE = 50
+SONGS_SHOWN = 1000  # a playlist page lists this many songs; the missing list has them all
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -19,21 +29,46 @@ def playlists():
         "SELECT p.*, (SELECT COUNT(*) FROM pool_playlists pp WHERE pp.pool_id = p.id AND pp.removed_at IS NULL) AS n"
         " FROM playlist_pools p ORDER BY p.name").fetchall()
     after = arg_int("after", 0)
-    rows = conn.execute(
-        "SELECT p.*,"
-        " (SELECT COUNT(*) FROM playlist_songs ps WHERE ps.playlist_id = p.id AND ps.removed_at IS NULL) AS songs,"
-        " (SELECT COUNT(DISTINCT ps.song_id) FROM playlist_songs ps JOIN file_locations f ON f.song_id = ps.song_id"
-        "  WHERE ps.playlist_id = p.id AND ps.removed_at IS NULL AND f.verified_at IS NOT NULL) AS downloaded,"
-        " (SELECT COUNT(DISTINCT ps.song_id) FROM playlist_songs ps JOIN file_locations f ON f.song_id = ps.song_id"
-        "  JOIN upload_tasks u ON u.file_location_id = f.id AND u.status = 'uploaded'"
-        "  WHERE ps.playlist_id = p.id AND ps.removed_at IS NULL) AS uploaded"
-        " FROM playlists p WHERE p.id > ? ORDER BY p.id LIMIT ?", (after, PAGE_SIZE)).fetchall()
+    # The counts are the runner's (kept after each job): a page view never walks the catalog.
+    rows = conn.execute("SELECT p.* FROM playlists p WHERE p.id > ? ORDER BY p.id LIMIT ?", (after, PAGE_SIZE)).fetchall()
+    counts = read_all_coverage(conn)
     unresolved = conn.execute(
         "SELECT u.*, p.title AS playlist_title FROM playlist_unresolved u JOIN playlists p ON p.id = u.playlist_id"
         " WHERE u.playlist_id IN (SELECT id FROM playlists WHERE id > ? ORDER BY id LIMIT ?)"
         " ORDER BY u.playlist_id, COALESCE(u.position, 1e9), u.id LIMIT 500", (after, PAGE_SIZE)).fetchall()
     return render_template("playlists.html", title="Playlists", pools=pools, playlists=rows, page_size=PAGE_SIZE,
-                           unresolved=unresolved)
+                           unresolved=unresolved, counts=counts, total=counts.get(0))
+
+
+@bp.route("/playlists/<int:playlist_id>")
+def playlist(playlist_id: int):
+    conn = get_db()
+    row = conn.execute("SELECT * FROM playlists WHERE id = ?", (playlist_id,)).fetchone()
+    if row is None:
+        abort(404, description=gettext("playlist %(id)s does not exist") % {"id": playlist_id})
+    root = library_dir()
+    songs = songs_of(conn, str(root), playlist_id) if root else []
+    return render_template("playlist.html", title=row["title"] or row["url"], playlist=row, songs=songs[:SONGS_SHOWN],
+                           more=max(0, len(songs) - SONGS_SHOWN), counts=read_coverage(conn, playlist_id))
+
+
+@bp.route("/playlists/missing.<any(csv, json):form>")
+@bp.route("/playlists/<int:playlist_id>/missing.<any(csv, json):form>")
+def missing_list(form: str, playlist_id: int | None = None):
+    """The songs not in the library, as CSV (UTF-8 with a byte-order mark, for Excel) or JSON."""
+    conn = get_db()
+    if playlist_id is not None and not conn.execute("SELECT 1 FROM playlists WHERE id = ?", (playlist_id,)).fetchone():
+        abort(404, description=gettext("playlist %(id)s does not exist") % {"id": playlist_id})
+    root = library_dir()
+    rows = missing(conn, str(root), playlist_id) if root else []
+    name = f"missing-{playlist_id or 'all'}.{form}"
+    if form == "csv":
+        response = Response(missing_csv(rows), mimetype="text/csv; charset=utf-8")
+    else:
+        response = Response(json.dumps(missing_json(rows), ensure_ascii=False, indent=1),
+                            mimetype="application/json")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 @bp.route("/songs")

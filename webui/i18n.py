@@ -51,7 +51,13 @@ ZH = {
 }
 ZH.update({
     "DEBUG": "调试", "INFO": "信息", "WARNING": "警告", "ERROR": "错误", "CRITICAL": "严重", "item": "条目",
-    "All log lines of this job": "此任务的全部日志", "The last 24 hours": "最近 24 小时", "Songs downloaded": "已下载歌曲", "uploaded": "已上传",
+    "All log lines of this job": "此任务的全部日志", "Library": "音乐库", "Not counted yet: the runner counts after each job.": "尚未统计：运行器在每个任务结束后统计。",
+    "On the platform": "在平台上查看", "Missing songs": "缺少的歌曲", "attempts": "尝试记录",
+    "%(n)s more songs are not shown; the missing list has every song not in the library.": "还有 %(n)s 首歌曲未显示；缺失列表包含所有未入库的歌曲。",
+    "No songs yet: the next sync reads this playlist.": "还没有歌曲：下次同步会读取此歌单。",
+    "%(have)s of %(want)s songs in the library": "%(want)s 首歌曲中已入库 %(have)s 首", "backed up": "已备份",
+    "not yet tried": "尚未尝试", "unresolved": "未解析", "Backed up": "已备份", "Not yet tried": "尚未尝试",
+    "playlist %(id)s does not exist": "歌单 %(id)s 不存在", "The last 24 hours": "最近 24 小时", "Songs downloaded": "已下载歌曲", "uploaded": "已上传",
     "playlists synced": "已同步歌单", "Failed attempts": "失败尝试", "peak": "峰值", "now": "现在",
     "Nothing in the last 24 hours.": "最近 24 小时没有活动。", "failed attempts per hour": "次失败/小时", "items/min": "个/分钟",
     "Items finished per minute, by stage": "每分钟完成的条目（按阶段）", "MB/s moved, by stage": "传输速度 MB/s（按阶段）",
@@ -248,7 +254,7 @@ CODES_ZH = {
     "stage_started": "阶段开始", "stage_finished": "阶段结束", "stage_skipped": "阶段已跳过", "item_succeeded": "条目成功", "item_failed": "条目失败",
     "item_retried": "条目重试", "item_interrupted": "条目中断", "item_canceled": "条目取消", "item_skipped": "条目跳过",
     "item_deferred": "条目等待", "item_retry_scheduled": "条目将重试", "items_added": "已加入条目", "item_claimed": "条目已领取", "item_released": "条目已退回",
-    "runner_resumed": "运行器已恢复",
+    "runner_resumed": "运行器已恢复", "backed_up": "已备份", "in_library": "已入库", "untried": "尚未尝试",
     "closed": "正常", "open": "暂停中", "half_open": "试探中",
     "connection": "连接失败", "timeout": "超时", "http_4xx": "HTTP 4xx", "http_5xx": "HTTP 5xx", "not_found": "未找到",
     "no_match": "无匹配", "checksum_mismatch": "校验不符", "disk_full": "磁盘已满", "auth": "鉴权失败",

@@ -10,6 +10,7 @@ from typing import Iterable
 
 from catalogsync_ops.engine.queries import runner_liveness
 from catalogsync_ops.engine.states import ItemStatus, JobStatus, StageType, WorkerState
+from catalogsync_ops.library.coverage import read_coverage
 from catalogsync_ops.store.connection import Connection, iso, utcnow
 
 
@@ -80,6 +81,14 @@ def render_metrics(conn: Connection, db_path: str | os.PathLike[str], library_di
                (({"source": r[0]}, r[3]) for r in health))
     out.family("catalogsync_source_failures_total", "counter", "Calls to each source that failed.",
                (({"source": r[0]}, r[4]) for r in health))
+    library = read_coverage(conn)
+    if library is not None:
+        out.family("catalogsync_library_songs", "gauge",
+                   "Songs of all playlists (each once) by state, as the runner counted them after the last job.",
+                   (({"state": state}, library[state]) for state in ("wanted", "in_library", "backed_up", "failed",
+                                                                      "untried", "unresolved")))
+        out.family("catalogsync_library_songs_failed", "gauge", "Songs not in the library whose last download failed,"
+                   " by error class.", (({"error_class": k}, n) for k, n in sorted(library["failed_by_class"].items())))
     notes = dict(conn.execute("SELECT status, COUNT(*) FROM notifications GROUP BY status").fetchall())
     out.family("catalogsync_notifications", "gauge", "Notifications by delivery status.",
                (({"status": s}, notes.get(s, 0)) for s in ("pending", "sent", "failed", "skipped")))

@@ -19,6 +19,7 @@ from catalogsync_ops.engine.queries import (
 )
 from catalogsync_ops.engine.states import ItemStatus, JobType
 from catalogsync_ops.errors import ErrorClass, InvalidCommand, NotFound
+from catalogsync_ops.library.coverage import read_coverage
 from webui.charts import day_and_charts
 from webui.context import arg_int, env_settings, get_db, library_dir, safe_target
 from webui.i18n import gettext
@@ -54,7 +55,7 @@ def dashboard():
     attention = needs_attention(conn, library=library, runner=summary["runner"], sources=sources,
                                 disk_free_mb=int(settings["NOTIFY_DISK_FREE_MB"]) if settings else None)
     return render_template("dashboard.html", title="Dashboard", summary=summary, failures=failures, disk=disk,
-                           day=day, charts=charts,
+                           day=day, charts=charts, library=read_coverage(conn),
                            sources=sources, attention=attention)
 
 

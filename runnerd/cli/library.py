@@ -96,7 +96,7 @@ def missing(ctx: Context, playlist_id: int | None, form: str, output: Path | Non
     elif form == "json":
         text = json.dumps(missing_json(rows), ensure_ascii=False, indent=2) + "\n"
     else:
-        text = "".join(f"{r['playlist']} #{r['position'] + 1}: {r['artists']} - {r['title']}: "
+        text = "".join(f"{r['playlist']} #{r['position']}: {r['artists']} - {r['title']}: "
                        f"{r['state']}{' [' + r['error_class'] + ']' if r['error_class'] else ''}\n" for r in rows)
         text += f"{len(rows)} songs missing\n"
     if output:
