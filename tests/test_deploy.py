@@ -7,6 +7,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -17,7 +18,9 @@ from conftest import free_port
 from catalogsync_ops.config.settings import SETTINGS_BY_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
-UNITS = sorted((ROOT / "deploy" / "systemd").glob("*.service"))
+SYSTEMD = ROOT / "deploy" / "systemd"
+UNITS = [SYSTEMD / "catalogsync-runnerd.service", SYSTEMD / "catalogsync-web.service"]  # the two daemons
+NIGHTLY = [SYSTEMD / "catalogsync-nightly.service", SYSTEMD / "catalogsync-nightly.timer"]
 VENV = Path(sys.executable).parent.parent
 
 
@@ -56,12 +59,15 @@ def test_systemd_analyze_verify_passes_on_both_units(tmp_path):
                             str(ROOT / "deploy" / "systemd" / "catalogsync.service.env"))
         (tmp_path / unit.name).write_text(text)
         assert (VENV / "bin" / text.split("ExecStart=")[1].split()[0].rsplit("/", 1)[1]).exists()
+    for unit in NIGHTLY:
+        (tmp_path / unit.name).write_text(unit.read_text().replace("/opt/catalogsync/venv", str(VENV)).replace(
+            "/etc/catalogsync/catalogsync.service.env", str(SYSTEMD / "catalogsync.service.env")))
     if tool is None:
         # No systemd on this machine: the structural test above is what runs here.
         assert not Path("/run/systemd/system").exists()
         return
-    result = subprocess.run([tool, "verify", *[str(tmp_path / u.name) for u in UNITS]], capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run([tool, "verify", *[str(tmp_path / u.name) for u in UNITS + NIGHTLY]],
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "catalogsync" not in result.stderr, result.stderr  # no warning about our units either
 
@@ -189,3 +195,45 @@ def test_boot_up_scripts_are_safe_to_start_twice_and_stop_cleanly(tmp_path):
         assert probe.connect_ex(("127.0.0.1", port)) != 0  # the console is gone too
     log = (home / "logs" / "runnerd.log").read_text()
     assert "already running" in log
+
+
+def test_the_nightly_timer_queues_one_full_pipeline_and_never_stacks_a_second(home: Path, tmp_path):
+    timer, service = unit_settings(NIGHTLY[1]), unit_settings(NIGHTLY[0])
+    assert timer["OnCalendar"] == ["*-*-* 03:30:00"] and timer["Persistent"] == ["true"]
+    assert service["Type"] == ["oneshot"] and service["User"] == ["catalogsync"]
+    command = service["ExecStart"][0].split()
+    assert command[1:] == ["enqueue", "full_pipeline", "--unless-pending", "--note", "nightly"]
+    # What that command does: the first night queues; while that job is queued (or running, or
+    # paused) the next nights queue nothing; once it has finished, the next night queues again.
+    env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}
+    nightly = [sys.executable, "-m", "runnerd", *command[1:]]
+    first = subprocess.run(nightly, env=env, capture_output=True, text=True)
+    assert first.returncode == 0 and "is pending" in first.stdout, first.stderr
+    second = subprocess.run(nightly, env=env, capture_output=True, text=True)
+    assert second.returncode == 0 and "queues a full_pipeline job already; not queuing another" in second.stdout
+    applied = subprocess.run([sys.executable, "-m", "runnerd", "run", "--burst"], env=env, capture_output=True, text=True)
+    assert applied.returncode == 0, applied.stderr[-2000:]
+    conn = sqlite3.connect(home / "catalogsync.db")
+    try:
+        assert conn.execute("SELECT COUNT(*), MAX(note) FROM job_runs WHERE job_type = 'full_pipeline'").fetchone() == (
+            1, "nightly")
+        conn.execute("UPDATE job_runs SET status = 'paused'")  # as after a power cut
+        conn.commit()
+        held = subprocess.run(nightly, env=env, capture_output=True, text=True)
+        assert "job 1 (full_pipeline) is paused; not queuing another" in held.stdout
+        conn.execute("UPDATE job_runs SET status = 'completed'")
+        conn.commit()
+        assert "is pending" in subprocess.run(nightly, env=env, capture_output=True, text=True).stdout
+    finally:
+        conn.close()
+
+
+def test_the_synology_nightly_task_queues_the_pipeline_once(tmp_path):
+    root = tmp_path / "catalogsync"
+    init = subprocess.run([sys.executable, "-m", "runnerd", "init", "--home", str(root / "home")], capture_output=True,
+                          text=True)
+    assert init.returncode == 0, init.stderr
+    first = synology("nightly.sh", root, VENV_DIR=str(VENV))
+    assert first.returncode == 0 and "(enqueue_job) is pending" in first.stdout, first.stderr
+    again = synology("nightly.sh", root, VENV_DIR=str(VENV))
+    assert again.returncode == 0 and "not queuing another" in again.stdout, again.stderr

@@ -128,13 +128,27 @@ def items(ctx: Context, job_id: int, status: str | None, after_id: int, limit: i
 @click.option("--song", "songs", multiple=True, type=int, help="Limit to this song id (repeatable).")
 @click.option("--priority", default=0, show_default=True, help="Higher runs first.")
 @click.option("--note", default=None)
+@click.option("--unless-pending", is_flag=True,
+              help="Do nothing when a job of this type is still queued, running or paused (for schedules: "
+                   "a long night does not stack a second run behind the first).")
 @command_options
 @pass_ctx
 def enqueue(ctx: Context, job_type: str, sources, pools, playlists, songs, priority: int, note: str | None,
-            wait: bool, timeout: float, as_json: bool) -> None:
+            unless_pending: bool, wait: bool, timeout: float, as_json: bool) -> None:
     """Queue a job (default: full_pipeline over every pool)."""
     scope = {k: list(v) for k, v in (("sources", sources), ("pools", pools), ("playlists", playlists),
                                      ("songs", songs)) if v}
+    if unless_pending:
+        open_job = ctx.conn.execute(
+            "SELECT id, status FROM job_runs WHERE job_type = ? AND status IN ('queued', 'running', 'pause_requested',"
+            " 'paused', 'cancel_requested') ORDER BY id LIMIT 1", (job_type,)).fetchone()
+        asked = ctx.conn.execute("SELECT id FROM job_commands WHERE status = 'pending' AND kind = 'enqueue_job' AND"
+                                 " json_extract(payload_json, '$.job_type') = ? LIMIT 1", (job_type,)).fetchone()
+        if open_job or asked:
+            why = (f"job {open_job['id']} ({job_type}) is {open_job['status']}" if open_job
+                   else f"command {asked['id']} queues a {job_type} job already")
+            echo_json({"queued": False, "reason": why}) if as_json else click.echo(f"{why}; not queuing another")
+            return
     submit(ctx, CommandKind.ENQUEUE_JOB, {"job_type": job_type, "scope": scope, "priority": priority,
                                            "note": note}, wait, timeout, as_json)
 
