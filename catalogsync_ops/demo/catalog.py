@@ -84,12 +84,14 @@ _PLAYLISTS = [
 ]
 
 
-def build_platforms(*, songs: int = 0, song_seconds: float | None = None) -> dict[str, DemoPlatform]:
+def build_platforms(*, songs: int = 0, song_seconds: float | None = None,
+                    playlists: int = 1) -> dict[str, DemoPlatform]:
     """The two demo platforms, freshly built (the same every time).
 
     `songs` adds a playlist "p9" ("Big demo") of that many generated songs, so a run lasts long
-    enough to watch, pause and cancel; `song_seconds` sets every song's length (the built-in
-    ones are 2–3 s, a few KiB)."""
+    enough to watch, pause and cancel; with `playlists` above 1 they are spread over that many
+    playlists instead ("g0001", "g0002", …: a library at scale). `song_seconds` sets every
+    song's length (the built-in ones are 2–3 s, a few KiB)."""
     demo = DemoPlatform("demo")
     for seed, (sid, title, artists, album, seconds, ext, ok) in enumerate(_SONGS, 1):
         demo.songs[sid] = DemoSong(sid, title, artists, album, song_seconds or seconds, ext, ok,
@@ -100,8 +102,14 @@ def build_platforms(*, songs: int = 0, song_seconds: float | None = None) -> dic
         demo.songs[sid] = DemoSong(sid, f"Demo song {n:05d}", (f"Demo Artist {n % 17 + 1}",), f"Demo Album {n % 23 + 1}",
                                    song_seconds or 30.0, "mp3", True, track_no=n % 12 + 1, seed=1000 + n)
         generated.append(sid)
-    if generated:
+    if generated and playlists <= 1:
         demo.playlists["p9"] = DemoPlaylist("p9", "Big demo", tuple(generated))
+    elif generated:
+        size = -(-len(generated) // playlists)
+        for i in range(playlists):
+            chunk = tuple(generated[i * size:(i + 1) * size])
+            if chunk:
+                demo.playlists[f"g{i + 1:04d}"] = DemoPlaylist(f"g{i + 1:04d}", f"Generated {i + 1:04d}", chunk)
     for pid, title, song_ids in _PLAYLISTS:
         demo.playlists[pid] = DemoPlaylist(pid, title, song_ids)
     demo2 = DemoPlatform("demo2")

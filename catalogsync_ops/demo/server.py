@@ -51,8 +51,9 @@ class DemoServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1", *, songs: int = 0,
-                 song_seconds: float | None = None) -> None:
-        self.platforms: dict[str, DemoPlatform] = build_platforms(songs=songs, song_seconds=song_seconds)
+                 song_seconds: float | None = None, playlists: int = 1) -> None:
+        self.platforms: dict[str, DemoPlatform] = build_platforms(songs=songs, song_seconds=song_seconds,
+                                                                  playlists=playlists)
         self.faults = Faults()
         self._rng = random.Random(self.faults.seed)
         self.requests: list[dict] = []  # method, path, range header: what tests assert on

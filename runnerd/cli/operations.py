@@ -162,12 +162,14 @@ def restore(ctx: Context, src: Path, yes: bool) -> None:
 @click.option("--cut-short-rate", default=0.0, help="Share of audio bodies cut off halfway (0–1).")
 @click.option("--slow-ms", default=0, help="Delay before every 64 KiB of audio.")
 @click.option("--songs", default=0, show_default=True, help="Add a playlist of this many generated songs.")
+@click.option("--playlists", default=1, show_default=True,
+              help="Spread the generated songs over this many playlists (a library at scale).")
 @click.option("--song-seconds", type=float, default=None, help="Length of every song (default: 2–3 s; 30 s generated).")
 @click.option("--not-found", default="", help="Comma-separated song ids whose audio answers 404 (e.g. s05,s12).")
 @click.option("--ignore-range", is_flag=True, help="Answer a Range request with the whole body (200).")
 @click.option("--api-fail-rate", default=0.0, help="Share of JSON API calls answered 500 (0–1).")
 def demo_server(port: int, pool_file: Path | None, fail_rate: float, cut_short_rate: float, slow_ms: int,
-                songs: int, song_seconds: float | None, not_found: str, ignore_range: bool,
+                songs: int, playlists: int, song_seconds: float | None, not_found: str, ignore_range: bool,
                 api_fail_rate: float) -> None:
     """Run the demo platform on 127.0.0.1 until Ctrl-C (faults can also be changed at /_control/faults)."""
     import signal
@@ -176,7 +178,7 @@ def demo_server(port: int, pool_file: Path | None, fail_rate: float, cut_short_r
     from catalogsync_ops.demo.server import DemoServer
 
     try:
-        server = DemoServer(port, songs=songs, song_seconds=song_seconds)
+        server = DemoServer(port, songs=songs, song_seconds=song_seconds, playlists=max(1, playlists))
     except OSError as exc:
         raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}; pick another --port") from None
     server.set_faults(fail_rate=fail_rate, cut_short_rate=cut_short_rate, slow_ms=slow_ms, ignore_range=ignore_range,
@@ -189,8 +191,11 @@ def demo_server(port: int, pool_file: Path | None, fail_rate: float, cut_short_r
         signal.signal(sig, lambda *_: stop.set())
     server.start()
     click.echo(f"demo platform at {server.base_url} (set DEMO_BASE_URL={server.base_url}); Ctrl-C stops it")
-    for url in server.playlist_urls():
+    urls = server.playlist_urls()
+    for url in urls[:30]:
         click.echo(f"  {url}")
+    if len(urls) > 30:
+        click.echo(f"  … and {len(urls) - 30} more (--pool-file lists them all)")
     stop.wait()
     server.shutdown()
     server.server_close()
