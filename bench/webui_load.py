@@ -1,7 +1,8 @@
 """Web console under load: a big database, 16 connections from wrk, and a busy writer.
 
 Builds a database with --items job items (default 1,000,000), --songs songs (100,000),
---logs log rows (1,000,000) and a full day of chart activity; serves it with `catalogsync-web serve` (waitress) in its own
+--logs log rows (1,000,000), 2,000 playlists with their coverage counts and a full day of
+chart activity; serves it with `catalogsync-web serve` (waitress) in its own
 process; a writer process commits --writes item updates per second meanwhile; wrk loads
 each route with 16 connections from another process. Prints p50/p95 per route beside the
 trivial /api/ping in the same run, req/s of /api/status against /api/ping, the writer's
@@ -64,6 +65,14 @@ def build(db: Path, items: int, songs: int, logs: int) -> tuple[int, int]:
             conn.executemany("INSERT INTO job_logs (created_at, level, logger, job_id, message) VALUES (?, ?, 'runnerd', ?, ?)",
                              [(ts, "INFO" if i % 50 else "ERROR", job_id, f"log line {i}")
                               for i in range(start, min(logs, start + batch))])
+        # 2,000 playlists of 50 songs each and the runner's coverage counts (the playlists page).
+        conn.executemany("INSERT INTO playlists (platform, url, title, created_at, updated_at) VALUES ('demo', ?, ?, ?, ?)",
+                         [(f"http://demo/playlist/{p}", f"Playlist {p}", ts, ts) for p in range(2000)])
+        conn.execute("INSERT INTO playlist_songs (playlist_id, song_id, position, added_at)"
+                     " SELECT (s.id - 1) % 2000 + 1, s.id, (s.id - 1) / 2000 + 1, ? FROM songs s", (ts,))
+        conn.executemany("INSERT INTO coverage (playlist_id, wanted, in_library, backed_up, failed, untried, unresolved,"
+                         " failed_json, updated_at) VALUES (?, 50, 45, 44, 3, 2, 0, '{\"not_found\": 3}', ?)",
+                         [(p, ts) for p in range(0, 2001)])
         # A full day in the charts' per-hour table (what a busy runner leaves behind).
         day = utcnow()
         conn.executemany("INSERT INTO activity_hours (hour, stage_type, outcome, items, bytes) VALUES (?, ?, ?, ?, ?)",
@@ -163,7 +172,7 @@ def main() -> None:
         routes = {"trivial /api/ping": "/api/ping", "dashboard /": "/", "/api/status": "/api/status",
                   "job detail, first page": f"/jobs/{job_id}",
                   "job detail, deep page": f"/jobs/{job_id}?status=succeeded&after={deep}",
-                  "logs": "/logs", "playlists": "/playlists", "api items deep": f"/api/jobs/{job_id}/items?status=succeeded&after={deep}"}
+                  "logs": "/logs", "playlists": "/playlists", "playlist": "/playlists/7", "api items deep": f"/api/jobs/{job_id}/items?status=succeeded&after={deep}"}
         writer = subprocess.Popen([sys.executable, "-c", WRITER.format(root=str(ROOT), db=str(db), rate=args.writes,
                                                                      seconds=args.seconds * len(routes) + 5)],
                                   stdout=subprocess.PIPE, text=True)

@@ -31,7 +31,7 @@ def playlists():
     after = arg_int("after", 0)
     # The counts are the runner's (kept after each job): a page view never walks the catalog.
     rows = conn.execute("SELECT p.* FROM playlists p WHERE p.id > ? ORDER BY p.id LIMIT ?", (after, PAGE_SIZE)).fetchall()
-    counts = read_all_coverage(conn)
+    counts = read_all_coverage(conn, [r["id"] for r in rows])
     unresolved = conn.execute(
         "SELECT u.*, p.title AS playlist_title FROM playlist_unresolved u JOIN playlists p ON p.id = u.playlist_id"
         " WHERE u.playlist_id IN (SELECT id FROM playlists WHERE id > ? ORDER BY id LIMIT ?)"

@@ -100,8 +100,14 @@ def read_coverage(conn: Connection, playlist_id: int | None = None) -> dict[str,
     return _row(row) if row else None
 
 
-def read_all_coverage(conn: Connection) -> dict[int, dict[str, Any]]:
-    return {row["playlist_id"]: _row(row) for row in conn.execute("SELECT * FROM coverage")}
+def read_all_coverage(conn: Connection, playlist_ids: list[int] | None = None) -> dict[int, dict[str, Any]]:
+    """Stored counts by playlist id (0: the whole library): all of them, or these and the total."""
+    if playlist_ids is None:
+        rows = conn.execute("SELECT * FROM coverage")
+    else:
+        wanted = [0, *playlist_ids]
+        rows = conn.execute(f"SELECT * FROM coverage WHERE playlist_id IN ({', '.join('?' for _ in wanted)})", wanted)
+    return {row["playlist_id"]: _row(row) for row in rows}
 
 
 def songs_of(conn: Connection, library_root: str, playlist_id: int | None = None,
