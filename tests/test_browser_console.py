@@ -150,6 +150,20 @@ def test_pages_follow_a_queued_job_appears_and_its_status_moves_without_a_reload
     shot(page, "job-followed")
 
 
+def test_the_playlists_page_shows_the_new_coverage_when_the_runner_has_counted_it(console):
+    page = console.page
+    console.server.set_faults(not_found=["s13", "m10"])
+    page.goto(f"{console.base}/playlists")
+    expect(page.locator("#playlists-card")).to_contain_text("Not counted yet")
+    page.evaluate("window.__sameDocument = true")
+    console.start_runner()
+    console.enqueue()
+    # Counted on the runner's own thread after the job: the stream says so, the page follows.
+    expect(page.locator("#playlists-card")).to_contain_text("22 of 24 songs in the library (92%)", timeout=60_000)
+    expect(page.locator("#playlists tr[data-playlist] td.error").first).to_have_text("2")
+    assert page.evaluate("window.__sameDocument") is True
+
+
 def test_pages_follow_by_polling_when_the_server_refuses_a_live_stream(home, demo_server):
     console = Console(home, demo_server, app_config={"SSE_MAX_STREAMS": 0})  # every stream is a 503
     try:

@@ -167,6 +167,10 @@ def status_summary(conn: Connection, now: datetime | None = None) -> dict[str, A
         "queued_jobs": [{"id": j["id"], "job_type": j["job_type"], "priority": j["priority"]}
                         for j in queued_jobs(conn)],
         "jobs_by_status": by_status,
+        # When the runner last counted the library's coverage (after a job): pages that show it
+        # see this change and refresh.
+        "library_counted_at": (conn.execute("SELECT updated_at FROM coverage WHERE playlist_id = 0").fetchone()
+                               or [None])[0],
         "sources_down": [dict(r) for r in conn.execute(
             "SELECT source, state, open_until, consecutive_failures, last_error_class, last_error FROM source_health"
             " WHERE state != 'closed' ORDER BY source")],
