@@ -178,7 +178,7 @@ def _adopt(ctx: WorkContext, song_id: int) -> Outcome | None:
         if path.is_file() and path.stat().st_size == row["size_bytes"] and sha256_file(path) == row["sha256"]:
             remove_partial(path)  # leftovers of an attempt that died after the rename
             if row["verified_at"] is None:
-                catalog.mark_file_verified(ctx.conn, row["id"])
+                catalog.mark_file_verified(ctx.conn, row["id"], mtime_ns=path.stat().st_mtime_ns)
             return Outcome(source=row["source"], bytes_done=0,
                            details={"adopted": True, "path": row["rel_path"], "file_id": row["id"]})
     return None
@@ -359,7 +359,7 @@ def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name
     file_id = catalog.record_file(ctx.conn, song_id, ctx.library_root, rel, size=size, sha256=digest,
                                   fmt=resolved.ext, source=name, verified=False)
     commit_file(part, dest)
-    catalog.mark_file_verified(ctx.conn, file_id)
+    catalog.mark_file_verified(ctx.conn, file_id, mtime_ns=dest.stat().st_mtime_ns)
     details.update(path=rel, file_id=file_id, size=size, resumed_from=result.resumed_from)
     return Outcome(source=name, bytes_done=result.size - result.resumed_from, details=details)
 

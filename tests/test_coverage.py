@@ -102,3 +102,12 @@ def test_the_console_shows_coverage_a_playlist_song_by_song_and_the_missing_list
     client.get("/lang/zh")
     chinese = client.get(f"/playlists/{classic}").get_data(as_text=True)
     assert "8 首歌曲中已入库 6 首" in chinese and "已备份" in chinese and "未找到" in chinese
+
+
+def test_each_file_is_recorded_with_the_modification_time_it_was_put_in_place_with(home: Path, demo_server):
+    run_pipeline(home, demo_server)
+    conn = sqlite3.connect(home / "catalogsync.db")
+    rows = conn.execute("SELECT library_root, rel_path, mtime_ns FROM file_locations").fetchall()
+    conn.close()
+    assert len(rows) >= 20
+    assert all(mtime == (Path(root) / rel).stat().st_mtime_ns for root, rel, mtime in rows)

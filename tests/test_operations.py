@@ -26,6 +26,7 @@ def undo_v7(conn: sqlite3.Connection) -> None:
     conn.execute("DROP INDEX job_items_song_idx")
     for column in ("code", "params_json"):
         conn.execute(f"ALTER TABLE job_logs DROP COLUMN {column}")
+    conn.execute("ALTER TABLE file_locations DROP COLUMN mtime_ns")
 
 
 def undo_v6(conn: sqlite3.Connection) -> None:

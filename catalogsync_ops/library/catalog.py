@@ -179,10 +179,13 @@ def record_file(conn: Connection, song_id: int, library_root: str, rel_path: str
                             (library_root, rel_path)).fetchone()[0]
 
 
-def mark_file_verified(conn: Connection, file_id: int) -> None:
-    """The file is in place at its final path."""
+def mark_file_verified(conn: Connection, file_id: int, *, mtime_ns: int | None = None) -> None:
+    """The file is in place at its final path (with its modification time, which a later
+    check compares to tell a file changed on disk)."""
+    ts = iso()
     with transaction(conn):
-        conn.execute("UPDATE file_locations SET verified_at = ?, updated_at = ? WHERE id = ?", (iso(), iso(), file_id))
+        conn.execute("UPDATE file_locations SET verified_at = ?, mtime_ns = COALESCE(?, mtime_ns), updated_at = ?"
+                     " WHERE id = ?", (ts, mtime_ns, ts, file_id))
 
 
 def upload_task_for(conn: Connection, file_id: int, backend: str, bucket: str, key: str):

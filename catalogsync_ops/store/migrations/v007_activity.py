@@ -9,6 +9,8 @@ the console can show in the reader's language.
   the library, backed up, failed (by error class), not yet tried, and unresolved on the
   platform; the runner recomputes it after each job, so pages and `runnerd coverage` read a
   row instead of joining the catalog. `job_items_song_idx` finds a song's latest download.
+- `file_locations.mtime_ns`: a file's modification time when it was put in place, so a check
+  can tell a file changed on disk without reading it.
 - `job_logs.code` and `job_logs.params_json`: the runner's own log lines keep their template
   and values beside the English text.
 """
@@ -56,6 +58,7 @@ CREATE TABLE coverage (
     updated_at TEXT NOT NULL
 );
 CREATE INDEX job_items_song_idx ON job_items (song_id, id) WHERE song_id IS NOT NULL;
+ALTER TABLE file_locations ADD COLUMN mtime_ns INTEGER;
 ALTER TABLE job_logs ADD COLUMN code TEXT;
 ALTER TABLE job_logs ADD COLUMN params_json TEXT;
 """
