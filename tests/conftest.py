@@ -85,6 +85,16 @@ def runnerd(home: Path, *args: str, timeout: float = 120) -> subprocess.Complete
                           timeout=timeout)
 
 
+def run_demo_pipeline(home: Path, demo_server, **env: object) -> None:
+    """A full pipeline on the demo platform (sources demo, demo2 unless `env` says otherwise),
+    run to its end by `runnerd run --burst` as its own process."""
+    set_env(home, **{"DEMO_BASE_URL": demo_server.base_url, "DOWNLOAD_SOURCES": "demo,demo2", **env})
+    demo_server.write_pool_file(home / "input" / "demo.txt")
+    assert runnerd(home, "enqueue", "full_pipeline").returncode == 0
+    done = runnerd(home, "run", "--burst")
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as probe:

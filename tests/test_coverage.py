@@ -9,20 +9,12 @@ import re
 import sqlite3
 from pathlib import Path
 
-from conftest import runnerd, set_env
-
-
-def run_pipeline(home: Path, demo_server) -> None:
-    set_env(home, DEMO_BASE_URL=demo_server.base_url, DOWNLOAD_SOURCES="demo,demo2")
-    demo_server.write_pool_file(home / "input" / "demo.txt")
-    assert runnerd(home, "enqueue", "full_pipeline").returncode == 0
-    done = runnerd(home, "run", "--burst")
-    assert done.returncode == 0, done.stderr[-2000:]
+from conftest import run_demo_pipeline, runnerd
 
 
 def test_coverage_per_playlist_and_in_total_with_failures_by_class(home: Path, demo_server):
     demo_server.set_faults(not_found=["s13", "m10"])  # 十年 and 千里之外 (华语经典) cannot be fetched
-    run_pipeline(home, demo_server)
+    run_demo_pipeline(home, demo_server)
     rows = json.loads(runnerd(home, "coverage", "--json").stdout)
     total, by_title = rows[0], {r["playlist"]: r for r in rows[1:]}
     conn = sqlite3.connect(home / "catalogsync.db")
@@ -44,7 +36,7 @@ def test_coverage_per_playlist_and_in_total_with_failures_by_class(home: Path, d
 
 def test_missing_songs_as_csv_for_excel_and_as_json(home: Path, demo_server, tmp_path: Path):
     demo_server.set_faults(not_found=["s13", "m10"])
-    run_pipeline(home, demo_server)
+    run_demo_pipeline(home, demo_server)
     out = tmp_path / "missing.csv"
     assert runnerd(home, "missing", "--format", "csv", "-o", str(out)).returncode == 0
     data = out.read_bytes()
@@ -60,7 +52,7 @@ def test_missing_songs_as_csv_for_excel_and_as_json(home: Path, demo_server, tmp
 
 def test_a_song_fetched_by_a_retry_leaves_the_missing_list(home: Path, demo_server):
     demo_server.set_faults(not_found=["s13"])
-    run_pipeline(home, demo_server)
+    run_demo_pipeline(home, demo_server)
     assert json.loads(runnerd(home, "coverage", "--json").stdout)[0]["failed"] == 1
     demo_server.set_faults(not_found=[])
     assert runnerd(home, "retry-failed", "1").returncode == 0
@@ -72,7 +64,7 @@ def test_a_song_fetched_by_a_retry_leaves_the_missing_list(home: Path, demo_serv
 
 def test_the_console_shows_coverage_a_playlist_song_by_song_and_the_missing_lists(home: Path, demo_server, client):
     demo_server.set_faults(not_found=["s13", "m10"])
-    run_pipeline(home, demo_server)
+    run_demo_pipeline(home, demo_server)
     conn = sqlite3.connect(home / "catalogsync.db")
     classic = conn.execute("SELECT id FROM playlists WHERE title = '华语经典'").fetchone()[0]
     failed_item = conn.execute("SELECT MAX(id) FROM job_items WHERE status = 'failed' AND display_text LIKE '%十年%'"
@@ -105,7 +97,7 @@ def test_the_console_shows_coverage_a_playlist_song_by_song_and_the_missing_list
 
 
 def test_each_file_is_recorded_with_the_modification_time_it_was_put_in_place_with(home: Path, demo_server):
-    run_pipeline(home, demo_server)
+    run_demo_pipeline(home, demo_server)
     conn = sqlite3.connect(home / "catalogsync.db")
     rows = conn.execute("SELECT library_root, rel_path, mtime_ns FROM file_locations").fetchall()
     conn.close()

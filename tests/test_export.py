@@ -8,17 +8,9 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from conftest import runnerd, set_env
+from conftest import run_demo_pipeline, runnerd, set_env
 
 from catalogsync_ops.sources.m3u import M3USource
-
-
-def run_pipeline(home: Path, demo_server, **env) -> None:
-    set_env(home, DEMO_BASE_URL=demo_server.base_url, DOWNLOAD_SOURCES="demo,demo2", **env)
-    demo_server.write_pool_file(home / "input" / "demo.txt")
-    assert runnerd(home, "enqueue", "full_pipeline").returncode == 0
-    done = runnerd(home, "run", "--burst")
-    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def playlist_rows(home: Path) -> dict[str, list[tuple[str, str | None]]]:
@@ -38,7 +30,7 @@ def playlist_rows(home: Path) -> dict[str, list[tuple[str, str | None]]]:
 
 def test_each_playlist_is_written_in_order_with_the_songs_in_the_library(home: Path, demo_server):
     demo_server.set_faults(not_found=["s13", "m10"])  # 十年 and 千里之外 (both in 华语经典) stay missing
-    run_pipeline(home, demo_server)
+    run_demo_pipeline(home, demo_server)
     folder = home / "library" / "Playlists"
     files = sorted(p.name for p in folder.iterdir())
     assert files == sorted(["华语经典.m3u8", "Road Trip.m3u8", "Mixed bag 混合.m3u8", "Small.m3u8"])
@@ -65,7 +57,7 @@ def test_each_playlist_is_written_in_order_with_the_songs_in_the_library(home: P
 
 
 def test_a_night_with_nothing_new_changes_no_file_and_a_renamed_playlist_leaves_no_old_file(home: Path, demo_server):
-    run_pipeline(home, demo_server)
+    run_demo_pipeline(home, demo_server)
     folder = home / "library" / "Playlists"
     stamps = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
     (folder / "mine.m3u8").write_text("#EXTM3U\nsomething.mp3\n", encoding="utf-8")  # the owner's own list
@@ -86,7 +78,7 @@ def test_a_night_with_nothing_new_changes_no_file_and_a_renamed_playlist_leaves_
 def test_export_can_be_turned_off_or_sent_elsewhere_and_a_folder_it_cannot_write_is_a_clear_error(home: Path,
                                                                                                    demo_server):
     elsewhere = home / "music-server" / "lists"
-    run_pipeline(home, demo_server, PLAYLIST_EXPORT_DIR=str(elsewhere))
+    run_demo_pipeline(home, demo_server, PLAYLIST_EXPORT_DIR=str(elsewhere))
     assert len(list(elsewhere.glob("*.m3u8"))) == 4 and not (home / "library" / "Playlists").exists()
     entry = next(line for line in (elsewhere / "Small.m3u8").read_text(encoding="utf-8").splitlines()
                  if line and not line.startswith("#"))

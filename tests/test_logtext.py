@@ -6,7 +6,7 @@ import ast
 import re
 from pathlib import Path
 
-from conftest import runnerd, set_env
+from conftest import run_demo_pipeline, runnerd
 
 from webui.logtext import LOG_ZH, UNTRANSLATED
 
@@ -42,10 +42,7 @@ def test_every_log_line_of_the_runner_has_a_chinese_template_with_the_same_value
 
 
 def test_a_runs_log_lines_show_in_chinese_with_their_codes_translated(home: Path, demo_server, client, web):
-    set_env(home, DEMO_BASE_URL=demo_server.base_url, DOWNLOAD_SOURCES="demo")
-    demo_server.write_pool_file(home / "input" / "demo.txt")
-    assert runnerd(home, "enqueue", "full_pipeline").returncode == 0
-    assert runnerd(home, "run", "--burst").returncode == 0
+    run_demo_pipeline(home, demo_server, DOWNLOAD_SOURCES="demo")
     _, conn = web
     row = conn.execute("SELECT code, params_json, message FROM job_logs WHERE message LIKE 'Job 1: complete%'").fetchone()
     assert row["code"] == "Job %s: %s" and row["params_json"] == '[1, "completed_with_errors"]'  # 4 songs not found
@@ -64,10 +61,7 @@ def test_a_runs_log_lines_show_in_chinese_with_their_codes_translated(home: Path
 def test_why_a_command_was_rejected_reads_in_chinese(home: Path, demo_server, client, web):
     from catalogsync_ops.engine.commands import submit_command
 
-    set_env(home, DEMO_BASE_URL=demo_server.base_url, DOWNLOAD_SOURCES="demo")
-    demo_server.write_pool_file(home / "input" / "demo.txt")
-    assert runnerd(home, "enqueue", "full_pipeline").returncode == 0
-    assert runnerd(home, "run", "--burst").returncode == 0
+    run_demo_pipeline(home, demo_server, DOWNLOAD_SOURCES="demo")
     _, conn = web
     done = conn.execute("SELECT MIN(id) FROM job_items WHERE status = 'succeeded'").fetchone()[0]
     asked = [submit_command(conn, kind, payload, origin="api")[0] for kind, payload in (

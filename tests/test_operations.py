@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import runnerd, set_env
+from conftest import run_demo_pipeline, runnerd
 
 from catalogsync_ops.store import migrations
 from catalogsync_ops.store.connection import connect, transaction
@@ -52,14 +52,6 @@ def undo_v5(conn: sqlite3.Connection) -> None:
         conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = ?", (sql.replace(new, old), table))
     conn.execute(f"PRAGMA schema_version = {version + 1}")
     conn.execute("PRAGMA writable_schema = OFF")
-
-
-def run_demo_pipeline(home: Path, demo_server) -> None:
-    set_env(home, DEMO_BASE_URL=demo_server.base_url, DOWNLOAD_SOURCES="demo,demo2")
-    demo_server.write_pool_file(home / "input" / "demo.txt")
-    assert runnerd(home, "enqueue", "full_pipeline").returncode == 0
-    done = runnerd(home, "run", "--burst")
-    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def table_counts(conn: sqlite3.Connection) -> dict[str, int]:
