@@ -23,7 +23,6 @@ class LibraryViews(threading.Thread):
         self.config = config
         self.wanted = threading.Event()
         self.stopping = threading.Event()
-        self.runs = 0
 
     def request(self) -> None:
         self.wanted.set()
@@ -50,7 +49,6 @@ class LibraryViews(threading.Thread):
                 self._export(conn, config, folder)
         finally:
             conn.close()
-        self.runs += 1
 
     def _export(self, conn, config, folder: Path) -> None:
         try:

@@ -45,7 +45,7 @@ def activity(conn: Connection, *, hours: int = 24, now: datetime | None = None) 
         bucket["per_minute"] = {s: n / bucket["minutes"] for s, n in bucket["items"].items()}
         bucket["bytes_per_s"] = {s: n / (bucket["minutes"] * 60) for s, n in bucket["bytes"].items()}
     return {
-        "hours": hours, "bucket_minutes": 60, "buckets": buckets,
+        "buckets": buckets,
         "items": {s: sum(b["items"][s] for b in buckets) for s in STAGES},
         "bytes": {s: sum(b["bytes"][s] for b in buckets) for s in STAGES},
         "failed": dict(sorted(classes.items(), key=lambda kv: -kv[1])),
