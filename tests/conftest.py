@@ -6,6 +6,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -83,6 +84,17 @@ def runnerd(home: Path, *args: str, timeout: float = 120) -> subprocess.Complete
     env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}
     return subprocess.run([sys.executable, "-m", "runnerd", *args], env=env, capture_output=True, text=True,
                           timeout=timeout)
+
+
+def wait_for(predicate, timeout: float = 30, interval: float = 0.05, what: str = "condition"):
+    """Poll `predicate` until it returns something true (returned), or fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"{what} not met in {timeout} s")
 
 
 def run_demo_pipeline(home: Path, demo_server, **env: object) -> None:

@@ -1,76 +1,32 @@
 """The console in headless Chromium, against waitress and a real runnerd on the demo platform."""
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-from conftest import Served, set_env
+from conftest import wait_for
+from helpers.browser import PASSWORD, SHOTS, Console, launch
 from playwright.sync_api import expect, sync_playwright
-
-from catalogsync_ops.store.connection import connect
-from catalogsync_ops.store.database import open_database
-from webui import create_app
-from webui.auth import set_password
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parent.parent
-PASSWORD = "browser test pw"
-
-
 
 
 @pytest.fixture
-def console(home: Path, demo_server, tmp_path: Path):
-    set_env(home, DEMO_BASE_URL=demo_server.base_url, DOWNLOAD_SOURCES="demo,demo2", DOWNLOAD_WORKERS=2,
-            RETRY_BACKOFF_SECONDS=0, RETRY_BACKOFF_MAX_SECONDS=0)
-    demo_server.write_pool_file(home / "input" / "demo.txt")
-    db = home / "catalogsync.db"
-    conn = open_database(db)
-    set_password(conn, "admin", PASSWORD)
-    app = create_app({"DB_PATH": db, "ENV_PATH": home / "catalogsync.env"})
-    served = Served(app, threads=8, channel_request_lookahead=1)
-    env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}
-    runner = subprocess.Popen([sys.executable, "-m", "runnerd", "run"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
-    shots = ROOT / "test-output" / "screens"
-    shots.mkdir(parents=True, exist_ok=True)
+def console(home: Path, demo_server):
+    console = Console(home, demo_server)
+    console.start_runner()
+    SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.set_default_timeout(20_000)
-        yield {"page": page, "base": served.base, "db": db, "server": demo_server,
-               "shots": shots, "home": home}
+        yield {"page": page, "base": console.base, "console": console, "server": demo_server, "shots": SHOTS,
+               "home": home}
         browser.close()
-    runner.send_signal(signal.SIGTERM)
-    runner.communicate(timeout=60)
-    served.stop()
-    conn.close()
-
-
-def job_status(db: Path, job_id: int) -> str:
-    with connect(db) as conn:
-        return conn.execute("SELECT status FROM job_runs WHERE id = ?", (job_id,)).fetchone()[0]
-
-
-def wait_for(predicate, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
+    console.stop()
 
 
 def test_a_person_runs_pauses_retries_and_reconfigures_from_the_browser(console):
-    page, base, db, server, shots = console["page"], console["base"], console["db"], console["server"], console["shots"]
+    page, base, server, shots = console["page"], console["base"], console["server"], console["shots"]
+    job_status = console["console"].job_status
     server.set_faults(slow_ms=250, not_found=["s13"])  # slow enough to watch; one song fails (十年)
     page.goto(f"{base}/")
     page.fill("input[name=username]", "admin")
@@ -102,14 +58,14 @@ def test_a_person_runs_pauses_retries_and_reconfigures_from_the_browser(console)
     page.goto(f"{base}/jobs/1")
     page.click("button[data-action=pause_job]")
     expect(page.locator("#command-banner .state")).to_have_text("applied")
-    wait_for(lambda: job_status(db, 1) == "paused")
+    wait_for(lambda: job_status(1) == "paused")
     page.goto(f"{base}/jobs/1")
     expect(page.locator("#job .status").first).to_have_text("paused")
     page.screenshot(path=str(shots / "job-paused.png"), full_page=True)
     server.set_faults(slow_ms=0, not_found=["s13"])
     page.click("button[data-action=resume_job]")
     expect(page.locator("#command-banner .state")).to_have_text("applied")
-    wait_for(lambda: job_status(db, 1) == "completed_with_errors", timeout=60)
+    wait_for(lambda: job_status(1) == "completed_with_errors", timeout=60)
 
     # Retry the failed song from the job detail page and see it succeed.
     server.set_faults(not_found=[])
@@ -120,7 +76,7 @@ def test_a_person_runs_pauses_retries_and_reconfigures_from_the_browser(console)
     page.screenshot(path=str(shots / "job-failed-item.png"), full_page=True)
     failed_row.locator("button[data-action=retry_item]").click()
     expect(page.locator("#command-banner .state")).to_have_text("applied")
-    wait_for(lambda: job_status(db, 1) == "completed", timeout=60)
+    wait_for(lambda: job_status(1) == "completed", timeout=60)
     page.goto(f"{base}/jobs/1?status=failed")
     expect(page.locator("#items tr[data-item]")).to_have_count(0)
 

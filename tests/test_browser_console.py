@@ -7,7 +7,8 @@ import re
 import time
 
 import pytest
-from helpers.browser import SHOTS, Console, launch, sign_in, wait_for
+from conftest import wait_for
+from helpers.browser import SHOTS, Console, launch, sign_in
 from playwright.sync_api import expect, sync_playwright
 
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import runnerd, set_env
+from conftest import runnerd, set_env, wait_for
 
 from catalogsync_ops.library.tagging import read_tags
 from catalogsync_ops.store.connection import connect
@@ -33,16 +33,6 @@ def start_daemon(home: Path, *args: str) -> subprocess.Popen:
     env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}
     return subprocess.Popen([sys.executable, "-m", "runnerd", "run", *args], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(predicate, timeout: float = 30, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 def db(home: Path):
