@@ -157,7 +157,7 @@ class Runner:
             self.watcher.start()
         self.notifier = notify.Notifier(str(self.db_path), lambda: self.config.values)
         self.notifier.start()
-        self.library_views = LibraryViews(str(self.db_path), lambda: self.config)
+        self.library_views = LibraryViews(str(self.db_path), lambda: self.config, finish_on_stop=self.options.burst)
         self.library_views.start()
         self.library_views.request()  # counts for a database the runner has not seen finish a job
 

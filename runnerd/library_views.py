@@ -17,12 +17,16 @@ log = logging.getLogger("runnerd.library")
 
 
 class LibraryViews(threading.Thread):
-    def __init__(self, db_path: str, config: Callable[[], Any]) -> None:
+    def __init__(self, db_path: str, config: Callable[[], Any], *, finish_on_stop: bool = False) -> None:
         super().__init__(name="library-views", daemon=True)
         self.db_path = db_path
         self.config = config
         self.wanted = threading.Event()
         self.stopping = threading.Event()
+        # A burst run ends right after its job: it waits for the refresh that job asked for. A
+        # daemon that stops does not: a refresh cut short is safe (the counts are written in one
+        # transaction, each file renamed into place) and the next start counts again.
+        self.finish_on_stop = finish_on_stop
 
     def request(self) -> None:
         self.wanted.set()
@@ -30,6 +34,8 @@ class LibraryViews(threading.Thread):
     def run(self) -> None:
         while True:
             self.wanted.wait(timeout=1.0)
+            if self.stopping.is_set() and not self.finish_on_stop:
+                return
             if self.wanted.is_set():
                 self.wanted.clear()
                 self.refresh_once()
@@ -63,7 +69,6 @@ class LibraryViews(threading.Thread):
             log.info("Playlists in %s: %d written, %d unchanged, %d removed", summary.folder, len(summary.written),
                      summary.unchanged, len(summary.removed))
 
-    def stop(self, timeout: float = 120.0) -> None:
-        """Finish a refresh that was asked for (a burst run ends right after its job), then end."""
+    def stop(self) -> None:
         self.stopping.set()
-        self.join(timeout)
+        self.join(120.0 if self.finish_on_stop else 5.0)
