@@ -23,10 +23,11 @@ from catalogsync_ops.engine.records import ItemSpec
 from catalogsync_ops.engine.states import ItemType, StageType
 from catalogsync_ops.errors import Deferred, ErrorClass, SourceError
 from catalogsync_ops.library import catalog
-from catalogsync_ops.library.layout import render_layout, resolve_collision
+from catalogsync_ops.library.layout import render_layout, resolve_collision, set_aside
 from catalogsync_ops.library.matching import THRESHOLD, best_match
 from catalogsync_ops.library.pools import pool_files, pool_name, read_pool
 from catalogsync_ops.library.tagging import write_tags
+from catalogsync_ops.library.verify import verify_items
 from catalogsync_ops.sources import build_source
 from catalogsync_ops.sources.base import Resolved, Source, Track
 from catalogsync_ops.store.connection import Connection, iso
@@ -358,6 +359,11 @@ def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name
     # Recorded before the rename: after a crash the file found at the path is adopted by hash.
     file_id = catalog.record_file(ctx.conn, song_id, ctx.library_root, rel, size=size, sha256=digest,
                                   fmt=resolved.ext, source=name, verified=False)
+    if dest.exists():
+        # Only a file recorded as this song's can be here (see _reserve_path), and it failed
+        # the adopt check: someone changed it. It is kept, never overwritten.
+        kept = set_aside(Path(ctx.library_root), rel)
+        details["kept_changed_file"] = str(kept)
     commit_file(part, dest)
     catalog.mark_file_verified(ctx.conn, file_id, mtime_ns=dest.stat().st_mtime_ns)
     details.update(path=rel, file_id=file_id, size=size, resumed_from=result.resumed_from)
@@ -427,6 +433,8 @@ def items_for_stage(conn: Connection, stage_type: StageType | str, scope: dict[s
     if stage_type is StageType.SYNC:
         return [ItemSpec(f"playlist:{r['id']}", ItemType.PLAYLIST, display_text=r["title"] or r["url"],
                          playlist_id=r["id"]) for r in catalog.playlists_in_scope(conn, scope)]
+    if stage_type is StageType.VERIFY:
+        return verify_items(conn, scope, settings, uploader)
     if stage_type is StageType.DOWNLOAD:
         return [ItemSpec(f"song:{r['id']}", ItemType.SONG, song_id=r["id"],
                          display_text=catalog.track_of(r).display)

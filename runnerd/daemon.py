@@ -61,9 +61,10 @@ log = logging.getLogger("runnerd")
 HEARTBEAT_S = 2.0
 FLUSH_S = 1.0
 TICK_S = 0.1
+USES_BACKUP = (StageType.UPLOAD, StageType.VERIFY)
 DISK_CHECK_S = 60.0
 WORKER_KEYS = {"collect": "COLLECT_WORKERS", "sync": "SYNC_WORKERS", "download": "DOWNLOAD_WORKERS",
-               "upload": "UPLOAD_WORKERS"}
+               "upload": "UPLOAD_WORKERS", "verify": "VERIFY_WORKERS"}
 
 
 class StartupError(Exception):
@@ -458,7 +459,7 @@ class Runner:
         settings, _ = self._settings_for(job)
         if current["status"] in ("pending", "paused"):
             scope = json.loads(job["scope_json"] or "{}")
-            uploader = self._uploader_for(job["id"], settings) if current["stage_type"] == StageType.UPLOAD else None
+            uploader = self._uploader_for(job["id"], settings) if current["stage_type"] in USES_BACKUP else None
             specs = items_for_stage(conn, current["stage_type"], scope, settings, uploader)
             added = add_items(conn, current["id"], specs, max_attempts=int(self.config["MAX_ATTEMPTS"])) if specs else 0
             start_stage(conn, current["id"])
@@ -476,7 +477,7 @@ class Runner:
         return False
 
     def _assign(self, job, stage, settings: dict[str, Any]) -> None:
-        uploader = self._uploader_for(job["id"], settings) if stage["stage_type"] == StageType.UPLOAD else None
+        uploader = self._uploader_for(job["id"], settings) if stage["stage_type"] in USES_BACKUP else None
         count = int(self.config[WORKER_KEYS[stage["stage_type"]]])
         self.pool.assign(Assignment(job["id"], stage["id"], stage["stage_type"], count, settings, uploader))
 

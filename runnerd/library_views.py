@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from catalogsync_ops.library.coverage import refresh_coverage
 from catalogsync_ops.library.export import export_folder, export_playlists
+from catalogsync_ops.library.verify import settle_repairs
 from catalogsync_ops.store.connection import connect
 
 log = logging.getLogger("runnerd.library")
@@ -47,6 +48,7 @@ class LibraryViews(threading.Thread):
         conn = connect(self.db_path)
         try:
             try:
+                settle_repairs(conn)  # before counting: a repaired song counts as in the library
                 refresh_coverage(conn, str(config["LIBRARY_DIR"]))
             except Exception:  # a busy or full database: the next job tries again
                 log.exception("Coverage could not be counted")

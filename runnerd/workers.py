@@ -36,6 +36,7 @@ from catalogsync_ops.engine.items import (
 )
 from catalogsync_ops.engine.records import Claim, RetryPolicy
 from catalogsync_ops.errors import Deferred, ErrorClass, SourceError, TransitionError
+from catalogsync_ops.library.verify import run_verify
 from catalogsync_ops.pipeline import (
     Outcome,
     WorkContext,
@@ -98,6 +99,8 @@ def run_item(ctx: WorkContext, claim: Claim) -> Outcome:
         return download_song(ctx, claim.song_id)
     if claim.item_type == "upload":
         return upload_file(ctx, claim.file_location_id)
+    if claim.item_type == "verify":
+        return run_verify(ctx, claim.payload, claim.job_id)
     return Outcome()  # noop items: benchmarks and tests of the machinery itself
 
 

@@ -11,11 +11,24 @@ from pathlib import Path
 import pytest
 from conftest import run_demo_pipeline, runnerd
 
+from catalogsync_ops.engine.jobs import create_job
 from catalogsync_ops.store import migrations
 from catalogsync_ops.store.connection import connect, transaction
 from catalogsync_ops.store.database import open_database
-from catalogsync_ops.store.migrations import v005_platforms
+from catalogsync_ops.store.migrations import v005_platforms, v008_verify
 from webui.auth import create_token, set_password
+
+
+def undo_v8(conn: sqlite3.Connection) -> None:
+    """Back to schema v7 (inside a transaction)."""
+    conn.execute("DROP TABLE drift")
+    version = conn.execute("PRAGMA schema_version").fetchone()[0]
+    conn.execute("PRAGMA writable_schema = ON")
+    for table, old, new in v008_verify.WIDENED:
+        sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+        conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = ?", (sql.replace(new, old), table))
+    conn.execute(f"PRAGMA schema_version = {version + 1}")
+    conn.execute("PRAGMA writable_schema = OFF")
 
 
 def undo_v7(conn: sqlite3.Connection) -> None:
@@ -60,7 +73,7 @@ def table_counts(conn: sqlite3.Connection) -> dict[str, int]:
 
 
 def make_old_database_with_data(home: Path, demo_server, version: int) -> Path:
-    """A database as an earlier release left it (schema v4, v5 or v6), a row in every table."""
+    """A database as an earlier release left it (schema v4 to v7), a row in every table."""
     run_demo_pipeline(home, demo_server)
     db = home / "catalogsync.db"
     conn = open_database(db)
@@ -72,7 +85,9 @@ def make_old_database_with_data(home: Path, demo_server, version: int) -> Path:
         conn.execute("INSERT INTO playlist_unresolved (playlist_id, external_id, title, reason, seen_at)"
                      " SELECT MIN(id), '7103', 'gone', 'no playable link', 't' FROM playlists")
         # Back to that schema: undo what later versions added, as it never had it.
-        undo_v7(conn)
+        undo_v8(conn)
+        if version <= 6:
+            undo_v7(conn)
         if version <= 5:
             undo_v6(conn)
         if version == 4:
@@ -84,7 +99,7 @@ def make_old_database_with_data(home: Path, demo_server, version: int) -> Path:
     return db
 
 
-@pytest.mark.parametrize("version", [4, 5, 6])
+@pytest.mark.parametrize("version", [4, 5, 6, 7])
 def test_an_upgrade_keeps_every_row_and_takes_a_backup_first(home: Path, demo_server, version):
     db = make_old_database_with_data(home, demo_server, version)
     before = table_counts(connect(db))
@@ -109,6 +124,11 @@ def test_an_upgrade_keeps_every_row_and_takes_a_backup_first(home: Path, demo_se
     with transaction(conn):
         conn.execute("UPDATE job_items SET last_error_class = 'preview' WHERE id = (SELECT MIN(id) FROM job_items)")
         conn.execute("UPDATE item_attempts SET error_class = 'encrypted' WHERE id = (SELECT MIN(id) FROM item_attempts)")
+    # v8 widened the job, stage, item and command kinds in place: a verify job can be written.
+    with transaction(conn):
+        conn.execute("INSERT INTO job_commands (kind, status, created_at) VALUES ('repair_drift', 'applied', 't')")
+    verify_job = create_job(conn, "verify")
+    assert conn.execute("SELECT stage_type FROM job_stages WHERE job_id = ?", (verify_job,)).fetchone()[0] == "verify"
     # v6: the token made before has every right, as it had; the user's sessions start a generation.
     assert conn.execute("SELECT scope FROM api_tokens").fetchone()[0] == "admin"
     assert conn.execute("SELECT session_generation FROM web_users").fetchone()[0] == 0

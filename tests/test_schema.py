@@ -21,6 +21,7 @@ from catalogsync_ops.engine.states import (
     WorkerState,
 )
 from catalogsync_ops.errors import DatabaseLocationError, ErrorClass, SchemaTooNewError
+from catalogsync_ops.library.verify import DriftKind
 from catalogsync_ops.store import migrations
 from catalogsync_ops.store.connection import check_local_filesystem, connect, filesystem_type, transaction
 from catalogsync_ops.store.database import open_database
@@ -106,6 +107,7 @@ CHECKED = [
     ("job_items", "status", ItemStatus), ("job_items", "item_type", ItemType),
     ("job_items", "last_error_class", ErrorClass), ("job_workers", "state", WorkerState),
     ("job_commands", "status", CommandStatus), ("job_commands", "kind", CommandKind),
+    ("drift", "kind", DriftKind),
 ]
 
 

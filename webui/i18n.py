@@ -209,6 +209,7 @@ ZH_SETTING_HELP = {
     "SYNC_WORKERS": "同步阶段的工作线程数。",
     "DOWNLOAD_WORKERS": "下载阶段的工作线程数。",
     "UPLOAD_WORKERS": "上传阶段的工作线程数。",
+    "VERIFY_WORKERS": "校验任务的工作线程数（每个线程检查资料库的一部分；深度校验要读取每个文件，线程多于磁盘数并无益处）。",
     "MAX_ATTEMPTS": "每个条目标记为失败前的尝试次数（之后仍可手动重试）。",
     "RETRY_BACKOFF_SECONDS": "第一次自动重试前的等待时间；每次加倍，并带随机抖动。",
     "RETRY_BACKOFF_MAX_SECONDS": "两次自动重试之间的最长等待时间。",

@@ -116,6 +116,9 @@ REASONS_ZH = [
      "配置文件无效，任何任务都无法开始；请先修正 catalogsync.env"),
     (re.compile(r"^(job|item|command) (\d+) does not exist$"), "{0} {1} 不存在"),
     (re.compile(r"^unknown source '([^']*)'; known sources: (.*)$"), "未知来源 {0}；已知来源：{1}"),
+    (re.compile(r"^there is no open drift to repair \(a verify job finds it\)$"), "没有待修复的偏差（校验任务会找出偏差）"),
+    (re.compile(r"^the songs of this drift are no longer in the catalog; nothing can be fetched again$"),
+     "这些偏差对应的歌曲已不在目录中；无法重新获取"),
 ]
 _SUBJECTS_ZH = {"job": "任务", "item": "条目", "command": "命令"}
 

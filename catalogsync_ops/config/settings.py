@@ -67,6 +67,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SYNC_WORKERS", "int", "2", "Worker threads for the sync stage.", "workers", minimum=1, maximum=16),
     Setting("DOWNLOAD_WORKERS", "int", "3", "Worker threads for the download stage.", "workers", minimum=1, maximum=32),
     Setting("UPLOAD_WORKERS", "int", "2", "Worker threads for the upload stage.", "workers", minimum=1, maximum=32),
+    Setting("VERIFY_WORKERS", "int", "2", "Worker threads for a verify job (each checks a part of the library; a deep verify reads every file, so more threads than disks gain nothing).", "workers", minimum=1, maximum=16),
     Setting("MAX_ATTEMPTS", "int", "3", "Attempts per item before it is marked failed (a person can always retry).", "retries", minimum=1, maximum=50),
     Setting("RETRY_BACKOFF_SECONDS", "float", "30", "Wait before the first automatic retry; doubles each attempt, with jitter.", "retries", minimum=0, maximum=86400),
     Setting("RETRY_BACKOFF_MAX_SECONDS", "float", "3600", "Longest wait between automatic retries.", "retries", minimum=0, maximum=604800),

@@ -22,13 +22,14 @@ from catalogsync_ops.engine.jobs import create_job, reprioritize_job, request_ca
 from catalogsync_ops.engine.payloads import (  # noqa: F401  (the kinds and limits are part of this module's interface)
     ID_MAX,
     PRIORITY_LIMIT,
+    REPAIRABLE_DRIFT,
     SCOPE_KEYS,
     CommandKind,
     validate_payload,
 )
 from catalogsync_ops.engine.records import get_item, get_job, running_item_count
 from catalogsync_ops.engine.retry import retry_failed_items, retry_item
-from catalogsync_ops.engine.states import CommandStatus
+from catalogsync_ops.engine.states import CommandStatus, JobType
 from catalogsync_ops.errors import (
     CatalogsyncError,
     CommandRejected,
@@ -123,7 +124,8 @@ def _job_exists(conn: Connection, job_id: int):
 def _enqueue_job(conn: Connection, p: dict, ctx: CommandContext, command_id: int) -> dict:
     if ctx.config is None:
         raise CommandRejected("the config file is invalid, so no job can start; fix catalogsync.env first")
-    job_id = create_job(conn, p["job_type"], scope=p["scope"], priority=p["priority"],
+    scope = {**p["scope"], "deep": True} if p.get("deep") else p["scope"]
+    job_id = create_job(conn, p["job_type"], scope=scope, priority=p["priority"],
                               config_revision_id=ctx.config_revision_id, config_snapshot=ctx.config.snapshot(),
                               command_id=command_id, note=p.get("note"), now=ctx.now)
     return {"job_id": job_id}
@@ -225,6 +227,41 @@ def _reset_source(conn: Connection, p: dict, ctx: CommandContext, command_id: in
     return {"source": p["source"], "was_open": breakers.reset(conn, p["source"], now=ctx.now)}
 
 
+def _repair_drift(conn: Connection, p: dict, ctx: CommandContext, command_id: int) -> dict:
+    """Queue a repair job for open drift: its files downloaded again, its objects uploaded
+    again. The drift rows wait as `repairing` until the job ends (see library/verify.py)."""
+    if ctx.config is None:
+        raise CommandRejected("the config file is invalid, so no job can start; fix catalogsync.env first")
+    where, params = ["status = 'open'", f"kind IN ({', '.join('?' for _ in REPAIRABLE_DRIFT)})"], list(REPAIRABLE_DRIFT)
+    if p.get("kind"):
+        where.append("kind = ?")
+        params.append(p["kind"])
+    if p.get("drift_ids"):
+        where.append(f"id IN ({', '.join('?' for _ in p['drift_ids'])})")
+        params += p["drift_ids"]
+    rows = conn.execute(f"SELECT * FROM drift WHERE {' AND '.join(where)} ORDER BY id", params).fetchall()
+    if not rows:
+        raise CommandRejected("there is no open drift to repair (a verify job finds it)")
+    songs = sorted({r["song_id"] for r in rows if r["song_id"] is not None})
+    if not songs:
+        raise CommandRejected("the songs of this drift are no longer in the catalog; nothing can be fetched again")
+    for row in rows:
+        if row["kind"] in ("file_missing", "file_changed"):
+            # Downloaded again (a changed file is kept aside, never overwritten), then uploaded
+            # again if the new file differs from the object.
+            conn.execute("UPDATE file_locations SET verified_at = NULL WHERE id = ?", (row["file_location_id"],))
+            conn.execute("UPDATE upload_tasks SET status = 'pending' WHERE file_location_id = ? AND status = 'uploaded'",
+                         (row["file_location_id"],))
+        else:
+            conn.execute("UPDATE upload_tasks SET status = 'pending' WHERE id = ?", (row["upload_task_id"],))
+    job_id = create_job(conn, JobType.REPAIR, scope={"songs": songs}, config_revision_id=ctx.config_revision_id,
+                        config_snapshot=ctx.config.snapshot(), command_id=command_id,
+                        note=f"repair of {len(rows)} drifted files", now=ctx.now)
+    conn.executemany("UPDATE drift SET status = 'repairing', repair_job_id = ? WHERE id = ?",
+                     [(job_id, r["id"]) for r in rows])
+    return {"job_id": job_id, "drifts": len(rows), "songs": len(songs)}
+
+
 Handler = Callable[[Connection, dict, CommandContext, int], dict]
 
 HANDLERS: dict[CommandKind, Handler] = {
@@ -240,6 +277,7 @@ HANDLERS: dict[CommandKind, Handler] = {
     CommandKind.APPLY_CONFIG: _apply_config,
     CommandKind.ROLLBACK_CONFIG: _rollback_config,
     CommandKind.RESET_SOURCE: _reset_source,
+    CommandKind.REPAIR_DRIFT: _repair_drift,
 }
 
 

@@ -23,9 +23,12 @@ class CommandKind(StrEnum):
     APPLY_CONFIG = "apply_config"
     ROLLBACK_CONFIG = "rollback_config"
     RESET_SOURCE = "reset_source"
+    REPAIR_DRIFT = "repair_drift"
 
 
 SCOPE_KEYS = ("sources", "pools", "playlists", "songs")
+# Drift a repair can mend (an orphan is only reported: it is the owner's file).
+REPAIRABLE_DRIFT = ("file_missing", "file_changed", "object_missing", "object_changed")
 ID_MAX = 2**63 - 1  # SQLite's INTEGER range
 PRIORITY_LIMIT = 1_000_000
 SCOPE_MAX_ENTRIES = 10_000
@@ -76,6 +79,17 @@ class _Fields:
             raise InvalidCommand(f"{key!r} must be at most {maximum}, got {_shown(value)}")
         return value
 
+
+    def boolean(self, payload: dict, key: str) -> bool:
+        value = payload.get(key)
+        if value is None or isinstance(value, bool):
+            if value is None and key in payload and self.strict:
+                raise InvalidCommand(f"{key!r} must be true or false, not null")
+            return bool(value)
+        if not self.strict and isinstance(value, str) and value.strip().lower() in ("1", "true", "on", "yes", "0",
+                                                                                     "false", "off", "no", ""):
+            return value.strip().lower() in ("1", "true", "on", "yes")
+        raise InvalidCommand(f"{key!r} must be true or false, got {_shown(value)}")
 
     def string(self, payload: dict, key: str, *, required: bool = False, max_len: int = 2000) -> str | None:
         value = payload.get(key)
@@ -134,6 +148,29 @@ class _Fields:
         return scope
 
 
+def _repair(payload: dict, f: _Fields) -> dict[str, Any]:
+    """repair_drift: the drift rows to repair by id, or all open drift of a kind, or all."""
+    out: dict[str, Any] = {}
+    ids = payload.get("drift_ids")
+    if ids is not None and ids != "":
+        if isinstance(ids, str) and not f.strict:
+            ids = [v.strip() for v in _text("drift_ids", ids, 200_000).split(",") if v.strip()]
+        if not isinstance(ids, list):
+            raise InvalidCommand(f"'drift_ids' must be a list of drift ids, got {_shown(ids)}")
+        if len(ids) > SCOPE_MAX_ENTRIES:
+            raise InvalidCommand(f"'drift_ids' lists more than {SCOPE_MAX_ENTRIES} ids; repair a kind at once instead")
+        if ids:
+            out["drift_ids"] = [f.integer({"drift_id": v}, "drift_id", minimum=1) for v in ids]
+    if (kind := f.string(payload, "kind", max_len=40)):
+        if kind == "orphan":
+            raise InvalidCommand("an orphan is an audio file the catalog does not know: it is reported, never "
+                                 "touched; move or delete it yourself")
+        if kind not in REPAIRABLE_DRIFT:
+            raise InvalidCommand(f"unknown drift kind {kind!r}; one of: {', '.join(REPAIRABLE_DRIFT)}")
+        out["kind"] = kind
+    return out
+
+
 def validate_payload(kind: CommandKind | str, payload: dict[str, Any] | None, *,
                      strict: bool = False) -> dict[str, Any]:
     """Check and normalise a command's payload; raise InvalidCommand saying what is wrong.
@@ -163,7 +200,13 @@ def _validate(kind: CommandKind | str, payload: dict[str, Any] | None, f: _Field
                                 maximum=PRIORITY_LIMIT) or 0}
         if (note := f.string(payload, "note", max_len=500)):
             out["note"] = note
+        if f.boolean(payload, "deep"):
+            if job_type != JobType.VERIFY:
+                raise InvalidCommand("'deep' (hash every file) applies to a verify job only")
+            out["deep"] = True
         return out
+    if kind is CommandKind.REPAIR_DRIFT:
+        return _repair(payload, f)
     if kind in (CommandKind.PAUSE_JOB, CommandKind.RESUME_JOB, CommandKind.CANCEL_JOB):
         return {"job_id": f.integer(payload, "job_id", minimum=1)}
     if kind is CommandKind.RETRY_ITEM:

@@ -82,6 +82,8 @@ class JobType(StrEnum):
     SYNC = "sync"
     DOWNLOAD = "download"
     UPLOAD = "upload"
+    VERIFY = "verify"
+    REPAIR = "repair"
 
 
 class StageType(StrEnum):
@@ -89,6 +91,7 @@ class StageType(StrEnum):
     SYNC = "sync"
     DOWNLOAD = "download"
     UPLOAD = "upload"
+    VERIFY = "verify"
 
 
 class ItemType(StrEnum):
@@ -97,6 +100,7 @@ class ItemType(StrEnum):
     SONG = "song"
     UPLOAD = "upload"
     NOOP = "noop"
+    VERIFY = "verify"
 
 
 STAGES_BY_JOB_TYPE: dict[JobType, tuple[StageType, ...]] = {
@@ -105,6 +109,10 @@ STAGES_BY_JOB_TYPE: dict[JobType, tuple[StageType, ...]] = {
     JobType.SYNC: (StageType.SYNC,),
     JobType.DOWNLOAD: (StageType.DOWNLOAD,),
     JobType.UPLOAD: (StageType.UPLOAD,),
+    JobType.VERIFY: (StageType.VERIFY,),
+    # What a repair_drift command queues: the songs whose files drifted, downloaded again,
+    # and the files whose objects went missing, uploaded again (its scope names both).
+    JobType.REPAIR: (StageType.DOWNLOAD, StageType.UPLOAD),
 }
 
 J, S, I = JobStatus, StageStatus, ItemStatus

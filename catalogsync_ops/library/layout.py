@@ -1,9 +1,11 @@
 """Where a song lands in LIBRARY_DIR: DOWNLOAD_LAYOUT rendered with names safe on Windows/SMB."""
 from __future__ import annotations
 
+import os
 import re
+import time
 import unicodedata
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Callable
 
 _FORBIDDEN = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
@@ -54,3 +56,21 @@ def resolve_collision(rel_path: str, is_free: Callable[[str], bool], *, limit: i
         if is_free(candidate):
             return candidate
     raise RuntimeError(f"more than {limit} songs want the path {rel_path!r}; change DOWNLOAD_LAYOUT")
+
+
+KEPT_DIR = ".catalogsync/kept"  # hidden: music servers and the orphan walk pass it by
+
+
+def set_aside(root: Path, rel_path: str) -> Path:
+    """Move a library file someone changed out of the way, into LIBRARY_DIR/.catalogsync/kept/
+    under its own path with the time added, so a fresh download never overwrites it."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    rel = PurePosixPath(rel_path)
+    target = root / KEPT_DIR / rel.parent / f"{rel.stem}.{stamp}{rel.suffix}"
+    n = 1
+    while target.exists():
+        n += 1
+        target = target.with_name(f"{rel.stem}.{stamp}-{n}{rel.suffix}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(root / rel_path, target)
+    return target

@@ -128,14 +128,15 @@ def items(ctx: Context, job_id: int, status: str | None, after_id: int, limit: i
 @click.option("--song", "songs", multiple=True, type=int, help="Limit to this song id (repeatable).")
 @click.option("--priority", default=0, show_default=True, help="Higher runs first.")
 @click.option("--note", default=None)
+@click.option("--deep", is_flag=True, help="verify only: hash every file instead of comparing size and time.")
 @click.option("--unless-pending", is_flag=True,
               help="Do nothing when a job of this type is still queued, running or paused (for schedules: "
                    "a long night does not stack a second run behind the first).")
 @command_options
 @pass_ctx
 def enqueue(ctx: Context, job_type: str, sources, pools, playlists, songs, priority: int, note: str | None,
-            unless_pending: bool, wait: bool, timeout: float, as_json: bool) -> None:
-    """Queue a job (default: full_pipeline over every pool)."""
+            deep: bool, unless_pending: bool, wait: bool, timeout: float, as_json: bool) -> None:
+    """Queue a job (default: full_pipeline over every pool; `verify` checks the library and its backup)."""
     scope = {k: list(v) for k, v in (("sources", sources), ("pools", pools), ("playlists", playlists),
                                      ("songs", songs)) if v}
     if unless_pending:
@@ -149,8 +150,10 @@ def enqueue(ctx: Context, job_type: str, sources, pools, playlists, songs, prior
                    else f"command {asked['id']} queues a {job_type} job already")
             echo_json({"queued": False, "reason": why}) if as_json else click.echo(f"{why}; not queuing another")
             return
-    submit(ctx, CommandKind.ENQUEUE_JOB, {"job_type": job_type, "scope": scope, "priority": priority,
-                                           "note": note}, wait, timeout, as_json)
+    payload = {"job_type": job_type, "scope": scope, "priority": priority, "note": note}
+    if deep:
+        payload["deep"] = True
+    submit(ctx, CommandKind.ENQUEUE_JOB, payload, wait, timeout, as_json)
 
 
 def _job_command(name: str, kind: CommandKind, help_text: str) -> None:

@@ -1,5 +1,5 @@
-"""`runnerd coverage`, `missing` and `export-playlists`: is the library complete, and the
-library as the music player sees it."""
+"""`runnerd coverage`, `missing`, `drift`, `repair` and `export-playlists`: is the library
+complete and intact, and the library as the music player sees it."""
 from __future__ import annotations
 
 import json
@@ -8,11 +8,13 @@ from pathlib import Path
 import click
 
 from catalogsync_ops.config.envfile import load_config
+from catalogsync_ops.engine.commands import REPAIRABLE_DRIFT, CommandKind
 from catalogsync_ops.errors import ConfigError
 from catalogsync_ops.library.coverage import compute_coverage, missing_csv, missing_json, read_all_coverage
 from catalogsync_ops.library.coverage import missing as missing_songs
 from catalogsync_ops.library.export import export_folder, export_playlists
-from runnerd.cli.base import Context, cli, echo_json, pass_ctx
+from catalogsync_ops.library.verify import DriftKind, drift_counts, list_drift
+from runnerd.cli.base import Context, cli, command_options, echo_json, pass_ctx, submit
 
 
 @cli.command(name="export-playlists")
@@ -104,3 +106,48 @@ def missing(ctx: Context, playlist_id: int | None, form: str, output: Path | Non
         click.echo(f"{len(rows)} missing songs written to {output}", err=True)
     else:
         click.echo(text, nl=False)
+
+
+@cli.command()
+@click.option("--kind", type=click.Choice([k.value for k in DriftKind]), help="Only this kind.")
+@click.option("--all", "include_resolved", is_flag=True, help="Also what a later verify or repair resolved.")
+@click.option("--limit", default=500, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@pass_ctx
+def drift(ctx: Context, kind: str | None, include_resolved: bool, limit: int, as_json: bool) -> None:
+    """What the last verify found: files missing or changed, objects missing or changed, orphans."""
+    rows = list_drift(ctx.conn, kind=kind, include_resolved=include_resolved, limit=limit)
+    if as_json:
+        return echo_json({"counts": drift_counts(ctx.conn), "drift": rows})
+    for row in rows:
+        click.echo(f"{row['id']:>6}  {row['kind']:<14} {row['status']:<9} {row['place']}: {row['path']}"
+                   f"  ({row['detail']})")
+    counts = drift_counts(ctx.conn)
+    if not counts:
+        last = ctx.conn.execute("SELECT id, status, finished_at FROM job_runs WHERE job_type = 'verify'"
+                                " ORDER BY id DESC LIMIT 1").fetchone()
+        click.echo("No drift." + (f" Last verify: job {last['id']}, {last['status']}." if last else
+                                  " No verify has run yet: `runnerd enqueue verify`."))
+    else:
+        click.echo(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) +
+                   " (repair: `runnerd repair`, or `--kind KIND`; an orphan is only reported)")
+
+
+@cli.command()
+@click.argument("drift_ids", nargs=-1, type=int)
+@click.option("--kind", type=click.Choice(REPAIRABLE_DRIFT), help="All open drift of this kind.")
+@command_options
+@pass_ctx
+def repair(ctx: Context, drift_ids: tuple[int, ...], kind: str | None, wait: bool, timeout: float,
+           as_json: bool) -> None:
+    """Queue a repair: drifted files downloaded again, missing objects uploaded again (no ids: all open drift)."""
+    counts = drift_counts(ctx.conn, status="open")
+    if not any(n for k, n in counts.items() if k in REPAIRABLE_DRIFT and (kind is None or k == kind)):
+        raise click.ClickException("there is no open drift to repair" + (f" of kind {kind}" if kind else "") +
+                                   "; `runnerd drift` lists what the last verify found")
+    payload: dict = {}
+    if drift_ids:
+        payload["drift_ids"] = list(drift_ids)
+    if kind:
+        payload["kind"] = kind
+    submit(ctx, CommandKind.REPAIR_DRIFT, payload, wait, timeout, as_json)

@@ -23,6 +23,7 @@ from catalogsync_ops.store.migrations import (
     v005_platforms,
     v006_hardening,
     v007_activity,
+    v008_verify,
 )
 
 
@@ -37,10 +38,30 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = tuple(
     Migration(version, module.NAME, module.SQL, getattr(module, "apply", None))
     for version, module in enumerate((v001_initial, v002_web_auth, v003_throughput, v004_notifications,
-                                      v005_platforms, v006_hardening, v007_activity), 1)
+                                      v005_platforms, v006_hardening, v007_activity, v008_verify), 1)
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def widen_checks(conn: Connection, replacements) -> None:
+    """Rewrite CHECK lists in place, inside the caller's transaction: `replacements` are
+    (table, old text, new text). Only for lists that widen (every stored row stays valid):
+    SQLite's documented procedure for changing a constraint without copying the table."""
+    version = conn.execute("PRAGMA schema_version").fetchone()[0]
+    conn.execute("PRAGMA writable_schema = ON")
+    try:
+        for table, old, new in replacements:
+            sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()[0]
+            if new in sql:
+                continue
+            if old not in sql:
+                raise RuntimeError(f"{table}'s CHECK is not the one an earlier version wrote; refusing to rewrite it")
+            conn.execute("UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?",
+                         (sql.replace(old, new), table))
+        conn.execute(f"PRAGMA schema_version = {int(version) + 1}")
+    finally:
+        conn.execute("PRAGMA writable_schema = OFF")
 
 
 def _split_statements(sql: str) -> list[str]:

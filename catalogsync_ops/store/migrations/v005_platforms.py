@@ -66,18 +66,7 @@ CREATE TABLE source_stats (
 
 
 def apply(conn: Connection) -> None:
-    """Widen the CHECKs of job_items, item_attempts and notifications, inside the caller's transaction."""
-    version = conn.execute("PRAGMA schema_version").fetchone()[0]
-    conn.execute("PRAGMA writable_schema = ON")
-    try:
-        for table, (old, new) in WIDENED.items():
-            sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()[0]
-            if new in sql:
-                continue
-            if old not in sql:
-                raise RuntimeError(f"{table}'s CHECK is not the one an earlier version wrote; refusing to rewrite it")
-            conn.execute("UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?",
-                         (sql.replace(old, new), table))
-        conn.execute(f"PRAGMA schema_version = {int(version) + 1}")
-    finally:
-        conn.execute("PRAGMA writable_schema = OFF")
+    """Widen the CHECKs of job_items, item_attempts, notifications and job_commands."""
+    from catalogsync_ops.store.migrations import widen_checks
+
+    widen_checks(conn, [(table, old, new) for table, (old, new) in WIDENED.items()])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from catalogsync_ops.transfer.downloader import CancelToken, Progress
 
@@ -40,6 +40,14 @@ class Uploader:
                progress: Progress | None = None, state: UploadState | None = None,
                on_state: Callable[[UploadState], None] | None = None) -> UploadResult:
         raise NotImplementedError
+
+    def listing(self, cancel: CancelToken | None = None) -> Iterator[tuple[str, int, str | None]]:
+        """Every object under the prefix, as (key, size, ETag or None), a page at a time."""
+        raise NotImplementedError
+
+    def local_path(self, key: str) -> Path | None:
+        """Where an object lies on this machine (a mirror folder), or None (a bucket)."""
+        return None
 
     def close(self) -> None:
         """Release connections."""

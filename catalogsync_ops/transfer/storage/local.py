@@ -1,9 +1,11 @@
 """`local`: a mirror folder (a second volume or a mounted share), written atomically."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
+from catalogsync_ops.errors import ErrorClass, SourceError
 from catalogsync_ops.transfer.downloader import (
     CHUNK_SIZE,
     Canceled,
@@ -46,3 +48,25 @@ class LocalUploader(Uploader):
             raise
         commit_file(part, dest)
         return UploadResult(etag=sha256, skipped=False, bytes_sent=sent)
+
+    def listing(self, cancel: CancelToken | None = None) -> Iterator[tuple[str, int, str | None]]:
+        base = self.root / self.prefix if self.prefix else self.root
+        if not self.root.is_dir():
+            raise SourceError(f"the mirror folder {str(self.root)!r} is not there; is its disk mounted?",
+                              ErrorClass.CONFIG)
+        for folder, dirs, files in os.walk(base):
+            if cancel:
+                cancel.check()
+            dirs.sort()
+            for name in sorted(files):
+                if name.startswith(".") and name.endswith(".part"):
+                    continue  # an upload in progress, not an object yet
+                path = os.path.join(folder, name)
+                try:
+                    size = os.stat(path).st_size
+                except FileNotFoundError:
+                    continue
+                yield os.path.relpath(path, self.root).replace(os.sep, "/"), size, None
+
+    def local_path(self, key: str) -> Path | None:
+        return self.root / key

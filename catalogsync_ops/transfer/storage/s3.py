@@ -15,7 +15,7 @@ import io
 import threading
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -245,6 +245,18 @@ class S3Uploader(Uploader):
                     on_state(UploadState())
             raise
         return UploadResult(etag=answer.get("ETag"), skipped=False, bytes_sent=sent[0])
+
+    def listing(self, cancel: CancelToken | None = None) -> Iterator[tuple[str, int, str | None]]:
+        """ListObjectsV2, 1,000 keys a page, under the prefix."""
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                if cancel:
+                    cancel.check()
+                for obj in page.get("Contents", ()):
+                    yield obj["Key"], int(obj["Size"]), obj.get("ETag")
+        except (ClientError, BotoCoreError) as exc:
+            raise _error(exc, f"listing of bucket {self.bucket}") from None
 
     def abort(self, key: str, state: UploadState) -> None:
         """Abort a recorded multipart upload (a failed item giving up for good)."""

@@ -1,0 +1,352 @@
+"""Verify: is the library on disk, and its backup, still what the catalog recorded?
+
+A `verify` job has one stage of `verify` items, each a part of the check:
+
+- `files` (a range of file ids): each library file is present, with its recorded size and
+  modification time (fast, the default) or its recorded SHA-256 (`deep`). A file whose time
+  moved but whose size did not is hashed before it is called changed; when the hash still
+  matches (a tool touched it) the new time is recorded instead.
+- `store`: one paged listing of the backup (ListObjectsV2 for a bucket, a walk of the mirror
+  folder) compared with the recorded uploads: key present, size and ETag as recorded (and in
+  deep mode a mirror file's hash).
+- `orphans`: audio files under LIBRARY_DIR that the catalog does not know. Reported only.
+
+What a part finds is written to `drift` (one row per kind, place and path); what it no longer
+finds in the part it covered is marked resolved. Nothing on disk or in the bucket is changed:
+a `repair_drift` command queues a `repair` job (see `engine/commands.py`) that downloads and
+uploads again. When a whole folder or bucket looks gone (an unmounted disk, a wrong bucket),
+the part fails with that reason instead of reporting every file missing.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from catalogsync_ops.engine.records import ItemSpec
+from catalogsync_ops.engine.states import ItemType
+from catalogsync_ops.errors import ErrorClass, SourceError
+from catalogsync_ops.fileio import sha256_file
+from catalogsync_ops.store.connection import Connection, iso, transaction
+
+if TYPE_CHECKING:
+    from catalogsync_ops.pipeline import Outcome, WorkContext
+    from catalogsync_ops.transfer.storage.base import Uploader
+
+
+class DriftKind(StrEnum):
+    FILE_MISSING = "file_missing"
+    FILE_CHANGED = "file_changed"
+    OBJECT_MISSING = "object_missing"
+    OBJECT_CHANGED = "object_changed"
+    ORPHAN = "orphan"
+
+
+FILE_KINDS = (DriftKind.FILE_MISSING, DriftKind.FILE_CHANGED)
+OBJECT_KINDS = (DriftKind.OBJECT_MISSING, DriftKind.OBJECT_CHANGED)
+LIBRARY = "library"
+
+# What a music folder holds that is a song (the orphan walk looks at these only).
+AUDIO_EXTENSIONS = frozenset({".mp3", ".flac", ".m4a", ".mp4", ".aac", ".ogg", ".oga", ".opus", ".wav", ".aif",
+                              ".aiff", ".ape", ".wv", ".wma", ".alac", ".dsf", ".dff", ".mka", ".webm"})
+# Folders a NAS or a tool keeps beside the music: hidden ones (ours: .catalogsync), Synology's
+# thumbnails (@eaDir) and recycle bin (#recycle).
+SKIPPED_DIR_PREFIXES = (".", "@", "#")
+
+FILES_PER_PART = 2000  # fast: a stat each
+DEEP_FILES_PER_PART = 200  # deep: a part also ends after DEEP_BYTES_PER_PART, so a pause waits little
+DEEP_BYTES_PER_PART = 1 << 30
+
+
+@dataclass(frozen=True)
+class Found:
+    kind: DriftKind
+    path: str
+    detail: str
+    file_location_id: int | None = None
+    upload_task_id: int | None = None
+    song_id: int | None = None
+
+
+def place_of(uploader: "Uploader") -> str:
+    """How a backup is named in drift rows: `s3:<bucket>` or `local:<folder>`."""
+    return f"{uploader.backend}:{uploader.bucket}"
+
+
+# ---------------------------------------------------------------- the job's items
+
+
+def verify_items(conn: Connection, scope: dict[str, Any], settings: dict[str, Any],
+                 uploader: "Uploader | None") -> list[ItemSpec]:
+    """The parts of a verify job: ranges of file ids, the backup's listing, the orphan walk."""
+    deep = bool(scope.get("deep"))
+    root = str(settings["LIBRARY_DIR"])
+    rows = conn.execute("SELECT id, size_bytes FROM file_locations WHERE library_root = ? AND verified_at IS NOT NULL"
+                        " ORDER BY id", (root,)).fetchall()
+    specs, part, part_bytes = [], [], 0
+    limit = DEEP_FILES_PER_PART if deep else FILES_PER_PART
+
+    def close_part() -> None:
+        first, last = part[0], part[-1]
+        specs.append(ItemSpec(f"verify:files:{first}-{last}", ItemType.VERIFY,
+                              display_text=f"library files {first}–{last} ({len(part)})",
+                              payload={"part": "files", "first": first, "last": last, "deep": deep}))
+
+    for file_id, size in rows:
+        part.append(file_id)
+        part_bytes += size or 0
+        if len(part) >= limit or (deep and part_bytes >= DEEP_BYTES_PER_PART):
+            close_part()
+            part, part_bytes = [], 0
+    if part:
+        close_part()
+    if uploader is not None:
+        specs.append(ItemSpec("verify:store", ItemType.VERIFY, display_text=f"backup {place_of(uploader)}",
+                              payload={"part": "store", "deep": deep}))
+    specs.append(ItemSpec("verify:orphans", ItemType.VERIFY, display_text="files the catalog does not know",
+                          payload={"part": "orphans"}))
+    return specs
+
+
+def run_verify(ctx: "WorkContext", payload: dict[str, Any], job_id: int) -> "Outcome":
+    part = payload.get("part")
+    if part == "files":
+        return check_files(ctx, int(payload["first"]), int(payload["last"]), deep=bool(payload.get("deep")),
+                           job_id=job_id)
+    if part == "store":
+        return check_store(ctx, deep=bool(payload.get("deep")), job_id=job_id)
+    if part == "orphans":
+        return find_orphans(ctx, job_id=job_id)
+    raise SourceError(f"unknown verify part {part!r}", ErrorClass.INTERNAL)
+
+
+# ---------------------------------------------------------------- library files
+
+
+def check_files(ctx: "WorkContext", first: int, last: int, *, deep: bool, job_id: int | None) -> "Outcome":
+    from catalogsync_ops.pipeline import Outcome
+
+    root = Path(ctx.library_root)
+    if not root.is_dir():
+        raise SourceError(f"LIBRARY_DIR {str(root)!r} is not there; is its volume mounted? Nothing was recorded "
+                          "as missing", ErrorClass.CONFIG)
+    rows = ctx.conn.execute(
+        "SELECT id, song_id, rel_path, size_bytes, sha256, mtime_ns FROM file_locations WHERE library_root = ?"
+        " AND verified_at IS NOT NULL AND id BETWEEN ? AND ? ORDER BY id", (ctx.library_root, first, last)).fetchall()
+    found: list[Found] = []
+    touched: list[tuple[int, int]] = []  # (mtime_ns, id): same content, a new time
+    hashed = hashed_bytes = 0
+    for row in rows:
+        ctx.cancel.check()
+        path = root / row["rel_path"]
+        where = dict(file_location_id=row["id"], song_id=row["song_id"])
+        try:
+            st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            found.append(Found(DriftKind.FILE_MISSING, row["rel_path"], "not on disk", **where))
+            continue
+        if st.st_size != row["size_bytes"]:
+            found.append(Found(DriftKind.FILE_CHANGED, row["rel_path"],
+                               f"size {row['size_bytes']} recorded, {st.st_size} on disk", **where))
+            continue
+        if not deep and row["mtime_ns"] == st.st_mtime_ns:
+            continue
+        digest = sha256_file(path)
+        hashed += 1
+        hashed_bytes += st.st_size
+        if ctx.progress and deep:
+            ctx.progress(hashed_bytes, None)
+        if digest != row["sha256"]:
+            found.append(Found(DriftKind.FILE_CHANGED, row["rel_path"], "content differs from the recorded SHA-256",
+                               **where))
+        elif row["mtime_ns"] != st.st_mtime_ns:
+            touched.append((st.st_mtime_ns, row["id"]))
+    if rows and len(found) == len(rows) and all(f.kind is DriftKind.FILE_MISSING for f in found) \
+            and not _holds_audio(root):
+        raise SourceError(f"LIBRARY_DIR {str(root)!r} holds no audio file at all, while the catalog records files in "
+                          "it; is the right volume mounted? Nothing was recorded as missing", ErrorClass.CONFIG)
+    with transaction(ctx.conn):
+        if touched:
+            ctx.conn.executemany("UPDATE file_locations SET mtime_ns = ? WHERE id = ?", touched)
+        # Resolved: what this part checked (a file being repaired is not checked until it is back).
+        resolved = record_drift(ctx.conn, found, job_id=job_id, place=LIBRARY, kinds=FILE_KINDS,
+                                where="file_location_id IN (SELECT id FROM file_locations WHERE library_root = ?"
+                                      " AND verified_at IS NOT NULL AND id BETWEEN ? AND ?)",
+                                params=(ctx.library_root, first, last))
+    return Outcome(bytes_done=hashed_bytes, details=_summary(found, checked=len(rows), resolved=resolved,
+                                                             hashed=hashed, touched=len(touched)))
+
+
+def _holds_audio(root: Path) -> bool:
+    """Whether any audio file lies under `root` (stops at the first)."""
+    return next(_audio_files(str(root)), None) is not None
+
+
+def _audio_files(root: str):
+    """Audio files under `root` as paths relative to it (with '/'), in a stable order; the
+    folders a NAS or a tool keeps beside the music are passed by."""
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(SKIPPED_DIR_PREFIXES))
+        for name in sorted(files):
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS:
+                yield os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/")
+
+
+# ---------------------------------------------------------------- the backup
+
+
+def check_store(ctx: "WorkContext", *, deep: bool, job_id: int | None) -> "Outcome":
+    from catalogsync_ops.pipeline import Outcome
+
+    uploader = ctx.uploader
+    if uploader is None:
+        return Outcome(skipped="OBJECT_BACKEND_NAME is none")
+    place = place_of(uploader)
+    listed: dict[str, tuple[int, str | None]] = {}
+    for key, size, etag in uploader.listing(ctx.cancel):
+        listed[key] = (size, etag)
+    tasks = ctx.conn.execute(
+        "SELECT u.id, u.object_key, u.size_bytes, u.etag, u.checksum_sha256, f.song_id, f.id AS file_id"
+        " FROM upload_tasks u JOIN file_locations f ON f.id = u.file_location_id"
+        " WHERE u.backend = ? AND u.bucket = ? AND u.status = 'uploaded' AND f.library_root = ?",
+        (uploader.backend, uploader.bucket, ctx.library_root)).fetchall()
+    if tasks and not listed:
+        raise SourceError(f"the backup {place} lists no objects at all, while {len(tasks)} were uploaded to it; is "
+                          "its disk mounted, or the bucket and prefix right? Nothing was recorded as missing",
+                          ErrorClass.CONFIG)
+    found: list[Found] = []
+    hashed = hashed_bytes = 0
+    for task in tasks:
+        key = task["object_key"]
+        where = dict(file_location_id=task["file_id"], upload_task_id=task["id"], song_id=task["song_id"])
+        if key not in listed:
+            found.append(Found(DriftKind.OBJECT_MISSING, key, f"not in {place}", **where))
+            continue
+        size, etag = listed[key]
+        if task["size_bytes"] is not None and size != task["size_bytes"]:
+            found.append(Found(DriftKind.OBJECT_CHANGED, key, f"size {task['size_bytes']} uploaded, {size} listed",
+                               **where))
+        elif uploader.backend == "s3" and task["etag"] and etag and etag != task["etag"]:
+            found.append(Found(DriftKind.OBJECT_CHANGED, key, f"ETag {task['etag']} uploaded, {etag} listed", **where))
+        elif deep and (local := uploader.local_path(key)) is not None and task["checksum_sha256"]:
+            ctx.cancel.check()
+            hashed += 1
+            hashed_bytes += size
+            if sha256_file(local) != task["checksum_sha256"]:
+                found.append(Found(DriftKind.OBJECT_CHANGED, key, "content differs from the uploaded SHA-256",
+                                   **where))
+    known = {t["object_key"] for t in tasks}
+    unknown = sum(1 for key in listed if key not in known)
+    with transaction(ctx.conn):
+        resolved = record_drift(ctx.conn, found, job_id=job_id, place=place, kinds=OBJECT_KINDS,
+                                where="upload_task_id IN (SELECT id FROM upload_tasks WHERE status = 'uploaded')")
+    return Outcome(source=uploader.backend, bytes_done=hashed_bytes,
+                   details=_summary(found, checked=len(tasks), resolved=resolved, hashed=hashed,
+                                    listed=len(listed), not_in_catalog=unknown))
+
+
+# ---------------------------------------------------------------- orphans
+
+
+def find_orphans(ctx: "WorkContext", *, job_id: int | None) -> "Outcome":
+    from catalogsync_ops.pipeline import Outcome
+
+    root = ctx.library_root
+    if not Path(root).is_dir():
+        raise SourceError(f"LIBRARY_DIR {root!r} is not there; is its volume mounted?", ErrorClass.CONFIG)
+    known = {r[0] for r in ctx.conn.execute("SELECT rel_path FROM file_locations WHERE library_root = ?", (root,))}
+    found: list[Found] = []
+    seen = 0
+    for rel in _audio_files(root):
+        seen += 1
+        if seen % 1000 == 0:
+            ctx.cancel.check()
+        if rel not in known:
+            found.append(Found(DriftKind.ORPHAN, rel, "an audio file the catalog does not know"))
+    with transaction(ctx.conn):
+        resolved = record_drift(ctx.conn, found, job_id=job_id, place=LIBRARY, kinds=(DriftKind.ORPHAN,))
+    return Outcome(details=_summary(found, checked=seen, resolved=resolved))
+
+
+# ---------------------------------------------------------------- drift rows
+
+
+def record_drift(conn: Connection, found: list[Found], *, job_id: int | None, place: str, kinds,
+                 where: str = "1", params: tuple = ()) -> int:
+    """Write what a part found, and mark resolved what it covered (`where`) and no longer
+    finds. Inside the caller's transaction. Returns how many were resolved."""
+    ts = iso()
+    conn.executemany(
+        "INSERT INTO drift (kind, place, path, file_location_id, upload_task_id, song_id, detail, status,"
+        " found_job_id, first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)"
+        " ON CONFLICT (kind, place, path) DO UPDATE SET detail = excluded.detail,"
+        " file_location_id = excluded.file_location_id, upload_task_id = excluded.upload_task_id,"
+        " song_id = excluded.song_id, found_job_id = excluded.found_job_id, last_seen_at = excluded.last_seen_at,"
+        " first_seen_at = CASE WHEN status = 'resolved' THEN excluded.first_seen_at ELSE first_seen_at END,"
+        " status = CASE WHEN status = 'resolved' THEN 'open' ELSE status END, resolved_at = NULL",
+        [(f.kind.value, place, f.path, f.file_location_id, f.upload_task_id, f.song_id, f.detail, job_id, ts, ts)
+         for f in found])
+    marks = ", ".join("?" for _ in kinds)
+    return conn.execute(
+        f"UPDATE drift SET status = 'resolved', resolved_at = ? WHERE place = ? AND kind IN ({marks})"
+        f" AND status != 'resolved' AND last_seen_at != ? AND ({where})",
+        (ts, place, *[k.value for k in kinds], ts, *params)).rowcount
+
+
+def _summary(found: list[Found], **counts: int) -> dict[str, Any]:
+    by_kind: dict[str, int] = {}
+    for f in found:
+        by_kind[f.kind.value] = by_kind.get(f.kind.value, 0) + 1
+    details: dict[str, Any] = {k: v for k, v in counts.items() if v}
+    details["checked"] = counts.get("checked", 0)
+    details["found"] = by_kind
+    if found:
+        details["examples"] = [{"kind": f.kind.value, "path": f.path, "detail": f.detail} for f in found[:20]]
+    return details
+
+
+def settle_repairs(conn: Connection) -> int:
+    """Drift whose repair job has ended: resolved when the file is back in the library (or the
+    object uploaded again), open again otherwise (the job's failed items say why)."""
+    rows = conn.execute(
+        "SELECT d.id, d.kind, d.file_location_id, d.upload_task_id FROM drift d JOIN job_runs j ON j.id = d.repair_job_id"
+        " WHERE d.status = 'repairing' AND j.status IN ('completed', 'completed_with_errors', 'failed', 'canceled')"
+    ).fetchall()
+    if not rows:
+        return 0
+    ts = iso()
+    with transaction(conn):
+        for row in rows:
+            if row["kind"] in {k.value for k in FILE_KINDS}:
+                done = conn.execute("SELECT 1 FROM file_locations WHERE id = ? AND verified_at IS NOT NULL",
+                                    (row["file_location_id"],)).fetchone()
+            else:
+                done = conn.execute("SELECT 1 FROM upload_tasks WHERE id = ? AND status = 'uploaded'",
+                                    (row["upload_task_id"],)).fetchone()
+            conn.execute("UPDATE drift SET status = ?, resolved_at = ? WHERE id = ?",
+                         ("resolved" if done else "open", ts if done else None, row["id"]))
+    return len(rows)
+
+
+def drift_counts(conn: Connection, *, status: str | None = None) -> dict[str, int]:
+    """Drift by kind: open and being repaired (or of one status)."""
+    where, params = ("status = ?", (status,)) if status else ("status != 'resolved'", ())
+    return {r[0]: r[1] for r in conn.execute(f"SELECT kind, COUNT(*) FROM drift WHERE {where} GROUP BY kind", params)}
+
+
+def list_drift(conn: Connection, *, kind: str | None = None, include_resolved: bool = False, limit: int = 500,
+               after_id: int | None = None) -> list[dict[str, Any]]:
+    """Drift rows for the drift page and `runnerd drift`, oldest first."""
+    where, params = ["1"], []
+    if not include_resolved:
+        where.append("status != 'resolved'")
+    if kind:
+        where.append("kind = ?")
+        params.append(kind)
+    if after_id:
+        where.append("id > ?")
+        params.append(after_id)
+    return [dict(r) for r in conn.execute(
+        f"SELECT * FROM drift WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", (*params, limit))]

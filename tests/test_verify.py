@@ -1,0 +1,245 @@
+"""Verify and repair through the real runner: the library on disk and its backup (moto's S3
+server and a mirror folder) against the catalog, what drifted, and mending it."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from contextlib import closing
+from pathlib import Path
+
+import boto3
+import pytest
+from conftest import run_demo_pipeline, runnerd, set_env, wait_for
+
+from catalogsync_ops.fileio import sha256_file
+from catalogsync_ops.library import catalog
+from catalogsync_ops.sources.base import Track
+from catalogsync_ops.store.connection import connect
+
+S3_CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
+
+
+def db(home: Path):
+    return closing(connect(home / "catalogsync.db"))
+
+
+def drift_of(home: Path, *extra: str) -> dict:
+    result = runnerd(home, "drift", "--json", *extra)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def verify(home: Path, *flags: str) -> int:
+    assert runnerd(home, "enqueue", "verify", *flags).returncode == 0
+    done = runnerd(home, "run", "--burst", timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with db(home) as conn:
+        job = conn.execute("SELECT id, status FROM job_runs WHERE job_type = 'verify' ORDER BY id DESC").fetchone()
+    assert job["status"] == "completed", job["status"]
+    return job["id"]
+
+
+class Backup:
+    """Where the runner uploads: moto's S3 server (a bucket of its own) or a mirror folder."""
+
+    def __init__(self, kind: str, home: Path, endpoint: str | None) -> None:
+        self.kind = kind
+        self.home = home
+        if kind == "s3":
+            self.bucket = f"verify-{uuid.uuid4().hex[:8]}"
+            self.client = boto3.client("s3", endpoint_url=endpoint, **S3_CREDS)
+            self.client.create_bucket(Bucket=self.bucket)
+            self.env = {"OBJECT_BACKEND_NAME": "s3", "OBJECT_BUCKET": self.bucket, "OBJECT_ENDPOINT": endpoint,
+                        "OBJECT_ACCESS_KEY_ID": "testing", "OBJECT_SECRET_ACCESS_KEY": "testing",
+                        "OBJECT_PREFIX": "music"}
+        else:
+            self.env = {"OBJECT_BACKEND_NAME": "local", "OBJECT_PREFIX": "music"}
+
+    def keys(self) -> set[str]:
+        if self.kind == "s3":
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
+            return {o["Key"] for page in pages for o in page.get("Contents", ())}
+        mirror = self.home / "mirror"
+        return {p.relative_to(mirror).as_posix() for p in mirror.rglob("*") if p.is_file()}
+
+    def delete(self, key: str) -> None:
+        if self.kind == "s3":
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        else:
+            (self.home / "mirror" / key).unlink()
+
+
+@pytest.fixture(params=["s3", "mirror"])
+def backup(request, home: Path, moto_endpoint):
+    return Backup(request.param, home, moto_endpoint if request.param == "s3" else None)
+
+
+def uploaded_files(home: Path) -> list:
+    with db(home) as conn:
+        return conn.execute(
+            "SELECT f.id, f.song_id, f.rel_path, f.sha256, f.size_bytes, u.object_key FROM file_locations f"
+            " JOIN upload_tasks u ON u.file_location_id = f.id WHERE u.status = 'uploaded' ORDER BY f.id").fetchall()
+
+
+def test_verify_reports_exactly_the_four_drifts_and_repair_mends_three_and_leaves_the_orphan(
+        home: Path, demo_server, backup: Backup):
+    run_demo_pipeline(home, demo_server, MIN_FREE_DISK_MB=0, **backup.env)
+    library = home / "library"
+    files = uploaded_files(home)
+    assert len(files) == 24 and len(backup.keys()) == 24
+    gone, changed, unbacked = files[0], files[1], files[2]
+    (library / gone["rel_path"]).unlink()
+    with open(library / changed["rel_path"], "ab") as handle:
+        handle.write(b"a tag editor was here")
+    backup.delete(unbacked["object_key"])
+    orphan = library / "Someone Else" / "Their Album" / "Bonus Track.FLAC"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"fLaC not ours")
+    # What a NAS keeps beside the music is none of the catalog's business, and no drift:
+    (library / "@eaDir" / "x.mp3").parent.mkdir()
+    (library / "@eaDir" / "x.mp3").write_bytes(b"synology thumbnail cache")
+    (library / "Someone Else" / "cover.jpg").write_bytes(b"jpeg")
+
+    verify(home)
+    found = drift_of(home)
+    kinds = {row["kind"]: row["path"] for row in found["drift"]}
+    assert found["counts"] == {"file_missing": 1, "file_changed": 1, "object_missing": 1, "orphan": 1}
+    assert kinds == {"file_missing": gone["rel_path"], "file_changed": changed["rel_path"],
+                     "object_missing": unbacked["object_key"], "orphan": "Someone Else/Their Album/Bonus Track.FLAC"}
+    assert all(row["status"] == "open" for row in found["drift"])
+    # A second verify finds the same four (one row each, seen again), not eight.
+    verify(home)
+    assert drift_of(home)["counts"] == found["counts"]
+
+    refused = runnerd(home, "repair", "--kind", "orphan")
+    assert refused.returncode != 0 and "orphan" in refused.stderr
+    queued = runnerd(home, "repair", "--json")
+    assert queued.returncode == 0, queued.stderr
+    assert runnerd(home, "run", "--burst", timeout=300).returncode == 0
+    with db(home) as conn:
+        command = conn.execute("SELECT status, result_json FROM job_commands WHERE id = ?",
+                               (json.loads(queued.stdout)["command_id"],)).fetchone()
+        assert command["status"] == "applied"
+        result = json.loads(command["result_json"])
+        assert result["drifts"] == 3
+        repair = conn.execute("SELECT job_type, status FROM job_runs WHERE id = ?", (result["job_id"],)).fetchone()
+    assert tuple(repair) == ("repair", "completed")
+
+    # The missing file is back, the changed one is the song again (the changed copy kept aside),
+    # the object is back, and the orphan is where it was, untouched.
+    assert sha256_file(library / gone["rel_path"]) == gone["sha256"]
+    assert sha256_file(library / changed["rel_path"]) == changed["sha256"]
+    kept = list((library / ".catalogsync" / "kept").rglob("*"))
+    assert [p.read_bytes().endswith(b"a tag editor was here") for p in kept if p.is_file()] == [True]
+    assert unbacked["object_key"] in backup.keys() and len(backup.keys()) == 24
+    assert orphan.read_bytes() == b"fLaC not ours"
+    after = drift_of(home)
+    assert after["counts"] == {"orphan": 1}
+    mended = drift_of(home, "--all")["drift"]
+    assert sorted(r["status"] for r in mended) == ["open", "resolved", "resolved", "resolved"]
+    verify(home)
+    assert drift_of(home)["counts"] == {"orphan": 1}
+    nothing = runnerd(home, "repair")  # nothing left that a repair can mend
+    assert nothing.returncode != 0 and "no open drift to repair" in nothing.stderr
+
+
+def test_fast_verify_compares_size_and_time_and_deep_verify_reads_every_byte(home: Path, demo_server):
+    run_demo_pipeline(home, demo_server, MIN_FREE_DISK_MB=0, OBJECT_BACKEND_NAME="none")
+    library = home / "library"
+    with db(home) as conn:
+        rows = conn.execute("SELECT id, rel_path, mtime_ns FROM file_locations ORDER BY id").fetchall()
+    touched, silent = library / rows[0]["rel_path"], library / rows[1]["rel_path"]
+    # A tool touched one file (same bytes, a new time): hashed, found the same, its time recorded.
+    os.utime(touched, ns=(rows[0]["mtime_ns"] + 10**9, rows[0]["mtime_ns"] + 10**9))
+    # One byte of another changed, same size, its time put back: only a deep verify can tell.
+    data = bytearray(silent.read_bytes())
+    data[-1] ^= 0xFF
+    silent.write_bytes(bytes(data))
+    os.utime(silent, ns=(rows[1]["mtime_ns"], rows[1]["mtime_ns"]))
+
+    job = verify(home)
+    assert drift_of(home)["counts"] == {}
+    with db(home) as conn:
+        assert conn.execute("SELECT mtime_ns FROM file_locations WHERE id = ?", (rows[0]["id"],)).fetchone()[0] \
+            == rows[0]["mtime_ns"] + 10**9
+        details = [json.loads(r[0]) for r in conn.execute(
+            "SELECT a.details_json FROM item_attempts a JOIN job_items i ON i.id = a.item_id WHERE i.job_id = ?"
+            " AND i.item_key LIKE 'verify:files:%'", (job,))]
+    assert sum(d.get("hashed", 0) for d in details) == 1  # the touched file only
+    verify(home, "--deep")
+    found = drift_of(home)
+    assert found["counts"] == {"file_changed": 1}
+    assert found["drift"][0]["path"] == rows[1]["rel_path"]
+
+
+def test_verify_refuses_to_call_everything_missing_when_the_library_volume_is_gone(home: Path, demo_server):
+    run_demo_pipeline(home, demo_server, MIN_FREE_DISK_MB=0, OBJECT_BACKEND_NAME="none")
+    library = home / "library"
+    library.rename(home / "library-unmounted")
+    library.mkdir()  # an empty mount point, as an unmounted USB disk leaves it
+    assert runnerd(home, "enqueue", "verify").returncode == 0
+    assert runnerd(home, "run", "--burst", timeout=300).returncode == 0
+    with db(home) as conn:
+        status = conn.execute("SELECT status FROM job_runs WHERE job_type = 'verify'").fetchone()[0]
+        error = conn.execute("SELECT last_error FROM job_items WHERE item_key LIKE 'verify:files:%'").fetchone()[0]
+    assert status == "completed_with_errors"  # the files could not be checked; the orphan walk found none
+    assert "no audio file at all" in error and "mounted" in error
+    assert drift_of(home)["counts"] == {}
+
+
+def make_library(home: Path, n: int, size: int) -> list[str]:
+    """n songs with a verified file each (size bytes), written straight into the catalog."""
+    library = home / "library"
+    body = os.urandom(size)
+    digest = hashlib.sha256(body).hexdigest()
+    paths = []
+    with db(home) as conn:
+        for i in range(n):
+            rel = f"Artist {i // 100}/Album/{i:05d}.mp3"
+            path = library / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(body)
+            song = catalog.upsert_song(conn, Track(platform="demo", external_id=str(i), title=f"Song {i}",
+                                                   artists=("Artist",)))
+            file_id = catalog.record_file(conn, song, str(library), rel, size=size, sha256=digest, fmt="mp3",
+                                          source="demo", verified=False)
+            catalog.mark_file_verified(conn, file_id, mtime_ns=path.stat().st_mtime_ns)
+            paths.append(rel)
+    return paths
+
+
+def test_a_sigkill_during_verify_resumes_it_and_checks_each_part_once(home: Path):
+    set_env(home, OBJECT_BACKEND_NAME="none", VERIFY_WORKERS=1, MIN_FREE_DISK_MB=0, AUTO_RESUME_AFTER_RECOVERY="true")
+    paths = make_library(home, 2000, 256 * 1024)  # deep: 10 parts of 200 files
+    (home / "library" / paths[1234]).unlink()
+    assert runnerd(home, "enqueue", "verify", "--deep").returncode == 0
+    env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}
+    daemon = subprocess.Popen([sys.executable, "-m", "runnerd", "run"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        def parts_done():
+            with db(home) as conn:
+                return conn.execute("SELECT COUNT(*) FROM job_items WHERE status = 'succeeded'").fetchone()[0] >= 3
+
+        wait_for(parts_done, timeout=120, interval=0.01, what="three parts checked")
+        daemon.send_signal(signal.SIGKILL)
+    finally:
+        daemon.wait(30)
+    with db(home) as conn:
+        done_before = {r[0] for r in conn.execute("SELECT id FROM job_items WHERE status = 'succeeded'")}
+        total = conn.execute("SELECT COUNT(*) FROM job_items").fetchone()[0]
+    assert total == 11 and 3 <= len(done_before) < total  # 10 parts of files and the orphan walk
+    # The next runner recovers the job and goes on with it (AUTO_RESUME_AFTER_RECOVERY=true).
+    assert runnerd(home, "run", "--burst", timeout=300).returncode == 0
+    with db(home) as conn:
+        assert conn.execute("SELECT status FROM job_runs WHERE id = 1").fetchone()[0] == "completed"
+        attempts = dict(conn.execute("SELECT item_id, COUNT(*) FROM item_attempts GROUP BY item_id").fetchall())
+    assert all(attempts[item] == 1 for item in done_before)  # a part checked before the kill is not checked again
+    found = drift_of(home)
+    assert found["counts"] == {"file_missing": 1}
+    assert found["drift"][0]["path"] == paths[1234]
