@@ -27,7 +27,6 @@ from catalogsync_ops.library.layout import render_layout, resolve_collision, set
 from catalogsync_ops.library.matching import THRESHOLD, best_match
 from catalogsync_ops.library.pools import pool_files, pool_name, read_pool
 from catalogsync_ops.library.tagging import write_tags
-from catalogsync_ops.library.verify import verify_items
 from catalogsync_ops.sources import build_source
 from catalogsync_ops.sources.base import Resolved, Source, Track
 from catalogsync_ops.store.connection import Connection, iso
@@ -424,7 +423,8 @@ def upload_file(ctx: WorkContext, file_id: int) -> Outcome:
 
 def items_for_stage(conn: Connection, stage_type: StageType | str, scope: dict[str, list],
                     settings: dict[str, Any], uploader: Uploader | None) -> list[ItemSpec]:
-    """The items a stage has now, from the catalog and the job's scope (materialised at stage start)."""
+    """The items a stage has now, from the catalog and the job's scope (materialised at stage start).
+    A verify stage's are `verify.verify_items`' (see runnerd/workers.stage_items)."""
     stage_type = StageType(stage_type)
     if stage_type is StageType.COLLECT:
         names = {pool_name(p): p for p in pool_files(Path(settings["INPUT_DIR"]))}
@@ -433,8 +433,6 @@ def items_for_stage(conn: Connection, stage_type: StageType | str, scope: dict[s
     if stage_type is StageType.SYNC:
         return [ItemSpec(f"playlist:{r['id']}", ItemType.PLAYLIST, display_text=r["title"] or r["url"],
                          playlist_id=r["id"]) for r in catalog.playlists_in_scope(conn, scope)]
-    if stage_type is StageType.VERIFY:
-        return verify_items(conn, scope, settings, uploader)
     if stage_type is StageType.DOWNLOAD:
         return [ItemSpec(f"song:{r['id']}", ItemType.SONG, song_id=r["id"],
                          display_text=catalog.track_of(r).display)

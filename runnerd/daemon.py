@@ -45,7 +45,6 @@ from catalogsync_ops.engine.runners import (
 from catalogsync_ops.engine.stages import add_items, finish_stage, skip_stage, start_stage
 from catalogsync_ops.engine.states import STAGE_FINAL, StageType
 from catalogsync_ops.errors import CatalogsyncError, ConfigError, TransitionError
-from catalogsync_ops.pipeline import items_for_stage
 from catalogsync_ops.store.connection import Connection, iso, transaction
 from catalogsync_ops.store.database import open_database, open_secret_files
 from catalogsync_ops.transfer.storage import build_uploader
@@ -54,7 +53,7 @@ from runnerd.library_views import LibraryViews
 from runnerd.lock import RunnerLock, RunnerLockHeld
 from runnerd.logs import DatabaseLogHandler, apply_retention
 from runnerd.watch import EnvWatcher
-from runnerd.workers import Assignment, WorkerPool
+from runnerd.workers import Assignment, WorkerPool, stage_items
 
 log = logging.getLogger("runnerd")
 
@@ -460,7 +459,7 @@ class Runner:
         if current["status"] in ("pending", "paused"):
             scope = json.loads(job["scope_json"] or "{}")
             uploader = self._uploader_for(job["id"], settings) if current["stage_type"] in USES_BACKUP else None
-            specs = items_for_stage(conn, current["stage_type"], scope, settings, uploader)
+            specs = stage_items(conn, current["stage_type"], scope, settings, uploader)
             added = add_items(conn, current["id"], specs, max_attempts=int(self.config["MAX_ATTEMPTS"])) if specs else 0
             start_stage(conn, current["id"])
             log.info("Job %s: stage %s started with %d new items", job["id"], current["stage_type"], added,

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from catalogsync_ops.library.coverage import refresh_coverage
+from catalogsync_ops.library.drift import settle_repairs
 from catalogsync_ops.library.export import export_folder, export_playlists
-from catalogsync_ops.library.verify import settle_repairs
 from catalogsync_ops.store.connection import connect
 
 log = logging.getLogger("runnerd.library")

@@ -34,20 +34,22 @@ from catalogsync_ops.engine.items import (
     release_items,
     seconds_until_next_due,
 )
-from catalogsync_ops.engine.records import Claim, RetryPolicy
+from catalogsync_ops.engine.records import Claim, ItemSpec, RetryPolicy
+from catalogsync_ops.engine.states import StageType
 from catalogsync_ops.errors import Deferred, ErrorClass, SourceError, TransitionError
-from catalogsync_ops.library.verify import run_verify
 from catalogsync_ops.pipeline import (
     Outcome,
     WorkContext,
     collect_pool,
     download_song,
     is_retryable,
+    items_for_stage,
     sync_playlist,
     upload_file,
 )
 from catalogsync_ops.store.connection import Connection, connect, iso, transaction, utcnow
 from catalogsync_ops.transfer.downloader import Canceled, CancelToken
+from catalogsync_ops.verify import run_verify, verify_items
 from runnerd.health import DatabaseDiskGuard, is_disk_full
 from runnerd.logs import working_on
 
@@ -87,6 +89,15 @@ class WorkerView:
     item_started_at: str | None = None
     started_mono: float = 0.0
     dirty: bool = True
+
+
+def stage_items(conn: Connection, stage_type: str, scope: dict[str, Any], settings: dict[str, Any],
+                uploader: Any) -> list[ItemSpec]:
+    """The items a stage has now (materialised at stage start): a verify stage's parts, or the
+    pipeline's items."""
+    if stage_type == StageType.VERIFY:
+        return verify_items(conn, scope, settings, uploader)
+    return items_for_stage(conn, stage_type, scope, settings, uploader)
 
 
 def run_item(ctx: WorkContext, claim: Claim) -> Outcome:

@@ -21,7 +21,7 @@ from catalogsync_ops.engine.states import (
     WorkerState,
 )
 from catalogsync_ops.errors import DatabaseLocationError, ErrorClass, SchemaTooNewError
-from catalogsync_ops.library.verify import DriftKind
+from catalogsync_ops.library.drift import DriftKind
 from catalogsync_ops.store import migrations
 from catalogsync_ops.store.connection import check_local_filesystem, connect, filesystem_type, transaction
 from catalogsync_ops.store.database import open_database

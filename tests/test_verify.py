@@ -243,3 +243,40 @@ def test_a_sigkill_during_verify_resumes_it_and_checks_each_part_once(home: Path
     found = drift_of(home)
     assert found["counts"] == {"file_missing": 1}
     assert found["drift"][0]["path"] == paths[1234]
+
+
+def test_the_drift_page_starts_a_verify_lists_what_it_found_and_queues_a_repair_of_one_file(
+        home: Path, demo_server, client, web):
+    from conftest import csrf_from
+
+    run_demo_pipeline(home, demo_server, MIN_FREE_DISK_MB=0)
+    _, conn = web
+    page = client.get("/drift").get_data(as_text=True)
+    assert "No verify has run yet." in page
+    token = csrf_from(page)
+    posted = client.post("/commands", data={"csrf_token": token, "kind": "enqueue_job", "job_type": "verify",
+                                            "deep": "1", "back": "/drift", "nonce": "n1"})
+    assert posted.status_code == 302
+    assert json.loads(conn.execute("SELECT payload_json FROM job_commands ORDER BY id DESC").fetchone()[0]) == \
+        {"job_type": "verify", "scope": {}, "priority": 0, "deep": True}
+    files = uploaded_files(home)
+    for row in files[:2]:
+        (home / "library" / row["rel_path"]).unlink()
+    assert runnerd(home, "run", "--burst", timeout=300).returncode == 0
+    assert conn.execute("SELECT scope_json FROM job_runs WHERE job_type = 'verify'").fetchone()[0] == '{"deep": true}'
+
+    page = client.get("/drift").get_data(as_text=True)
+    assert page.count("data-drift=") == 2 and files[0]["rel_path"] in page and "(deep)" in page
+    dashboard = client.get("/").get_data(as_text=True)
+    assert "A verify found files that changed or went missing:" in dashboard and "file_missing 2" in dashboard
+    first = conn.execute("SELECT id FROM drift WHERE path = ?", (files[0]["rel_path"],)).fetchone()[0]
+    client.post("/commands", data={"csrf_token": token, "kind": "repair_drift", "drift_ids": str(first),
+                                   "back": "/drift", "nonce": "n2"})
+    assert json.loads(conn.execute("SELECT payload_json FROM job_commands ORDER BY id DESC").fetchone()[0]) == \
+        {"drift_ids": [first]}
+    assert runnerd(home, "run", "--burst", timeout=300).returncode == 0
+    assert (home / "library" / files[0]["rel_path"]).is_file()
+    assert not (home / "library" / files[1]["rel_path"]).exists()  # only the one asked for
+    client.get("/lang/zh")
+    chinese = client.get("/drift").get_data(as_text=True)
+    assert "文件缺失" in chinese and "未解决" in chinese and ">file_missing<" not in chinese

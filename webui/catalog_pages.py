@@ -5,6 +5,7 @@ import json
 
 from flask import Blueprint, Response, abort, render_template, request
 
+from catalogsync_ops.engine.payloads import REPAIRABLE_DRIFT
 from catalogsync_ops.library.coverage import (
     missing,
     missing_csv,
@@ -13,12 +14,14 @@ from catalogsync_ops.library.coverage import (
     read_coverage,
     songs_of,
 )
+from catalogsync_ops.library.drift import DriftKind, drift_counts, list_drift
 from webui.context import arg_int, get_db, library_dir
 from webui.i18n import gettext
 
 bp = Blueprint("catalog", __name__)
 PAGE_SIZE = 50
 SONGS_SHOWN = 1000  # a playlist page lists this many songs; the missing list has them all
+DRIFT_SHOWN = 200
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -69,6 +72,23 @@ def missing_list(form: str, playlist_id: int | None = None):
                             mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+@bp.route("/drift")
+def drift():
+    """What the last verify found, the buttons that start a verify and queue repairs."""
+    conn = get_db()
+    include_resolved = request.args.get("all") == "1"
+    kind = request.args.get("kind") if request.args.get("kind") in {k.value for k in DriftKind} else None
+    rows = list_drift(conn, kind=kind, include_resolved=include_resolved, limit=DRIFT_SHOWN,
+                      after_id=arg_int("after", 0) or None)
+    last = conn.execute("SELECT * FROM job_runs WHERE job_type = 'verify' ORDER BY id DESC LIMIT 1").fetchone()
+    repair = conn.execute("SELECT * FROM job_runs WHERE job_type = 'repair' ORDER BY id DESC LIMIT 1").fetchone()
+    return render_template("drift.html", title=gettext("Verify and drift"), rows=rows, kind=kind,
+                           include_resolved=include_resolved, counts=drift_counts(conn),
+                           open_counts=drift_counts(conn, status="open"), last=last, repair=repair,
+                           last_deep=bool(last and json.loads(last["scope_json"] or "{}").get("deep")),
+                           kinds=[k.value for k in DriftKind], repairable=REPAIRABLE_DRIFT, shown=DRIFT_SHOWN)
 
 
 @bp.route("/songs")

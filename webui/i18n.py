@@ -248,6 +248,7 @@ CODES_ZH = {
     "starting": "启动中", "idle": "空闲", "busy": "忙碌", "stopping": "停止中", "stopped": "已停止", "dead": "已退出",
     "applied": "已执行", "rejected": "已拒绝", "gone": "已消失", "invalid": "无效",
     "full_pipeline": "完整流程", "collect": "收集", "sync": "同步", "download": "下载", "upload": "上传",
+    "verify": "校验", "repair": "修复",
     "cli": "命令行", "ui": "网页", "web": "网页", "api": "API", "external": "外部编辑", "rollback": "回滚",
     "startup": "启动时", "init": "初始化",
     "job_created": "任务已创建", "job_started": "任务开始", "job_finished": "任务结束", "job_paused": "任务已暂停",
@@ -285,6 +286,7 @@ COMMAND_PHRASES = {
     "reprioritize_job": "Job {job_id}: priority {priority}", "pause_runner": "Runner paused",
     "resume_runner": "Runner resumed", "apply_config": "Config applied (revision {revision_id})",
     "rollback_config": "Config rolled back (revision {revision_id})", "reset_source": "Source {source}: tried again now",
+    "repair_drift": "Repair job {job_id} queued for {drifts} drifted files",
 }
 ZH.update({
     "Job {job_id} queued": "任务 {job_id} 已加入队列", "Job {job_id}: {status}": "任务 {job_id}：{status}",
@@ -294,8 +296,27 @@ ZH.update({
     "Runner resumed": "运行器已恢复", "Config applied (revision {revision_id})": "配置已应用（版本 {revision_id}）",
     "Config rolled back (revision {revision_id})": "配置已回滚（版本 {revision_id}）",
     "Source {source}: tried again now": "来源 {source}：已立即重试",
+    "Repair job {job_id} queued for {drifts} drifted files": "修复任务 {job_id} 已加入队列，处理 {drifts} 个偏差文件",
 })
 
 
 def command_phrases() -> dict[str, str]:
     return {kind: gettext(phrase) for kind, phrase in COMMAND_PHRASES.items()}
+
+# The verify job and its drift page.
+ZH.update({
+    "A repair downloads a missing or changed file again (a changed file is kept in .catalogsync/kept, never overwritten) and uploads a missing object again. An orphan is only reported: it is yours to move or delete.":
+        "修复会重新下载缺失或被改动的文件（被改动的文件保存在 .catalogsync/kept 中，绝不覆盖），并重新上传缺失的备份对象。孤立文件只作报告：移动或删除由你决定。",
+    "A verify compares every library file with what was recorded when it was put in place (its size and time, or with a deep verify its whole content), the backup's listing with the recorded uploads, and looks for audio files the catalog does not know. It changes nothing.":
+        "校验会将资料库中的每个文件与入库时的记录比对（大小和修改时间；深度校验则比对全部内容），将备份的清单与上传记录比对，并查找目录不认识的音频文件。校验不会改动任何东西。",
+    "A verify found files that changed or went missing:": "校验发现有文件被改动或缺失：",
+    "All kinds": "全部类型", "Check the library": "检查资料库", "Deep verify (reads every file)": "深度校验（读取每个文件）",
+    "Drift": "偏差", "Hide resolved": "隐藏已解决", "Kind": "类型", "Last repair": "上次修复", "Last verify": "上次校验",
+    "No drift: the library and its backup are as recorded.": "没有偏差：资料库及其备份与记录一致。",
+    "No verify has run yet.": "尚未运行过校验。", "Nothing is known yet: start a verify.": "尚无结果：请开始一次校验。",
+    "Path": "路径", "Repair": "修复", "Repair all %(n)s": "全部修复（%(n)s）", "See and repair": "查看并修复",
+    "Show resolved": "显示已解决", "Verify and drift": "校验与偏差", "Verify now": "立即校验", "What differs": "差异",
+    "being repaired": "修复中", "deep": "深度", "not resolved": "未解决", "resolved": "已解决",
+    "file_missing": "文件缺失", "file_changed": "文件被改动", "object_missing": "备份对象缺失",
+    "object_changed": "备份对象被改动", "orphan": "孤立文件",
+})

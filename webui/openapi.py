@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from catalogsync_ops import __version__
 from catalogsync_ops.config.settings import KNOWN_SOURCES
-from catalogsync_ops.engine.payloads import ID_MAX, PRIORITY_LIMIT
+from catalogsync_ops.engine.payloads import ID_MAX, PRIORITY_LIMIT, REPAIRABLE_DRIFT
 from catalogsync_ops.engine.states import ItemStatus, JobType
 from catalogsync_ops.errors import ErrorClass
 
@@ -73,7 +73,7 @@ def command_schemas() -> dict[str, dict]:
     priority = {"type": "integer", "minimum": -PRIORITY_LIMIT, "maximum": PRIORITY_LIMIT}
     return {
         "enqueue_job": _payload([], job_type={"type": "string", "enum": [t.value for t in JobType]}, scope=scope,
-                                priority=priority, note=note),
+                                priority=priority, note=note, deep={"type": "boolean"}),
         "pause_job": job, "resume_job": job, "cancel_job": job,
         "retry_item": _payload(["item_id"], item_id=ID),
         "retry_failed_items": _payload(["job_id"], job_id=ID,
@@ -85,6 +85,8 @@ def command_schemas() -> dict[str, dict]:
         "apply_config": _payload(["content"], content={**TEXT, "maxLength": 256 * 1024}, note=note),
         "rollback_config": _payload(["revision_id"], revision_id=ID, note=note),
         "reset_source": _payload(["source"], source={"type": "string", "enum": list(KNOWN_SOURCES)}),
+        "repair_drift": _payload([], drift_ids={"type": "array", "maxItems": 10000, "items": ID},
+                                 kind={"type": "string", "enum": list(REPAIRABLE_DRIFT)}),
     }
 
 

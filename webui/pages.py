@@ -130,8 +130,13 @@ def _payload_from_form(kind: CommandKind) -> dict:
     if kind is CommandKind.ENQUEUE_JOB:
         scope = {key: [v.strip() for v in form.get(key, "").split(",") if v.strip()]
                  for key in ("sources", "pools", "playlists") if form.get(key, "").strip()}
-        return {"job_type": form.get("job_type", "full_pipeline"), "scope": scope,
-                "priority": form.get("priority") or 0, "note": form.get("note") or None}
+        payload = {"job_type": form.get("job_type", "full_pipeline"), "scope": scope,
+                   "priority": form.get("priority") or 0, "note": form.get("note") or None}
+        if form.get("deep"):
+            payload["deep"] = form["deep"]
+        return payload
+    if kind is CommandKind.REPAIR_DRIFT:  # the form's own `kind` names the command
+        return {k: v for k, v in (("kind", form.get("drift_kind")), ("drift_ids", form.get("drift_ids"))) if v}
     fields = {"job_id", "item_id", "priority", "error_class", "source", "revision_id", "reason", "note", "content"}
     return {k: v for k, v in form.items() if k in fields and v != ""}
 

@@ -56,6 +56,9 @@ def needs_attention(conn: Connection, *, library: Path | None = None, disk_free_
         if source["state"] != "closed":
             out.append({"kind": "source_down", "source": source["source"], "until": source.get("open_until"),
                         "error": source.get("last_error"), "command": {"kind": "reset_source", "source": source["source"]}})
+    drift = {r[0]: r[1] for r in conn.execute("SELECT kind, COUNT(*) FROM drift WHERE status = 'open' GROUP BY kind")}
+    if drift:
+        out.append({"kind": "drift", "counts": drift, "total": sum(drift.values()), "page": "/drift"})
     if library is not None and disk_free_mb is not None:
         try:
             usage = shutil.disk_usage(library if library.exists() else library.parent)
@@ -87,6 +90,9 @@ def describe(entry: dict[str, Any]) -> str:
                 f"runnerd retry-failed {entry['job_id']}")
     if kind == "source_down":
         return f"source {entry['source']} is down until {entry['until']}: runnerd source reset {entry['source']}"
+    if kind == "drift":
+        counts = ", ".join(f"{n} {k}" for k, n in sorted(entry["counts"].items()))
+        return f"a verify found drift ({counts}): runnerd drift; runnerd repair"
     if kind == "disk_low":
         return f"the library disk has {entry['free_mb']} MiB free (below {entry['threshold_mb']} MiB): {entry['path']}"
     return kind

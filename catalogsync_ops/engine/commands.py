@@ -229,7 +229,7 @@ def _reset_source(conn: Connection, p: dict, ctx: CommandContext, command_id: in
 
 def _repair_drift(conn: Connection, p: dict, ctx: CommandContext, command_id: int) -> dict:
     """Queue a repair job for open drift: its files downloaded again, its objects uploaded
-    again. The drift rows wait as `repairing` until the job ends (see library/verify.py)."""
+    again. The drift rows wait as `repairing` until the job ends (see library/drift.py)."""
     if ctx.config is None:
         raise CommandRejected("the config file is invalid, so no job can start; fix catalogsync.env first")
     where, params = ["status = 'open'", f"kind IN ({', '.join('?' for _ in REPAIRABLE_DRIFT)})"], list(REPAIRABLE_DRIFT)

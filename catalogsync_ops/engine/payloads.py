@@ -152,6 +152,8 @@ def _repair(payload: dict, f: _Fields) -> dict[str, Any]:
     """repair_drift: the drift rows to repair by id, or all open drift of a kind, or all."""
     out: dict[str, Any] = {}
     ids = payload.get("drift_ids")
+    if f.strict and "drift_ids" in payload and not isinstance(ids, list):
+        raise InvalidCommand(f"'drift_ids' must be a list of drift ids, got {_shown(ids)}")
     if ids is not None and ids != "":
         if isinstance(ids, str) and not f.strict:
             ids = [v.strip() for v in _text("drift_ids", ids, 200_000).split(",") if v.strip()]
@@ -200,9 +202,8 @@ def _validate(kind: CommandKind | str, payload: dict[str, Any] | None, f: _Field
                                 maximum=PRIORITY_LIMIT) or 0}
         if (note := f.string(payload, "note", max_len=500)):
             out["note"] = note
-        if f.boolean(payload, "deep"):
-            if job_type != JobType.VERIFY:
-                raise InvalidCommand("'deep' (hash every file) applies to a verify job only")
+        # deep: a verify job hashes every file; other jobs have nothing to hash and ignore it.
+        if f.boolean(payload, "deep") and job_type == JobType.VERIFY:
             out["deep"] = True
         return out
     if kind is CommandKind.REPAIR_DRIFT:

@@ -12,8 +12,8 @@ from catalogsync_ops.engine.commands import REPAIRABLE_DRIFT, CommandKind
 from catalogsync_ops.errors import ConfigError
 from catalogsync_ops.library.coverage import compute_coverage, missing_csv, missing_json, read_all_coverage
 from catalogsync_ops.library.coverage import missing as missing_songs
+from catalogsync_ops.library.drift import DriftKind, drift_counts, list_drift
 from catalogsync_ops.library.export import export_folder, export_playlists
-from catalogsync_ops.library.verify import DriftKind, drift_counts, list_drift
 from runnerd.cli.base import Context, cli, command_options, echo_json, pass_ctx, submit
 
 

@@ -15,6 +15,7 @@ of copying the largest tables.
 from __future__ import annotations
 
 from catalogsync_ops.store.connection import Connection
+from catalogsync_ops.store.migrations.widen import widen_checks
 
 NAME = "platforms"
 
@@ -67,6 +68,4 @@ CREATE TABLE source_stats (
 
 def apply(conn: Connection) -> None:
     """Widen the CHECKs of job_items, item_attempts, notifications and job_commands."""
-    from catalogsync_ops.store.migrations import widen_checks
-
     widen_checks(conn, [(table, old, new) for table, (old, new) in WIDENED.items()])

@@ -12,6 +12,7 @@ The CHECK lists only widen, rewritten in place as version 5 did.
 from __future__ import annotations
 
 from catalogsync_ops.store.connection import Connection
+from catalogsync_ops.store.migrations.widen import widen_checks
 
 NAME = "verify"
 
@@ -53,6 +54,4 @@ CREATE INDEX drift_file_idx ON drift (file_location_id);
 
 
 def apply(conn: Connection) -> None:
-    from catalogsync_ops.store.migrations import widen_checks
-
     widen_checks(conn, WIDENED)

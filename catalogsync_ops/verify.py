@@ -14,39 +14,23 @@ A `verify` job has one stage of `verify` items, each a part of the check:
 What a part finds is written to `drift` (one row per kind, place and path); what it no longer
 finds in the part it covered is marked resolved. Nothing on disk or in the bucket is changed:
 a `repair_drift` command queues a `repair` job (see `engine/commands.py`) that downloads and
-uploads again. When a whole folder or bucket looks gone (an unmounted disk, a wrong bucket),
+uploads again. The drift rows are `library/drift.py`'s. When a whole folder or bucket looks gone (an unmounted disk, a wrong bucket),
 the part fails with that reason instead of reporting every file missing.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from catalogsync_ops.engine.records import ItemSpec
 from catalogsync_ops.engine.states import ItemType
 from catalogsync_ops.errors import ErrorClass, SourceError
 from catalogsync_ops.fileio import sha256_file
-from catalogsync_ops.store.connection import Connection, iso, transaction
-
-if TYPE_CHECKING:
-    from catalogsync_ops.pipeline import Outcome, WorkContext
-    from catalogsync_ops.transfer.storage.base import Uploader
-
-
-class DriftKind(StrEnum):
-    FILE_MISSING = "file_missing"
-    FILE_CHANGED = "file_changed"
-    OBJECT_MISSING = "object_missing"
-    OBJECT_CHANGED = "object_changed"
-    ORPHAN = "orphan"
-
-
-FILE_KINDS = (DriftKind.FILE_MISSING, DriftKind.FILE_CHANGED)
-OBJECT_KINDS = (DriftKind.OBJECT_MISSING, DriftKind.OBJECT_CHANGED)
-LIBRARY = "library"
+from catalogsync_ops.library.drift import FILE_KINDS, LIBRARY, OBJECT_KINDS, DriftKind, Found, record_drift
+from catalogsync_ops.pipeline import Outcome, WorkContext
+from catalogsync_ops.store.connection import Connection, transaction
+from catalogsync_ops.transfer.storage.base import Uploader
 
 # What a music folder holds that is a song (the orphan walk looks at these only).
 AUDIO_EXTENSIONS = frozenset({".mp3", ".flac", ".m4a", ".mp4", ".aac", ".ogg", ".oga", ".opus", ".wav", ".aif",
@@ -60,17 +44,7 @@ DEEP_FILES_PER_PART = 200  # deep: a part also ends after DEEP_BYTES_PER_PART, s
 DEEP_BYTES_PER_PART = 1 << 30
 
 
-@dataclass(frozen=True)
-class Found:
-    kind: DriftKind
-    path: str
-    detail: str
-    file_location_id: int | None = None
-    upload_task_id: int | None = None
-    song_id: int | None = None
-
-
-def place_of(uploader: "Uploader") -> str:
+def place_of(uploader: Uploader) -> str:
     """How a backup is named in drift rows: `s3:<bucket>` or `local:<folder>`."""
     return f"{uploader.backend}:{uploader.bucket}"
 
@@ -79,7 +53,7 @@ def place_of(uploader: "Uploader") -> str:
 
 
 def verify_items(conn: Connection, scope: dict[str, Any], settings: dict[str, Any],
-                 uploader: "Uploader | None") -> list[ItemSpec]:
+                 uploader: Uploader | None) -> list[ItemSpec]:
     """The parts of a verify job: ranges of file ids, the backup's listing, the orphan walk."""
     deep = bool(scope.get("deep"))
     root = str(settings["LIBRARY_DIR"])
@@ -110,7 +84,7 @@ def verify_items(conn: Connection, scope: dict[str, Any], settings: dict[str, An
     return specs
 
 
-def run_verify(ctx: "WorkContext", payload: dict[str, Any], job_id: int) -> "Outcome":
+def run_verify(ctx: WorkContext, payload: dict[str, Any], job_id: int) -> Outcome:
     part = payload.get("part")
     if part == "files":
         return check_files(ctx, int(payload["first"]), int(payload["last"]), deep=bool(payload.get("deep")),
@@ -125,9 +99,7 @@ def run_verify(ctx: "WorkContext", payload: dict[str, Any], job_id: int) -> "Out
 # ---------------------------------------------------------------- library files
 
 
-def check_files(ctx: "WorkContext", first: int, last: int, *, deep: bool, job_id: int | None) -> "Outcome":
-    from catalogsync_ops.pipeline import Outcome
-
+def check_files(ctx: WorkContext, first: int, last: int, *, deep: bool, job_id: int | None) -> Outcome:
     root = Path(ctx.library_root)
     if not root.is_dir():
         raise SourceError(f"LIBRARY_DIR {str(root)!r} is not there; is its volume mounted? Nothing was recorded "
@@ -197,9 +169,7 @@ def _audio_files(root: str):
 # ---------------------------------------------------------------- the backup
 
 
-def check_store(ctx: "WorkContext", *, deep: bool, job_id: int | None) -> "Outcome":
-    from catalogsync_ops.pipeline import Outcome
-
+def check_store(ctx: WorkContext, *, deep: bool, job_id: int | None) -> Outcome:
     uploader = ctx.uploader
     if uploader is None:
         return Outcome(skipped="OBJECT_BACKEND_NAME is none")
@@ -250,9 +220,7 @@ def check_store(ctx: "WorkContext", *, deep: bool, job_id: int | None) -> "Outco
 # ---------------------------------------------------------------- orphans
 
 
-def find_orphans(ctx: "WorkContext", *, job_id: int | None) -> "Outcome":
-    from catalogsync_ops.pipeline import Outcome
-
+def find_orphans(ctx: WorkContext, *, job_id: int | None) -> Outcome:
     root = ctx.library_root
     if not Path(root).is_dir():
         raise SourceError(f"LIBRARY_DIR {root!r} is not there; is its volume mounted?", ErrorClass.CONFIG)
@@ -270,31 +238,6 @@ def find_orphans(ctx: "WorkContext", *, job_id: int | None) -> "Outcome":
     return Outcome(details=_summary(found, checked=seen, resolved=resolved))
 
 
-# ---------------------------------------------------------------- drift rows
-
-
-def record_drift(conn: Connection, found: list[Found], *, job_id: int | None, place: str, kinds,
-                 where: str = "1", params: tuple = ()) -> int:
-    """Write what a part found, and mark resolved what it covered (`where`) and no longer
-    finds. Inside the caller's transaction. Returns how many were resolved."""
-    ts = iso()
-    conn.executemany(
-        "INSERT INTO drift (kind, place, path, file_location_id, upload_task_id, song_id, detail, status,"
-        " found_job_id, first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)"
-        " ON CONFLICT (kind, place, path) DO UPDATE SET detail = excluded.detail,"
-        " file_location_id = excluded.file_location_id, upload_task_id = excluded.upload_task_id,"
-        " song_id = excluded.song_id, found_job_id = excluded.found_job_id, last_seen_at = excluded.last_seen_at,"
-        " first_seen_at = CASE WHEN status = 'resolved' THEN excluded.first_seen_at ELSE first_seen_at END,"
-        " status = CASE WHEN status = 'resolved' THEN 'open' ELSE status END, resolved_at = NULL",
-        [(f.kind.value, place, f.path, f.file_location_id, f.upload_task_id, f.song_id, f.detail, job_id, ts, ts)
-         for f in found])
-    marks = ", ".join("?" for _ in kinds)
-    return conn.execute(
-        f"UPDATE drift SET status = 'resolved', resolved_at = ? WHERE place = ? AND kind IN ({marks})"
-        f" AND status != 'resolved' AND last_seen_at != ? AND ({where})",
-        (ts, place, *[k.value for k in kinds], ts, *params)).rowcount
-
-
 def _summary(found: list[Found], **counts: int) -> dict[str, Any]:
     by_kind: dict[str, int] = {}
     for f in found:
@@ -305,48 +248,3 @@ def _summary(found: list[Found], **counts: int) -> dict[str, Any]:
     if found:
         details["examples"] = [{"kind": f.kind.value, "path": f.path, "detail": f.detail} for f in found[:20]]
     return details
-
-
-def settle_repairs(conn: Connection) -> int:
-    """Drift whose repair job has ended: resolved when the file is back in the library (or the
-    object uploaded again), open again otherwise (the job's failed items say why)."""
-    rows = conn.execute(
-        "SELECT d.id, d.kind, d.file_location_id, d.upload_task_id FROM drift d JOIN job_runs j ON j.id = d.repair_job_id"
-        " WHERE d.status = 'repairing' AND j.status IN ('completed', 'completed_with_errors', 'failed', 'canceled')"
-    ).fetchall()
-    if not rows:
-        return 0
-    ts = iso()
-    with transaction(conn):
-        for row in rows:
-            if row["kind"] in {k.value for k in FILE_KINDS}:
-                done = conn.execute("SELECT 1 FROM file_locations WHERE id = ? AND verified_at IS NOT NULL",
-                                    (row["file_location_id"],)).fetchone()
-            else:
-                done = conn.execute("SELECT 1 FROM upload_tasks WHERE id = ? AND status = 'uploaded'",
-                                    (row["upload_task_id"],)).fetchone()
-            conn.execute("UPDATE drift SET status = ?, resolved_at = ? WHERE id = ?",
-                         ("resolved" if done else "open", ts if done else None, row["id"]))
-    return len(rows)
-
-
-def drift_counts(conn: Connection, *, status: str | None = None) -> dict[str, int]:
-    """Drift by kind: open and being repaired (or of one status)."""
-    where, params = ("status = ?", (status,)) if status else ("status != 'resolved'", ())
-    return {r[0]: r[1] for r in conn.execute(f"SELECT kind, COUNT(*) FROM drift WHERE {where} GROUP BY kind", params)}
-
-
-def list_drift(conn: Connection, *, kind: str | None = None, include_resolved: bool = False, limit: int = 500,
-               after_id: int | None = None) -> list[dict[str, Any]]:
-    """Drift rows for the drift page and `runnerd drift`, oldest first."""
-    where, params = ["1"], []
-    if not include_resolved:
-        where.append("status != 'resolved'")
-    if kind:
-        where.append("kind = ?")
-        params.append(kind)
-    if after_id:
-        where.append("id > ?")
-        params.append(after_id)
-    return [dict(r) for r in conn.execute(
-        f"SELECT * FROM drift WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", (*params, limit))]
