@@ -133,9 +133,9 @@ def main() -> None:
         downloads = conn.execute("SELECT COUNT(*) FROM item_attempts a JOIN job_items i ON i.id = a.item_id"
                                  " WHERE i.item_type = 'song'").fetchone()[0]
         conn.close()
+        from catalogsync_ops.store.database import open_database
         from webui import create_app
         from webui.auth import set_password
-        from catalogsync_ops.store.database import open_database
 
         setup = open_database(db)
         set_password(setup, "admin", "bench password")

@@ -214,7 +214,7 @@ def test_a_look_chinese_pages_have_no_english_status_word_and_dark_mode_is_dark(
 PAGES = (("/", "dashboard"), ("/jobs", "jobs"), ("/jobs/1", "job"), ("/jobs/1?status=failed", "job-failed"),
          ("/items/{failed_item}", "item"), ("/playlists", "playlists"), ("/playlists/1", "playlist"), ("/songs", "songs"), ("/logs", "logs"),
          ("/config", "config"), ("/config/revisions/1", "revision"), ("/account", "account"),
-         ("/commands/1", "command"))
+         ("/commands/1", "command"), ("/drift", "drift"))
 
 
 def test_every_page_in_both_languages_light_and_dark_on_desktop_and_phone(console):
@@ -225,6 +225,12 @@ def test_every_page_in_both_languages_light_and_dark_on_desktop_and_phone(consol
     console.enqueue()
     wait_for(lambda: console.job_status(1) == "completed_with_errors", timeout=60)
     failed_item = console.query("SELECT MIN(id) FROM job_items WHERE status = 'failed'")[0][0]
+    # Something for the drift page: a song gone from the library and a file the catalog does not know.
+    gone = console.query("SELECT rel_path FROM file_locations ORDER BY id LIMIT 1")[0][0]
+    (console.home / "library" / gone).unlink()
+    (console.home / "library" / "Unknown Artist - Bonus.mp3").write_bytes(b"not ours")
+    console.enqueue("verify")
+    wait_for(lambda: console.job_status(2) == "completed", timeout=60)
     problems = []
     for language in ("en", "zh"):
         for scheme in ("light", "dark"):
