@@ -210,6 +210,7 @@ class Served:
 
         from waitress import create_server
 
+        self.app = app
         self.server = create_server(app, host="127.0.0.1", port=0, **options)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
@@ -222,3 +223,6 @@ class Served:
         self.thread.join(timeout=10)
         self.server.task_dispatcher.shutdown()
         assert not self.thread.is_alive(), "the server did not stop"
+        pool = getattr(self.app, "extensions", {}).get("catalogsync_connections")
+        if pool is not None:  # as `catalogsync-web serve` does when it stops
+            pool.close_all()

@@ -269,6 +269,9 @@ def test_the_drift_page_starts_a_verify_lists_what_it_found_and_queues_a_repair_
     assert page.count("data-drift=") == 2 and files[0]["rel_path"] in page and "(deep)" in page
     dashboard = client.get("/").get_data(as_text=True)
     assert "A verify found files that changed or went missing:" in dashboard and "file_missing 2" in dashboard
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'catalogsync_library_drift{kind="file_missing"} 2' in metrics
+    assert 'catalogsync_library_drift{kind="orphan"} 0' in metrics
     first = conn.execute("SELECT id FROM drift WHERE path = ?", (files[0]["rel_path"],)).fetchone()[0]
     client.post("/commands", data={"csrf_token": token, "kind": "repair_drift", "drift_ids": str(first),
                                    "back": "/drift", "nonce": "n2"})

@@ -15,6 +15,7 @@ from catalogsync_ops.engine.items import claim_next_item, mark_item_failed
 from catalogsync_ops.engine.jobs import create_job, start_job
 from catalogsync_ops.engine.records import ItemSpec
 from catalogsync_ops.engine.stages import add_items, start_stage
+from catalogsync_ops.store.connection import transaction
 from catalogsync_ops.store.database import open_database
 from webui import create_app
 from webui.auth import create_token, new_setup_token
@@ -401,3 +402,39 @@ def test_account_page_creates_a_token_once_revokes_it_and_changes_the_password(w
     fresh = app.test_client()
     assert login(fresh, PASSWORD).status_code == 401
     assert login(fresh, "a new long secret").status_code == 302
+
+
+def test_kept_connections_hold_no_snapshot_between_requests_and_close_when_the_server_stops(home: Path, web):
+    """`catalogsync-web serve` keeps each thread's connection between requests. The WAL must
+    still be checkpointed to the end while they are kept (no read snapshot is held), and the
+    connections close when the server stops."""
+    import sqlite3
+
+    _, conn = web
+    make_job = create_job(conn, "download")
+    app = create_app({"DB_PATH": home / "catalogsync.db", "ENV_PATH": home / "catalogsync.env",
+                      "REUSE_CONNECTIONS_S": 3600})
+    served = Served(app, threads=4)
+    pool = app.extensions["catalogsync_connections"]
+    try:
+        session = requests.Session()
+        page = session.get(f"{served.base}/login")
+        session.post(f"{served.base}/login", data={"username": "admin", "password": PASSWORD,
+                                                  "csrf_token": csrf_from(page.text)})
+        for _ in range(5):
+            for path in ("/", "/jobs", f"/jobs/{make_job}", "/playlists", "/logs", "/api/status", "/metrics"):
+                assert session.get(served.base + path).status_code == 200, path
+        kept = len(pool.every)
+        assert 1 <= kept <= 4  # one per server thread, not one per request
+        with transaction(conn):
+            conn.execute("UPDATE job_runs SET note = 'written after the pages were read' WHERE id = ?", (make_job,))
+        busy, log_frames, checkpointed = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        assert busy == 0 and log_frames == checkpointed == 0, (busy, log_frames, checkpointed)
+        # A transaction a view left open would be rolled back at its request's end, not carried on.
+        held = next(iter(pool.every))
+        assert not held.in_transaction
+    finally:
+        served.stop()
+    assert not pool.every
+    with pytest.raises(sqlite3.ProgrammingError):
+        held.execute("SELECT 1")

@@ -13,9 +13,9 @@ from catalogsync_ops.errors import CatalogsyncError
 from catalogsync_ops.store.connection import iso, transaction
 from catalogsync_ops.store.database import open_database
 from webui import api, auth, catalog_pages, events, i18n, ops, pages, settings
-from webui.context import IdConverter, close_db
+from webui.context import IdConverter, ThreadConnections, close_db
 from webui.errors import register_error_handlers
-from webui.format import when
+from webui.format import coverage_bar, when
 from webui.logtext import log_text, reason_text
 
 
@@ -68,11 +68,14 @@ def create_app(config: dict[str, Any]) -> Flask:
     app.register_blueprint(ops.bp)
     app.before_request(auth.guard)
     app.teardown_appcontext(close_db)
+    if float(app.config.get("REUSE_CONNECTIONS_S") or 0) > 0:
+        app.extensions["catalogsync_connections"] = ThreadConnections(float(app.config["REUSE_CONNECTIONS_S"]))
     app.after_request(_security_headers)
     app.jinja_env.globals.update(csrf_token=auth.csrf_token, _=i18n.gettext, LANGUAGES=i18n.LANGUAGES,
                                   setting_help=i18n.setting_help, code_words=i18n.code_words, command_phrases=i18n.command_phrases,
                                   SELF_DESCRIBING=i18n.SELF_DESCRIBING)
     app.context_processor(i18n.template_words)
+    app.jinja_env.globals["coverage_bar"] = coverage_bar
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["logline"] = log_text
     app.jinja_env.filters["reason"] = reason_text

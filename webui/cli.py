@@ -14,6 +14,7 @@ from catalogsync_ops.fileio import add_log_file
 from catalogsync_ops.store.database import open_database
 
 WAITRESS_THREADS = 8
+REUSE_CONNECTIONS_S = 30.0  # a server thread keeps its connection this long (webui/context.ThreadConnections)
 
 
 def _paths(env_file: Path, db: Path | None) -> tuple[Path, Path]:
@@ -68,7 +69,8 @@ def serve(obj, host: str | None, port: int | None, trusted: tuple[str, ...], if_
         click.echo(f"No user yet. Open this one-time link within 24 hours to create one:\n"
                    f"  http://{shown}:{port}/setup?token={token}", err=True)
     conn.close()
-    app = create_app({"DB_PATH": db, "ENV_PATH": env_file, "TRUSTED_PROXIES": trusted})
+    app = create_app({"DB_PATH": db, "ENV_PATH": env_file, "TRUSTED_PROXIES": trusted,
+                      "REUSE_CONNECTIONS_S": REUSE_CONNECTIONS_S})
     # channel_request_lookahead keeps a channel readable while its request runs, so a browser
     # that closes a live stream is noticed at the next heartbeat and its thread freed.
     try:
@@ -92,6 +94,7 @@ def serve(obj, host: str | None, port: int | None, trusted: tuple[str, ...], if_
     finally:
         sdnotify.notify("STOPPING=1")
         server.close()
+        app.extensions["catalogsync_connections"].close_all()
 
 
 def _console_answers(host: str, port: int) -> bool:

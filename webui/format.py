@@ -2,6 +2,8 @@
 on hover (and in `datetime` for scripts)."""
 from __future__ import annotations
 
+import functools
+
 from flask import g
 from markupsafe import Markup, escape
 
@@ -40,3 +42,19 @@ def when(value: str | None) -> Markup:
     shown = relative(seconds, language) if abs(seconds) < 7 * 86400 else value[:10]
     # Plain text, escaped (Markup.format runs a formatter per value: pages show hundreds of times).
     return Markup(f'<time datetime="{escape(value)}" title="{escape(exact)}">{escape(shown)}</time>')
+
+
+def coverage_bar(c) -> Markup:
+    """A coverage bar: in the library (full height) and backed up (a stripe at the foot), as
+    shares of wanted. Drawn once per set of counts (a page of playlists repeats them)."""
+    if not c or not c["wanted"]:
+        return Markup("")
+    return _bar(int(c["wanted"]), int(c["in_library"]), int(c["backed_up"]))
+
+
+@functools.lru_cache(maxsize=4096)
+def _bar(wanted: int, in_library: int, backed_up: int) -> Markup:
+    down, up = round(100 * in_library / wanted, 1), round(100 * backed_up / wanted, 1)
+    return Markup(f'<svg class="coverage-bar" viewBox="0 0 100 10" preserveAspectRatio="none" role="img"'
+                  f' aria-label="{round(100 * in_library / wanted)}%"><rect class="whole" width="100" height="10"/>'
+                  f'<rect class="down" width="{down}" height="10"/><rect class="up" y="7" width="{up}" height="3"/></svg>')

@@ -11,6 +11,7 @@ from typing import Iterable
 from catalogsync_ops.engine.queries import runner_liveness
 from catalogsync_ops.engine.states import ItemStatus, JobStatus, StageType, WorkerState
 from catalogsync_ops.library.coverage import read_coverage
+from catalogsync_ops.library.drift import DriftKind, drift_counts
 from catalogsync_ops.store.connection import Connection, iso, utcnow
 
 
@@ -89,6 +90,10 @@ def render_metrics(conn: Connection, db_path: str | os.PathLike[str], library_di
                                                                       "untried", "unresolved")))
         out.family("catalogsync_library_songs_failed", "gauge", "Songs not in the library whose last download failed,"
                    " by error class.", (({"error_class": k}, n) for k, n in sorted(library["failed_by_class"].items())))
+    drift = drift_counts(conn)
+    out.family("catalogsync_library_drift", "gauge", "What the last verify found and is not resolved, by kind"
+               " (files missing or changed, objects missing or changed, orphans).",
+               (({"kind": k.value}, drift.get(k.value, 0)) for k in DriftKind))
     notes = dict(conn.execute("SELECT status, COUNT(*) FROM notifications GROUP BY status").fetchall())
     out.family("catalogsync_notifications", "gauge", "Notifications by delivery status.",
                (({"status": s}, notes.get(s, 0)) for s in ("pending", "sent", "failed", "skipped")))
