@@ -16,6 +16,7 @@ import boto3
 import pytest
 from conftest import run_demo_pipeline, runnerd, set_env, wait_for
 
+from catalogsync_ops.engine.commands import submit_command
 from catalogsync_ops.fileio import sha256_file
 from catalogsync_ops.library import catalog
 from catalogsync_ops.sources.base import Track
@@ -283,3 +284,35 @@ def test_the_drift_page_starts_a_verify_lists_what_it_found_and_queues_a_repair_
     client.get("/lang/zh")
     chinese = client.get("/drift").get_data(as_text=True)
     assert "文件缺失" in chinese and "未解决" in chinese and ">file_missing<" not in chinese
+
+
+def test_a_verify_pauses_after_the_part_in_hand_and_resumes_without_checking_a_part_twice(home: Path):
+    set_env(home, OBJECT_BACKEND_NAME="none", VERIFY_WORKERS=1, MIN_FREE_DISK_MB=0)
+    make_library(home, 1200, 1024 * 1024)  # deep: 6 parts of 200 files, 200 MiB each
+    assert runnerd(home, "enqueue", "verify", "--deep").returncode == 0
+    env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}
+    daemon = subprocess.Popen([sys.executable, "-m", "runnerd", "run"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+
+    def count(sql: str) -> int:
+        with db(home) as conn:
+            return conn.execute(sql).fetchone()[0]
+
+    try:
+        wait_for(lambda: count("SELECT COUNT(*) FROM job_items WHERE status = 'succeeded'") >= 1, timeout=120,
+                 interval=0.01, what="a part checked")
+        with db(home) as conn:  # at once (a CLI process takes longer to start than a part takes)
+            submit_command(conn, "pause_job", {"job_id": 1}, origin="cli")
+        wait_for(lambda: count("SELECT COUNT(*) FROM job_runs WHERE id = 1 AND status = 'paused'"), timeout=60,
+                 what="the verify paused")
+        assert count("SELECT COUNT(*) FROM job_items WHERE status = 'running'") == 0  # the part in hand finished
+        done = count("SELECT COUNT(*) FROM job_items WHERE status = 'succeeded'")
+        assert 1 <= done < 7
+        assert runnerd(home, "resume", "1", "--wait").returncode == 0
+        wait_for(lambda: count("SELECT COUNT(*) FROM job_runs WHERE id = 1 AND status = 'completed'"), timeout=120,
+                 what="the verify completed")
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(60)
+    assert count("SELECT COUNT(*) FROM item_attempts") == 7  # six parts and the orphan walk, each once
+    assert drift_of(home)["counts"] == {}

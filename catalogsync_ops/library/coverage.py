@@ -27,18 +27,18 @@ WITH wanted AS (
            MAX(EXISTS (SELECT 1 FROM upload_tasks u WHERE u.file_location_id = f.id AND u.status = 'uploaded')) AS up
     FROM file_locations f WHERE f.library_root = ?1 AND f.verified_at IS NOT NULL
       AND f.song_id IN (SELECT song_id FROM wanted) GROUP BY f.song_id
-), latest AS (
-    SELECT i.song_id, i.status, i.last_error_class, i.last_error, i.id AS item_id FROM job_items i
-    WHERE i.id IN (SELECT MAX(j.id) FROM job_items j WHERE j.item_type = 'song'
-                   AND j.song_id IN (SELECT song_id FROM wanted) GROUP BY j.song_id)
 )
 SELECT w.playlist_id, w.song_id, w.position,
        CASE WHEN f.up THEN 'backed_up' WHEN f.file_id IS NOT NULL THEN 'in_library'
             WHEN l.status = 'failed' THEN 'failed' ELSE 'untried' END AS state,
        CASE WHEN f.file_id IS NULL AND l.status = 'failed' THEN l.last_error_class END AS error_class,
        CASE WHEN f.file_id IS NULL AND l.status = 'failed' THEN l.last_error END AS error,
-       l.item_id
-FROM wanted w LEFT JOIN files f ON f.song_id = w.song_id LEFT JOIN latest l ON l.song_id = w.song_id
+       l.id AS item_id
+FROM wanted w LEFT JOIN files f ON f.song_id = w.song_id
+-- The song's latest download: a step back from the end of job_items_song_idx per song (an
+-- `id IN (latest per song)` list here made SQLite seek the whole list for every row).
+LEFT JOIN job_items l ON l.id = (SELECT MAX(j.id) FROM job_items j WHERE j.song_id = w.song_id
+                                 AND j.item_type = 'song')
 """
 
 
