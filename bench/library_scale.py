@@ -6,6 +6,7 @@ in --playlists playlists (2,000); a first collect + sync through the real runner
 real file per song, its verified file row and a finished upload row. Then measures, beside
 that baseline:
 
+- with a history of ten earlier runs (two job items per song each: 2,000,000 items);
 - a `full_pipeline` job end to end (`runnerd enqueue`, `runnerd run --burst`) with nothing
   new: the nightly run (bar: <= 60 s);
 - counting coverage at that size (`refresh_coverage`), and writing the playlists' M3U8 files
@@ -70,8 +71,23 @@ def complete_the_library(db: Path, library: Path, mirror: Path) -> int:
                      " uploaded_at, created_at, updated_at) SELECT id, 'local', '', rel_path, 'uploaded', size_bytes,"
                      " ?, ?, ? FROM file_locations", (ts, ts, ts))
         conn.execute("UPDATE upload_tasks SET bucket = ?", (str(mirror),))
+        # Months of history: the jobs that fetched them (a download and an upload item per song,
+        # ten times over), which the coverage count looks through for each song's latest download.
+        for _ in range(HISTORY_RUNS):
+            job_id = conn.execute("INSERT INTO job_runs (job_type, status, created_at, updated_at) VALUES"
+                                  " ('full_pipeline', 'completed', ?, ?)", (ts, ts)).lastrowid
+            for seq, (stage, item_type) in enumerate((("download", "song"), ("upload", "upload")), 1):
+                stage_id = conn.execute("INSERT INTO job_stages (job_id, seq_no, stage_type, status, updated_at)"
+                                        " VALUES (?, ?, ?, 'completed', ?)", (job_id, seq, stage, ts)).lastrowid
+                conn.execute("INSERT INTO job_items (job_id, stage_id, item_type, item_key, status, attempts,"
+                             " max_attempts, next_attempt_at, song_id, created_at, updated_at) SELECT ?, ?, ?,"
+                             " ? || ':' || id, 'succeeded', 1, 3, ?, id, ?, ? FROM songs",
+                             (job_id, stage_id, item_type, item_type, ts, ts, ts))
     conn.close()
     return len(rows)
+
+
+HISTORY_RUNS = 10  # 2 million job items for 100,000 songs
 
 
 def page_times(app, path: str, n: int = 30) -> tuple[float, float]:

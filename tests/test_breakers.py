@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
@@ -143,7 +144,7 @@ def test_with_a_platform_down_its_songs_wait_and_the_job_finishes_when_it_is_bac
     assert runnerd(home, "enqueue", "download").returncode == 0
     daemon = start_daemon(home)
     try:
-        with connect(home / "catalogsync.db") as conn:
+        with closing(connect(home / "catalogsync.db")) as conn:
             wait_for(lambda: state(conn) == "open", timeout=60)
             # Kuwo keeps working while NetEase is down.
             wait_for(lambda: conn.execute("SELECT COUNT(*) FROM job_items WHERE status = 'succeeded'").fetchone()[0] >= 3,

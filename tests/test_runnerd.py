@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,9 @@ def start_daemon(home: Path, *args: str) -> subprocess.Popen:
 
 
 def db(home: Path):
-    return connect(home / "catalogsync.db")
+    """The home's database for a `with` block, closed at its end (a connection's own `with`
+    only commits)."""
+    return closing(connect(home / "catalogsync.db"))
 
 
 def job_status(home: Path, job_id: int = 1) -> str:

@@ -438,3 +438,33 @@ def test_kept_connections_hold_no_snapshot_between_requests_and_close_when_the_s
     assert not pool.every
     with pytest.raises(sqlite3.ProgrammingError):
         held.execute("SELECT 1")
+
+
+@pytest.mark.parametrize("sql", [
+    "UPDATE job_runs SET status = 'completed'",
+    "DELETE FROM job_items",
+    "INSERT INTO job_events (kind, created_at) VALUES ('job_finished', 't')",
+    "UPDATE file_locations SET verified_at = NULL",
+    "INSERT INTO config_revisions (source, status, content, created_at) VALUES ('ui', 'applied', '', 't')",
+    "DELETE FROM drift",
+    "CREATE TABLE shadow (a)",
+    "DROP TABLE job_logs",
+    "CREATE TRIGGER sneak AFTER INSERT ON job_commands BEGIN DELETE FROM job_runs; END",
+])
+def test_the_consoles_connection_refuses_to_write_anything_but_commands_and_its_accounts(web, sql):
+    """A structural guarantee: whatever a view does, its connection cannot change the queue,
+    the catalog, the config history or the schema (SQLite's authorizer says no first)."""
+    import sqlite3
+
+    from webui.context import get_db
+
+    app, _ = web
+    with app.app_context():
+        conn = get_db()
+        with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+            conn.execute(sql)
+        # What the console does write still goes through.
+        with transaction(conn):
+            conn.execute("INSERT INTO job_commands (kind, payload_json, status, origin, created_at)"
+                         " VALUES ('resume_runner', '{}', 'pending', 'web', 't')")
+            conn.execute("INSERT INTO login_attempts (remote_addr, succeeded, created_at) VALUES ('127.0.0.1', 1, 't')")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -109,6 +110,20 @@ def _console_answers(host: str, port: int) -> bool:
         return False
 
 
+@contextmanager
+def _accounts(db: Path):
+    """The database for an account command: opened (and migrated) as the console opens it,
+    with the console's limits on what it may write, and closed at the end."""
+    from webui.context import web_authorizer
+
+    conn = open_database(db)
+    conn.set_authorizer(web_authorizer)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
 @cli.command(name="set-password")
 @click.argument("username")
 @click.pass_obj
@@ -120,7 +135,8 @@ def set_password_cmd(obj, username: str) -> None:
     password = sys.stdin.readline().rstrip("\r\n") if not sys.stdin.isatty() else click.prompt(
         "New password", hide_input=True, confirmation_prompt=True)
     try:
-        set_password(open_database(db), username, password)
+        with _accounts(db) as conn:
+            set_password(conn, username, password)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"password of {username!r} set")
@@ -136,17 +152,18 @@ def create_token_cmd(obj, name: str, scope: str) -> None:
     from webui.auth import create_token
 
     _, db = _paths(*obj)
-    click.echo(create_token(open_database(db), name, scope))
+    with _accounts(db) as conn:
+        click.echo(create_token(conn, name, scope))
 
 
 @cli.command(name="tokens")
 @click.pass_obj
 def tokens_cmd(obj) -> None:
     """List API tokens (never their values) with when they were last used."""
-    from catalogsync_ops.store.database import open_database as _open
-
     _, db = _paths(*obj)
-    for row in _open(db).execute("SELECT * FROM api_tokens ORDER BY id"):
+    with _accounts(db) as conn:
+        rows = conn.execute("SELECT * FROM api_tokens ORDER BY id").fetchall()
+    for row in rows:
         state = f"revoked {row['revoked_at'][:19]}" if row["revoked_at"] else "active"
         click.echo(f"{row['id']:>4}  {row['name']:<24} {row['scope']:<8} {state:<28} "
                    f"last used {(row['last_used_at'] or 'never')[:19]}")
@@ -160,7 +177,9 @@ def revoke_token_cmd(obj, token_id: int) -> None:
     from webui.auth import revoke_token
 
     _, db = _paths(*obj)
-    if not revoke_token(open_database(db), token_id):
+    with _accounts(db) as conn:
+        revoked = revoke_token(conn, token_id)
+    if not revoked:
         raise click.ClickException(f"no active token {token_id}; `catalogsync-web tokens` lists them")
     click.echo(f"token {token_id} revoked")
 

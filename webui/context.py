@@ -2,6 +2,7 @@
 at teardown) and the library folder from the env file."""
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -44,6 +45,34 @@ def library_dir() -> Path | None:
     return Path(settings["LIBRARY_DIR"]) if settings else None
 
 
+# What the console may write: command rows (everything else the runner does) and its own
+# accounts (users, sign-in attempts, API tokens, the session key and setup tokens).
+WEB_WRITABLE = frozenset({"job_commands", "web_users", "login_attempts", "api_tokens", "web_settings"})
+_WRITES = {sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE}
+_SCHEMA_CHANGES = {sqlite3.SQLITE_CREATE_TABLE, sqlite3.SQLITE_DROP_TABLE, sqlite3.SQLITE_ALTER_TABLE,
+                   sqlite3.SQLITE_CREATE_INDEX, sqlite3.SQLITE_DROP_INDEX, sqlite3.SQLITE_CREATE_TRIGGER,
+                   sqlite3.SQLITE_DROP_TRIGGER, sqlite3.SQLITE_CREATE_VIEW, sqlite3.SQLITE_DROP_VIEW,
+                   sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH}
+
+
+def web_authorizer(action: int, arg1, arg2, database, trigger) -> int:
+    """SQLite asks this before every statement of the console's connections: a write to any
+    table but commands and the console's own accounts, or a change of the schema, is refused
+    (`not authorized`), whatever the code above it does. The runner's connections have none."""
+    if action in _WRITES and arg1 not in WEB_WRITABLE:
+        return sqlite3.SQLITE_DENY
+    if action in _SCHEMA_CHANGES:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
+def web_connection(db_path):
+    """A connection of the console: where the file lives was checked at start; writes limited."""
+    conn = connect(db_path, check_filesystem=False)
+    conn.set_authorizer(web_authorizer)
+    return conn
+
+
 class ThreadConnections:
     """Connections kept per server thread between requests (`REUSE_CONNECTIONS_S` > 0, set by
     `catalogsync-web serve`): opening one reads the whole schema, about half a millisecond a page.
@@ -66,7 +95,7 @@ class ThreadConnections:
             self._drop(held)
             held = None
         if held is None:
-            held = connect(db_path, check_filesystem=False)
+            held = web_connection(db_path)
             self.local.conn, self.local.opened = held, time.monotonic()
             with self.lock:
                 self.every.add(held)
@@ -98,8 +127,7 @@ def get_db():
     file lives was checked when the console started (create_app opens it): not per request."""
     if "db" not in g:
         pool = current_app.extensions.get("catalogsync_connections")
-        g.db = pool.get(current_app.config["DB_PATH"]) if pool else connect(current_app.config["DB_PATH"],
-                                                                            check_filesystem=False)
+        g.db = pool.get(current_app.config["DB_PATH"]) if pool else web_connection(current_app.config["DB_PATH"])
     return g.db
 
 
