@@ -269,7 +269,7 @@ def test_the_drift_page_starts_a_verify_lists_what_it_found_and_queues_a_repair_
     page = client.get("/drift").get_data(as_text=True)
     assert page.count("data-drift=") == 2 and files[0]["rel_path"] in page and "(deep)" in page
     dashboard = client.get("/").get_data(as_text=True)
-    assert "A verify found files that changed or went missing:" in dashboard and "file_missing 2" in dashboard
+    assert "A verify found files that changed or went missing:" in dashboard and "missing from the library 2" in dashboard
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'catalogsync_library_drift{kind="file_missing"} 2' in metrics
     assert 'catalogsync_library_drift{kind="orphan"} 0' in metrics
@@ -283,7 +283,7 @@ def test_the_drift_page_starts_a_verify_lists_what_it_found_and_queues_a_repair_
     assert not (home / "library" / files[1]["rel_path"]).exists()  # only the one asked for
     client.get("/lang/zh")
     chinese = client.get("/drift").get_data(as_text=True)
-    assert "文件缺失" in chinese and "未解决" in chinese and ">file_missing<" not in chinese
+    assert "资料库中缺失" in chinese and "未解决" in chinese and ">file_missing<" not in chinese
 
 
 def test_a_verify_pauses_after_the_part_in_hand_and_resumes_without_checking_a_part_twice(home: Path):

@@ -317,6 +317,16 @@ ZH.update({
     "Path": "路径", "Repair": "修复", "Repair all %(n)s": "全部修复（%(n)s）", "See and repair": "查看并修复",
     "Show resolved": "显示已解决", "Verify and drift": "校验与偏差", "Verify now": "立即校验", "What differs": "差异",
     "being repaired": "修复中", "deep": "深度", "not resolved": "未解决", "resolved": "已解决",
-    "file_missing": "文件缺失", "file_changed": "文件被改动", "object_missing": "备份对象缺失",
-    "object_changed": "备份对象被改动", "orphan": "孤立文件",
+    "missing from the library": "资料库中缺失", "changed in the library": "资料库中被改动",
+    "missing from the backup": "备份中缺失", "changed in the backup": "备份中被改动",
+    "not in the catalog (orphan)": "目录中没有（孤立文件）",
 })
+
+# A drift kind in words (the code itself is a word only in the CLI and the API).
+DRIFT_WORDS = {"file_missing": "missing from the library", "file_changed": "changed in the library",
+               "object_missing": "missing from the backup", "object_changed": "changed in the backup",
+               "orphan": "not in the catalog (orphan)"}
+
+
+def drift_word(kind: str) -> str:
+    return gettext(DRIFT_WORDS.get(kind, kind))
