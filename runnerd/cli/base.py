@@ -56,6 +56,12 @@ class Context:
                 raise click.ClickException(str(exc)) from None
         return self._conn
 
+    def close(self) -> None:
+        """Close the database when the command ends (however it ends)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
 
 pass_ctx = click.make_pass_decorator(Context)
 
@@ -74,6 +80,7 @@ def echo_json(data: Any) -> None:
 def cli(click_ctx: click.Context, env_file: Path, db: Path | None) -> None:
     """Run and control the Catalogsync pipeline (collect → sync → download → upload)."""
     click_ctx.obj = Context(env_file, db)
+    click_ctx.call_on_close(click_ctx.obj.close)
 
 
 def submit(ctx: Context, kind: CommandKind, payload: dict[str, Any], wait: bool, timeout: float,
