@@ -142,12 +142,13 @@ def main() -> None:
         runnerd(env, "enqueue", "full_pipeline")
         nightly = runnerd(env, "run", "--burst")
         conn = connect(db)
-        job = conn.execute("SELECT status FROM job_runs WHERE job_type = 'full_pipeline'").fetchone()[0]
+        nightly_id = conn.execute("SELECT MAX(id) FROM job_runs WHERE job_type = 'full_pipeline'").fetchone()[0]
+        job = conn.execute("SELECT status FROM job_runs WHERE id = ?", (nightly_id,)).fetchone()[0]
         stages = conn.execute("SELECT s.stage_type, (julianday(s.finished_at) - julianday(s.materialized_at)) * 86400,"
                               " s.n_succeeded + s.n_failed + s.n_skipped FROM job_stages s JOIN job_runs j ON j.id = s.job_id"
-                              " WHERE j.job_type = 'full_pipeline' ORDER BY s.seq_no").fetchall()
+                              " WHERE j.id = ? ORDER BY s.seq_no", (nightly_id,)).fetchall()
         downloads = conn.execute("SELECT COUNT(*) FROM item_attempts a JOIN job_items i ON i.id = a.item_id"
-                                 " WHERE i.item_type = 'song'").fetchone()[0]
+                                 " WHERE i.item_type = 'song' AND i.job_id = ?", (nightly_id,)).fetchone()[0]
         conn.close()
         from catalogsync_ops.store.database import open_database
         from webui import create_app

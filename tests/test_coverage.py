@@ -105,7 +105,7 @@ def test_each_file_is_recorded_with_the_modification_time_it_was_put_in_place_wi
     assert all(mtime == (Path(root) / rel).stat().st_mtime_ns for root, rel, mtime in rows)
 
 
-def test_counting_finds_each_songs_latest_download_by_one_index_step_not_a_list_per_row(conn):
+def test_counting_finds_each_songs_latest_download_and_files_by_index_steps_per_song(conn):
     """With months of history (a million job items), counting must look up a song's latest
     download with one step in job_items_song_idx; an `id IN (latest per song)` list made SQLite
     seek the whole list for every wanted row, and a count that took a second took hours."""
@@ -116,4 +116,6 @@ def test_counting_finds_each_songs_latest_download_by_one_index_step_not_a_list_
                                            + ")", params)]
         assert "SEARCH l USING INTEGER PRIMARY KEY (rowid=?) LEFT-JOIN" in plan, plan
         assert "SEARCH j USING INDEX job_items_song_idx (song_id=?)" in plan, plan
+        # ... and finds a wanted song's files by the song, not by reading every file of the library.
+        assert "SEARCH f USING INDEX file_locations_song_idx (song_id=?)" in plan, plan
         assert not [step for step in plan if "id=? AND rowid=?" in step], plan

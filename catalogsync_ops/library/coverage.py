@@ -23,10 +23,12 @@ _SONG_STATES = """
 WITH wanted AS (
     SELECT ps.playlist_id, ps.song_id, ps.position FROM playlist_songs ps WHERE ps.removed_at IS NULL {playlist}
 ), files AS (
-    SELECT f.song_id, MAX(f.id) AS file_id,
+    -- From the wanted songs to their files (file_locations_song_idx), never the other way: a
+    -- playlist's page must not read every file of the library to find its fifty.
+    SELECT w.song_id, MAX(f.id) AS file_id,
            MAX(EXISTS (SELECT 1 FROM upload_tasks u WHERE u.file_location_id = f.id AND u.status = 'uploaded')) AS up
-    FROM file_locations f WHERE f.library_root = ?1 AND f.verified_at IS NOT NULL
-      AND f.song_id IN (SELECT song_id FROM wanted) GROUP BY f.song_id
+    FROM (SELECT DISTINCT song_id FROM wanted) w CROSS JOIN file_locations f ON f.song_id = w.song_id
+    WHERE f.library_root = ?1 AND f.verified_at IS NOT NULL GROUP BY w.song_id
 )
 SELECT w.playlist_id, w.song_id, w.position,
        CASE WHEN f.up THEN 'backed_up' WHEN f.file_id IS NOT NULL THEN 'in_library'
