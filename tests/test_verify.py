@@ -284,6 +284,7 @@ def test_the_drift_page_starts_a_verify_lists_what_it_found_and_queues_a_repair_
     client.get("/lang/zh")
     chinese = client.get("/drift").get_data(as_text=True)
     assert "资料库中缺失" in chinese and "未解决" in chinese and ">file_missing<" not in chinese
+    assert "磁盘上没有" in chinese and "not on disk" not in chinese
 
 
 def test_a_verify_pauses_after_the_part_in_hand_and_resumes_without_checking_a_part_twice(home: Path):

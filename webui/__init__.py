@@ -73,7 +73,8 @@ def create_app(config: dict[str, Any]) -> Flask:
     app.after_request(_security_headers)
     app.jinja_env.globals.update(csrf_token=auth.csrf_token, _=i18n.gettext, LANGUAGES=i18n.LANGUAGES,
                                   setting_help=i18n.setting_help, code_words=i18n.code_words, command_phrases=i18n.command_phrases,
-                                  SELF_DESCRIBING=i18n.SELF_DESCRIBING, drift_word=i18n.drift_word)
+                                  SELF_DESCRIBING=i18n.SELF_DESCRIBING, drift_word=i18n.drift_word,
+                                  drift_detail=i18n.drift_detail)
     app.context_processor(i18n.template_words)
     app.jinja_env.globals["coverage_bar"] = coverage_bar
     app.jinja_env.filters["when"] = when
