@@ -30,23 +30,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from library_scale import runnerd, set_env  # noqa: E402  (bench/ is on the path: the script's folder)
+
 from catalogsync_ops.store.connection import connect, iso, transaction  # noqa: E402
 from catalogsync_ops.store.database import open_database  # noqa: E402
-
-
-def runnerd(env: dict, *args: str) -> float:
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "runnerd", *args], env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"runnerd {' '.join(args)} failed: {done.stderr[-2000:]}")
-    return time.perf_counter() - start
-
-
-def set_env(env_file: Path, **values) -> None:
-    lines = env_file.read_text(encoding="utf-8").splitlines()
-    for key, value in values.items():
-        lines = [f"{key}={value}" if line.startswith(f"{key}=") else line for line in lines]
-    env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def make_home(tmp: Path, name: str) -> tuple[Path, dict]:

@@ -16,7 +16,7 @@ from webui import api, auth, catalog_pages, events, i18n, ops, pages, settings
 from webui.context import IdConverter, ThreadConnections, close_db
 from webui.errors import register_error_handlers
 from webui.format import coverage_bar, when
-from webui.logtext import log_text, reason_text
+from webui.logtext import drift_detail, log_text, reason_text
 
 
 def _secret_key(db_path: Path) -> str:
@@ -74,7 +74,7 @@ def create_app(config: dict[str, Any]) -> Flask:
     app.jinja_env.globals.update(csrf_token=auth.csrf_token, _=i18n.gettext, LANGUAGES=i18n.LANGUAGES,
                                   setting_help=i18n.setting_help, code_words=i18n.code_words, command_phrases=i18n.command_phrases,
                                   SELF_DESCRIBING=i18n.SELF_DESCRIBING, drift_word=i18n.drift_word,
-                                  drift_detail=i18n.drift_detail)
+                                  drift_detail=drift_detail)
     app.context_processor(i18n.template_words)
     app.jinja_env.globals["coverage_bar"] = coverage_bar
     app.jinja_env.filters["when"] = when

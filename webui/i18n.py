@@ -2,8 +2,6 @@
 language or the switch in the header (a cookie)."""
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, g, redirect, request
 
 from webui.context import safe_target
@@ -332,26 +330,3 @@ DRIFT_WORDS = {"file_missing": "missing from the library", "file_changed": "chan
 
 def drift_word(kind: str) -> str:
     return gettext(DRIFT_WORDS.get(kind, kind))
-
-
-# What a verify wrote about a drift (catalogsync_ops/verify.py), in Chinese.
-DRIFT_DETAILS_ZH = [
-    (re.compile(r"^not on disk$"), "磁盘上没有"),
-    (re.compile(r"^an audio file the catalog does not know$"), "目录不认识的音频文件"),
-    (re.compile(r"^size (\d+) recorded, (\d+) on disk$"), "记录的大小为 {0}，磁盘上为 {1}"),
-    (re.compile(r"^content differs from the recorded SHA-256$"), "内容与记录的 SHA-256 不同"),
-    (re.compile(r"^not in (.+)$"), "{0} 中没有"),
-    (re.compile(r"^size (\d+) uploaded, (\d+) listed$"), "上传时大小为 {0}，清单中为 {1}"),
-    (re.compile(r"^ETag (.+) uploaded, (.+) listed$"), "上传时 ETag 为 {0}，清单中为 {1}"),
-    (re.compile(r"^content differs from the uploaded SHA-256$"), "内容与上传时的 SHA-256 不同"),
-]
-
-
-def drift_detail(text: str | None) -> str:
-    if not text or current_language() != "zh":
-        return text or ""
-    for pattern, template in DRIFT_DETAILS_ZH:
-        found = pattern.match(text)
-        if found:
-            return template.format(*found.groups())
-    return text

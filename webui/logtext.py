@@ -123,16 +123,41 @@ REASONS_ZH = [
 _SUBJECTS_ZH = {"job": "任务", "item": "条目", "command": "命令"}
 
 
+# What a verify wrote about a drift (catalogsync_ops/verify.py), in Chinese.
+DRIFT_DETAILS_ZH = [
+    (re.compile(r"^not on disk$"), "磁盘上没有"),
+    (re.compile(r"^an audio file the catalog does not know$"), "目录不认识的音频文件"),
+    (re.compile(r"^size (\d+) recorded, (\d+) on disk$"), "记录的大小为 {0}，磁盘上为 {1}"),
+    (re.compile(r"^content differs from the recorded SHA-256$"), "内容与记录的 SHA-256 不同"),
+    (re.compile(r"^not in (.+)$"), "{0} 中没有"),
+    (re.compile(r"^size (\d+) uploaded, (\d+) listed$"), "上传时大小为 {0}，清单中为 {1}"),
+    (re.compile(r"^ETag (.+) uploaded, (.+) listed$"), "上传时 ETag 为 {0}，清单中为 {1}"),
+    (re.compile(r"^content differs from the uploaded SHA-256$"), "内容与上传时的 SHA-256 不同"),
+]
+
+
+def drift_detail(text: str | None) -> str:
+    """What a verify wrote about a drift, in the page's language."""
+    if not text or (g.get("lang") or i18n.current_language()) != "zh":
+        return text or ""
+    return _by_pattern(text, DRIFT_DETAILS_ZH)
+
+
+def _by_pattern(text: str, table) -> str:
+    """The first matching pattern's template, with its values (codes among them translated)."""
+    for pattern, template in table:
+        found = pattern.match(text)
+        if found:
+            # "pause requested" as the English reason words it is the code pause_requested.
+            values = [_SUBJECTS_ZH.get(v) or i18n.CODES_ZH.get(v.replace(" ", "_"), v) for v in found.groups()]
+            return template.format(*values)
+    return text
+
+
 def reason_text(reason: str | None, language: str | None = None) -> str:
     """A command's reject reason in the page's language (as written when there is no translation)."""
     if not reason:
         return ""
     if (language or g.get("lang") or i18n.current_language()) != "zh":
         return reason
-    for pattern, template in REASONS_ZH:
-        found = pattern.match(reason)
-        if found:
-            # "pause requested" as the English reason words it is the code pause_requested.
-            values = [_SUBJECTS_ZH.get(v) or i18n.CODES_ZH.get(v.replace(" ", "_"), v) for v in found.groups()]
-            return template.format(*values)
-    return reason
+    return _by_pattern(reason, REASONS_ZH)
