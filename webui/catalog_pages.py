@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, render_template, request, url_for
+from markupsafe import Markup, escape
 
 from catalogsync_ops.engine.payloads import REPAIRABLE_DRIFT
 from catalogsync_ops.library.coverage import (
@@ -16,6 +17,7 @@ from catalogsync_ops.library.coverage import (
 )
 from catalogsync_ops.library.drift import DriftKind, drift_counts, list_drift
 from webui.context import arg_int, get_db, library_dir
+from webui.format import coverage_bar, when
 from webui.i18n import gettext
 
 bp = Blueprint("catalog", __name__)
@@ -40,7 +42,35 @@ def playlists():
         " WHERE u.playlist_id IN (SELECT id FROM playlists WHERE id > ? ORDER BY id LIMIT ?)"
         " ORDER BY u.playlist_id, COALESCE(u.position, 1e9), u.id LIMIT 500", (after, PAGE_SIZE)).fetchall()
     return render_template("playlists.html", title="Playlists", pools=pools, playlists=rows, page_size=PAGE_SIZE,
-                           unresolved=unresolved, counts=counts, total=counts.get(0))
+                           unresolved=unresolved, counts=counts, total=counts.get(0), playlist_rows=playlist_rows)
+
+
+def playlist_rows(rows, counts: dict) -> Markup:
+    """The playlists table's rows, built as text: 50 rows of 10 cells through the template
+    engine were most of the page's time (an escape and a yield per value)."""
+    base = url_for("catalog.playlists")
+    out = []
+    for p in rows:
+        c = counts.get(p["id"])
+        pid = p["id"]
+        if c and c["wanted"]:
+            share = round(100 * c["in_library"] / c["wanted"])
+            coverage = f"{coverage_bar(c)} <small>{share}%</small>"
+        else:
+            coverage = "—"
+        failed = c["failed"] if c else "—"
+        failed_class = ' class="error"' if c and c["failed"] else ""
+        unresolved = (f'<a href="#unresolved-{pid}" class="warn">{p["unresolved_count"]}</a>'
+                      if p["unresolved_count"] else "0")
+        out.append(
+            f'<tr data-playlist="{pid}"><td><a href="{base}/{pid}">{escape(p["title"] or p["url"])}</a></td>'
+            f'<td>{escape(p["platform"])}</td><td>{c["wanted"] if c else "—"}</td>\n'
+            f'    <td class="coverage">{coverage}</td>\n'
+            f'    <td>{c["backed_up"] if c else "—"}</td><td{failed_class}>{failed}</td>'
+            f'<td>{c["untried"] if c else "—"}</td>\n'
+            f'    <td>{unresolved}</td><td>{when(p["last_synced_at"])}</td>'
+            f'<td class="error">{escape(p["last_error"] or "")}</td></tr>')
+    return Markup("".join(out))
 
 
 @bp.route("/playlists/<int:playlist_id>")
