@@ -40,6 +40,21 @@ def conn(db_path: Path):
 
 
 @pytest.fixture
+def opened():
+    """Wrap a connection a test opens: it is closed when the test ends (a connection's own
+    `with` only commits; an unclosed one is a ResourceWarning, an error on Python 3.13)."""
+    conns = []
+
+    def track(conn):
+        conns.append(conn)
+        return conn
+
+    yield track
+    for conn in conns:
+        conn.close()
+
+
+@pytest.fixture
 def home(tmp_path: Path) -> Path:
     home = tmp_path / "home"
     result = CliRunner().invoke(cli, ["init", "--home", str(home)])

@@ -94,7 +94,7 @@ def test_the_chinese_pages_show_no_english_status_word(home: Path, client, web):
         assert not words & set(codes), (path, sorted(words & set(codes)))
 
 
-def test_a_config_applied_from_the_cli_is_recorded_as_cli(home: Path, tmp_path: Path):
+def test_a_config_applied_from_the_cli_is_recorded_as_cli(home: Path, tmp_path: Path, opened):
     env = home / "catalogsync.env"
     new = tmp_path / "new.env"
     new.write_text(env.read_text().replace("DOWNLOAD_WORKERS=3", "DOWNLOAD_WORKERS=4"), encoding="utf-8")
@@ -102,7 +102,7 @@ def test_a_config_applied_from_the_cli_is_recorded_as_cli(home: Path, tmp_path: 
     assert runnerd(home, "run", "--burst").returncode == 0
     from catalogsync_ops.store.connection import connect
 
-    conn = connect(home / "catalogsync.db")
+    conn = opened(connect(home / "catalogsync.db"))
     try:
         sources = [r[0] for r in conn.execute("SELECT source FROM config_revisions ORDER BY id")]
     finally:
@@ -128,7 +128,7 @@ def test_times_read_relative_with_the_exact_time_on_hover_and_the_icon_is_served
     assert web[0].test_client().get("/favicon.ico").status_code == 200  # no login needed
 
 
-def test_a_failed_song_logs_under_its_job_and_item(home: Path, demo_server, client):
+def test_a_failed_song_logs_under_its_job_and_item(home: Path, demo_server, client, opened):
     from conftest import set_env
 
     set_env(home, DEMO_BASE_URL=demo_server.base_url, DOWNLOAD_SOURCES="demo,demo2", RETRY_BACKOFF_SECONDS=0,
@@ -139,7 +139,7 @@ def test_a_failed_song_logs_under_its_job_and_item(home: Path, demo_server, clie
     assert runnerd(home, "run", "--burst").returncode == 0
     from catalogsync_ops.store.connection import connect
 
-    conn = connect(home / "catalogsync.db")
+    conn = opened(connect(home / "catalogsync.db"))
     try:
         item_id = conn.execute("SELECT id FROM job_items WHERE status = 'failed'").fetchone()[0]
     finally:
@@ -151,7 +151,7 @@ def test_a_failed_song_logs_under_its_job_and_item(home: Path, demo_server, clie
     assert 'id="job-logs"' in client.get("/jobs/1").get_data(as_text=True)
 
 
-def test_stages_after_a_failed_one_are_skipped_not_completed_at_zero(home: Path, demo_server, client):
+def test_stages_after_a_failed_one_are_skipped_not_completed_at_zero(home: Path, demo_server, client, opened):
     from conftest import set_env
 
     from catalogsync_ops.store.connection import connect
@@ -162,7 +162,7 @@ def test_stages_after_a_failed_one_are_skipped_not_completed_at_zero(home: Path,
     demo_server.set_faults(api_fail_rate=1.0)  # every playlist read fails: sync fails
     runnerd(home, "enqueue", "full_pipeline")
     assert runnerd(home, "run", "--burst").returncode == 0
-    conn = connect(home / "catalogsync.db")
+    conn = opened(connect(home / "catalogsync.db"))
     try:
         stages = dict(conn.execute("SELECT stage_type, status FROM job_stages WHERE job_id = 1").fetchall())
         job = conn.execute("SELECT status FROM job_runs WHERE id = 1").fetchone()[0]
@@ -175,7 +175,7 @@ def test_stages_after_a_failed_one_are_skipped_not_completed_at_zero(home: Path,
     demo_server.set_faults(api_fail_rate=0.0)  # mended: a retry runs the skipped stages again
     runnerd(home, "retry-failed", "1")
     assert runnerd(home, "run", "--burst").returncode == 0
-    conn = connect(home / "catalogsync.db")
+    conn = opened(connect(home / "catalogsync.db"))
     try:
         stages = dict(conn.execute("SELECT stage_type, status FROM job_stages WHERE job_id = 1").fetchall())
     finally:
@@ -183,7 +183,7 @@ def test_stages_after_a_failed_one_are_skipped_not_completed_at_zero(home: Path,
     assert stages["download"] in ("completed", "completed_with_errors") and stages["upload"] == "completed"
 
 
-def test_workers_beyond_a_smaller_count_show_as_stopped_not_idle(home: Path, demo_server):
+def test_workers_beyond_a_smaller_count_show_as_stopped_not_idle(home: Path, demo_server, opened):
     from conftest import set_env
 
     from catalogsync_ops.store.connection import connect
@@ -195,7 +195,7 @@ def test_workers_beyond_a_smaller_count_show_as_stopped_not_idle(home: Path, dem
     runnerd(home, "enqueue", "full_pipeline")
     daemon = subprocess.Popen([sys.executable, "-m", "runnerd", "run"], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
-    conn = connect(home / "catalogsync.db")
+    conn = opened(connect(home / "catalogsync.db"))
     try:
         busy = "SELECT COUNT(*) FROM job_workers w JOIN runner_instances r ON r.id = w.runner_instance_id" \
                " WHERE r.status = 'running' AND w.state = ?"

@@ -96,8 +96,8 @@ def test_health_counts_calls_failures_by_class_and_time(conn):
     assert row["avg_latency_ms"] == 300 and row["last_error"] == "gone"
 
 
-def test_reset_by_command_closes_a_breaker(home: Path, run_cli):
-    conn = open_database(home / "catalogsync.db")
+def test_reset_by_command_closes_a_breaker(home: Path, run_cli, opened):
+    conn = opened(open_database(home / "catalogsync.db"))
     try:
         fail(conn, 5)
         assert state(conn) == "open"
@@ -112,8 +112,8 @@ def test_reset_by_command_closes_a_breaker(home: Path, run_cli):
         conn.close()
 
 
-def test_status_and_source_list_show_a_source_that_is_down(home: Path, run_cli):
-    conn = open_database(home / "catalogsync.db")
+def test_status_and_source_list_show_a_source_that_is_down(home: Path, run_cli, opened):
+    conn = opened(open_database(home / "catalogsync.db"))
     try:
         fail(conn, 3, at=utcnow())
     finally:
@@ -134,7 +134,7 @@ def breaker_home(home: Path, platforms):
     return home
 
 
-def test_with_a_platform_down_its_songs_wait_and_the_job_finishes_when_it_is_back(breaker_home: Path, platforms):
+def test_with_a_platform_down_its_songs_wait_and_the_job_finishes_when_it_is_back(breaker_home: Path, platforms, opened):
     home = breaker_home
     assert runnerd(home, "enqueue", "collect").returncode == 0
     assert runnerd(home, "enqueue", "sync").returncode == 0
@@ -158,7 +158,7 @@ def test_with_a_platform_down_its_songs_wait_and_the_job_finishes_when_it_is_bac
             daemon.kill()
             daemon.wait(timeout=30)
         daemon.stderr.close()
-    conn = connect(home / "catalogsync.db")
+    conn = opened(connect(home / "catalogsync.db"))
     try:
         assert state(conn) in ("open", "half_open")  # the breaker survived the crash
         # AC/DC and 孤勇者: only NetEase has them. Waiting (or held by the runner at the kill), not failed.
@@ -172,7 +172,7 @@ def test_with_a_platform_down_its_songs_wait_and_the_job_finishes_when_it_is_bac
     assert runnerd(home, "resume", "3").returncode == 0  # the crash paused the download job
     done = runnerd(home, "run", "--burst", timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    conn = connect(home / "catalogsync.db")
+    conn = opened(connect(home / "catalogsync.db"))
     try:
         job = conn.execute("SELECT status FROM job_runs WHERE job_type = 'download'").fetchone()[0]
         health = conn.execute("SELECT state FROM source_health WHERE source = 'netease'").fetchone()[0]
@@ -188,8 +188,8 @@ def test_with_a_platform_down_its_songs_wait_and_the_job_finishes_when_it_is_bac
     assert len(list((home / "library").rglob("*.mp3"))) == 6
 
 
-def test_the_sync_of_a_playlist_on_a_platform_that_is_down_waits_too(breaker_home: Path, platforms):
-    conn = open_database(breaker_home / "catalogsync.db")
+def test_the_sync_of_a_playlist_on_a_platform_that_is_down_waits_too(breaker_home: Path, platforms, opened):
+    conn = opened(open_database(breaker_home / "catalogsync.db"))
     try:
         fail(conn, 5, at=utcnow(), cooldown=1)
     finally:
@@ -199,7 +199,7 @@ def test_the_sync_of_a_playlist_on_a_platform_that_is_down_waits_too(breaker_hom
     started = time.monotonic()
     done = runnerd(breaker_home, "run", "--burst", timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    conn = connect(breaker_home / "catalogsync.db")
+    conn = opened(connect(breaker_home / "catalogsync.db"))
     try:
         rows = dict(conn.execute("SELECT display_text, status FROM job_items").fetchall())
         deferred = conn.execute("SELECT COUNT(*) FROM job_events WHERE kind = 'item_deferred'").fetchone()[0]

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 from catalogsync_ops.config.envfile import load_config
@@ -15,7 +16,7 @@ from catalogsync_ops.engine.commands import CommandContext, apply_pending_comman
 from catalogsync_ops.store.database import open_database
 
 
-def test_init_creates_a_working_home(home: Path):
+def test_init_creates_a_working_home(home: Path, opened):
     env = (home / "catalogsync.env").read_text()
     assert f"DB_PATH={home / 'catalogsync.db'}" in env
     for folder in ("library", "input", "logs", "mirror"):
@@ -23,7 +24,7 @@ def test_init_creates_a_working_home(home: Path):
     config = load_config(home / "catalogsync.env")
     assert config["LIBRARY_DIR"] == home / "library" and config["DOWNLOAD_SOURCES"] == ("demo",)
     assert oct((home / "catalogsync.env").stat().st_mode & 0o777) == "0o600"
-    conn = open_database(home / "catalogsync.db")
+    conn = opened(open_database(home / "catalogsync.db"))
     assert [r["source"] for r in list_revisions(conn)] == ["init"]
 
 
@@ -64,13 +65,13 @@ def _cli_process(home: Path, *args: str) -> subprocess.Popen:
 
 
 def _apply_when_pending(home: Path, stop: threading.Event) -> None:
-    conn = open_database(home / "catalogsync.db")
     config = load_config(home / "catalogsync.env")
     ctx = CommandContext(env_path=home / "catalogsync.env", config=config)
-    while not stop.is_set():
-        if apply_pending_commands(conn, ctx):
-            return
-        time.sleep(0.05)
+    with closing(open_database(home / "catalogsync.db")) as conn:
+        while not stop.is_set():
+            if apply_pending_commands(conn, ctx):
+                return
+            time.sleep(0.05)
 
 
 def test_wait_prints_the_outcome_once_the_runner_applies_the_command(home: Path):
@@ -126,12 +127,12 @@ def test_config_show_masks_secrets(home: Path, run_cli):
     assert "hunter2" not in result.output and "OBJECT_SECRET_ACCESS_KEY=********" in result.output
 
 
-def test_jobs_and_items_list_what_the_runner_created(home: Path, run_cli):
+def test_jobs_and_items_list_what_the_runner_created(home: Path, run_cli, opened):
     from catalogsync_ops.engine.jobs import create_job
     from catalogsync_ops.engine.records import ItemSpec
     from catalogsync_ops.engine.stages import add_items
 
-    conn = open_database(home / "catalogsync.db")
+    conn = opened(open_database(home / "catalogsync.db"))
     job_id = create_job(conn, "download")
     stage_id = conn.execute("SELECT id FROM job_stages WHERE job_id = ?", (job_id,)).fetchone()[0]
     add_items(conn, stage_id, [ItemSpec(f"song:{i}", "song", display_text=f"周杰伦 - 晴天 {i}")

@@ -12,12 +12,12 @@ from pathlib import Path
 from conftest import run_demo_pipeline, runnerd
 
 
-def test_coverage_per_playlist_and_in_total_with_failures_by_class(home: Path, demo_server):
+def test_coverage_per_playlist_and_in_total_with_failures_by_class(home: Path, demo_server, opened):
     demo_server.set_faults(not_found=["s13", "m10"])  # 十年 and 千里之外 (华语经典) cannot be fetched
     run_demo_pipeline(home, demo_server)
     rows = json.loads(runnerd(home, "coverage", "--json").stdout)
     total, by_title = rows[0], {r["playlist"]: r for r in rows[1:]}
-    conn = sqlite3.connect(home / "catalogsync.db")
+    conn = opened(sqlite3.connect(home / "catalogsync.db"))
     distinct = conn.execute("SELECT COUNT(DISTINCT song_id) FROM playlist_songs WHERE removed_at IS NULL").fetchone()[0]
     conn.close()
     assert total["playlist"] == "all playlists" and total["wanted"] == distinct
@@ -62,10 +62,10 @@ def test_a_song_fetched_by_a_retry_leaves_the_missing_list(home: Path, demo_serv
     assert json.loads(runnerd(home, "missing", "--format", "json").stdout) == []
 
 
-def test_the_console_shows_coverage_a_playlist_song_by_song_and_the_missing_lists(home: Path, demo_server, client):
+def test_the_console_shows_coverage_a_playlist_song_by_song_and_the_missing_lists(home: Path, demo_server, client, opened):
     demo_server.set_faults(not_found=["s13", "m10"])
     run_demo_pipeline(home, demo_server)
-    conn = sqlite3.connect(home / "catalogsync.db")
+    conn = opened(sqlite3.connect(home / "catalogsync.db"))
     classic = conn.execute("SELECT id FROM playlists WHERE title = '华语经典'").fetchone()[0]
     failed_item = conn.execute("SELECT MAX(id) FROM job_items WHERE status = 'failed' AND display_text LIKE '%十年%'"
                                ).fetchone()[0]
@@ -96,9 +96,9 @@ def test_the_console_shows_coverage_a_playlist_song_by_song_and_the_missing_list
     assert "8 首歌曲中已入库 6 首" in chinese and "已备份" in chinese and "未找到" in chinese
 
 
-def test_each_file_is_recorded_with_the_modification_time_it_was_put_in_place_with(home: Path, demo_server):
+def test_each_file_is_recorded_with_the_modification_time_it_was_put_in_place_with(home: Path, demo_server, opened):
     run_demo_pipeline(home, demo_server)
-    conn = sqlite3.connect(home / "catalogsync.db")
+    conn = opened(sqlite3.connect(home / "catalogsync.db"))
     rows = conn.execute("SELECT library_root, rel_path, mtime_ns FROM file_locations").fetchall()
     conn.close()
     assert len(rows) >= 20

@@ -197,7 +197,7 @@ def test_boot_up_scripts_are_safe_to_start_twice_and_stop_cleanly(tmp_path):
     assert "already running" in log
 
 
-def test_the_nightly_timer_queues_one_full_pipeline_and_never_stacks_a_second(home: Path, tmp_path):
+def test_the_nightly_timer_queues_one_full_pipeline_and_never_stacks_a_second(home: Path, tmp_path, opened):
     timer, service = unit_settings(NIGHTLY[1]), unit_settings(NIGHTLY[0])
     assert timer["OnCalendar"] == ["*-*-* 03:30:00"] and timer["Persistent"] == ["true"]
     assert service["Type"] == ["oneshot"] and service["User"] == ["catalogsync"]
@@ -213,7 +213,7 @@ def test_the_nightly_timer_queues_one_full_pipeline_and_never_stacks_a_second(ho
     assert second.returncode == 0 and "queues a full_pipeline job already; not queuing another" in second.stdout
     applied = subprocess.run([sys.executable, "-m", "runnerd", "run", "--burst"], env=env, capture_output=True, text=True)
     assert applied.returncode == 0, applied.stderr[-2000:]
-    conn = sqlite3.connect(home / "catalogsync.db")
+    conn = opened(sqlite3.connect(home / "catalogsync.db"))
     try:
         assert conn.execute("SELECT COUNT(*), MAX(note) FROM job_runs WHERE job_type = 'full_pipeline'").fetchone() == (
             1, "nightly")

@@ -56,7 +56,7 @@ def test_each_playlist_is_written_in_order_with_the_songs_in_the_library(home: P
     assert "华语经典" in {t for t, songs in wanted.items() if any(rel is None for _, rel in songs)}
 
 
-def test_a_night_with_nothing_new_changes_no_file_and_a_renamed_playlist_leaves_no_old_file(home: Path, demo_server):
+def test_a_night_with_nothing_new_changes_no_file_and_a_renamed_playlist_leaves_no_old_file(home: Path, demo_server, opened):
     run_demo_pipeline(home, demo_server)
     folder = home / "library" / "Playlists"
     stamps = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
@@ -66,7 +66,7 @@ def test_a_night_with_nothing_new_changes_no_file_and_a_renamed_playlist_leaves_
     summary = json.loads(again.stdout)
     assert summary["written"] == [] and summary["unchanged"] == 4 and summary["removed"] == []
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir() if p.name != "mine.m3u8"} == stamps
-    conn = sqlite3.connect(home / "catalogsync.db")
+    conn = opened(sqlite3.connect(home / "catalogsync.db"))
     with conn:
         conn.execute("UPDATE playlists SET title = 'Small: the best' WHERE title = 'Small'")
     conn.close()

@@ -46,8 +46,8 @@ def command_row(home: Path, command_id: int):
     ("enqueue_job", {"scope": {"playlists": [HUGE]}}), ("retry_failed_items", {"job_id": 1, "source": ["x"]}),
     ("pause_runner", {"reason": "\ud800"}), ("enqueue_job", 42), ("apply_config", ["content"]),
 ])
-def test_a_command_the_runner_cannot_store_is_rejected_and_the_runner_goes_on(home: Path, kind, payload):
-    db = connect(home / "catalogsync.db")
+def test_a_command_the_runner_cannot_store_is_rejected_and_the_runner_goes_on(home: Path, kind, payload, opened):
+    db = opened(connect(home / "catalogsync.db"))
     try:
         bad = raw_command(db, kind, payload)
         good = raw_command(db, "pause_runner", {"reason": "film night"})
@@ -62,8 +62,8 @@ def test_a_command_the_runner_cannot_store_is_rejected_and_the_runner_goes_on(ho
     assert again.returncode == 0, again.stderr[-2000:]
 
 
-def test_a_command_a_dead_runner_was_applying_is_rejected_at_the_next_start(home: Path):
-    db = connect(home / "catalogsync.db")
+def test_a_command_a_dead_runner_was_applying_is_rejected_at_the_next_start(home: Path, opened):
+    db = opened(connect(home / "catalogsync.db"))
     try:
         taken = raw_command(db, "pause_runner", {"reason": "x"}, runner_instance_id=4242)
     finally:
@@ -161,7 +161,7 @@ def test_files_others_can_read_are_reported_at_start_and_by_config_check(home: P
 # ---------------------------------------------------------------- 5. a huge env file
 
 
-def test_a_huge_env_file_is_refused_unread_and_the_runner_stays_responsive(home: Path):
+def test_a_huge_env_file_is_refused_unread_and_the_runner_stays_responsive(home: Path, opened):
     import os
     import signal
     import subprocess
@@ -175,7 +175,7 @@ def test_a_huge_env_file_is_refused_unread_and_the_runner_stays_responsive(home:
                               stderr=subprocess.PIPE, text=True,
                               env={**os.environ, "CATALOGSYNC_ENV_FILE": str(env_file)})
     try:
-        conn = connect(home / "catalogsync.db")
+        conn = opened(connect(home / "catalogsync.db"))
         try:
             wait_for(lambda: conn.execute("SELECT COUNT(*) FROM runner_instances WHERE status = 'running'").fetchone()[0])
             beat = conn.execute("SELECT MAX(heartbeat_at) FROM runner_instances").fetchone()[0]
@@ -289,7 +289,7 @@ def fill(folder: Path, leave: int) -> Path:
     return filler
 
 
-def test_a_full_database_disk_degrades_the_runner_which_carries_on_by_itself(home: Path, demo_server, small_disk):
+def test_a_full_database_disk_degrades_the_runner_which_carries_on_by_itself(home: Path, demo_server, small_disk, opened):
     import os
     import signal
     import subprocess
@@ -317,7 +317,7 @@ def test_a_full_database_disk_degrades_the_runner_which_carries_on_by_itself(hom
         status = runnerd(home, "status")
         assert status.returncode == 0 and "completed" not in status.stdout.split("active job")[-1].splitlines()[0]
         filler.unlink()
-        conn = connect(disk / "catalogsync.db")
+        conn = opened(connect(disk / "catalogsync.db"))
         try:
             wait_for(lambda: conn.execute("SELECT status FROM job_runs WHERE id = 1").fetchone()[0]
                      in ("completed", "completed_with_errors"), timeout=90)
@@ -332,7 +332,7 @@ def test_a_full_database_disk_degrades_the_runner_which_carries_on_by_itself(hom
     assert "space again" in text and "Traceback" not in text and "died" not in text, text
 
 
-def test_a_full_library_disk_fails_songs_as_disk_full_not_internal(home: Path, demo_server, small_disk):
+def test_a_full_library_disk_fails_songs_as_disk_full_not_internal(home: Path, demo_server, small_disk, opened):
     from conftest import set_env
 
     library = small_disk("library", "400k")
@@ -342,7 +342,7 @@ def test_a_full_library_disk_fails_songs_as_disk_full_not_internal(home: Path, d
     runnerd(home, "enqueue", "full_pipeline")
     result = runnerd(home, "run", "--burst")
     assert result.returncode == 0, result.stderr[-2000:]
-    conn = connect(home / "catalogsync.db")
+    conn = opened(connect(home / "catalogsync.db"))
     try:
         classes = dict(conn.execute("SELECT last_error_class, COUNT(*) FROM job_items WHERE status = 'failed'"
                                     " GROUP BY 1").fetchall())

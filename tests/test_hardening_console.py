@@ -138,7 +138,7 @@ def test_a_leaked_secret_can_be_rotated_from_the_config_page(home: Path, client,
 # ---------------------------------------------------------------- 9. sign-in
 
 
-def test_an_unknown_user_takes_as_long_as_a_wrong_password(home: Path):
+def test_an_unknown_user_takes_as_long_as_a_wrong_password(home: Path, opened):
     import statistics
     import time
 
@@ -147,7 +147,7 @@ def test_an_unknown_user_takes_as_long_as_a_wrong_password(home: Path):
     from webui import create_app
     from webui.auth import set_password
 
-    conn = connect(home / "catalogsync.db")
+    conn = opened(connect(home / "catalogsync.db"))
     set_password(conn, "admin", "correct horse battery")
     conn.close()
     app = create_app({"DB_PATH": home / "catalogsync.db", "LOGIN_LIMIT": 1000})
@@ -166,13 +166,13 @@ def test_an_unknown_user_takes_as_long_as_a_wrong_password(home: Path):
     assert unknown > 0.5 * known, (unknown, known)  # was 4 ms against 76 ms
 
 
-def test_sign_ins_are_limited_per_user_name_across_addresses(home: Path):
+def test_sign_ins_are_limited_per_user_name_across_addresses(home: Path, opened):
     from conftest import PASSWORD, csrf_from
 
     from webui import create_app
     from webui.auth import set_password
 
-    conn = connect(home / "catalogsync.db")
+    conn = opened(connect(home / "catalogsync.db"))
     set_password(conn, "admin", PASSWORD)
     conn.close()
     app = create_app({"DB_PATH": home / "catalogsync.db", "LOGIN_LIMIT": 3, "TRUSTED_PROXIES": ("127.0.0.1",)})
@@ -212,14 +212,14 @@ def test_a_session_ends_with_sign_out_and_with_a_password_change(web):
     assert laptop.get("/jobs").status_code == 302  # every other session is signed out
 
 
-def test_the_cookie_is_https_only_when_the_env_file_says_so(home: Path):
+def test_the_cookie_is_https_only_when_the_env_file_says_so(home: Path, opened):
     from conftest import PASSWORD, login, set_env
 
     from webui import create_app
     from webui.auth import set_password
 
     set_env(home, WEB_COOKIE_SECURE="true")
-    conn = connect(home / "catalogsync.db")
+    conn = opened(connect(home / "catalogsync.db"))
     set_password(conn, "admin", PASSWORD)
     conn.close()
     app = create_app({"DB_PATH": home / "catalogsync.db", "ENV_PATH": home / "catalogsync.env"})

@@ -267,7 +267,7 @@ def test_an_unwritable_home_does_not_stop_musicdl(tmp_path: Path, platforms):
 
 
 def test_the_whole_pipeline_runs_on_emulated_platforms_through_runnerd(musicdl_home: Path, platforms, tmp_path,
-                                                                     monkeypatch):
+                                                                     monkeypatch, opened):
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setenv("TMPDIR", str(scratch))  # where runnerd's musicdl clients make their work folders
@@ -276,7 +276,7 @@ def test_the_whole_pipeline_runs_on_emulated_platforms_through_runnerd(musicdl_h
     assert runnerd(musicdl_home, "enqueue", "full_pipeline").returncode == 0
     done = runnerd(musicdl_home, "run", "--burst", timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    conn = open_database(musicdl_home / "catalogsync.db")
+    conn = opened(open_database(musicdl_home / "catalogsync.db"))
     try:
         job = conn.execute("SELECT status FROM job_runs").fetchone()[0]
         failed = dict(conn.execute("SELECT display_text, last_error_class FROM job_items WHERE status = 'failed'").fetchall())

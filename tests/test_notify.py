@@ -60,7 +60,7 @@ class Receiver:
         return [c for c in self.calls if c["answered"] == 200]
 
 
-def test_one_notification_per_finished_job_even_when_the_first_two_deliveries_fail(home: Path, demo_server):
+def test_one_notification_per_finished_job_even_when_the_first_two_deliveries_fail(home: Path, demo_server, opened):
     with Receiver(fail_first=2) as hook:
         set_env(home, DEMO_BASE_URL=demo_server.base_url, DOWNLOAD_SOURCES="demo,demo2", NOTIFY_WEBHOOK_URL=hook.url,
                 NOTIFY_RETRY_SECONDS=0.2)
@@ -70,7 +70,7 @@ def test_one_notification_per_finished_job_even_when_the_first_two_deliveries_fa
                        capture_output=True)
         daemon = subprocess.Popen([sys.executable, "-m", "runnerd", "run"], env=env, stderr=subprocess.DEVNULL)
         try:
-            conn = open_database(home / "catalogsync.db")
+            conn = opened(open_database(home / "catalogsync.db"))
             pending = "SELECT COUNT(*) FROM notifications WHERE status = 'pending'"
             deadline = time.monotonic() + 90
             # Delivered, and nothing left that the notifier could send again (it sends only pending rows).
@@ -147,7 +147,7 @@ def test_a_dead_webhook_is_retried_with_backoff_then_given_up(conn):
     assert row["status"] == "failed"
 
 
-def test_a_webhook_that_never_answers_does_not_hold_up_the_runner(home: Path, demo_server):
+def test_a_webhook_that_never_answers_does_not_hold_up_the_runner(home: Path, demo_server, opened):
     import socket
 
     listener = socket.socket()
@@ -162,7 +162,7 @@ def test_a_webhook_that_never_answers_does_not_hold_up_the_runner(home: Path, de
             subprocess.run([sys.executable, "-m", "runnerd", "enqueue", "collect"], env=env, check=True,
                            capture_output=True)
         daemon = subprocess.Popen([sys.executable, "-m", "runnerd", "run"], env=env, stderr=subprocess.DEVNULL)
-        conn = open_database(home / "catalogsync.db")
+        conn = opened(open_database(home / "catalogsync.db"))
         try:
             deadline = time.monotonic() + 30
             finished = "SELECT COUNT(*) FROM job_runs WHERE status IN ('completed', 'completed_with_errors')"
@@ -180,7 +180,7 @@ def test_a_webhook_that_never_answers_does_not_hold_up_the_runner(home: Path, de
         listener.close()
 
 
-def test_a_crash_is_notified_once_and_a_nearly_full_disk_once_per_start(home: Path, demo_server):
+def test_a_crash_is_notified_once_and_a_nearly_full_disk_once_per_start(home: Path, demo_server, opened):
     with Receiver() as hook:
         # A threshold no disk meets: the library disk counts as nearly full.
         set_env(home, DEMO_BASE_URL=demo_server.base_url, NOTIFY_WEBHOOK_URL=hook.url,
@@ -190,7 +190,7 @@ def test_a_crash_is_notified_once_and_a_nearly_full_disk_once_per_start(home: Pa
         env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}
         subprocess.run([sys.executable, "-m", "runnerd", "enqueue", "full_pipeline"], env=env, check=True,
                        capture_output=True)
-        conn = open_database(home / "catalogsync.db")
+        conn = opened(open_database(home / "catalogsync.db"))
         first = subprocess.Popen([sys.executable, "-m", "runnerd", "run"], env=env, stderr=subprocess.DEVNULL)
         running = "SELECT COUNT(*) FROM job_items WHERE status = 'running' AND item_type = 'song'"
         deadline = time.monotonic() + 60
@@ -215,7 +215,7 @@ def test_a_crash_is_notified_once_and_a_nearly_full_disk_once_per_start(home: Pa
     assert recovered["data"]["interrupted"] >= 1 and "paused" in recovered["message"]
 
 
-def test_a_job_reopened_by_a_retry_notifies_again_only_when_its_outcome_changes(home: Path, demo_server):
+def test_a_job_reopened_by_a_retry_notifies_again_only_when_its_outcome_changes(home: Path, demo_server, opened):
     set_env(home, DEMO_BASE_URL=demo_server.base_url, DOWNLOAD_SOURCES="demo,demo2", RETRY_BACKOFF_SECONDS=0,
             RETRY_BACKOFF_MAX_SECONDS=0)
     demo_server.write_pool_file(home / "input" / "demo.txt")
@@ -238,7 +238,7 @@ def test_a_job_reopened_by_a_retry_notifies_again_only_when_its_outcome_changes(
     demo_server.set_faults(not_found=[])
     runnerd(home, "retry-failed", "1")
     assert runnerd(home, "run", "--burst").returncode == 0
-    conn = connect(home / "catalogsync.db")
+    conn = opened(connect(home / "catalogsync.db"))
     try:
         status = conn.execute("SELECT status FROM job_runs WHERE id = 1").fetchone()[0]
         failed = conn.execute("SELECT display_text, last_error FROM job_items WHERE status = 'failed'").fetchall()

@@ -100,10 +100,10 @@ def make_old_database_with_data(home: Path, demo_server, version: int) -> Path:
 
 
 @pytest.mark.parametrize("version", [4, 5, 6, 7])
-def test_an_upgrade_keeps_every_row_and_takes_a_backup_first(home: Path, demo_server, version):
+def test_an_upgrade_keeps_every_row_and_takes_a_backup_first(home: Path, demo_server, version, opened):
     db = make_old_database_with_data(home, demo_server, version)
-    before = table_counts(connect(db))
-    conn = open_database(db)  # what runnerd and the console do on start
+    before = table_counts(opened(connect(db)))
+    conn = opened(open_database(db))  # what runnerd and the console do on start
     latest = migrations.LATEST_VERSION
     assert migrations.current_version(conn) == latest
     after = table_counts(conn)
@@ -114,7 +114,7 @@ def test_an_upgrade_keeps_every_row_and_takes_a_backup_first(home: Path, demo_se
     assert stages == {"collect", "sync", "download", "upload"}
     backups = list((home / "backups").glob(f"before-v{latest}-from-v{version}-*.db"))
     assert len(backups) == 1
-    saved = sqlite3.connect(backups[0])
+    saved = opened(sqlite3.connect(backups[0]))
     assert saved.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0] == version
     assert table_counts(saved) == {**before, "schema_migrations": version}
     assert saved.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # one self-contained file
@@ -138,7 +138,7 @@ def test_an_upgrade_keeps_every_row_and_takes_a_backup_first(home: Path, demo_se
     assert len(list((home / "backups").glob("before-v*.db"))) == 1
 
 
-def test_backup_and_restore_round_trip_and_restore_refuses_while_the_runner_runs(home: Path, demo_server, tmp_path):
+def test_backup_and_restore_round_trip_and_restore_refuses_while_the_runner_runs(home: Path, demo_server, tmp_path, opened):
     run_demo_pipeline(home, demo_server)
     single = runnerd(home, "backup", str(tmp_path / "one-file.db"))
     assert single.returncode == 0 and (tmp_path / "one-file.db").is_file()
@@ -147,9 +147,10 @@ def test_backup_and_restore_round_trip_and_restore_refuses_while_the_runner_runs
     assert result.returncode == 0, result.stderr
     copy = next((tmp_path / "nightly").glob("catalogsync-*.db"))
     assert "Backed up" in result.stdout and str(copy) in result.stdout
-    original = table_counts(connect(home / "catalogsync.db"))
-    assert table_counts(sqlite3.connect(copy)) == original
-    assert sqlite3.connect(copy).execute("SELECT COUNT(*) FROM config_revisions").fetchone()[0] >= 1
+    original = table_counts(opened(connect(home / "catalogsync.db")))
+    saved = opened(sqlite3.connect(copy))
+    assert table_counts(saved) == original
+    assert saved.execute("SELECT COUNT(*) FROM config_revisions").fetchone()[0] >= 1
 
     # Later changes, then a restore brings the backup's state back.
     assert runnerd(home, "enqueue", "sync").returncode == 0
@@ -174,13 +175,13 @@ def test_backup_and_restore_round_trip_and_restore_refuses_while_the_runner_runs
 
     restored = runnerd(home, "restore", "--yes", str(copy))
     assert restored.returncode == 0, restored.stderr
-    conn = connect(home / "catalogsync.db")
+    conn = opened(connect(home / "catalogsync.db"))
     assert conn.execute(commands).fetchone()[0] == original["job_commands"]
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     safety = list((home / "backups").glob("before-restore-*.db"))
     # The database as it was before the restore (with the later command, which the runner applied).
     assert len(safety) == 1
-    assert sqlite3.connect(safety[0]).execute(commands).fetchone()[0] == original["job_commands"] + 1
+    assert opened(sqlite3.connect(safety[0])).execute(commands).fetchone()[0] == original["job_commands"] + 1
 
 
 def test_restore_refuses_a_file_that_is_not_a_backup(home: Path, tmp_path):
@@ -191,14 +192,14 @@ def test_restore_refuses_a_file_that_is_not_a_backup(home: Path, tmp_path):
     assert connect(home / "catalogsync.db").execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-def test_metrics_parse_and_match_the_database_and_healthz_names_a_down_runner(home: Path, demo_server):
+def test_metrics_parse_and_match_the_database_and_healthz_names_a_down_runner(home: Path, demo_server, opened):
     from prometheus_client.parser import text_string_to_metric_families
 
     from webui import create_app
 
     run_demo_pipeline(home, demo_server)
     db = home / "catalogsync.db"
-    conn = open_database(db)
+    conn = opened(open_database(db))
     token = create_token(conn, "prometheus")
     app = create_app({"DB_PATH": db, "ENV_PATH": home / "catalogsync.env"})
     client = app.test_client()

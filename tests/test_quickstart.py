@@ -31,7 +31,7 @@ def session_members(sid: int) -> list[int]:
     return out
 
 
-def test_quickstart_serves_the_console_completes_a_job_and_ctrl_c_stops_everything(tmp_path):
+def test_quickstart_serves_the_console_completes_a_job_and_ctrl_c_stops_everything(tmp_path, opened):
     home, web_port, demo_port = tmp_path / "home", free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CATALOGSYNC")}
     env.update(CATALOGSYNC_HOME=str(home), WEB_PORT=str(web_port), DEMO_PORT=str(demo_port),
@@ -59,7 +59,7 @@ def test_quickstart_serves_the_console_completes_a_job_and_ctrl_c_stops_everythi
         db = home / "catalogsync.db"
         status = None
         while time.monotonic() < deadline:
-            conn = sqlite3.connect(db)
+            conn = opened(sqlite3.connect(db))
             row = conn.execute("SELECT status FROM job_runs WHERE id = 1").fetchone()
             songs = conn.execute("SELECT COUNT(*) FROM file_locations WHERE verified_at IS NOT NULL").fetchone()[0]
             conn.close()

@@ -245,7 +245,7 @@ def test_an_invalid_env_file_stops_runnerd_from_starting_with_the_line(demo_home
     assert "DOWNLOAD_WORKERS: 'many' is not a whole number" in result.stderr and "runnerd config check" in result.stderr
 
 
-def test_fast_items_are_claimed_in_batches_and_a_pause_gives_back_the_unstarted_ones(home: Path):
+def test_fast_items_are_claimed_in_batches_and_a_pause_gives_back_the_unstarted_ones(home: Path, opened):
     from catalogsync_ops.engine.jobs import create_job
     from catalogsync_ops.engine.records import ItemSpec
     from catalogsync_ops.engine.stages import add_items
@@ -253,7 +253,7 @@ def test_fast_items_are_claimed_in_batches_and_a_pause_gives_back_the_unstarted_
 
     n = 20_000
     set_env(home, DOWNLOAD_WORKERS=4, OBJECT_BACKEND_NAME="none")
-    conn = open_database(home / "catalogsync.db")
+    conn = opened(open_database(home / "catalogsync.db"))
     job_id = create_job(conn, "download")
     stage_id = conn.execute("SELECT id FROM job_stages WHERE job_id = ?", (job_id,)).fetchone()[0]
     add_items(conn, stage_id, (ItemSpec(f"noop:{i}") for i in range(n)), max_attempts=3)

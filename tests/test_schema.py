@@ -38,16 +38,16 @@ def test_open_database_creates_every_table(conn):
     assert TABLES <= names, TABLES - names
 
 
-def test_connect_sets_wal_busy_timeout_foreign_keys_and_synchronous(db_path):
-    conn = connect(db_path)
+def test_connect_sets_wal_busy_timeout_foreign_keys_and_synchronous(db_path, opened):
+    conn = opened(connect(db_path))
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
 
 
-def test_readonly_connection_cannot_write(db_path):
-    reader = connect(db_path, readonly=True)
+def test_readonly_connection_cannot_write(db_path, opened):
+    reader = opened(connect(db_path, readonly=True))
     with pytest.raises(sqlite3.OperationalError, match="readonly|query_only|attempt to write"):
         reader.execute("INSERT INTO playlist_pools (name, created_at, updated_at) VALUES ('x', 'a', 'a')")
 
@@ -71,14 +71,14 @@ def test_nested_transaction_failure_rolls_back_only_the_inner_block(conn):
     assert names == ["outer"]
 
 
-def test_migrations_are_recorded_and_idempotent(db_path):
-    conn = open_database(db_path)
+def test_migrations_are_recorded_and_idempotent(db_path, opened):
+    conn = opened(open_database(db_path))
     assert migrations.apply_migrations(conn) == []
     rows = conn.execute("SELECT version, name FROM schema_migrations").fetchall()
     assert [tuple(r) for r in rows] == [(m.version, m.name) for m in migrations.MIGRATIONS]
 
 
-def test_two_processes_migrating_at_once_apply_each_migration_once(tmp_path):
+def test_two_processes_migrating_at_once_apply_each_migration_once(tmp_path, opened):
     path = tmp_path / "race.db"
     code = ("import sys; from catalogsync_ops.store.database import open_database; "
             "open_database(sys.argv[1]).close()")
@@ -86,7 +86,7 @@ def test_two_processes_migrating_at_once_apply_each_migration_once(tmp_path):
     for proc in procs:
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err.decode()
-    conn = connect(path)
+    conn = opened(connect(path))
     try:
         assert conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == len(migrations.MIGRATIONS)
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -53,9 +53,9 @@ def test_a_spoofed_x_forwarded_for_gains_nothing(web):
     assert client.get("/", headers={"X-Forwarded-For": "127.0.0.1"}).status_code == 302
 
 
-def test_first_run_setup_needs_the_one_time_link(home: Path):
+def test_first_run_setup_needs_the_one_time_link(home: Path, opened):
     db = home / "catalogsync.db"
-    conn = open_database(db)
+    conn = opened(open_database(db))
     app = create_app({"DB_PATH": db})
     client = app.test_client()
     assert client.get("/login").status_code == 503
