@@ -436,7 +436,7 @@ def test_kept_connections_hold_no_snapshot_between_requests_and_close_when_the_s
     finally:
         served.stop()
     assert not pool.every
-    with pytest.raises(sqlite3.ProgrammingError):
+    with pytest.raises(sqlite3.ProgrammingError, match="closed database"):
         held.execute("SELECT 1")
 
 

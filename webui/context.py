@@ -66,9 +66,10 @@ def web_authorizer(action: int, arg1, arg2, database, trigger) -> int:
     return sqlite3.SQLITE_OK
 
 
-def web_connection(db_path):
-    """A connection of the console: where the file lives was checked at start; writes limited."""
-    conn = connect(db_path, check_filesystem=False)
+def web_connection(db_path, *, kept: bool = False):
+    """A connection of the console: where the file lives was checked at start; writes limited.
+    A kept one is used by its server thread only, and closed by the thread that stops the server."""
+    conn = connect(db_path, check_filesystem=False, same_thread_only=not kept)
     conn.set_authorizer(web_authorizer)
     return conn
 
@@ -95,7 +96,7 @@ class ThreadConnections:
             self._drop(held)
             held = None
         if held is None:
-            held = web_connection(db_path)
+            held = web_connection(db_path, kept=True)
             self.local.conn, self.local.opened = held, time.monotonic()
             with self.lock:
                 self.every.add(held)
@@ -116,10 +117,7 @@ class ThreadConnections:
         with self.lock:
             held, self.every = self.every, set()
         for conn in held:
-            try:
-                conn.close()
-            except Exception:  # a thread still inside a request: its connection dies with it
-                pass
+            conn.close()
 
 
 def get_db():

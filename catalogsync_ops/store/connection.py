@@ -134,6 +134,7 @@ def connect(
     *,
     readonly: bool = False,
     check_filesystem: bool = True,
+    same_thread_only: bool = True,
 ) -> Connection:
     """Open the database with WAL, busy timeout, foreign keys and a Row factory.
 
@@ -148,7 +149,9 @@ def connect(
         path,
         timeout=BUSY_TIMEOUT_MS / 1000,
         isolation_level=None,
-        check_same_thread=True,
+        # Off only for a connection one thread uses and another closes after it has ended
+        # (the console's kept connections, closed when the server stops).
+        check_same_thread=same_thread_only,
         factory=Connection,
     )
     conn.path = path
