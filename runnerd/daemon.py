@@ -155,6 +155,7 @@ class Runner:
         if not self.options.burst:
             self.watcher = EnvWatcher(self.env_path)
             self.watcher.start()
+            self.watcher.changed.set()  # an edit made before the observer was up: read the file once more
         self.notifier = notify.Notifier(str(self.db_path), lambda: self.config.values)
         self.notifier.start()
         self.library_views = LibraryViews(str(self.db_path), lambda: self.config, finish_on_stop=self.options.burst)
