@@ -112,7 +112,11 @@ def run_item(ctx: WorkContext, claim: Claim) -> Outcome:
         return upload_file(ctx, claim.file_location_id)
     if claim.item_type == "verify":
         return run_verify(ctx, claim.payload, claim.job_id)
-    return Outcome()  # noop items: benchmarks and tests of the machinery itself
+    # noop items: benchmarks and tests of the machinery itself; `hold_s` stands in for slow work
+    # that stops when asked, as a transfer does at its next chunk.
+    if claim.payload.get("hold_s"):
+        ctx.cancel.sleep(float(claim.payload["hold_s"]))
+    return Outcome()
 
 
 class Worker(threading.Thread):

@@ -40,6 +40,7 @@ class Faults:
     slow_ms: int = 0  # sleep this long before every 64 KiB chunk of audio
     cut_short_rate: float = 0.0  # close the connection halfway through the body
     ignore_range: bool = False  # answer 200 with the whole body to a Range request
+    changed: list[str] = field(default_factory=list)  # song ids whose audio is a new edition (new bytes, new ETag)
     api_fail_rate: float = 0.0  # answer 500 to JSON API calls
     seed: int = 1
 
@@ -56,9 +57,9 @@ class DemoServer(ThreadingHTTPServer):
                                                                   playlists=playlists)
         self.faults = Faults()
         self._rng = random.Random(self.faults.seed)
-        self.requests: list[dict] = []  # method, path, range header: what tests assert on
+        self.requests: list[dict] = []  # method, path, Range and If-Range headers: what tests assert on
         self.lock = threading.Lock()
-        self._audio: dict[tuple[str, str], bytes] = {}
+        self._audio: dict[tuple[str, str, bool], tuple[bytes, str]] = {}  # the body and its ETag
         self._thread: threading.Thread | None = None
         super().__init__((host, port), _Handler)
 
@@ -85,14 +86,20 @@ class DemoServer(ThreadingHTTPServer):
             return rate > 0 and self._rng.random() < rate
 
     def audio(self, platform: str, song: DemoSong) -> bytes:
-        key = (platform, song.id)
+        """The song's audio as served now (a song in `faults.changed` is another edition)."""
+        return self.audio_and_etag(platform, song)[0]
+
+    def audio_and_etag(self, platform: str, song: DemoSong) -> tuple[bytes, str]:
         with self.lock:
-            data = self._audio.get(key)
-        if data is None:
-            data = audio_bytes(song.ext, song.duration_s, song.seed)
+            key = (platform, song.id, song.id in self.faults.changed)
+            cached = self._audio.get(key)
+        if cached is None:
+            # Another edition: the same length and format, other bytes (as a re-upload would be).
+            data = audio_bytes(song.ext, song.duration_s, song.seed + (7919 if key[2] else 0))
+            cached = (data, f'"{hashlib.sha256(data).hexdigest()[:24]}"')
             with self.lock:
-                self._audio[key] = data
-        return data
+                self._audio[key] = cached
+        return cached
 
     def write_pool_file(self, path: Path, platform: str = "demo") -> Path:
         """A pool file listing the platform's playlists, ready for INPUT_DIR."""
@@ -159,7 +166,8 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path, query = parts.path, parse_qs(parts.query)
         with self.server.lock:
-            self.server.requests.append({"method": self.command, "path": path, "range": self.headers.get("Range")})
+            self.server.requests.append({"method": self.command, "path": path, "range": self.headers.get("Range"),
+                                         "if_range": self.headers.get("If-Range")})
         if path == "/_control/faults":
             return self._json(200, asdict(self.server.faults))
         if (m := re.fullmatch(r"/blob/(\d+)", path)):
@@ -215,13 +223,14 @@ class _Handler(BaseHTTPRequestHandler):
             if self.server.roll(faults.fail_rate):
                 return self._json(503, {"error": "injected failure"})
             content_type = "audio/mpeg" if song.ext == "mp3" else "audio/wav"
-            return self._send_bytes(self.server.audio(platform.name, song), content_type, head)
+            data, etag = self.server.audio_and_etag(platform.name, song)
+            return self._send_bytes(data, content_type, head, etag)
         return self._json(404, {"error": f"no route {path}"})
 
-    def _send_bytes(self, data, content_type: str, head: bool) -> None:
+    def _send_bytes(self, data, content_type: str, head: bool, etag: str | None = None) -> None:
         faults = self.server.faults
         total = len(data)
-        etag = f'"{hashlib.sha256(bytes(data[:4096])).hexdigest()[:16]}-{total}"'
+        etag = etag or f'"blob-{total}"'  # a blob's bytes follow from its size
         start, status = 0, 200
         wanted = self.headers.get("Range")
         if_range = self.headers.get("If-Range")

@@ -199,6 +199,10 @@ def finalize_cancel(conn: Connection, job_id: int, *, now: datetime | None = Non
         in_flight = running_item_count(conn, job_id)
         if in_flight:
             raise TransitionError(f"job {job_id} still has {in_flight} items stopping")
+        # An item that stopped with a retry scheduled (its transfer failed as the cancel came)
+        # went back to the queue meanwhile: it is canceled with the rest.
+        bulk_move_items(conn, job_id, [I.QUEUED, I.INTERRUPTED], I.CANCELED, ts, extra_set=", finished_at = ?",
+                        set_params=(ts,))
         set_job_status(conn, job, J.CANCELED, ts, finished_at=ts)
         close_stages_canceled(conn, job_id, ts)
         write_event(conn, "job_canceled", now=ts, job_id=job_id, from_status=job["status"],

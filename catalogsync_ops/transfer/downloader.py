@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import requests
+import urllib3
 
 from catalogsync_ops.errors import ErrorClass, SourceError
 from catalogsync_ops.fileio import CHUNK_SIZE, DISK_FULL_ERRNOS, fsync_dir, sha256_file
@@ -63,6 +64,11 @@ class CancelToken:
     def check(self) -> None:
         if self._event.is_set():
             raise Canceled(self.reason)
+
+    def sleep(self, seconds: float) -> None:
+        """Wait `seconds`, or stop (raise Canceled) as soon as the token is set."""
+        self._event.wait(seconds)
+        self.check()
 
 
 @dataclass(frozen=True)
@@ -207,8 +213,8 @@ def fetch(
             with open(part, mode) as handle:
                 handle.seek(start)
                 handle.truncate()
-                written = _write_chunks(response.iter_content(chunk_size=chunk_size), handle, digest, cancel,
-                                        throttle, written, total)
+                written = _write_chunks(_arriving(response, chunk_size), handle, digest, cancel, throttle, written,
+                                        total)
         except Canceled:
             if cancel.reason == "cancel":
                 _drop_part(part)
@@ -228,6 +234,28 @@ def fetch(
         raise SourceError(f"download of {url} ended after {written} of {total} bytes; it will resume",
                           ErrorClass.CONNECTION)
     return FetchResult(written, digest.hexdigest() if digest is not None else None, start, restarted)
+
+
+def _arriving(response: requests.Response, chunk_size: int):
+    """The body as it arrives: each piece is what one read of the socket returns (at most
+    `chunk_size`). `iter_content` waits for a whole chunk, so on a slow link a cancel and the
+    progress shown waited for a MiB; now they wait for one network read. urllib3's errors
+    become requests' own, as `iter_content` does."""
+    read1 = getattr(response.raw, "read1", None)
+    if read1 is None:  # not urllib3 (an adapter of another kind)
+        yield from response.iter_content(chunk_size=chunk_size)
+        return
+    try:
+        while data := read1(chunk_size, decode_content=True):
+            yield data
+    except urllib3.exceptions.ProtocolError as exc:
+        raise requests.exceptions.ChunkedEncodingError(exc) from None
+    except urllib3.exceptions.DecodeError as exc:
+        raise requests.exceptions.ContentDecodingError(exc) from None
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise requests.exceptions.ConnectionError(exc) from None
+    except urllib3.exceptions.SSLError as exc:
+        raise requests.exceptions.SSLError(exc) from None
 
 
 def _write_chunks(chunks, handle, digest, cancel: CancelToken, throttle: "_Throttle", written: int,
