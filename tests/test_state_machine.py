@@ -51,6 +51,7 @@ from catalogsync_ops.errors import CatalogsyncError
 from catalogsync_ops.store.database import open_database
 
 POLICY = RetryPolicy(base_seconds=0.5, max_seconds=2)
+NO_WAIT = RetryPolicy(base_seconds=0, max_seconds=0)
 FINAL_STAGE = {"completed", "completed_with_errors", "failed", "canceled", "skipped"}
 STATS: Counter = Counter()  # how often each hard state was met, over the whole run
 
@@ -200,11 +201,20 @@ class QueueMachine(RuleBasedStateMachine):
         for claim in [c for c in self.claims if c.job_id == job_id]:
             item = self.one("SELECT status, attempts FROM job_items WHERE id = ?", claim.item_id)
             if item[0] == "running" and item[1] == claim.attempt_no:
-                end = data.draw(st.sampled_from([mark_item_succeeded, mark_item_canceled, mark_item_interrupted]))
-                extra = {"reason": "the runner stopped"} if end is mark_item_interrupted else {}
+                end = data.draw(st.sampled_from([mark_item_succeeded, mark_item_canceled, mark_item_interrupted,
+                                                 mark_item_failed]))
+                extra = {mark_item_interrupted: {"reason": "the runner stopped"},
+                         mark_item_failed: {"error_class": "connection", "error": "cut off", "policy": NO_WAIT}
+                         }.get(end, {})
                 self.tick()
                 self.attempt(True, 1, lambda: end(self.conn, claim.item_id, claim.attempt_no, now=self.now, **extra))
         assert self.running_in_job(job_id) == 0
+        # A failed one may be queued again (a retry): still nothing of this job may be claimed.
+        self.tick()
+        for (stage_id,) in self.conn.execute("SELECT id FROM job_stages WHERE job_id = ?", (job_id,)).fetchall():
+            if self.one("SELECT COUNT(*) FROM job_items WHERE stage_id = ? AND status = 'queued'", stage_id)[0]:
+                met("claim met a job on its way to paused or canceled, with queued items")
+            assert claim_next_item(self.conn, stage_id, runner_instance_id=self.runner_id, now=self.now) is None
 
     @precondition(lambda self: self.claims)
     @rule(data=st.data())
@@ -365,14 +375,15 @@ SETTINGS = settings(
 AT_LEAST = {
     "steps with items in flight": 2000,
     "request_pause on a running job with items in flight": 50,
-    "finalize_pause on a pause_requested job": 10,
+    "finalize_pause on a pause_requested job": 3,
     "finalize_pause on a pause_requested job with items in flight": 6,
     "request_cancel on a running job with items in flight": 50,
     "finalize_cancel on a cancel_requested job": 20,
     "finalize_cancel on a cancel_requested job with items in flight": 30,
     "resume_job on a pause_requested job with items in flight": 5,
     "recovery with items in flight": 70,
-    "claim met a paused job with queued items": 45,
+    "claim met a paused job with queued items": 20,
+    "claim met a job on its way to paused or canceled, with queued items": 20,
 }
 
 
