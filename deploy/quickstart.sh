@@ -23,14 +23,17 @@ RUNNERD="$VENV/bin/runnerd"
 if [ ! -f "$HOME_DIR/catalogsync.env" ]; then
     "$RUNNERD" init --home "$HOME_DIR"
     # The demo has a second platform that holds songs the first cannot serve.
-    sed -i "s#^DOWNLOAD_SOURCES=.*#DOWNLOAD_SOURCES=demo,demo2#; s#^DEMO_BASE_URL=.*#DEMO_BASE_URL=http://127.0.0.1:$DEMO_PORT#" \
-        "$HOME_DIR/catalogsync.env"
+    sed -i "s#^DOWNLOAD_SOURCES=.*#DOWNLOAD_SOURCES=demo,demo2#" "$HOME_DIR/catalogsync.env"
 fi
 export CATALOGSYNC_ENV_FILE="$HOME_DIR/catalogsync.env"
+mkdir -p "$HOME_DIR/logs"
 
 # 120 extra songs of 20 s, sent a little slowly: long enough to watch, pause and cancel.
+# (DEMO_PORT=0 or WEB_PORT=0 picks a free port; the address each server reports is used.)
+DEMO_LOG="$HOME_DIR/logs/demo-server.log"
+: >"$DEMO_LOG"
 "$RUNNERD" demo-server --port "$DEMO_PORT" --pool-file "$HOME_DIR/input/demo.txt" --songs 120 --song-seconds 20 \
-    --slow-ms 20 &
+    --slow-ms 20 >>"$DEMO_LOG" 2>&1 &
 DEMO_PID=$!
 RUNNER_PID=
 WEB_PID=
@@ -40,11 +43,17 @@ stop() {
     kill -TERM "$DEMO_PID" 2>/dev/null && wait "$DEMO_PID" 2>/dev/null || true
 }
 trap stop EXIT INT TERM
+for _ in $(seq 100); do grep -q "demo platform at\|Error" "$DEMO_LOG" && break; sleep 0.1; done
+DEMO_URL=$(grep -o "demo platform at http://[^ ]*" "$DEMO_LOG" | head -1 | cut -d" " -f4 || true)
+if [ -z "$DEMO_URL" ]; then
+    cat "$DEMO_LOG" >&2
+    exit 1
+fi
+sed -i "s#^DEMO_BASE_URL=.*#DEMO_BASE_URL=$DEMO_URL#" "$HOME_DIR/catalogsync.env"
 
 "$RUNNERD" enqueue full_pipeline
 # Their logs go to $HOME_DIR/logs (runnerd.log, catalogsync-web.log); this terminal keeps the
 # few lines that matter, and the setup link last.
-mkdir -p "$HOME_DIR/logs"
 "$RUNNERD" run 2>>"$HOME_DIR/logs/runnerd.stderr" &
 RUNNER_PID=$!
 WEB_ERR="$HOME_DIR/logs/catalogsync-web.stderr"
@@ -54,8 +63,9 @@ WEB_PID=$!
 for _ in $(seq 50); do grep -q "catalogsync-web on\|cannot listen" "$WEB_ERR" && break; sleep 0.1; done
 grep "cannot listen" "$WEB_ERR" >&2 || true
 SETUP=$(grep -o "http://[^ ]*/setup?token=[^ ]*" "$WEB_ERR" | tail -1 || true)
+CONSOLE=$(grep -o "catalogsync-web on http://[^ ]*" "$WEB_ERR" | tail -1 | cut -d" " -f3 || true)
 echo
-echo "Console:   http://127.0.0.1:$WEB_PORT"
+echo "Console:   ${CONSOLE:-http://127.0.0.1:$WEB_PORT}"
 echo "Home:      $HOME_DIR    Logs: $HOME_DIR/logs"
 echo "Watch it:  CATALOGSYNC_ENV_FILE=$CATALOGSYNC_ENV_FILE $RUNNERD status"
 echo "Library:   $HOME_DIR/library    Mirror: $HOME_DIR/mirror"

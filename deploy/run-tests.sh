@@ -15,6 +15,8 @@ fi
 # a CJK font makes the screenshots of the Chinese pages readable (optional).
 need=""
 command -v chromium >/dev/null 2>&1 || need="chromium"
+# The systemd units are checked with systemd-analyze verify (it runs without systemd running).
+command -v systemd-analyze >/dev/null 2>&1 || need="${need:+$need }systemd"
 if command -v fc-list >/dev/null 2>&1 && [ -z "$(fc-list :lang=zh 2>/dev/null)" ] || ! command -v fc-list >/dev/null 2>&1; then
     optional="fonts-wqy-zenhei"
 else
@@ -22,13 +24,13 @@ else
 fi
 if [ -n "$need$optional" ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "Installing Debian packages for the browser tests: $need $optional"
+        echo "Installing Debian packages the tests use: $need $optional"
         apt-get update -qq || echo "(apt-get update failed; trying the installed package lists)"
         [ -z "$need" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
         [ -z "$optional" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $optional >/dev/null \
             || echo "(no CJK font installed: Chinese text in screenshots shows as boxes)"
     elif [ -n "$need" ]; then
-        echo "The browser tests need Chromium: sudo apt-get install chromium" >&2
+        echo "The tests need these Debian packages: sudo apt-get install $need" >&2
         exit 1
     fi
 fi

@@ -122,8 +122,21 @@ def run_demo_pipeline(home: Path, demo_server, **env: object) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+@pytest.fixture
+def refused_port():
+    """A port on 127.0.0.1 where a connection is refused, for as long as the test runs: bound
+    by this socket and never listened on, so no other program can take it meanwhile."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield held.getsockname()[1]
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now.
+
+    Racy (another program may take it before the server binds it): only for a port that is
+    itself under test, written into a config (a boot script started twice on the same port).
+    Servers bind port 0 and report their port; a refused connection uses `refused_port`."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]

@@ -131,7 +131,7 @@ def test_without_a_webhook_or_for_unwanted_events_nothing_is_sent_and_nothing_pi
     assert not notify.enqueue(conn, "runner_recovered", "r:2")  # the same event is never queued twice
 
 
-def test_a_dead_webhook_is_retried_with_backoff_then_given_up(conn):
+def test_a_dead_webhook_is_retried_with_backoff_then_given_up(conn, refused_port):
     from datetime import timedelta
 
     from catalogsync_ops.store.connection import utcnow
@@ -140,7 +140,7 @@ def test_a_dead_webhook_is_retried_with_backoff_then_given_up(conn):
     now = utcnow()
     with requests.Session() as session:
         for i in range(notify.MAX_TRIES):
-            notify.deliver_due(conn, settings_for("http://127.0.0.1:9/nothing-listens", "json"), session, now=now)
+            notify.deliver_due(conn, settings_for(f"http://127.0.0.1:{refused_port}/nothing-listens", "json"), session, now=now)
             row = conn.execute("SELECT * FROM notifications").fetchone()
             assert row["attempts"] == i + 1 and "could not be reached" in row["last_error"]
             now += timedelta(hours=2)

@@ -12,8 +12,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-from conftest import free_port
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -32,9 +30,10 @@ def session_members(sid: int) -> list[int]:
 
 
 def test_quickstart_serves_the_console_completes_a_job_and_ctrl_c_stops_everything(tmp_path, opened):
-    home, web_port, demo_port = tmp_path / "home", free_port(), free_port()
+    home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CATALOGSYNC")}
-    env.update(CATALOGSYNC_HOME=str(home), WEB_PORT=str(web_port), DEMO_PORT=str(demo_port),
+    # Port 0: each server binds a free port itself and reports it (nothing can take it between).
+    env.update(CATALOGSYNC_HOME=str(home), WEB_PORT="0", DEMO_PORT="0",
                VENV=str(Path(sys.executable).parent.parent), PYTHON=sys.executable)
     script = subprocess.Popen(["bash", str(ROOT / "deploy" / "quickstart.sh")], cwd=tmp_path, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -49,7 +48,9 @@ def test_quickstart_serves_the_console_completes_a_job_and_ctrl_c_stops_everythi
             if "/setup?token=" in line:
                 break
         text = "".join(output)
-        assert f"http://127.0.0.1:{web_port}" in text and "/setup?token=" in text, text[-3000:]
+        console = re.search(r"Console: +(http://127\.0\.0\.1:(\d+))\n", text)
+        assert console and int(console.group(2)) > 0 and "/setup?token=" in text, text[-3000:]
+        assert f"{console.group(1)}/setup?token=" in text  # the link names the port the console bound
         # The link comes last, framed, once; the servers' lines went to the log folder.
         assert text.index("Console:") < text.index("/setup?token=") and text.count("/setup?token=") == 1
         assert "First run: create your user here" in text and "NOTIFY_EVENTS" not in text, text[-3000:]

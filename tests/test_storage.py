@@ -113,7 +113,7 @@ def test_a_canceled_multipart_upload_is_aborted(moto_endpoint, bucket, tmp_path)
     assert uploader.client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
-def test_wrong_credentials_fail_as_auth_with_a_hint(moto_endpoint, tmp_path):
+def test_a_missing_bucket_fails_as_config_with_a_hint(moto_endpoint, tmp_path):
     from catalogsync_ops.errors import SourceError
 
     uploader = S3Uploader(bucket="no-such-bucket-here", endpoint=moto_endpoint, **CREDS)
@@ -122,6 +122,59 @@ def test_wrong_credentials_fail_as_auth_with_a_hint(moto_endpoint, tmp_path):
     with pytest.raises(SourceError) as info:
         uploader.upload(path, "x", size=size, sha256=sha)
     assert info.value.error_class == "config" and "OBJECT_BUCKET" in str(info.value)
+
+
+@pytest.fixture
+def checking_s3():
+    """moto's S3 server checking signatures against its IAM, as a real store does: one user with
+    a key that may write one bucket. Its own process (the setting is read at import)."""
+    import json
+    import subprocess
+    import sys
+
+    import boto3
+
+    code = ("from moto.server import ThreadedMotoServer\n"
+            "s = ThreadedMotoServer(ip_address='127.0.0.1', port=0, verbose=False); s.start()\n"
+            "print(s.get_host_and_port()[1], flush=True)\nimport sys; sys.stdin.read()")
+    # The first four calls (the setup below) go without a signature check; every later one is checked.
+    server = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "4"})
+    try:
+        endpoint = f"http://127.0.0.1:{int(server.stdout.readline())}"
+        iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="setup",
+                           aws_secret_access_key="setup")
+        iam.create_user(UserName="nas")
+        key = iam.create_access_key(UserName="nas")["AccessKey"]
+        iam.put_user_policy(UserName="nas", PolicyName="music", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="setup",
+                     aws_secret_access_key="setup").create_bucket(Bucket="music")
+        yield endpoint, key["AccessKeyId"], key["SecretAccessKey"]
+    finally:
+        server.stdin.close()
+        server.kill()
+        server.wait(timeout=30)
+        server.stdout.close()
+
+
+@pytest.mark.parametrize("wrong", ["secret", "key id"])
+def test_wrong_credentials_fail_as_auth_with_a_hint(checking_s3, tmp_path, wrong):
+    from catalogsync_ops.errors import SourceError
+
+    endpoint, key_id, secret = checking_s3
+    path = tmp_path / "x"
+    size, sha = write_file(path, 10)
+    right = S3Uploader(bucket="music", endpoint=endpoint, access_key=key_id, secret_key=secret, region="us-east-1")
+    assert right.upload(path, "x", size=size, sha256=sha)  # the right key works: the server is not refusing all
+    bad = {"secret": {"access_key": key_id, "secret_key": secret[::-1]},
+           "key id": {"access_key": "AKIA" + "X" * 16, "secret_key": secret}}[wrong]
+    uploader = S3Uploader(bucket="music", endpoint=endpoint, region="us-east-1", **bad)
+    with pytest.raises(SourceError) as info:
+        uploader.upload(path, "y", size=size, sha256=sha)
+    assert info.value.error_class == "auth", info.value
+    # (The first call is a HEAD: an error to a HEAD has no body, so no code, only the 403; as on AWS.)
+    assert "refused our credentials" in str(info.value) and "OBJECT_SECRET_ACCESS_KEY" in str(info.value)
 
 
 def test_local_mirror_copies_atomically_and_skips_an_identical_file(tmp_path):

@@ -40,7 +40,7 @@ def cli(ctx: click.Context, env_file: Path, db: Path | None) -> None:
 
 @cli.command()
 @click.option("--host", default=None, help="Address to listen on (default WEB_HOST, 127.0.0.1).")
-@click.option("--port", default=None, type=int, help="Port (default WEB_PORT, 8421).")
+@click.option("--port", default=None, type=int, help="Port (default WEB_PORT, 8421; 0 picks a free one and says which).")
 @click.option("--trusted-proxy", "trusted", multiple=True, help="Peer whose X-Forwarded-For is believed.")
 @click.option("--if-not-running", is_flag=True,
               help="Exit 0 when this console already answers on the port (for boot-up tasks).")
@@ -64,11 +64,7 @@ def serve(obj, host: str | None, port: int | None, trusted: tuple[str, ...], if_
         conn = open_database(db)
     except CatalogsyncError as exc:
         raise click.ClickException(str(exc)) from None
-    if user_count(conn) == 0:
-        token = new_setup_token(conn)
-        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        click.echo(f"No user yet. Open this one-time link within 24 hours to create one:\n"
-                   f"  http://{shown}:{port}/setup?token={token}", err=True)
+    token = new_setup_token(conn) if user_count(conn) == 0 else None
     conn.close()
     app = create_app({"DB_PATH": db, "ENV_PATH": env_file, "TRUSTED_PROXIES": trusted,
                       "REUSE_CONNECTIONS_S": REUSE_CONNECTIONS_S})
@@ -85,7 +81,12 @@ def serve(obj, host: str | None, port: int | None, trusted: tuple[str, ...], if_
                                    "port, or the address is not this machine's: set WEB_PORT / WEB_HOST in the env "
                                    "file, or pass --port / --host") from None
     # Said once the port is bound (create_server binds it): whoever waits for this line (the
-    # quickstart, a person) can connect at once.
+    # quickstart, a person) can connect at once. Port 0 asks for a free port: this is where it is.
+    port = server.effective_port
+    if token:
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        click.echo(f"No user yet. Open this one-time link within 24 hours to create one:\n"
+                   f"  http://{shown}:{port}/setup?token={token}", err=True)
     click.echo(f"catalogsync-web on http://{host}:{port}", err=True)
     sdnotify.notify("READY=1\nSTATUS=serving the console")
     try:
