@@ -56,6 +56,27 @@ def test_a_body_cut_short_resumes_with_a_range_request_and_ends_identical(demo_s
     assert result.sha256 == sha256_file(part)
 
 
+@pytest.mark.parametrize("changed", [False, True], ids=["same file", "file changed on the server"])
+def test_a_resume_names_the_file_it_resumes_and_a_changed_file_comes_whole(demo_server, session, tmp_path, changed):
+    """Range with If-Range: the server sends the rest only if the file is still the one begun."""
+    dest = tmp_path / "song.mp3"
+    song = demo_server.platforms["demo"].songs["s01"]
+    old, etag = demo_server.audio_and_etag("demo", song)
+    demo_server.set_faults(cut_short_rate=1.0)
+    with pytest.raises(SourceError):
+        download_to(audio_url(demo_server), dest, session=session)
+    kept = part_path_for(dest).stat().st_size
+    assert 0 < kept < len(old)
+    demo_server.set_faults(cut_short_rate=0.0, changed=[song.id] if changed else [])
+    new = demo_server.audio("demo", song)
+    assert (new != old) == changed and len(new) == len(old)
+    demo_server.requests.clear()
+    result, _ = download_to(audio_url(demo_server), dest, session=session)
+    assert demo_server.requests[-1]["range"] == f"bytes={kept}-" and demo_server.requests[-1]["if_range"] == etag
+    assert dest.read_bytes() == new  # never the old head on the new tail
+    assert (result.resumed_from, result.restarted) == ((0, True) if changed else (kept, False))
+
+
 def test_a_server_that_ignores_range_still_yields_a_correct_file(demo_server, session, tmp_path):
     size = 2 * 1024 * 1024
     url = f"{demo_server.base_url}/blob/{size}"

@@ -1,0 +1,234 @@
+"""Mutation testing of the core: break one line at a time and see whether the tests notice.
+
+Runs cosmic-ray (pip install -e '.[mutation]') on the queue engine (claims, transitions,
+commands, recovery), the downloader and the console's auth, each with the tests that guard
+it, plus a pass of our own over the SQL in the engine, which no Python mutation tool reaches:
+each condition of a WHERE clause dropped in turn (the claim that forgets to check its job is
+one). Works on a copy of the checkout, never on it. Writes test-output/mutation/report.md: the
+score per target and every survivor with its diff, for a person to kill with a test or mark
+as equivalent (EQUIVALENT below, with the reason).
+
+Not part of CI: on two cores it takes about an hour. Usage:
+    python tools/mutation.py [--target engine downloader auth] [--keep]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    modules: tuple[str, ...]
+    tests: str  # pytest arguments: the tests that guard these modules, a few seconds' worth
+    sql: bool = False  # also mutate the SQL in these modules' string literals
+
+
+TARGETS = {
+    "engine": Target("engine", (
+        "catalogsync_ops/engine/items.py", "catalogsync_ops/engine/jobs.py", "catalogsync_ops/engine/stages.py",
+        "catalogsync_ops/engine/commands.py", "catalogsync_ops/engine/runners.py", "catalogsync_ops/engine/retry.py",
+    ), "tests/test_queue.py tests/test_commands.py tests/test_guarantees.py -k 'not sigkill and not cancel_through'",
+       sql=True),
+    "downloader": Target("downloader", ("catalogsync_ops/transfer/downloader.py",), "tests/test_downloader.py"),
+    "auth": Target("auth", ("webui/auth.py",), "tests/test_webui.py tests/test_hardening_console.py -k 'login or csrf"
+                   " or token or setup or password or session or sign or origin or fetch or cookie or auth or scope"
+                   " or proxy or forwarded or redirect'"),
+}
+
+# One replacement per operator, as a reviewer would break a line (cosmic-ray's full cross
+# product of binary operators is mostly noise): every other operator is left out.
+KEEP_OPERATORS = [
+    (r"core/ReplaceBinaryOperator_(Add_Sub|Sub_Add|Mul_Div|Div_Mul|FloorDiv_Mul|Mod_Mul|Pow_Mul|BitOr_BitAnd|"
+    r"BitAnd_BitOr|LShift_RShift|RShift_LShift)$"),
+    (r"core/ReplaceComparisonOperator_(Eq_NotEq|NotEq_Eq|Lt_LtE|LtE_Lt|Gt_GtE|GtE_Gt|Is_IsNot|IsNot_Is|In_NotIn|"
+    r"NotIn_In)$"),
+    (r"core/(AddNot|ReplaceTrueWithFalse|ReplaceFalseWithTrue|ReplaceAndWithOr|ReplaceOrWithAnd|"
+    r"ReplaceBreakWithContinue|ReplaceContinueWithBreak|NumberReplacer|ZeroIterationForLoop|ExceptionReplacer|"
+    r"ReplaceUnaryOperator_USub_UAdd|ReplaceUnaryOperator_Delete_Not)$"),
+]
+
+# Survivors a person has looked at and found to change nothing a user could notice, by
+# (file, line, operator): the reason is printed in the report.
+EQUIVALENT: dict[tuple[str, int, str], str] = {}
+
+
+def copy_checkout(dest: Path) -> None:
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout.splitlines()
+    for rel in files:
+        src = ROOT / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+
+
+def run_tests(work: Path, tests: str, timeout: float) -> str:
+    """'killed', 'survived' or 'timeout' for the tree as it is now."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    try:
+        result = subprocess.run(f"{sys.executable} -m pytest -x -q -p no:cacheprovider {tests}", shell=True, cwd=work, check=False,
+                                env=env, capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "timeout"
+    return "survived" if result.returncode == 0 else "killed"
+
+
+# ---------------------------------------------------------------- cosmic-ray
+
+def cosmic_ray(work: Path, target: Target, timeout: float) -> list[dict]:
+    operators = subprocess.run([str(Path(sys.executable).parent / "cosmic-ray"), "operators"], capture_output=True,
+                               text=True, check=True).stdout.split()
+    exclude = [op for op in operators if not any(re.match(k, op) for k in KEEP_OPERATORS)]
+    config = work / f"cr-{target.name}.toml"
+    config.write_text("\n".join([
+        "[cosmic-ray]",
+        f"module-path = {json.dumps(list(target.modules))}",
+        f"timeout = {timeout}",
+        "excluded-modules = []",
+        f"test-command = {json.dumps(f'{sys.executable} -m pytest -x -q -p no:cacheprovider {target.tests}')}",
+        "[cosmic-ray.distributor]",
+        'name = "local"',
+        "[cosmic-ray.filters.operators-filter]",
+        f"exclude-operators = {json.dumps(['^' + re.escape(op) + '$' for op in exclude])}",
+    ]) + "\n", encoding="utf-8")
+    session = work / f"cr-{target.name}.sqlite"
+    bin_dir = Path(sys.executable).parent
+    subprocess.run([str(bin_dir / "cosmic-ray"), "init", str(config), str(session)], cwd=work, check=True)
+    subprocess.run([str(bin_dir / "cr-filter-operators"), str(session), str(config)], cwd=work, check=True)
+    subprocess.run([str(bin_dir / "cosmic-ray"), "exec", str(config), str(session)], cwd=work, check=True)
+    dump = subprocess.run([str(bin_dir / "cosmic-ray"), "dump", str(session)], cwd=work, capture_output=True,
+                          text=True, check=True).stdout
+    out = []
+    for line in dump.splitlines():
+        item, result = json.loads(line)
+        if result is None or result.get("worker_outcome") == "skipped":
+            continue  # filtered out
+        mutation = item["mutations"][0]
+        outcome = result.get("test_outcome") or result.get("worker_outcome")
+        out.append({"file": mutation["module_path"], "line": mutation["start_pos"][0],
+                    "operator": mutation["operator_name"], "outcome": outcome, "diff": result.get("diff") or ""})
+    return out
+
+
+# ---------------------------------------------------------------- SQL conditions
+
+_CONDITION = re.compile(r"(?:\s+AND\s+)((?:[a-z_]+\.)?[a-z_]+\s*(?:=|!=|<=|>=|<|>|IN|NOT IN|IS NOT|IS)\s*"
+                        r"(?:\([^()]*\)|'[^']*'|\?|[a-z_.]+))", re.IGNORECASE)
+
+
+def sql_mutants(text: str) -> list[tuple[int, str, str]]:
+    """(line, description, new text): each `AND <condition>` inside a string literal dropped."""
+    out = []
+    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+        if '"' not in line:
+            continue
+        for match in _CONDITION.finditer(line):
+            before = line[:match.start()]
+            if before.count('"') % 2 == 0:
+                continue  # not inside a string literal
+            mutated = line[:match.start()] + line[match.end():]
+            lines = text.splitlines(keepends=True)
+            lines[number - 1] = mutated
+            out.append((number, f"drop `AND {match.group(1)}`", "".join(lines)))
+    return out
+
+
+def sql_pass(work: Path, target: Target, timeout: float) -> list[dict]:
+    out = []
+    for module in target.modules:
+        path = work / module
+        original = path.read_text(encoding="utf-8")
+        try:
+            for line, what, mutated in sql_mutants(original):
+                path.write_text(mutated, encoding="utf-8")
+                outcome = run_tests(work, target.tests, timeout)
+                out.append({"file": module, "line": line, "operator": "sql/DropCondition", "outcome": outcome,
+                            "diff": what})
+                print(f"  {module}:{line} {what}: {outcome}", flush=True)
+        finally:
+            path.write_text(original, encoding="utf-8")
+    return out
+
+
+# ---------------------------------------------------------------- report
+
+def report(results: dict[str, list[dict]], took: dict[str, float]) -> str:
+    lines = ["# Mutation testing report", "",
+             ("Made by `python tools/mutation.py`. Killed: a test failed (or the run timed out) with the "
+             "mutant in place."), "",
+             "| target | mutants | killed | survived | equivalent | score |", "|---|---|---|---|---|---|"]
+    survivors = []
+    for name, rows in results.items():
+        killed = sum(r["outcome"] in ("killed", "timeout") for r in rows)
+        equivalent = [r for r in rows if r["outcome"] == "survived"
+                      and (r["file"], r["line"], r["operator"]) in EQUIVALENT]
+        survived = [r for r in rows if r["outcome"] == "survived" and r not in equivalent]
+        scored = len(rows) - len(equivalent)
+        score = killed / scored if scored else 1.0
+        lines.append(f"| {name} | {len(rows)} | {killed} | {len(survived)} | {len(equivalent)} | "
+                     f"{score:.1%} ({took[name] / 60:.0f} min) |")
+        survivors += [(name, r) for r in survived]
+        survivors += [(name, {**r, "equivalent": EQUIVALENT[(r["file"], r["line"], r["operator"])]})
+                      for r in equivalent]
+    lines += ["", "## Survivors", ""]
+    for name, r in survivors:
+        lines.append(f"### {name}: {r['file']}:{r['line']} {r['operator']}")
+        if r.get("equivalent"):
+            lines.append(f"Equivalent: {r['equivalent']}")
+        lines += ["```diff", r["diff"].strip(), "```", ""]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--target", nargs="*", choices=sorted(TARGETS), default=sorted(TARGETS))
+    parser.add_argument("--timeout", type=float, default=300, help="Seconds a test run may take before it counts "
+                        "as killed (a mutant that hangs).")
+    parser.add_argument("--out", type=Path, default=ROOT / "test-output" / "mutation" / "report.md")
+    parser.add_argument("--keep", action="store_true", help="Keep the working copy (its cosmic-ray sessions).")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="catalogsync-mutation-"))
+    results: dict[str, list[dict]] = {}
+    took: dict[str, float] = {}
+    try:
+        copy_checkout(work)
+        for name in args.target:
+            target = TARGETS[name]
+            if run_tests(work, target.tests, args.timeout) != "survived":
+                print(f"{name}: the tests fail without any mutant; fix them first", file=sys.stderr)
+                return 1
+            started = time.monotonic()
+            print(f"{name}: cosmic-ray on {', '.join(target.modules)}", flush=True)
+            rows = cosmic_ray(work, target, args.timeout)
+            if target.sql:
+                print(f"{name}: SQL conditions", flush=True)
+                rows += sql_pass(work, target, args.timeout)
+            results[name] = rows
+            took[name] = time.monotonic() - started
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(report(results, took), encoding="utf-8")  # after each target: a partial report
+        print(report(results, took).split("## Survivors")[0])
+        print(f"report: {args.out}")
+    finally:
+        if args.keep:
+            print(f"working copy kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
