@@ -25,25 +25,35 @@ def test_sigkill_at_random_points_never_leaves_a_wrong_file_at_the_final_path(de
     demo_server.set_faults(slow_ms=5)  # about 0.2 s per download: kills land everywhere
     rng = random.Random(20261125)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    finished = resumed = 0
+    finished = finished_resumed = resumes = 0
     for i in range(KILLS):
         if dest.exists():
             dest.unlink()  # start the next round from scratch, or from the partial file
-        had_partial = part_path_for(dest).exists()
+        part = part_path_for(dest)
+        kept = part.stat().st_size if part.exists() else 0
+        resumable = kept > 0 and part.with_name(part.name + ".json").exists()  # the sidecar holds the validator
+        demo_server.requests.clear()
         proc = subprocess.Popen([sys.executable, "-m", "tests.helpers.download_one", url, str(dest)], cwd=ROOT,
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(rng.uniform(0.05, 0.6))
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
         _, err = proc.communicate(timeout=30)
+        asked = [r for r in demo_server.requests if r["path"].startswith("/blob/")]
+        if resumable and asked:
+            # The attempt after a kill asks only for the rest, and only if the file is the same one.
+            assert asked[0]["range"] == f"bytes={kept}-" and asked[0]["if_range"], (i, kept, asked[0])
+            resumes += 1
         if dest.exists():
             assert dest.read_bytes() == source, f"kill {i}: a wrong file at the final path"
             finished += 1
-            resumed += had_partial
+            finished_resumed += resumable
         else:
             assert proc.returncode != 0, err.decode()
-    # Kills did land mid-transfer, and some finished downloads resumed a partial file.
+    # Kills did land mid-transfer; attempts resumed partial files, and some of those finished.
     assert 0 < finished < KILLS, finished
+    print(f"{resumes} resumes, {finished_resumed} of them finished, {finished} finished of {KILLS}")
+    assert resumes >= 5 and finished_resumed >= 1, (resumes, finished_resumed)
     # One last, uninterrupted run completes from whatever partial file is left.
     if dest.exists():
         dest.unlink()
