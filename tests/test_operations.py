@@ -155,7 +155,7 @@ def test_backup_and_restore_round_trip_and_restore_refuses_while_the_runner_runs
     # Later changes, then a restore brings the backup's state back.
     assert runnerd(home, "enqueue", "sync").returncode == 0
     commands = "SELECT COUNT(*) FROM job_commands"
-    assert connect(home / "catalogsync.db").execute(commands).fetchone()[0] == original["job_commands"] + 1
+    assert opened(connect(home / "catalogsync.db")).execute(commands).fetchone()[0] == original["job_commands"] + 1
 
     daemon = subprocess.Popen([sys.executable, "-m", "runnerd", "run"], stderr=subprocess.DEVNULL,
                               env={**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")})
@@ -189,7 +189,7 @@ def test_restore_refuses_a_file_that_is_not_a_backup(home: Path, tmp_path):
     junk.write_bytes(b"this is not sqlite" * 100)
     result = runnerd(home, "restore", "--yes", str(junk))
     assert result.returncode != 0 and "not a catalogsync database" in result.stderr
-    assert connect(home / "catalogsync.db").execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert opened(connect(home / "catalogsync.db")).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 def test_metrics_parse_and_match_the_database_and_healthz_names_a_down_runner(home: Path, demo_server, opened):
