@@ -184,7 +184,7 @@ def test_backup_and_restore_round_trip_and_restore_refuses_while_the_runner_runs
     assert opened(sqlite3.connect(safety[0])).execute(commands).fetchone()[0] == original["job_commands"] + 1
 
 
-def test_restore_refuses_a_file_that_is_not_a_backup(home: Path, tmp_path):
+def test_restore_refuses_a_file_that_is_not_a_backup(home: Path, tmp_path, opened):
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"this is not sqlite" * 100)
     result = runnerd(home, "restore", "--yes", str(junk))
