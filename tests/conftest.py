@@ -123,6 +123,27 @@ def run_demo_pipeline(home: Path, demo_server, **env: object) -> None:
 
 
 @pytest.fixture
+def small_disk(tmp_path: Path):
+    """A real file system of a few MiB (tmpfs), so writes meet a real ENOSPC / SQLITE_FULL."""
+    import subprocess
+
+    made = []
+
+    def make(name: str, size: str) -> Path:
+        point = tmp_path / name
+        point.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, f"these tests mount a small tmpfs and need root: {done.stderr}"
+        made.append(point)
+        return point
+
+    yield make
+    for point in made:
+        subprocess.run(["umount", "-l", str(point)], capture_output=True)
+
+
+@pytest.fixture
 def refused_port():
     """A port on 127.0.0.1 where a connection is refused, for as long as the test runs: bound
     by this socket and never listened on, so no other program can take it meanwhile."""

@@ -141,3 +141,14 @@ def test_runner_pause_and_retry_commands_change_state(conn, ctx):
     item = get_item(conn, claim.item_id)
     # A person's retry grants MAX_ATTEMPTS more attempts from the config in force (4).
     assert item["status"] == "queued" and item["max_attempts"] == 5
+
+
+def test_a_repair_of_drift_whose_song_left_the_catalog_is_rejected_and_changes_nothing(conn, ctx):
+    conn.execute("INSERT INTO drift (kind, place, path, status, first_seen_at, last_seen_at)"
+                 " VALUES ('file_missing', 'library', 'gone/song.mp3', 'open', '2026-01-01', '2026-01-01')")
+    command_id, _ = submit_command(conn, "repair_drift", {})
+    apply_pending_commands(conn, ctx)
+    command = get_command(conn, command_id)
+    assert command["status"] == "rejected" and "no longer in the catalog" in command["reject_reason"]
+    assert conn.execute("SELECT COUNT(*) FROM job_runs").fetchone()[0] == 0
+    assert conn.execute("SELECT status FROM drift").fetchone()[0] == "open"

@@ -1,7 +1,9 @@
 """The downloader against a real loopback server that fails, stalls and cuts bodies short."""
 from __future__ import annotations
 
+import shutil
 import threading
+import time
 
 import pytest
 import requests
@@ -9,6 +11,7 @@ import requests
 from catalogsync_ops.demo.server import blob_bytes
 from catalogsync_ops.errors import SourceError
 from catalogsync_ops.transfer.downloader import (
+    PROGRESS_INTERVAL_S,
     Canceled,
     CancelToken,
     download_to,
@@ -158,9 +161,120 @@ def test_a_complete_file_with_the_recorded_size_and_hash_is_adopted(demo_server,
     demo_server.requests.clear()
     again, adopted = download_to(audio_url(demo_server), dest, session=session, known=(result.size, result.sha256))
     assert adopted and demo_server.requests == []
+    assert (again.size, again.sha256) == (result.size, result.sha256)
+    # Without a record, a file already at the path is fetched over, not trusted.
+    dest.write_bytes(b"not the song")
+    fetched, adopted = download_to(audio_url(demo_server), dest, session=session)
+    assert not adopted and dest.read_bytes() == demo_server.audio("demo", demo_server.platforms["demo"].songs["s01"])
 
 
 def test_the_size_the_source_announced_must_match(demo_server, session, tmp_path):
     with pytest.raises(SourceError) as info:
         download_to(audio_url(demo_server), tmp_path / "x.mp3", session=session, expected_size=10)
     assert info.value.error_class == "checksum_mismatch"
+
+
+def _cut(demo_server, session, url, part, size):
+    """A first attempt cut off halfway: the part file keeps what came."""
+    demo_server.set_faults(cut_short_rate=1.0)
+    with pytest.raises(SourceError):
+        fetch(url, part, session=session)
+    demo_server.set_faults(cut_short_rate=0.0)
+    kept = part.stat().st_size
+    assert 0 < kept < size
+    return kept
+
+
+def test_a_server_answering_a_range_with_the_wrong_bytes_is_refused_not_stitched(demo_server, session, tmp_path):
+    size = 2 * 1024 * 1024
+    url = f"{demo_server.base_url}/blob/{size}"
+    part = tmp_path / ".blob.part"
+    kept = _cut(demo_server, session, url, part, size)
+    demo_server.set_faults(wrong_range=True)  # 206, but from byte 0
+    with pytest.raises(SourceError) as info:
+        fetch(url, part, session=session)
+    assert info.value.error_class == "http_5xx" and "wrong range" in str(info.value)
+    assert part.stat().st_size == kept  # what was kept is untouched
+
+
+def test_a_resume_works_when_the_server_does_not_say_the_size(demo_server, session, tmp_path):
+    size = 2 * 1024 * 1024 + 5
+    url = f"{demo_server.base_url}/blob/{size}"
+    part = tmp_path / ".blob.part"
+    kept = _cut(demo_server, session, url, part, size)
+    demo_server.set_faults(hide_total=True)  # "Content-Range: bytes N-M/*", no Content-Length
+    seen = []
+    result = fetch(url, part, session=session, progress=lambda done, total: seen.append((done, total)))
+    assert result.resumed_from == kept and result.size == size and part.read_bytes() == blob_bytes(size)
+    assert seen[-1] == (size, None)
+
+
+def test_a_part_file_as_long_as_the_file_starts_over(demo_server, session, tmp_path):
+    """The server answers 416 (nothing left to send): the download starts again, it does not guess."""
+    size = 300_000
+    url = f"{demo_server.base_url}/blob/{size}"
+    part = tmp_path / ".blob.part"
+    fetch(url, part, session=session)
+    part.write_bytes(part.read_bytes() + b"extra")  # longer than the file: 416
+    demo_server.requests.clear()
+    result = fetch(url, part, session=session)
+    assert [r["range"] for r in demo_server.requests] == [f"bytes={size + 5}-", None]
+    assert result.size == size and part.read_bytes() == blob_bytes(size)
+
+
+def test_progress_ends_on_the_total_and_the_hash_is_given_only_when_asked(demo_server, session, tmp_path):
+    size = 3 * 1024 * 1024
+    url = f"{demo_server.base_url}/blob/{size}"
+    seen = []
+    result = fetch(url, tmp_path / ".a.part", session=session, progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (size, size) and result.sha256 is None
+    hashed = fetch(url, tmp_path / ".b.part", session=session, hash_body=True)
+    assert hashed.sha256 == sha256_file(tmp_path / ".b.part")
+    # A file on this machine (an M3U entry) is copied the same way.
+    local = []
+    copied = fetch((tmp_path / ".b.part").as_uri(), tmp_path / ".c.part", session=session,
+                   progress=lambda d, t: local.append((d, t)))
+    assert local[-1] == (size, size) and copied.sha256 is None and copied.size == size
+
+
+def test_progress_is_reported_a_few_times_a_second_not_for_every_read(demo_server, session, tmp_path):
+    demo_server.set_faults(slow_ms=20)  # 64 KiB every 20 ms: 3 MiB take about a second
+    seen = []
+    started = time.monotonic()
+    fetch(f"{demo_server.base_url}/blob/{3 * 1024 * 1024}", tmp_path / ".a.part", session=session,
+          progress=lambda d, t: seen.append(time.monotonic()))
+    took = time.monotonic() - started
+    # Every PROGRESS_INTERVAL_S (0.25 s), plus the last: not once per 64 KiB read (48 of them).
+    assert 2 <= len(seen) <= took / PROGRESS_INTERVAL_S + 2, (len(seen), took)
+    gaps = [b - a for a, b in zip(seen, seen[1:-1])]
+    assert all(gap >= PROGRESS_INTERVAL_S * 0.9 for gap in gaps), gaps
+
+
+def test_free_space_is_checked_for_what_remains_and_the_message_says_how_much(demo_server, session, tmp_path,
+                                                                            small_disk):
+    disk = small_disk("dl", "4m")
+    size = 3 * 1024 * 1024
+    url = f"{demo_server.base_url}/blob/{size}"
+    part = disk / ".blob.part"
+    kept = _cut(demo_server, session, url, part, size)
+    free = shutil.disk_usage(disk).free
+    # What is left to fetch fits, with 64 KiB to spare; the whole file would not.
+    need = size - kept
+    assert need + 64 * 1024 <= free < size
+    result = fetch(url, part, session=session, min_free_bytes=free - need - 64 * 1024)
+    assert result.resumed_from == kept and part.read_bytes() == blob_bytes(size)
+    part.unlink()
+    with pytest.raises(SourceError) as info:
+        fetch(url, part, session=session, min_free_bytes=1024 * 1024)
+    assert info.value.error_class == "disk_full"
+    assert f"{size // 2**20} MiB needed and MIN_FREE_DISK_MB=1 must stay free" in str(info.value)
+
+
+def test_a_disk_that_fills_while_writing_fails_as_disk_full_and_leaves_no_part(demo_server, session, small_disk):
+    disk = small_disk("full", "1m")
+    dest = disk / "big.bin"
+    with pytest.raises(SourceError) as info:  # the size is not known beforehand, so no check could refuse it
+        demo_server.set_faults(hide_total=True)
+        download_to(f"{demo_server.base_url}/blob/{3 * 1024 * 1024}", dest, session=session, verify_audio=False)
+    assert info.value.error_class == "disk_full" and "is full" in str(info.value)
+    assert not part_path_for(dest).exists() and not dest.exists()

@@ -258,27 +258,6 @@ def test_a_secret_in_a_bad_line_or_an_invalid_value_is_never_shown(home: Path, c
 # ---------------------------------------------------------------- 11. a full disk
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path):
-    """A real file system of a few MiB (tmpfs), so writes meet a real ENOSPC / SQLITE_FULL."""
-    import subprocess
-
-    made = []
-
-    def make(name: str, size: str) -> Path:
-        point = tmp_path / name
-        point.mkdir()
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)],
-                              capture_output=True, text=True)
-        assert done.returncode == 0, f"these tests mount a small tmpfs and need root: {done.stderr}"
-        made.append(point)
-        return point
-
-    yield make
-    for point in made:
-        subprocess.run(["umount", "-l", str(point)], capture_output=True)
-
-
 def fill(folder: Path, leave: int) -> Path:
     import os
 

@@ -1,6 +1,7 @@
 """Job, stage and item transitions as a person would notice them."""
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -10,10 +11,12 @@ from catalogsync_ops.engine import runners
 from catalogsync_ops.engine.items import (
     attempts_of,
     claim_next_item,
+    defer_item,
     mark_item_canceled,
     mark_item_failed,
     mark_item_interrupted,
     mark_item_succeeded,
+    seconds_until_next_due,
 )
 from catalogsync_ops.engine.jobs import (
     create_job,
@@ -28,9 +31,11 @@ from catalogsync_ops.engine.jobs import (
 )
 from catalogsync_ops.engine.queries import job_detail
 from catalogsync_ops.engine.records import ItemSpec, RetryPolicy, get_item
+from catalogsync_ops.engine.records import get_job as get_job_row
 from catalogsync_ops.engine.retry import retry_failed_items, retry_item
 from catalogsync_ops.engine.stages import add_items, finish_stage, start_stage
 from catalogsync_ops.errors import TransitionError
+from catalogsync_ops.store.connection import iso
 
 
 def status(conn, table, row_id):
@@ -340,3 +345,70 @@ def test_claiming_several_keeps_queue_order_and_releasing_undoes_the_unstarted_o
     with pytest.raises(TransitionError):
         mark_items_succeeded(conn, [(again[0], None, None, None), (claims[0], None, None, None)], now=later(5))
     assert conn.execute("SELECT status FROM job_items WHERE item_key = 'k1'").fetchone()[0] == "running"
+
+
+# ---------------------------------------------------------------- details a person reads later
+
+
+def test_a_job_keeps_its_first_start_time_across_a_pause_and_resume(conn):
+    job_id, stage_id = make_running_job(conn, 2)
+    assert get_job_row(conn, job_id)["started_at"] == iso(T0)
+    request_pause(conn, job_id, now=later(1))
+    finalize_pause(conn, job_id, now=later(2))
+    resume_job(conn, job_id, now=later(3))
+    start_job(conn, job_id, now=later(4))
+    assert get_job_row(conn, job_id)["started_at"] == iso(T0)  # the job began at T0, not at its second start
+
+
+def test_an_immediate_cancel_ends_the_job_at_once_a_requested_one_when_it_settles(conn):
+    queued = create_job(conn, "download", now=T0)
+    assert request_cancel(conn, queued, now=later(1)) == "canceled"
+    assert get_job_row(conn, queued)["finished_at"] is not None
+    job_id, stage_id = make_running_job(conn, 2)
+    claim_next_item(conn, stage_id, runner_instance_id=None, now=later(2))
+    assert request_cancel(conn, job_id, now=later(3)) == "cancel_requested"
+    assert get_job_row(conn, job_id)["finished_at"] is None  # not finished while an item is stopping
+
+
+def test_a_resume_event_counts_the_interrupted_items_it_requeued(conn):
+    job_id, stage_id = make_running_job(conn, 4)
+    claims = [claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1)) for _ in range(2)]
+    request_pause(conn, job_id, now=later(2))
+    resume_job(conn, job_id, now=later(3))  # before the pause settled: nothing to requeue
+    request_pause(conn, job_id, now=later(4))
+    for claim in claims:
+        mark_item_interrupted(conn, claim.item_id, claim.attempt_no, reason="stop", now=later(5))
+    finalize_pause(conn, job_id, now=later(6))
+    resume_job(conn, job_id, now=later(7))
+    data = [r[0] for r in conn.execute("SELECT data_json FROM job_events WHERE kind = 'job_resumed' ORDER BY id")]
+    assert data == [None, '{"requeued_interrupted": 2}']
+
+
+def test_recovery_says_per_job_how_many_items_it_interrupted_or_failed(conn):
+    busy, busy_stage = make_running_job(conn, 2, max_attempts=1)
+    idle, _ = make_running_job(conn, 1)  # running, nothing in flight
+    old = runners.register_runner(conn, pid=1, host="h", now=T0)
+    claim = claim_next_item(conn, busy_stage, runner_instance_id=old, now=later(1))
+    assert claim is not None
+    new = runners.register_runner(conn, pid=2, host="h", now=later(100))
+    runners.recover_orphaned_items(conn, current_runner_id=new, auto_resume=False, now=later(101))
+    data = {r[0]: json.loads(r[1]) for r in conn.execute("SELECT job_id, data_json FROM job_events"
+                                                          " WHERE kind = 'recovery'")}
+    assert (data[busy]["interrupted"], data[busy]["failed"]) == (0, 1)  # its only attempt was spent
+    assert (data[idle]["interrupted"], data[idle]["failed"]) == (0, 0)
+
+
+def test_deferring_an_item_that_was_taken_meanwhile_changes_nothing(conn):
+    job_id, stage_id = make_running_job(conn, 1)
+    claim = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
+    mark_item_interrupted(conn, claim.item_id, claim.attempt_no, reason="recovered", now=later(2))
+    assert defer_item(conn, claim, until=later(60), reason="source down", now=later(3)) is False
+    assert get_item(conn, claim.item_id)["status"] == "interrupted"
+
+
+def test_seconds_until_the_next_due_item(conn):
+    job_id, stage_id = make_running_job(conn, 1)
+    assert seconds_until_next_due(conn, stage_id, now=later(-30)) == 30.0
+    assert seconds_until_next_due(conn, stage_id, now=later(30)) == 0.0
+    claim_next_item(conn, stage_id, runner_instance_id=None, now=later(31))
+    assert seconds_until_next_due(conn, stage_id, now=later(31)) is None

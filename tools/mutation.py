@@ -14,6 +14,7 @@ Not part of CI: on two cores it takes about an hour. Usage:
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import re
@@ -108,6 +109,8 @@ def cosmic_ray(work: Path, target: Target, timeout: float) -> list[dict]:
     bin_dir = Path(sys.executable).parent
     subprocess.run([str(bin_dir / "cosmic-ray"), "init", str(config), str(session)], cwd=work, check=True)
     subprocess.run([str(bin_dir / "cr-filter-operators"), str(session), str(config)], cwd=work, check=True)
+    skipped = skip_annotations(work, session)
+    print(f"  {skipped} mutants of type annotations and keyword-only markers left out (never run code)", flush=True)
     subprocess.run([str(bin_dir / "cosmic-ray"), "exec", str(config), str(session)], cwd=work, check=True)
     dump = subprocess.run([str(bin_dir / "cosmic-ray"), "dump", str(session)], cwd=work, capture_output=True,
                           text=True, check=True).stdout
@@ -121,6 +124,50 @@ def cosmic_ray(work: Path, target: Target, timeout: float) -> list[dict]:
         out.append({"file": mutation["module_path"], "line": mutation["start_pos"][0],
                     "operator": mutation["operator_name"], "outcome": outcome, "diff": result.get("diff") or ""})
     return out
+
+
+def _annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    spans = []
+    for node in ast.walk(ast.parse(source)):
+        found = []
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            found.append(node.annotation)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is not None:
+            found.append(node.returns)
+        elif isinstance(node, ast.AnnAssign):
+            found.append(node.annotation)
+        spans += [((a.lineno, a.col_offset), (a.end_lineno, a.end_col_offset)) for a in found]
+    return spans
+
+
+def skip_annotations(work: Path, session: Path) -> int:
+    """Mark as skipped the mutants that change only a type annotation (`str | None` → `str & None`;
+    with `from __future__ import annotations` they are never evaluated) or turn the keyword-only
+    marker `*` into `/` (every caller passes those arguments by keyword): noise, not tests' gaps."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    sources: dict[str, tuple[list[str], list]] = {}
+    skipped = 0
+    with use_db(str(session), mode=WorkDB.Mode.open) as db:
+        done = {job_id for job_id, _ in db.results}
+        for item in db.work_items:
+            if item.job_id in done:
+                continue
+            for spec in item.mutations:
+                path = str(spec.module_path)
+                if path not in sources:
+                    text = (work / path).read_text(encoding="utf-8")
+                    sources[path] = (text.splitlines(), _annotation_spans(text))
+                lines, spans = sources[path]
+                row, col = spec.start_pos
+                in_annotation = any(start <= (row, col) < end for start, end in spans)
+                marker = lines[row - 1][col:col + 1] == "*" and lines[row - 1][col + 1:].lstrip().startswith(",")
+                if in_annotation or marker:
+                    db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED,
+                                                          output="annotation or keyword-only marker"))
+                    skipped += 1
+    return skipped
 
 
 # ---------------------------------------------------------------- SQL conditions

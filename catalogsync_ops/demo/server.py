@@ -41,6 +41,8 @@ class Faults:
     cut_short_rate: float = 0.0  # close the connection halfway through the body
     ignore_range: bool = False  # answer 200 with the whole body to a Range request
     changed: list[str] = field(default_factory=list)  # song ids whose audio is a new edition (new bytes, new ETag)
+    wrong_range: bool = False  # answer a Range request with 206 from byte 0 (a broken cache or proxy)
+    hide_total: bool = False  # 206 with "bytes a-b/*" and a 200 without Content-Length: the size unknown
     api_fail_rate: float = 0.0  # answer 500 to JSON API calls
     seed: int = 1
 
@@ -237,7 +239,7 @@ class _Handler(BaseHTTPRequestHandler):
         if wanted and not faults.ignore_range and (if_range is None or if_range == etag):
             m = re.fullmatch(r"bytes=(\d+)-", wanted.strip())
             if m:
-                start = int(m.group(1))
+                start = 0 if faults.wrong_range else int(m.group(1))
                 if start >= total:
                     self.send_response(416)
                     self.send_header("Content-Range", f"bytes */{total}")
@@ -247,11 +249,14 @@ class _Handler(BaseHTTPRequestHandler):
                 status = 206
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(total - start))
+        if faults.hide_total:
+            self.close_connection = True  # the body ends when the connection does
+        else:
+            self.send_header("Content-Length", str(total - start))
         self.send_header("Accept-Ranges", "none" if faults.ignore_range else "bytes")
         self.send_header("ETag", etag)
         if status == 206:
-            self.send_header("Content-Range", f"bytes {start}-{total - 1}/{total}")
+            self.send_header("Content-Range", f"bytes {start}-{total - 1}/{'*' if faults.hide_total else total}")
         self.end_headers()
         if head:
             return
