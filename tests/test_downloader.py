@@ -202,7 +202,7 @@ def test_a_resume_works_when_the_server_does_not_say_the_size(demo_server, sessi
     url = f"{demo_server.base_url}/blob/{size}"
     part = tmp_path / ".blob.part"
     kept = _cut(demo_server, session, url, part, size)
-    demo_server.set_faults(hide_total=True)  # "Content-Range: bytes N-M/*", no Content-Length
+    demo_server.set_faults(hide_total=True)  # "Content-Range: bytes N-M/*", a chunked body
     seen = []
     result = fetch(url, part, session=session, progress=lambda done, total: seen.append((done, total)))
     assert result.resumed_from == kept and result.size == size and part.read_bytes() == blob_bytes(size)

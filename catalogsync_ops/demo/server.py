@@ -42,7 +42,7 @@ class Faults:
     ignore_range: bool = False  # answer 200 with the whole body to a Range request
     changed: list[str] = field(default_factory=list)  # song ids whose audio is a new edition (new bytes, new ETag)
     wrong_range: bool = False  # answer a Range request with 206 from byte 0 (a broken cache or proxy)
-    hide_total: bool = False  # 206 with "bytes a-b/*" and a 200 without Content-Length: the size unknown
+    hide_total: bool = False  # the size unknown: chunked bodies, and 206 with "bytes a-b/*"
     api_fail_rate: float = 0.0  # answer 500 to JSON API calls
     seed: int = 1
 
@@ -250,7 +250,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         if faults.hide_total:
-            self.close_connection = True  # the body ends when the connection does
+            self.send_header("Transfer-Encoding", "chunked")  # as servers send a body of unknown length
         else:
             self.send_header("Content-Length", str(total - start))
         self.send_header("Accept-Ranges", "none" if faults.ignore_range else "bytes")
@@ -270,13 +270,17 @@ class _Handler(BaseHTTPRequestHandler):
                     time.sleep(faults.slow_ms / 1000)
                 end = min(total, position + (CHUNK if faults.slow_ms else 1024 * 1024))
                 if cut_at is not None and end > cut_at:
-                    self.wfile.write(bytes(data[position:cut_at]))
+                    piece = bytes(data[position:cut_at])
+                    self.wfile.write(b"%x\r\n%s" % (len(piece), piece) if faults.hide_total else piece)
                     self.wfile.flush()
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
-                self.wfile.write(bytes(data[position:end]) if not isinstance(data, _BlobBody) else data[position:end])
+                piece = bytes(data[position:end]) if not isinstance(data, _BlobBody) else data[position:end]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if faults.hide_total else piece)
                 position = end
+            if faults.hide_total:
+                self.wfile.write(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
