@@ -177,7 +177,8 @@ _CONDITION = re.compile(r"(?:\s+AND\s+)((?:[a-z_]+\.)?[a-z_]+\s*(?:=|!=|<=|>=|<|
 
 
 def sql_mutants(text: str) -> list[tuple[int, str, str]]:
-    """(line, description, new text): each `AND <condition>` inside a string literal dropped."""
+    """(line, description, new text): each `AND <condition>` inside a string literal made always
+    true (`AND (<condition> OR 1)`: as if dropped, with its parameters still bound)."""
     out = []
     for number, line in enumerate(text.splitlines(keepends=True), start=1):
         if '"' not in line:
@@ -186,7 +187,7 @@ def sql_mutants(text: str) -> list[tuple[int, str, str]]:
             before = line[:match.start()]
             if before.count('"') % 2 == 0:
                 continue  # not inside a string literal
-            mutated = line[:match.start()] + line[match.end():]
+            mutated = f"{line[:match.start(1)]}({match.group(1)} OR 1){line[match.end(1):]}"
             lines = text.splitlines(keepends=True)
             lines[number - 1] = mutated
             out.append((number, f"drop `AND {match.group(1)}`", "".join(lines)))
@@ -202,7 +203,7 @@ def sql_pass(work: Path, target: Target, timeout: float) -> list[dict]:
             for line, what, mutated in sql_mutants(original):
                 path.write_text(mutated, encoding="utf-8")
                 outcome = run_tests(work, target.tests, timeout)
-                out.append({"file": module, "line": line, "operator": "sql/DropCondition", "outcome": outcome,
+                out.append({"file": module, "line": line, "operator": "sql/AlwaysTrue", "outcome": outcome,
                             "diff": what})
                 print(f"  {module}:{line} {what}: {outcome}", flush=True)
         finally:
@@ -246,6 +247,7 @@ def main() -> int:
                         "as killed (a mutant that hangs).")
     parser.add_argument("--out", type=Path, default=ROOT / "test-output" / "mutation" / "report.md")
     parser.add_argument("--keep", action="store_true", help="Keep the working copy (its cosmic-ray sessions).")
+    parser.add_argument("--sql-only", action="store_true", help="Only the pass over the engine's SQL.")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="catalogsync-mutation-"))
     results: dict[str, list[dict]] = {}
@@ -259,7 +261,7 @@ def main() -> int:
                 return 1
             started = time.monotonic()
             print(f"{name}: cosmic-ray on {', '.join(target.modules)}", flush=True)
-            rows = cosmic_ray(work, target, args.timeout)
+            rows = [] if args.sql_only else cosmic_ray(work, target, args.timeout)
             if target.sql:
                 print(f"{name}: SQL conditions", flush=True)
                 rows += sql_pass(work, target, args.timeout)
