@@ -152,3 +152,42 @@ def test_a_repair_of_drift_whose_song_left_the_catalog_is_rejected_and_changes_n
     assert command["status"] == "rejected" and "no longer in the catalog" in command["reject_reason"]
     assert conn.execute("SELECT COUNT(*) FROM job_runs").fetchone()[0] == 0
     assert conn.execute("SELECT status FROM drift").fetchone()[0] == "open"
+
+
+def test_a_command_reads_back_with_its_payload_and_config_contents_masked(conn, ctx):
+    command_id, _ = submit_command(conn, "pause_job", {"job_id": 7})
+    assert get_command(conn, command_id)["payload"] == {"job_id": 7}
+    config_id, _ = submit_command(conn, "apply_config", {"content": "OBJECT_SECRET_ACCESS_KEY=hunter2\n"})
+    assert "hunter2" not in get_command(conn, config_id)["payload"]["content"]
+
+
+@pytest.mark.parametrize("origin,source", [("cli", "cli"), ("api", "api"), ("web", "ui")])
+def test_a_config_revision_says_where_its_command_came_from(conn, ctx, env_path, origin, source):
+    command_id, _ = submit_command(conn, "apply_config", {"content": "MAX_ATTEMPTS=5\n"}, origin=origin)
+    apply_pending_commands(conn, ctx)
+    assert get_command(conn, command_id)["status"] == "applied"
+    assert list_revisions(conn)[0]["source"] == source
+
+
+def test_a_payload_nested_too_deeply_is_rejected_not_a_crash(conn, ctx):
+    deep = "[" * 100_000 + "]" * 100_000
+    conn.execute("INSERT INTO job_commands (kind, payload_json, status, created_at) VALUES"
+                 " ('enqueue_job', ?, 'pending', '2026-01-01')", ('{"scope": ' + deep + "}",))
+    apply_pending_commands(conn, ctx)
+    row = conn.execute("SELECT status, reject_reason FROM job_commands").fetchone()
+    assert row[0] == "rejected" and row[1].startswith("invalid payload")
+
+
+def test_a_command_a_dead_runner_was_applying_is_rejected_with_why(conn):
+    from catalogsync_ops.engine import runners
+    from catalogsync_ops.engine.commands import reject_interrupted_commands
+
+    old = runners.register_runner(conn, pid=1, host="h", now=T0)
+    command_id, _ = submit_command(conn, "enqueue_job", {"job_type": "sync"})
+    conn.execute("UPDATE job_commands SET runner_instance_id = ? WHERE id = ?", (old, command_id))
+    other, _ = submit_command(conn, "enqueue_job", {"job_type": "sync"})  # not taken: stays pending
+    new = runners.register_runner(conn, pid=2, host="h", now=T0)
+    assert reject_interrupted_commands(conn, new, now=T0) == [command_id]
+    command = get_command(conn, command_id)
+    assert command["status"] == "rejected" and "the runner stopped while applying" in command["reject_reason"]
+    assert get_command(conn, other)["status"] == "pending"

@@ -161,10 +161,10 @@ def test_a_complete_file_with_the_recorded_size_and_hash_is_adopted(demo_server,
     demo_server.requests.clear()
     again, adopted = download_to(audio_url(demo_server), dest, session=session, known=(result.size, result.sha256))
     assert adopted and demo_server.requests == []
-    assert (again.size, again.sha256) == (result.size, result.sha256)
+    assert (again.size, again.sha256, again.resumed_from, again.restarted) == (result.size, result.sha256, 0, False)
     # Without a record, a file already at the path is fetched over, not trusted.
     dest.write_bytes(b"not the song")
-    fetched, adopted = download_to(audio_url(demo_server), dest, session=session)
+    _, adopted = download_to(audio_url(demo_server), dest, session=session)
     assert not adopted and dest.read_bytes() == demo_server.audio("demo", demo_server.platforms["demo"].songs["s01"])
 
 
@@ -235,6 +235,10 @@ def test_progress_ends_on_the_total_and_the_hash_is_given_only_when_asked(demo_s
     copied = fetch((tmp_path / ".b.part").as_uri(), tmp_path / ".c.part", session=session,
                    progress=lambda d, t: local.append((d, t)))
     assert local[-1] == (size, size) and copied.sha256 is None and copied.size == size
+    assert (copied.resumed_from, copied.restarted) == (0, False)
+    with pytest.raises(SourceError) as info:
+        fetch((tmp_path / "gone.mp3").as_uri(), tmp_path / ".d.part", session=session)
+    assert info.value.error_class == "not_found" and "gone.mp3" in str(info.value)
 
 
 def test_progress_is_reported_a_few_times_a_second_not_for_every_read(demo_server, session, tmp_path):
@@ -264,10 +268,12 @@ def test_free_space_is_checked_for_what_remains_and_the_message_says_how_much(de
     result = fetch(url, part, session=session, min_free_bytes=free - need - 64 * 1024)
     assert result.resumed_from == kept and part.read_bytes() == blob_bytes(size)
     part.unlink()
+    free_mib = shutil.disk_usage(disk).free // 2**20  # a tmpfs of our own: nothing else writes to it
     with pytest.raises(SourceError) as info:
         fetch(url, part, session=session, min_free_bytes=1024 * 1024)
     assert info.value.error_class == "disk_full"
-    assert f"{size // 2**20} MiB needed and MIN_FREE_DISK_MB=1 must stay free" in str(info.value)
+    assert f"only {free_mib} MiB free in {str(disk)!r}, {size // 2**20} MiB needed and MIN_FREE_DISK_MB=1 must stay free" in str(
+        info.value)
 
 
 def test_a_disk_that_fills_while_writing_fails_as_disk_full_and_leaves_no_part(demo_server, session, small_disk):

@@ -10,12 +10,14 @@ from conftest import T0, later, make_running_job
 from catalogsync_ops.engine import runners
 from catalogsync_ops.engine.items import (
     attempts_of,
+    claim_items,
     claim_next_item,
     defer_item,
     mark_item_canceled,
     mark_item_failed,
     mark_item_interrupted,
     mark_item_succeeded,
+    mark_items_succeeded,
     seconds_until_next_due,
 )
 from catalogsync_ops.engine.jobs import (
@@ -412,3 +414,31 @@ def test_seconds_until_the_next_due_item(conn):
     assert seconds_until_next_due(conn, stage_id, now=later(30)) == 0.0
     claim_next_item(conn, stage_id, runner_instance_id=None, now=later(31))
     assert seconds_until_next_due(conn, stage_id, now=later(31)) is None
+
+
+def test_a_stage_with_queued_or_interrupted_items_cannot_finish(conn):
+    job_id, stage_id = make_running_job(conn, 3)
+    claim = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
+    mark_item_interrupted(conn, claim.item_id, claim.attempt_no, reason="stop", now=later(2))
+    done = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(3))
+    mark_item_succeeded(conn, done.item_id, done.attempt_no, now=later(4))
+    with pytest.raises(TransitionError):  # one queued, one interrupted
+        finish_stage(conn, stage_id, now=later(5))
+
+
+def test_recording_successes_of_items_taken_meanwhile_says_how_many(conn):
+    job_id, stage_id = make_running_job(conn, 2)
+    claims = claim_items(conn, stage_id, runner_instance_id=None, limit=2, now=later(1))
+    mark_item_interrupted(conn, claims[0].item_id, claims[0].attempt_no, reason="recovered", now=later(2))
+    with pytest.raises(TransitionError, match="1 of 2 items are no longer owned"):
+        mark_items_succeeded(conn, [(c, None, None, None) for c in claims], now=later(3))
+
+
+def test_a_retried_item_gets_one_more_attempt_and_a_new_job_has_priority_0(conn):
+    job_id, stage_id = make_running_job(conn, 1, max_attempts=1)
+    claim = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
+    mark_item_failed(conn, claim.item_id, claim.attempt_no, error_class="timeout", error="slow", now=later(2))
+    retry_item(conn, claim.item_id, now=later(3))
+    item = get_item(conn, claim.item_id)
+    assert (item["status"], item["attempts"], item["max_attempts"]) == ("queued", 1, 2)
+    assert get_job_row(conn, job_id)["priority"] == 0
