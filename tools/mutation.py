@@ -89,7 +89,7 @@ def run_tests(work: Path, tests: str, timeout: float) -> str:
 
 # ---------------------------------------------------------------- cosmic-ray
 
-def cosmic_ray(work: Path, target: Target, timeout: float) -> list[dict]:
+def cosmic_ray(work: Path, target: Target, timeout: float, recheck: bool = False) -> list[dict]:
     operators = subprocess.run([str(Path(sys.executable).parent / "cosmic-ray"), "operators"], capture_output=True,
                                text=True, check=True).stdout.split()
     exclude = [op for op in operators if not any(re.match(k, op) for k in KEEP_OPERATORS)]
@@ -107,11 +107,15 @@ def cosmic_ray(work: Path, target: Target, timeout: float) -> list[dict]:
     ]) + "\n", encoding="utf-8")
     session = work / f"cr-{target.name}.sqlite"
     bin_dir = Path(sys.executable).parent
-    subprocess.run([str(bin_dir / "cosmic-ray"), "init", str(config), str(session)], cwd=work, check=True)
-    subprocess.run([str(bin_dir / "cr-filter-operators"), str(session), str(config)], cwd=work, check=True)
-    skipped = skip_annotations(work, session)
-    print(f"  {skipped} mutants of type annotations and keyword-only markers left out (never run code)", flush=True)
-    subprocess.run([str(bin_dir / "cosmic-ray"), "exec", str(config), str(session)], cwd=work, check=True)
+    if recheck:
+        recheck_survivors(work, session, target, timeout)
+    else:
+        subprocess.run([str(bin_dir / "cosmic-ray"), "init", str(config), str(session)], cwd=work, check=True)
+        subprocess.run([str(bin_dir / "cr-filter-operators"), str(session), str(config)], cwd=work, check=True)
+        skipped = skip_annotations(work, session)
+        print(f"  {skipped} mutants of type annotations and keyword-only markers left out (never run code)",
+              flush=True)
+        subprocess.run([str(bin_dir / "cosmic-ray"), "exec", str(config), str(session)], cwd=work, check=True)
     dump = subprocess.run([str(bin_dir / "cosmic-ray"), "dump", str(session)], cwd=work, capture_output=True,
                           text=True, check=True).stdout
     out = []
@@ -124,6 +128,28 @@ def cosmic_ray(work: Path, target: Target, timeout: float) -> list[dict]:
         out.append({"file": mutation["module_path"], "line": mutation["start_pos"][0],
                     "operator": mutation["operator_name"], "outcome": outcome, "diff": result.get("diff") or ""})
     return out
+
+
+def recheck_survivors(work: Path, session: Path, target: Target, timeout: float) -> None:
+    """Run the survivors of an earlier session again, with the tests as they are now (a mutant
+    the earlier tests killed stays killed: tests are only ever added)."""
+    from cosmic_ray.mutating import mutate_and_test
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome
+
+    command = f"{sys.executable} -m pytest -x -q -p no:cacheprovider {target.tests}"
+    here = os.getcwd()
+    os.chdir(work)
+    try:
+        with use_db(str(session), mode=WorkDB.Mode.open) as db:
+            items = {item.job_id: item for item in db.work_items}
+            survivors = [job_id for job_id, result in db.results if result.test_outcome == TestOutcome.SURVIVED]
+            print(f"  {len(survivors)} survivors to run again", flush=True)
+            for job_id in survivors:
+                result = mutate_and_test(items[job_id].mutations, command, timeout)
+                db.set_result(job_id, result)
+    finally:
+        os.chdir(here)
 
 
 def _annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
@@ -220,6 +246,8 @@ def report(results: dict[str, list[dict]], took: dict[str, float]) -> str:
              "| target | mutants | killed | survived | equivalent | score |", "|---|---|---|---|---|---|"]
     survivors = []
     for name, rows in results.items():
+        incompetent = [r for r in rows if r["outcome"] not in ("killed", "timeout", "survived")]
+        rows = [r for r in rows if r not in incompetent]  # could not be tested (the mutant broke the import)
         killed = sum(r["outcome"] in ("killed", "timeout") for r in rows)
         equivalent = [r for r in rows if r["outcome"] == "survived"
                       and (r["file"], r["line"], r["operator"]) in EQUIVALENT]
@@ -248,12 +276,14 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "test-output" / "mutation" / "report.md")
     parser.add_argument("--keep", action="store_true", help="Keep the working copy (its cosmic-ray sessions).")
     parser.add_argument("--sql-only", action="store_true", help="Only the pass over the engine's SQL.")
+    parser.add_argument("--recheck", type=Path, help="A working copy kept (--keep) by an earlier run: refresh it "
+                        "from the checkout and run only its survivors again.")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="catalogsync-mutation-"))
+    work = args.recheck or Path(tempfile.mkdtemp(prefix="catalogsync-mutation-"))
     results: dict[str, list[dict]] = {}
     took: dict[str, float] = {}
     try:
-        copy_checkout(work)
+        copy_checkout(work)  # (for --recheck: the tests as they are now; the mutated modules must not have changed)
         for name in args.target:
             target = TARGETS[name]
             if run_tests(work, target.tests, args.timeout) != "survived":
@@ -261,7 +291,7 @@ def main() -> int:
                 return 1
             started = time.monotonic()
             print(f"{name}: cosmic-ray on {', '.join(target.modules)}", flush=True)
-            rows = [] if args.sql_only else cosmic_ray(work, target, args.timeout)
+            rows = [] if args.sql_only else cosmic_ray(work, target, args.timeout, recheck=bool(args.recheck))
             if target.sql:
                 print(f"{name}: SQL conditions", flush=True)
                 rows += sql_pass(work, target, args.timeout)
@@ -272,7 +302,7 @@ def main() -> int:
         print(report(results, took).split("## Survivors")[0])
         print(f"report: {args.out}")
     finally:
-        if args.keep:
+        if args.keep or args.recheck:
             print(f"working copy kept: {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
