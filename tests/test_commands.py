@@ -191,3 +191,46 @@ def test_a_command_a_dead_runner_was_applying_is_rejected_with_why(conn):
     command = get_command(conn, command_id)
     assert command["status"] == "rejected" and "the runner stopped while applying" in command["reject_reason"]
     assert get_command(conn, other)["status"] == "pending"
+
+
+def test_a_payload_the_runner_cannot_read_is_rejected_as_invalid(conn, ctx):
+    conn.execute("INSERT INTO job_commands (kind, payload_json, status, created_at) VALUES"
+                 " ('pause_job', '{\"job_id\": \"one\"}', 'pending', '2026-01-01')")
+    apply_pending_commands(conn, ctx)
+    row = conn.execute("SELECT status, reject_reason FROM job_commands").fetchone()
+    assert row[0] == "rejected" and row[1].startswith("invalid payload") and "job_id" in row[1]
+
+
+def test_a_command_that_fails_unexpectedly_is_rejected_and_the_runner_goes_on(conn, ctx, tmp_path):
+    import dataclasses
+
+    folder = tmp_path / "a-folder.env"
+    folder.mkdir()  # the env file's path is a folder: writing it raises IsADirectoryError
+    broken = dataclasses.replace(ctx, env_path=folder)
+    command_id, _ = submit_command(conn, "apply_config", {"content": "MAX_ATTEMPTS=5\n"})
+    apply_pending_commands(conn, broken)
+    command = get_command(conn, command_id)
+    assert command["status"] == "rejected" and command["reject_reason"].startswith("could not be applied (")
+    assert command["reject_reason"].endswith("); nothing was changed")
+
+
+def test_a_repair_requeues_a_missing_file_for_download_and_a_missing_object_for_upload(conn, ctx):
+    ts = "2026-01-01T00:00:00Z"
+    for n in (1, 2):
+        conn.execute("INSERT INTO songs (id, platform, external_id, title, created_at, updated_at)"
+                     " VALUES (?, 'demo', ?, ?, ?, ?)", (n, f"s{n}", f"song {n}", ts, ts))
+        conn.execute("INSERT INTO file_locations (id, song_id, library_root, rel_path, size_bytes, sha256, verified_at,"
+                     " created_at, updated_at) VALUES (?, ?, '/lib', ?, 1, 'x', ?, ?, ?)", (n, n, f"{n}.mp3", ts, ts, ts))
+        conn.execute("INSERT INTO upload_tasks (id, file_location_id, backend, object_key, status, created_at,"
+                     " updated_at) VALUES (?, ?, 'mirror', ?, 'uploaded', ?, ?)", (n, n, f"{n}.mp3", ts, ts))
+    conn.execute("INSERT INTO drift (kind, place, path, file_location_id, upload_task_id, song_id, first_seen_at,"
+                 " last_seen_at) VALUES ('file_missing', 'library', '1.mp3', 1, 1, 1, ?, ?)", (ts, ts))
+    conn.execute("INSERT INTO drift (kind, place, path, file_location_id, upload_task_id, song_id, first_seen_at,"
+                 " last_seen_at) VALUES ('object_missing', 'mirror', '2.mp3', 2, 2, 2, ?, ?)", (ts, ts))
+    command_id, _ = submit_command(conn, "repair_drift", {})
+    apply_pending_commands(conn, ctx)
+    assert get_command(conn, command_id)["result"]["songs"] == 2
+    files = dict(conn.execute("SELECT id, verified_at IS NULL FROM file_locations").fetchall())
+    uploads = dict(conn.execute("SELECT id, status FROM upload_tasks").fetchall())
+    assert files == {1: 1, 2: 0}  # the missing file is fetched again; the other file is fine
+    assert uploads == {1: "pending", 2: "pending"}  # both objects are written again

@@ -284,3 +284,21 @@ def test_a_disk_that_fills_while_writing_fails_as_disk_full_and_leaves_no_part(d
         download_to(f"{demo_server.base_url}/blob/{3 * 1024 * 1024}", dest, session=session, verify_audio=False)
     assert info.value.error_class == "disk_full" and "is full" in str(info.value)
     assert not part_path_for(dest).exists() and not dest.exists()
+
+
+def test_a_part_file_left_by_another_link_is_started_over(demo_server, session, tmp_path):
+    """The sidecar names the link the bytes came from: another link's bytes are not resumed."""
+    size = 2 * 1024 * 1024
+    part = tmp_path / "deep" / "er" / ".blob.part"  # folders made as needed
+    _cut(demo_server, session, f"{demo_server.base_url}/blob/{size}", part, size)
+    demo_server.requests.clear()
+    other = f"{demo_server.base_url}/blob/{size + 1}"
+    result = fetch(other, part, session=session)
+    assert demo_server.requests[-1]["range"] is None and not result.restarted
+    assert part.read_bytes() == blob_bytes(size + 1)
+
+
+def test_a_server_that_refuses_the_connection_fails_as_connection(session, tmp_path, refused_port):
+    with pytest.raises(SourceError) as info:
+        fetch(f"http://127.0.0.1:{refused_port}/x.mp3", tmp_path / ".x.part", session=session)
+    assert info.value.error_class == "connection" and str(refused_port) in str(info.value)

@@ -60,6 +60,7 @@ def test_adding_the_same_item_key_twice_queues_it_once(conn):
     job_id, stage_id = make_running_job(conn, 3)
     added = add_items(conn, stage_id, [ItemSpec("k1"), ItemSpec("k2"), ItemSpec("new")], max_attempts=3)
     assert added == 1
+    assert add_items(conn, stage_id, [ItemSpec("k1")], max_attempts=3) == 0
     assert counts(conn, stage_id) == {"queued": 4}
 
 
@@ -93,6 +94,7 @@ def test_soft_pause_lets_running_items_finish_and_claims_nothing_new(conn):
     job_id, stage_id = make_running_job(conn, 5)
     in_flight = [claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1)) for _ in range(2)]
     assert request_pause(conn, job_id, now=later(2)) == "pause_requested"
+    assert status(conn, "job_stages", stage_id) == "pause_requested"  # what the job page shows meanwhile
     assert claim_next_item(conn, stage_id, runner_instance_id=None, now=later(3)) is None
     with pytest.raises(TransitionError, match="2 items running"):
         finalize_pause(conn, job_id, now=later(3))
@@ -442,3 +444,38 @@ def test_a_retried_item_gets_one_more_attempt_and_a_new_job_has_priority_0(conn)
     item = get_item(conn, claim.item_id)
     assert (item["status"], item["attempts"], item["max_attempts"]) == ("queued", 1, 2)
     assert get_job_row(conn, job_id)["priority"] == 0
+
+
+def test_an_immediate_cancel_closes_the_stages_a_requested_one_leaves_them_to_settle(conn):
+    queued = create_job(conn, "full_pipeline", now=T0)
+    request_cancel(conn, queued, now=later(1))
+    assert {r[0] for r in conn.execute("SELECT status FROM job_stages WHERE job_id = ?", (queued,))} == {"canceled"}
+    job_id, stage_id = make_running_job(conn, 2)
+    claim_next_item(conn, stage_id, runner_instance_id=None, now=later(2))
+    request_cancel(conn, job_id, now=later(3))
+    assert status(conn, "job_stages", stage_id) == "running"  # its item is still stopping
+
+
+def test_a_recovery_that_only_resumed_a_job_says_it_did_something(conn):
+    job_id, _ = make_running_job(conn, 1)
+    new = runners.register_runner(conn, pid=2, host="h", now=later(100))
+    report = runners.recover_orphaned_items(conn, current_runner_id=new, auto_resume=True, now=later(101))
+    assert report.resumed_jobs == [job_id] and not report.interrupted and report.did_anything
+
+
+def test_a_deferral_says_so_and_keeps_a_long_reason_short(conn):
+    job_id, stage_id = make_running_job(conn, 1)
+    claim = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
+    assert defer_item(conn, claim, until=later(60), reason="x" * 900, now=later(2)) is True
+    message = conn.execute("SELECT message FROM job_events WHERE kind = 'item_deferred'").fetchone()[0]
+    assert len(message) == 500
+
+
+def test_an_attempt_keeps_the_details_it_ended_with(conn):
+    job_id, stage_id = make_running_job(conn, 2)
+    with_details = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
+    mark_item_succeeded(conn, with_details.item_id, with_details.attempt_no, details={"match": "晴天"}, now=later(2))
+    bare = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(3))
+    mark_item_succeeded(conn, bare.item_id, bare.attempt_no, now=later(4))
+    assert [a["details_json"] for a in attempts_of(conn, with_details.item_id) + attempts_of(conn, bare.item_id)] == [
+        '{"match": "晴天"}', None]
