@@ -220,7 +220,8 @@ def test_a_repair_requeues_a_missing_file_for_download_and_a_missing_object_for_
         conn.execute("INSERT INTO songs (id, platform, external_id, title, created_at, updated_at)"
                      " VALUES (?, 'demo', ?, ?, ?, ?)", (n, f"s{n}", f"song {n}", ts, ts))
         conn.execute("INSERT INTO file_locations (id, song_id, library_root, rel_path, size_bytes, sha256, verified_at,"
-                     " created_at, updated_at) VALUES (?, ?, '/lib', ?, 1, 'x', ?, ?, ?)", (n, n, f"{n}.mp3", ts, ts, ts))
+                     " created_at, updated_at) VALUES (?, ?, '/lib', ?, 1, 'x', ?, ?, ?)",
+                     (n, n, f"{n}.mp3", ts, ts, ts))
         conn.execute("INSERT INTO upload_tasks (id, file_location_id, backend, object_key, status, created_at,"
                      " updated_at) VALUES (?, ?, 'mirror', ?, 'uploaded', ?, ?)", (n, n, f"{n}.mp3", ts, ts))
     conn.execute("INSERT INTO drift (kind, place, path, file_location_id, upload_task_id, song_id, first_seen_at,"
