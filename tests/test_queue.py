@@ -53,14 +53,21 @@ def test_create_job_makes_the_stages_of_its_type_in_order(conn):
     job_id = create_job(conn, "full_pipeline", now=T0)
     stages = job_detail(conn, job_id)["stages"]
     assert [s["stage_type"] for s in stages] == ["collect", "sync", "download", "upload"]
+    assert [s["seq_no"] for s in stages] == [1, 2, 3, 4]
     assert {s["status"] for s in stages} == {"pending"}
+    scoped = create_job(conn, "sync", scope={"playlists": [3]}, now=T0)
+    created = conn.execute("SELECT data_json FROM job_events WHERE job_id = ? AND kind = 'job_created'",
+                           (scoped,)).fetchone()[0]
+    assert json.loads(created) == {"priority": 0, "scope": {"playlists": [3]}}
 
 
 def test_adding_the_same_item_key_twice_queues_it_once(conn):
     job_id, stage_id = make_running_job(conn, 3)
     added = add_items(conn, stage_id, [ItemSpec("k1"), ItemSpec("k2"), ItemSpec("new")], max_attempts=3)
     assert added == 1
+    events = conn.execute("SELECT COUNT(*) FROM job_events WHERE kind = 'items_added'").fetchone()[0]
     assert add_items(conn, stage_id, [ItemSpec("k1")], max_attempts=3) == 0
+    assert conn.execute("SELECT COUNT(*) FROM job_events WHERE kind = 'items_added'").fetchone()[0] == events
     assert counts(conn, stage_id) == {"queued": 4}
 
 
@@ -479,3 +486,18 @@ def test_an_attempt_keeps_the_details_it_ended_with(conn):
     mark_item_succeeded(conn, bare.item_id, bare.attempt_no, now=later(4))
     assert [a["details_json"] for a in attempts_of(conn, with_details.item_id) + attempts_of(conn, bare.item_id)] == [
         '{"match": "晴天"}', None]
+
+
+def test_a_running_job_with_an_unfinished_stage_cannot_finish(conn):
+    job_id, stage_id = make_running_job(conn, 1, job_type="full_pipeline")
+    with pytest.raises(TransitionError, match="unfinished stages: collect, sync, download, upload"):
+        finish_job(conn, job_id, now=later(1))
+
+
+def test_retrying_the_failed_items_of_a_job_gives_each_one_more_attempt(conn):
+    job_id, stage_id = make_running_job(conn, 1, max_attempts=1)
+    claim = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
+    mark_item_failed(conn, claim.item_id, claim.attempt_no, error_class="timeout", error="slow", now=later(2))
+    retry_failed_items(conn, job_id, now=later(3))
+    item = get_item(conn, claim.item_id)
+    assert (item["status"], item["attempts"], item["max_attempts"]) == ("queued", 1, 2)
