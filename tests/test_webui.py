@@ -62,6 +62,7 @@ def test_first_run_setup_needs_the_one_time_link(home: Path, opened):
     client = app.test_client()
     assert client.get("/login").status_code == 503
     token = new_setup_token(conn)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{32}", token)  # 24 random bytes
     assert client.get("/setup?token=wrong").status_code == 403
     page = client.get(f"/setup?token={token}")
     assert page.status_code == 200
@@ -384,11 +385,16 @@ def test_account_page_creates_a_token_once_revokes_it_and_changes_the_password(w
     client = app.test_client()
     assert login(client).status_code == 302
     html = client.get("/account").get_data(as_text=True)
-    form = {"csrf_token": csrf_from(html), "nonce": re.search(r'name="nonce" value="([^"]+)"', html).group(1),
-            "name": "home-assistant"}
+    nonce = re.search(r'name="nonce" value="([^"]+)"', html).group(1)
+    assert len(nonce) == 16  # 12 random bytes: a form cannot be guessed into being sent twice
+    form = {"csrf_token": csrf_from(html), "nonce": nonce, "name": "home-assistant " + "x" * 100}
     created = client.post("/account/tokens", data=form)
     assert created.status_code == 200
     token = re.search(r'<pre id="new-token">([^<]+)</pre>', created.get_data(as_text=True)).group(1)
+    # 32 random bytes (256 bits) after the "cs_" that says what it is; a name is kept to 80 characters.
+    assert re.fullmatch(r"cs_[A-Za-z0-9_-]{43}", token)
+    assert conn.execute("SELECT name FROM api_tokens").fetchone()[0] == ("home-assistant " + "x" * 100)[:80]
+    assert f'<strong>{("home-assistant " + "x" * 100)[:80]}</strong>' in created.get_data(as_text=True)
     api = app.test_client()
     assert api.get("/api/status", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     # The same form sent again (a reload) makes no second token.
