@@ -8,6 +8,7 @@ Routes, for platform P in (demo, demo2):
   GET /P/api/song/<id>/url        JSON: where the audio is (404 if P cannot serve it)
   GET /P/audio/<id>.<ext>         the audio bytes (Range supported unless told to ignore it)
   GET /blob/<bytes>               deterministic bytes of any size (benchmarks)
+  GET /status/<code>              an answer with that HTTP status (tests of error handling)
   GET|POST /_control/faults       read or set the faults (JSON)
 """
 from __future__ import annotations
@@ -174,6 +175,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(200, asdict(self.server.faults))
         if (m := re.fullmatch(r"/blob/(\d+)", path)):
             return self._send_bytes(_BlobBody(int(m.group(1))), "application/octet-stream", head)
+        if (m := re.fullmatch(r"/status/([1-5]\d\d)", path)):
+            return self._json(int(m.group(1)), {"status": int(m.group(1))})
         m = re.fullmatch(r"/(demo2?)/(.+)", path)
         if not m:
             return self._json(404, {"error": f"no route {path}"})
