@@ -262,6 +262,8 @@ def test_retry_failed_items_can_be_limited_to_one_error_class(conn):
     assert counts(conn, stage_id) == {"queued": 2, "failed": 1}
     with pytest.raises(TransitionError, match="no failed items with error class 'timeout'"):
         retry_failed_items(conn, job_id, error_class="timeout", now=later(4))
+    with pytest.raises(TransitionError, match="no failed items with error class 'no_match' and source 'kuwo'$"):
+        retry_failed_items(conn, job_id, error_class="no_match", source="kuwo", now=later(4))
 
 
 def test_retrying_a_succeeded_item_is_refused(conn):
@@ -457,17 +459,47 @@ def test_an_immediate_cancel_closes_the_stages_a_requested_one_leaves_them_to_se
     queued = create_job(conn, "full_pipeline", now=T0)
     request_cancel(conn, queued, now=later(1))
     assert {r[0] for r in conn.execute("SELECT status FROM job_stages WHERE job_id = ?", (queued,))} == {"canceled"}
-    job_id, stage_id = make_running_job(conn, 2)
+    job_id, stage_id = make_running_job(conn, 2, job_type="full_pipeline")
     claim_next_item(conn, stage_id, runner_instance_id=None, now=later(2))
     request_cancel(conn, job_id, now=later(3))
     assert status(conn, "job_stages", stage_id) == "running"  # its item is still stopping
+    kinds = [r[0] for r in conn.execute("SELECT kind FROM job_events WHERE kind IN ('job_canceled', 'cancel_requested')"
+                                        " ORDER BY id")]
+    assert kinds == ["job_canceled", "cancel_requested"]
 
 
-def test_a_recovery_that_only_resumed_a_job_says_it_did_something(conn):
+def test_a_cancel_leaves_finished_stages_as_they_ended(conn):
+    job_id, stage_id = make_running_job(conn, 1, job_type="full_pipeline")
+    claim = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
+    mark_item_succeeded(conn, claim.item_id, claim.attempt_no, now=later(2))
+    finish_stage(conn, stage_id, now=later(3))
+    request_cancel(conn, job_id, now=later(4))
+    finalize_cancel(conn, job_id, now=later(5))
+    assert [r[0] for r in conn.execute("SELECT status FROM job_stages WHERE job_id = ? ORDER BY seq_no", (job_id,))] \
+        == ["completed", "canceled", "canceled", "canceled"]
+
+
+def test_a_stage_keeps_its_first_start_time_when_it_runs_again(conn):
+    job_id, stage_id = make_running_job(conn, 2)
+    request_pause(conn, job_id, now=later(1))
+    finalize_pause(conn, job_id, now=later(2))
+    resume_job(conn, job_id, now=later(3))
+    start_job(conn, job_id, now=later(4))
+    start_stage(conn, stage_id, now=later(5))
+    assert conn.execute("SELECT started_at FROM job_stages WHERE id = ?", (stage_id,)).fetchone()[0] == iso(T0)
+
+
+@pytest.mark.parametrize("case", ["a job paused", "a job canceled", "a job resumed"])
+def test_a_recovery_that_changed_any_job_says_it_did_something(conn, case):
     job_id, _ = make_running_job(conn, 1)
+    if case == "a job canceled":
+        request_cancel(conn, job_id, now=later(1))  # nothing in flight, but the runner died before settling it
     new = runners.register_runner(conn, pid=2, host="h", now=later(100))
-    report = runners.recover_orphaned_items(conn, current_runner_id=new, auto_resume=True, now=later(101))
-    assert report.resumed_jobs == [job_id] and not report.interrupted and report.did_anything
+    report = runners.recover_orphaned_items(conn, current_runner_id=new, auto_resume=case == "a job resumed",
+                                            now=later(101))
+    assert not report.interrupted and not report.failed and report.did_anything
+    assert {"a job paused": report.paused_jobs, "a job canceled": report.canceled_jobs,
+            "a job resumed": report.resumed_jobs}[case] == [job_id]
 
 
 def test_a_deferral_says_so_and_keeps_a_long_reason_short(conn):
