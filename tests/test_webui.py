@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -483,3 +484,47 @@ def test_the_consoles_connection_refuses_to_write_anything_but_commands_and_its_
             conn.execute("INSERT INTO job_commands (kind, payload_json, status, origin, created_at)"
                          " VALUES ('resume_runner', '{}', 'pending', 'web', 't')")
             conn.execute("INSERT INTO login_attempts (remote_addr, succeeded, created_at) VALUES ('127.0.0.1', 1, 't')")
+
+
+def test_setup_wants_eight_characters_and_the_same_password_twice(home: Path, opened):
+    db = home / "catalogsync.db"
+    conn = opened(open_database(db))
+    client = create_app({"DB_PATH": db}).test_client()
+    token = new_setup_token(conn)
+    page = client.get(f"/setup?token={token}").get_data(as_text=True)
+
+    def post(password: str, again: str | None = None):
+        return client.post("/setup", data={"token": token, "username": "me", "password": password,
+                                           "password2": password if again is None else again,
+                                           "csrf_token": csrf_from(page)})
+
+    short = post("1234567")
+    assert short.status_code == 400 and "at least 8 characters" in short.get_data(as_text=True)
+    differ = post("12345678", "12345679")
+    assert differ.status_code == 400 and "The two passwords differ." in differ.get_data(as_text=True)
+    assert post("12345678").status_code == 302  # exactly eight will do
+
+
+def test_a_password_change_with_two_different_new_passwords_is_refused(client):
+    html = client.get("/account").get_data(as_text=True)
+    answer = client.post("/account/password", data={"csrf_token": csrf_from(html), "current": PASSWORD,
+                                                    "password": "a new long secret", "password2": "another one"})
+    assert answer.status_code == 400 and "The two passwords differ." in answer.get_data(as_text=True)
+
+
+def test_failed_sign_ins_count_for_fifteen_minutes_and_a_long_user_name_is_cut(web):
+    from catalogsync_ops.store.connection import iso, utcnow
+
+    app, conn = web
+    for minutes, throttled in ((15.5, False), (14.5, True)):
+        conn.execute("DELETE FROM login_attempts")
+        for _ in range(3):  # LOGIN_LIMIT failures from this address, `minutes` ago
+            conn.execute("INSERT INTO login_attempts (remote_addr, username, succeeded, created_at)"
+                         " VALUES ('127.0.0.1', 'admin', 0, ?)", (iso(utcnow() - timedelta(minutes=minutes)),))
+        answer = login(app.test_client())
+        assert (answer.status_code == 429) == throttled, minutes
+    conn.execute("DELETE FROM login_attempts")
+    client = app.test_client()
+    token = csrf_from(client.get("/login").get_data(as_text=True))
+    client.post("/login", data={"username": "u" * 300, "password": "x", "csrf_token": token})
+    assert conn.execute("SELECT LENGTH(username) FROM login_attempts").fetchone()[0] == 200
