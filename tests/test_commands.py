@@ -235,3 +235,21 @@ def test_a_repair_requeues_a_missing_file_for_download_and_a_missing_object_for_
     uploads = dict(conn.execute("SELECT id, status FROM upload_tasks").fetchall())
     assert files == {1: 1, 2: 0}  # the missing file is fetched again; the other file is fine
     assert uploads == {1: "pending", 2: "pending"}  # both objects are written again
+
+
+def test_a_runner_marks_a_command_taken_in_a_commit_of_its_own_before_applying_it(conn, ctx, db_path, opened):
+    """So that if applying it kills the runner, the next start knows which command did."""
+    import dataclasses
+
+    from catalogsync_ops.engine import runners
+    from catalogsync_ops.store.connection import connect
+
+    runner_id = runners.register_runner(conn, pid=1, host="h", now=T0)
+    job_id, _ = make_running_job(conn, 1)
+    other = opened(connect(db_path))  # what another process (the next runner) would read meanwhile
+    seen = []
+    taking = dataclasses.replace(ctx, runner_instance_id=runner_id, on_stopping=lambda job: seen.append(
+        other.execute("SELECT runner_instance_id FROM job_commands WHERE kind = 'pause_job'").fetchone()[0]))
+    submit_command(conn, "pause_job", {"job_id": job_id})
+    apply_pending_commands(conn, taking)
+    assert seen == [runner_id]
