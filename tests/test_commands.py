@@ -253,3 +253,14 @@ def test_a_runner_marks_a_command_taken_in_a_commit_of_its_own_before_applying_i
     submit_command(conn, "pause_job", {"job_id": job_id})
     apply_pending_commands(conn, taking)
     assert seen == [runner_id]
+
+
+def test_a_command_is_applied_once_even_when_asked_twice(conn, ctx):
+    from catalogsync_ops.engine.commands import apply_command
+    from catalogsync_ops.errors import NotFound
+
+    command_id, _ = submit_command(conn, "enqueue_job", {"job_type": "sync"})
+    apply_command(conn, command_id, ctx)
+    with pytest.raises(NotFound, match="is not pending"):
+        apply_command(conn, command_id, ctx)
+    assert conn.execute("SELECT COUNT(*) FROM job_runs").fetchone()[0] == 1

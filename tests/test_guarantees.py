@@ -198,6 +198,13 @@ def test_the_claim_never_takes_an_item_of_a_job_that_is_not_running(conn, job_st
     assert len(claim_items(conn, stage_id, runner_instance_id=None, limit=3, now=later(1))) == 3
 
 
+@pytest.mark.parametrize("stage_state", ["pending", "pause_requested", "paused", "completed", "canceled"])
+def test_the_claim_never_takes_an_item_of_a_stage_that_is_not_running(conn, stage_state):
+    job_id, stage_id = make_running_job(conn, 2)
+    conn.execute("UPDATE job_stages SET status = ? WHERE id = ?", (stage_state, stage_id))
+    assert claim_items(conn, stage_id, runner_instance_id=None, limit=2, now=later(1)) == []
+
+
 def test_an_item_that_fails_while_its_job_is_canceling_is_not_claimed_again(conn):
     """The way it happened: a transfer failed (to be retried) after the cancel was requested."""
     job_id, stage_id = make_running_job(conn, 2)

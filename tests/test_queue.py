@@ -18,6 +18,7 @@ from catalogsync_ops.engine.items import (
     mark_item_interrupted,
     mark_item_succeeded,
     mark_items_succeeded,
+    release_items,
     seconds_until_next_due,
 )
 from catalogsync_ops.engine.jobs import (
@@ -533,3 +534,41 @@ def test_retrying_the_failed_items_of_a_job_gives_each_one_more_attempt(conn):
     retry_failed_items(conn, job_id, now=later(3))
     item = get_item(conn, claim.item_id)
     assert (item["status"], item["attempts"], item["max_attempts"]) == ("queued", 1, 2)
+
+
+def test_releasing_a_claim_recovery_took_meanwhile_changes_nothing(conn):
+    job_id, stage_id = make_running_job(conn, 2)
+    claims = claim_items(conn, stage_id, runner_instance_id=None, limit=2, now=later(1))
+    mark_item_interrupted(conn, claims[0].item_id, claims[0].attempt_no, reason="recovered", now=later(2))
+    assert release_items(conn, claims, reason="pausing", now=later(3)) == 1
+    assert get_item(conn, claims[0].item_id)["status"] == "interrupted"
+    assert len(attempts_of(conn, claims[0].item_id)) == 1  # its attempt is kept: it did run
+    assert get_item(conn, claims[1].item_id)["status"] == "queued" and attempts_of(conn, claims[1].item_id) == []
+
+
+def test_a_deferral_undoes_only_its_own_attempt(conn):
+    job_id, stage_id = make_running_job(conn, 1)
+    first = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
+    mark_item_failed(conn, first.item_id, first.attempt_no, error_class="timeout", error="slow",
+                     policy=RetryPolicy(base_seconds=0, max_seconds=0), now=later(2))
+    second = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(3))
+    assert defer_item(conn, second, until=later(60), reason="source down", now=later(4))
+    assert [a["attempt_no"] for a in attempts_of(conn, first.item_id)] == [1]
+
+
+def test_retrying_by_source_takes_only_that_source_and_reopens_only_stages_with_failures(conn):
+    job_id, stage_id = make_running_job(conn, 2, max_attempts=1, job_type="full_pipeline")
+    for source in ("demo", "kuwo"):
+        c = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
+        mark_item_failed(conn, c.item_id, c.attempt_no, error_class="timeout", error="x", source=source, now=later(2))
+    finish_stage(conn, stage_id, now=later(3))
+    stages = [r[0] for r in conn.execute("SELECT id FROM job_stages WHERE job_id = ? ORDER BY seq_no", (job_id,))]
+    done = stages[1]
+    add_items(conn, done, [ItemSpec("ok")], max_attempts=1, now=later(4))
+    start_stage(conn, done, now=later(5))
+    c = claim_next_item(conn, done, runner_instance_id=None, now=later(6))
+    mark_item_succeeded(conn, c.item_id, c.attempt_no, now=later(7))
+    finish_stage(conn, done, now=later(8))
+    assert retry_failed_items(conn, job_id, source="demo", now=later(9)) == 1
+    assert counts(conn, stage_id) == {"queued": 1, "failed": 1}
+    assert status(conn, "job_stages", done) == "completed"  # no failed item there: left as it ended

@@ -67,7 +67,7 @@ DL = "catalogsync_ops/transfer/downloader.py"
 CMD = "catalogsync_ops/engine/commands.py"
 AUTH = "webui/auth.py"
 ONE_COLUMN = "the row has one column: row[-1] is row[0]"
-NUMBER, TRUE_FALSE = "core/NumberReplacer", "core/ReplaceTrueWithFalse"
+NUMBER, TRUE_FALSE, SQL = "core/NumberReplacer", "core/ReplaceTrueWithFalse", "sql/AlwaysTrue"
 EQUIVALENT: dict[tuple[str, int, str], str] = {
     (DL, 74, TRUE_FALSE): "FetchResult is never changed once made; `frozen` only guards against a future bug",
     (DL, 109, "core/ReplaceComparisonOperator_Lt_LtE"): "the one-byte boundary of the free-space check",
@@ -94,6 +94,16 @@ EQUIVALENT: dict[tuple[str, int, str], str] = {
     ("catalogsync_ops/engine/retry.py", 91, NUMBER): ONE_COLUMN,
     ("catalogsync_ops/engine/runners.py", 71, NUMBER): ONE_COLUMN,
     ("catalogsync_ops/engine/runners.py", 118, NUMBER): ONE_COLUMN,
+    ("catalogsync_ops/engine/items.py", 30, SQL): "the claim's compare-and-set repeats its subquery's condition "
+                                                  "in the same statement, which SQLite runs alone",
+    ("catalogsync_ops/engine/runners.py", 141, SQL): "recovery re-checks, in the transaction that selected them, "
+                                                     "items it selected as running",
+    ("catalogsync_ops/engine/runners.py", 147, SQL): "the same, for their open attempts",
+    (CMD, 335, SQL): "`runner_instance_id != ?` is already not true for NULL",
+    (CMD, 295, SQL): "marking a command taken that another runner applied meanwhile: a second runner cannot run "
+                     "(the lock); the apply that follows finds it not pending",
+    (CMD, 253, SQL): "a repair sets the file's upload task pending; a task in another state than uploaded is "
+                     "pending or failed, and a repair wants it uploaded again either way",
     (AUTH, 37, NUMBER): ONE_COLUMN,
     (AUTH, 58, NUMBER): ONE_COLUMN,
     (AUTH, 144, NUMBER): "`Bearer ` is 7 characters; from the 6th, the space is stripped: the same token",
