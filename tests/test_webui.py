@@ -528,3 +528,17 @@ def test_failed_sign_ins_count_for_fifteen_minutes_and_a_long_user_name_is_cut(w
     token = csrf_from(client.get("/login").get_data(as_text=True))
     client.post("/login", data={"username": "u" * 300, "password": "x", "csrf_token": token})
     assert conn.execute("SELECT LENGTH(username) FROM login_attempts").fetchone()[0] == 200
+
+
+def test_the_account_forms_refuse_a_short_password_a_nameless_token_and_an_unknown_scope(client, web):
+    _, conn = web
+    html = client.get("/account").get_data(as_text=True)
+    csrf = csrf_from(html)
+    short = client.post("/account/password", data={"csrf_token": csrf, "current": PASSWORD, "password": "short",
+                                                   "password2": "short"})
+    assert short.status_code == 400 and "at least 8 characters" in short.get_data(as_text=True)
+    for form, says in (({"name": " "}, "Give the token a name"), ({"name": "ha", "scope": "root"}, "Choose what")):
+        nonce = re.search(r'name="nonce" value="([^"]+)"', client.get("/account").get_data(as_text=True)).group(1)
+        answer = client.post("/account/tokens", data={"csrf_token": csrf, "nonce": nonce, **form})
+        assert answer.status_code == 400 and says in answer.get_data(as_text=True)
+    assert conn.execute("SELECT COUNT(*) FROM api_tokens").fetchone()[0] == 0
