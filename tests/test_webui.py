@@ -542,3 +542,45 @@ def test_the_account_forms_refuse_a_short_password_a_nameless_token_and_an_unkno
         answer = client.post("/account/tokens", data={"csrf_token": csrf, "nonce": nonce, **form})
         assert answer.status_code == 400 and says in answer.get_data(as_text=True)
     assert conn.execute("SELECT COUNT(*) FROM api_tokens").fetchone()[0] == 0
+
+
+def test_a_setup_link_lasts_a_day(home: Path, opened):
+    from catalogsync_ops.store.connection import iso, utcnow
+
+    db = home / "catalogsync.db"
+    conn = opened(open_database(db))
+    client = create_app({"DB_PATH": db}).test_client()
+    token = new_setup_token(conn)
+    for hours, status in ((23.5, 200), (24.5, 403)):
+        conn.execute("UPDATE web_settings SET updated_at = ? WHERE key = 'setup_token'",
+                     (iso(utcnow() - timedelta(hours=hours)),))
+        assert client.get(f"/setup?token={token}").status_code == status, hours
+
+
+def test_sign_ins_behind_a_trusted_proxy_count_for_the_address_it_saw_and_csrf_tokens_are_long(home: Path, web):
+    _, conn = web
+    app = create_app({"DB_PATH": home / "catalogsync.db", "TESTING": True, "TRUSTED_PROXIES": ("127.0.0.1",)})
+    client = app.test_client()
+    html = client.get("/login").get_data(as_text=True)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", csrf_from(html))  # 32 random bytes
+    client.post("/login", data={"username": "admin", "password": "wrong", "csrf_token": csrf_from(html)},
+                headers={"X-Forwarded-For": "203.0.113.9, 198.51.100.7"})  # the proxy added the last one
+    assert conn.execute("SELECT remote_addr FROM login_attempts").fetchone()[0] == "198.51.100.7"
+
+
+def test_a_token_records_its_use_at_most_once_a_minute(web):
+    from catalogsync_ops.store.connection import iso, utcnow
+
+    app, conn = web
+    token = create_token(conn, "ha", "read")
+    api = app.test_client()
+
+    def use_and_read():
+        assert api.get("/api/status", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        return conn.execute("SELECT last_used_at FROM api_tokens").fetchone()[0]
+
+    first = use_and_read()
+    assert first is not None and use_and_read() == first  # a second use within the minute writes nothing
+    ninety_s_ago = iso(utcnow() - timedelta(seconds=90))
+    conn.execute("UPDATE api_tokens SET last_used_at = ?", (ninety_s_ago,))
+    assert use_and_read() != ninety_s_ago

@@ -109,6 +109,8 @@ EQUIVALENT: dict[tuple[str, int, str], str] = {
     (AUTH, 144, NUMBER): "`Bearer ` is 7 characters; from the 6th, the space is stripped: the same token",
     (AUTH, 213, NUMBER): "the length of the random password of the dummy hash that evens out sign-in times",
     (AUTH, 227, NUMBER): ONE_COLUMN,
+    (AUTH, 148, "core/ReplaceComparisonOperator_Gt_GtE"): "a token used again exactly 60 s after its last use",
+    (AUTH, 214, NUMBER): "the dummy hash list holds one hash: [-1] is [0]",
     (AUTH, 323, NUMBER): ONE_COLUMN,
 }
 
