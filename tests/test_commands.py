@@ -1,6 +1,7 @@
 """The command channel: validated payloads, one command per form post, applied exactly once."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -264,3 +265,18 @@ def test_a_command_is_applied_once_even_when_asked_twice(conn, ctx):
     with pytest.raises(NotFound, match="is not pending"):
         apply_command(conn, command_id, ctx)
     assert conn.execute("SELECT COUNT(*) FROM job_runs").fetchone()[0] == 1
+
+
+def test_pause_resume_cancel_and_verify_commands_apply_without_runner_hooks(conn, ctx):
+    job_id, _ = make_running_job(conn, 1)
+    results = {}
+    for kind, payload in (("pause_runner", {}), ("resume_runner", {}), ("pause_job", {"job_id": job_id}),
+                          ("cancel_job", {"job_id": job_id}), ("enqueue_job", {"job_type": "verify", "deep": True})):
+        command_id, _ = submit_command(conn, kind, payload)
+        apply_pending_commands(conn, ctx)
+        command = get_command(conn, command_id)
+        assert command["status"] == "applied", command
+        results[kind] = command["result"]
+    assert results["pause_runner"] == {"paused": True} and results["resume_runner"] == {"paused": False}
+    verify = results["enqueue_job"]["job_id"]
+    assert json.loads(get_job(conn, verify)["scope_json"])["deep"] is True

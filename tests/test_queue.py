@@ -252,6 +252,8 @@ def test_finishing_an_earlier_stage_again_reopens_the_later_ones(conn):
     finish_stage(conn, stages[0], now=later(4))
     # Sync, download and upload run again to pick up what the pool now yields.
     assert [status(conn, "job_stages", s) for s in stages] == ["completed", "pending", "pending", "pending"]
+    data = [r[0] for r in conn.execute("SELECT data_json FROM job_events WHERE kind = 'stage_finished' ORDER BY id")]
+    assert json.loads(data[-1]) == {"reopened_stages": stages[1:]} and data[0] is None
 
 
 def test_retry_failed_items_can_be_limited_to_one_error_class(conn):
@@ -436,6 +438,10 @@ def test_a_stage_with_queued_or_interrupted_items_cannot_finish(conn):
     mark_item_succeeded(conn, done.item_id, done.attempt_no, now=later(4))
     with pytest.raises(TransitionError):  # one queued, one interrupted
         finish_stage(conn, stage_id, now=later(5))
+    claim_next_item(conn, stage_id, runner_instance_id=None, now=later(6))
+    claim_next_item(conn, stage_id, runner_instance_id=None, now=later(6))
+    with pytest.raises(TransitionError):  # none queued, two running
+        finish_stage(conn, stage_id, now=later(7))
 
 
 def test_recording_successes_of_items_taken_meanwhile_says_how_many(conn):
@@ -567,8 +573,59 @@ def test_retrying_by_source_takes_only_that_source_and_reopens_only_stages_with_
     add_items(conn, done, [ItemSpec("ok")], max_attempts=1, now=later(4))
     start_stage(conn, done, now=later(5))
     c = claim_next_item(conn, done, runner_instance_id=None, now=later(6))
-    mark_item_succeeded(conn, c.item_id, c.attempt_no, now=later(7))
+    mark_item_succeeded(conn, c.item_id, c.attempt_no, source="demo", now=later(7))  # same source, no failure
     finish_stage(conn, done, now=later(8))
     assert retry_failed_items(conn, job_id, source="demo", now=later(9)) == 1
     assert counts(conn, stage_id) == {"queued": 1, "failed": 1}
     assert status(conn, "job_stages", done) == "completed"  # no failed item there: left as it ended
+
+
+def test_ending_an_attempt_leaves_the_earlier_attempts_as_they_ended(conn):
+    no_wait = RetryPolicy(base_seconds=0, max_seconds=0)
+    for batch in (False, True):
+        job_id, stage_id = make_running_job(conn, 1)
+        first = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
+        mark_item_failed(conn, first.item_id, first.attempt_no, error_class="timeout", error="slow", policy=no_wait,
+                         now=later(2))
+        second = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(3))
+        assert second.item_id == first.item_id
+        if batch:
+            mark_items_succeeded(conn, [(second, "demo", {"k": 1}, 5)], now=later(4))
+        else:
+            mark_item_succeeded(conn, second.item_id, second.attempt_no, now=later(4))
+        outcomes = [(a["attempt_no"], a["outcome"]) for a in attempts_of(conn, first.item_id)]
+        assert outcomes == [(1, "failed"), (2, "succeeded")], batch
+        if batch:
+            assert attempts_of(conn, first.item_id)[1]["details_json"] == '{"k": 1}'
+
+
+def test_a_stale_claim_can_neither_release_nor_succeed_the_item_someone_else_now_runs(conn):
+    job_id, stage_id = make_running_job(conn, 1)
+    old = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
+    mark_item_interrupted(conn, old.item_id, old.attempt_no, reason="recovered", now=later(2))
+    retry_item(conn, old.item_id, now=later(3))
+    new = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(4))
+    assert new.attempt_no == 2
+    assert release_items(conn, [old], reason="pausing", now=later(5)) == 0
+    with pytest.raises(TransitionError):
+        mark_items_succeeded(conn, [(old, None, None, None)], now=later(6))
+    item = get_item(conn, new.item_id)
+    assert (item["status"], item["attempts"]) == ("running", 2) and len(attempts_of(conn, new.item_id)) == 2
+
+
+def test_recovery_leaves_the_items_of_the_runner_that_recovers_alone(conn):
+    me = runners.register_runner(conn, pid=1, host="h", now=T0)
+    job_id, stage_id = make_running_job(conn, 1)
+    mine = claim_next_item(conn, stage_id, runner_instance_id=me, now=later(1))
+    report = runners.recover_orphaned_items(conn, current_runner_id=me, auto_resume=False, now=later(2))
+    assert report.gone_runners == [] and report.interrupted == []
+    assert get_item(conn, mine.item_id)["status"] == "running"
+    assert conn.execute("SELECT status FROM runner_instances WHERE id = ?", (me,)).fetchone()[0] == "running"
+
+
+def test_a_failure_event_names_its_error_class(conn):
+    job_id, stage_id = make_running_job(conn, 1, max_attempts=1)
+    c = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
+    mark_item_failed(conn, c.item_id, c.attempt_no, error_class="no_match", error="decoys", now=later(2))
+    data = conn.execute("SELECT data_json FROM job_events WHERE kind = 'item_failed'").fetchone()[0]
+    assert json.loads(data) == {"attempt": 1, "error_class": "no_match"}

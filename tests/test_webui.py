@@ -561,8 +561,9 @@ def test_sign_ins_behind_a_trusted_proxy_count_for_the_address_it_saw_and_csrf_t
     _, conn = web
     app = create_app({"DB_PATH": home / "catalogsync.db", "TESTING": True, "TRUSTED_PROXIES": ("127.0.0.1",)})
     client = app.test_client()
-    html = client.get("/login").get_data(as_text=True)
-    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", csrf_from(html))  # 32 random bytes
+    page = client.get("/login")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and re.fullmatch(r"[A-Za-z0-9_-]{43}", csrf_from(html))  # 32 random bytes
     client.post("/login", data={"username": "admin", "password": "wrong", "csrf_token": csrf_from(html)},
                 headers={"X-Forwarded-For": "203.0.113.9, 198.51.100.7"})  # the proxy added the last one
     assert conn.execute("SELECT remote_addr FROM login_attempts").fetchone()[0] == "198.51.100.7"

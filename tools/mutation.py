@@ -104,6 +104,26 @@ EQUIVALENT: dict[tuple[str, int, str], str] = {
                      "(the lock); the apply that follows finds it not pending",
     (CMD, 253, SQL): "a repair sets the file's upload task pending; a task in another state than uploaded is "
                      "pending or failed, and a repair wants it uploaded again either way",
+    (CMD, 336, SQL): "called as a runner starts, before it has taken any command of its own",
+    ("catalogsync_ops/engine/retry.py", 59, SQL): "the retry re-checks, in the transaction that read it, the "
+                                                  "status it just read",
+    (CMD, 167, NUMBER): "the extra attempts of a retry when the runner has no config: runnerd always has one",
+    (CMD, 208, NUMBER): ONE_COLUMN,
+    (CMD, 340, NUMBER): ONE_COLUMN,
+    (CMD, 341, NUMBER): ONE_COLUMN,
+    (CMD, 346, NUMBER): ONE_COLUMN,
+    (CMD, 344, NUMBER): "how many pending commands one pass applies (100 or ±1); the next pass takes the rest",
+    (CMD, 75, TRUE_FALSE): "the stored payload's key order: payloads are validated into a fixed order",
+    (CMD, 75, "core/ReplaceFalseWithTrue"): "ensure_ascii: the JSON decodes to the same payload",
+    (CMD, 309, "core/ReplaceFalseWithTrue"): "ensure_ascii: the JSON decodes to the same result",
+    ("catalogsync_ops/engine/items.py", 228, "core/ReplaceFalseWithTrue"): "ensure_ascii: the same details",
+    ("catalogsync_ops/engine/items.py", 89, NUMBER): "claim_next_item claims one: [-1] is [0]",
+    ("catalogsync_ops/engine/stages.py", 51, NUMBER): "an INSERT's rowcount is never negative",
+    ("catalogsync_ops/engine/runners.py", 39, "core/ReplaceOrWithAnd"): "items are interrupted or failed only "
+                                                                         "with their job paused, resumed or canceled, "
+                                                                         "which counts on its own",
+    (AUTH, 273, "core/ReplaceComparisonOperator_Lt_LtE"): "a setup link used exactly 24 hours after it was made",
+    (AUTH, 225, NUMBER): ONE_COLUMN,
     (AUTH, 37, NUMBER): ONE_COLUMN,
     (AUTH, 58, NUMBER): ONE_COLUMN,
     (AUTH, 144, NUMBER): "`Bearer ` is 7 characters; from the 6th, the space is stripped: the same token",
