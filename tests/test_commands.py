@@ -280,3 +280,12 @@ def test_pause_resume_cancel_and_verify_commands_apply_without_runner_hooks(conn
     assert results["pause_runner"] == {"paused": True} and results["resume_runner"] == {"paused": False}
     verify = results["enqueue_job"]["job_id"]
     assert json.loads(get_job(conn, verify)["scope_json"])["deep"] is True
+
+
+def test_a_rollback_applies_without_a_runner_hook_and_form_fields_arrive_as_text(conn, ctx, env_path):
+    first = list_revisions(conn)[0]["id"]
+    submit_command(conn, "apply_config", {"content": "MAX_ATTEMPTS=6\n"})
+    command_id, _ = submit_command(conn, "rollback_config", {"revision_id": str(first)})  # as a form sends it
+    apply_pending_commands(conn, ctx)
+    assert get_command(conn, command_id)["status"] == "applied"
+    assert "MAX_ATTEMPTS=4" in env_path.read_text(encoding="utf-8")

@@ -607,6 +607,7 @@ def test_a_stale_claim_can_neither_release_nor_succeed_the_item_someone_else_now
     new = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(4))
     assert new.attempt_no == 2
     assert release_items(conn, [old], reason="pausing", now=later(5)) == 0
+    assert defer_item(conn, old, until=later(60), reason="source down", now=later(5)) is False
     with pytest.raises(TransitionError):
         mark_items_succeeded(conn, [(old, None, None, None)], now=later(6))
     item = get_item(conn, new.item_id)
@@ -629,3 +630,13 @@ def test_a_failure_event_names_its_error_class(conn):
     mark_item_failed(conn, c.item_id, c.attempt_no, error_class="no_match", error="decoys", now=later(2))
     data = conn.execute("SELECT data_json FROM job_events WHERE kind = 'item_failed'").fetchone()[0]
     assert json.loads(data) == {"attempt": 1, "error_class": "no_match"}
+
+
+def test_releasing_a_claim_undoes_only_its_own_attempt(conn):
+    job_id, stage_id = make_running_job(conn, 1)
+    first = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
+    mark_item_failed(conn, first.item_id, first.attempt_no, error_class="timeout", error="slow",
+                     policy=RetryPolicy(base_seconds=0, max_seconds=0), now=later(2))
+    held = claim_items(conn, stage_id, runner_instance_id=None, limit=1, now=later(3))
+    assert release_items(conn, held, reason="pausing", now=later(4)) == 1
+    assert [(a["attempt_no"], a["outcome"]) for a in attempts_of(conn, first.item_id)] == [(1, "failed")]

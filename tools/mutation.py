@@ -68,6 +68,7 @@ CMD = "catalogsync_ops/engine/commands.py"
 AUTH = "webui/auth.py"
 ONE_COLUMN = "the row has one column: row[-1] is row[0]"
 NUMBER, TRUE_FALSE, SQL = "core/NumberReplacer", "core/ReplaceTrueWithFalse", "sql/AlwaysTrue"
+FALSE_TRUE = "core/ReplaceFalseWithTrue"
 EQUIVALENT: dict[tuple[str, int, str], str] = {
     (DL, 74, TRUE_FALSE): "FetchResult is never changed once made; `frozen` only guards against a future bug",
     (DL, 109, "core/ReplaceComparisonOperator_Lt_LtE"): "the one-byte boundary of the free-space check",
@@ -77,6 +78,7 @@ EQUIVALENT: dict[tuple[str, int, str], str] = {
                                                        "never lands on it",
     (DL, 139, NUMBER): "the default of min_free_bytes, ±1 byte: every caller passes MIN_FREE_DISK_MB",
     (DL, 140, NUMBER): "the default timeout, ±1 s: every caller passes HTTP_TIMEOUT_SECONDS",
+    (DL, 185, NUMBER): "an error status from 400 or from 399 (or 401: killed): no server answers 399",
     (DL, 155, NUMBER): "`have` of a missing part file: with no sidecar to read, it is set back to 0 below",
     (DL, 207, "core/ReplaceBreakWithContinue"): "re-hashing a resumed part stops when `remaining` is 0; the file "
                                                 "cannot end early, `start` is its own size",
@@ -88,9 +90,9 @@ EQUIVALENT: dict[tuple[str, int, str], str] = {
     (CMD, 104, "core/ReplaceAndWithOr"): "only apply_config payloads may carry `content` (payloads are validated)",
     (CMD, 111, NUMBER): ONE_COLUMN,
     (CMD, 316, NUMBER): "the cap of an unexpected error's text (300 or 299 characters) in the reject reason",
-    ("catalogsync_ops/engine/jobs.py", 58, TRUE_FALSE): "ensure_ascii: the JSON decodes to the same scope",
-    ("catalogsync_ops/engine/jobs.py", 59, TRUE_FALSE): "ensure_ascii: the JSON decodes to the same snapshot",
-    ("catalogsync_ops/engine/stages.py", 41, TRUE_FALSE): "ensure_ascii: the JSON decodes to the same payload",
+    ("catalogsync_ops/engine/jobs.py", 58, FALSE_TRUE): "ensure_ascii: the JSON decodes to the same scope",
+    ("catalogsync_ops/engine/jobs.py", 59, FALSE_TRUE): "ensure_ascii: the JSON decodes to the same snapshot",
+    ("catalogsync_ops/engine/stages.py", 41, FALSE_TRUE): "ensure_ascii: the JSON decodes to the same payload",
     ("catalogsync_ops/engine/retry.py", 91, NUMBER): ONE_COLUMN,
     ("catalogsync_ops/engine/runners.py", 71, NUMBER): ONE_COLUMN,
     ("catalogsync_ops/engine/runners.py", 118, NUMBER): ONE_COLUMN,
@@ -114,9 +116,9 @@ EQUIVALENT: dict[tuple[str, int, str], str] = {
     (CMD, 346, NUMBER): ONE_COLUMN,
     (CMD, 344, NUMBER): "how many pending commands one pass applies (100 or ±1); the next pass takes the rest",
     (CMD, 75, TRUE_FALSE): "the stored payload's key order: payloads are validated into a fixed order",
-    (CMD, 75, "core/ReplaceFalseWithTrue"): "ensure_ascii: the JSON decodes to the same payload",
-    (CMD, 309, "core/ReplaceFalseWithTrue"): "ensure_ascii: the JSON decodes to the same result",
-    ("catalogsync_ops/engine/items.py", 228, "core/ReplaceFalseWithTrue"): "ensure_ascii: the same details",
+    (CMD, 75, FALSE_TRUE): "ensure_ascii: the JSON decodes to the same payload",
+    (CMD, 309, FALSE_TRUE): "ensure_ascii: the JSON decodes to the same result",
+    ("catalogsync_ops/engine/items.py", 228, FALSE_TRUE): "ensure_ascii: the same details",
     ("catalogsync_ops/engine/items.py", 89, NUMBER): "claim_next_item claims one: [-1] is [0]",
     ("catalogsync_ops/engine/stages.py", 51, NUMBER): "an INSERT's rowcount is never negative",
     ("catalogsync_ops/engine/runners.py", 39, "core/ReplaceOrWithAnd"): "items are interrupted or failed only "
