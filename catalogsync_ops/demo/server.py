@@ -17,6 +17,7 @@ import hashlib
 import json
 import random
 import re
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -83,6 +84,12 @@ class DemoServer(ThreadingHTTPServer):
                     raise ValueError(f"unknown fault {key!r}; known: {', '.join(asdict(Faults()))}")
                 setattr(self.faults, key, value)
             self._rng = random.Random(self.faults.seed)
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that went away (a canceled or refused download) is no error to print."""
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
 
     def roll(self, rate: float) -> bool:
         with self.lock:
