@@ -42,10 +42,10 @@ TARGETS = {
     "engine": Target("engine", (
         "catalogsync_ops/engine/items.py", "catalogsync_ops/engine/jobs.py", "catalogsync_ops/engine/stages.py",
         "catalogsync_ops/engine/commands.py", "catalogsync_ops/engine/runners.py", "catalogsync_ops/engine/retry.py",
-    ), "tests/test_queue.py tests/test_commands.py tests/test_guarantees.py -k 'not sigkill and not cancel_through'",
+    ), "tests/test_queue.py tests/test_queue_details.py tests/test_commands.py tests/test_guarantees.py -k 'not sigkill and not cancel_through'",
        sql=True),
     "downloader": Target("downloader", ("catalogsync_ops/transfer/downloader.py",), "tests/test_downloader.py"),
-    "auth": Target("auth", ("webui/auth.py",), "tests/test_webui.py tests/test_hardening_console.py -k 'login or csrf"
+    "auth": Target("auth", ("webui/auth.py",), "tests/test_webui.py tests/test_webui_auth.py tests/test_hardening_console.py -k 'login or csrf"
                    " or token or setup or password or session or sign or origin or fetch or cookie or auth or scope"
                    " or proxy or forwarded or redirect'"),
 }
