@@ -89,6 +89,34 @@ def test_command_bodies_the_api_cannot_take_are_400(web, body):
     assert response.get_json()["error"]
 
 
+@pytest.mark.parametrize("body,needle", [
+    ({"kind": "reprioritize_job", "payload": {"job_id": 1, "priorty": 5}},
+     "reprioritize_job takes no field 'priorty'; it takes: job_id, priority"),
+    ({"kind": "resume_runner", "payload": {"reason": "x"}}, "resume_runner takes no field 'reason'; it takes: no fields"),
+    ({"kind": "enqueue_job", "payload": {"job_type": "sync", "sources": ["demo"]}},
+     "enqueue_job takes no field 'sources'"),
+])
+def test_a_misspelt_or_misplaced_field_is_refused_by_name_not_dropped(web, body, needle):
+    app, conn = web
+    token = create_token(conn, "tests")
+    response = app.test_client().post("/api/commands", data=json.dumps(body), content_type="application/json",
+                                      headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert needle in response.get_json()["error"]
+    assert conn.execute("SELECT COUNT(*) FROM job_commands").fetchone()[0] == 0
+
+
+def test_the_openapi_document_lists_the_fields_each_command_takes():
+    from catalogsync_ops.engine.payloads import FIELDS
+    from webui.openapi import command_schemas
+
+    schemas = command_schemas()
+    assert set(schemas) == set(FIELDS)
+    for kind, schema in schemas.items():
+        assert tuple(schema["properties"]) == FIELDS[kind], kind
+        assert schema["additionalProperties"] is False, kind
+
+
 def test_json_nested_too_deeply_is_400(web):
     app, conn = web
     token = create_token(conn, "tests")

@@ -50,7 +50,7 @@ def _get(summary: str, params: list[dict] | None = None, body: dict | None = Non
 
 
 def _payload(required: list[str], **properties: dict) -> dict:
-    return {"type": "object", "required": required, "properties": properties}
+    return {"type": "object", "required": required, "properties": properties, "additionalProperties": False}
 
 
 def _command(kind: str, payload: dict) -> dict:

@@ -27,6 +27,20 @@ class CommandKind(StrEnum):
 
 
 SCOPE_KEYS = ("sources", "pools", "playlists", "songs")
+# The fields each kind takes. The JSON API refuses any other (a misspelt "priorty" would
+# otherwise be dropped without a word); forms carry their own fields and are not checked.
+FIELDS: dict[str, tuple[str, ...]] = {
+    "enqueue_job": ("job_type", "scope", "priority", "note", "deep"),
+    "pause_job": ("job_id",), "resume_job": ("job_id",), "cancel_job": ("job_id",),
+    "retry_item": ("item_id",),
+    "retry_failed_items": ("job_id", "error_class", "source"),
+    "reprioritize_job": ("job_id", "priority"),
+    "pause_runner": ("reason",), "resume_runner": (),
+    "apply_config": ("content", "note"),
+    "rollback_config": ("revision_id", "note"),
+    "reset_source": ("source",),
+    "repair_drift": ("drift_ids", "kind"),
+}
 # Drift a repair can mend (an orphan is only reported: it is the owner's file).
 REPAIRABLE_DRIFT = ("file_missing", "file_changed", "object_missing", "object_changed")
 ID_MAX = 2**63 - 1  # SQLite's INTEGER range
@@ -190,6 +204,9 @@ def _validate(kind: CommandKind | str, payload: dict[str, Any] | None, f: _Field
     if payload is not None and not isinstance(payload, dict):
         raise InvalidCommand(f"'payload' must be an object, got {_shown(payload)}")
     payload = dict(payload or {})
+    if f.strict and (unknown := sorted(set(payload) - set(FIELDS[kind.value]), key=str)):
+        allowed = ", ".join(FIELDS[kind.value]) or "no fields"
+        raise InvalidCommand(f"{kind.value} takes no field {_shown(unknown[0])}; it takes: {allowed}")
     if kind is CommandKind.ENQUEUE_JOB:
         job_type = payload.get("job_type", JobType.FULL_PIPELINE.value)
         if not isinstance(job_type, str) or job_type not in {t.value for t in JobType}:
