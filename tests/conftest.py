@@ -1,12 +1,14 @@
 """Fixtures that build real things: migrated SQLite files, working homes, CLI runs."""
 from __future__ import annotations
 
+import gc
 import os
 import re
 import socket
 import subprocess
 import sys
 import time
+import warnings
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -23,6 +25,23 @@ from webui import create_app
 from webui.auth import set_password
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    """A connection, file or socket a test leaves unclosed is that test's error. Left in a
+    reference cycle, it would be collected during some later test (on Python 3.13 an unclosed
+    connection warns); collecting here names the test that left it. Freezing what survives
+    keeps each collection to what the next test makes."""
+    outcome = yield
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gc.collect()
+    gc.freeze()
+    leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    if leaks:
+        pytest.fail(f"{item.nodeid} left unclosed: " + "; ".join(leaks), pytrace=False)
+    return outcome
 
 
 @pytest.fixture

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import sys
 import threading
+import warnings
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -54,6 +56,20 @@ class Connection(sqlite3.Connection):
     path: str
     write_lock: threading.RLock
     readonly: bool
+
+    if sys.version_info < (3, 13):
+        # Python 3.13 warns when a connection is dropped unclosed; earlier versions say nothing.
+        # Warn the same way there, so a leak shows on every Python we support (the tests make
+        # any ResourceWarning an error).
+        _closed = False
+
+        def close(self) -> None:
+            self._closed = True
+            super().close()
+
+        def __del__(self) -> None:
+            if not self._closed:
+                warnings.warn(f"unclosed database in {self!r}", ResourceWarning, stacklevel=1, source=self)
 
 
 def utcnow() -> datetime:
@@ -154,29 +170,32 @@ def connect(
         check_same_thread=same_thread_only,
         factory=Connection,
     )
-    conn.path = path
-    conn.readonly = readonly
-    conn.write_lock = _write_lock_for(path)
-    conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    if not existed:
-        # Before anything is written: SQLite gives the -wal and -shm files the database file's mode.
-        try:
-            os.chmod(path, PRIVATE_MODE)
-        except OSError:
-            pass  # not made here after all (no folder: the first statement says so)
-    if not readonly:
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            conn.close()
-            raise DatabaseLocationError(
-                f"Could not switch {path!r} to WAL mode (got {mode!r}). Put the database on a "
-                "local disk where the runner and the web UI can share memory."
-            )
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    if readonly:
-        conn.execute("PRAGMA query_only = ON")
+    try:
+        conn.path = path
+        conn.readonly = readonly
+        conn.write_lock = _write_lock_for(path)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if not existed:
+            # Before anything is written: SQLite gives the -wal and -shm files the database file's mode.
+            try:
+                os.chmod(path, PRIVATE_MODE)
+            except OSError:
+                pass  # not made here after all (no folder: the first statement says so)
+        if not readonly:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise DatabaseLocationError(
+                    f"Could not switch {path!r} to WAL mode (got {mode!r}). Put the database on a "
+                    "local disk where the runner and the web UI can share memory."
+                )
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        if readonly:
+            conn.execute("PRAGMA query_only = ON")
+    except BaseException:
+        conn.close()  # not a database, locked, no WAL: the caller gets an error, not a connection
+        raise
     return conn
 
 

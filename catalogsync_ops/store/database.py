@@ -23,13 +23,17 @@ def open_database(path: str | os.PathLike[str], *, readonly: bool = False) -> Co
     """
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = connect(path, readonly=False)
-    have = current_version(conn)
-    if 0 < have < LATEST_VERSION:
-        backup_before_upgrade(conn, conn.path, have, LATEST_VERSION)
-    apply_migrations(conn)
-    if readonly:
-        conn.execute("PRAGMA query_only = ON")
-        conn.readonly = True
+    try:
+        have = current_version(conn)
+        if 0 < have < LATEST_VERSION:
+            backup_before_upgrade(conn, conn.path, have, LATEST_VERSION)
+        apply_migrations(conn)
+        if readonly:
+            conn.execute("PRAGMA query_only = ON")
+            conn.readonly = True
+    except BaseException:
+        conn.close()  # a database too new, a failed backup or migration: the caller gets no connection
+        raise
     return conn
 
 
