@@ -287,7 +287,14 @@ class Served:
     def stop(self) -> None:
         from waitress import wasyncore
 
-        self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self.server._map))
+        trigger = self.server.trigger
+        try:
+            trigger.pull_trigger(lambda: wasyncore.close_all(self.server._map))
+        except OSError as exc:  # seen once in CI (EBADF): say who closed the wake-up pipe next time
+            raise AssertionError(
+                f"the server's wake-up pipe {trigger._fds} is gone ({exc}); waitress closed it itself: "
+                f"{trigger._closed}; server thread alive: {self.thread.is_alive()}; open fds: "
+                f"{sorted(map(int, os.listdir('/proc/self/fd')))}") from exc
         self.thread.join(timeout=10)
         self.server.task_dispatcher.shutdown()
         assert not self.thread.is_alive(), "the server did not stop"
