@@ -129,17 +129,24 @@ def recover_lost_probes(conn: Connection, *, now: datetime | None = None) -> lis
             " WHERE state = 'half_open' RETURNING source", (ts, ts))]
 
 
-def reset(conn: Connection, source: str, *, now: datetime | None = None) -> bool:
-    """Close a source's breaker by hand; returns whether it was open."""
+def reset(conn: Connection, source: str, *, now: datetime | None = None) -> tuple[bool, int]:
+    """Close a source's breaker by hand ("Try it now"). Returns whether it was open, and how
+    many items that were waiting for it (deferred until its cooldown's end) are due now."""
     ts = iso(now)
     with transaction(conn):
-        row = conn.execute("SELECT state FROM source_health WHERE source = ?", (source,)).fetchone()
+        row = conn.execute("SELECT state, open_until FROM source_health WHERE source = ?", (source,)).fetchone()
         if row is None or row["state"] == "closed":
-            return False
+            return False, 0
         conn.execute("UPDATE source_health SET state = 'closed', consecutive_failures = 0, cooldown_s = 0,"
                      " opened_at = NULL, open_until = NULL, probe_started_at = NULL, updated_at = ? WHERE source = ?",
                      (ts, source))
-        return True
+        released = 0
+        if row["open_until"] is not None and row["open_until"] > ts:
+            # An item deferred for this source waits until exactly its open_until.
+            released = conn.execute("UPDATE job_items SET next_attempt_at = ?, updated_at = ?"
+                                    " WHERE status = 'queued' AND next_attempt_at = ?",
+                                    (ts, ts, row["open_until"])).rowcount
+        return True, released
 
 
 def health(conn: Connection, *, now: datetime | None = None, hours: int = 24) -> list[dict[str, Any]]:

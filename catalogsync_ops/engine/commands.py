@@ -224,7 +224,8 @@ def _rollback_config(conn: Connection, p: dict, ctx: CommandContext, command_id:
 
 
 def _reset_source(conn: Connection, p: dict, ctx: CommandContext, command_id: int) -> dict:
-    return {"source": p["source"], "was_open": breakers.reset(conn, p["source"], now=ctx.now)}
+    was_open, released = breakers.reset(conn, p["source"], now=ctx.now)
+    return {"source": p["source"], "was_open": was_open, "released": released}
 
 
 def _repair_drift(conn: Connection, p: dict, ctx: CommandContext, command_id: int) -> dict:
