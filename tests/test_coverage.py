@@ -111,7 +111,8 @@ def test_counting_finds_each_songs_latest_download_and_files_by_index_steps_per_
     seek the whole list for every wanted row, and a count that took a second took hours."""
     from catalogsync_ops.library.coverage import _SONG_STATES
 
-    for playlist, params in (("", ("/library",)), ("AND ps.playlist_id = ?2", ("/library", 7))):
+    for playlist, params in (("", {"root": "/library"}),
+                             ("AND ps.playlist_id = :playlist_id", {"root": "/library", "playlist_id": 7})):
         plan = [r[3] for r in conn.execute("EXPLAIN QUERY PLAN SELECT * FROM (" + _SONG_STATES.format(playlist=playlist)
                                            + ")", params)]
         assert "SEARCH l USING INTEGER PRIMARY KEY (rowid=?) LEFT-JOIN" in plan, plan

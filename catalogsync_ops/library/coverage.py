@@ -18,7 +18,8 @@ from catalogsync_ops.store.connection import Connection, iso, transaction
 
 STATES = ("backed_up", "in_library", "failed", "untried")
 
-# One row per (playlist, song) wanted, with the song's state. ?1 is the library root.
+# One row per (playlist, song) wanted, with the song's state. :root is the library root (named
+# parameters: Python 3.12 before 3.12.4 warns about numbered ones given as a sequence).
 _SONG_STATES = """
 WITH wanted AS (
     SELECT ps.playlist_id, ps.song_id, ps.position FROM playlist_songs ps WHERE ps.removed_at IS NULL {playlist}
@@ -28,7 +29,7 @@ WITH wanted AS (
     SELECT w.song_id, MAX(f.id) AS file_id,
            MAX(EXISTS (SELECT 1 FROM upload_tasks u WHERE u.file_location_id = f.id AND u.status = 'uploaded')) AS up
     FROM (SELECT DISTINCT song_id FROM wanted) w CROSS JOIN file_locations f ON f.song_id = w.song_id
-    WHERE f.library_root = ?1 AND f.verified_at IS NOT NULL GROUP BY w.song_id
+    WHERE f.library_root = :root AND f.verified_at IS NOT NULL GROUP BY w.song_id
 )
 SELECT w.playlist_id, w.song_id, w.position,
        CASE WHEN f.up THEN 'backed_up' WHEN f.file_id IS NOT NULL THEN 'in_library'
@@ -64,7 +65,7 @@ def compute_coverage(conn: Connection, library_root: str) -> dict[int, dict[str,
     per: dict[int, dict[str, Any]] = {}
     total, seen = _empty(), set()
     for playlist_id, song_id, _, state, error_class, _, _ in conn.execute(
-            _SONG_STATES.format(playlist=""), (str(library_root),)):
+            _SONG_STATES.format(playlist=""), {"root": str(library_root)}):
         _count(per.setdefault(playlist_id, _empty()), state, error_class)
         if song_id not in seen:
             seen.add(song_id)
@@ -115,8 +116,8 @@ def read_all_coverage(conn: Connection, playlist_ids: list[int] | None = None) -
 def songs_of(conn: Connection, library_root: str, playlist_id: int | None = None,
              states: tuple[str, ...] = STATES) -> list[dict[str, Any]]:
     """Wanted songs with their state, by playlist and position (one playlist, or all)."""
-    where = "AND ps.playlist_id = ?2" if playlist_id is not None else ""
-    params: tuple = (str(library_root), playlist_id) if playlist_id is not None else (str(library_root),)
+    where = "AND ps.playlist_id = :playlist_id" if playlist_id is not None else ""
+    params = {"root": str(library_root), "playlist_id": playlist_id}
     rows = conn.execute(
         "SELECT st.*, p.title AS playlist, s.title, s.artists, s.album, s.duration_s, s.platform, s.external_id"
         f" FROM ({_SONG_STATES.format(playlist=where)}) st JOIN songs s ON s.id = st.song_id"
