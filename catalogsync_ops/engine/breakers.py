@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from catalogsync_ops.engine.states import STAGE_FINAL
 from catalogsync_ops.errors import ErrorClass
 from catalogsync_ops.store.connection import Connection, iso, parse_iso, transaction, utcnow
 
@@ -142,10 +143,12 @@ def reset(conn: Connection, source: str, *, now: datetime | None = None) -> tupl
                      (ts, source))
         released = 0
         if row["open_until"] is not None and row["open_until"] > ts:
-            # An item deferred for this source waits until exactly its open_until.
-            released = conn.execute("UPDATE job_items SET next_attempt_at = ?, updated_at = ?"
-                                    " WHERE status = 'queued' AND next_attempt_at = ?",
-                                    (ts, ts, row["open_until"])).rowcount
+            # An item deferred for this source waits until exactly its open_until. Queued items
+            # live only in stages not yet ended: job_items_claim_idx, not a scan of all history.
+            released = conn.execute(
+                "UPDATE job_items SET next_attempt_at = ?, updated_at = ? WHERE stage_id IN (SELECT id FROM job_stages"
+                f" WHERE status NOT IN ({', '.join('?' for _ in STAGE_FINAL)})) AND status = 'queued'"
+                " AND next_attempt_at = ?", (ts, ts, *sorted(STAGE_FINAL), row["open_until"])).rowcount
         return True, released
 
 
