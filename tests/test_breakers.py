@@ -223,7 +223,8 @@ def test_the_sync_of_a_playlist_on_a_platform_that_is_down_waits_out_the_cooldow
     # the cooldown already over and syncs at once; the next test makes the wait certain.)
     if deferrals:
         assert len(deferrals) == 1 and len(claims) == 2, (claims, deferrals)
-        assert deferrals[0] < until <= claims[1], (deferrals, claims, until)
+        # A worker records an item's end with its next claim: the deferral's event may come late.
+        assert claims[0] < until <= claims[1], (deferrals, claims, until)
     else:
         assert len(claims) == 1, claims
 

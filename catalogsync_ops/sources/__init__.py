@@ -37,8 +37,10 @@ def build_source(name: str, *, settings: dict[str, Any] | None = None, session=N
             raise SourceError(
                 f"the {name!r} source needs the musicdl extra: pip install 'catalogsync-ops[musicdl]' "
                 "(into the same venv as runnerd), then restart runnerd", ErrorClass.CONFIG)
-        from catalogsync_ops.sources.musicdl_source import MusicdlSource
+        from catalogsync_ops.sources.host import HostedSource
 
-        return MusicdlSource(name, timeout=timeout, rate=float(settings.get("PLATFORM_REQUESTS_PER_SECOND", 4)),
-                             concurrency=int(settings.get("PLATFORM_MAX_CONCURRENT_REQUESTS", 2)))
+        # musicdl runs in the source host, a supervised process of its own (sources/host.py).
+        return HostedSource(name, timeout=timeout, rate=float(settings.get("PLATFORM_REQUESTS_PER_SECOND", 4)),
+                            concurrency=int(settings.get("PLATFORM_MAX_CONCURRENT_REQUESTS", 2)),
+                            link_services=str(settings.get("PLATFORM_LINK_SERVICES") or "official_first"))
     raise SourceError(f"unknown source {name!r}; known sources: {', '.join(KNOWN_SOURCES)}", ErrorClass.CONFIG)

@@ -64,10 +64,13 @@ class PlaylistInfo:
     unresolved: list[Unresolved] = field(default_factory=list)
     skipped: list[Unresolved] = field(default_factory=list)
     encoding: str | None = None
+    declared: int | None = None
+    missing: int = 0
+    partial_reason: str | None = None
 
     @property
     def complete(self) -> bool:
-        return not self.unresolved
+        return not self.unresolved and not self.missing and self.partial_reason is None
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class Resolved:
     ext: str
     headers: dict[str, str] = field(default_factory=dict)
     size: int | None = None
+    service: str | None = None  # the third-party link service that gave the link (None: the platform)
 
 
 class Source:

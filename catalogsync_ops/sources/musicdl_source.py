@@ -16,7 +16,7 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,13 +25,14 @@ from catalogsync_ops.sources.base import PlaylistInfo, Resolved, Source, Track, 
 from catalogsync_ops.sources.limits import limiter_for
 from catalogsync_ops.sources.musicdl_runtime import (
     CLIENTS,
+    CURRENT_CALL,
     ENCRYPTED_EXTS,
     Call,
     CallLog,
-    GuardedAdapter,
     classify,
     client_class,
     import_utils,
+    install_guards,
     quiet_stdout,
 )
 from catalogsync_ops.sources.platforms import platform_for_url
@@ -156,41 +157,60 @@ def can_parse_playlists(name: str) -> bool:
 
 
 class MusicdlSource(Source):
-    """One musicdl platform; `client` is musicdl's client object (made here unless given)."""
+    """One musicdl platform, inside the source host's process (`host_main.py`).
 
-    def __init__(self, name: str, *, timeout: float = 30, client: Any = None, rate: float = 4.0,
-                 concurrency: int = 2) -> None:
+    `link_services` says where song links are looked up: `official` (the platform's own API
+    only), `official_first` (third-party link services only for a song the official API gives
+    no link for) or `musicdl` (musicdl's own order: third-party services first).
+    """
+
+    def __init__(self, name: str, *, timeout: float = 30, rate: float = 4.0, concurrency: int = 2,
+                 link_services: str = "official_first") -> None:
         if name not in CLIENTS:
             raise SourceError(f"musicdl has no source {name!r}; known: {', '.join(CLIENTS)}", ErrorClass.CONFIG)
+        if link_services not in LINK_SERVICES:
+            raise SourceError(f"unknown link service mode {link_services!r}; known: {', '.join(LINK_SERVICES)}",
+                              ErrorClass.CONFIG)
+        install_guards(float(timeout))
         self.name = name
         self.timeout = float(timeout)
         self.raw_names = RAW_NAMES.get(name)
+        self.listing = LISTINGS.get(name)
+        self.official = OFFICIAL_DOMAINS.get(name, ())
         self.log = CallLog()
+        self.tick: Callable[[float], None] | None = None  # the host's deadline follows a call's progress
         _sweep_once()
         self.work_dir = tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{name}-{os.getpid()}-")
         try:
-            self.client = client if client is not None else make_client(name, work_dir=self.work_dir, logger=self.log)
+            self.client = make_client(name, work_dir=self.work_dir, logger=self.log)
+            self.link_services = link_services
+            _route_link_services(self.client, link_services)
         except BaseException:
             shutil.rmtree(self.work_dir, ignore_errors=True)
             raise
         self.limiter = limiter_for(name, rate=rate, concurrency=concurrency)
-        self.guard = GuardedAdapter(self.timeout, self.limiter)
-        session = getattr(self.client, "session", None)
-        if session is not None and hasattr(session, "mount"):
-            session.mount("https://", self.guard)
-            session.mount("http://", self.guard)
-        self.can_parse = client is not None or can_parse_playlists(name)
+        self.can_parse = can_parse_playlists(name)
         self.last_call: Call | None = None
+
+    def configure(self, *, timeout: float, rate: float, concurrency: int, link_services: str) -> None:
+        """New settings from the runner (each call carries them; the client stays)."""
+        self.timeout = float(timeout)
+        self.limiter = limiter_for(self.name, rate=rate, concurrency=concurrency)
+        if link_services != self.link_services and link_services in LINK_SERVICES:
+            self.link_services = link_services
+            _route_link_services(self.client, link_services)
 
     def recognizes(self, url: str) -> bool:
         return platform_for_url(url) == self.name
 
     # ------------------------------------------------------------ calling musicdl
 
-    def _run(self, what: str, fn: Callable, *args, **kwargs) -> tuple[Any, Call]:
+    def _run(self, what: str, fn: Callable, *args, watch: Callable[[str], bool] | None = None,
+             **kwargs) -> tuple[Any, Call]:
         """Call musicdl with stdout quiet, requests bounded and observed; raise classified errors."""
-        call = Call(self.timeout)
-        self.guard.call = self.log.call = self.last_call = call
+        call = Call(self.timeout, self.limiter, self.official, watch=watch, tick=self.tick)
+        self.log.call = self.last_call = call
+        token = CURRENT_CALL.set(call)
         try:
             with quiet_stdout():
                 result = fn(*args, **kwargs)
@@ -199,7 +219,8 @@ class MusicdlSource(Source):
         except Exception as exc:  # musicdl raises anything; classify() says which kind it was
             raise classify(self.name, what, exc, call) from None
         finally:
-            self.guard.call = self.log.call = None
+            CURRENT_CALL.reset(token)
+            self.log.call = None
         if call.silenced is not None:
             raise classify(self.name, what, None, call)
         return result, call
@@ -230,15 +251,17 @@ class MusicdlSource(Source):
             duration = None
         extra = {"download_url": info.download_url if isinstance(getattr(info, "download_url", None), str) else None,
                  "ext": (str(_value(getattr(info, "ext", None)) or "")).lstrip(".").lower() or None,
-                 "size": size or None, "protocol": str(_value(getattr(info, "protocol", None)) or "HTTP").upper()}
+                 "size": size or None, "protocol": str(_value(getattr(info, "protocol", None)) or "HTTP").upper(),
+                 "service": _service_of(info)}
         return Track(self.name, identifier, str(title), artists, album, duration or None, position,
                      _value(getattr(info, "cover_url", None)), extra=extra)
 
-    def _unresolved(self, entry: dict) -> Unresolved:
+    def _unresolved(self, entry: dict, details: dict[str, dict]) -> Unresolved:
         external_id = self.raw_names.external_id(entry) if self.raw_names else None
-        title, artists, _ = self.raw_names.read(entry) if self.raw_names else (None, (), None)
+        described = details.get(external_id or "", entry)
+        title, artists, _ = self.raw_names.read(described) if self.raw_names else (None, (), None)
         shown = f"{', '.join(artists)} - {title}" if title and artists else title
-        return Unresolved(external_id=external_id, title=shown or entry.get("raw"), reason=DROPPED_REASON)
+        return Unresolved(external_id=external_id, title=shown, reason=DROPPED_REASON)
 
     # ------------------------------------------------------------ the source interface
 
@@ -246,8 +269,10 @@ class MusicdlSource(Source):
         if not self.can_parse:
             raise SourceError(f"{self.name}: musicdl cannot read {self.name} playlists; list their songs in an .m3u "
                               "file instead", ErrorClass.UNSUPPORTED, source=self.name)
+        listing = self.listing
+        watch = listing.watches if listing is not None else None
         try:
-            infos, call = self._run("reading the playlist", self.client.parseplaylist, url)
+            infos, call = self._run("reading the playlist", self.client.parseplaylist, url, watch=watch)
         except SourceError as exc:
             if self.name == "kugou" and exc.error_class is ErrorClass.PARSE and "special/single" in str(exc):
                 raise SourceError(f"kugou: {url} is not a playlist link musicdl reads; it takes links like "
@@ -255,23 +280,32 @@ class MusicdlSource(Source):
                                   source=self.name) from None
             raise
         infos = list(infos or [])
-        unresolved = [self._unresolved(entry) for entry in call.dropped]
-        if not infos and not unresolved:
-            if call.all_failed:
+        tracks = [self._track(info, i) for i, info in enumerate(infos, 1)]
+        proof = listing.prove(call, [t.external_id for t in tracks]) if listing is not None else Proof(
+            None, [], 0, f"{self.name}'s playlist pages are not checked here, so a read can only add songs")
+        unresolved = [self._unresolved(entry, proof.details) for entry in proof.unlisted]
+        if not tracks and not unresolved:
+            if call.all_failed or proof.page_error:
                 raise classify(self.name, "reading the playlist", None, call)
             # musicdl answers a missing, private or unreadable playlist with an empty list.
             raise SourceError(f"{self.name}: {url} gave no songs (missing, private, or not a playlist link; "
                               f"try `runnerd probe {url}`)", ErrorClass.NOT_FOUND, source=self.name)
-        tracks = [self._track(info, i) for i, info in enumerate(infos, 1)]
         title = _playlist_title(getattr(infos[0], "work_dir", None)) if infos else None
-        return PlaylistInfo(self.name, url, None, title or url, tracks, unresolved=unresolved)
+        return PlaylistInfo(self.name, url, None, title or url, tracks, unresolved=unresolved, declared=proof.declared,
+                            missing=proof.missing, partial_reason=proof.reason)
 
     def search(self, track: Track, *, limit: int = 10) -> list[Track]:
         keyword = " ".join([track.title, *track.artists[:2]])
-        infos, call = self._run("searching", self.client.search, keyword)
+        shape = SEARCH_SHAPES.get(self.name)
+        infos, call = self._run("searching", self.client.search, keyword,
+                                watch=shape.watches if shape is not None else None)
         if not infos and call.all_failed:
             # musicdl hides every error of a search behind an empty list: offline is not "no match".
             raise classify(self.name, f"searching {keyword!r}", None, call)
+        if not infos and shape is not None and not shape.answered(call):
+            raise SourceError(f"{self.name}: searching {keyword!r}: the platform answered in a form musicdl cannot "
+                              "read (its API may have changed; a newer musicdl may read it)", ErrorClass.PARSE,
+                              source=self.name)
         return [self._track(info) for info in list(infos or [])[:limit]]
 
     def resolve(self, track: Track) -> Resolved:
@@ -289,7 +323,8 @@ class MusicdlSource(Source):
         if info.extra.get("protocol") == "HLS" or ext in ("m3u8", "m3u"):
             raise SourceError(f"{self.name}: {track.display!r} is only offered as an HLS stream, which is not "
                               "downloaded yet", ErrorClass.UNSUPPORTED, source=self.name)
-        return Resolved(url=url, ext=ext, headers=self.download_headers(), size=info.extra.get("size"))
+        return Resolved(url=url, ext=ext, headers=self.download_headers(), size=info.extra.get("size"),
+                        service=info.extra.get("service"))
 
     def download_headers(self) -> dict[str, str]:
         """What musicdl's own download sends: the client's download headers and cookies."""
@@ -365,3 +400,207 @@ def _playlist_title(work_dir: str | None) -> str | None:
     name = str(work_dir).rstrip("/").split("/")[-1]
     return re.sub(r"^\d{4}(-\d{2}){5}\s+", "", name) or None
 
+
+
+# ---------------------------------------------------------------- where links come from
+
+LINK_SERVICES = ("official", "official_first", "musicdl")
+# Third-party link services musicdl knows are its methods named like this (`_parsewithccwuapi`);
+# the platform's own API is `_parsewithofficialapiv1`.
+_SERVICE_METHOD = re.compile(r"_parsewith(?!officialapi|thirdpartapis)(\w+?)api$")
+SERVICE_KEY = "catalogsync_service"
+
+
+def _service_of(info: Any) -> str | None:
+    """Which link service gave this SongInfo its link (None: the platform's own API)."""
+    raw = getattr(info, "raw_data", None)
+    return raw.get(SERVICE_KEY) if isinstance(raw, dict) else None
+
+
+def _route_link_services(client: Any, mode: str) -> None:
+    """Send the client's link look-ups where `mode` says, and mark each link with its service.
+
+    `official`: third-party services are never asked. `official_first`: they are asked only
+    for a song the platform's own API gives no playable link for. `musicdl`: musicdl's own
+    order (every third-party service it knows before the platform's API).
+    """
+    cls = type(client)
+    SongInfo = import_utils().SongInfo
+    for attr in dir(cls):
+        match = _SERVICE_METHOD.fullmatch(attr)
+        if match and callable(getattr(cls, attr)) and attr not in vars(client):
+            setattr(client, attr, _marking(getattr(client, attr), match.group(1)))
+    services = cls._parsewiththirdpartapis.__get__(client)
+    official = cls._parsewithofficialapiv1.__get__(client)
+    for attr in ("_parsewiththirdpartapis", "_parsewithofficialapiv1"):
+        vars(client).pop(attr, None)
+    if mode == "musicdl":
+        return
+
+    def no_services(search_result=None, request_overrides=None, *args, **kwargs):
+        return SongInfo(source=client.source)
+
+    client._parsewiththirdpartapis = no_services
+    if mode == "official":
+        return
+
+    def official_then_services(*args, **kwargs):
+        search_result = kwargs.get("search_result", args[0] if args else None)
+        failure = None
+        try:
+            info = official(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - musicdl raises anything; the services may still answer
+            info, failure = None, exc
+        if info is not None and getattr(info, "with_valid_download_url", False):
+            return info
+        fallback = services(search_result=search_result, request_overrides=dict(kwargs.get("request_overrides") or {}))
+        if getattr(fallback, "with_valid_download_url", False):
+            return fallback
+        if failure is not None:
+            raise failure
+        return info
+
+    client._parsewithofficialapiv1 = official_then_services
+
+
+def _marking(method: Callable, service: str) -> Callable:
+    def marked(*args, **kwargs):
+        info = method(*args, **kwargs)
+        raw = getattr(info, "raw_data", None)
+        if isinstance(raw, dict) and getattr(info, "with_valid_download_url", False):
+            raw[SERVICE_KEY] = service
+        return info
+
+    return marked
+
+
+# ---------------------------------------------------------------- proving a playlist complete
+
+# The platform's own hosts (API and CDN): their answers decide whether the platform answered.
+# Any other host musicdl reaches is a third-party link service.
+OFFICIAL_DOMAINS: dict[str, tuple[str, ...]] = {
+    "netease": ("163.com", "126.net", "127.net", "163cn.tv"), "kuwo": ("kuwo.cn",),
+    "qq": ("qq.com", "gtimg.cn", "qqmusic.qq.com"), "migu": ("migu.cn",), "kugou": ("kugou.com",),
+    "qianqian": ("91q.com", "taihe.com", "baidu.com"), "joox": ("joox.com",), "fivesing": ("kugou.com",),
+    "lizhi": ("lizhi.fm",), "ximalaya": ("ximalaya.com", "xmcdn.com"),
+}
+
+
+def _dig(node: Any, path: tuple) -> Any:
+    for key in path:
+        if isinstance(key, int):
+            node = node[key] if isinstance(node, list) and len(node) > key else None
+        else:
+            node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def _first(node: Any, paths: tuple[tuple, ...]) -> Any:
+    return next((found for path in paths if (found := _dig(node, path)) is not None), None)
+
+
+@dataclass(frozen=True)
+class Proof:
+    """What the pages of a playlist proved: the declared count, the entries listed but not
+    returned, the songs on pages never read, and why the read is partial (None: complete)."""
+
+    declared: int | None
+    unlisted: list[dict]
+    missing: int
+    reason: str | None
+    page_error: str | None = None
+    details: dict[str, dict] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """How a platform pages a playlist: the page endpoint, where a page lists its tracks, where
+    the platform declares how many the playlist holds, and (optionally) answers describing the
+    listed songs (for the names of those that could not be resolved)."""
+
+    name: str
+    pages: str  # regex of the URL path of a page
+    entries: tuple[tuple, ...]
+    total: tuple[tuple, ...]
+    details: str | None = None
+    detail_entries: tuple[tuple, ...] = ()
+
+    def watches(self, path: str) -> bool:
+        return bool(re.fullmatch(self.pages, path) or (self.details and re.fullmatch(self.details, path)))
+
+    def prove(self, call: Call, returned_ids: list[str]) -> Proof:
+        raw_names = RAW_NAMES.get(self.name)
+        key = raw_names.external_id if raw_names else (lambda e: str(e.get("id")) if isinstance(e, dict) else None)
+        declared, listed, seen, details, unreadable = None, [], set(), {}, 0
+        for path, answer in call.pages:
+            if self.details and re.fullmatch(self.details, path):
+                for entry in _first(answer, self.detail_entries) or []:
+                    if isinstance(entry, dict) and key(entry):
+                        details[key(entry)] = entry
+                continue
+            entries = _first(answer, self.entries)
+            if not isinstance(entries, list):
+                unreadable += 1
+                continue
+            if declared is None:
+                total = _first(answer, self.total)
+                try:
+                    declared = int(float(total)) if total is not None else None
+                except (TypeError, ValueError):
+                    declared = None
+            for entry in entries:
+                ident = key(entry) if isinstance(entry, dict) else None
+                if ident and ident not in seen:
+                    seen.add(ident)
+                    listed.append(entry)
+        page_errors = [detail for (_, detail), path in zip(call.failures, call.failed_paths)
+                       if re.fullmatch(self.pages, path)]
+        returned = set(returned_ids)
+        unlisted = [entry for entry in listed if key(entry) not in returned]
+        missing = max(0, declared - len(listed)) if declared is not None else 0
+        reason = None
+        if page_errors:
+            reason = f"a page of the playlist failed ({page_errors[0]}); {self.name} declares {declared if declared is not None else 'an unknown number of'} songs, {len(listed)} were listed"
+        elif unreadable:
+            reason = f"{unreadable} page(s) of the playlist came back in a form that could not be read"
+        elif declared is None and listed:
+            reason = f"{self.name} did not say how many songs the playlist holds, so the read cannot be proven whole"
+        elif not listed and returned:
+            reason = "no page of the playlist was seen, so the read cannot be proven whole"
+        elif missing:
+            reason = f"{self.name} declares {declared} songs, its pages listed {len(listed)}"
+        return Proof(declared, unlisted, missing, reason, page_errors[0] if page_errors else None, details)
+
+
+LISTINGS: dict[str, Listing] = {
+    "kuwo": Listing("kuwo", r"/newh5app/wapi/api/www/playlist/playListInfo", (("data", "musicList"),),
+                    (("data", "total"),)),
+    "netease": Listing("netease", r"/api/v6/playlist/detail", (("playlist", "trackIds"),),
+                       (("playlist", "trackCount"),), details=r"/api/v3/song/detail", detail_entries=(("songs",),)),
+    "qq": Listing("qq", r"/qzone/fcg-bin/fcg_ucc_getcdinfo_byids_cp\.fcg",
+                  (("cdlist", 0, "songlist"), ("cdlist", 0, "list"), ("songlist",)),
+                  (("cdlist", 0, "songnum"), ("cdlist", 0, "total_song_num"))),
+}
+
+
+@dataclass(frozen=True)
+class SearchShape:
+    """Where a platform's search answers and what an answer must hold to be read at all."""
+
+    path: str
+    expect: Callable[[Any], bool]
+
+    def watches(self, path: str) -> bool:
+        return bool(re.fullmatch(self.path, path))
+
+    def answered(self, call: Call) -> bool:
+        """Whether one search answer had the shape musicdl reads (else `[]` means nothing)."""
+        return any(self.expect(answer) for path, answer in call.pages if self.watches(path))
+
+
+SEARCH_SHAPES: dict[str, SearchShape] = {
+    "kuwo": SearchShape(r"/search/searchMusicBykeyWord", lambda a: isinstance(_dig(a, ("abslist",)), list)),
+    "netease": SearchShape(r"/api/cloudsearch/pc", lambda a: isinstance(_dig(a, ("result",)), dict)),
+    "qq": SearchShape(r"/cgi-bin/musicu\.fcg", lambda a: isinstance(
+        _dig(a, ("music.search.SearchCgiService.DoSearchForQQMusicMobile", "data", "body", "item_song")), list)),
+}

@@ -1,0 +1,399 @@
+"""The source host: musicdl's platforms run in a supervised process of their own.
+
+musicdl is written for a terminal and for one user at a time: it calls services with no
+timeout, prints, changes the process's warning filters and logging, and raises from private
+names that move between releases. None of that may reach the runner. So every platform source
+(`qq`, `netease`, `kuwo`, …) is a `HostedSource` here, a small proxy; the work happens in one
+child process (`host_main.py`), reached by JSON lines over its stdin and stdout:
+
+- runner → host: `{"id", "key", "name", "config", "method", "args"}` (a call), `{"close": key}`;
+- host → runner: `{"hello": …}` once, `{"id", "tick": quiet_s}` while a call makes progress
+  (a request started or ended; `quiet_s` > 0 announces a longer wait, a 429 back-off),
+  `{"id", "ok": result, "rss"}` or `{"id", "error": {...}, "rss"}` at its end.
+
+**The deadline.** A call whose host has said nothing for `HTTP_TIMEOUT_SECONDS` + a grace is
+stalled past every timeout musicdl could have honoured: the host is killed (SIGKILL) and the
+call fails as `timeout`; calls that were in flight beside it fail as `interrupted` (retried
+without counting against the source). The next call starts a new host.
+
+**Recycling.** After `RECYCLE_CALLS` calls, or once the host's resident memory passes
+`RECYCLE_MB`, the host is retired: new calls go to a new one, and the old one exits when its
+last call is answered. musicdl's leaks, if any, end with the process.
+
+The host ends with the runner, a SIGKILL included: the end of its stdin (the runner's end of
+the pipe closes with the runner's process) makes it close its sources and exit. Work folders of
+a host that was killed are swept by the next one.
+"""
+from __future__ import annotations
+
+import atexit
+import itertools
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from catalogsync_ops.errors import ErrorClass, SourceError
+from catalogsync_ops.sources.base import PlaylistInfo, Resolved, Source, Track, Unresolved
+from catalogsync_ops.sources.platforms import NO_PLAYLISTS, platform_for_url
+
+log = logging.getLogger("catalogsync_ops.source_host")
+
+GRACE_S = 5.0  # beyond HTTP_TIMEOUT_SECONDS, how long a call may go without a word
+STARTUP_S = 30.0  # a new host imports musicdl and makes its clients before the first word
+RECYCLE_CALLS = 2000
+RECYCLE_MB = 400
+
+
+# ---------------------------------------------------------------- what travels between them
+
+def track_to_wire(track: Track) -> dict[str, Any]:
+    return {"platform": track.platform, "external_id": track.external_id, "title": track.title,
+            "artists": list(track.artists), "album": track.album, "duration_s": track.duration_s,
+            "track_no": track.track_no, "cover_url": track.cover_url, "extra": dict(track.extra)}
+
+
+def track_from_wire(data: dict[str, Any]) -> Track:
+    return Track(data["platform"], data["external_id"], data["title"], tuple(data.get("artists") or ()),
+                 data.get("album"), data.get("duration_s"), data.get("track_no"), data.get("cover_url"),
+                 extra=dict(data.get("extra") or {}))
+
+
+def _unresolved_to_wire(entry: Unresolved) -> dict[str, Any]:
+    return {"external_id": entry.external_id, "title": entry.title, "reason": entry.reason,
+            "position": entry.position}
+
+
+def playlist_to_wire(info: PlaylistInfo) -> dict[str, Any]:
+    return {"platform": info.platform, "url": info.url, "external_id": info.external_id, "title": info.title,
+            "tracks": [track_to_wire(t) for t in info.tracks],
+            "unresolved": [_unresolved_to_wire(u) for u in info.unresolved],
+            "skipped": [_unresolved_to_wire(u) for u in info.skipped], "encoding": info.encoding,
+            "declared": info.declared, "missing": info.missing, "partial_reason": info.partial_reason}
+
+
+def playlist_from_wire(data: dict[str, Any]) -> PlaylistInfo:
+    return PlaylistInfo(data["platform"], data["url"], data.get("external_id"), data["title"],
+                        [track_from_wire(t) for t in data["tracks"]],
+                        unresolved=[Unresolved(**u) for u in data.get("unresolved", [])],
+                        skipped=[Unresolved(**u) for u in data.get("skipped", [])], encoding=data.get("encoding"),
+                        declared=data.get("declared"), missing=int(data.get("missing") or 0),
+                        partial_reason=data.get("partial_reason"))
+
+
+def resolved_to_wire(resolved: Resolved) -> dict[str, Any]:
+    return {"url": resolved.url, "ext": resolved.ext, "headers": dict(resolved.headers), "size": resolved.size,
+            "service": resolved.service}
+
+
+def error_to_wire(exc: SourceError) -> dict[str, Any]:
+    return {"class": exc.error_class.value, "message": str(exc), "source": exc.source, "details": exc.details}
+
+
+def error_from_wire(data: dict[str, Any]) -> SourceError:
+    return SourceError(data["message"], data["class"], source=data.get("source"), details=data.get("details"))
+
+
+# ---------------------------------------------------------------- the runner's side
+
+@dataclass
+class _Pending:
+    """A call waiting for its answer; `deadline` moves on with every word from the host."""
+
+    id: int
+    timeout: float
+    deadline: float
+    done: threading.Event = field(default_factory=threading.Event)
+    answer: dict[str, Any] | None = None
+
+
+class _Process:
+    """One generation of the host process, with the calls in flight to it."""
+
+    def __init__(self, env_key: tuple) -> None:
+        self.env_key = env_key
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen([sys.executable, "-m", "catalogsync_ops.sources.host_main"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, close_fds=True)
+        self.pending: dict[int, _Pending] = {}
+        self.lock = threading.Lock()
+        self.write_lock = threading.Lock()
+        self.calls = 0
+        self.rss = 0
+        self.hello: dict[str, Any] | None = None
+        self.retiring = False
+        self.killed_for: str | None = None
+        self.reader = threading.Thread(target=self._read, name=f"source-host-{self.proc.pid}", daemon=True)
+        self.reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def send(self, message: dict[str, Any]) -> bool:
+        data = (json.dumps(message, ensure_ascii=False) + "\n").encode()
+        with self.write_lock:
+            try:
+                self.proc.stdin.write(data)
+                self.proc.stdin.flush()
+                return True
+            except (BrokenPipeError, OSError, ValueError):
+                return False
+
+    def _read(self) -> None:
+        stream = self.proc.stdout
+        try:
+            for line in stream:
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    continue
+                self._dispatch(message)
+        except (OSError, ValueError):
+            pass
+        finally:
+            code = self.proc.wait()
+            stream.close()
+            with self.lock:
+                left = list(self.pending.values())
+                self.pending.clear()
+            why = self.killed_for or f"the source host ended (exit code {code})"
+            for pending in left:
+                pending.answer = {"error": {"class": ErrorClass.INTERRUPTED.value, "message": why, "source": None}}
+                pending.done.set()
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        if "hello" in message:
+            self.hello = message["hello"]
+            return
+        with self.lock:
+            pending = self.pending.get(message.get("id"))
+            if pending is None:
+                return
+            if "tick" in message:
+                pending.deadline = time.monotonic() + pending.timeout + GRACE_S + float(message["tick"] or 0)
+                return
+            del self.pending[pending.id]
+            self.rss = int(message.get("rss") or self.rss)
+        pending.answer = message
+        pending.done.set()
+        self._maybe_exit()
+
+    def begin(self, pending: _Pending) -> None:
+        with self.lock:
+            self.pending[pending.id] = pending
+            self.calls += 1
+
+    def forget(self, pending: _Pending) -> None:
+        with self.lock:
+            self.pending.pop(pending.id, None)
+        self._maybe_exit()
+
+    def retire(self) -> None:
+        self.retiring = True
+        self._maybe_exit()
+
+    def _maybe_exit(self) -> None:
+        """A retired host leaves once its last call is answered: its stdin ends."""
+        if self.retiring:
+            with self.lock:
+                idle = not self.pending
+            if idle:
+                self._close_stdin()
+
+    def _close_stdin(self) -> None:
+        with self.write_lock:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+
+    def kill(self, why: str) -> None:
+        self.killed_for = why
+        self.retiring = True
+        try:
+            self.proc.kill()
+        except OSError:
+            pass
+        self._close_stdin()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """End the host: stdin closes (it closes its sources and exits), SIGKILL if it lingers."""
+        self.retiring = True
+        self._close_stdin()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill("the source host was stopped")
+            self.proc.wait(5)
+        self.reader.join(timeout=5)
+
+
+def _env_key() -> tuple:
+    """What a host inherits from this process's environment (proxies, CA bundle, TMPDIR, HOME)."""
+    return tuple(sorted(os.environ.items()))
+
+
+class SourceHost:
+    """The host of this process's platform sources; one per process (`shared()`)."""
+
+    def __init__(self, *, recycle_calls: int = RECYCLE_CALLS, recycle_mb: int = RECYCLE_MB) -> None:
+        self.recycle_calls = recycle_calls
+        self.recycle_mb = recycle_mb
+        self._lock = threading.Lock()
+        self._current: _Process | None = None
+        self._all: list[_Process] = []
+        self._ids = itertools.count(1)
+        self.restarts = 0  # hosts killed at a deadline
+
+    # -------------------------------------------------------- the process
+
+    def _process(self) -> _Process:
+        key = _env_key()
+        with self._lock:
+            current = self._current
+            if current is not None and (current.retiring or current.env_key != key or current.proc.poll() is not None):
+                current.retire()
+                current = self._current = None
+            if current is None:
+                current = self._current = _Process(key)
+                self._all.append(current)
+            self._all = [p for p in self._all if p is current or p.proc.poll() is None]
+            return current
+
+    @property
+    def pid(self) -> int | None:
+        current = self._current
+        return current.pid if current is not None and current.proc.poll() is None else None
+
+    @property
+    def rss(self) -> int:
+        current = self._current
+        return current.rss if current is not None else 0
+
+    @property
+    def hello(self) -> dict[str, Any] | None:
+        current = self._current
+        return current.hello if current is not None else None
+
+    # -------------------------------------------------------- calls
+
+    def call(self, source: "HostedSource", method: str, args: list[Any], what: str) -> Any:
+        """Run `method` of the hosted source; its answer, or the SourceError it ended in."""
+        process = self._process()
+        timeout = float(source.config["timeout"])
+        first = time.monotonic() - process.started < STARTUP_S and process.calls == 0
+        pending = _Pending(next(self._ids), timeout,
+                           time.monotonic() + timeout + GRACE_S + (STARTUP_S if first else 0.0))
+        process.begin(pending)
+        sent = process.send({"id": pending.id, "key": source.key, "name": source.name, "config": source.config,
+                             "method": method, "args": args})
+        if not sent:
+            process.forget(pending)
+            raise SourceError(f"{source.name}: the source host is gone; the next try starts it again",
+                              ErrorClass.INTERRUPTED, source=source.name)
+        while not pending.done.wait(0.2):
+            if time.monotonic() > pending.deadline:
+                waited = time.monotonic() - pending.deadline + timeout + GRACE_S
+                self._stalled(process, f"a {source.name} call ({what}) said nothing for {waited:.0f} s")
+                pending.done.wait(10)
+                raise SourceError(f"{source.name}: {what}: musicdl went {waited:.0f} s without a word "
+                                  f"(HTTP_TIMEOUT_SECONDS is {timeout:g}); its process was stopped and the next "
+                                  "call starts a new one", ErrorClass.TIMEOUT, source=source.name)
+        answer = pending.answer or {}
+        self._after(process)
+        if "error" in answer:
+            error = error_from_wire(answer["error"])
+            if error.source is None and error.error_class is ErrorClass.INTERRUPTED:
+                error = SourceError(f"{source.name}: {what}: {error}", ErrorClass.INTERRUPTED, source=source.name)
+            raise error
+        return answer.get("ok")
+
+    def _stalled(self, process: _Process, why: str) -> None:
+        log.warning("source host %d stopped: %s", process.pid, why)
+        with self._lock:
+            if self._current is process:
+                self._current = None
+            self.restarts += 1
+        process.kill(f"interrupted: the source host was stopped because {why}")
+
+    def _after(self, process: _Process) -> None:
+        """Retire a host that has served its calls or grown past its memory bound."""
+        if process.retiring:
+            return
+        if process.calls >= self.recycle_calls or process.rss >= self.recycle_mb * 2**20:
+            log.info("source host %d retired after %d calls at %.0f MB", process.pid, process.calls,
+                     process.rss / 2**20)
+            with self._lock:
+                if self._current is process:
+                    self._current = None
+            process.retire()
+
+    def close_source(self, source: "HostedSource") -> None:
+        current = self._current
+        if current is not None and current.proc.poll() is None:
+            current.send({"close": source.key})
+
+    def stop(self) -> None:
+        with self._lock:
+            processes, self._all, self._current = self._all, [], None
+        for process in processes:
+            process.stop()
+
+
+_shared: SourceHost | None = None
+_shared_lock = threading.Lock()
+
+
+def shared() -> SourceHost:
+    """This process's source host (made on first use, stopped at exit)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = SourceHost()
+            atexit.register(_shared.stop)
+        return _shared
+
+
+_keys = itertools.count(1)
+
+
+class HostedSource(Source):
+    """A platform source whose work runs in the source host; the same interface as any source."""
+
+    def __init__(self, name: str, *, timeout: float = 30.0, rate: float = 4.0, concurrency: int = 2,
+                 link_services: str = "official_first", host: SourceHost | None = None) -> None:
+        self.name = name
+        self.key = f"{os.getpid()}-{next(_keys)}"
+        self.config = {"timeout": float(timeout), "rate": float(rate), "concurrency": int(concurrency),
+                       "link_services": link_services}
+        self.can_parse = name not in NO_PLAYLISTS
+        self.host = host or shared()
+        self._used = False
+
+    def recognizes(self, url: str) -> bool:
+        return platform_for_url(url) == self.name
+
+    def _call(self, method: str, args: list[Any], what: str) -> Any:
+        self._used = True
+        return self.host.call(self, method, args, what)
+
+    def parse_playlist(self, url: str) -> PlaylistInfo:
+        return playlist_from_wire(self._call("parse_playlist", [url], "reading the playlist"))
+
+    def search(self, track: Track, *, limit: int = 10) -> list[Track]:
+        return [track_from_wire(t) for t in self._call("search", [track_to_wire(track), limit], "searching")]
+
+    def resolve(self, track: Track) -> Resolved:
+        data = self._call("resolve", [track_to_wire(track)], "looking up the link")
+        return Resolved(url=data["url"], ext=data["ext"], headers=dict(data.get("headers") or {}),
+                        size=data.get("size"), service=data.get("service"))
+
+    def close(self) -> None:
+        if self._used:
+            self.host.close_source(self)

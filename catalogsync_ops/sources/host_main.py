@@ -1,0 +1,138 @@
+"""The source host's own process: musicdl's platforms, answering the runner (see `host.py`).
+
+Started as `python -m catalogsync_ops.sources.host_main`. Its stdout carries nothing but the
+answers (file descriptor 1 itself points at /dev/null, so whatever musicdl prints, from Python
+or below it, goes nowhere); its stderr is the runner's (warnings reach the journal). Each call
+runs on a thread of its own; sources are made on first use, one per key the runner gives, and
+closed when the runner says so or when stdin ends.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+from typing import Any, TextIO
+
+from catalogsync_ops.errors import ErrorClass, SourceError
+from catalogsync_ops.sources.host import (
+    error_to_wire,
+    playlist_to_wire,
+    resolved_to_wire,
+    track_from_wire,
+    track_to_wire,
+)
+
+log = logging.getLogger("catalogsync_ops.source_host")
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _rss() -> int:
+    """This process's resident memory, in bytes (0 where /proc is missing)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+class Host:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.out_lock = threading.Lock()
+        self.sources: dict[str, Any] = {}
+        self.sources_lock = threading.Lock()
+        self.calls: list[threading.Thread] = []
+
+    def send(self, message: dict[str, Any]) -> None:
+        line = json.dumps(message, ensure_ascii=False, default=str) + "\n"
+        with self.out_lock:
+            try:
+                self.out.write(line)
+                self.out.flush()
+            except (OSError, ValueError):
+                os._exit(0)  # the runner stopped listening
+
+    def source(self, key: str, name: str, config: dict[str, Any]) -> Any:
+        from catalogsync_ops.sources.musicdl_source import MusicdlSource
+
+        with self.sources_lock:
+            source = self.sources.get(key)
+            if source is None:
+                source = self.sources[key] = MusicdlSource(
+                    name, timeout=config["timeout"], rate=config["rate"], concurrency=config["concurrency"],
+                    link_services=config["link_services"])
+            else:
+                source.configure(timeout=config["timeout"], rate=config["rate"], concurrency=config["concurrency"],
+                                 link_services=config["link_services"])
+            return source
+
+    def run(self, message: dict[str, Any]) -> None:
+        call_id = message["id"]
+        try:
+            self.send({"id": call_id, "tick": 0})
+            source = self.source(message["key"], message["name"], message["config"])
+            source.tick = lambda quiet_s: self.send({"id": call_id, "tick": quiet_s})
+            method, args = message["method"], message["args"]
+            if method == "parse_playlist":
+                result: Any = playlist_to_wire(source.parse_playlist(args[0]))
+            elif method == "search":
+                result = [track_to_wire(t) for t in source.search(track_from_wire(args[0]), limit=int(args[1]))]
+            elif method == "resolve":
+                result = resolved_to_wire(source.resolve(track_from_wire(args[0])))
+            else:
+                raise SourceError(f"the source host has no method {method!r}", ErrorClass.INTERNAL)
+            self.send({"id": call_id, "ok": result, "rss": _rss()})
+        except SourceError as exc:
+            self.send({"id": call_id, "error": error_to_wire(exc), "rss": _rss()})
+        except Exception as exc:  # noqa: BLE001 - whatever musicdl raised, the runner hears of it
+            log.exception("source host: %s of %s failed", message.get("method"), message.get("name"))
+            error = SourceError(f"{message.get('name')}: failed inside the source host ({type(exc).__name__}: "
+                                f"{str(exc)[:300]})", ErrorClass.INTERNAL, source=message.get("name"))
+            self.send({"id": call_id, "error": error_to_wire(error), "rss": _rss()})
+
+    def close(self, key: str) -> None:
+        with self.sources_lock:
+            source = self.sources.pop(key, None)
+        if source is not None:
+            source.close()
+
+    def close_all(self) -> None:
+        for thread in self.calls:
+            thread.join(timeout=5)
+        for key in list(self.sources):
+            self.close(key)
+
+    def serve(self, lines: TextIO) -> None:
+        for line in lines:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if "close" in message:
+                self.close(str(message["close"]))
+                continue
+            thread = threading.Thread(target=self.run, args=(message,), name=f"call-{message.get('id')}",
+                                      daemon=True)
+            self.calls = [t for t in self.calls if t.is_alive()]
+            self.calls.append(thread)
+            thread.start()
+        self.close_all()
+
+
+def main() -> None:
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.close(null)
+    sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - for the process's life
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="catalogsync source host: %(levelname)s %(message)s")
+    host = Host(out)
+    host.send({"hello": {"pid": os.getpid()}})
+    host.serve(sys.stdin)
+
+
+if __name__ == "__main__":
+    main()
