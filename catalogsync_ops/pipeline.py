@@ -149,8 +149,13 @@ def sync_playlist(ctx: WorkContext, playlist_id: int) -> Outcome:
         raise
     song_ids = [catalog.upsert_song(ctx.conn, track) for track in info.tracks]
     counts = catalog.set_playlist_songs(ctx.conn, playlist_id, song_ids, title=info.title, external_id=info.external_id,
-                                        unresolved=info.unresolved, skipped=info.skipped)
+                                        unresolved=info.unresolved, skipped=info.skipped, missing=info.missing,
+                                        partial_reason=info.partial_reason)
     details: dict[str, Any] = {"title": info.title, "complete": info.complete, **counts}
+    if info.declared is not None:
+        details["declared"] = info.declared
+    if info.partial_reason:
+        details["partial_reason"] = info.partial_reason
     if info.encoding:
         details["encoding"] = info.encoding
     for key, entries in (("unresolved_entries", info.unresolved), ("skipped_entries", info.skipped)):

@@ -41,8 +41,9 @@ def playlists():
         "SELECT u.*, p.title AS playlist_title FROM playlist_unresolved u JOIN playlists p ON p.id = u.playlist_id"
         " WHERE u.playlist_id IN (SELECT id FROM playlists WHERE id > ? ORDER BY id LIMIT ?)"
         " ORDER BY u.playlist_id, COALESCE(u.position, 1e9), u.id LIMIT 500", (after, PAGE_SIZE)).fetchall()
+    partial = [r for r in rows if r["partial_reason"]]
     return render_template("playlists.html", title="Playlists", pools=pools, playlists=rows, page_size=PAGE_SIZE,
-                           unresolved=unresolved, counts=counts, total=counts.get(0), playlist_rows=playlist_rows)
+                           unresolved=unresolved, partial=partial, counts=counts, total=counts.get(0), playlist_rows=playlist_rows)
 
 
 def playlist_rows(rows, counts: dict) -> Markup:
@@ -62,6 +63,10 @@ def playlist_rows(rows, counts: dict) -> Markup:
         failed_class = ' class="error"' if c and c["failed"] else ""
         unresolved = (f'<a href="#unresolved-{pid}" class="warn">{p["unresolved_count"]}</a>'
                       if p["unresolved_count"] else "0")
+        if p["partial_reason"]:
+            label = (gettext("partial: %(n)s not read") % {"n": p["missing_count"]} if p["missing_count"]
+                     else gettext("partial"))
+            unresolved += f' <a href="#partial-{pid}" class="warn partial">{escape(label)}</a>'
         out.append(
             f'<tr data-playlist="{pid}"><td><a href="{base}/{pid}">{escape(p["title"] or p["url"])}</a></td>'
             f'<td>{escape(p["platform"])}</td><td>{c["wanted"] if c else "—"}</td>\n'

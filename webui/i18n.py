@@ -20,6 +20,12 @@ ZH = {
     "up": "正常", "down until": "暂停至", "probing": "试探中", "Try it now": "立即重试",
     "No source has been called yet.": "还没有调用过任何来源。", "Unresolved": "未解析",
     "Entries that are not in the library": "未能加入音乐库的条目",
+    "Playlists read in part": "只读到一部分的歌单",
+    "The last read of these playlists could not be proven whole (a page that failed, fewer songs listed than the platform says it holds). Their songs were added; none was removed or moved. The next sync reads them again.":
+        "这些歌单上次读取无法证明是完整的（有一页失败，或列出的歌曲少于平台声明的数量）。读到的歌曲已加入，没有删除或移动任何歌曲。下次同步会重新读取。",
+    "Not read": "未读到",
+    "partial": "不完整",
+    "partial: %(n)s not read": "不完整：%(n)s 首未读到",
     "Entries a platform listed but could not resolve stay in your playlist: a listing that missed them never removes songs. Lines of a playlist file that are not songs (a cover image, a broken line) are skipped. Both are read again at the next sync.":
         "平台列出但无法解析的条目仍保留在歌单中：缺少它们的列表不会删除任何歌曲。歌单文件中不是歌曲的行（封面图片、损坏的行）会被跳过。下次同步时都会重新读取。",
     "Entry": "条目", "Why": "原因", "Seen": "发现于",

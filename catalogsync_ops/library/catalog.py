@@ -87,17 +87,20 @@ def track_of(row) -> Track:
 
 def set_playlist_songs(conn: Connection, playlist_id: int, song_ids: list[int], *, title: str | None = None,
                        external_id: str | None = None, unresolved: Sequence[Unresolved] = (),
-                       skipped: Sequence[Unresolved] = ()) -> dict[str, int]:
+                       skipped: Sequence[Unresolved] = (), missing: int = 0,
+                       partial_reason: str | None = None) -> dict[str, int]:
     """Make the playlist hold these songs in this order; songs that left are unlinked.
 
     A listing with `unresolved` entries is incomplete: the platform dropped songs it could not
     resolve, so every later position is shifted and a song missing from it may still be in the
     playlist. Then songs are only added (after the others) and nothing is unlinked or moved;
     the unresolved entries are kept for the playlist page, and so are the `skipped` ones (lines
-    of a playlist file that are not songs), which leave the listing complete.
+    of a playlist file that are not songs), which leave the listing complete. A listing that is
+    not proven whole (`missing` songs on pages never read, or another `partial_reason`) is
+    treated the same way, and says so on the playlist.
     """
     ts = iso()
-    complete = not unresolved
+    complete = not unresolved and not missing and partial_reason is None
     with transaction(conn):
         rows = conn.execute("SELECT song_id, position, removed_at FROM playlist_songs WHERE playlist_id = ?",
                             (playlist_id,)).fetchall()
@@ -133,9 +136,11 @@ def set_playlist_songs(conn: Connection, playlist_id: int, song_ids: list[int], 
         active = conn.execute("SELECT COUNT(*) FROM playlist_songs WHERE playlist_id = ? AND removed_at IS NULL",
                               (playlist_id,)).fetchone()[0]
         conn.execute("UPDATE playlists SET title = COALESCE(?, title), external_id = COALESCE(?, external_id),"
-                     " track_count = ?, unresolved_count = ?, last_synced_at = ?, last_error = NULL, updated_at = ?"
-                     " WHERE id = ?", (title, external_id, active, len(unresolved) + len(skipped), ts, ts, playlist_id))
-    return {"songs": active, "added": len(set(seen) - before), "removed": len(gone), "unresolved": len(unresolved),
+                     " track_count = ?, unresolved_count = ?, missing_count = ?, partial_reason = ?, last_synced_at = ?,"
+                     " last_error = NULL, updated_at = ? WHERE id = ?",
+                     (title, external_id, active, len(unresolved) + len(skipped), missing, partial_reason, ts, ts,
+                      playlist_id))
+    return {"songs": active, "missing": missing, "added": len(set(seen) - before), "removed": len(gone), "unresolved": len(unresolved),
             "skipped": len(skipped), "kept_unlisted": len(before - set(seen)) if not complete else 0}
 
 

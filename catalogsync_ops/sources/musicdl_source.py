@@ -311,9 +311,10 @@ class MusicdlSource(Source):
     def resolve(self, track: Track) -> Resolved:
         """Look the download link up now (links expire), and refuse what cannot be played."""
         fresh = self._lookup(track)
-        info = fresh if fresh is not None else track
-        url = info.extra.get("download_url")
-        if not url:
+        # A platform whose links are looked up again never reuses the one read at sync time.
+        info = fresh if fresh is not None or self.name in _ENTRIES else track
+        url = info.extra.get("download_url") if info is not None else None
+        if info is None or not url:
             raise SourceError(f"{self.name}: no download link for {track.display!r} (a membership song, or taken "
                               "down)", ErrorClass.NOT_FOUND, source=self.name)
         ext = info.extra.get("ext") or "mp3"
@@ -366,7 +367,14 @@ def _lookup(client: Any, entry: dict) -> Any:
     """What musicdl's playlist reading does for one track: third-party resolvers, then the official API."""
     _with_parse_headers(client)
     flac = client._parsewiththirdpartapis(search_result=entry, request_overrides={})
-    return client._parsewithofficialapiv1(search_result=entry, song_info_flac=flac, lossless_quality_is_sufficient=True)
+    try:
+        info = client._parsewithofficialapiv1(search_result=entry, song_info_flac=flac,
+                                              lossless_quality_is_sufficient=True)
+    except Exception:  # noqa: BLE001 - as musicdl's playlist reading: a service's link still counts
+        if not getattr(flac, "with_valid_download_url", False):
+            raise
+        return flac
+    return info if getattr(info, "with_valid_download_url", False) else flac
 
 
 # The track as each platform's own answer lists it (the fields musicdl reads), so musicdl need

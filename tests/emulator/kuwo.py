@@ -19,6 +19,11 @@ def _require_browser(request: Request) -> str | None:
 class Kuwo(CatalogPlatform):
     name = "kuwo"
     hosts = ("kuwo.cn",)
+    failing_pages: dict[int, Response]  # page number -> what that page answers instead
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.failing_pages = {}
 
     def make_cdn(self) -> AudioLinks:
         return AudioLinks("other.web.ra01.sycdn.kuwo.cn", _require_browser)
@@ -46,6 +51,8 @@ class Kuwo(CatalogPlatform):
             if playlist is None:
                 return Response.json({"code": 200, "data": {"musicList": [], "total": 0}})
             page, size = int(request.arg("pn", "1")), int(request.arg("rn", "100"))
+            if page in self.failing_pages:
+                return self.failing_pages[page]
             chunk = playlist.songs[(page - 1) * size: page * size]
             return Response.json({"code": 200, "data": {"name": playlist.name, "total": len(playlist.songs),
                                                         "musicList": [self._music(s) for s in chunk]}})

@@ -81,6 +81,8 @@ class Platform:
         self.in_flight = 0
         self.max_in_flight = 0
         self.started: list[float] = []  # when each API request arrived (time.monotonic)
+        self.trickle_s = 0.0  # API answers come a byte at a time, this far apart (no read timeout trips)
+        self.answers: dict[str, Response] = {}  # a path answered with this instead (a broken endpoint)
 
     def enter(self) -> Response | None:
         """Count an API request in; answer 429 instead when told to."""
@@ -192,10 +194,13 @@ def _serve(handler: BaseHTTPRequestHandler, server: PlatformEmulator, scheme: st
     response = platform.enter() if api else None
     if response is None:
         try:
-            response = platform.handle(request)
+            response = platform.answers.get(request.path) or platform.handle(request)
         finally:
             if api:
                 platform.leave()
+    if api and platform.trickle_s and response.chunks is None:
+        response = Response(response.status, b"", response.headers, chunks=throttle(response.body, 1, platform.trickle_s),
+                            content_length=False)
     handler.send_response(response.status)
     for key, value in response.headers.items():
         handler.send_header(key, value)

@@ -10,6 +10,7 @@ from emulator.kuwo import Kuwo
 from emulator.netease import Netease
 from emulator.proxy import PlatformEmulator
 from emulator.qq import QQ
+from emulator.services import LinkServices
 
 
 def netease_playlists() -> list[Playlist]:
@@ -38,6 +39,9 @@ def kuwo_playlists() -> list[Playlist]:
         ]),
         # A song NetEase only has as a trial clip, whole here: the fallback that saves it.
         Playlist("3564240359", "会员备份", [Song("55102", "会员专享", ("某歌手",), "VIP", 200)]),
+        # Two pages of 100 (Kuwo's page size): a read that loses page 2 must not lose its songs.
+        Playlist("3564240400", "很长的歌单", [Song(str(610000 + i), f"长歌{i:03d}", (f"歌手{i % 7}",), "长专辑", 8)
+                                          for i in range(150)]),
     ]
 
 
@@ -58,13 +62,18 @@ class World:
     netease: Netease
     kuwo: Kuwo
     qq: QQ
+    services: LinkServices
 
     def env(self) -> dict[str, str]:
         return self.emulator.env()
 
     def reset(self) -> None:
         """Every platform up, links fresh, logs empty (between tests)."""
+        self.services.reset()
+        self.kuwo.failing_pages.clear()
         for platform in (self.netease, self.kuwo, self.qq):
+            platform.trickle_s = 0.0
+            platform.answers.clear()
             platform.mode = "up"
             platform.too_many_next, platform.retry_after, platform.api_delay_s = 0, "1", 0.0
             platform.in_flight = platform.max_in_flight = 0
@@ -80,10 +89,13 @@ class World:
         self.emulator.refused.clear()
 
     def stop(self) -> None:
+        self.services.release.set()
         self.emulator.stop()
 
 
 def build_world(folder: Path) -> World:
     netease, kuwo, qq = Netease(netease_playlists()), Kuwo(kuwo_playlists()), QQ(qq_playlists())
-    emulator = PlatformEmulator(Path(folder) / "ca", [netease, kuwo, qq]).start()
-    return World(emulator, netease, kuwo, qq)
+    services = LinkServices()
+    services.kuwo = kuwo
+    emulator = PlatformEmulator(Path(folder) / "ca", [netease, kuwo, qq, services]).start()
+    return World(emulator, netease, kuwo, qq, services)

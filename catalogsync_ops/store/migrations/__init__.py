@@ -24,6 +24,7 @@ from catalogsync_ops.store.migrations import (
     v006_hardening,
     v007_activity,
     v008_verify,
+    v009_platform_edges,
 )
 
 
@@ -38,7 +39,7 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = tuple(
     Migration(version, module.NAME, module.SQL, getattr(module, "apply", None))
     for version, module in enumerate((v001_initial, v002_web_auth, v003_throughput, v004_notifications,
-                                      v005_platforms, v006_hardening, v007_activity, v008_verify), 1)
+                                      v005_platforms, v006_hardening, v007_activity, v008_verify, v009_platform_edges), 1)
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -1,0 +1,30 @@
+"""Version 9: playlist reads that are proven whole, and musicdl releases that do not fit.
+
+- `playlists.missing_count` and `partial_reason`: a read that is not proven complete (a page
+  that failed, fewer songs listed than the platform declares) says how many songs it could not
+  see and why; such a read adds songs and never removes or moves any.
+- `source_health.state` gains `incompatible`: the installed musicdl lacks what the adapter
+  uses (checked when the source host starts); work for that source waits instead of failing.
+
+The CHECK list only widens, rewritten in place as version 5 did.
+"""
+from __future__ import annotations
+
+from catalogsync_ops.store.connection import Connection
+from catalogsync_ops.store.migrations.widen import widen_checks
+
+NAME = "platform_edges"
+
+WIDENED = (
+    ("source_health", "state IN ('closed', 'open', 'half_open')",
+     "state IN ('closed', 'open', 'half_open', 'incompatible')"),
+)
+
+SQL = """
+ALTER TABLE playlists ADD COLUMN missing_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE playlists ADD COLUMN partial_reason TEXT;
+"""
+
+
+def apply(conn: Connection) -> None:
+    widen_checks(conn, WIDENED)

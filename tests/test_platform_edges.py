@@ -1,0 +1,208 @@
+"""Real platforms at their edges, through musicdl's own clients in the source host: a playlist
+page that fails, link services that stall or answer garbage, an API that trickles past every
+timeout, an answer of a shape musicdl cannot read. Nothing may drop a song, stall the runner
+or change the runner's own process."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from emulator.proxy import Response
+from test_musicdl import KUWO_JAY, ctx, musicdl_home, playlist_id  # noqa: F401 - fixtures
+
+from catalogsync_ops.errors import SourceError
+from catalogsync_ops.library import catalog
+from catalogsync_ops.pipeline import sync_playlist
+from catalogsync_ops.sources import build_source
+from catalogsync_ops.sources.host import GRACE_S, shared
+
+KUWO_LONG = "https://www.kuwo.cn/playlist_detail/3564240400"
+QUICK = {"PLATFORM_REQUESTS_PER_SECOND": 500, "PLATFORM_MAX_CONCURRENT_REQUESTS": 4}
+
+
+def playlist_row(ctx, pid: int):
+    return ctx.conn.execute("SELECT track_count, missing_count, partial_reason FROM playlists WHERE id = ?",
+                            (pid,)).fetchone()
+
+
+PAGE_TWO_FAILURES = {
+    "HTTP 500": Response(500, b"internal error", {"Content-Type": "text/plain"}),
+    "not JSON": Response(200, b"<html>busy</html>", {"Content-Type": "text/html"}),
+    "cut short": Response.json({"code": 200, "data": {"name": "\u5f88\u957f\u7684\u6b4c\u5355", "total": 150,
+                                                      "musicList": []}}),
+}
+
+
+def test_a_paged_playlist_whose_second_page_fails_keeps_every_song_and_says_partial(ctx, platforms):
+    ctx.settings.update(QUICK)
+    pid = playlist_id(ctx, KUWO_LONG, "kuwo")
+    whole = sync_playlist(ctx, pid)
+    assert whole.details["complete"] and whole.details["songs"] == 150 and whole.details["declared"] == 150
+    for why, page_two in PAGE_TWO_FAILURES.items():
+        platforms.kuwo.failing_pages[2] = page_two
+        partial = sync_playlist(ctx, pid)
+        assert not partial.details["complete"], why
+        assert partial.details["removed"] == 0 and partial.details["songs"] == 150, (why, partial.details)
+        assert partial.details["missing"] == 50, (why, partial.details)
+        count, missing, reason = playlist_row(ctx, pid)
+        assert (count, missing) == (150, 50) and reason, (why, reason)
+        assert reason == partial.details["partial_reason"]
+        if why == "HTTP 500":
+            assert "HTTP 500" in reason
+    platforms.kuwo.failing_pages.clear()
+    again = sync_playlist(ctx, pid)
+    assert again.details["complete"] and playlist_row(ctx, pid)[1:] == (0, None)
+
+
+def test_a_partial_read_adds_new_songs_but_never_moves_or_removes(ctx, platforms):
+    ctx.settings.update(QUICK)
+    pid = playlist_id(ctx, KUWO_LONG, "kuwo")
+    sync_playlist(ctx, pid)
+    before = [r[0] for r in ctx.conn.execute("SELECT song_id FROM playlist_songs WHERE playlist_id = ? "
+                                             "AND removed_at IS NULL ORDER BY position", (pid,))]
+    songs = platforms.kuwo.playlists["3564240400"].songs
+    first = songs.pop(0)  # the first song left the playlist, but page 2 fails: the read is partial
+    platforms.kuwo.failing_pages[2] = Response(502, b"bad gateway", {"Content-Type": "text/plain"})
+    try:
+        partial = sync_playlist(ctx, pid)
+    finally:
+        songs.insert(0, first)
+    after = [r[0] for r in ctx.conn.execute("SELECT song_id FROM playlist_songs WHERE playlist_id = ? "
+                                            "AND removed_at IS NULL ORDER BY position", (pid,))]
+    assert partial.details["removed"] == 0 and after == before
+
+
+def test_a_stalled_link_service_costs_one_timeout_then_is_left_alone(platforms):
+    from emulator.services import KUWO_SERVICES
+
+    stalled = KUWO_SERVICES[0]
+    platforms.services.behaviour[stalled] = "hung"
+    source = build_source("kuwo", settings={"HTTP_TIMEOUT_SECONDS": 2, "PLATFORM_LINK_SERVICES": "musicdl", **QUICK})
+    started = time.monotonic()
+    try:
+        info = source.parse_playlist(KUWO_JAY)
+    finally:
+        source.close()
+    elapsed = time.monotonic() - started
+    assert elapsed < 2 + 1 + 2, f"took {elapsed:.1f} s with a 2 s timeout"  # + 2: the host's first start
+    assert len(info.tracks) == 3 and info.complete
+    # Asked once for the first song; after it stayed silent, not again for the others.
+    assert platforms.services.asked(stalled) == 1
+    assert platforms.services.asked(KUWO_SERVICES[1]) >= 3  # the next service was asked for each
+
+
+def test_official_link_services_never_reach_a_third_party(platforms):
+    source = build_source("kuwo", settings={"HTTP_TIMEOUT_SECONDS": 3, "PLATFORM_LINK_SERVICES": "official", **QUICK})
+    try:
+        info = source.parse_playlist(KUWO_JAY)
+        source.resolve(info.tracks[0])
+    finally:
+        source.close()
+    assert len(info.tracks) == 3
+    assert platforms.services.seen == []
+
+
+def test_a_song_the_platform_gives_no_link_for_comes_from_a_named_link_service(platforms):
+    from emulator.services import KUWO_SERVICES
+
+    # (The first service may still be left alone after another test made it stall: the second answers.)
+    platforms.services.behaviour.update({KUWO_SERVICES[0]: "none", KUWO_SERVICES[1]: "link"})
+    settings = {"HTTP_TIMEOUT_SECONDS": 3, **QUICK}
+    sources = {mode: build_source("kuwo", settings={**settings, "PLATFORM_LINK_SERVICES": mode})
+               for mode in ("official", "official_first", "musicdl")}
+    song = platforms.kuwo.songs["228908"]
+    try:
+        track = sources["official"].parse_playlist(KUWO_JAY).tracks[0]
+        assert track.external_id == song.id
+        assert sources["official_first"].resolve(track).service is None  # the platform's own API answered
+        assert platforms.services.seen == []  # official first: no service was asked for it
+        song.access = "none"  # the platform no longer gives a link for it
+        assert sources["official_first"].resolve(track).service == "haitangw"
+        with pytest.raises(SourceError) as info:
+            sources["official"].resolve(track)
+        assert info.value.error_class == "not_found"
+        assert sources["musicdl"].resolve(track).service == "haitangw"
+    finally:
+        song.access = "full"
+        for source in sources.values():
+            source.close()
+
+
+def test_a_stalled_official_api_ends_within_the_timeout(platforms):
+    source = build_source("kuwo", settings={"HTTP_TIMEOUT_SECONDS": 2, **QUICK})
+    try:
+        track = source.parse_playlist(KUWO_JAY).tracks[0]
+        platforms.kuwo.mode = "hung"
+        started = time.monotonic()
+        with pytest.raises(SourceError) as info:
+            source.search(track)
+        elapsed = time.monotonic() - started
+    finally:
+        source.close()
+    assert info.value.error_class == "timeout", info.value
+    assert elapsed < 2 + 1, f"took {elapsed:.1f} s with a 2 s timeout"
+
+
+def test_a_call_that_trickles_past_every_timeout_is_stopped_with_its_process(platforms):
+    source = build_source("kuwo", settings={"HTTP_TIMEOUT_SECONDS": 2, **QUICK})
+    try:
+        source.parse_playlist(KUWO_JAY)  # the host is up
+        host = shared()
+        before, restarts = host.pid, host.restarts
+        platforms.kuwo.trickle_s = 0.5  # a byte every half second: no read ever times out
+        started = time.monotonic()
+        with pytest.raises(SourceError) as info:
+            source.parse_playlist(KUWO_JAY)
+        elapsed = time.monotonic() - started
+        assert info.value.error_class == "timeout" and "its process was stopped" in str(info.value)
+        assert elapsed < 2 + GRACE_S + 2, f"took {elapsed:.1f} s"
+        assert host.restarts == restarts + 1
+        platforms.kuwo.trickle_s = 0.0
+        assert len(source.parse_playlist(KUWO_JAY).tracks) == 3  # a new host answers
+        assert host.pid != before
+    finally:
+        platforms.kuwo.trickle_s = 0.0
+        source.close()
+
+
+def test_a_search_answered_in_an_unknown_shape_is_parse_not_an_empty_result(platforms):
+    source = build_source("kuwo", settings={"HTTP_TIMEOUT_SECONDS": 3, **QUICK})
+    try:
+        track = source.parse_playlist(KUWO_JAY).tracks[0]
+        nothing = track.__class__("kuwo", "0", "\u4e0d\u5b58\u5728\u7684\u6b4c\u66f2\u540d", ("\u65e0\u540d\u6c0f",))
+        assert source.search(nothing) == []  # a real "no match": the answer had its list, empty
+        platforms.kuwo.answers["/search/searchMusicBykeyWord"] = Response.json({"code": 200, "data": {"list": []}})
+        with pytest.raises(SourceError) as info:
+            source.search(track)
+    finally:
+        source.close()
+    assert info.value.error_class == "parse", info.value
+
+
+def test_musicdl_never_touches_the_runners_process(platforms):
+    """A fresh process (as runnerd is) reads a playlist and searches: musicdl is never imported
+    there, and its warning filters, stdout and logging stay as they were."""
+    code = textwrap.dedent("""
+        import json, logging, sys, warnings
+        filters, stdout, handlers = list(warnings.filters), sys.stdout, list(logging.getLogger().handlers)
+        from catalogsync_ops.sources import build_source
+        source = build_source("netease", settings={"HTTP_TIMEOUT_SECONDS": 3, "PLATFORM_REQUESTS_PER_SECOND": 500})
+        tracks = source.parse_playlist("https://music.163.com/#/playlist?id=24381616").tracks
+        found = source.search(tracks[0])
+        source.close()
+        print("runner says hello")
+        print(json.dumps({"tracks": len(tracks), "found": len(found),
+                          "musicdl": sorted(m for m in sys.modules if m.split(".")[0] in ("musicdl", "fake_useragent", "rich")),
+                          "same": warnings.filters == filters and sys.stdout is stdout
+                                  and logging.getLogger().handlers == handlers}))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    assert lines[-2] == "runner says hello"
+    seen = json.loads(lines[-1])
+    assert seen == {"tracks": 3, "found": seen["found"], "musicdl": [], "same": True} and seen["found"] >= 1
