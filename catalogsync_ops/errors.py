@@ -88,6 +88,7 @@ class ErrorClass(StrEnum):
     PARSE = "parse"  # the platform answered, but not in a form we (or musicdl) can read
     ENCRYPTED = "encrypted"  # an encrypted container (mflac, mgg, ncm, kgm, qmc…) we cannot play
     PREVIEW = "preview"  # a trial clip far shorter than the song (a membership song)
+    INCOMPATIBLE = "incompatible"  # the installed musicdl lacks what the adapter uses: work waits
 
 
 class SourceError(Exception):

@@ -92,6 +92,10 @@ class WorkContext:
         try:
             result = fn()
         except SourceError as exc:
+            if exc.error_class is ErrorClass.INCOMPATIBLE:
+                # Not the platform's fault, nor the song's: the source waits until it is checked again.
+                until = breakers.mark_incompatible(self.conn, name, str(exc))
+                raise Deferred(f"{name} is incompatible: {exc}", until) from None
             self._record(name, exc.error_class, str(exc), started)
             raise
         self._record(name, None, None, started)
@@ -253,6 +257,8 @@ def download_song(ctx: WorkContext, song_id: int) -> Outcome:
             continue
         try:
             outcome = ctx.call_source(name, lambda name=name: _download_from(ctx, song_id, song, name))
+        except Deferred as exc:
+            closed.append((name, breakers.Verdict(False, exc.until, state="incompatible")))
         except SourceError as exc:
             failures.append((name, exc))
         else:

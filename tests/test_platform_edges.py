@@ -5,17 +5,19 @@ or change the runner's own process."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 from emulator.proxy import Response
 from test_musicdl import KUWO_JAY, ctx, musicdl_home, playlist_id  # noqa: F401 - fixtures
 
 from catalogsync_ops.errors import SourceError
-from catalogsync_ops.library import catalog
 from catalogsync_ops.pipeline import sync_playlist
 from catalogsync_ops.sources import build_source
 from catalogsync_ops.sources.host import GRACE_S, shared
@@ -206,3 +208,35 @@ def test_musicdl_never_touches_the_runners_process(platforms):
     assert lines[-2] == "runner says hello"
     seen = json.loads(lines[-1])
     assert seen == {"tracks": 3, "found": seen["found"], "musicdl": [], "same": True} and seen["found"] >= 1
+
+
+def test_a_musicdl_that_renamed_what_the_adapter_uses_makes_the_source_incompatible_and_its_work_wait(
+        ctx, platforms, tmp_path, monkeypatch):
+    import musicdl
+
+    from catalogsync_ops.engine import breakers
+    from catalogsync_ops.errors import Deferred
+    from runnerd.cli.sources import format_health
+
+    changed = tmp_path / "site"
+    shutil.copytree(Path(musicdl.__file__).parent, changed / "musicdl")
+    module = changed / "musicdl" / "modules" / "sources" / "kuwo.py"
+    module.write_text(module.read_text(encoding="utf-8").replace("_parsewithofficialapiv1", "_parsewithofficialapi"),
+                      encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(changed), os.environ.get("PYTHONPATH")])))
+    pid = playlist_id(ctx, KUWO_JAY, "kuwo")
+    with pytest.raises(Deferred) as info:
+        sync_playlist(ctx, pid)
+    assert "KuwoMusicClient._parsewithofficialapiv1" in str(info.value) and "incompatible" in str(info.value)
+    health = {row["source"]: row for row in breakers.health(ctx.conn)}
+    assert health["kuwo"]["state"] == "incompatible" and health["kuwo"]["failures"] == 0
+    assert "INCOMPATIBLE" in next(line for line in format_health(list(health.values())) if line.startswith("kuwo"))
+    # The next playlist meets the closed source at once and waits too; nothing was failed or removed.
+    with pytest.raises(Deferred):
+        sync_playlist(ctx, pid)
+    assert ctx.conn.execute("SELECT last_error FROM playlists WHERE id = ?", (pid,)).fetchone()[0] is None
+    # A runner start checks again; with the fitting musicdl back, the probe closes it.
+    monkeypatch.delenv("PYTHONPATH")
+    breakers.recover_lost_probes(ctx.conn)
+    assert sync_playlist(ctx, pid).details["songs"] == 3
+    assert breakers.check(ctx.conn, "kuwo").state == "closed"

@@ -264,7 +264,7 @@ CODES_ZH = {
     "item_retried": "条目重试", "item_interrupted": "条目中断", "item_canceled": "条目取消", "item_skipped": "条目跳过",
     "item_deferred": "条目等待", "item_retry_scheduled": "条目将重试", "items_added": "已加入条目", "item_claimed": "条目已领取", "item_released": "条目已退回",
     "runner_resumed": "运行器已恢复", "backed_up": "已备份", "in_library": "已入库", "untried": "尚未尝试",
-    "closed": "正常", "open": "暂停中", "half_open": "试探中",
+    "closed": "正常", "open": "暂停中", "half_open": "试探中", "incompatible": "不兼容",
     "connection": "连接失败", "timeout": "超时", "http_4xx": "HTTP 4xx", "http_5xx": "HTTP 5xx", "not_found": "未找到",
     "no_match": "无匹配", "checksum_mismatch": "校验不符", "disk_full": "磁盘已满", "auth": "鉴权失败",
     "rate_limited": "被限流", "unsupported": "不支持", "config": "配置错误", "internal": "内部错误", "parse": "解析失败",

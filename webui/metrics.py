@@ -76,6 +76,10 @@ def render_metrics(conn: Connection, db_path: str | os.PathLike[str], library_di
                           " ON s.source = h.source GROUP BY h.source ORDER BY h.source").fetchall()
     out.family("catalogsync_source_up", "gauge", "1 while a source's circuit breaker is closed (0: open or probing).",
                (({"source": r[0]}, 1 if r[1] == "closed" else 0) for r in health))
+    out.family("catalogsync_source_state", "gauge", "1 for the state each source's breaker is in (incompatible: "
+               "the installed musicdl does not fit; its work waits).",
+               (({"source": r[0], "state": state}, 1 if r[1] == state else 0) for r in health
+                for state in ("closed", "open", "half_open", "incompatible")))
     out.family("catalogsync_source_consecutive_failures", "gauge", "Calls in a row that found the source down.",
                (({"source": r[0]}, r[2]) for r in health))
     out.family("catalogsync_source_calls_total", "counter", "Calls made to each source.",

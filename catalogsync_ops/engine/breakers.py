@@ -10,6 +10,10 @@ hour. Any answer the platform gives (even "not found") counts as the source bein
 
 Breaker transitions queue `source_down` / `source_recovered` notifications in the same
 transaction. A person can close a breaker at once (`runnerd source reset NAME`).
+
+A source whose installed library does not fit (musicdl renamed what the adapter uses) is
+*incompatible*: it is closed to calls like an open breaker, for an hour at a time and until the
+next runner start, when it is checked again; its work waits, it does not fail.
 """
 from __future__ import annotations
 
@@ -56,7 +60,7 @@ def check(conn: Connection, source: str, *, now: datetime | None = None) -> Verd
         if now - started < timedelta(seconds=PROBE_GRACE_S):
             return Verdict(False, now + timedelta(seconds=RECHECK_S), state="half_open")
     elif parse_iso(row["open_until"]) > now:
-        return Verdict(False, parse_iso(row["open_until"]), state="open")
+        return Verdict(False, parse_iso(row["open_until"]), state=row["state"])
     # The cooldown is over (or the last probe was lost): this caller is the probe, if it wins the race.
     with transaction(conn):
         won = conn.execute("UPDATE source_health SET state = 'half_open', probe_started_at = ?, updated_at = ?"
@@ -122,12 +126,33 @@ def record(conn: Connection, source: str, *, error_class: ErrorClass | str | Non
 
 
 def recover_lost_probes(conn: Connection, *, now: datetime | None = None) -> list[str]:
-    """At runner start: a probe left half-open by the runner that died is over; the next call probes."""
+    """At runner start: a probe left half-open by the runner that died is over, and a source found
+    incompatible is checked again (the library may have been reinstalled): the next call probes."""
     ts = iso(now)
     with transaction(conn):
         return [r[0] for r in conn.execute(
             "UPDATE source_health SET state = 'open', open_until = ?, probe_started_at = NULL, updated_at = ?"
-            " WHERE state = 'half_open' RETURNING source", (ts, ts))]
+            " WHERE state IN ('half_open', 'incompatible') RETURNING source", (ts, ts))]
+
+
+INCOMPATIBLE_RECHECK_S = 3600.0
+
+
+def mark_incompatible(conn: Connection, source: str, error: str, *, now: datetime | None = None) -> datetime:
+    """The source's library does not fit: closed to calls until it is checked again. Returns until when."""
+    now = now or utcnow()
+    ts, until = iso(now), now + timedelta(seconds=INCOMPATIBLE_RECHECK_S)
+    with transaction(conn):
+        conn.execute("INSERT OR IGNORE INTO source_health (source, updated_at) VALUES (?, ?)", (source, ts))
+        row = conn.execute("SELECT state FROM source_health WHERE source = ?", (source,)).fetchone()
+        conn.execute("UPDATE source_health SET state = 'incompatible', opened_at = COALESCE(opened_at, ?),"
+                     " open_until = ?, probe_started_at = NULL, last_error = ?, last_error_class = 'incompatible',"
+                     " last_failure_at = ?, updated_at = ? WHERE source = ?",
+                     (ts, iso(until), error[:1000], ts, ts, source))
+        if row["state"] != "incompatible":
+            _notify(conn, "source_down", source, ts, {"source": source, "failures": 0, "error": error[:300],
+                                                      "error_class": "incompatible", "retry_at": iso(until)})
+    return until
 
 
 def reset(conn: Connection, source: str, *, now: datetime | None = None) -> tuple[bool, int]:

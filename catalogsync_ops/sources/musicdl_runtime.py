@@ -19,7 +19,6 @@ be looked up is dropped with a warning). This module keeps all of that in bounds
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import importlib.util
 import io
 import json
@@ -28,18 +27,13 @@ import os
 import sys
 import tempfile
 import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
-from urllib.parse import urlsplit
+from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from catalogsync_ops.errors import ErrorClass, SourceError
-from catalogsync_ops.sources.limits import Limiter
+from catalogsync_ops.sources.musicdl_guard import Call, _reason
 from catalogsync_ops.transfer.http import error_class_for_status
 
 log = logging.getLogger("catalogsync_ops.musicdl")
@@ -112,6 +106,9 @@ def _share_user_agents() -> None:
     try:
         from fake_useragent import fake, utils
     except ImportError:
+        return
+    if not callable(getattr(fake, "load", None)) or not callable(getattr(utils, "find_browser_json_path", None)):
+        log.info("fake_useragent's layout changed: each musicdl client parses its browser list again")
         return
     if getattr(fake.load, "shared_by_catalogsync", False):
         return
@@ -187,6 +184,44 @@ def client_class(name: str) -> type:
     return getattr(_guarded_import(module), cls)
 
 
+TESTED_MUSICDL = "2.14."  # the release line this adapter is tested against (pyproject pins it)
+# What the adapter uses of musicdl beyond its public calls, by where it lives.
+CLIENT_NAMES = ("parseplaylist", "search", "_initsession")
+LOOKUP_NAMES = ("_parsewiththirdpartapis", "_parsewithofficialapiv1")
+UTILS_NAMES = ("AudioLinkTester", "SongInfo")
+
+
+def compatibility(name: str, *, looks_up: bool) -> list[str]:
+    """What the installed musicdl lacks for the platform `name` (empty: it fits).
+
+    Checked when a platform source is made in the source host: the version line, each private
+    name the adapter calls, and the link tester's `renew_session` parameter. A musicdl that
+    renamed one would otherwise turn into empty searches or lost timeouts, without an error.
+    """
+    import inspect
+    from importlib.metadata import PackageNotFoundError, version
+
+    problems = []
+    try:
+        installed = version("musicdl")
+    except PackageNotFoundError:
+        installed = "unknown"
+    if not installed.startswith(TESTED_MUSICDL):
+        problems.append(f"musicdl {installed} is installed; this release is tested with {TESTED_MUSICDL}x")
+    try:
+        cls = client_class(name)
+    except (SourceError, AttributeError) as exc:
+        return [*problems, f"{CLIENTS[name][1]} cannot be loaded ({exc})"]
+    wanted = CLIENT_NAMES + (LOOKUP_NAMES if looks_up else ())
+    problems += [f"{cls.__name__}.{attr}" for attr in wanted if not callable(getattr(cls, attr, None))]
+    utils = import_utils()
+    problems += [f"musicdl.modules.utils.{attr}" for attr in UTILS_NAMES if not hasattr(utils, attr)]
+    tester = getattr(getattr(utils, "AudioLinkTester", None), "test", None)
+    if tester is not None and "renew_session" not in inspect.signature(tester).parameters:
+        problems.append("AudioLinkTester.test(renew_session=…)")
+    return problems
+
+
 def import_utils() -> Any:
     """musicdl's `utils` package (its link tester, SongInfo)."""
     return _guarded_import("utils")
@@ -231,221 +266,6 @@ def quiet_stdout():
                 _saved_stdout = None
 
 
-# The call into musicdl that the current thread works for. musicdl's searches run their pages
-# on a thread pool of their own: `install_guards()` makes each task carry its submitter's call.
-CURRENT_CALL: contextvars.ContextVar["Call | None"] = contextvars.ContextVar("musicdl_call", default=None)
-SERVICE_COOLDOWN_S = 600.0  # a link service that stayed silent is not asked again for this long
-TICK_EVERY_S = 0.25
-
-
-@dataclass
-class Call:
-    """What one call into musicdl did: on the platform's own API, and on third-party link services.
-
-    A request to a host of the platform (`official`) is paced by the platform's limiter and
-    decides whether the platform answered; any other host is a third-party link service,
-    paced per host, bounded by the same timeout and counted in `services`, but its failures
-    say nothing about the platform. `pages` keeps the JSON answers of the endpoints that
-    `watch` names (a playlist's pages), so that what was read can be proven complete.
-    """
-
-    timeout: float
-    limiter: Limiter | None = None
-    official: tuple[str, ...] = ()  # domains of the platform's own API and CDN
-    watch: Callable[[str], bool] | None = None  # URL paths whose JSON answers are kept in `pages`
-    tick: Callable[[float], None] | None = None  # told of progress (the host's deadline follows it)
-    answered: int = 0  # official responses below 400
-    failures: list[tuple[ErrorClass, str]] = field(default_factory=list)
-    failed_paths: list[str] = field(default_factory=list)
-    pages: list[tuple[str, Any]] = field(default_factory=list)  # (path, parsed JSON) of watched answers
-    services: dict[str, dict[str, int]] = field(default_factory=dict)  # host -> {"ok", "failed", "timeout"}
-    silenced: BaseException | None = None  # set once the platform stayed silent past the timeout
-    silenced_hosts: set[str] = field(default_factory=set)
-    retry_after: float | None = None
-    _last_tick: float = 0.0
-
-    def fail(self, error_class: ErrorClass, detail: str, path: str = "") -> None:
-        self.failures.append((error_class, detail))
-        self.failed_paths.append(path)
-
-    @property
-    def all_failed(self) -> bool:
-        return bool(self.failures) and not self.answered
-
-    def is_official(self, host: str) -> bool:
-        return any(host == d or host.endswith("." + d) for d in self.official)
-
-    def count_service(self, host: str, outcome: str) -> None:
-        counts = self.services.setdefault(host, {"ok": 0, "failed": 0, "timeout": 0})
-        counts[outcome] += 1
-
-    def progress(self, quiet_s: float = 0.0) -> None:
-        """Say the call is alive (at most a few times a second, or whenever a long wait starts)."""
-        if self.tick is None:
-            return
-        now = time.monotonic()
-        if quiet_s or now - self._last_tick >= TICK_EVERY_S:
-            self._last_tick = now
-            self.tick(quiet_s)
-
-
-class _Cooldowns:
-    """Link services that stayed silent, kept out of every call for a while (process-wide)."""
-
-    def __init__(self) -> None:
-        self._until: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def silent(self, host: str, seconds: float = SERVICE_COOLDOWN_S) -> None:
-        with self._lock:
-            self._until[host] = time.monotonic() + seconds
-
-    def cooling(self, host: str) -> bool:
-        with self._lock:
-            return self._until.get(host, 0.0) > time.monotonic()
-
-    def clear(self) -> None:
-        with self._lock:
-            self._until.clear()
-
-
-SERVICE_COOLDOWNS = _Cooldowns()
-_service_limiters: dict[str, Limiter] = {}
-_service_lock = threading.Lock()
-
-
-def _service_limiter(host: str, like: Limiter | None) -> Limiter | None:
-    """One limiter per third-party host, with the platform's pace."""
-    if like is None:
-        return None
-    with _service_lock:
-        limiter = _service_limiters.get(host)
-        if limiter is None:
-            limiter = _service_limiters[host] = Limiter(rate=like.rate, concurrency=like.concurrency)
-        return limiter
-
-
-class GuardedAdapter(HTTPAdapter):
-    """The transport of every requests session in a musicdl process: bounded, paced, observed.
-
-    It serves the call the current thread works for (`CURRENT_CALL`); outside any call it only
-    bounds the request by `timeout`.
-    """
-
-    def __init__(self, timeout: float = 30.0) -> None:
-        super().__init__(max_retries=0)
-        self.timeout = timeout
-
-    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
-        call = CURRENT_CALL.get()
-        limit = call.timeout if call else self.timeout
-        host = _host(request.url)
-        path = urlsplit(request.url).path
-        official = call is None or call.is_official(host)
-        if call is not None and official and call.silenced is not None:
-            raise requests.Timeout(f"{request.url}: not tried, the platform already stayed silent for {limit:g} s")
-        if call is not None and not official and (host in call.silenced_hosts or SERVICE_COOLDOWNS.cooling(host)):
-            call.count_service(host, "failed")
-            raise requests.ConnectionError(f"{host}: not tried, it stayed silent for {limit:g} s a short while ago")
-        if timeout is None:
-            timeout = limit
-        elif isinstance(timeout, tuple):
-            timeout = tuple(limit if t is None else min(float(t), limit) for t in timeout)
-        else:
-            timeout = min(float(timeout), limit)
-        limiter = None
-        if call is not None:
-            limiter = call.limiter if official else _service_limiter(host, call.limiter)
-            call.progress()
-        try:
-            if limiter is None:
-                response = super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert,
-                                        proxies=proxies)
-            else:
-                waiting = limiter.blocked_for()
-                if call is not None and waiting > 1:
-                    call.progress(waiting)
-                with limiter.slot():
-                    response = super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert,
-                                            proxies=proxies)
-        except requests.Timeout as exc:
-            if call is not None:
-                call.progress()
-                if official:
-                    call.fail(ErrorClass.TIMEOUT, f"no answer from {host} within {limit:g} s", path)
-                    call.silenced = exc
-                else:
-                    call.count_service(host, "timeout")
-                    call.silenced_hosts.add(host)
-                    SERVICE_COOLDOWNS.silent(host)
-            raise
-        except requests.ConnectionError as exc:
-            if call is not None:
-                call.progress()
-                if official:
-                    call.fail(ErrorClass.CONNECTION, f"cannot reach {host} ({_reason(exc)})", path)
-                else:
-                    call.count_service(host, "failed")
-            raise
-        if call is None:
-            return response
-        call.progress()
-        if response.status_code == 429 and limiter is not None:
-            limiter.back_off(_retry_after(response.headers.get("Retry-After")))
-        if not official:
-            call.count_service(host, "ok" if response.status_code < 400 else "failed")
-        elif response.status_code >= 400:
-            error_class = error_class_for_status(response.status_code)
-            call.fail(error_class, f"{host} answered HTTP {response.status_code}", path)
-            if response.status_code == 429:
-                call.retry_after = _retry_after(response.headers.get("Retry-After"))
-        else:
-            call.answered += 1
-            if call.watch is not None and not stream and call.watch(path):
-                call.pages.append((path, _json_or_none(response)))
-        return response
-
-
-def _json_or_none(response) -> Any:
-    try:
-        return json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-_installed = False
-_install_lock = threading.Lock()
-
-
-def install_guards(timeout: float = 30.0) -> None:
-    """Make every requests session of this process use `GuardedAdapter`, and musicdl's thread
-    pools carry the call they work for. For the source host's process only, which exists to
-    hold musicdl: its module-level `requests.get(..., timeout=10)` calls to link services and
-    its link tester's fresh sessions are bounded, paced and counted like the client's own.
-    """
-    global _installed
-    with _install_lock:
-        if _installed:
-            return
-        _installed = True
-        original_init = requests.Session.__init__
-
-        def guarded_init(self, *args, **kwargs):
-            original_init(self, *args, **kwargs)
-            adapter = GuardedAdapter(timeout)
-            self.mount("https://", adapter)
-            self.mount("http://", adapter)
-
-        requests.Session.__init__ = guarded_init
-        original_submit = ThreadPoolExecutor.submit
-
-        def submit_with_call(self, fn, /, *args, **kwargs):
-            context = contextvars.copy_context()
-            return original_submit(self, context.run, fn, *args, **kwargs)
-
-        ThreadPoolExecutor.submit = submit_with_call
-
-
 class CallLog:
     """musicdl's `logger_handle`: its messages go to our log at DEBUG (it reports every failed
     attempt of its many resolvers; what matters is classified by the adapter and logged by the
@@ -468,34 +288,6 @@ class CallLog:
 
     def error(self, message: Any, disable_print: bool = False) -> None:
         self._log(logging.ERROR, message)
-
-
-def _host(url: str) -> str:
-    return urlsplit(url).hostname or url
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc)
-    for marker in ("Connection refused", "Name or service not known", "Temporary failure in name resolution",
-                   "Network is unreachable", "No route to host", "Connection reset", "Tunnel connection failed",
-                   "Remote end closed connection"):
-        if marker in text:
-            return marker.lower()
-    return type(exc).__name__
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
 
 
 def classify(platform: str, what: str, exc: BaseException | None, call: Call) -> SourceError:

@@ -18,8 +18,8 @@ def format_health(rows: list[dict]) -> list[str]:
     """One line per source: breaker, calls and failures over 24 h, average time, last error."""
     lines = []
     for row in rows:
-        state = {"closed": "up", "open": f"DOWN until {row['open_until']}",
-                 "half_open": "probing"}.get(row["state"], row["state"])
+        state = {"closed": "up", "open": f"DOWN until {row['open_until']}", "half_open": "probing",
+                 "incompatible": f"INCOMPATIBLE (checked again {row['open_until']})"}.get(row["state"], row["state"])
         rate = f"{row['failures']}/{row['calls']} failed" if row["calls"] else "no calls"
         latency = f", {row['avg_latency_ms']} ms a call" if row["avg_latency_ms"] is not None else ""
         error = f"; last error [{row['last_error_class']}] {row['last_error'][:120]}" if row["last_error"] else ""

@@ -6,7 +6,7 @@
 - `source_health.state` gains `incompatible`: the installed musicdl lacks what the adapter
   uses (checked when the source host starts); work for that source waits instead of failing.
 
-The CHECK list only widens, rewritten in place as version 5 did.
+The CHECK lists only widen, rewritten in place as version 5 did.
 """
 from __future__ import annotations
 
@@ -15,7 +15,11 @@ from catalogsync_ops.store.migrations.widen import widen_checks
 
 NAME = "platform_edges"
 
+OLD_ERROR_CLASSES = "'interrupted', 'internal', 'parse', 'encrypted', 'preview'"
+NEW_ERROR_CLASSES = "'interrupted', 'internal', 'parse', 'encrypted', 'preview', 'incompatible'"
 WIDENED = (
+    ("job_items", OLD_ERROR_CLASSES, NEW_ERROR_CLASSES),
+    ("item_attempts", OLD_ERROR_CLASSES, NEW_ERROR_CLASSES),
     ("source_health", "state IN ('closed', 'open', 'half_open')",
      "state IN ('closed', 'open', 'half_open', 'incompatible')"),
 )
