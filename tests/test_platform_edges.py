@@ -240,3 +240,44 @@ def test_a_musicdl_that_renamed_what_the_adapter_uses_makes_the_source_incompati
     breakers.recover_lost_probes(ctx.conn)
     assert sync_playlist(ctx, pid).details["songs"] == 3
     assert breakers.check(ctx.conn, "kuwo").state == "closed"
+
+
+MIGU_HUAYU = "https://music.migu.cn/v3/music/playlist/228114498"
+MIGU_LONG = "https://music.migu.cn/v3/music/playlist/228114499"
+KUGOU_HOT = "https://www.kugou.com/yy/special/single/6914288.html"
+
+
+def test_a_migu_playlist_in_pages_of_50_whose_last_page_fails_is_partial(ctx, platforms):
+    ctx.settings.update(QUICK)
+    pid = playlist_id(ctx, MIGU_LONG, "migu")
+    whole = sync_playlist(ctx, pid)
+    assert whole.details["complete"] and whole.details["songs"] == 120 and whole.details["declared"] == 120
+    platforms.migu.failing_pages[3] = Response(503, b"busy", {"Content-Type": "text/plain"})
+    partial = sync_playlist(ctx, pid)
+    assert not partial.details["complete"] and partial.details["missing"] == 20
+    assert partial.details["removed"] == 0 and partial.details["songs"] == 120
+    assert "HTTP 503" in playlist_row(ctx, pid)[2]
+
+
+def test_migu_and_kugou_songs_reach_the_library_through_their_signed_and_scrambled_apis(ctx, platforms):
+    from catalogsync_ops.pipeline import download_song
+
+    ctx.settings.update(QUICK)
+    platforms.migu.redirect_only.add("600902000010")  # its link comes by listenSong.do's redirect
+    for url, platform in ((MIGU_HUAYU, "migu"), (KUGOU_HOT, "kugou")):
+        outcome = sync_playlist(ctx, playlist_id(ctx, url, platform))
+        # The song the platform gives no link for is listed as unresolved: never a silent drop.
+        assert outcome.details["unresolved"] == 1 and outcome.details["removed"] == 0
+    songs = ctx.conn.execute("SELECT id, platform, title FROM songs WHERE platform IN ('migu', 'kugou')"
+                             " ORDER BY id").fetchall()
+    assert [(r["platform"], r["title"]) for r in songs] == [
+        ("migu", "\u6674\u5929"), ("migu", "\u540e\u6765"), ("migu", "AC/DC Back?"),
+        ("kugou", "\u6674\u5929"), ("kugou", "\u7a3b\u9999")]
+    for song in songs:
+        outcome = download_song(ctx, song["id"])
+        assert outcome.source == song["platform"], outcome
+    assert platforms.kugou.refused_signatures == []  # every signature musicdl made was the real one
+    assert platforms.migu.cdn.refusals == [] and platforms.kugou.cdn.refusals == []
+    assert len(platforms.migu.cdn.downloads) == 3 and len(platforms.kugou.cdn.downloads) == 2
+    files = sorted(p.name for p in Path(ctx.settings["LIBRARY_DIR"]).rglob("*.mp3"))
+    assert len(files) == 5, files

@@ -1,5 +1,5 @@
 """One contract, every source: demo, demo2, m3u over HTTP and from a file, and musicdl's real NetEase,
-Kuwo and QQ clients against the emulated platforms (tests/emulator)."""
+Kuwo, QQ, Migu and Kugou clients against the emulated platforms (tests/emulator)."""
 from __future__ import annotations
 
 from urllib.parse import unquote
@@ -50,14 +50,17 @@ FACTORIES = {"demo": _demo, "demo2": lambda s, t: _demo(s, t, "demo2", "q1"), "m
              "m3u-file": _m3u_file,
              "musicdl-kuwo": _musicdl("kuwo", "https://www.kuwo.cn/playlist_detail/3564240358"),
              "musicdl-netease": _musicdl("netease", "https://music.163.com/#/playlist?id=24381616"),
-             "musicdl-qq": _musicdl("qq", "https://y.qq.com/n/ryqq/playlist/8052190267")}
+             "musicdl-qq": _musicdl("qq", "https://y.qq.com/n/ryqq/playlist/8052190267"),
+             "musicdl-migu": _musicdl("migu", "https://music.migu.cn/v3/music/playlist/228114498"),
+             "musicdl-kugou": _musicdl("kugou", "https://www.kugou.com/yy/special/single/6914288.html")}
 MISSING = {"musicdl-kuwo": "https://www.kuwo.cn/playlist_detail/1", "musicdl-netease": "https://music.163.com/playlist?id=1",
-           "musicdl-qq": "https://y.qq.com/n/ryqq/playlist/1"}
+           "musicdl-qq": "https://y.qq.com/n/ryqq/playlist/1", "musicdl-migu": "https://music.migu.cn/v3/music/playlist/1",
+           "musicdl-kugou": "https://www.kugou.com/yy/special/single/1.html"}
 
 
 # Each case's playlist: (tracks, tracks this source can serve). demo lists two songs only demo2 has.
 TRACKS = {"demo": (8, 6), "demo2": (2, 2), "m3u-file": (3, 3), "m3u-http": (4, 4), "musicdl-kuwo": (3, 3),
-          "musicdl-netease": (3, 3), "musicdl-qq": (3, 3)}
+          "musicdl-netease": (3, 3), "musicdl-qq": (3, 3), "musicdl-migu": (3, 3), "musicdl-kugou": (2, 2)}
 
 
 @pytest.fixture(params=sorted(FACTORIES))

@@ -32,7 +32,8 @@ class RawNames:
     id_keys: tuple[str, ...]
     title_keys: tuple[str, ...]
     artist_keys: tuple[str, ...]
-    album_keys: tuple[tuple[str, ...], ...]
+    album_keys: tuple[tuple, ...]
+    upper_ids: bool = False
 
     def read(self, raw: dict) -> tuple[str | None, tuple[str, ...], str | None]:
         title = next((str(raw[k]) for k in self.title_keys if _value(raw.get(k))), None)
@@ -47,19 +48,24 @@ class RawNames:
                 break
         album = None
         for path in self.album_keys:
-            node: Any = raw
-            for key in path:
-                node = node.get(key) if isinstance(node, dict) else None
+            node = _dig(raw, path)
             if _value(node) and isinstance(node, str):
                 album = node
                 break
+        if title and artists and title.startswith(f"{'、'.join(artists)} - "):
+            title = title[len('、'.join(artists)) + 3:]  # Kugou names a song "<artists> - <title>"
         return title, artists, album
 
     def external_id(self, raw: dict) -> str | None:
         for key in self.id_keys:
             if _value(raw.get(key)):
-                return str(raw[key]).removeprefix("MUSIC_")
+                return self.normal_id(str(raw[key]))
         return None
+
+    def normal_id(self, value: str) -> str:
+        """One spelling of an id (Kugou's hash comes in either case, Kuwo's with a prefix)."""
+        value = value.removeprefix("MUSIC_")
+        return value.upper() if self.upper_ids else value
 
 
 RAW_NAMES = {
@@ -67,6 +73,17 @@ RAW_NAMES = {
     "kuwo": RawNames(("musicrid", "MUSICRID", "rid", "id"), ("name", "SONGNAME", "songName"), ("artist", "ARTIST"),
                      (("album",), ("ALBUM",))),
     "qq": RawNames(("mid", "songmid", "id"), ("title", "name", "songname"), ("singer",), (("album", "name"), ("albumname",))),
+    "migu": RawNames(("contentId",), ("songName", "name"), ("singerList", "singers"), (("album",), ("albums", 0, "name"))),
+    "kugou": RawNames(("hash", "FileHash"), ("songname", "SongName", "OriSongName", "name"),
+                      ("singerinfo", "singername", "SingerName"), (("albuminfo", "name"), ("album_name",), ("AlbumName",)), upper_ids=True),
+}
+# What a song's link look-up needs from the platform's own listing of it, kept with the song at
+# sync time (the link itself expires; these ids do not).
+LOOKUP_KEYS: dict[str, tuple[str, ...]] = {
+    "migu": ("contentId", "copyrightId", "rateFormats", "newRateFormats", "audioFormats", "songName", "name",
+             "singerList", "singers", "album", "albums", "duration"),
+    "kugou": ("hash", "FileHash", "name", "songname", "SongName", "singerinfo", "SingerName", "albuminfo",
+              "AlbumName", "timelen", "Duration", "duration", "FileName", "filename"),
 }
 
 
@@ -174,6 +191,9 @@ LISTINGS: dict[str, Listing] = {
                     (("data", "total"),)),
     "netease": Listing("netease", r"/api/v6/playlist/detail", (("playlist", "trackIds"),),
                        (("playlist", "trackCount"),), details=r"/api/v3/song/detail", detail_entries=(("songs",),)),
+    "migu": Listing("migu", r"/MIGUM3\.0/resource/playlist/song/v2\.0", (("data", "songList"),),
+                    (("data", "totalCount"),)),
+    "kugou": Listing("kugou", r"/v2/get_other_list_file", (("data", "info"),), (("data", "count"),)),
     "qq": Listing("qq", r"/qzone/fcg-bin/fcg_ucc_getcdinfo_byids_cp\.fcg",
                   (("cdlist", 0, "songlist"), ("cdlist", 0, "list"), ("songlist",)),
                   (("cdlist", 0, "songnum"), ("cdlist", 0, "total_song_num"))),
@@ -198,6 +218,9 @@ class SearchShape:
 SEARCH_SHAPES: dict[str, SearchShape] = {
     "kuwo": SearchShape(r"/search/searchMusicBykeyWord", lambda a: isinstance(_dig(a, ("abslist",)), list)),
     "netease": SearchShape(r"/api/cloudsearch/pc", lambda a: isinstance(_dig(a, ("result",)), dict)),
+    "migu": SearchShape(r"/v1\.0/content/search_all\.do", lambda a: isinstance(
+        _dig(a, ("songResultData", "result")), list) or isinstance(_dig(a, ("songResultData",)), dict)),
+    "kugou": SearchShape(r"/song_search_v2", lambda a: isinstance(_dig(a, ("data", "lists")), list)),
     "qq": SearchShape(r"/cgi-bin/musicu\.fcg", lambda a: isinstance(
         _dig(a, ("music.search.SearchCgiService.DoSearchForQQMusicMobile", "data", "body", "item_song")), list)),
 }

@@ -187,7 +187,9 @@ def client_class(name: str) -> type:
 TESTED_MUSICDL = "2.14."  # the release line this adapter is tested against (pyproject pins it)
 # What the adapter uses of musicdl beyond its public calls, by where it lives.
 CLIENT_NAMES = ("parseplaylist", "search", "_initsession")
-LOOKUP_NAMES = ("_parsewiththirdpartapis", "_parsewithofficialapiv1")
+LOOKUP_NAMES = ("_parsewithofficialapiv1",)  # a song's link looked up again at download time
+# Platforms whose client asks third-party link services (PLATFORM_LINK_SERVICES routes them).
+WITH_SERVICES = frozenset({"netease", "kuwo", "qq", "kugou"})
 UTILS_NAMES = ("AudioLinkTester", "SongInfo")
 
 
@@ -212,7 +214,8 @@ def compatibility(name: str, *, looks_up: bool) -> list[str]:
         cls = client_class(name)
     except (SourceError, AttributeError) as exc:
         return [*problems, f"{CLIENTS[name][1]} cannot be loaded ({exc})"]
-    wanted = CLIENT_NAMES + (LOOKUP_NAMES if looks_up else ())
+    wanted = CLIENT_NAMES + (LOOKUP_NAMES if looks_up else ()) + (
+        ("_parsewiththirdpartapis",) if name in WITH_SERVICES else ())
     problems += [f"{cls.__name__}.{attr}" for attr in wanted if not callable(getattr(cls, attr, None))]
     utils = import_utils()
     problems += [f"musicdl.modules.utils.{attr}" for attr in UTILS_NAMES if not hasattr(utils, attr)]

@@ -26,6 +26,7 @@ from catalogsync_ops.sources.musicdl_answers import (
     _ARTIST_SPLIT,
     DROPPED_REASON,
     LISTINGS,
+    LOOKUP_KEYS,
     OFFICIAL_DOMAINS,
     RAW_NAMES,
     SEARCH_SHAPES,
@@ -189,6 +190,8 @@ class MusicdlSource(Source):
         raw = raw if isinstance(raw, dict) else {}
         title, artists, album = self.raw_names.read(raw) if self.raw_names else (None, (), None)
         identifier = str(_value(getattr(info, "identifier", None)) or "")
+        if identifier and self.raw_names is not None:
+            identifier = self.raw_names.normal_id(identifier)
         if not identifier:
             raise SourceError(f"{self.name}: musicdl returned a song without an id ({getattr(info, 'song_name', '?')!r})",
                               ErrorClass.PARSE)
@@ -210,6 +213,9 @@ class MusicdlSource(Source):
                  "ext": (str(_value(getattr(info, "ext", None)) or "")).lstrip(".").lower() or None,
                  "size": size or None, "protocol": str(_value(getattr(info, "protocol", None)) or "HTTP").upper(),
                  "service": _service_of(info)}
+        keep = LOOKUP_KEYS.get(self.name)
+        if keep:
+            extra["entry"] = {key: raw[key] for key in keep if key in raw}
         return Track(self.name, identifier, str(title), artists, album, duration or None, position,
                      _value(getattr(info, "cover_url", None)), extra=extra)
 
@@ -267,9 +273,11 @@ class MusicdlSource(Source):
 
     def resolve(self, track: Track) -> Resolved:
         """Look the download link up now (links expire), and refuse what cannot be played."""
-        fresh = self._lookup(track)
-        # A platform whose links are looked up again never reuses the one read at sync time.
-        info = fresh if fresh is not None or self.name in _ENTRIES else track
+        make_entry = _ENTRIES.get(self.name)
+        entry = make_entry(track) if make_entry is not None else None
+        # A song that can be looked up again never reuses the link read at sync time; one that
+        # cannot (a platform without a look-up, or a song synced before its ids were kept) does.
+        info = self._lookup(track, entry) if entry is not None else track
         url = info.extra.get("download_url") if info is not None else None
         if info is None or not url:
             raise SourceError(f"{self.name}: no download link for {track.display!r} (a membership song, or taken "
@@ -294,12 +302,9 @@ class MusicdlSource(Source):
             headers["Cookie"] = cookies
         return headers
 
-    def _lookup(self, track: Track) -> Track | None:
+    def _lookup(self, track: Track, entry: dict) -> Track | None:
         """A fresh SongInfo for the track, through the same calls musicdl's playlist reading makes."""
-        entry = _ENTRIES.get(self.name)
-        if entry is None:
-            return None
-        info, _ = self._run(f"looking up the link of {track.display!r}", _lookup, self.client, entry(track))
+        info, _ = self._run(f"looking up the link of {track.display!r}", _lookup, self.client, entry)
         if info is None or not getattr(info, "with_valid_download_url", False):
             return None
         return self._track(info, track.track_no)
@@ -323,7 +328,8 @@ def _with_parse_headers(client: Any) -> None:
 def _lookup(client: Any, entry: dict) -> Any:
     """What musicdl's playlist reading does for one track: third-party resolvers, then the official API."""
     _with_parse_headers(client)
-    flac = client._parsewiththirdpartapis(search_result=entry, request_overrides={})
+    services = getattr(client, "_parsewiththirdpartapis", None)
+    flac = services(search_result=entry, request_overrides={}) if services is not None else None
     try:
         info = client._parsewithofficialapiv1(search_result=entry, song_info_flac=flac,
                                               lossless_quality_is_sufficient=True)
@@ -355,7 +361,14 @@ def _qq_entry(track: Track) -> dict:
 # Looking a song's link up again, through the same calls musicdl's playlist reading makes for
 # each track (private methods of musicdl 2.14: the tested range is pinned). A platform without
 # an entry here reuses the link from the last playlist read.
-_ENTRIES: dict[str, Callable[[Track], dict]] = {"netease": _netease_entry, "kuwo": _kuwo_entry, "qq": _qq_entry}
+def _kept_entry(track: Track) -> dict | None:
+    """The platform's own listing of the song, kept at sync time (Migu's ids and qualities, Kugou's hash)."""
+    entry = track.extra.get("entry")
+    return dict(entry) if isinstance(entry, dict) and entry else None
+
+
+_ENTRIES: dict[str, Callable[[Track], dict | None]] = {"netease": _netease_entry, "kuwo": _kuwo_entry, "qq": _qq_entry,
+                                                       "migu": _kept_entry, "kugou": _kept_entry}
 
 
 def _playlist_title(work_dir: str | None) -> str | None:

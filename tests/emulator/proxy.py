@@ -27,6 +27,7 @@ class Request:
     query: dict[str, list[str]]
     headers: Message
     body: bytes
+    path_query: str = ""  # the query string as sent (signatures are made over it)
 
     @property
     def url(self) -> str:
@@ -177,7 +178,7 @@ def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
 def _serve(handler: BaseHTTPRequestHandler, server: PlatformEmulator, scheme: str, host: str, path: str) -> None:
     parts = urlsplit(path)
     request = Request(handler.command, scheme, host, parts.path or "/", parse_qs(parts.query, keep_blank_values=True),
-                      handler.headers, _read_body(handler))
+                      handler.headers, _read_body(handler), parts.query)
     platform = server.platform_for(host)
     if platform is None or platform.mode == "down":
         # As a host that cannot be reached: the connection ends without an answer.

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emulator.catalog import Playlist, Song
+from emulator.kugou import Kugou
 from emulator.kuwo import Kuwo
+from emulator.migu import Migu
 from emulator.netease import Netease
 from emulator.proxy import PlatformEmulator
 from emulator.qq import QQ
@@ -56,6 +58,30 @@ def qq_playlists() -> list[Playlist]:
     ]
 
 
+def migu_playlists() -> list[Playlist]:
+    return [
+        Playlist("228114498", "咪咕 华语", [
+            Song("600902000009", "晴天", ("周杰伦",), "叶惠美", 9),
+            Song("600902000010", "后来", ("刘若英",), "我等你", 8),
+            Song("600902000011", "下架", ("无人",), "无", 8, access="none"),
+            Song("600902000012", "AC/DC Back?", ("AC/DC",), "Back in Black", 7),
+        ]),
+        # Three pages of 50 (Migu's page size).
+        Playlist("228114499", "咪咕长歌单", [Song(str(600903000000 + i), f"咪咕歌{i:03d}", (f"歌手{i % 5}",), "长专辑", 8)
+                                         for i in range(120)]),
+    ]
+
+
+def kugou_playlists() -> list[Playlist]:
+    return [
+        Playlist("6914288", "酷狗 热歌", [
+            Song("32100", "晴天", ("周杰伦",), "叶惠美", 9),
+            Song("32101", "稻香", ("周杰伦",), "魔杰座", 8),
+            Song("32102", "下架了", ("没人",), "无", 8, access="none"),
+        ]),
+    ]
+
+
 @dataclass
 class World:
     emulator: PlatformEmulator
@@ -63,6 +89,8 @@ class World:
     kuwo: Kuwo
     qq: QQ
     services: LinkServices
+    migu: Migu
+    kugou: Kugou
 
     def env(self) -> dict[str, str]:
         return self.emulator.env()
@@ -71,7 +99,10 @@ class World:
         """Every platform up, links fresh, logs empty (between tests)."""
         self.services.reset()
         self.kuwo.failing_pages.clear()
-        for platform in (self.netease, self.kuwo, self.qq):
+        self.migu.failing_pages.clear()
+        self.migu.redirect_only.clear()
+        self.kugou.refused_signatures.clear()
+        for platform in (self.netease, self.kuwo, self.qq, self.migu, self.kugou):
             platform.trickle_s = 0.0
             platform.answers.clear()
             platform.mode = "up"
@@ -97,5 +128,6 @@ def build_world(folder: Path) -> World:
     netease, kuwo, qq = Netease(netease_playlists()), Kuwo(kuwo_playlists()), QQ(qq_playlists())
     services = LinkServices()
     services.kuwo = kuwo
-    emulator = PlatformEmulator(Path(folder) / "ca", [netease, kuwo, qq, services]).start()
-    return World(emulator, netease, kuwo, qq, services)
+    migu, kugou = Migu(migu_playlists()), Kugou(kugou_playlists())
+    emulator = PlatformEmulator(Path(folder) / "ca", [netease, kuwo, qq, services, migu, kugou]).start()
+    return World(emulator, netease, kuwo, qq, services, migu, kugou)
