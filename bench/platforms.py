@@ -9,6 +9,11 @@ The emulated platform answers at loopback speed, so the ratio measures what the 
 musicdl cost per song (the look-up of each link at download time, musicdl's own requests), not
 the network. Polite limits are raised for the measured run (the emulator does not mind); the
 default limits are what a real platform would see, reported separately with --polite.
+
+The emulated third-party link services answer (no link: the platform's own API gives it), and
+the Kuwo run uses PLATFORM_LINK_SERVICES=musicdl, musicdl's own order (every service asked
+first), the slowest path; --link-services picks another. musicdl runs in the source host, a
+child of the runner: the runner's peak RSS and the host's are reported side by side.
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from emulator.catalog import Playlist, Song  # noqa: E402
 from emulator.kuwo import Kuwo  # noqa: E402
 from emulator.proxy import PlatformEmulator  # noqa: E402
+from emulator.services import LinkServices  # noqa: E402
 
 from catalogsync_ops.demo.catalog import DemoPlaylist, DemoSong  # noqa: E402
 from catalogsync_ops.demo.server import DemoServer  # noqa: E402
@@ -39,14 +45,36 @@ def runnerd(env: dict, *args: str) -> subprocess.CompletedProcess:
                           timeout=3600)
 
 
-def peak_rss_of(proc: subprocess.Popen, peak: list[int]) -> None:
-    while proc.poll() is None:
+def _rss(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _hosts_of(pid: int) -> list[int]:
+    """The runner's source host processes (its children running host_main)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
-            for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    peak[0] = max(peak[0], int(line.split()[1]) * 1024)
-        except OSError:
-            pass
+            stat = (entry / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"host_main" in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def peak_rss_of(proc: subprocess.Popen, peak: list[int]) -> None:
+    """peak[0]: the runner's peak RSS; peak[1]: the peak of its source hosts together."""
+    while proc.poll() is None:
+        peak[0] = max(peak[0], _rss(proc.pid))
+        peak[1] = max(peak[1], sum(_rss(h) for h in _hosts_of(proc.pid)))
         time.sleep(0.05)
 
 
@@ -74,7 +102,7 @@ def run(env: dict, pool_url: str) -> dict:
     assert synced.returncode == 0, synced.stderr[-2000:]
     sync_s = time.perf_counter() - started
     assert runnerd(env, "enqueue", "download").returncode == 0
-    peak = [0]
+    peak = [0, 0]
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "runnerd", "run", "--burst"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -89,7 +117,7 @@ def run(env: dict, pool_url: str) -> dict:
                         " WHERE j.job_type = 'download' AND i.status = 'succeeded'").fetchone()[0]
     conn.close()
     return {"songs": done, "download_s": download_s, "songs_per_s": done / download_s, "sync_s": sync_s,
-            "peak_rss_mb": peak[0] / 2**20}
+            "peak_rss_mb": peak[0] / 2**20, "host_rss_mb": peak[1] / 2**20}
 
 
 def main() -> None:
@@ -98,12 +126,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="length of each song's audio")
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--polite", action="store_true", help="also run Kuwo with the default polite limits")
+    parser.add_argument("--link-services", default="musicdl", choices=("official", "official_first", "musicdl"))
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-platforms-"))
     songs = [Song(str(100000 + i), f"Bench song {i:04d}", (f"Artist {i % 37}",), f"Album {i % 53}", args.seconds)
              for i in range(args.songs)]
     kuwo = Kuwo([Playlist("900", "bench", songs)])
-    emulator = PlatformEmulator(folder / "ca", [kuwo]).start()
+    services = LinkServices()
+    services.behaviour = {host: "none" for host in services.hosts}  # they answer, with no link
+    emulator = PlatformEmulator(folder / "ca", [kuwo, services]).start()
     demo = DemoServer().start()
     platform = demo.platforms["demo"]
     for i, song in enumerate(songs):
@@ -116,15 +147,18 @@ def main() -> None:
         demo_env = make_home(folder / "demo", {}, DOWNLOAD_SOURCES="demo", DEMO_BASE_URL=demo.base_url, **common)
         base = run(demo_env, f"{demo.base_url}/demo/playlist/bench")
         kuwo_env = make_home(folder / "kuwo", emulator.env(), DOWNLOAD_SOURCES="kuwo", PLATFORM_REQUESTS_PER_SECOND=1000,
-                             PLATFORM_MAX_CONCURRENT_REQUESTS=args.workers, **common)
+                             PLATFORM_MAX_CONCURRENT_REQUESTS=args.workers,
+                             PLATFORM_LINK_SERVICES=args.link_services, **common)
         real = run(kuwo_env, "https://www.kuwo.cn/playlist_detail/900")
         print(f"{args.songs} songs of {args.seconds:g} s ({len(songs[0].audio) / 1024:.0f} KiB each), "
               f"{args.workers} download workers")
         for name, r in (("demo source (baseline)", base), ("kuwo via musicdl", real)):
             print(f"  {name:<24} download {r['songs']} songs in {r['download_s']:.1f} s = {r['songs_per_s']:.1f} songs/s;"
                   f" collect+sync {r['sync_s']:.1f} s; runner peak RSS {r['peak_rss_mb']:.0f} MB")
+        print(f"  link services asked by the kuwo run ({args.link_services}): {len(services.seen)} requests")
         print(f"  download songs/s, musicdl / demo: {real['songs_per_s'] / base['songs_per_s']:.0%} (bar: 80%)")
-        print(f"  runner peak RSS with musicdl and {args.workers} download workers: {real['peak_rss_mb']:.0f} MB (bar: 100)")
+        print(f"  runner peak RSS with musicdl sources in use and {args.workers} download workers: "
+              f"{real['peak_rss_mb']:.0f} MB (bar: 60); its source host's peak: {real['host_rss_mb']:.0f} MB")
         if args.polite:
             polite_env = make_home(folder / "polite", emulator.env(), DOWNLOAD_SOURCES="kuwo", **common)
             polite = run(polite_env, "https://www.kuwo.cn/playlist_detail/900")

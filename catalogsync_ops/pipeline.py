@@ -377,6 +377,8 @@ def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name
     commit_file(part, dest)
     catalog.mark_file_verified(ctx.conn, file_id, mtime_ns=dest.stat().st_mtime_ns)
     details.update(path=rel, file_id=file_id, size=size, resumed_from=result.resumed_from)
+    if resolved.service:
+        details["link_service"] = resolved.service  # a third-party service gave the link, not the platform
     return Outcome(source=name, bytes_done=result.size - result.resumed_from, details=details)
 
 

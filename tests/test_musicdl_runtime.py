@@ -31,7 +31,7 @@ def test_only_the_platforms_in_use_are_imported(tmp_path):
         from catalogsync_ops.sources.musicdl_runtime import client_class
         kuwo = client_class("kuwo")
         after_kuwo = sorted(m for m in sys.modules if m.startswith("musicdl.modules.sources."))
-        parse = {name: can_parse_playlists(name) for name in ("netease", "qq", "kugou", "lizhi", "ximalaya")}
+        parse = {name: can_parse_playlists(name) for name in ("netease", "qq", "kugou", "migu")}
         print(json.dumps({"kuwo": kuwo.__name__, "after_kuwo": after_kuwo, "parse": parse,
                           "youtube": "musicdl.modules.sources.youtube" in sys.modules,
                           "tidal": any(m.startswith("musicdl.modules.sources.tidal") for m in sys.modules),
@@ -39,8 +39,7 @@ def test_only_the_platforms_in_use_are_imported(tmp_path):
     """, tmp_path)
     assert seen["kuwo"] == "KuwoMusicClient"
     assert seen["after_kuwo"] == ["musicdl.modules.sources.base", "musicdl.modules.sources.kuwo"]
-    # The audiobook platforms (their own package) load too, and still say they read no playlists.
-    assert seen["parse"] == {"netease": True, "qq": True, "kugou": True, "lizhi": False, "ximalaya": False}
+    assert seen["parse"] == {"netease": True, "qq": True, "kugou": True, "migu": True}
     assert not seen["youtube"] and not seen["tidal"] and not seen["third_party_sites"]
 
 
@@ -51,9 +50,9 @@ def test_musicdl_imported_whole_beforehand_is_used_as_it_is(tmp_path):
         from catalogsync_ops.sources.musicdl_runtime import client_class
         from catalogsync_ops.sources.musicdl_source import can_parse_playlists
         print(json.dumps({"same": client_class("qq") is musicdl.modules.MusicClientBuilder.REGISTERED_MODULES["QQMusicClient"],
-                          "lizhi": can_parse_playlists("lizhi"), "kuwo": can_parse_playlists("kuwo")}))
+                          "kuwo": can_parse_playlists("kuwo")}))
     """, tmp_path)
-    assert seen == {"same": True, "lizhi": False, "kuwo": True}
+    assert seen == {"same": True, "kuwo": True}
 
 
 def test_another_client_costs_no_browser_list_parse(tmp_path):

@@ -93,8 +93,8 @@ def test_a_pool_with_bad_lines_still_collects_and_reports_them(world):
         "line 3: 'not a url' is not a playlist URL",
         "line 4: no source supports 'https://example.org/some/page' (supported: demo playlists, .m3u/.m3u8 files, "
         "and with the musicdl extra qq, netease, kuwo, migu, kugou, qianqian, joox and fivesing playlists)",
-        "line 7: ximalaya has no playlists musicdl can read; list the songs in an .m3u file instead (they are found "
-        "on DOWNLOAD_SOURCES by search)",
+        "line 7: 'https://www.ximalaya.com/album/123' is a link of Ximalaya, an audiobook platform, which is not "
+        "supported",
         "line 8: 'https://bodian.kuwo.cn/playlist/9' is a link of Kuwo's Bodian app (musicdl reads it as a platform "
         "of its own), which is not supported"]
     row = ctx.conn.execute("SELECT last_error FROM playlist_pools WHERE name = 'mixed'").fetchone()

@@ -281,3 +281,16 @@ def test_migu_and_kugou_songs_reach_the_library_through_their_signed_and_scrambl
     assert len(platforms.migu.cdn.downloads) == 3 and len(platforms.kugou.cdn.downloads) == 2
     files = sorted(p.name for p in Path(ctx.settings["LIBRARY_DIR"]).rglob("*.mp3"))
     assert len(files) == 5, files
+
+
+def test_a_setting_that_names_a_retired_audiobook_platform_says_why(home):
+    from conftest import set_env
+
+    from catalogsync_ops.config.envfile import load_config
+    from catalogsync_ops.errors import ConfigError
+
+    set_env(home, DOWNLOAD_SOURCES="kuwo,ximalaya")
+    with pytest.raises(ConfigError) as info:
+        load_config(home / "catalogsync.env")
+    text = str(info.value) + " ".join(str(p) for p in info.value.problems)
+    assert "'ximalaya' is no longer offered" in text and "episodes" in text and "remove it" in text

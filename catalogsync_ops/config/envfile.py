@@ -19,6 +19,7 @@ from dotenv.variables import parse_variables
 from catalogsync_ops.config.settings import (
     FALSE_WORDS,
     KNOWN_SOURCES,
+    RETIRED_SOURCES,
     LAYOUT_FIELDS,
     MASK,
     NOTIFY_KINDS,
@@ -207,6 +208,9 @@ def _convert(setting: Setting, raw: str, base_dir: Path) -> Any:
         names = [part.strip() for part in value.split(",") if part.strip()]
         if not names:
             raise ValueError(f"name at least one source (known: {', '.join(KNOWN_SOURCES)})")
+        retired = [n for n in names if n in RETIRED_SOURCES]
+        if retired:
+            raise ValueError(f"{retired[0]!r} is no longer offered ({RETIRED_SOURCES[retired[0]]}); remove it")
         unknown = [n for n in names if n not in KNOWN_SOURCES]
         if unknown:
             raise ValueError(f"unknown source {unknown[0]!r}; known sources: {', '.join(KNOWN_SOURCES)}")

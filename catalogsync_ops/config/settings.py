@@ -15,8 +15,13 @@ MASK = "********"
 # `m3u` plays standard playlist files, the rest come through the optional `musicdl` extra.
 KNOWN_SOURCES = (
     "demo", "demo2", "m3u",
-    "qq", "netease", "kuwo", "migu", "kugou", "qianqian", "joox", "fivesing", "lizhi", "ximalaya",
+    "qq", "netease", "kuwo", "migu", "kugou", "qianqian", "joox", "fivesing",
 )
+# Sources an earlier release offered, and why they are gone (a setting that names one says so).
+RETIRED_SOURCES = {
+    "lizhi": "Lizhi is an audiobook platform: musicdl gives its results as episodes, which are not downloaded",
+    "ximalaya": "Ximalaya is an audiobook platform: musicdl gives its results as episodes, which are not downloaded",
+}
 LAYOUT_FIELDS = ("artist", "album", "title", "ext", "track", "platform", "playlist", "song_id")
 NOTIFY_KINDS = ("job_finished", "job_failed", "runner_recovered", "disk_low", "source_down", "source_recovered")
 TRUE_WORDS = ("1", "true", "yes", "on")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from catalogsync_ops.sources.platforms import NO_PLAYLISTS, platform_for_url, why_unsupported
+from catalogsync_ops.sources.platforms import platform_for_url, why_unsupported
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,6 @@ def read_pool(path: Path) -> tuple[list[PoolEntry], list[PoolProblem]]:
         platform = platform_for_url(url)
         if platform is None:
             problems.append(PoolProblem(line_no, line, why_unsupported(url)))
-            continue
-        if platform in NO_PLAYLISTS:
-            problems.append(PoolProblem(line_no, line, f"{platform} has no playlists musicdl can read; list the songs "
-                                        "in an .m3u file instead (they are found on DOWNLOAD_SOURCES by search)"))
             continue
         if url in seen:
             continue

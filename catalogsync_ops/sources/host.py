@@ -40,7 +40,7 @@ from typing import Any
 
 from catalogsync_ops.errors import ErrorClass, SourceError
 from catalogsync_ops.sources.base import PlaylistInfo, Resolved, Source, Track, Unresolved
-from catalogsync_ops.sources.platforms import NO_PLAYLISTS, platform_for_url
+from catalogsync_ops.sources.platforms import platform_for_url
 
 log = logging.getLogger("catalogsync_ops.source_host")
 
@@ -372,7 +372,6 @@ class HostedSource(Source):
         self.key = f"{os.getpid()}-{next(_keys)}"
         self.config = {"timeout": float(timeout), "rate": float(rate), "concurrency": int(concurrency),
                        "link_services": link_services}
-        self.can_parse = name not in NO_PLAYLISTS
         self.host = host or shared()
         self._used = False
 

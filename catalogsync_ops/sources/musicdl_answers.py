@@ -96,7 +96,6 @@ OFFICIAL_DOMAINS: dict[str, tuple[str, ...]] = {
     "netease": ("163.com", "126.net", "127.net", "163cn.tv"), "kuwo": ("kuwo.cn",),
     "qq": ("qq.com", "gtimg.cn", "qqmusic.qq.com"), "migu": ("migu.cn",), "kugou": ("kugou.com",),
     "qianqian": ("91q.com", "taihe.com", "baidu.com"), "joox": ("joox.com",), "fivesing": ("kugou.com",),
-    "lizhi": ("lizhi.fm",), "ximalaya": ("ximalaya.com", "xmcdn.com"),
 }
 
 

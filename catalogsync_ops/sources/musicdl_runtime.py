@@ -49,7 +49,6 @@ CLIENTS: dict[str, tuple[str, str]] = {
     "kuwo": ("sources.kuwo", "KuwoMusicClient"), "migu": ("sources.migu", "MiguMusicClient"),
     "kugou": ("sources.kugou", "KugouMusicClient"), "qianqian": ("sources.qianqian", "QianqianMusicClient"),
     "joox": ("sources.joox", "JooxMusicClient"), "fivesing": ("sources.fivesing", "FiveSingMusicClient"),
-    "lizhi": ("audiobooks.lizhi", "LizhiMusicClient"), "ximalaya": ("audiobooks.ximalaya", "XimalayaMusicClient"),
 }
 # Packages whose `__init__` imports every client musicdl has (~60, with their dependencies: an
 # interactive terminal toolkit, YouTube's and TIDAL's clients, protobuf): registered without
@@ -175,12 +174,6 @@ def _guarded_import(module: str) -> Any:
 def client_class(name: str) -> type:
     """musicdl's client class for the platform `name`, importing that platform's module only."""
     module, cls = CLIENTS[name]
-    if module.startswith("audiobooks."):
-        # These read `BaseMusicClient` from the sources package, whose `__init__` did not run.
-        base = _guarded_import("sources.base")
-        for attr in ("BaseMusicClient", "BaseMusicClientKwargs"):
-            if not hasattr(sys.modules["musicdl.modules.sources"], attr):
-                setattr(sys.modules["musicdl.modules.sources"], attr, getattr(base, attr))
     return getattr(_guarded_import(module), cls)
 
 

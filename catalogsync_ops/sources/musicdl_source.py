@@ -99,7 +99,7 @@ def make_client(name: str, *, work_dir: str, logger: CallLog, search_size: int =
 
 
 def can_parse_playlists(name: str) -> bool:
-    """Whether musicdl reads playlists of this platform at all (lizhi and ximalaya: no)."""
+    """Whether musicdl reads playlists of this platform at all."""
     if name not in CLIENTS:
         return False
     cls = client_class(name)  # first: it imports musicdl the light way
@@ -304,8 +304,12 @@ class MusicdlSource(Source):
 
     def _lookup(self, track: Track, entry: dict) -> Track | None:
         """A fresh SongInfo for the track, through the same calls musicdl's playlist reading makes."""
-        info, _ = self._run(f"looking up the link of {track.display!r}", _lookup, self.client, entry)
+        what = f"looking up the link of {track.display!r}"
+        info, call = self._run(what, _lookup, self.client, entry)
         if info is None or not getattr(info, "with_valid_download_url", False):
+            if call.failures:
+                # No link, and the platform did not answer every request: not "no link", an outage.
+                raise classify(self.name, what, None, call)
             return None
         return self._track(info, track.track_no)
 

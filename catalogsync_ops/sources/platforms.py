@@ -19,13 +19,10 @@ MUSICDL_SOURCES: dict[str, tuple[str, ...]] = {
     "kugou": ("kugou.com", "www.kugou.com", "m.kugou.com"),
     "qianqian": ("music.91q.com", "music.taihe.com", "music.baidu.com"),
     "joox": ("joox.com", "www.joox.com"),
-    "lizhi": ("lizhi.fm", "www.lizhi.fm"),
-    "ximalaya": ("ximalaya.com", "www.ximalaya.com"),
 }
 # Hosts under a platform's domain that musicdl treats as another platform we do not offer.
-FOREIGN_HOSTS = {"bodian.kuwo.cn": "Kuwo's Bodian app (musicdl reads it as a platform of its own)"}
-# Platforms musicdl reaches that have no playlist reading: their songs can still be found by search.
-NO_PLAYLISTS = frozenset({"lizhi", "ximalaya"})
+FOREIGN_HOSTS = {"bodian.kuwo.cn": "Kuwo's Bodian app (musicdl reads it as a platform of its own)",
+                 "lizhi.fm": "Lizhi, an audiobook platform", "ximalaya.com": "Ximalaya, an audiobook platform"}
 
 assert set(OFFLINE_SOURCES) | set(MUSICDL_SOURCES) == set(KNOWN_SOURCES), "keep config/settings.py KNOWN_SOURCES in step"
 
