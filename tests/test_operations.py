@@ -15,8 +15,21 @@ from catalogsync_ops.engine.jobs import create_job
 from catalogsync_ops.store import migrations
 from catalogsync_ops.store.connection import connect, transaction
 from catalogsync_ops.store.database import open_database
-from catalogsync_ops.store.migrations import v005_platforms, v008_verify
+from catalogsync_ops.store.migrations import v005_platforms, v008_verify, v009_platform_edges
 from webui.auth import create_token, set_password
+
+
+def undo_v9(conn: sqlite3.Connection) -> None:
+    """Back to schema v8 (inside a transaction)."""
+    for column in ("missing_count", "partial_reason"):
+        conn.execute(f"ALTER TABLE playlists DROP COLUMN {column}")
+    version = conn.execute("PRAGMA schema_version").fetchone()[0]
+    conn.execute("PRAGMA writable_schema = ON")
+    for table, old, new in v009_platform_edges.WIDENED:
+        sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+        conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = ?", (sql.replace(new, old), table))
+    conn.execute(f"PRAGMA schema_version = {version + 1}")
+    conn.execute("PRAGMA writable_schema = OFF")
 
 
 def undo_v8(conn: sqlite3.Connection) -> None:
@@ -73,7 +86,7 @@ def table_counts(conn: sqlite3.Connection) -> dict[str, int]:
 
 
 def make_old_database_with_data(home: Path, demo_server, version: int) -> Path:
-    """A database as an earlier release left it (schema v4 to v7), a row in every table."""
+    """A database as an earlier release left it (schema v4 to v8), a row in every table."""
     run_demo_pipeline(home, demo_server)
     db = home / "catalogsync.db"
     conn = open_database(db)
@@ -84,8 +97,12 @@ def make_old_database_with_data(home: Path, demo_server, version: int) -> Path:
         conn.execute("INSERT INTO web_settings (key, value, updated_at) VALUES ('note', 'x', 't')")
         conn.execute("INSERT INTO playlist_unresolved (playlist_id, external_id, title, reason, seen_at)"
                      " SELECT MIN(id), '7103', 'gone', 'no playable link', 't' FROM playlists")
+        conn.execute("INSERT INTO drift (kind, place, path, first_seen_at, last_seen_at)"
+                     " VALUES ('orphan', 'library', 'stray.mp3', 't', 't')")
         # Back to that schema: undo what later versions added, as it never had it.
-        undo_v8(conn)
+        undo_v9(conn)
+        if version <= 7:
+            undo_v8(conn)
         if version <= 6:
             undo_v7(conn)
         if version <= 5:
@@ -99,7 +116,7 @@ def make_old_database_with_data(home: Path, demo_server, version: int) -> Path:
     return db
 
 
-@pytest.mark.parametrize("version", [4, 5, 6, 7])
+@pytest.mark.parametrize("version", [4, 5, 6, 7, 8])
 def test_an_upgrade_keeps_every_row_and_takes_a_backup_first(home: Path, demo_server, version, opened):
     db = make_old_database_with_data(home, demo_server, version)
     before = table_counts(opened(connect(db)))
@@ -128,6 +145,11 @@ def test_an_upgrade_keeps_every_row_and_takes_a_backup_first(home: Path, demo_se
     with transaction(conn):
         conn.execute("INSERT INTO job_commands (kind, status, created_at) VALUES ('repair_drift', 'applied', 't')")
     verify_job = create_job(conn, "verify")
+    # v9: a partial read and an incompatible source can be written.
+    with transaction(conn):
+        conn.execute("UPDATE playlists SET missing_count = 50, partial_reason = 'a page failed'")
+        conn.execute("INSERT INTO source_health (source, state, updated_at) VALUES ('kuwo', 'incompatible', 't')")
+        conn.execute("UPDATE item_attempts SET error_class = 'incompatible' WHERE id = (SELECT MIN(id) FROM item_attempts)")
     assert conn.execute("SELECT stage_type FROM job_stages WHERE job_id = ?", (verify_job,)).fetchone()[0] == "verify"
     # v6: the token made before has every right, as it had; the user's sessions start a generation.
     assert conn.execute("SELECT scope FROM api_tokens").fetchone()[0] == "admin"

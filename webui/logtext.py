@@ -66,6 +66,11 @@ LOG_ZH = {
     "Playlists could not be written to %s": "无法把歌单写入 %s",
     "Playlists in %s: %d written, %d unchanged, %d removed": "%s 中的歌单：写入 %d 个，未变 %d 个，删除 %d 个",
     "Notifier: unexpected error; trying again shortly": "通知程序：意外错误；稍后重试",
+    "source host %d stopped: %s": "源主机进程 %d 已停止：%s",
+    "source host %d retired after %d calls at %.0f MB": "源主机进程 %d 在 %d 次调用后（%.0f MB）退役",
+    "source host: %s of %s failed": "源主机：%s（%s）失败",
+    "fake_useragent's layout changed: each musicdl client parses its browser list again":
+        "fake_useragent 的结构变了：每个 musicdl 客户端都会重新解析浏览器列表",
     "musicdl: %s is not writable (HOME=%s); its log folder goes to %s instead. Give the runnerd user a writable "
     "HOME (systemd: Environment=HOME=/var/lib/catalogsync) to keep it there.":
         "musicdl：%s 不可写（HOME=%s）；其日志目录改为 %s。请给 runnerd 用户一个可写的 HOME"

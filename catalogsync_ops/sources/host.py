@@ -266,6 +266,10 @@ class SourceHost:
             self._all = [p for p in self._all if p is current or p.proc.poll() is None]
             return current
 
+    def warm(self) -> None:
+        """Start the host process now, so that it is up by the first call (Popen does not wait)."""
+        self._process()
+
     @property
     def pid(self) -> int | None:
         current = self._current
@@ -374,6 +378,7 @@ class HostedSource(Source):
                        "link_services": link_services}
         self.host = host or shared()
         self._used = False
+        self.host.warm()
 
     def recognizes(self, url: str) -> bool:
         return platform_for_url(url) == self.name
