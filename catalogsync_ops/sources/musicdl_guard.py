@@ -126,9 +126,16 @@ class GuardedAdapter(HTTPAdapter):
     bounds the request by `timeout`.
     """
 
-    def __init__(self, timeout: float = 30.0) -> None:
-        super().__init__(max_retries=0)
+    def __init__(self, timeout: float = 30.0, *, shared: bool = False) -> None:
+        super().__init__(max_retries=0, pool_connections=32, pool_maxsize=16)
         self.timeout = timeout
+        self.shared = shared
+
+    def close(self) -> None:
+        """The process-wide adapter outlives each session that closes it: its connections stay
+        open for the next (musicdl makes a session per link-service call and per link test)."""
+        if not self.shared:
+            super().close()
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
         call = CURRENT_CALL.get()
@@ -223,10 +230,10 @@ def install_guards(timeout: float = 30.0) -> None:
             return
         _installed = True
         original_init = requests.Session.__init__
+        adapter = GuardedAdapter(timeout, shared=True)  # one pool of kept-alive connections
 
         def guarded_init(self, *args, **kwargs):
             original_init(self, *args, **kwargs)
-            adapter = GuardedAdapter(timeout)
             self.mount("https://", adapter)
             self.mount("http://", adapter)
 
