@@ -231,6 +231,15 @@ def test_every_page_in_both_languages_light_and_dark_on_desktop_and_phone(consol
     (console.home / "library" / "Unknown Artist - Bonus.mp3").write_bytes(b"not ours")
     console.enqueue("verify")
     wait_for(lambda: console.job_status(2) == "completed", timeout=60)
+    # A platform's read that was not proven whole, and an attempt whose link came from a link service.
+    from catalogsync_ops.store.connection import transaction
+
+    with transaction(console.conn):
+        console.conn.execute("UPDATE playlists SET missing_count = 40, partial_reason = ? WHERE id = 1",
+                             ("a page of the playlist failed (m.kuwo.cn answered HTTP 500); kuwo declares 140 songs, "
+                              "100 were listed",))
+        console.conn.execute("UPDATE item_attempts SET details_json = json_set(COALESCE(details_json, '{}'),"
+                             " '$.link_service', 'haitangw') WHERE item_id = ?", (failed_item,))
     problems = []
     for language in ("en", "zh"):
         for scheme in ("light", "dark"):
