@@ -259,6 +259,18 @@ def test_a_migu_playlist_in_pages_of_50_whose_last_page_fails_is_partial(ctx, pl
     assert "HTTP 503" in playlist_row(ctx, pid)[2]
 
 
+def test_a_kugou_playlist_whose_gateway_pages_it_and_fails_a_page_is_partial(ctx, platforms):
+    ctx.settings.update(QUICK)
+    platforms.kugou.page_cap = 1  # the gateway gives one song a page, whatever musicdl asks for
+    pid = playlist_id(ctx, KUGOU_HOT, "kugou")
+    whole = sync_playlist(ctx, pid)
+    assert whole.details["songs"] == 2 and whole.details["declared"] == 3 and whole.details["unresolved"] == 1
+    platforms.kugou.failing_pages[2] = Response(500, b"gateway error", {"Content-Type": "text/plain"})
+    partial = sync_playlist(ctx, pid)
+    assert not partial.details["complete"] and partial.details["removed"] == 0 and partial.details["songs"] == 2
+    assert partial.details["missing"] == 2 and "HTTP 500" in playlist_row(ctx, pid)[2]
+
+
 def test_migu_and_kugou_songs_reach_the_library_through_their_signed_and_scrambled_apis(ctx, platforms):
     from catalogsync_ops.pipeline import download_song
 

@@ -72,10 +72,13 @@ RAW_NAMES = {
     "netease": RawNames(("id",), ("name",), ("ar", "artists"), (("al", "name"), ("album", "name"))),
     "kuwo": RawNames(("musicrid", "MUSICRID", "rid", "id"), ("name", "SONGNAME", "songName"), ("artist", "ARTIST"),
                      (("album",), ("ALBUM",))),
-    "qq": RawNames(("mid", "songmid", "id"), ("title", "name", "songname"), ("singer",), (("album", "name"), ("albumname",))),
-    "migu": RawNames(("contentId",), ("songName", "name"), ("singerList", "singers"), (("album",), ("albums", 0, "name"))),
+    "qq": RawNames(("mid", "songmid", "id"), ("title", "name", "songname"), ("singer",),
+                   (("album", "name"), ("albumname",))),
+    "migu": RawNames(("contentId",), ("songName", "name"), ("singerList", "singers"),
+                     (("album",), ("albums", 0, "name"))),
     "kugou": RawNames(("hash", "FileHash"), ("songname", "SongName", "OriSongName", "name"),
-                      ("singerinfo", "singername", "SingerName"), (("albuminfo", "name"), ("album_name",), ("AlbumName",)), upper_ids=True),
+                      ("singerinfo", "singername", "SingerName"),
+                      (("albuminfo", "name"), ("album_name",), ("AlbumName",)), upper_ids=True),
 }
 # What a song's link look-up needs from the platform's own listing of it, kept with the song at
 # sync time (the link itself expires; these ids do not).
@@ -173,7 +176,9 @@ class Listing:
         missing = max(0, declared - len(listed)) if declared is not None else 0
         reason = None
         if page_errors:
-            reason = f"a page of the playlist failed ({page_errors[0]}); {self.name} declares {declared if declared is not None else 'an unknown number of'} songs, {len(listed)} were listed"
+            declares = declared if declared is not None else "an unknown number of"
+            reason = (f"a page of the playlist failed ({page_errors[0]}); {self.name} declares {declares} songs, "
+                      f"{len(listed)} were listed")
         elif unreadable:
             reason = f"{unreadable} page(s) of the playlist came back in a form that could not be read"
         elif declared is None and listed:

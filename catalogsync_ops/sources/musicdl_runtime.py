@@ -267,9 +267,6 @@ class CallLog:
     attempt of its many resolvers; what matters is classified by the adapter and logged by the
     runner). Nothing is decided from its wording."""
 
-    def __init__(self) -> None:
-        self.call: Call | None = None
-
     def _log(self, level: int, message: Any) -> None:
         log.debug("%s", str(message)[:500])
 

@@ -167,7 +167,7 @@ class MusicdlSource(Source):
              **kwargs) -> tuple[Any, Call]:
         """Call musicdl with stdout quiet, requests bounded and observed; raise classified errors."""
         call = Call(self.timeout, self.limiter, self.official, watch=watch, tick=self.tick)
-        self.log.call = self.last_call = call
+        self.last_call = call
         token = CURRENT_CALL.set(call)
         try:
             with quiet_stdout():
@@ -178,7 +178,6 @@ class MusicdlSource(Source):
             raise classify(self.name, what, exc, call) from None
         finally:
             CURRENT_CALL.reset(token)
-            self.log.call = None
         if call.silenced is not None:
             raise classify(self.name, what, None, call)
         return result, call
@@ -193,8 +192,8 @@ class MusicdlSource(Source):
         if identifier and self.raw_names is not None:
             identifier = self.raw_names.normal_id(identifier)
         if not identifier:
-            raise SourceError(f"{self.name}: musicdl returned a song without an id ({getattr(info, 'song_name', '?')!r})",
-                              ErrorClass.PARSE)
+            raise SourceError(f"{self.name}: musicdl returned a song without an id "
+                              f"({getattr(info, 'song_name', '?')!r})", ErrorClass.PARSE)
         title = title or _value(getattr(info, "song_name", None)) or identifier
         if not artists:
             artists = tuple(a for a in _ARTIST_SPLIT.split(str(_value(getattr(info, "singers", None)) or "")) if a)

@@ -39,6 +39,8 @@ class Kugou(CatalogPlatform):
         super().__init__(*args, **kwargs)
         self.by_hash = {song_hash(s): s for s in self.songs.values()}
         self.refused_signatures: list[str] = []
+        self.page_cap = 300  # the most a page holds, whatever pagesize asks (gateways cap it)
+        self.failing_pages: dict[int, Response] = {}
 
     def make_cdn(self) -> AudioLinks:
         return AudioLinks("webfs.kugou.com", _require_browser)
@@ -75,7 +77,9 @@ class Kugou(CatalogPlatform):
                 self.refused_signatures.append(path)
                 return Response.json({"status": 0, "error_code": 20010, "error": "signature error"})
             playlist = self.playlists.get(request.arg("specialid", ""))
-            page, size = int(request.arg("page", "1")), int(request.arg("pagesize", "300"))
+            page, size = int(request.arg("page", "1")), min(self.page_cap, int(request.arg("pagesize", "300")))
+            if page in self.failing_pages:
+                return self.failing_pages[page]
             if playlist is None:
                 return Response.json({"status": 1, "data": {"info": [], "count": 0}})
             chunk = playlist.songs[(page - 1) * size: page * size]

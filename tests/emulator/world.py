@@ -102,6 +102,8 @@ class World:
         self.migu.failing_pages.clear()
         self.migu.redirect_only.clear()
         self.kugou.refused_signatures.clear()
+        self.kugou.failing_pages.clear()
+        self.kugou.page_cap = 300
         for platform in (self.netease, self.kuwo, self.qq, self.migu, self.kugou):
             platform.trickle_s = 0.0
             platform.answers.clear()
