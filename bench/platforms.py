@@ -10,6 +10,11 @@ musicdl cost per song (the look-up of each link at download time, musicdl's own 
 the network. Polite limits are raised for the measured run (the emulator does not mind); the
 default limits are what a real platform would see, reported separately with --polite.
 
+Two baselines: the demo source over plain HTTP on loopback, and the same demo source reached as
+an HTTPS host through the emulator's intercepting proxy (`demo.test`: its API and its audio),
+so that both sides of that ratio pay the same transport (TLS through the same Python proxy)
+and the difference is what musicdl and the adapter cost.
+
 The emulated third-party link services answer (no link: the platform's own API gives it), and
 the Kuwo run uses PLATFORM_LINK_SERVICES=musicdl, musicdl's own order (every service asked
 first), the slowest path; --link-services picks another. musicdl runs in the source host, a
@@ -33,7 +38,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from emulator.catalog import Playlist, Song  # noqa: E402
 from emulator.kuwo import Kuwo  # noqa: E402
-from emulator.proxy import PlatformEmulator  # noqa: E402
+from emulator.proxy import Platform, PlatformEmulator, Request, Response  # noqa: E402
 from emulator.services import LinkServices  # noqa: E402
 
 from catalogsync_ops.demo.catalog import DemoPlaylist, DemoSong  # noqa: E402
@@ -43,6 +48,34 @@ from catalogsync_ops.demo.server import DemoServer  # noqa: E402
 def runnerd(env: dict, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "runnerd", *args], env=env, capture_output=True, text=True,
                           timeout=3600)
+
+
+class DemoOverTLS(Platform):
+    """The demo server as an HTTPS host behind the emulator's proxy: requests are passed on to it,
+    and its answers name this host instead of its loopback address."""
+
+    name = "demo-over-tls"
+    hosts = ("demo.test",)
+
+    def __init__(self, demo_base: str) -> None:
+        super().__init__()
+        self.demo_base = demo_base
+
+    def handle(self, request: Request) -> Response:
+        import http.client
+        from urllib.parse import urlsplit
+
+        target = urlsplit(self.demo_base)
+        conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+        query = f"?{request.path_query}" if request.path_query else ""
+        headers = {k: v for k, v in request.headers.items() if k.lower() in ("range", "if-range", "user-agent")}
+        conn.request(request.method, request.path + query, body=request.body or None, headers=headers)
+        answer = conn.getresponse()
+        body = answer.read().replace(self.demo_base.encode(), b"https://demo.test")
+        conn.close()
+        kept = {k: v for k, v in answer.getheaders() if k.lower() in ("content-type", "content-range", "etag",
+                                                                      "accept-ranges", "last-modified")}
+        return Response(answer.status, body, kept)
 
 
 def _rss(pid: int) -> int:
@@ -134,8 +167,8 @@ def main() -> None:
     kuwo = Kuwo([Playlist("900", "bench", songs)])
     services = LinkServices()
     services.behaviour = {host: "none" for host in services.hosts}  # they answer, with no link
-    emulator = PlatformEmulator(folder / "ca", [kuwo, services]).start()
     demo = DemoServer().start()
+    emulator = PlatformEmulator(folder / "ca", [kuwo, services, DemoOverTLS(demo.base_url)]).start()
     platform = demo.platforms["demo"]
     for i, song in enumerate(songs):
         # Same lengths and format as the emulated songs: the same bytes to move.
@@ -146,17 +179,21 @@ def main() -> None:
     try:
         demo_env = make_home(folder / "demo", {}, DOWNLOAD_SOURCES="demo", DEMO_BASE_URL=demo.base_url, **common)
         base = run(demo_env, f"{demo.base_url}/demo/playlist/bench")
+        tls_env = make_home(folder / "demo-tls", emulator.env(), DOWNLOAD_SOURCES="demo", DEMO_BASE_URL="https://demo.test",
+                            **common)
+        tls = run(tls_env, "https://demo.test/demo/playlist/bench")
         kuwo_env = make_home(folder / "kuwo", emulator.env(), DOWNLOAD_SOURCES="kuwo", PLATFORM_REQUESTS_PER_SECOND=1000,
                              PLATFORM_MAX_CONCURRENT_REQUESTS=args.workers,
                              PLATFORM_LINK_SERVICES=args.link_services, **common)
         real = run(kuwo_env, "https://www.kuwo.cn/playlist_detail/900")
         print(f"{args.songs} songs of {args.seconds:g} s ({len(songs[0].audio) / 1024:.0f} KiB each), "
               f"{args.workers} download workers")
-        for name, r in (("demo source (baseline)", base), ("kuwo via musicdl", real)):
+        for name, r in (("demo source (baseline)", base), ("demo source over TLS", tls), ("kuwo via musicdl", real)):
             print(f"  {name:<24} download {r['songs']} songs in {r['download_s']:.1f} s = {r['songs_per_s']:.1f} songs/s;"
                   f" collect+sync {r['sync_s']:.1f} s; runner peak RSS {r['peak_rss_mb']:.0f} MB")
         print(f"  link services asked by the kuwo run ({args.link_services}): {len(services.seen)} requests")
-        print(f"  download songs/s, musicdl / demo: {real['songs_per_s'] / base['songs_per_s']:.0%} (bar: 80%)")
+        print(f"  download songs/s, musicdl / demo: {real['songs_per_s'] / base['songs_per_s']:.0%} (bar: 80%); "
+              f"musicdl / demo over the same TLS proxy: {real['songs_per_s'] / tls['songs_per_s']:.0%}")
         print(f"  runner peak RSS with musicdl sources in use and {args.workers} download workers: "
               f"{real['peak_rss_mb']:.0f} MB (bar: 60); its source host's peak: {real['host_rss_mb']:.0f} MB")
         if args.polite:

@@ -306,3 +306,17 @@ def test_a_setting_that_names_a_retired_audiobook_platform_says_why(home):
         load_config(home / "catalogsync.env")
     text = str(info.value) + " ".join(str(p) for p in info.value.problems)
     assert "'ximalaya' is no longer offered" in text and "episodes" in text and "remove it" in text
+
+
+def test_no_request_goes_to_the_platform_for_what_the_library_never_uses(platforms):
+    """musicdl asks each platform for every song's lyrics; the product never uses them, so the
+    source host answers those requests itself: one request fewer per song to the platform."""
+    source = build_source("kuwo", settings={"HTTP_TIMEOUT_SECONDS": 3, **QUICK})
+    try:
+        tracks = source.parse_playlist(KUWO_JAY).tracks
+        source.resolve(tracks[0])
+    finally:
+        source.close()
+    hosts = [r.host for r in platforms.emulator.requests]
+    assert len(tracks) == 3 and "mobi.kuwo.cn" in hosts
+    assert "newlyric.kuwo.cn" not in hosts

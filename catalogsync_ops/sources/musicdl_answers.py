@@ -80,6 +80,15 @@ RAW_NAMES = {
                       ("singerinfo", "singername", "SingerName"),
                       (("albuminfo", "name"), ("album_name",), ("AlbumName",)), upper_ids=True),
 }
+# Requests musicdl makes for what the product never uses (lyrics): answered in the source host
+# with an empty 204, never sent. One request fewer per song to the platform: faster, and politer.
+NEEDLESS: dict[str, str] = {
+    "kuwo": r"newlyric\.kuwo\.cn/newlyric\.lrc",
+    "netease": r"music\.163\.com/(?:weapi|api)/song/lyric",
+    "qq": r"c\.y\.qq\.com/lyric/",
+    "migu": r"(?:migu\.cn/MIGUM3\.0/strategy/pc/listen/v1\.0|d\.musicapp\.migu\.cn/lrc)",
+    "kugou": r"(?:krcs\.kugou\.com/search|lyrics\.kugou\.com/download)",
+}
 # What a song's link look-up needs from the platform's own listing of it, kept with the song at
 # sync time (the link itself expires; these ids do not).
 LOOKUP_KEYS: dict[str, tuple[str, ...]] = {

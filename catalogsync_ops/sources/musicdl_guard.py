@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -48,11 +49,13 @@ class Call:
     official: tuple[str, ...] = ()  # domains of the platform's own API and CDN
     watch: Callable[[str], bool] | None = None  # URL paths whose JSON answers are kept in `pages`
     tick: Callable[[float], None] | None = None  # told of progress (the host's deadline follows it)
+    needless: re.Pattern | None = None  # URLs (host and path) of what the product never uses: not sent
     answered: int = 0  # official responses below 400
     failures: list[tuple[ErrorClass, str]] = field(default_factory=list)
     failed_paths: list[str] = field(default_factory=list)
     pages: list[tuple[str, Any]] = field(default_factory=list)  # (path, parsed JSON) of watched answers
     services: dict[str, dict[str, int]] = field(default_factory=dict)  # host -> {"ok", "failed", "timeout"}
+    skipped: int = 0  # needless requests answered without the network
     silenced: BaseException | None = None  # set once the platform stayed silent past the timeout
     silenced_hosts: set[str] = field(default_factory=set)
     retry_after: float | None = None
@@ -142,6 +145,9 @@ class GuardedAdapter(HTTPAdapter):
         limit = call.timeout if call else self.timeout
         host = _host(request.url)
         path = urlsplit(request.url).path
+        if call is not None and call.needless is not None and call.needless.search(f"{host}{path}"):
+            call.skipped += 1
+            return _empty_answer(request)
         official = call is None or call.is_official(host)
         if call is not None and official and call.silenced is not None:
             raise requests.Timeout(f"{request.url}: not tried, the platform already stayed silent for {limit:g} s")
@@ -205,6 +211,15 @@ class GuardedAdapter(HTTPAdapter):
             if call.watch is not None and not stream and call.watch(path):
                 call.pages.append((path, _json_or_none(response)))
         return response
+
+
+def _empty_answer(request) -> requests.Response:
+    """An empty 204 for a request not worth sending (musicdl reads it as "no lyric")."""
+    response = requests.Response()
+    response.status_code, response.reason, response.url, response.request = 204, "No Content", request.url, request
+    response._content = b""
+    response.encoding = "utf-8"
+    return response
 
 
 def _json_or_none(response) -> Any:

@@ -27,6 +27,7 @@ from catalogsync_ops.sources.musicdl_answers import (
     DROPPED_REASON,
     LISTINGS,
     LOOKUP_KEYS,
+    NEEDLESS,
     OFFICIAL_DOMAINS,
     RAW_NAMES,
     SEARCH_SHAPES,
@@ -135,6 +136,7 @@ class MusicdlSource(Source):
         self.raw_names = RAW_NAMES.get(name)
         self.listing = LISTINGS.get(name)
         self.official = OFFICIAL_DOMAINS.get(name, ())
+        self.needless = re.compile(NEEDLESS[name]) if name in NEEDLESS else None
         self.log = CallLog()
         self.tick: Callable[[float], None] | None = None  # the host's deadline follows a call's progress
         _sweep_once()
@@ -166,7 +168,7 @@ class MusicdlSource(Source):
     def _run(self, what: str, fn: Callable, *args, watch: Callable[[str], bool] | None = None,
              **kwargs) -> tuple[Any, Call]:
         """Call musicdl with stdout quiet, requests bounded and observed; raise classified errors."""
-        call = Call(self.timeout, self.limiter, self.official, watch=watch, tick=self.tick)
+        call = Call(self.timeout, self.limiter, self.official, watch=watch, tick=self.tick, needless=self.needless)
         self.last_call = call
         token = CURRENT_CALL.set(call)
         try:

@@ -4,11 +4,21 @@ info, keyword search, the DES-encrypted `mobi.s` link endpoint (which answers pl
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from urllib.parse import parse_qs
 
 from emulator.catalog import AudioLinks, CatalogPlatform, Song
 from emulator.proxy import Request, Response
+
+
+@functools.lru_cache(maxsize=4096)
+def _decrypt_query(raw: str) -> str:
+    """The `q` of a mobi.s link request, as Kuwo's server reads it (musicdl's own DES, in pure
+    Python: kept per query, so that the emulator's CPU does not weigh on what a test measures)."""
+    from musicdl.modules.utils.kuwoutils import KuwoMusicClientUtils
+
+    return KuwoMusicClientUtils.decrypt(base64.b64decode(raw)).rstrip(b"\0").decode("utf-8", "replace")
 
 
 def _require_browser(request: Request) -> str | None:
@@ -68,11 +78,8 @@ class Kuwo(CatalogPlatform):
             page, size = int(request.arg("pn", "0")), int(request.arg("rn", "10"))
             return Response.json({"TOTAL": str(len(hits)), "abslist": [self._abs(s) for s in hits[page * size:(page + 1) * size]]})
         if path == "/mobi.s":
-            from musicdl.modules.utils.kuwoutils import KuwoMusicClientUtils
-
             raw = (request.arg("q", "") or "").replace(" ", "+")  # sent unescaped: parse_qs made "+" a space
-            query = KuwoMusicClientUtils.decrypt(base64.b64decode(raw)).rstrip(b"\0").decode("utf-8", "replace")
-            fields = {k: v[-1] for k, v in parse_qs(query).items()}
+            fields = {k: v[-1] for k, v in parse_qs(_decrypt_query(raw)).items()}
             song = self.songs.get(re.sub(r"\D", "", fields.get("rid", "")))
             if song is None or song.access == "none":
                 return Response(200, b"res not found", {"Content-Type": "text/plain"})
