@@ -241,6 +241,16 @@ def test_metrics_parse_and_match_the_database_and_healthz_names_a_down_runner(ho
     assert sent["download"] == attempts["download"] > 0 and sent["upload"] == attempts["upload"] > 0
     assert families["catalogsync_runner_up"].samples[0].value == 0
     assert families["catalogsync_database_bytes"].samples[0].value == db.stat().st_size
+    # A source whose musicdl does not fit shows as such, one state at a time.
+    from catalogsync_ops.engine import breakers
+
+    breakers.mark_incompatible(conn, "kuwo", "kuwo: missing KuwoMusicClient._parsewithofficialapiv1")
+    families = {f.name: f for f in text_string_to_metric_families(
+        client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).get_data(as_text=True))}
+    states = {s.labels["state"]: s.value for s in families["catalogsync_source_state"].samples
+              if s.labels["source"] == "kuwo"}
+    assert states == {"closed": 0, "open": 0, "half_open": 0, "incompatible": 1}
+    assert [s.value for s in families["catalogsync_source_up"].samples if s.labels["source"] == "kuwo"] == [0]
 
     down = client.get("/healthz")
     assert down.status_code == 503 and down.json["database"] == "ok" and down.json["runner"] == "stopped"
