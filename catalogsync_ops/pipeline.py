@@ -102,6 +102,9 @@ class WorkContext:
         return result
 
     def _record(self, name: str, error_class, error: str | None, started: float) -> None:
+        take = getattr(self._sources.get(name), "take_services", None)
+        if take is not None:
+            breakers.record_services(self.conn, name, take())
         breakers.record(self.conn, name, error_class=error_class, error=error, latency_s=time.monotonic() - started,
                         threshold=int(self.settings.get("SOURCE_BREAKER_FAILURES", 5)),
                         cooldown_s=float(self.settings.get("SOURCE_BREAKER_COOLDOWN_SECONDS", 60)))

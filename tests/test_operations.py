@@ -21,6 +21,7 @@ from webui.auth import create_token, set_password
 
 def undo_v9(conn: sqlite3.Connection) -> None:
     """Back to schema v8 (inside a transaction)."""
+    conn.execute("DROP TABLE link_service_stats")
     for column in ("missing_count", "partial_reason"):
         conn.execute(f"ALTER TABLE playlists DROP COLUMN {column}")
     version = conn.execute("PRAGMA schema_version").fetchone()[0]

@@ -320,3 +320,22 @@ def test_no_request_goes_to_the_platform_for_what_the_library_never_uses(platfor
     hosts = [r.host for r in platforms.emulator.requests]
     assert len(tracks) == 3 and "mobi.kuwo.cn" in hosts
     assert "newlyric.kuwo.cn" not in hosts
+
+
+def test_what_link_services_did_is_counted_in_the_sources_health(ctx, platforms):
+    from emulator.services import KUWO_SERVICES
+
+    from catalogsync_ops.engine import breakers
+    from runnerd.cli.sources import format_health
+
+    ctx.settings.update({**QUICK, "PLATFORM_LINK_SERVICES": "musicdl"})
+    platforms.services.behaviour.update({KUWO_SERVICES[1]: "none", KUWO_SERVICES[2]: "garbage"})
+    sync_playlist(ctx, playlist_id(ctx, KUWO_JAY, "kuwo"))
+    [kuwo] = [row for row in breakers.health(ctx.conn) if row["source"] == "kuwo"]
+    services = kuwo["link_services"]
+    # Each of the three songs asked the services musicdl knows, in its order (the first may be
+    # left alone for a while after another test made it stall: then it is counted as failed).
+    assert services[KUWO_SERVICES[1]] == {"asked": 3, "answered": 3, "failed": 0, "silent": 0}
+    assert services[KUWO_SERVICES[2]] == {"asked": 3, "answered": 3, "failed": 0, "silent": 0}
+    assert sum(services[KUWO_SERVICES[0]].values()) > 0
+    assert any("link service musicapi.haitangw.net: asked 3" in line for line in format_health([kuwo]))

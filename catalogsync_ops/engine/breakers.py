@@ -125,6 +125,22 @@ def record(conn: Connection, source: str, *, error_class: ErrorClass | str | Non
         return "opened"
 
 
+def record_services(conn: Connection, source: str, services: dict[str, dict[str, int]], *,
+                    now: datetime | None = None) -> None:
+    """Count what a call's third-party link services did ({host: {"ok", "failed", "timeout"}})."""
+    if not services:
+        return
+    hour = _hour(now or utcnow())
+    with transaction(conn):
+        conn.executemany(
+            "INSERT INTO link_service_stats (source, service, hour, asked, answered, failed, silent)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, service, hour) DO UPDATE SET"
+            " asked = asked + excluded.asked, answered = answered + excluded.answered,"
+            " failed = failed + excluded.failed, silent = silent + excluded.silent",
+            [(source, host, hour, sum(c.values()), c.get("ok", 0), c.get("failed", 0), c.get("timeout", 0))
+             for host, c in services.items()])
+
+
 def recover_lost_probes(conn: Connection, *, now: datetime | None = None) -> list[str]:
     """At runner start: a probe left half-open by the runner that died is over, and a source found
     incompatible is checked again (the library may have been reinstalled): the next call probes."""
@@ -192,8 +208,11 @@ def health(conn: Connection, *, now: datetime | None = None, hours: int = 24) ->
             for key, n in json.loads(blob).items():
                 by_class[key] = by_class.get(key, 0) + n
         calls = int(stats[0])
+        services = {r[0]: {"asked": r[1], "answered": r[2], "failed": r[3], "silent": r[4]} for r in conn.execute(
+            "SELECT service, SUM(asked), SUM(answered), SUM(failed), SUM(silent) FROM link_service_stats"
+            " WHERE source = ? AND hour >= ? GROUP BY service ORDER BY service", (row["source"], since))}
         out.append({**dict(row), "calls": calls, "failures": int(stats[1]), "failures_by_class": by_class,
-                    "avg_latency_ms": round(stats[2] / calls) if calls else None})
+                    "avg_latency_ms": round(stats[2] / calls) if calls else None, "link_services": services})
     return out
 
 

@@ -310,6 +310,7 @@ class SourceHost:
                                   f"(HTTP_TIMEOUT_SECONDS is {timeout:g}); its process was stopped and the next "
                                   "call starts a new one", ErrorClass.TIMEOUT, source=source.name)
         answer = pending.answer or {}
+        source.add_services(answer.get("services") or {})
         self._after(process)
         if "error" in answer:
             error = error_from_wire(answer["error"])
@@ -378,6 +379,7 @@ class HostedSource(Source):
                        "link_services": link_services}
         self.host = host or shared()
         self._used = False
+        self._services: dict[str, dict[str, int]] = {}  # what link services did, until taken
         self.host.warm()
 
     def recognizes(self, url: str) -> bool:
@@ -386,6 +388,17 @@ class HostedSource(Source):
     def _call(self, method: str, args: list[Any], what: str) -> Any:
         self._used = True
         return self.host.call(self, method, args, what)
+
+    def add_services(self, services: dict[str, dict[str, int]]) -> None:
+        for host, counts in services.items():
+            mine = self._services.setdefault(host, {})
+            for key, n in counts.items():
+                mine[key] = mine.get(key, 0) + int(n)
+
+    def take_services(self) -> dict[str, dict[str, int]]:
+        """What third-party link services did since the last take ({host: {"ok", "failed", "timeout"}})."""
+        taken, self._services = self._services, {}
+        return taken
 
     def parse_playlist(self, url: str) -> PlaylistInfo:
         return playlist_from_wire(self._call("parse_playlist", [url], "reading the playlist"))

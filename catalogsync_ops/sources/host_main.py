@@ -37,6 +37,12 @@ def _rss() -> int:
         return 0
 
 
+def _services(source: Any) -> dict[str, dict[str, int]]:
+    """What the link services did in the source's last call (for the runner's health counts)."""
+    call = getattr(source, "last_call", None)
+    return dict(call.services) if call is not None else {}
+
+
 class Host:
     def __init__(self, out: TextIO) -> None:
         self.out = out
@@ -70,6 +76,7 @@ class Host:
 
     def run(self, message: dict[str, Any]) -> None:
         call_id = message["id"]
+        source = None
         try:
             self.send({"id": call_id, "tick": 0})
             source = self.source(message["key"], message["name"], message["config"])
@@ -83,9 +90,9 @@ class Host:
                 result = resolved_to_wire(source.resolve(track_from_wire(args[0])))
             else:
                 raise SourceError(f"the source host has no method {method!r}", ErrorClass.INTERNAL)
-            self.send({"id": call_id, "ok": result, "rss": _rss()})
+            self.send({"id": call_id, "ok": result, "rss": _rss(), "services": _services(source)})
         except SourceError as exc:
-            self.send({"id": call_id, "error": error_to_wire(exc), "rss": _rss()})
+            self.send({"id": call_id, "error": error_to_wire(exc), "rss": _rss(), "services": _services(source)})
         except Exception as exc:  # noqa: BLE001 - whatever musicdl raised, the runner hears of it
             log.exception("source host: %s of %s failed", message.get("method"), message.get("name"))
             error = SourceError(f"{message.get('name')}: failed inside the source host ({type(exc).__name__}: "

@@ -24,6 +24,9 @@ def format_health(rows: list[dict]) -> list[str]:
         latency = f", {row['avg_latency_ms']} ms a call" if row["avg_latency_ms"] is not None else ""
         error = f"; last error [{row['last_error_class']}] {row['last_error'][:120]}" if row["last_error"] else ""
         lines.append(f"{row['source']:<9} {state:<40} {rate} in 24 h{latency}{error}")
+        for service, c in (row.get("link_services") or {}).items():
+            lines.append(f"          link service {service}: asked {c['asked']}, gave an answer {c['answered']}, "
+                         f"failed {c['failed']}, silent {c['silent']} in 24 h")
     return lines
 
 
