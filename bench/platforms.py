@@ -160,6 +160,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--polite", action="store_true", help="also run Kuwo with the default polite limits")
     parser.add_argument("--link-services", default="musicdl", choices=("official", "official_first", "musicdl"))
+    parser.add_argument("--hosts", type=int, default=1, help="SOURCE_HOST_PROCESSES of the kuwo run")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-platforms-"))
     songs = [Song(str(100000 + i), f"Bench song {i:04d}", (f"Artist {i % 37}",), f"Album {i % 53}", args.seconds)
@@ -184,7 +185,7 @@ def main() -> None:
         tls = run(tls_env, "https://demo.test/demo/playlist/bench")
         kuwo_env = make_home(folder / "kuwo", emulator.env(), DOWNLOAD_SOURCES="kuwo", PLATFORM_REQUESTS_PER_SECOND=1000,
                              PLATFORM_MAX_CONCURRENT_REQUESTS=args.workers,
-                             PLATFORM_LINK_SERVICES=args.link_services, **common)
+                             PLATFORM_LINK_SERVICES=args.link_services, SOURCE_HOST_PROCESSES=args.hosts, **common)
         real = run(kuwo_env, "https://www.kuwo.cn/playlist_detail/900")
         print(f"{args.songs} songs of {args.seconds:g} s ({len(songs[0].audio) / 1024:.0f} KiB each), "
               f"{args.workers} download workers")
@@ -195,7 +196,7 @@ def main() -> None:
         print(f"  download songs/s, musicdl / demo: {real['songs_per_s'] / base['songs_per_s']:.0%} (bar: 80%); "
               f"musicdl / demo over the same TLS proxy: {real['songs_per_s'] / tls['songs_per_s']:.0%}")
         print(f"  runner peak RSS with musicdl sources in use and {args.workers} download workers: "
-              f"{real['peak_rss_mb']:.0f} MB (bar: 60); its source host's peak: {real['host_rss_mb']:.0f} MB")
+              f"{real['peak_rss_mb']:.0f} MB (bar: 60); its {args.hosts} source host(s)' peak: {real['host_rss_mb']:.0f} MB")
         if args.polite:
             polite_env = make_home(folder / "polite", emulator.env(), DOWNLOAD_SOURCES="kuwo", **common)
             polite = run(polite_env, "https://www.kuwo.cn/playlist_detail/900")

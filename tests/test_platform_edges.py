@@ -339,3 +339,22 @@ def test_what_link_services_did_is_counted_in_the_sources_health(ctx, platforms)
     assert services[KUWO_SERVICES[2]] == {"asked": 3, "answered": 3, "failed": 0, "silent": 0}
     assert sum(services[KUWO_SERVICES[0]].values()) > 0
     assert any("link service musicapi.haitangw.net: asked 3" in line for line in format_health([kuwo]))
+
+
+def test_with_two_source_host_processes_two_workers_look_links_up_at_once(platforms):
+    settings = {"HTTP_TIMEOUT_SECONDS": 3, "SOURCE_HOST_PROCESSES": 2, **QUICK}
+    first, second = build_source("kuwo", settings=settings), build_source("kuwo", settings=settings)
+    host = shared()
+    try:
+        tracks = first.parse_playlist(KUWO_JAY).tracks
+        second.resolve(tracks[0])
+        assert host.size == 2 and len(set(host.pids)) == 2  # each worker's source on a process of its own
+    finally:
+        first.close()
+        second.close()
+        host.resize(1)
+    one = build_source("kuwo", settings={**settings, "SOURCE_HOST_PROCESSES": 1})
+    try:
+        assert len(one.parse_playlist(KUWO_JAY).tracks) == 3 and host.size == 1
+    finally:
+        one.close()

@@ -200,6 +200,7 @@ ZH_SETTING_HELP = {
     "MIN_FREE_DISK_MB": "音乐库磁盘剩余空间低于此值（MiB）时，下载以 disk_full 失败而不写入。",
     "PLATFORM_REQUESTS_PER_SECOND": "每秒向每个真实平台（qq、netease、kuwo 等）的接口发出的请求数，带随机抖动：礼貌访问，避免 NAS 被封。",
     "PLATFORM_MAX_CONCURRENT_REQUESTS": "所有工作线程合计，同时向一个平台接口发出的请求数上限。",
+    "SOURCE_HOST_PROCESSES": "运行 musicdl 平台客户端的进程数（源主机），每个约 90 MB：多几个可以让多个下载同时查找链接，适合有空闲核心和内存的 NAS。",
     "PLATFORM_LINK_SERVICES": "从哪里获取歌曲链接：official（只用平台自己的接口）、official_first（平台给不出链接时才用第三方解析服务）或 musicdl（musicdl 的顺序：先第三方服务，常有无损）。第三方服务会收到被查询的每首歌的 id。",
     "SOURCE_BREAKER_FAILURES": "某个来源连续这么多次调用失败（无法连接、无响应、5xx、429）后暂停使用一段冷却时间；只有它能提供的歌曲会等待。",
     "SOURCE_BREAKER_COOLDOWN_SECONDS": "来源熔断后的第一次冷却时间；每次试探失败后加倍，最长一小时。",

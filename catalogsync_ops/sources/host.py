@@ -16,6 +16,9 @@ stalled past every timeout musicdl could have honoured: the host is killed (SIGK
 call fails as `timeout`; calls that were in flight beside it fail as `interrupted` (retried
 without counting against the source). The next call starts a new host.
 
+**Processes.** `SOURCE_HOST_PROCESSES` hosts (default 1, ~90 MB each) share the work; each
+source stays on one, so several workers' link look-ups run at once on more cores.
+
 **Recycling.** After `RECYCLE_CALLS` calls, or once the host's resident memory passes
 `RECYCLE_MB`, the host is retired: new calls go to a new one, and the old one exits when its
 last call is answered. musicdl's leaks, if any, end with the process.
@@ -240,56 +243,83 @@ def _env_key() -> tuple:
 
 
 class SourceHost:
-    """The host of this process's platform sources; one per process (`shared()`)."""
+    """The hosts of this process's platform sources: `size` processes, each source kept on one
+    (a source's calls are one worker's, one at a time); one per process (`shared()`)."""
 
-    def __init__(self, *, recycle_calls: int = RECYCLE_CALLS, recycle_mb: int = RECYCLE_MB) -> None:
+    def __init__(self, *, size: int = 1, recycle_calls: int = RECYCLE_CALLS, recycle_mb: int = RECYCLE_MB) -> None:
+        self.size = max(1, int(size))
         self.recycle_calls = recycle_calls
         self.recycle_mb = recycle_mb
         self._lock = threading.Lock()
-        self._current: _Process | None = None
+        self._slots: list[_Process | None] = [None] * self.size
         self._all: list[_Process] = []
         self._ids = itertools.count(1)
+        self._next_slot = itertools.count()
         self.restarts = 0  # hosts killed at a deadline
 
-    # -------------------------------------------------------- the process
+    # -------------------------------------------------------- the processes
 
-    def _process(self) -> _Process:
+    def slot_for_new_source(self) -> int:
+        return next(self._next_slot) % self.size
+
+    def resize(self, size: int) -> None:
+        """Run `size` host processes from now on (SOURCE_HOST_PROCESSES); extra ones retire."""
+        size = max(1, int(size))
+        with self._lock:
+            if size == self.size:
+                return
+            extra = self._slots[size:]
+            self._slots = (self._slots + [None] * size)[:size]
+            self.size = size
+        for process in extra:
+            if process is not None:
+                process.retire()
+
+    def _process(self, slot: int = 0) -> _Process:
         key = _env_key()
         with self._lock:
-            current = self._current
+            current = self._slots[slot]
             if current is not None and (current.retiring or current.env_key != key or current.proc.poll() is not None):
                 current.retire()
-                current = self._current = None
+                current = self._slots[slot] = None
             if current is None:
-                current = self._current = _Process(key)
+                current = self._slots[slot] = _Process(key)
                 self._all.append(current)
-            self._all = [p for p in self._all if p is current or p.proc.poll() is None]
+            self._all = [p for p in self._all if p in self._slots or p.proc.poll() is None]
             return current
 
-    def warm(self) -> None:
-        """Start the host process now, so that it is up by the first call (Popen does not wait)."""
-        self._process()
+    def warm(self, slot: int = 0) -> None:
+        """Start a host process now, so that it is up by the first call (Popen does not wait)."""
+        self._process(slot)
+
+    def _live(self) -> list[_Process]:
+        return [p for p in self._slots if p is not None and p.proc.poll() is None]
+
+    @property
+    def pids(self) -> list[int]:
+        """The process ids of the hosts that run now."""
+        return [p.pid for p in self._live()]
 
     @property
     def pid(self) -> int | None:
-        current = self._current
-        return current.pid if current is not None and current.proc.poll() is None else None
+        """The first host's process id (None when none runs)."""
+        live = self._live()
+        return live[0].pid if live else None
 
     @property
     def rss(self) -> int:
-        current = self._current
-        return current.rss if current is not None else 0
+        return sum(p.rss for p in self._live())
 
     @property
     def hello(self) -> dict[str, Any] | None:
-        current = self._current
-        return current.hello if current is not None else None
+        live = self._live()
+        return live[0].hello if live else None
 
     # -------------------------------------------------------- calls
 
     def call(self, source: "HostedSource", method: str, args: list[Any], what: str) -> Any:
         """Run `method` of the hosted source; its answer, or the SourceError it ended in."""
-        process = self._process()
+        process = self._process(source.slot % self.size)
         timeout = float(source.config["timeout"])
         first = time.monotonic() - process.started < STARTUP_S and process.calls == 0
         pending = _Pending(next(self._ids), timeout,
@@ -319,11 +349,14 @@ class SourceHost:
             raise error
         return answer.get("ok")
 
+    def _leave_slot(self, process: _Process) -> None:
+        with self._lock:
+            self._slots = [None if p is process else p for p in self._slots]
+
     def _stalled(self, process: _Process, why: str) -> None:
         log.warning("source host %d stopped: %s", process.pid, why)
+        self._leave_slot(process)
         with self._lock:
-            if self._current is process:
-                self._current = None
             self.restarts += 1
         process.kill(f"interrupted: the source host was stopped because {why}")
 
@@ -334,19 +367,17 @@ class SourceHost:
         if process.calls >= self.recycle_calls or process.rss >= self.recycle_mb * 2**20:
             log.info("source host %d retired after %d calls at %.0f MB", process.pid, process.calls,
                      process.rss / 2**20)
-            with self._lock:
-                if self._current is process:
-                    self._current = None
+            self._leave_slot(process)
             process.retire()
 
     def close_source(self, source: "HostedSource") -> None:
-        current = self._current
+        current = self._slots[source.slot % self.size]
         if current is not None and current.proc.poll() is None:
             current.send({"close": source.key})
 
     def stop(self) -> None:
         with self._lock:
-            processes, self._all, self._current = self._all, [], None
+            processes, self._all, self._slots = self._all, [], [None] * self.size
         for process in processes:
             process.stop()
 
@@ -372,15 +403,17 @@ class HostedSource(Source):
     """A platform source whose work runs in the source host; the same interface as any source."""
 
     def __init__(self, name: str, *, timeout: float = 30.0, rate: float = 4.0, concurrency: int = 2,
-                 link_services: str = "official_first", host: SourceHost | None = None) -> None:
+                 link_services: str = "official_first", processes: int = 1, host: SourceHost | None = None) -> None:
         self.name = name
         self.key = f"{os.getpid()}-{next(_keys)}"
         self.config = {"timeout": float(timeout), "rate": float(rate), "concurrency": int(concurrency),
                        "link_services": link_services}
         self.host = host or shared()
+        self.host.resize(processes)
+        self.slot = self.host.slot_for_new_source()
         self._used = False
         self._services: dict[str, dict[str, int]] = {}  # what link services did, until taken
-        self.host.warm()
+        self.host.warm(self.slot % self.host.size)
 
     def recognizes(self, url: str) -> bool:
         return platform_for_url(url) == self.name
