@@ -19,30 +19,29 @@ from catalogsync_ops.store.migrations import v005_platforms, v008_verify, v009_p
 from webui.auth import create_token, set_password
 
 
+def narrow_checks(conn: sqlite3.Connection, widened) -> None:
+    """Put CHECK lists a migration widened back as they were (inside a transaction)."""
+    version = conn.execute("PRAGMA schema_version").fetchone()[0]
+    conn.execute("PRAGMA writable_schema = ON")
+    for table, old, new in widened:
+        sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+        conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = ?", (sql.replace(new, old), table))
+    conn.execute(f"PRAGMA schema_version = {version + 1}")
+    conn.execute("PRAGMA writable_schema = OFF")
+
+
 def undo_v9(conn: sqlite3.Connection) -> None:
     """Back to schema v8 (inside a transaction)."""
     conn.execute("DROP TABLE link_service_stats")
     for column in ("missing_count", "partial_reason"):
         conn.execute(f"ALTER TABLE playlists DROP COLUMN {column}")
-    version = conn.execute("PRAGMA schema_version").fetchone()[0]
-    conn.execute("PRAGMA writable_schema = ON")
-    for table, old, new in v009_platform_edges.WIDENED:
-        sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
-        conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = ?", (sql.replace(new, old), table))
-    conn.execute(f"PRAGMA schema_version = {version + 1}")
-    conn.execute("PRAGMA writable_schema = OFF")
+    narrow_checks(conn, v009_platform_edges.WIDENED)
 
 
 def undo_v8(conn: sqlite3.Connection) -> None:
     """Back to schema v7 (inside a transaction)."""
     conn.execute("DROP TABLE drift")
-    version = conn.execute("PRAGMA schema_version").fetchone()[0]
-    conn.execute("PRAGMA writable_schema = ON")
-    for table, old, new in v008_verify.WIDENED:
-        sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
-        conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = ?", (sql.replace(new, old), table))
-    conn.execute(f"PRAGMA schema_version = {version + 1}")
-    conn.execute("PRAGMA writable_schema = OFF")
+    narrow_checks(conn, v008_verify.WIDENED)
 
 
 def undo_v7(conn: sqlite3.Connection) -> None:

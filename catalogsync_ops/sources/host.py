@@ -306,15 +306,6 @@ class SourceHost:
         live = self._live()
         return live[0].pid if live else None
 
-    @property
-    def rss(self) -> int:
-        return sum(p.rss for p in self._live())
-
-    @property
-    def hello(self) -> dict[str, Any] | None:
-        live = self._live()
-        return live[0].hello if live else None
-
     # -------------------------------------------------------- calls
 
     def call(self, source: "HostedSource", method: str, args: list[Any], what: str) -> Any:

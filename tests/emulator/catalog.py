@@ -43,6 +43,12 @@ class Playlist:
     songs: list[Song]
 
 
+def require_browser(request: Request) -> str | None:
+    """Why a CDN refuses a request whose User-Agent is no browser's (None: it does not)."""
+    agent = request.headers.get("User-Agent") or ""
+    return None if "Mozilla" in agent else f"User-Agent {agent!r} is not a browser"
+
+
 class AudioLinks:
     """Signed, expiring audio links on a platform's CDN host, checked per request."""
 

@@ -11,7 +11,7 @@ import hashlib
 import json
 from urllib.parse import parse_qsl
 
-from emulator.catalog import AudioLinks, CatalogPlatform, Song
+from emulator.catalog import AudioLinks, CatalogPlatform, Song, require_browser
 from emulator.proxy import Request, Response
 
 LIST_SECRET = "OIlwieks28dk2k092lksi2UIkp"
@@ -20,11 +20,6 @@ GATEWAY_OFFERS = ("128", "320")  # qualities the gateway hands out without a mem
 
 def _md5(text: str) -> str:
     return hashlib.md5(text.encode("utf-8")).hexdigest()
-
-
-def _require_browser(request: Request) -> str | None:
-    agent = request.headers.get("User-Agent") or ""
-    return None if "Mozilla" in agent else f"User-Agent {agent!r} is not a browser"
 
 
 def song_hash(song: Song) -> str:
@@ -43,7 +38,7 @@ class Kugou(CatalogPlatform):
         self.failing_pages: dict[int, Response] = {}
 
     def make_cdn(self) -> AudioLinks:
-        return AudioLinks("webfs.kugou.com", _require_browser)
+        return AudioLinks("webfs.kugou.com", require_browser)
 
     def playlist_url(self, playlist_id: str) -> str:
         return f"https://www.kugou.com/yy/special/single/{playlist_id}.html"

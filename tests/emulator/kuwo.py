@@ -8,7 +8,7 @@ import functools
 import re
 from urllib.parse import parse_qs
 
-from emulator.catalog import AudioLinks, CatalogPlatform, Song
+from emulator.catalog import AudioLinks, CatalogPlatform, Song, require_browser
 from emulator.proxy import Request, Response
 
 
@@ -21,11 +21,6 @@ def _decrypt_query(raw: str) -> str:
     return KuwoMusicClientUtils.decrypt(base64.b64decode(raw)).rstrip(b"\0").decode("utf-8", "replace")
 
 
-def _require_browser(request: Request) -> str | None:
-    agent = request.headers.get("User-Agent") or ""
-    return None if "Mozilla" in agent else f"User-Agent {agent!r} is not a browser"
-
-
 class Kuwo(CatalogPlatform):
     name = "kuwo"
     hosts = ("kuwo.cn",)
@@ -36,7 +31,7 @@ class Kuwo(CatalogPlatform):
         self.failing_pages = {}
 
     def make_cdn(self) -> AudioLinks:
-        return AudioLinks("other.web.ra01.sycdn.kuwo.cn", _require_browser)
+        return AudioLinks("other.web.ra01.sycdn.kuwo.cn", require_browser)
 
     def playlist_url(self, playlist_id: str) -> str:
         return f"https://www.kuwo.cn/playlist_detail/{playlist_id}"

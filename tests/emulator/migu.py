@@ -12,7 +12,7 @@ import random
 import re
 from urllib.parse import urlencode
 
-from emulator.catalog import AudioLinks, CatalogPlatform, Song
+from emulator.catalog import AudioLinks, CatalogPlatform, Song, require_browser
 from emulator.proxy import Request, Response
 
 MAGIC = b"\xab\xcd\x01"
@@ -27,11 +27,6 @@ def scramble(payload: dict) -> bytes:
     return MAGIC + bytes([seed]) + bytes((b - seed + KEY[i % len(KEY)]) & 0xFF for i, b in enumerate(plain))
 
 
-def _require_browser(request: Request) -> str | None:
-    agent = request.headers.get("User-Agent") or ""
-    return None if "Mozilla" in agent else f"User-Agent {agent!r} is not a browser"
-
-
 class Migu(CatalogPlatform):
     name = "migu"
     hosts = ("migu.cn",)
@@ -42,7 +37,7 @@ class Migu(CatalogPlatform):
         self.redirect_only: set[str] = set()  # songs whose listen-url names no link (listenSong.do redirects)
 
     def make_cdn(self) -> AudioLinks:
-        return AudioLinks("freetyst.nf.migu.cn", _require_browser)
+        return AudioLinks("freetyst.nf.migu.cn", require_browser)
 
     def playlist_url(self, playlist_id: str) -> str:
         return f"https://music.migu.cn/v3/music/playlist/{playlist_id}"
