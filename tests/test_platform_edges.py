@@ -231,6 +231,11 @@ def test_a_musicdl_that_renamed_what_the_adapter_uses_makes_the_source_incompati
     health = {row["source"]: row for row in breakers.health(ctx.conn)}
     assert health["kuwo"]["state"] == "incompatible" and health["kuwo"]["failures"] == 0
     assert "INCOMPATIBLE" in next(line for line in format_health(list(health.values())) if line.startswith("kuwo"))
+    from catalogsync_ops.engine.attention import describe, needs_attention
+
+    [needed] = [a for a in needs_attention(ctx.conn) if a.get("source") == "kuwo"]
+    assert needed["kind"] == "source_incompatible" and "command" not in needed  # closing its breaker would not help
+    assert "pip install 'catalogsync-ops[musicdl]'" in describe(needed)
     # The next playlist meets the closed source at once and waits too; nothing was failed or removed.
     with pytest.raises(Deferred):
         sync_playlist(ctx, pid)

@@ -37,3 +37,19 @@ def test_the_playlists_page_lists_what_the_platform_could_not_resolve(client, we
     assert f'href="#unresolved-{pid}"' in html
     section = html[html.index('id="unresolved"'):]
     assert "没人 - 下架了" in section and "7103" in section and "no playable link" in section
+
+
+def test_a_source_whose_musicdl_does_not_fit_says_how_to_fix_it_and_offers_no_retry(client, web):
+    from catalogsync_ops.engine import breakers
+
+    _, conn = web
+    breakers.mark_incompatible(conn, "kuwo", "kuwo: the installed musicdl does not fit this release (missing or "
+                                             "changed: KuwoMusicClient._parsewithofficialapiv1)")
+    html = client.get("/").get_data(as_text=True)
+    attention = html[html.index('id="attention"'):html.index("</section>", html.index('id="attention"'))]
+    assert "does not fit the installed musicdl" in attention and "pip install" in attention
+    sources = html[html.index('id="sources"'):]
+    assert "incompatible" in sources and "_parsewithofficialapiv1" in sources
+    assert 'data-action="reset_source"' not in html  # closing its breaker would not help
+    zh = client.get("/", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    assert "与已安装的 musicdl 不兼容" in zh and "不兼容" in zh[zh.index('id="sources"'):]

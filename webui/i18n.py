@@ -24,6 +24,8 @@ ZH = {
     "The last read of these playlists could not be proven whole (a page that failed, fewer songs listed than the platform says it holds). Their songs were added; none was removed or moved. The next sync reads them again.":
         "这些歌单上次读取无法证明是完整的（有一页失败，或列出的歌曲少于平台声明的数量）。读到的歌曲已加入，没有删除或移动任何歌曲。下次同步会重新读取。",
     "Not read": "未读到",
+    "Source %(s)s does not fit the installed musicdl; its songs wait. Reinstall the musicdl extra, then restart runnerd:":
+        "来源 %(s)s 与已安装的 musicdl 不兼容；它的歌曲在等待。请重新安装 musicdl 扩展，然后重启 runnerd：",
     "link from %(service)s": "链接来自 %(service)s",
     "partial": "不完整",
     "partial: %(n)s not read": "不完整：%(n)s 首未读到",

@@ -53,7 +53,10 @@ def needs_attention(conn: Connection, *, library: Path | None = None, disk_free_
         out.append({"kind": "job_failed_items", "job_id": row["id"], "job_type": row["job_type"],
                     "failed": row["failed"], "command": {"kind": "retry_failed_items", "job_id": row["id"]}})
     for source in sources if sources is not None else breakers.health(conn):
-        if source["state"] != "closed":
+        if source["state"] == "incompatible":
+            # Closing its breaker would not help: the installed musicdl must be put right first.
+            out.append({"kind": "source_incompatible", "source": source["source"], "error": source.get("last_error")})
+        elif source["state"] != "closed":
             out.append({"kind": "source_down", "source": source["source"], "until": source.get("open_until"),
                         "error": source.get("last_error"), "command": {"kind": "reset_source", "source": source["source"]}})
     drift = {r[0]: r[1] for r in conn.execute("SELECT kind, COUNT(*) FROM drift WHERE status = 'open' GROUP BY kind")}
@@ -90,6 +93,9 @@ def describe(entry: dict[str, Any]) -> str:
                 f"runnerd retry-failed {entry['job_id']}")
     if kind == "source_down":
         return f"source {entry['source']} is down until {entry['until']}: runnerd source reset {entry['source']}"
+    if kind == "source_incompatible":
+        return (f"source {entry['source']} does not fit the installed musicdl; its songs wait: "
+                "pip install 'catalogsync-ops[musicdl]' into runnerd's environment, then restart runnerd")
     if kind == "drift":
         counts = ", ".join(f"{n} {k}" for k, n in sorted(entry["counts"].items()))
         return f"a verify found drift ({counts}): runnerd drift; runnerd repair"

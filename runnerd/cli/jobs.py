@@ -41,6 +41,10 @@ def format_status(summary: dict[str, Any]) -> str:
                      + (f" ({runner['pause_reason']})" if runner["pause_reason"] else ""))
     lines.append(f"commands pending: {summary['pending_commands']}")
     for down in summary.get("sources_down", []):
+        if down["state"] == "incompatible":
+            lines.append(f"source {down['source']} is INCOMPATIBLE with the installed musicdl "
+                         f"({(down['last_error'] or '')[:160]}) — its songs wait")
+            continue
         when = f"until {down['open_until']}" if down["state"] == "open" else "probing now"
         lines.append(f"source {down['source']} is DOWN ({when}; {down['consecutive_failures']} failures in a row, last "
                      f"[{down['last_error_class']}] {(down['last_error'] or '')[:100]}) — its songs wait; "
