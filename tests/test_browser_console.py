@@ -240,6 +240,10 @@ def test_every_page_in_both_languages_light_and_dark_on_desktop_and_phone(consol
                               "100 were listed",))
         console.conn.execute("UPDATE item_attempts SET details_json = json_set(COALESCE(details_json, '{}'),"
                              " '$.link_service', 'haitangw') WHERE item_id = ?", (failed_item,))
+    from catalogsync_ops.engine import breakers
+
+    breakers.mark_incompatible(console.conn, "kuwo", "kuwo: the installed musicdl does not fit this release (missing "
+                                                     "or changed: KuwoMusicClient._parsewithofficialapiv1)")
     problems = []
     for language in ("en", "zh"):
         for scheme in ("light", "dark"):
