@@ -7,7 +7,7 @@ names that move between releases. None of that may reach the runner. So every pl
 child process (`host_main.py`), reached by JSON lines over its stdin and stdout:
 
 - runner → host: `{"id", "key", "name", "config", "method", "args"}` (a call), `{"close": key}`;
-- host → runner: `{"hello": …}` once, `{"id", "tick": quiet_s}` while a call makes progress
+- host → runner: `{"id", "tick": quiet_s}` while a call makes progress
   (a request started or ended; `quiet_s` > 0 announces a longer wait, a 429 back-off),
   `{"id", "ok": result, "rss"}` or `{"id", "error": {...}, "rss"}` at its end.
 
@@ -128,7 +128,6 @@ class _Process:
         self.write_lock = threading.Lock()
         self.calls = 0
         self.rss = 0
-        self.hello: dict[str, Any] | None = None
         self.retiring = False
         self.killed_for: str | None = None
         self.reader = threading.Thread(target=self._read, name=f"source-host-{self.proc.pid}", daemon=True)
@@ -171,9 +170,6 @@ class _Process:
                 pending.done.set()
 
     def _dispatch(self, message: dict[str, Any]) -> None:
-        if "hello" in message:
-            self.hello = message["hello"]
-            return
         with self.lock:
             pending = self.pending.get(message.get("id"))
             if pending is None:

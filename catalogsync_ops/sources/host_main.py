@@ -137,7 +137,6 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="catalogsync source host: %(levelname)s %(message)s")
     host = Host(out)
-    host.send({"hello": {"pid": os.getpid()}})
     host.serve(sys.stdin)
 
 

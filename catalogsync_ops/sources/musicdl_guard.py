@@ -101,10 +101,6 @@ class _Cooldowns:
         with self._lock:
             return self._until.get(host, 0.0) > time.monotonic()
 
-    def clear(self) -> None:
-        with self._lock:
-            self._until.clear()
-
 
 SERVICE_COOLDOWNS = _Cooldowns()
 _service_limiters: dict[str, Limiter] = {}
