@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -136,6 +137,7 @@ def run(env: dict, pool_url: str) -> dict:
     sync_s = time.perf_counter() - started
     assert runnerd(env, "enqueue", "download").returncode == 0
     peak = [0, 0]
+    before = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "runnerd", "run", "--burst"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -143,6 +145,10 @@ def run(env: dict, pool_url: str) -> dict:
     sampler.start()
     _, err = proc.communicate(timeout=3600)
     download_s = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds of the servers (this process: the demo server, the emulator and its proxy) and
+    # of the runner with its source hosts (reaped children), during the download stage.
+    cpu = [(a.ru_utime + a.ru_stime) - (b.ru_utime + b.ru_stime) for a, b in zip(after, before)]
     sampler.join(timeout=5)
     assert proc.returncode == 0, err[-2000:]
     conn = sqlite3.connect(home / "catalogsync.db")
@@ -150,7 +156,8 @@ def run(env: dict, pool_url: str) -> dict:
                         " WHERE j.job_type = 'download' AND i.status = 'succeeded'").fetchone()[0]
     conn.close()
     return {"songs": done, "download_s": download_s, "songs_per_s": done / download_s, "sync_s": sync_s,
-            "peak_rss_mb": peak[0] / 2**20, "host_rss_mb": peak[1] / 2**20}
+            "peak_rss_mb": peak[0] / 2**20, "host_rss_mb": peak[1] / 2**20,
+            "server_cpu_ms": cpu[0] * 1000 / max(done, 1), "runner_cpu_ms": cpu[1] * 1000 / max(done, 1)}
 
 
 def main() -> None:
@@ -192,6 +199,8 @@ def main() -> None:
         for name, r in (("demo source (baseline)", base), ("demo source over TLS", tls), ("kuwo via musicdl", real)):
             print(f"  {name:<24} download {r['songs']} songs in {r['download_s']:.1f} s = {r['songs_per_s']:.1f} songs/s;"
                   f" collect+sync {r['sync_s']:.1f} s; runner peak RSS {r['peak_rss_mb']:.0f} MB")
+            print(f"  {'':<24} CPU a song: runner (and source hosts) {r['runner_cpu_ms']:.1f} ms, "
+                  f"servers {r['server_cpu_ms']:.1f} ms")
         print(f"  link services asked by the kuwo run ({args.link_services}): {len(services.seen)} requests")
         print(f"  download songs/s, musicdl / demo: {real['songs_per_s'] / base['songs_per_s']:.0%} (bar: 80%); "
               f"musicdl / demo over the same TLS proxy: {real['songs_per_s'] / tls['songs_per_s']:.0%}")

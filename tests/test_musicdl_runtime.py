@@ -75,3 +75,32 @@ def test_another_client_costs_no_browser_list_parse(tmp_path):
     assert seen["peak"] < 4 * 2**20, f"making a client peaked at {seen['peak'] / 2**20:.1f} MB"
     assert all(agent.startswith("Mozilla/5.0") for agent in seen["agents"]), seen["agents"]
     assert len(set(seen["agents"])) > 1, "a random pick, not one fixed string"
+
+
+def test_remembered_cipher_blocks_and_names_answer_as_musicdl_does(tmp_path):
+    """Kuwo's query cipher and musicdl's name cleaning are remembered for speed: the answers must
+    be musicdl's own, for queries and names never seen before and for ones seen again."""
+    seen = run_python("""
+        import json, random
+        from catalogsync_ops.sources.musicdl_runtime import client_class
+        client_class("kuwo")
+        from musicdl.modules.utils.kuwoutils import KuwoMusicClientUtils as utils
+        import musicdl.modules.sources.kuwo as kuwo
+        remembered_des, remembered_names = utils.des64, kuwo.legalizestring
+        rng = random.Random(7)
+        queries = [f"user=0&corp=kuwo&p2p=1&type=convert_url2&sig=0&format={f}&rid={rng.randrange(10**9)}"
+                   for f in ("flac", "mp3") for _ in range(40)] + ["", "x", "12345678", "\\u00e9t\\u00e9 ★ 周杰伦"]
+        names = ["Love &amp; Hate", "<b>Bold</b> title", "周杰伦&amp;费玉清", "", None, "a" * 300, "Ünïcödé\\u00e9"]
+        fast = [utils.encryptquery(q) for q in queries + queries]
+        fast_names = [kuwo.legalizestring(n) for n in names + names]
+        utils.des64 = staticmethod(remembered_des.plain)
+        kuwo.legalizestring = remembered_names.plain
+        plain = [utils.encryptquery(q) for q in queries + queries]
+        plain_names = [kuwo.legalizestring(n) for n in names + names]
+        print(json.dumps({"remembered": [getattr(remembered_des, "remembered", False),
+                                         getattr(remembered_names, "remembered", False)],
+                          "same": fast == plain, "same_names": fast_names == plain_names, "n": len(set(fast))}))
+    """, tmp_path)
+    assert seen["remembered"] == [True, True]
+    assert seen["same"] and seen["same_names"]
+    assert seen["n"] == 84  # distinct queries give distinct ciphertexts

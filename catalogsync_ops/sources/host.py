@@ -6,7 +6,9 @@ names that move between releases. None of that may reach the runner. So every pl
 (`qq`, `netease`, `kuwo`, …) is a `HostedSource` here, a small proxy; the work happens in one
 child process (`host_main.py`), reached by JSON lines over its stdin and stdout:
 
-- runner → host: `{"id", "key", "name", "config", "method", "args"}` (a call), `{"close": key}`;
+- runner → host: `{"id", "key", "name", "config", "method", "args"}` (a call),
+  `{"prepare": key, "name", "config"}` (make the source now, before its first call: musicdl's
+  imports and client take a second or two), `{"close": key}`;
 - host → runner: `{"id", "tick": quiet_s}` while a call makes progress
   (a request started or ended; `quiet_s` > 0 announces a longer wait, a 429 back-off),
   `{"id", "ok": result, "rss"}` or `{"id", "error": {...}, "rss"}` at its end.
@@ -284,9 +286,12 @@ class SourceHost:
             self._all = [p for p in self._all if p in self._slots or p.proc.poll() is None]
             return current
 
-    def warm(self, slot: int = 0) -> None:
-        """Start a host process now, so that it is up by the first call (Popen does not wait)."""
-        self._process(slot)
+    def warm(self, slot: int = 0, source: "HostedSource | None" = None) -> None:
+        """Start a host process now, and make `source` in it, so that both are ready by the
+        first call (neither waits: Popen does not, the host makes the source on a thread)."""
+        process = self._process(slot)
+        if source is not None:
+            process.send({"prepare": source.key, "name": source.name, "config": source.config})
 
     def _live(self) -> list[_Process]:
         return [p for p in self._slots if p is not None and p.proc.poll() is None]
@@ -400,7 +405,7 @@ class HostedSource(Source):
         self.slot = self.host.slot_for_new_source()
         self._used = False
         self._services: dict[str, dict[str, int]] = {}  # what link services did, until taken
-        self.host.warm(self.slot % self.host.size)
+        self.host.warm(self.slot % self.host.size, self)
 
     def recognizes(self, url: str) -> bool:
         return platform_for_url(url) == self.name
@@ -432,5 +437,4 @@ class HostedSource(Source):
                         size=data.get("size"), service=data.get("service"))
 
     def close(self) -> None:
-        if self._used:
-            self.host.close_source(self)
+        self.host.close_source(self)

@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from typing import Any, TextIO
 
 from catalogsync_ops.errors import ErrorClass, SourceError
@@ -28,13 +29,22 @@ log = logging.getLogger("catalogsync_ops.source_host")
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
+_measured = [0.0, 0]  # when this process's RSS was last read, and what it was
+
+
 def _rss() -> int:
-    """This process's resident memory, in bytes (0 where /proc is missing)."""
+    """This process's resident memory, in bytes (0 where /proc is missing), read at most once a
+    second (the runner recycles the host on it; every answer carries it)."""
+    now = time.monotonic()
+    if now - _measured[0] < 1.0:
+        return int(_measured[1])
     try:
         with open("/proc/self/statm", encoding="ascii") as statm:
-            return int(statm.read().split()[1]) * _PAGE
+            rss = int(statm.read().split()[1]) * _PAGE
     except (OSError, ValueError, IndexError):
-        return 0
+        rss = 0
+    _measured[:] = [now, rss]
+    return rss
 
 
 def _services(source: Any) -> dict[str, dict[str, int]]:
@@ -78,7 +88,6 @@ class Host:
         call_id = message["id"]
         source = None
         try:
-            self.send({"id": call_id, "tick": 0})
             source = self.source(message["key"], message["name"], message["config"])
             source.tick = lambda quiet_s: self.send({"id": call_id, "tick": quiet_s})
             method, args = message["method"], message["args"]
@@ -98,6 +107,13 @@ class Host:
             error = SourceError(f"{message.get('name')}: failed inside the source host ({type(exc).__name__}: "
                                 f"{str(exc)[:300]})", ErrorClass.INTERNAL, source=message.get("name"))
             self.send({"id": call_id, "error": error_to_wire(error), "rss": _rss()})
+
+    def prepare(self, message: dict[str, Any]) -> None:
+        """Make a source before its first call. What fails here is said by that call."""
+        try:
+            self.source(str(message["prepare"]), message["name"], message["config"])
+        except Exception:  # noqa: BLE001 - the first call makes the source again and reports why
+            log.debug("source host: %s could not be prepared", message.get("name"), exc_info=True)
 
     def close(self, key: str) -> None:
         with self.sources_lock:
@@ -119,6 +135,9 @@ class Host:
                 continue
             if "close" in message:
                 self.close(str(message["close"]))
+                continue
+            if "prepare" in message:
+                threading.Thread(target=self.prepare, args=(message,), daemon=True).start()
                 continue
             thread = threading.Thread(target=self.run, args=(message,), name=f"call-{message.get('id')}",
                                       daemon=True)

@@ -59,7 +59,7 @@ class Call:
     silenced: BaseException | None = None  # set once the platform stayed silent past the timeout
     silenced_hosts: set[str] = field(default_factory=set)
     retry_after: float | None = None
-    _last_tick: float = 0.0
+    _last_tick: float = field(default_factory=time.monotonic)  # the host says so as the call starts
 
     def fail(self, error_class: ErrorClass, detail: str, path: str = "") -> None:
         self.failures.append((error_class, detail))

@@ -151,6 +151,9 @@ class MusicdlSource(Source):
         self.limiter = limiter_for(name, rate=rate, concurrency=concurrency)
         self.can_parse = can_parse_playlists(name)
         self.last_call: Call | None = None
+        # musicdl imports two modules the first time it asks whether a link is valid: now, not
+        # inside the first look-up (where every worker's first call would wait on that import).
+        _ = import_utils().SongInfo(source=name).with_valid_download_url
 
     def configure(self, *, timeout: float, rate: float, concurrency: int, link_services: str) -> None:
         """New settings from the runner (each call carries them; the client stays)."""
