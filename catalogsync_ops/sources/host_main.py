@@ -8,6 +8,7 @@ closed when the runner says so or when stdin ends.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -110,10 +111,8 @@ class Host:
 
     def prepare(self, message: dict[str, Any]) -> None:
         """Make a source before its first call. What fails here is said by that call."""
-        try:
+        with contextlib.suppress(Exception):  # the first call makes the source again and says why
             self.source(str(message["prepare"]), message["name"], message["config"])
-        except Exception:  # noqa: BLE001 - the first call makes the source again and reports why
-            log.debug("source host: %s could not be prepared", message.get("name"), exc_info=True)
 
     def close(self, key: str) -> None:
         with self.sources_lock:

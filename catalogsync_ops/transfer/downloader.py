@@ -95,8 +95,18 @@ def remove_partial(dest: Path) -> None:
     _drop_part(part_path_for(dest))
 
 
+def _write_meta(meta_path: Path, meta: dict) -> None:
+    """The sidecar is replaced whole: a kill while it is written leaves the old one (still
+    naming the part's validator), never an empty one that would make the next attempt start over.
+    Not fsynced: after a power cut a lost sidecar only costs a download from the start."""
+    tmp = meta_path.with_name(meta_path.name + ".tmp")
+    tmp.write_text(json.dumps(meta), encoding="utf-8")
+    os.replace(tmp, meta_path)
+
+
 def _drop_part(part: Path) -> None:
-    for path in (part, _meta_path(part)):
+    meta = _meta_path(part)
+    for path in (part, meta, meta.with_name(meta.name + ".tmp")):
         try:
             path.unlink()
         except FileNotFoundError:
@@ -193,9 +203,6 @@ def fetch(
                               ErrorClass.CHECKSUM_MISMATCH)
         if total is not None:
             check_free_space(part.parent, total - start, min_free_bytes)
-        meta_path.write_text(json.dumps({"url": url, "etag": response.headers.get("ETag"),
-                                         "last_modified": response.headers.get("Last-Modified"), "size": total}),
-                             encoding="utf-8")
         digest = hashlib.sha256() if hash_body else None
         mode = "r+b" if start else "wb"
         if start and digest is not None:
@@ -213,6 +220,10 @@ def fetch(
             with open(part, mode) as handle:
                 handle.seek(start)
                 handle.truncate()
+                handle.flush()
+                # The part holds only bytes of this answer's file now: its validator may be kept.
+                _write_meta(meta_path, {"url": url, "etag": response.headers.get("ETag"),
+                                        "last_modified": response.headers.get("Last-Modified"), "size": total})
                 written = _write_chunks(_arriving(response, chunk_size), handle, digest, cancel, throttle, written,
                                         total)
         except Canceled:
