@@ -132,7 +132,7 @@ SYNOLOGY = ROOT / "deploy" / "synology"
 
 def synology(script: str, root: Path, **extra: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CATALOGSYNC")}
-    env.update(CATALOGSYNC_ROOT=str(root), START_CHECK_SECONDS="2", **extra)
+    env.update(CATALOGSYNC_ROOT=str(root), START_WAIT_SECONDS="60", **extra)
     return subprocess.run(["bash", str(SYNOLOGY / script)], env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -195,6 +195,31 @@ def test_boot_up_scripts_are_safe_to_start_twice_and_stop_cleanly(tmp_path):
         assert probe.connect_ex(("127.0.0.1", port)) != 0  # the console is gone too
     log = (home / "logs" / "runnerd.log").read_text()
     assert "already running" in log
+
+
+def test_a_boot_up_script_waits_for_ready_however_slow_the_start_and_reports_a_failed_one(tmp_path):
+    """The script reports "started" only once the program said it is ready (not after a fixed
+    pause), waits for a slow start, and reports a program that ends at once with its log."""
+    root = tmp_path / "catalogsync"
+    venv = root / "venv" / "bin"
+    venv.mkdir(parents=True)
+    (root / "home").mkdir()
+    (root / "home" / "catalogsync.env").write_text("")
+    slow = venv / "runnerd"  # ready after 2.5 s, as a slow NAS is
+    slow.write_text("#!/usr/bin/env bash\nsleep 2.5\necho $$ > \"$CATALOGSYNC_READY_FILE\"\nexec sleep 30\n")
+    slow.chmod(0o755)
+    started = time.monotonic()
+    done = synology("start_runnerd.sh", root, VENV_DIR=str(root / "venv"))
+    waited = time.monotonic() - started
+    pid = int((root / "home" / "logs" / "runnerd.pid").read_text())
+    try:
+        assert done.returncode == 0 and f"runnerd started (pid {pid})" in done.stdout, (done.stdout, done.stderr)
+        assert waited >= 2.5
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    slow.write_text("#!/usr/bin/env bash\necho 'runnerd: the settings file has a bad line 3' >&2\nexit 2\n")
+    done = synology("start_runnerd.sh", root, VENV_DIR=str(root / "venv"))
+    assert done.returncode == 2 and "did not start (exit 2)" in done.stderr and "bad line 3" in done.stderr
 
 
 def test_the_nightly_timer_queues_one_full_pipeline_and_never_stacks_a_second(home: Path, tmp_path, opened):

@@ -96,6 +96,9 @@ def test_every_request_to_a_platform_is_paced(platforms):
         source.close()
     starts = platforms.kuwo.started
     assert len(starts) >= 5
-    gaps = [b - a for a, b in zip(starts, starts[1:])]
-    assert min(gaps) >= 0.09, gaps  # 10 a second: never two within 0.1 s (less a little clock slack)
+    # 10 a second: the requests leave 0.1 s apart. They are timed as they arrive, which a busy
+    # machine delays by a few tens of milliseconds: every span of k requests is (k-1) x 0.1 s,
+    # less that much.
+    spans = [(j - i, starts[j] - starts[i]) for i in range(len(starts)) for j in range(i + 1, len(starts))]
+    assert all(span >= 0.1 * k - 0.05 for k, span in spans), [b - a for a, b in zip(starts, starts[1:])]
     assert time.monotonic() - started >= 0.1 * (len(starts) - 1)

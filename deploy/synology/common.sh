@@ -30,23 +30,37 @@ need_runtime() {
     fi
 }
 
-# Start a long-running command in the background with its output appended to a log file;
-# report whether it is still alive a moment later (a boot-up task should not block).
+# Start a long-running command in the background with its output appended to a log file, and
+# wait until it says it is ready (it writes its pid to $LOG_FILE_DIR/<name>.ready: systemd's
+# READY=1, said to a file) or ends (exit 0: another instance already serves; the log says which).
+# A slow NAS may take a while to start Python: START_WAIT_SECONDS (default 120) bounds the wait,
+# after which the script leaves it starting and says so (a boot-up task should not block).
 start_background() {
     local name="$1"; shift
     mkdir -p "$LOG_FILE_DIR"
     local log="$LOG_FILE_DIR/$name.log"
+    local ready="$LOG_FILE_DIR/$name.ready"
+    rm -f "$ready"
     echo "--- $(date -u +%Y-%m-%dT%H:%M:%SZ) starting: $*" >>"$log"
-    nohup "$@" >>"$log" 2>&1 </dev/null &
+    CATALOGSYNC_READY_FILE="$ready" nohup "$@" >>"$log" 2>&1 </dev/null &
     local pid=$!
-    sleep "${START_CHECK_SECONDS:-3}"
-    if kill -0 "$pid" 2>/dev/null; then
-        echo "$pid" >"$LOG_FILE_DIR/$name.pid"
-        echo "$name started (pid $pid); log: $log"
-        return 0
-    fi
-    wait "$pid"
-    local code=$?
+    local waited=0 limit=$(( ${START_WAIT_SECONDS:-120} * 5 ))
+    while kill -0 "$pid" 2>/dev/null; do
+        if [ -f "$ready" ] && [ "$(cat "$ready" 2>/dev/null)" = "$pid" ]; then
+            echo "$pid" >"$LOG_FILE_DIR/$name.pid"
+            echo "$name started (pid $pid); log: $log"
+            return 0
+        fi
+        if [ "$waited" -ge "$limit" ]; then
+            echo "$pid" >"$LOG_FILE_DIR/$name.pid"
+            echo "$name is still starting after ${START_WAIT_SECONDS:-120} s (pid $pid); see $log"
+            return 0
+        fi
+        sleep 0.2 2>/dev/null || sleep 1
+        waited=$((waited + 1))
+    done
+    local code=0
+    wait "$pid" || code=$?
     if [ "$code" = 0 ]; then
         # --if-not-running: another instance already serves; the log says which.
         tail -n 1 "$log"
