@@ -145,7 +145,8 @@ def main() -> None:
         nightly_id = conn.execute("SELECT MAX(id) FROM job_runs WHERE job_type = 'full_pipeline'").fetchone()[0]
         job = conn.execute("SELECT status FROM job_runs WHERE id = ?", (nightly_id,)).fetchone()[0]
         stages = conn.execute("SELECT s.stage_type, (julianday(s.finished_at) - julianday(s.materialized_at)) * 86400,"
-                              " s.n_succeeded + s.n_failed + s.n_skipped FROM job_stages s JOIN job_runs j ON j.id = s.job_id"
+                              " s.n_succeeded + s.n_failed + s.n_skipped FROM job_stages s JOIN job_runs j ON j.id = "
+                              "s.job_id"
                               " WHERE j.id = ? ORDER BY s.seq_no", (nightly_id,)).fetchall()
         downloads = conn.execute("SELECT COUNT(*) FROM item_attempts a JOIN job_items i ON i.id = a.item_id"
                                  " WHERE i.item_type = 'song' AND i.job_id = ?", (nightly_id,)).fetchone()[0]
@@ -171,7 +172,8 @@ def main() -> None:
               f"({len(first.written):,} files, {first.songs:,} entries)")
         print(f"  playlists written again, nothing changed:           {export_again:6.2f} s  "
               f"({len(again.written)} rewritten, {again.unchanged:,} unchanged)")
-        print(f"  console /playlists:     p50 {playlists_page[0]:6.1f} ms  p95 {playlists_page[1]:6.1f} ms (one request at a time)")
+        print(f"  console /playlists:     p50 {playlists_page[0]:6.1f} ms  p95 {playlists_page[1]:6.1f} ms (one "
+              "request at a time)")
         print(f"  console /playlists/1:   p50 {one_page[0]:6.1f} ms  p95 {one_page[1]:6.1f} ms")
     finally:
         server.shutdown()

@@ -27,8 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 TITLES = ["晴天", "愛在西元前", "後來", "十年", "海闊天空", "千千闕歌", "當愛已成往事", "Love Story", "Shape of You",
-          "夜に駆ける", "밤편지", "簡單愛", "傷心太平洋", "光年之外", "Blinding Lights", "紅日", "歲月神偷", "Someone You Loved"]
-ARTISTS = ["周杰倫", "陳奕迅", "劉若英", "Beyond", "張國榮", "Taylor Swift", "Ed Sheeran", "YOASOBI", "IU", "G.E.M.鄧紫棋",
+          "夜に駆ける", "밤편지", "簡單愛", "傷心太平洋", "光年之外", "Blinding Lights", "紅日", "歲月神偷",
+          "Someone You Loved"]
+ARTISTS = ["周杰倫", "陳奕迅", "劉若英", "Beyond", "張國榮", "Taylor Swift", "Ed Sheeran", "YOASOBI", "IU",
+           "G.E.M.鄧紫棋",
            "李克勤", "金玟岐", "The Weeknd", "Lewis Capaldi", "任賢齊", "梅艷芳"]
 NOTES = ["", "", "", " (Live)", " (伴奏)", " (KTV版)", " (国语版)", " (Remastered 2011)", " (电影《后会无期》主题曲)",
          " - Live", " (feat. 某人)", " (Taylor's Version)", " (钢琴版)", " (DJ版)", " (翻自 周杰伦)"]

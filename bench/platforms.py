@@ -148,7 +148,7 @@ def run(env: dict, pool_url: str) -> dict:
     after = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     # CPU seconds of the servers (this process: the demo server, the emulator and its proxy) and
     # of the runner with its source hosts (reaped children), during the download stage.
-    cpu = [(a.ru_utime + a.ru_stime) - (b.ru_utime + b.ru_stime) for a, b in zip(after, before)]
+    cpu = [(a.ru_utime + a.ru_stime) - (b.ru_utime + b.ru_stime) for a, b in zip(after, before, strict=True)]
     sampler.join(timeout=5)
     assert proc.returncode == 0, err[-2000:]
     conn = sqlite3.connect(home / "catalogsync.db")
@@ -190,14 +190,16 @@ def main() -> None:
         tls_env = make_home(folder / "demo-tls", emulator.env(), DOWNLOAD_SOURCES="demo", DEMO_BASE_URL="https://demo.test",
                             **common)
         tls = run(tls_env, "https://demo.test/demo/playlist/bench")
-        kuwo_env = make_home(folder / "kuwo", emulator.env(), DOWNLOAD_SOURCES="kuwo", PLATFORM_REQUESTS_PER_SECOND=1000,
+        kuwo_env = make_home(folder / "kuwo", emulator.env(), DOWNLOAD_SOURCES="kuwo",
+                             PLATFORM_REQUESTS_PER_SECOND=1000,
                              PLATFORM_MAX_CONCURRENT_REQUESTS=args.workers,
                              PLATFORM_LINK_SERVICES=args.link_services, SOURCE_HOST_PROCESSES=args.hosts, **common)
         real = run(kuwo_env, "https://www.kuwo.cn/playlist_detail/900")
         print(f"{args.songs} songs of {args.seconds:g} s ({len(songs[0].audio) / 1024:.0f} KiB each), "
               f"{args.workers} download workers")
         for name, r in (("demo source (baseline)", base), ("demo source over TLS", tls), ("kuwo via musicdl", real)):
-            print(f"  {name:<24} download {r['songs']} songs in {r['download_s']:.1f} s = {r['songs_per_s']:.1f} songs/s;"
+            print(f"  {name:<24} download {r['songs']} songs in {r['download_s']:.1f} s = {r['songs_per_s']:.1f} "
+                  "songs/s;"
                   f" collect+sync {r['sync_s']:.1f} s; runner peak RSS {r['peak_rss_mb']:.0f} MB")
             print(f"  {'':<24} CPU a song: runner (and source hosts) {r['runner_cpu_ms']:.1f} ms, "
                   f"servers {r['server_cpu_ms']:.1f} ms")
@@ -205,7 +207,8 @@ def main() -> None:
         print(f"  download songs/s, musicdl / demo: {real['songs_per_s'] / base['songs_per_s']:.0%} (bar: 80%); "
               f"musicdl / demo over the same TLS proxy: {real['songs_per_s'] / tls['songs_per_s']:.0%}")
         print(f"  runner peak RSS with musicdl sources in use and {args.workers} download workers: "
-              f"{real['peak_rss_mb']:.0f} MB (bar: 60); its {args.hosts} source host(s)' peak: {real['host_rss_mb']:.0f} MB")
+              f"{real['peak_rss_mb']:.0f} MB (bar: 60); its {args.hosts} source host(s)' peak: "
+              f"{real['host_rss_mb']:.0f} MB")
         if args.polite:
             polite_env = make_home(folder / "polite", emulator.env(), DOWNLOAD_SOURCES="kuwo", **common)
             polite = run(polite_env, "https://www.kuwo.cn/playlist_detail/900")

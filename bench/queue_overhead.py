@@ -156,7 +156,8 @@ def run_bare(db: Path, n: int, threads: int, shape: str) -> dict:
     setup.close()
     # Each shape claims through its own best index, as a hand-written queue would.
     order = "id" if shape == "minimal" else "next_attempt_at, id"
-    where = "status = 'queued'" if shape == "minimal" else "stage_id = 1 AND status = 'queued' AND next_attempt_at <= 'z'"
+    where = ("status = 'queued'" if shape == "minimal"
+             else "stage_id = 1 AND status = 'queued' AND next_attempt_at <= 'z'")
     claim_sql = (f"UPDATE bare_items SET status = 'running' WHERE id = (SELECT id FROM bare_items WHERE {where}"
                  f" ORDER BY {order} LIMIT 1) AND status = 'queued' RETURNING id")
     locked = [0]
@@ -227,7 +228,8 @@ def main() -> None:
         print()
         print(f"{args.threads} threads, {args.items:,} items per round, best of {args.rounds} rounds, same file")
         print(f"  ours, worker loop (complete + next claim per commit):  {best:,.0f} items/s   (bar: >= 3,000)")
-        print(f"  ours, claim and complete committed separately:         {max(r['rate'] for r in separate):,.0f} items/s")
+        print(f"  ours, claim and complete committed separately:         {max(r['rate'] for r in separate):,.0f} "
+              "items/s")
         for shape in BARE_TABLES:
             rate = max(r["rate"] for r in bare[shape])
             print(f"  bare loop, {shape + ' table:':<27} {rate:>10,.0f} items/s   ours = {best / rate:.0%} of it"
@@ -251,10 +253,12 @@ def main() -> None:
             cost_small = claim_cost(small_db, small_stage, samples)
             cost_big = claim_cost(big_db, big_stage, samples)
             print()
-            print(f"claim from 60,000 queued items:                         {cost_small * 1e6:,.0f} µs (median of {samples})")
+            print(f"claim from 60,000 queued items:                         {cost_small * 1e6:,.0f} µs (median of "
+                  f"{samples})")
             print(f"claim from 1,000,000 items (100,000 queued):            {cost_big * 1e6:,.0f} µs "
                   f"(built in {built:.0f}s)")
-            print(f"  ratio big / small:                                     {cost_big / cost_small:.2f}x   (bar: <= 2x)")
+            print(f"  ratio big / small:                                     {cost_big / cost_small:.2f}x   (bar: <= "
+                  "2x)")
 
 
 if __name__ == "__main__":

@@ -107,7 +107,8 @@ def idle_figures(home: Path, idle_seconds: float, samples: int = 40) -> dict:
             kind = "pause_runner" if i % 2 == 0 else "resume_runner"
             t0 = time.perf_counter()
             command_id, _ = submit_command(conn, kind, {})
-            while conn.execute("SELECT status FROM job_commands WHERE id = ?", (command_id,)).fetchone()[0] == "pending":
+            while conn.execute("SELECT status FROM job_commands WHERE id = ?", (command_id,
+                                                                                )).fetchone()[0] == "pending":
                 time.sleep(0.005)
             latencies.append(time.perf_counter() - t0)
             time.sleep(0.05)

@@ -220,7 +220,8 @@ def main() -> None:
         for name in ("download_ours", "download_ours_hashed", "download_requests", "download_curl", "upload_ours",
                      "upload_boto3", "upload_ours_crc", "upload_boto3_crc"):
             r = rows[name]
-            print(f"  {name:<20} {r['mbps']:8.1f} MB/s   CPU {r['cpu_per_mb_ms']:5.2f} ms/MB   peak RSS {r['rss_mb']:6.1f} MB")
+            print(f"  {name:<20} {r['mbps']:8.1f} MB/s   CPU {r['cpu_per_mb_ms']:5.2f} ms/MB   peak RSS "
+                  f"{r['rss_mb']:6.1f} MB")
 
         def ratio(a: str, b: str) -> str:
             return f"{rows[a]['mbps'] / rows[b]['mbps']:.0%}"

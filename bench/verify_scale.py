@@ -38,7 +38,8 @@ from catalogsync_ops.store.database import open_database  # noqa: E402
 
 def make_home(tmp: Path, name: str) -> tuple[Path, dict]:
     home = tmp / name
-    subprocess.run([sys.executable, "-m", "runnerd", "init", "--home", str(home)], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "runnerd", "init", "--home", str(home)], check=True,
+                   stdout=subprocess.DEVNULL)
     set_env(home / "catalogsync.env", MIN_FREE_DISK_MB=0, PLAYLIST_EXPORT="false")
     open_database(home / "catalogsync.db").close()
     return home, {**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}
@@ -66,7 +67,8 @@ def build_library(home: Path, n: int, size: int, *, mirror: bool) -> list[Path]:
         conn.executemany("INSERT INTO songs (id, platform, external_id, title, created_at, updated_at)"
                          " VALUES (?, 'demo', ?, ?, ?, ?)", [(i, str(i), f"Song {i}", ts, ts) for i in range(1, n + 1)])
         conn.executemany("INSERT INTO file_locations (song_id, library_root, rel_path, size_bytes, sha256, format,"
-                         " source, verified_at, mtime_ns, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         " source, verified_at, mtime_ns, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                         "?, ?)",
                          rows)
         if mirror:
             conn.execute("INSERT INTO upload_tasks (file_location_id, backend, bucket, object_key, status, size_bytes,"

@@ -38,7 +38,8 @@ WRK_SCRIPT = """
 done = function(summary, latency, requests)
   io.write(string.format("RESULT p50_us=%d p95_us=%d requests=%d seconds=%.3f errors=%d\\n",
     latency:percentile(50), latency:percentile(95), summary.requests, summary.duration / 1e6,
-    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write
+      + summary.errors.timeout))
 end
 """
 
@@ -62,15 +63,18 @@ def build(db: Path, items: int, songs: int, logs: int) -> tuple[int, int]:
                 [(job_id, stage_id, f"song:{i}", "succeeded" if i % 10 else "queued", ts, i % songs + 1,
                   f"Artist - Song {i}", ts, ts) for i in range(start, min(items, start + batch))])
         for start in range(0, logs, batch):
-            conn.executemany("INSERT INTO job_logs (created_at, level, logger, job_id, message) VALUES (?, ?, 'runnerd', ?, ?)",
+            conn.executemany("INSERT INTO job_logs (created_at, level, logger, job_id, message) VALUES (?, ?, "
+                             "'runnerd', ?, ?)",
                              [(ts, "INFO" if i % 50 else "ERROR", job_id, f"log line {i}")
                               for i in range(start, min(logs, start + batch))])
         # 2,000 playlists of 50 songs each and the runner's coverage counts (the playlists page).
-        conn.executemany("INSERT INTO playlists (platform, url, title, created_at, updated_at) VALUES ('demo', ?, ?, ?, ?)",
+        conn.executemany("INSERT INTO playlists (platform, url, title, created_at, updated_at) VALUES ('demo', ?, ?, "
+                         "?, ?)",
                          [(f"http://demo/playlist/{p}", f"Playlist {p}", ts, ts) for p in range(2000)])
         conn.execute("INSERT INTO playlist_songs (playlist_id, song_id, position, added_at)"
                      " SELECT (s.id - 1) % 2000 + 1, s.id, (s.id - 1) / 2000 + 1, ? FROM songs s", (ts,))
-        conn.executemany("INSERT INTO coverage (playlist_id, wanted, in_library, backed_up, failed, untried, unresolved,"
+        conn.executemany("INSERT INTO coverage (playlist_id, wanted, in_library, backed_up, failed, untried, "
+                         "unresolved,"
                          " failed_json, updated_at) VALUES (?, 50, 45, 44, 3, 2, 0, '{\"not_found\": 3}', ?)",
                          [(p, ts) for p in range(0, 2001)])
         # A full day in the charts' per-hour table (what a busy runner leaves behind).
@@ -119,7 +123,8 @@ def free_port() -> int:
 
 
 def wrk(url: str, cookie: str, seconds: int, script: Path) -> dict:
-    out = subprocess.run(["wrk", "-t", "2", "-c", "16", "-d", f"{seconds}s", "-s", str(script), "-H", f"Cookie: {cookie}",
+    out = subprocess.run(["wrk", "-t", "2", "-c", "16", "-d", f"{seconds}s", "-s", str(script), "-H",
+                          f"Cookie: {cookie}",
                           url], capture_output=True, text=True, check=True).stdout
     m = re.search(r"RESULT p50_us=(\d+) p95_us=(\d+) requests=(\d+) seconds=([\d.]+) errors=(\d+)", out)
     return {"p50_ms": int(m.group(1)) / 1000, "p95_ms": int(m.group(2)) / 1000,
@@ -139,12 +144,14 @@ def main() -> None:
         sys.exit("wrk is needed: apt-get install wrk")
     tmp = Path(tempfile.mkdtemp(prefix="csync-webload-"))
     try:
-        subprocess.run([str(BIN / "runnerd"), "init", "--home", str(tmp / "home")], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([str(BIN / "runnerd"), "init", "--home", str(tmp / "home")], check=True,
+                       stdout=subprocess.DEVNULL)
         env_file = tmp / "home" / "catalogsync.env"
         db = tmp / "home" / "catalogsync.db"
         t0 = time.perf_counter()
         job_id, deep = build(db, args.items, args.songs, args.logs)
-        print(f"built {args.items:,} items, {args.songs:,} songs, {args.logs:,} log rows in {time.perf_counter() - t0:.0f}s")
+        print(f"built {args.items:,} items, {args.songs:,} songs, {args.logs:,} log rows in "
+              f"{time.perf_counter() - t0:.0f}s")
         env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(env_file)}
         subprocess.run([str(BIN / "catalogsync-web"), "set-password", "admin"], input="bench password\n", text=True,
                        env=env, check=True, stdout=subprocess.DEVNULL)
@@ -173,7 +180,8 @@ def main() -> None:
         routes = {"trivial /api/ping": "/api/ping", "dashboard /": "/", "/api/status": "/api/status",
                   "job detail, first page": f"/jobs/{job_id}",
                   "job detail, deep page": f"/jobs/{job_id}?status=succeeded&after={deep}",
-                  "logs": "/logs", "playlists": "/playlists", "playlist": "/playlists/7", "api items deep": f"/api/jobs/{job_id}/items?status=succeeded&after={deep}"}
+                  "logs": "/logs", "playlists": "/playlists", "playlist": "/playlists/7",
+                  "api items deep": f"/api/jobs/{job_id}/items?status=succeeded&after={deep}"}
         if args.only:
             routes = {name: path for name, path in routes.items()
                       if name in args.only.split(",") or name == "trivial /api/ping"}

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import requests
 
@@ -71,7 +72,7 @@ class WorkContext:
     conn: Connection
     settings: dict[str, Any]
     cancel: CancelToken = field(default_factory=CancelToken)
-    progress: Callable[[int, "int | None"], None] | None = None
+    progress: Callable[[int, int | None], None] | None = None
     uploader: Uploader | None = None
     session: requests.Session = field(default_factory=new_session)
     _sources: dict[str, Source] = field(default_factory=dict)
@@ -347,7 +348,8 @@ def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name
 
     def fetch_from(link: Resolved):
         return fetch(link.url, part, session=ctx.session, headers=link.headers, expected_size=link.size,
-                     cancel=ctx.cancel, progress=ctx.progress, timeout=float(ctx.settings.get("HTTP_TIMEOUT_SECONDS", 30)),
+                     cancel=ctx.cancel, progress=ctx.progress,
+                     timeout=float(ctx.settings.get("HTTP_TIMEOUT_SECONDS", 30)),
                      min_free_bytes=int(ctx.settings.get("MIN_FREE_DISK_MB", 0)) * 2**20)
 
     try:
@@ -455,7 +457,8 @@ def items_for_stage(conn: Connection, stage_type: StageType | str, scope: dict[s
                 for r in catalog.songs_needing_download(conn, scope, str(settings["LIBRARY_DIR"]))]
     if uploader is None:
         return []
-    return [ItemSpec(f"upload:{r['id']}:{uploader.backend}:{uploader.bucket}", ItemType.UPLOAD, file_location_id=r["id"],
+    return [ItemSpec(f"upload:{r['id']}:{uploader.backend}:{uploader.bucket}", ItemType.UPLOAD,
+                     file_location_id=r["id"],
                      song_id=r["song_id"], display_text=r["rel_path"])
             for r in catalog.files_needing_upload(conn, scope, str(settings["LIBRARY_DIR"]), uploader.backend,
                                                   uploader.bucket)]

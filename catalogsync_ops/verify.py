@@ -14,8 +14,9 @@ A `verify` job has one stage of `verify` items, each a part of the check:
 What a part finds is written to `drift` (one row per kind, place and path); what it no longer
 finds in the part it covered is marked resolved. Nothing on disk or in the bucket is changed:
 a `repair_drift` command queues a `repair` job (see `engine/commands.py`) that downloads and
-uploads again. The drift rows are `library/drift.py`'s. When a whole folder or bucket looks gone (an unmounted disk, a wrong bucket),
-the part fails with that reason instead of reporting every file missing.
+uploads again. The drift rows are `library/drift.py`'s. When a whole folder or bucket looks gone
+(an unmounted disk, a wrong bucket), the part fails with that reason instead of reporting every
+file missing.
 """
 from __future__ import annotations
 

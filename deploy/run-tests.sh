@@ -38,5 +38,13 @@ fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet -e '.[test]'
 
+# Test files run side by side (pytest-xdist, a file to a worker: its servers are shared by its
+# tests). Many tests wait on a subprocess or a socket, so twice as many workers as cores, at most 8
+# (CATALOGSYNC_TEST_WORKERS sets it; 0 runs everything in this process). A person's run walks a
+# part of the generated inputs; CI walks them all (CATALOGSYNC_TESTS=full, tests/helpers/depth.py).
+cores=$(nproc 2>/dev/null || echo 2)
+workers=${CATALOGSYNC_TEST_WORKERS:-$(( cores * 2 > 8 ? 8 : cores * 2 ))}
+parallel=()
+[ "$workers" = 0 ] || parallel=(-n "$workers" --dist loadfile)
 # pytest exits 5 when it collected no test: that is a failure here, not a pass.
-exec "$VENV/bin/python" -m pytest "$@"
+exec "$VENV/bin/python" -m pytest "${parallel[@]}" "$@"

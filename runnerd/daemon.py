@@ -301,7 +301,8 @@ class Runner:
                 sdnotify.notify("WATCHDOG=1")  # a loop that hangs stops pinging and systemd restarts it
         if now - self._last["disk"] >= DISK_CHECK_S:
             self._last["disk"] = now
-            self.library_disk.check(self.conn, Path(self.config["LIBRARY_DIR"]), int(self.config["NOTIFY_DISK_FREE_MB"]))
+            self.library_disk.check(self.conn, Path(self.config["LIBRARY_DIR"]),
+                                    int(self.config["NOTIFY_DISK_FREE_MB"]))
         if now - self._last["retention"] >= 3600:
             self._last["retention"] = now
             apply_retention(self.conn, self.log_handler, self.config)

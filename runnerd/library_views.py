@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from catalogsync_ops.library.coverage import refresh_coverage
 from catalogsync_ops.library.drift import settle_repairs

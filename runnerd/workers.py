@@ -18,9 +18,10 @@ import sqlite3
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any
 
 from catalogsync_ops.engine.items import (
     claim_items,
@@ -120,7 +121,7 @@ def run_item(ctx: WorkContext, claim: Claim) -> Outcome:
 
 
 class Worker(threading.Thread):
-    def __init__(self, pool: "WorkerPool", index: int) -> None:
+    def __init__(self, pool: WorkerPool, index: int) -> None:
         super().__init__(name=f"worker-{index + 1}", daemon=True)
         self.pool = pool
         self.index = index

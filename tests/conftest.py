@@ -9,22 +9,32 @@ import subprocess
 import sys
 import time
 import warnings
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers.depth import FULL, examples
+from hypothesis import settings as hypothesis_settings
 
+from catalogsync_ops.config.envfile import load_config
 from catalogsync_ops.engine.jobs import create_job, start_job
 from catalogsync_ops.engine.records import ItemSpec
 from catalogsync_ops.engine.stages import add_items, start_stage
+from catalogsync_ops.pipeline import WorkContext
 from catalogsync_ops.store.connection import Connection
 from catalogsync_ops.store.database import open_database
+from catalogsync_ops.transfer.storage import build_uploader
 from runnerd.cli import cli
 from webui import create_app
 from webui.auth import set_password
 
-T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+# Generated inputs: the full walk in CI, a quarter of it on a person's machine (helpers/depth.py).
+hypothesis_settings.register_profile("full", max_examples=100)
+hypothesis_settings.register_profile("quick", max_examples=examples(100))
+hypothesis_settings.load_profile("full" if FULL else "quick")
 
 
 @pytest.hookimpl(wrapper=True, trylast=True)
@@ -228,6 +238,25 @@ def platforms(platform_world, monkeypatch):
 
 
 # ---------------------------------------------------------------- the web console
+
+@pytest.fixture
+def musicdl_home(home: Path, platforms):
+    """A working home whose pool lists emulated NetEase and Kuwo playlists."""
+    set_env(home, DOWNLOAD_SOURCES="netease,kuwo", HTTP_TIMEOUT_SECONDS="3", OBJECT_BACKEND_NAME="local",
+            PLATFORM_REQUESTS_PER_SECOND=50)  # the emulator does not mind; tests/test_limits.py checks the pacing
+    return home
+
+
+@pytest.fixture
+def ctx(musicdl_home: Path):
+    """The pipeline's work context on that home (a migrated database, its settings, its uploader)."""
+    settings = load_config(musicdl_home / "catalogsync.env").values
+    conn = open_database(settings["DB_PATH"])
+    work = WorkContext(conn=conn, settings=settings, uploader=build_uploader(settings))
+    yield work
+    work.close()
+    conn.close()
+
 
 PASSWORD = "correct horse battery"
 

@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import Served, make_running_job
+from helpers.depth import examples
 
 from webui import create_app
 from webui.auth import create_token
@@ -15,6 +17,7 @@ from webui.auth import create_token
 HERE = Path(__file__).resolve().parent
 
 
+@pytest.mark.slow
 def test_the_api_answers_as_its_openapi_document_says(web, home: Path):
     _, conn = web
     make_running_job(conn, 3)
@@ -25,8 +28,8 @@ def test_the_api_answers_as_its_openapi_document_says(web, home: Path):
     try:
         run = subprocess.run(
             [str(Path(sys.executable).parent / "schemathesis"), "--config-file", str(HERE / "schemathesis.toml"),
-             "run", f"{served.base}/api/openapi.json", "--checks", "all", "--seed", "1", "--max-examples", "40",
-             "-H", f"Authorization: Bearer {token}", "--no-color"],
+             "run", f"{served.base}/api/openapi.json", "--checks", "all", "--seed", "1",
+             "--max-examples", str(examples(40)), "-H", f"Authorization: Bearer {token}", "--no-color"],
             capture_output=True, text=True, timeout=900, cwd=home)
     finally:
         served.stop()

@@ -134,7 +134,9 @@ def breaker_home(home: Path, platforms):
     return home
 
 
-def test_with_a_platform_down_its_songs_wait_and_the_job_finishes_when_it_is_back(breaker_home: Path, platforms, opened):
+@pytest.mark.slow
+def test_with_a_platform_down_its_songs_wait_and_the_job_finishes_when_it_is_back(breaker_home: Path, platforms,
+                                                                                  opened):
     home = breaker_home
     assert runnerd(home, "enqueue", "collect").returncode == 0
     assert runnerd(home, "enqueue", "sync").returncode == 0
@@ -147,8 +149,8 @@ def test_with_a_platform_down_its_songs_wait_and_the_job_finishes_when_it_is_bac
         with closing(connect(home / "catalogsync.db")) as conn:
             wait_for(lambda: state(conn) == "open", timeout=60)
             # Kuwo keeps working while NetEase is down.
-            wait_for(lambda: conn.execute("SELECT COUNT(*) FROM job_items WHERE status = 'succeeded'").fetchone()[0] >= 3,
-                     timeout=60)
+            succeeded = "SELECT COUNT(*) FROM job_items WHERE status = 'succeeded'"
+            wait_for(lambda: conn.execute(succeeded).fetchone()[0] >= 3, timeout=60)
             wait_for(lambda: conn.execute("SELECT COUNT(*) FROM job_events WHERE kind = 'item_deferred'").fetchone()[0],
                      timeout=60)
         daemon.send_signal(signal.SIGKILL)

@@ -8,6 +8,8 @@ from conftest import wait_for
 from helpers.browser import PASSWORD, SHOTS, Console, launch
 from playwright.sync_api import expect, sync_playwright
 
+pytestmark = pytest.mark.browser  # headless Chromium: -m "not browser" leaves these out
+
 
 @pytest.fixture
 def console(home: Path, demo_server):

@@ -11,6 +11,8 @@ from conftest import wait_for
 from helpers.browser import SHOTS, Console, launch, sign_in
 from playwright.sync_api import expect, sync_playwright
 
+pytestmark = pytest.mark.browser  # headless Chromium: -m "not browser" leaves these out
+
 
 @pytest.fixture
 def console(home, demo_server):
@@ -212,7 +214,8 @@ def test_a_look_chinese_pages_have_no_english_status_word_and_dark_mode_is_dark(
 
 
 PAGES = (("/", "dashboard"), ("/jobs", "jobs"), ("/jobs/1", "job"), ("/jobs/1?status=failed", "job-failed"),
-         ("/items/{failed_item}", "item"), ("/playlists", "playlists"), ("/playlists/1", "playlist"), ("/songs", "songs"), ("/logs", "logs"),
+         ("/items/{failed_item}",
+          "item"), ("/playlists", "playlists"), ("/playlists/1", "playlist"), ("/songs", "songs"), ("/logs", "logs"),
          ("/config", "config"), ("/config/revisions/1", "revision"), ("/account", "account"),
          ("/commands/1", "command"), ("/drift", "drift"))
 
@@ -247,7 +250,8 @@ def test_every_page_in_both_languages_light_and_dark_on_desktop_and_phone(consol
     problems = []
     for language in ("en", "zh"):
         for scheme in ("light", "dark"):
-            for device, viewport in (("desktop", {"width": 1280, "height": 900}), ("phone", {"width": 390, "height": 844})):
+            for device, viewport in (("desktop", {"width": 1280, "height": 900}),
+                                     ("phone", {"width": 390, "height": 844})):
                 look = f"{language}-{scheme}-{device}"
                 folder = SHOTS / "gallery" / look
                 folder.mkdir(parents=True, exist_ok=True)
@@ -267,7 +271,8 @@ def test_every_page_in_both_languages_light_and_dark_on_desktop_and_phone(consol
                         if overflow > 1:
                             problems.append(f"{look} {path}: {overflow}px wider than the screen")
                     if language == "zh":
-                        words = [w for w in page.locator("[data-state]").all_text_contents() if re.search(r"[a-z]{3,}", w)]
+                        words = [w for w in page.locator("[data-state]").all_text_contents() if re.search(r"[a-z]{3,}",
+                                                                                                          w)]
                         if words:
                             problems.append(f"{look} {path}: English status words {words}")
                 context.close()

@@ -174,7 +174,8 @@ def test_probe_matches_on_other_sources_as_json(home, run_cli, demo_server):
 
 def test_probe_of_a_gbk_playlist_file_names_its_code_page_and_skipped_lines(run_cli, tmp_path):
     playlist = tmp_path / "华语.m3u"
-    playlist.write_bytes("#EXTM3U\r\n#EXTIMG:cover\r\nfolder.jpg\r\n#EXTINF:269,周杰伦 - 晴天\r\n晴天.mp3\r\n".encode("gbk"))
+    playlist.write_bytes("#EXTM3U\r\n#EXTIMG:cover\r\nfolder.jpg\r\n#EXTINF:269,周杰伦 - 晴天\r\n"
+                         "晴天.mp3\r\n".encode("gbk"))
     result = run_cli("probe", str(playlist))
     assert result.exit_code == 0, result.output
     assert "(1 tracks, read in" in result.output and "read as gb18030" in result.output

@@ -8,6 +8,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from conftest import make_running_job
 
 from catalogsync_ops.engine.queries import job_stages
@@ -15,6 +16,7 @@ from catalogsync_ops.engine.queries import job_stages
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_two_processes_claim_5000_items_exactly_once_without_lock_errors(conn, db_path, tmp_path):
     job_id, stage_id = make_running_job(conn, 5000)
     go = tmp_path / "go"

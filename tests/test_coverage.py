@@ -9,9 +9,11 @@ import re
 import sqlite3
 from pathlib import Path
 
+import pytest
 from conftest import run_demo_pipeline, runnerd
 
 
+@pytest.mark.slow
 def test_coverage_per_playlist_and_in_total_with_failures_by_class(home: Path, demo_server, opened):
     demo_server.set_faults(not_found=["s13", "m10"])  # 十年 and 千里之外 (华语经典) cannot be fetched
     run_demo_pipeline(home, demo_server)
@@ -50,6 +52,7 @@ def test_missing_songs_as_csv_for_excel_and_as_json(home: Path, demo_server, tmp
     assert "2 songs missing" in runnerd(home, "missing").stdout
 
 
+@pytest.mark.slow
 def test_a_song_fetched_by_a_retry_leaves_the_missing_list(home: Path, demo_server):
     demo_server.set_faults(not_found=["s13"])
     run_demo_pipeline(home, demo_server)
@@ -62,7 +65,8 @@ def test_a_song_fetched_by_a_retry_leaves_the_missing_list(home: Path, demo_serv
     assert json.loads(runnerd(home, "missing", "--format", "json").stdout) == []
 
 
-def test_the_console_shows_coverage_a_playlist_song_by_song_and_the_missing_lists(home: Path, demo_server, client, opened):
+def test_the_console_shows_coverage_a_playlist_song_by_song_and_the_missing_lists(home: Path, demo_server, client,
+                                                                                  opened):
     demo_server.set_faults(not_found=["s13", "m10"])
     run_demo_pipeline(home, demo_server)
     conn = opened(sqlite3.connect(home / "catalogsync.db"))

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import free_port
 
 from catalogsync_ops.config.settings import SETTINGS_BY_KEY
@@ -88,7 +89,7 @@ class NotifySocket:
                     return message
             try:
                 self.messages.append(self.sock.recv(4096).decode())
-            except socket.timeout:
+            except TimeoutError:
                 pass
         raise AssertionError(f"no {word} in {self.messages}")
 
@@ -136,6 +137,7 @@ def synology(script: str, root: Path, **extra: str) -> subprocess.CompletedProce
     return subprocess.run(["bash", str(SYNOLOGY / script)], env=env, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_install_runtime_is_idempotent_and_an_upgrade_never_touches_the_settings(tmp_path):
     root = tmp_path / "volume1" / "apps" / "catalogsync"
     first = synology("install_runtime.sh", root)
@@ -157,20 +159,23 @@ def test_install_runtime_is_idempotent_and_an_upgrade_never_touches_the_settings
     stale.write_text("raise ImportError('a module of an older release')\n")
     again = synology("install_runtime.sh", root, APP_DIR=str(app))
     assert again.returncode == 0, again.stderr
-    installed = subprocess.run([str(root / "venv" / "bin" / "python"), "-c",
-                                "import catalogsync_ops, pathlib; print(pathlib.Path(catalogsync_ops.__file__).parent)"],
+    where = "import catalogsync_ops, pathlib; print(pathlib.Path(catalogsync_ops.__file__).parent)"
+    installed = subprocess.run([str(root / "venv" / "bin" / "python"), "-c", where],
                                cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
     assert Path(installed).is_relative_to(root / "venv") and (Path(installed) / "engine" / "jobs.py").exists()
     assert not (Path(installed) / "queue.py").exists(), "a module left in an old build/ was installed"
     assert env_file.read_text() == edited  # the upgrade left the user's file alone
     assert "use their defaults" in again.stdout and "NOTIFY_FORMAT=json" in again.stdout
-    assert (root / "home" / "catalogsync.env.example").read_text() == (ROOT / "deploy" / "catalogsync.env.example").read_text()
+    example = (ROOT / "deploy" / "catalogsync.env.example").read_text()
+    assert (root / "home" / "catalogsync.env.example").read_text() == example
 
 
+@pytest.mark.slow
 def test_boot_up_scripts_are_safe_to_start_twice_and_stop_cleanly(tmp_path):
     root = tmp_path / "catalogsync"
     home = root / "home"
-    init = subprocess.run([sys.executable, "-m", "runnerd", "init", "--home", str(home)], capture_output=True, text=True)
+    init = subprocess.run([sys.executable, "-m", "runnerd", "init", "--home", str(home)], capture_output=True,
+                          text=True)
     assert init.returncode == 0, init.stderr
     port = free_port()
     env_file = home / "catalogsync.env"
@@ -236,7 +241,8 @@ def test_the_nightly_timer_queues_one_full_pipeline_and_never_stacks_a_second(ho
     assert first.returncode == 0 and "is pending" in first.stdout, first.stderr
     second = subprocess.run(nightly, env=env, capture_output=True, text=True)
     assert second.returncode == 0 and "queues a full_pipeline job already; not queuing another" in second.stdout
-    applied = subprocess.run([sys.executable, "-m", "runnerd", "run", "--burst"], env=env, capture_output=True, text=True)
+    applied = subprocess.run([sys.executable, "-m", "runnerd", "run", "--burst"], env=env, capture_output=True,
+                             text=True)
     assert applied.returncode == 0, applied.stderr[-2000:]
     conn = opened(sqlite3.connect(home / "catalogsync.db"))
     try:

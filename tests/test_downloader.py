@@ -250,7 +250,7 @@ def test_progress_is_reported_a_few_times_a_second_not_for_every_read(demo_serve
     took = time.monotonic() - started
     # Every PROGRESS_INTERVAL_S (0.25 s), plus the last: not once per 64 KiB read (48 of them).
     assert took / 0.5 <= len(seen) <= took / PROGRESS_INTERVAL_S + 2, (len(seen), took)  # at least twice a second
-    gaps = [b - a for a, b in zip(seen, seen[1:-1])]
+    gaps = [b - a for a, b in zip(seen, seen[1:-1], strict=False)]
     assert all(gap >= PROGRESS_INTERVAL_S * 0.9 for gap in gaps), gaps
 
 
@@ -272,7 +272,8 @@ def test_free_space_is_checked_for_what_remains_and_the_message_says_how_much(de
     with pytest.raises(SourceError) as info:
         fetch(url, part, session=session, min_free_bytes=1024 * 1024)
     assert info.value.error_class == "disk_full"
-    said = f"only {free_mib} MiB free in {str(disk)!r}, {size // 2**20} MiB needed and MIN_FREE_DISK_MB=1 must stay free"
+    said = (f"only {free_mib} MiB free in {str(disk)!r}, {size // 2**20} MiB needed and MIN_FREE_DISK_MB=1 "
+            "must stay free")
     assert said in str(info.value)
 
 

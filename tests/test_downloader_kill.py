@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from catalogsync_ops.demo.server import blob_bytes
 from catalogsync_ops.transfer.downloader import part_path_for
 
@@ -16,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 KILLS = 50
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_points_never_leaves_a_wrong_file_at_the_final_path(demo_server, tmp_path):
     size = 2 * 1024 * 1024 + 777
     source = blob_bytes(size)

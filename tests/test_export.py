@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import pytest
 from conftest import run_demo_pipeline, runnerd, set_env
 
 from catalogsync_ops.sources.m3u import M3USource
@@ -56,7 +57,9 @@ def test_each_playlist_is_written_in_order_with_the_songs_in_the_library(home: P
     assert "华语经典" in {t for t, songs in wanted.items() if any(rel is None for _, rel in songs)}
 
 
-def test_a_night_with_nothing_new_changes_no_file_and_a_renamed_playlist_leaves_no_old_file(home: Path, demo_server, opened):
+@pytest.mark.slow
+def test_a_night_with_nothing_new_changes_no_file_and_a_renamed_playlist_leaves_no_old_file(home: Path, demo_server,
+                                                                                            opened):
     run_demo_pipeline(home, demo_server)
     folder = home / "library" / "Playlists"
     stamps = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}

@@ -100,6 +100,7 @@ def test_a_soft_pause_starts_nothing_after_it_is_recorded_and_waits_for_the_item
     assert [tuple(r) for r in outcomes] == [("succeeded", fast + 120, fast + 120)]  # each item ran once
 
 
+@pytest.mark.slow
 def test_cancel_through_the_runner_stops_transfers_at_the_next_chunk_and_leaves_no_temp_file(home: Path,
                                                                                                 long_songs):
     set_env(home, DEMO_BASE_URL=long_songs.base_url, DOWNLOAD_SOURCES="demo", DOWNLOAD_WORKERS=WORKERS,
@@ -134,6 +135,7 @@ def test_cancel_through_the_runner_stops_transfers_at_the_next_chunk_and_leaves_
     assert not library_files(home)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("server_file_changes", [False, True], ids=["same file", "file changed on the server"])
 def test_after_a_sigkill_mid_download_the_next_attempt_resumes_with_range_and_if_range(home: Path, long_songs,
                                                                                         server_file_changes):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import runnerd
+from helpers.depth import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -95,8 +96,9 @@ KEYS = ["job_id", "item_id", "priority", "job_type", "scope", "note", "reason", 
 payloads = st.one_of(json_values, st.dictionaries(st.sampled_from(KEYS), json_values, max_size=5))
 
 
-@settings(max_examples=1200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=examples(1200), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
+@pytest.mark.slow
 @given(kind=st.sampled_from([k.value for k in CommandKind]), payload=payloads)
 def test_random_payloads_of_every_kind_end_applied_or_rejected(conn, apply_ctx, kind, payload):
     try:
@@ -177,7 +179,8 @@ def test_a_huge_env_file_is_refused_unread_and_the_runner_stays_responsive(home:
     try:
         conn = opened(connect(home / "catalogsync.db"))
         try:
-            wait_for(lambda: conn.execute("SELECT COUNT(*) FROM runner_instances WHERE status = 'running'").fetchone()[0])
+            running = "SELECT COUNT(*) FROM runner_instances WHERE status = 'running'"
+            wait_for(lambda: conn.execute(running).fetchone()[0])
             beat = conn.execute("SELECT MAX(heartbeat_at) FROM runner_instances").fetchone()[0]
             # 200,000 keys, 7.6 MB, each expanding the one before: quadratic in python-dotenv.
             big = env_file.read_text() + "".join(f"K{i}=${{K{i - 1}}}x\n" for i in range(1, 200_000))
@@ -268,7 +271,9 @@ def fill(folder: Path, leave: int) -> Path:
     return filler
 
 
-def test_a_full_database_disk_degrades_the_runner_which_carries_on_by_itself(home: Path, demo_server, small_disk, opened):
+@pytest.mark.slow
+def test_a_full_database_disk_degrades_the_runner_which_carries_on_by_itself(home: Path, demo_server, small_disk,
+                                                                             opened):
     import os
     import signal
     import subprocess
@@ -315,7 +320,8 @@ def test_a_full_library_disk_fails_songs_as_disk_full_not_internal(home: Path, d
     from conftest import set_env
 
     library = small_disk("library", "400k")
-    set_env(home, LIBRARY_DIR=library, DEMO_BASE_URL=demo_server.base_url, MIN_FREE_DISK_MB=0, OBJECT_BACKEND_NAME="none",
+    set_env(home, LIBRARY_DIR=library, DEMO_BASE_URL=demo_server.base_url, MIN_FREE_DISK_MB=0,
+            OBJECT_BACKEND_NAME="none",
             MAX_ATTEMPTS=1, RETRY_BACKOFF_SECONDS=0, RETRY_BACKOFF_MAX_SECONDS=0)
     demo_server.write_pool_file(home / "input" / "demo.txt")
     runnerd(home, "enqueue", "full_pipeline")

@@ -92,7 +92,8 @@ def test_command_bodies_the_api_cannot_take_are_400(web, body):
 @pytest.mark.parametrize("body,needle", [
     ({"kind": "reprioritize_job", "payload": {"job_id": 1, "priorty": 5}},
      "reprioritize_job takes no field 'priorty'; it takes: job_id, priority"),
-    ({"kind": "resume_runner", "payload": {"reason": "x"}}, "resume_runner takes no field 'reason'; it takes: no fields"),
+    ({"kind": "resume_runner", "payload": {"reason": "x"}},
+     "resume_runner takes no field 'reason'; it takes: no fields"),
     ({"kind": "enqueue_job", "payload": {"job_type": "sync", "sources": ["demo"]}},
      "enqueue_job takes no field 'sources'"),
 ])

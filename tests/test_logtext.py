@@ -6,6 +6,7 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
 from conftest import run_demo_pipeline, runnerd
 
 from webui.logtext import LOG_ZH, UNTRANSLATED
@@ -44,7 +45,8 @@ def test_every_log_line_of_the_runner_has_a_chinese_template_with_the_same_value
 def test_a_runs_log_lines_show_in_chinese_with_their_codes_translated(home: Path, demo_server, client, web):
     run_demo_pipeline(home, demo_server, DOWNLOAD_SOURCES="demo")
     _, conn = web
-    row = conn.execute("SELECT code, params_json, message FROM job_logs WHERE message LIKE 'Job 1: complete%'").fetchone()
+    row = conn.execute("SELECT code, params_json, message FROM job_logs"
+                       " WHERE message LIKE 'Job 1: complete%'").fetchone()
     assert row["code"] == "Job %s: %s" and row["params_json"] == '[1, "completed_with_errors"]'  # 4 songs not found
     english = client.get("/logs?job=1").get_data(as_text=True)
     assert "Job 1: completed_with_errors" in english and "Job 1: stage download started with" in english
@@ -58,6 +60,7 @@ def test_a_runs_log_lines_show_in_chinese_with_their_codes_translated(home: Path
     assert "任务 1：已完成（有错误）" in job_page and 'href="/logs?job=1">此任务的全部日志' in job_page
 
 
+@pytest.mark.slow
 def test_why_a_command_was_rejected_reads_in_chinese(home: Path, demo_server, client, web):
     from catalogsync_ops.engine.commands import submit_command
 

@@ -16,7 +16,8 @@ from catalogsync_ops.sources import build_source
 def music(tmp_path: Path) -> Path:
     """A music folder with a few audio files (their bytes do not matter for reading a list)."""
     root = tmp_path / "Music"
-    for rel in ("周杰伦/叶惠美/晴天.mp3", "周杰倫/七里香.flac", "陈奕迅/十年.mp3", "米津玄師/Lemon.mp3", "Beyoncé/Halo.mp3",
+    for rel in ("周杰伦/叶惠美/晴天.mp3", "周杰倫/七里香.flac", "陈奕迅/十年.mp3", "米津玄師/Lemon.mp3",
+                "Beyoncé/Halo.mp3",
                 "Sigur Rós/Hoppípolla.mp3", "01. 晴天.mp3", "周杰伦 - 稻香.flac", "folder.jpg", "notes.txt"):
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)

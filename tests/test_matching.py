@@ -92,7 +92,8 @@ PICKS = [
      [t("光年之外 (电影《太空旅客（Passengers）》中国区主题曲)", "G.E.M.邓紫棋", duration=235)], 0),
     ("note in 【】 after the title", t("后会无期", "G.E.M.邓紫棋", duration=211), [t("后会无期【电影《后会无期》主题曲】", "G.E.M.邓紫棋", duration=211)], 0),
     ("bilingual title, wanted the Korean part", t("밤편지", "IU", duration=253), [t("Through the Night (밤편지)", "IU", duration=253)], 0),
-    ("bilingual title, wanted the English part", t("Through the Night", "IU", duration=253), [t("밤편지 (Through the Night)", "IU", duration=253)], 0),
+    ("bilingual title, wanted the English part", t("Through the Night", "IU", duration=253), [t("밤편지 (Through the "
+                                                                                                "Night)", "IU", duration=253)], 0),
     ("bilingual title with 좋은 날", t("좋은 날", "IU", duration=233), [t("Good Day (좋은 날)", "IU", duration=233)], 0),
     ("english subtitle on a chinese title", t("千里之外", "周杰伦", duration=255), [t("千里之外 (Far Away)", "周杰伦", duration=255)], 0),
     ("dash note", t("平凡之路", "朴树", duration=301), [t("平凡之路 - 电影《后会无期》主题曲", "朴树", duration=301)], 0),
@@ -157,12 +158,14 @@ PICKS = [
     ("a deluxe edition note", t("Blank Space", "Taylor Swift", duration=231), [t("Blank Space (Deluxe Edition)", "Taylor Swift", duration=231)], 0),
     # -- more written the way the platforms list them
     ("as listed: 晴天 / 周杰伦", t("晴天","周杰伦",duration=269), [t("晴天 (周杰伦)","周杰伦",duration=269)], 0),
-    ("as listed: Hotel California / Eagles", t("Hotel California","Eagles",duration=391), [t("Hotel California (2013 Remaster)","Eagles",duration=391)], 0),
+    ("as listed: Hotel California / Eagles", t("Hotel California","Eagles",duration=391), [t("Hotel California (2013 "
+                                                                                             "Remaster)","Eagles",duration=391)], 0),
     ("as listed: 小幸运 / 田馥甄", t("小幸运","田馥甄",duration=265), [t("小幸运 (电影《我的少女时代》主题曲)","田馥甄",duration=266)], 0),
     ("as listed: Blueming / IU", t("Blueming","IU",duration=217), [t("Blueming (블루밍)","IU",duration=217)], 0),
     ("as listed: See You Again (feat. Charlie Puth) / Wiz Khalifa", t("See You Again (feat. Charlie Puth)","Wiz Khalifa",duration=229), [t("See You Again","Wiz Khalifa/Charlie Puth",duration=229)], 0),
     ("as listed: 千里之外 / 周杰伦/费玉清", t("千里之外","周杰伦/费玉清",duration=255), [t("千里之外","周杰倫、費玉清",duration=255)], 0),
-    ("as listed: Let Her Go / Passenger", t("Let Her Go","Passenger",duration=252), [t("Let Her Go (feat. Ed Sheeran) [Anniversary Edition]","Passenger",duration=252), t("Let Her Go","Passenger",duration=252)], 1),
+    ("as listed: Let Her Go / Passenger", t("Let Her Go","Passenger",duration=252), [t("Let Her Go (feat. Ed Sheeran) "
+                                                                                       "[Anniversary Edition]","Passenger",duration=252), t("Let Her Go","Passenger",duration=252)], 1),
     ("as listed: 稻香 / 周杰伦", t("稻香","周杰伦",duration=223), [t("稻香 (Instrumental)","周杰伦",duration=223), t("稻香 (MV)","周杰伦",duration=223), t("稻香","周杰伦",duration=223)], 2),
     ("as listed: 夜曲 / 周杰伦", t("夜曲","周杰伦",duration=226), [t("夜曲","周杰伦",album="十一月的萧邦",duration=226)], 0),
     ("as listed: 七里香 / 周杰伦", t("七里香","周杰伦",duration=299), [t("七里香","周杰伦",album="七里香 (台湾版)",duration=299)], 0),
@@ -213,7 +216,8 @@ REFUSALS = [
     ("only a 女生版", t("稻香", "周杰伦", duration=223), [t("稻香 (女生版)", "周杰伦", duration=223)]),
     ("only a children's version", t("虫儿飞", "郑伊健", duration=180), [t("虫儿飞 (童声版)", "郑伊健", duration=180)]),
     ("only the piano version", t("起风了", "买辣椒也用券", duration=325), [t("起风了 (钢琴版)", "买辣椒也用券", duration=325)]),
-    ("only a piano version in English", t("River Flows in You", "Yiruma", duration=190), [t("River Flows in You (Piano Version)", "Yiruma", duration=190)]),
+    ("only a piano version in English", t("River Flows in You", "Yiruma", duration=190), [t("River Flows in You (Piano "
+                                                                                            "Version)", "Yiruma", duration=190)]),
     ("only the guitar version", t("成都", "赵雷", duration=328), [t("成都 (吉他版)", "赵雷", duration=328)]),
     ("only a clip (片段)", t("孤勇者", "陈奕迅", duration=256), [t("孤勇者 (片段)", "陈奕迅", duration=256)]),
     ("only a ringtone", t("江南", "林俊杰", duration=268), [t("江南 (铃声)", "林俊杰", duration=268)]),
@@ -229,7 +233,8 @@ REFUSALS = [
     ("only a nightcore edit", t("Faded", "Alan Walker", duration=212), [t("Faded (Nightcore)", "Alan Walker", duration=212)]),
     ("only a 0.8x edit", t("起风了", "买辣椒也用券", duration=325), [t("起风了 (0.8x)", "买辣椒也用券", duration=325)]),
     ("only a demo", t("Yellow", "Coldplay", duration=269), [t("Yellow (Demo)", "Coldplay", duration=269)]),
-    ("only an acoustic version", t("Someone You Loved", "Lewis Capaldi", duration=182), [t("Someone You Loved (Acoustic)", "Lewis Capaldi", duration=182)]),
+    ("only an acoustic version", t("Someone You Loved", "Lewis Capaldi", duration=182), [t("Someone You Loved "
+                                                                                           "(Acoustic)", "Lewis Capaldi", duration=182)]),
     ("only an unplugged version", t("Layla", "Eric Clapton", duration=280), [t("Layla (Unplugged)", "Eric Clapton", duration=280)]),
     ("only the rock version", t("童话", "光良", duration=246), [t("童话 (摇滚版)", "光良", duration=246)]),
     ("only the duet version", t("小酒窝", "林俊杰", duration=224), [t("小酒窝 (合唱版)", "林俊杰", duration=224)]),
@@ -276,7 +281,8 @@ REFUSALS = [
     ("korean title, other artist", t("밤편지", "IU", duration=253), [t("밤편지", "에일리", duration=253)]),
     ("a compilation of the title", t("晴天", "周杰伦", duration=269), [t("晴天 + 七里香 + 稻香", "周杰伦", duration=269)]),
     ("a mashup", t("晴天", "周杰伦", duration=269), [t("晴天 x 七里香 (Mashup)", "周杰伦", duration=269)]),
-    ("only a live at a venue", t("Bohemian Rhapsody", "Queen", duration=355), [t("Bohemian Rhapsody (Live At Wembley '86)", "Queen", duration=355)]),
+    ("only a live at a venue", t("Bohemian Rhapsody", "Queen", duration=355), [t("Bohemian Rhapsody (Live At Wembley "
+                                                                                 "'86)", "Queen", duration=355)]),
     ("only a live with a year", t("小幸运", "田馥甄", duration=269), [t("小幸运 (Live 2017)", "田馥甄", duration=269)]),
     ("only the remix with a guest", t("Despacito", ("Luis Fonsi", "Daddy Yankee"), duration=229),
      [t("Despacito (Remix) (feat. Justin Bieber)", ("Luis Fonsi", "Daddy Yankee"), duration=229)]),
@@ -310,7 +316,8 @@ REFUSALS = [
     ("as listed: A Thousand Years / Christina Perri", t("A Thousand Years","Christina Perri",duration=285), [t("A Thousand Years (Piano/Cello Cover)","The Piano Guys",duration=285)]),
     ("as listed: 十年 / 陈奕迅", t("十年","陈奕迅",duration=205), [t("十年 (Cover: 陈奕迅)","某人",duration=205)]),
     ("as listed: New Boy / 朴树", t("New Boy","朴树",duration=230), [t("New Boy","房东的猫",duration=230)]),
-    ("as listed: Someone Like You / Adele", t("Someone Like You","Adele",duration=285), [t("Someone Like You (Live at the Royal Albert Hall)","Adele",duration=285)]),
+    ("as listed: Someone Like You / Adele", t("Someone Like You","Adele",duration=285), [t("Someone Like You (Live at "
+                                                                                           "the Royal Albert Hall)","Adele",duration=285)]),
     ("as listed: 如果可以 / 韦礼安", t("如果可以","韦礼安",duration=289), [t("如果可以 (电影《月老》主题曲) (伴奏)","韦礼安",duration=289)]),
     ("as listed: Mojito / 周杰伦", t("Mojito","周杰伦",duration=185), [t("Mojito (DJ Remix)","周杰伦",duration=185)]),
     ("as listed: 告白气球 / 周杰伦", t("告白气球","周杰伦",duration=215), [t("告白气球 (男女对唱版)","某",duration=215)]),

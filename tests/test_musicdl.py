@@ -7,48 +7,27 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from conftest import runnerd, set_env
+from conftest import runnerd
 from test_pipeline import run_stage
 from test_runnerd import wait_for
 
-from catalogsync_ops.config.envfile import load_config
 from catalogsync_ops.errors import SourceError
 from catalogsync_ops.library import catalog
 from catalogsync_ops.library.tagging import read_tags
 from catalogsync_ops.pipeline import WorkContext, download_song, sync_playlist
 from catalogsync_ops.sources import build_source
 from catalogsync_ops.store.database import open_database
-from catalogsync_ops.transfer.storage import build_uploader
 
 FAST = {"PLATFORM_REQUESTS_PER_SECOND": 50}  # the emulator does not mind; tests/test_limits.py checks the pacing
 NETEASE_HOT = "https://music.163.com/#/playlist?id=24381616"
 NETEASE_VIP = "https://music.163.com/#/playlist?id=7001"
 KUWO_JAY = "https://www.kuwo.cn/playlist_detail/3564240358"
 QQ_HUAYU = "https://y.qq.com/n/ryqq/playlist/8052190267"
-
-
-@pytest.fixture
-def musicdl_home(home: Path, platforms):
-    """A working home whose pool lists emulated NetEase and Kuwo playlists."""
-    set_env(home, DOWNLOAD_SOURCES="netease,kuwo", HTTP_TIMEOUT_SECONDS="3", OBJECT_BACKEND_NAME="local",
-            PLATFORM_REQUESTS_PER_SECOND=50)  # the emulator does not mind; tests/test_limits.py checks the pacing
-    return home
-
-
-@pytest.fixture
-def ctx(musicdl_home: Path):
-    settings = load_config(musicdl_home / "catalogsync.env").values
-    conn = open_database(settings["DB_PATH"])
-    work = WorkContext(conn=conn, settings=settings, uploader=build_uploader(settings))
-    yield work
-    work.close()
-    conn.close()
 
 
 def playlist_id(ctx, url: str, platform: str) -> int:
@@ -267,6 +246,7 @@ def test_an_unwritable_home_does_not_stop_musicdl(tmp_path: Path, platforms):
 
 
 
+@pytest.mark.slow
 def test_the_whole_pipeline_runs_on_emulated_platforms_through_runnerd(musicdl_home: Path, platforms, tmp_path,
                                                                      monkeypatch, opened):
     scratch = tmp_path / "tmp"
@@ -280,7 +260,8 @@ def test_the_whole_pipeline_runs_on_emulated_platforms_through_runnerd(musicdl_h
     conn = opened(open_database(musicdl_home / "catalogsync.db"))
     try:
         job = conn.execute("SELECT status FROM job_runs").fetchone()[0]
-        failed = dict(conn.execute("SELECT display_text, last_error_class FROM job_items WHERE status = 'failed'").fetchall())
+        failed = dict(conn.execute("SELECT display_text, last_error_class FROM job_items"
+                                   " WHERE status = 'failed'").fetchall())
         unresolved = conn.execute("SELECT external_id FROM playlist_unresolved").fetchall()
     finally:
         conn.close()
@@ -293,7 +274,7 @@ def test_the_whole_pipeline_runs_on_emulated_platforms_through_runnerd(musicdl_h
     mirror = sorted(p.relative_to(musicdl_home / "mirror") for p in (musicdl_home / "mirror").rglob("*.mp3"))
     assert len(library) == 12 and mirror == library
     # Each CDN refuses requests without the platform's cookie, User-Agent or Referer: none was refused.
-    assert platforms.netease.cdn.refusals == [] and platforms.kuwo.cdn.refusals == [] and platforms.qq.cdn.refusals == []
+    assert [platforms.netease.cdn.refusals, platforms.kuwo.cdn.refusals, platforms.qq.cdn.refusals] == [[], [], []]
     assert len(platforms.qq.cdn.downloads) == 3
     assert not list(scratch.glob("catalogsync-musicdl-*"))
 

@@ -49,7 +49,8 @@ def test_musicdl_imported_whole_beforehand_is_used_as_it_is(tmp_path):
         import musicdl.modules
         from catalogsync_ops.sources.musicdl_runtime import client_class
         from catalogsync_ops.sources.musicdl_source import can_parse_playlists
-        print(json.dumps({"same": client_class("qq") is musicdl.modules.MusicClientBuilder.REGISTERED_MODULES["QQMusicClient"],
+        registered = musicdl.modules.MusicClientBuilder.REGISTERED_MODULES["QQMusicClient"]
+        print(json.dumps({"same": client_class("qq") is registered,
                           "kuwo": can_parse_playlists("kuwo")}))
     """, tmp_path)
     assert seen == {"same": True, "kuwo": True}

@@ -47,7 +47,7 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "Receiver":
+    def __enter__(self) -> Receiver:
         self.thread.start()
         return self
 
@@ -140,7 +140,8 @@ def test_a_dead_webhook_is_retried_with_backoff_then_given_up(conn, refused_port
     now = utcnow()
     with requests.Session() as session:
         for i in range(notify.MAX_TRIES):
-            notify.deliver_due(conn, settings_for(f"http://127.0.0.1:{refused_port}/nothing-listens", "json"), session, now=now)
+            notify.deliver_due(conn, settings_for(f"http://127.0.0.1:{refused_port}/nothing-listens", "json"), session,
+                               now=now)
             row = conn.execute("SELECT * FROM notifications").fetchone()
             assert row["attempts"] == i + 1 and "could not be reached" in row["last_error"]
             now += timedelta(hours=2)
@@ -215,6 +216,7 @@ def test_a_crash_is_notified_once_and_a_nearly_full_disk_once_per_start(home: Pa
     assert recovered["data"]["interrupted"] >= 1 and "paused" in recovered["message"]
 
 
+@pytest.mark.slow
 def test_a_job_reopened_by_a_retry_notifies_again_only_when_its_outcome_changes(home: Path, demo_server, opened):
     set_env(home, DEMO_BASE_URL=demo_server.base_url, DOWNLOAD_SOURCES="demo,demo2", RETRY_BACKOFF_SECONDS=0,
             RETRY_BACKOFF_MAX_SECONDS=0)

@@ -81,7 +81,8 @@ def undo_v5(conn: sqlite3.Connection) -> None:
 
 
 def table_counts(conn: sqlite3.Connection) -> dict[str, int]:
-    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
+                                        "'sqlite_%'")]
     return {name: conn.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0] for name in names}
 
 
@@ -140,7 +141,8 @@ def test_an_upgrade_keeps_every_row_and_takes_a_backup_first(home: Path, demo_se
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     with transaction(conn):
         conn.execute("UPDATE job_items SET last_error_class = 'preview' WHERE id = (SELECT MIN(id) FROM job_items)")
-        conn.execute("UPDATE item_attempts SET error_class = 'encrypted' WHERE id = (SELECT MIN(id) FROM item_attempts)")
+        conn.execute("UPDATE item_attempts SET error_class = 'encrypted'"
+                     " WHERE id = (SELECT MIN(id) FROM item_attempts)")
     # v8 widened the job, stage, item and command kinds in place: a verify job can be written.
     with transaction(conn):
         conn.execute("INSERT INTO job_commands (kind, status, created_at) VALUES ('repair_drift', 'applied', 't')")
@@ -149,7 +151,8 @@ def test_an_upgrade_keeps_every_row_and_takes_a_backup_first(home: Path, demo_se
     with transaction(conn):
         conn.execute("UPDATE playlists SET missing_count = 50, partial_reason = 'a page failed'")
         conn.execute("INSERT INTO source_health (source, state, updated_at) VALUES ('kuwo', 'incompatible', 't')")
-        conn.execute("UPDATE item_attempts SET error_class = 'incompatible' WHERE id = (SELECT MIN(id) FROM item_attempts)")
+        conn.execute("UPDATE item_attempts SET error_class = 'incompatible' WHERE id = (SELECT MIN(id) FROM "
+                     "item_attempts)")
     assert conn.execute("SELECT stage_type FROM job_stages WHERE job_id = ?", (verify_job,)).fetchone()[0] == "verify"
     # v6: the token made before has every right, as it had; the user's sessions start a generation.
     assert conn.execute("SELECT scope FROM api_tokens").fetchone()[0] == "admin"
@@ -160,7 +163,9 @@ def test_an_upgrade_keeps_every_row_and_takes_a_backup_first(home: Path, demo_se
     assert len(list((home / "backups").glob("before-v*.db"))) == 1
 
 
-def test_backup_and_restore_round_trip_and_restore_refuses_while_the_runner_runs(home: Path, demo_server, tmp_path, opened):
+@pytest.mark.slow
+def test_backup_and_restore_round_trip_and_restore_refuses_while_the_runner_runs(home: Path, demo_server, tmp_path,
+                                                                                 opened):
     run_demo_pipeline(home, demo_server)
     single = runnerd(home, "backup", str(tmp_path / "one-file.db"))
     assert single.returncode == 0 and (tmp_path / "one-file.db").is_file()

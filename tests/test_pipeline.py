@@ -24,7 +24,8 @@ from catalogsync_ops.transfer.storage import build_uploader
 @pytest.fixture
 def world(home: Path, demo_server):
     env = home / "catalogsync.env"
-    env.write_text(env.read_text().replace("DEMO_BASE_URL=http://127.0.0.1:8765", f"DEMO_BASE_URL={demo_server.base_url}")
+    env.write_text(env.read_text().replace("DEMO_BASE_URL=http://127.0.0.1:8765",
+                                           f"DEMO_BASE_URL={demo_server.base_url}")
                    .replace("DOWNLOAD_SOURCES=demo", "DOWNLOAD_SOURCES=demo,demo2"), encoding="utf-8")
     demo_server.write_pool_file(home / "input" / "demo.txt")
     settings = load_config(env).values
@@ -201,8 +202,8 @@ def test_a_gbk_playlist_file_with_junk_lines_syncs_downloads_and_still_unlinks_w
     outcome = sync_playlist(ctx, pid)
     assert outcome.details["encoding"] == "gb18030" and outcome.details["complete"]
     assert [e["id"] for e in outcome.details["skipped_entries"]] == ["line 3", "line 4"]
-    songs = [r[0] for r in ctx.conn.execute("SELECT song_id FROM playlist_songs WHERE playlist_id = ? ORDER BY position",
-                                            (pid,))]
+    songs = [r[0] for r in ctx.conn.execute("SELECT song_id FROM playlist_songs WHERE playlist_id = ?"
+                                            " ORDER BY position", (pid,))]
     downloaded = download_song(ctx, songs[0])
     assert read_tags(home / "library" / downloaded.details["path"])["title"] == "晴天"
     save("晴天")  # 稻香 taken out of the list: it leaves the playlist although junk lines remain

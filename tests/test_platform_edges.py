@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from emulator.proxy import Response
-from test_musicdl import KUWO_JAY, ctx, musicdl_home, playlist_id  # noqa: F401 - fixtures
+from test_musicdl import KUWO_JAY, playlist_id
 
 from catalogsync_ops.errors import SourceError
 from catalogsync_ops.pipeline import sync_playlist
@@ -39,6 +39,7 @@ PAGE_TWO_FAILURES = {
 }
 
 
+@pytest.mark.slow
 def test_a_paged_playlist_whose_second_page_fails_keeps_every_song_and_says_partial(ctx, platforms):
     ctx.settings.update(QUICK)
     pid = playlist_id(ctx, KUWO_LONG, "kuwo")
@@ -152,6 +153,7 @@ def test_a_stalled_official_api_ends_within_the_timeout(platforms):
     assert elapsed < 2 + 1, f"took {elapsed:.1f} s with a 2 s timeout"
 
 
+@pytest.mark.slow
 def test_a_call_that_trickles_past_every_timeout_is_stopped_with_its_process(platforms):
     source = build_source("kuwo", settings={"HTTP_TIMEOUT_SECONDS": 2, **QUICK})
     try:
@@ -201,7 +203,8 @@ def test_musicdl_never_touches_the_runners_process(platforms):
         source.close()
         print("runner says hello")
         print(json.dumps({"tracks": len(tracks), "found": len(found),
-                          "musicdl": sorted(m for m in sys.modules if m.split(".")[0] in ("musicdl", "fake_useragent", "rich")),
+                          "musicdl": sorted(m for m in sys.modules
+                                            if m.split(".")[0] in ("musicdl", "fake_useragent", "rich")),
                           "same": warnings.filters == filters and sys.stdout is stdout
                                   and logging.getLogger().handlers == handlers}))
     """)

@@ -93,7 +93,8 @@ def test_a_song_only_decoys_offer_fails_as_no_match_and_its_page_says_why(demo_h
     runnerd(demo_home, "enqueue", "full_pipeline")
     assert runnerd(demo_home, "run", "--burst").returncode == 0
     with db(demo_home) as conn:
-        item = conn.execute("SELECT id, last_error_class, last_source FROM job_items WHERE status = 'failed'").fetchone()
+        item = conn.execute("SELECT id, last_error_class, last_source FROM job_items"
+                            " WHERE status = 'failed'").fetchone()
     assert (item[1], item[2]) == ("no_match", "demo2")
     assert not (demo_home / "library" / "周杰伦" / "叶惠美" / "晴天.mp3").exists()
     html = client.get(f"/items/{item[0]}").get_data(as_text=True)
@@ -110,8 +111,9 @@ def test_soft_pause_lets_in_flight_items_finish_and_starts_no_new_one(demo_home:
     daemon = start_daemon(demo_home)
     try:
         with db(demo_home) as conn:
-            wait_for(lambda: conn.execute("SELECT COUNT(*) FROM job_items i JOIN job_stages s ON s.id = i.stage_id"
-                                          " WHERE s.stage_type = 'download' AND i.status = 'running'").fetchone()[0] >= 2)
+            running = ("SELECT COUNT(*) FROM job_items i JOIN job_stages s ON s.id = i.stage_id"
+                       " WHERE s.stage_type = 'download' AND i.status = 'running'")
+            wait_for(lambda: conn.execute(running).fetchone()[0] >= 2)
             result = runnerd(demo_home, "pause", "1", "--wait")
             assert result.returncode == 0, result.stderr
             wait_for(lambda: job_status(demo_home) == "paused")
@@ -198,12 +200,13 @@ def test_sigterm_during_downloads_exits_0_within_the_grace_period_with_nothing_r
 KILL_ROUNDS = 30
 
 
+@pytest.mark.slow
 def test_sigkill_loop_loses_nothing_and_does_nothing_twice(demo_home: Path, demo_server):
     set_env(demo_home, AUTO_RESUME_AFTER_RECOVERY="true", MAX_ATTEMPTS=50, DOWNLOAD_WORKERS=1, SYNC_WORKERS=1)
     demo_server.set_faults(slow_ms=300)  # the pipeline spans many rounds: kills land mid-transfer
     runnerd(demo_home, "enqueue", "full_pipeline")
     rng = random.Random(7)
-    for round_no in range(KILL_ROUNDS):
+    for _round in range(KILL_ROUNDS):
         daemon = start_daemon(demo_home)
         time.sleep(rng.uniform(0.6, 1.8))
         if daemon.poll() is None:
@@ -249,6 +252,7 @@ def test_an_invalid_env_file_stops_runnerd_from_starting_with_the_line(demo_home
     assert "DOWNLOAD_WORKERS: 'many' is not a whole number" in result.stderr and "runnerd config check" in result.stderr
 
 
+@pytest.mark.slow
 def test_fast_items_are_claimed_in_batches_and_a_pause_gives_back_the_unstarted_ones(home: Path, opened):
     from catalogsync_ops.engine.jobs import create_job
     from catalogsync_ops.engine.records import ItemSpec

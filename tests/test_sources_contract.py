@@ -15,7 +15,8 @@ from catalogsync_ops.transfer.downloader import download_to
 
 
 def _demo(server, tmp_path, name="demo", playlist="p1"):
-    return build_source(name, settings={"DEMO_BASE_URL": server.base_url}), f"{server.base_url}/{name}/playlist/{playlist}"
+    return build_source(name,
+                        settings={"DEMO_BASE_URL": server.base_url}), f"{server.base_url}/{name}/playlist/{playlist}"
 
 
 def _m3u_http(server, tmp_path):
@@ -131,8 +132,10 @@ def test_a_source_that_cannot_search_refuses_as_unsupported(source_case):
 
 def test_a_playlist_that_does_not_exist_fails_as_not_found(source_case, demo_server, tmp_path):
     name, source, url = source_case
-    missing = {**MISSING, "demo": f"{demo_server.base_url}/demo/playlist/nope", "demo2": f"{demo_server.base_url}/demo2/playlist/nope",
-               "m3u-http": f"{demo_server.base_url}/demo/playlist/nope.m3u8", "m3u-file": str(tmp_path / "nope.m3u")}[name]
+    missing = {**MISSING, "demo": f"{demo_server.base_url}/demo/playlist/nope",
+               "demo2": f"{demo_server.base_url}/demo2/playlist/nope",
+               "m3u-http": f"{demo_server.base_url}/demo/playlist/nope.m3u8",
+               "m3u-file": str(tmp_path / "nope.m3u")}[name]
     with pytest.raises(SourceError) as info:
         source.parse_playlist(missing)
     assert info.value.error_class == "not_found"

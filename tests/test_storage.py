@@ -30,8 +30,11 @@ def make_uploader(moto_endpoint, bucket, **kwargs) -> S3Uploader:
     uploader = S3Uploader(bucket=bucket, endpoint=moto_endpoint, prefix="music", **CREDS, **kwargs)
     uploader.calls = Counter()
     # Count the requests this client really sends (an observer on botocore's own event hook).
-    uploader.client.meta.events.register("before-send.s3.*", lambda request, **kw: uploader.calls.update(
-        [f"{request.method} {'part' if 'partNumber=' in request.url else 'uploads' if 'uploads' in request.url else ''}".strip()]))
+    def seen(request, **kw):
+        what = "part" if "partNumber=" in request.url else "uploads" if "uploads" in request.url else ""
+        uploader.calls.update([f"{request.method} {what}".strip()])
+
+    uploader.client.meta.events.register("before-send.s3.*", seen)
     return uploader
 
 

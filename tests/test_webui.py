@@ -67,7 +67,8 @@ def test_first_run_setup_needs_the_one_time_link(home: Path, opened):
     page = client.get(f"/setup?token={token}")
     assert page.status_code == 200
     response = client.post("/setup", data={"token": token, "username": "me", "password": "longenough",
-                                           "password2": "longenough", "csrf_token": csrf_from(page.get_data(as_text=True))})
+                                           "password2": "longenough",
+                                           "csrf_token": csrf_from(page.get_data(as_text=True))})
     assert response.status_code == 302 and client.get("/").status_code == 200
     assert app.test_client().get(f"/setup?token={token}").status_code == 302  # used up
 
@@ -92,9 +93,11 @@ def test_a_form_creates_one_command_even_when_posted_twice(client, web):
     assert first.status_code == 302 and first.headers["Location"] == "/jobs?command=1"
     assert second.headers["Location"] == "/jobs?command=1"
     rows = conn.execute("SELECT kind, payload_json, origin, requested_by FROM job_commands").fetchall()
-    assert [tuple(r) for r in rows] == [("enqueue_job", '{"job_type": "sync", "priority": 0, "scope": {"sources": ["demo"]}}',
+    assert [tuple(r) for r in rows] == [("enqueue_job", '{"job_type": "sync", "priority": 0, "scope": {"sources": '
+                                                        '["demo"]}}',
                                          "web", "admin")]
-    assert "Command 1: <span class=\"state\" data-state=\"pending\">pending</span>" in client.get("/jobs?command=1").get_data(as_text=True)
+    said = client.get("/jobs?command=1").get_data(as_text=True)
+    assert "Command 1: <span class=\"state\" data-state=\"pending\">pending</span>" in said
 
 
 def test_a_malformed_command_is_refused_with_the_reason(client):
@@ -122,7 +125,8 @@ def test_job_page_shows_failures_and_offers_retry(client, web):
     start_job(conn, job_id)
     start_stage(conn, stage_id)
     claim = claim_next_item(conn, stage_id, runner_instance_id=None)
-    mark_item_failed(conn, claim.item_id, claim.attempt_no, error_class="not_found", error="404 from demo", source="demo")
+    mark_item_failed(conn, claim.item_id, claim.attempt_no, error_class="not_found", error="404 from demo",
+                     source="demo")
     html = client.get(f"/jobs/{job_id}").get_data(as_text=True)
     assert "周杰伦 - 晴天" in html and "[not_found · demo] 404 from demo" in html
     assert 'data-action="retry_item"' in html and 'data-action="retry_failed_items"' in html
@@ -177,7 +181,8 @@ def served(web):
 
 def test_the_real_channel_post_over_http_runner_applies_read_back_over_http(served, home: Path, demo_server):
     env = home / "catalogsync.env"
-    env.write_text(env.read_text().replace("DEMO_BASE_URL=http://127.0.0.1:8765", f"DEMO_BASE_URL={demo_server.base_url}")
+    env.write_text(env.read_text().replace("DEMO_BASE_URL=http://127.0.0.1:8765",
+                                           f"DEMO_BASE_URL={demo_server.base_url}")
                    .replace("DOWNLOAD_SOURCES=demo", "DOWNLOAD_SOURCES=demo,demo2"), encoding="utf-8")
     demo_server.write_pool_file(home / "input" / "demo.txt")
     with requests.Session() as browser:
@@ -252,7 +257,8 @@ def test_config_apply_and_rollback_go_through_the_runner(client, web, home: Path
 
 def test_catalog_pages_after_a_pipeline_show_coverage_workers_songs_and_logs(client, home: Path, demo_server):
     env = home / "catalogsync.env"
-    env.write_text(env.read_text().replace("DEMO_BASE_URL=http://127.0.0.1:8765", f"DEMO_BASE_URL={demo_server.base_url}")
+    env.write_text(env.read_text().replace("DEMO_BASE_URL=http://127.0.0.1:8765",
+                                           f"DEMO_BASE_URL={demo_server.base_url}")
                    .replace("DOWNLOAD_SOURCES=demo", "DOWNLOAD_SOURCES=demo,demo2"), encoding="utf-8")
     demo_server.write_pool_file(home / "input" / "demo.txt")
     (home / "input" / "broken.txt").write_text("not a url\n", encoding="utf-8")

@@ -17,7 +17,8 @@ def test_the_dashboard_shows_a_source_that_is_down_and_its_button_closes_the_bre
     sources = html[html.index('id="sources"'):]
     assert "netease" in sources and "down until" in sources and "cannot reach music.163.com" in sources
     assert 'data-action="reset_source"' in sources and sources.count('data-action="reset_source"') == 1  # kuwo is up
-    form = re.search(r'<form[^>]*>(?:(?!</form>).)*value="reset_source"(?:(?!</form>).)*</form>', sources, re.S).group(0)
+    form = re.search(r'<form[^>]*>(?:(?!</form>).)*value="reset_source"(?:(?!</form>).)*</form>', sources,
+                     re.S).group(0)
     data = dict(re.findall(r'name="([a-z_]+)" value="([^"]*)"', form))
     assert client.post("/commands", data=data).status_code == 302
     [(_, status, result)] = apply_pending_commands(conn, CommandContext(env_path=home / "catalogsync.env"))

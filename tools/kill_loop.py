@@ -55,7 +55,8 @@ def main() -> int:
             killed_busy = 0
             for round_no in range(args.rounds):
                 if round_no % max(1, args.rounds // args.jobs) == 0:
-                    subprocess.run([*runnerd, "enqueue", "full_pipeline"], env=env, check=True, stdout=subprocess.DEVNULL)
+                    subprocess.run([*runnerd, "enqueue", "full_pipeline"], env=env, check=True,
+                                   stdout=subprocess.DEVNULL)
                 daemon = subprocess.Popen([*runnerd, "run"], env=env, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL)
                 time.sleep(rng.uniform(0.5, 2.0))
@@ -87,7 +88,8 @@ def main() -> int:
             with connect(home / "catalogsync.db") as conn:
                 statuses = dict(conn.execute("SELECT status, COUNT(*) FROM job_runs GROUP BY status").fetchall())
                 running = conn.execute("SELECT COUNT(*) FROM job_items WHERE status = 'running'").fetchone()[0]
-                interrupted = conn.execute("SELECT COUNT(*) FROM item_attempts WHERE outcome = 'interrupted'").fetchone()[0]
+                interrupted = conn.execute("SELECT COUNT(*) FROM item_attempts"
+                                           " WHERE outcome = 'interrupted'").fetchone()[0]
                 files = conn.execute("SELECT COUNT(*) FROM file_locations").fetchone()[0]
                 uploads = conn.execute("SELECT COUNT(*) FROM upload_tasks WHERE status = 'uploaded'").fetchone()[0]
             if set(statuses) != {"completed"}:

@@ -42,10 +42,12 @@ TARGETS = {
     "engine": Target("engine", (
         "catalogsync_ops/engine/items.py", "catalogsync_ops/engine/jobs.py", "catalogsync_ops/engine/stages.py",
         "catalogsync_ops/engine/commands.py", "catalogsync_ops/engine/runners.py", "catalogsync_ops/engine/retry.py",
-    ), "tests/test_queue.py tests/test_queue_details.py tests/test_commands.py tests/test_guarantees.py -k 'not sigkill and not cancel_through'",
+    ), "tests/test_queue.py tests/test_queue_details.py tests/test_commands.py tests/test_guarantees.py -k 'not "
+       "sigkill and not cancel_through'",
        sql=True),
     "downloader": Target("downloader", ("catalogsync_ops/transfer/downloader.py",), "tests/test_downloader.py"),
-    "auth": Target("auth", ("webui/auth.py",), "tests/test_webui.py tests/test_webui_auth.py tests/test_hardening_console.py -k 'login or csrf"
+    "auth": Target("auth", ("webui/auth.py",), "tests/test_webui.py tests/test_webui_auth.py "
+                                               "tests/test_hardening_console.py -k 'login or csrf"
                    " or token or setup or password or session or sign or origin or fetch or cookie or auth or scope"
                    " or proxy or forwarded or redirect'"),
 }
@@ -152,7 +154,8 @@ def run_tests(work: Path, tests: str, timeout: float) -> str:
     """'killed', 'survived' or 'timeout' for the tree as it is now."""
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     try:
-        result = subprocess.run(f"{sys.executable} -m pytest -x -q -p no:cacheprovider {tests}", shell=True, cwd=work, check=False,
+        result = subprocess.run(f"{sys.executable} -m pytest -x -q -p no:cacheprovider {tests}", shell=True, cwd=work,
+                                check=False,
                                 env=env, capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return "timeout"

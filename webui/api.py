@@ -70,7 +70,8 @@ def attempts(item_id: int):
 
 @bp.route("/workers")
 def workers():
-    rows = get_db().execute("SELECT * FROM job_workers WHERE runner_instance_id = (SELECT MAX(id) FROM runner_instances)"
+    rows = get_db().execute("SELECT * FROM job_workers WHERE runner_instance_id = (SELECT MAX(id) FROM "
+                            "runner_instances)"
                             " ORDER BY name").fetchall()
     return jsonify(workers=[dict(r) for r in rows])
 

@@ -239,13 +239,14 @@ def login():
         addr = client_addr()
         username = request.form.get("username", "")[:200]
         if _too_many_attempts(conn, addr, username):
-            return render_template("login.html", title="Sign in", error=gettext("Too many failed sign-ins; wait 15 minutes.")), 429
+            return render_template("login.html", title="Sign in", error=gettext("Too many failed sign-ins; wait 15 "
+                                                                                "minutes.")), 429
         row = conn.execute("SELECT password_hash, session_generation FROM web_users WHERE username = ?",
                            (username,)).fetchone()
         ok = _check_password(row, request.form.get("password", ""))
         with transaction(conn):
-            conn.execute("INSERT INTO login_attempts (remote_addr, username, succeeded, created_at) VALUES (?, ?, ?, ?)",
-                         (addr, username, int(ok), iso()))
+            conn.execute("INSERT INTO login_attempts (remote_addr, username, succeeded, created_at)"
+                         " VALUES (?, ?, ?, ?)", (addr, username, int(ok), iso()))
         if ok:
             _start_session(username, int(row["session_generation"]))
             return redirect(_safe_next(request.args.get("next")))

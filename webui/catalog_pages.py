@@ -35,7 +35,8 @@ def playlists():
         " FROM playlist_pools p ORDER BY p.name").fetchall()
     after = arg_int("after", 0)
     # The counts are the runner's (kept after each job): a page view never walks the catalog.
-    rows = conn.execute("SELECT p.* FROM playlists p WHERE p.id > ? ORDER BY p.id LIMIT ?", (after, PAGE_SIZE)).fetchall()
+    rows = conn.execute("SELECT p.* FROM playlists p WHERE p.id > ? ORDER BY p.id LIMIT ?",
+                        (after, PAGE_SIZE)).fetchall()
     counts = read_all_coverage(conn, [r["id"] for r in rows])
     unresolved = conn.execute(
         "SELECT u.*, p.title AS playlist_title FROM playlist_unresolved u JOIN playlists p ON p.id = u.playlist_id"
@@ -43,7 +44,8 @@ def playlists():
         " ORDER BY u.playlist_id, COALESCE(u.position, 1e9), u.id LIMIT 500", (after, PAGE_SIZE)).fetchall()
     partial = [r for r in rows if r["partial_reason"]]
     return render_template("playlists.html", title="Playlists", pools=pools, playlists=rows, page_size=PAGE_SIZE,
-                           unresolved=unresolved, partial=partial, counts=counts, total=counts.get(0), playlist_rows=playlist_rows)
+                           unresolved=unresolved, partial=partial, counts=counts, total=counts.get(0),
+                           playlist_rows=playlist_rows)
 
 
 def playlist_rows(rows, counts: dict) -> Markup:
@@ -139,7 +141,8 @@ def songs():
         like = f"%{query}%"
         found = conn.execute(
             "SELECT s.*, f.rel_path, f.verified_at,"
-            " (SELECT GROUP_CONCAT(u.backend || ':' || u.status) FROM upload_tasks u WHERE u.file_location_id = f.id) AS uploads"
+            " (SELECT GROUP_CONCAT(u.backend || ':' || u.status) FROM upload_tasks u WHERE u.file_location_id = f.id) "
+            "AS uploads"
             " FROM songs s LEFT JOIN file_locations f ON f.song_id = s.id"
             " WHERE (s.title LIKE ? OR s.artists LIKE ? OR s.album LIKE ?) AND s.id > ? ORDER BY s.id LIMIT ?",
             (like, like, like, after, PAGE_SIZE)).fetchall()

@@ -7,8 +7,9 @@ time axis are HTML beside the SVG, so their text keeps its size when the bars st
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from markupsafe import Markup, escape
 

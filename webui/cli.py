@@ -40,7 +40,8 @@ def cli(ctx: click.Context, env_file: Path, db: Path | None) -> None:
 
 @cli.command()
 @click.option("--host", default=None, help="Address to listen on (default WEB_HOST, 127.0.0.1).")
-@click.option("--port", default=None, type=int, help="Port (default WEB_PORT, 8421; 0 picks a free one and says which).")
+@click.option("--port", default=None, type=int,
+              help="Port (default WEB_PORT, 8421; 0 picks a free one and says which).")
 @click.option("--trusted-proxy", "trusted", multiple=True, help="Peer whose X-Forwarded-For is believed.")
 @click.option("--if-not-running", is_flag=True,
               help="Exit 0 when this console already answers on the port (for boot-up tasks).")

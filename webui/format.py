@@ -57,4 +57,5 @@ def _bar(wanted: int, in_library: int, backed_up: int) -> Markup:
     down, up = round(100 * in_library / wanted, 1), round(100 * backed_up / wanted, 1)
     return Markup(f'<svg class="coverage-bar" viewBox="0 0 100 10" preserveAspectRatio="none" role="img"'
                   f' aria-label="{round(100 * in_library / wanted)}%"><rect class="whole" width="100" height="10"/>'
-                  f'<rect class="down" width="{down}" height="10"/><rect class="up" y="7" width="{up}" height="3"/></svg>')
+                  f'<rect class="down" width="{down}" height="10"/><rect class="up" y="7" width="{up}" '
+                  'height="3"/></svg>')

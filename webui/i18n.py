@@ -21,15 +21,19 @@ ZH = {
     "No source has been called yet.": "还没有调用过任何来源。", "Unresolved": "未解析",
     "Entries that are not in the library": "未能加入音乐库的条目",
     "Playlists read in part": "只读到一部分的歌单",
-    "The last read of these playlists could not be proven whole (a page that failed, fewer songs listed than the platform says it holds). Their songs were added; none was removed or moved. The next sync reads them again.":
+    "The last read of these playlists could not be proven whole (a page that failed, fewer songs listed than the "
+    "platform says it holds). Their songs were added; none was removed or moved. The next sync reads them again.":
         "这些歌单上次读取无法证明是完整的（有一页失败，或列出的歌曲少于平台声明的数量）。读到的歌曲已加入，没有删除或移动任何歌曲。下次同步会重新读取。",
     "Not read": "未读到",
-    "Source %(s)s does not fit the installed musicdl; its songs wait. Reinstall the musicdl extra, then restart runnerd:":
+    "Source %(s)s does not fit the installed musicdl; its songs wait. Reinstall the musicdl extra, then restart "
+    "runnerd:":
         "来源 %(s)s 与已安装的 musicdl 不兼容；它的歌曲在等待。请重新安装 musicdl 扩展，然后重启 runnerd：",
     "link from %(service)s": "链接来自 %(service)s",
     "partial": "不完整",
     "partial: %(n)s not read": "不完整：%(n)s 首未读到",
-    "Entries a platform listed but could not resolve stay in your playlist: a listing that missed them never removes songs. Lines of a playlist file that are not songs (a cover image, a broken line) are skipped. Both are read again at the next sync.":
+    "Entries a platform listed but could not resolve stay in your playlist: a listing that missed them never removes "
+    "songs. Lines of a playlist file that are not songs (a cover image, a broken line) are skipped. Both are read "
+    "again at the next sync.":
         "平台列出但无法解析的条目仍保留在歌单中：缺少它们的列表不会删除任何歌曲。歌单文件中不是歌曲的行（封面图片、损坏的行）会被跳过。下次同步时都会重新读取。",
     "Entry": "条目", "Why": "原因", "Seen": "发现于",
     "Pause everything": "全部暂停", "Resume runner": "恢复运行器", "Pause": "暂停", "Resume": "继续",
@@ -60,7 +64,8 @@ ZH = {
 }
 ZH.update({
     "DEBUG": "调试", "INFO": "信息", "WARNING": "警告", "ERROR": "错误", "CRITICAL": "严重", "item": "条目",
-    "All log lines of this job": "此任务的全部日志", "Library": "音乐库", "Not counted yet: the runner counts after each job.": "尚未统计：运行器在每个任务结束后统计。",
+    "All log lines of this job": "此任务的全部日志", "Library": "音乐库", "Not counted yet: the runner counts after "
+                                                               "each job.": "尚未统计：运行器在每个任务结束后统计。",
     "On the platform": "在平台上查看", "Missing songs": "缺少的歌曲", "attempts": "尝试记录",
     "%(n)s more songs are not shown; the missing list has every song not in the library.": "还有 %(n)s 首歌曲未显示；缺失列表包含所有未入库的歌曲。",
     "No songs yet: the next sync reads this playlist.": "还没有歌曲：下次同步会读取此歌单。",
@@ -193,16 +198,22 @@ ZH_SETTING_HELP = {
     "DB_PATH": "runnerd 与网页控制台共用的 SQLite 数据库；必须放在本地磁盘上。",
     "LIBRARY_DIR": "下载并写好标签的歌曲存放的文件夹。",
     "INPUT_DIR": "歌单池文件夹：每个 *.txt 文件每行一个歌单网址。",
-    "LOG_DIR": "日志文件 runnerd.log 和 catalogsync-web.log 所在的文件夹（每 10 MB 轮换，保留 5 个），与标准错误输出和系统日志同时写入。",
-    "PLAYLIST_EXPORT": "每个任务结束后，把每个歌单写成 M3U8 文件（UTF-8，路径相对于文件，按歌单顺序），供 Navidrome、Jellyfin、Plex 或任何播放器使用；内容有变化时才写入。",
-    "PLAYLIST_EXPORT_DIR": "这些 M3U8 文件所在的文件夹；留空则为 LIBRARY_DIR 中名为 Playlists 的文件夹，扫描音乐库的音乐服务器会在那里找到它们。",
+    "LOG_DIR": "日志文件 runnerd.log 和 catalogsync-web.log 所在的文件夹（每 10 MB 轮换，保留 5 "
+               "个），与标准错误输出和系统日志同时写入。",
+    "PLAYLIST_EXPORT": "每个任务结束后，把每个歌单写成 M3U8 文件（UTF-8，路径相对于文件，按歌单顺序），供 "
+                       "Navidrome、Jellyfin、Plex 或任何播放器使用；内容有变化时才写入。",
+    "PLAYLIST_EXPORT_DIR": "这些 M3U8 文件所在的文件夹；留空则为 LIBRARY_DIR 中名为 Playlists "
+                           "的文件夹，扫描音乐库的音乐服务器会在那里找到它们。",
     "DOWNLOAD_SOURCES": "下载歌曲时按顺序尝试的来源，用逗号分隔。",
-    "DOWNLOAD_LAYOUT": "歌曲在 LIBRARY_DIR 中的路径模板；可用字段：{artist}、{album}、{title}、{ext}、{track}、{platform}、{playlist}、{song_id}。",
+    "DOWNLOAD_LAYOUT": "歌曲在 LIBRARY_DIR "
+                       "中的路径模板；可用字段：{artist}、{album}、{title}、{ext}、{track}、{platform}、{playlist}、{song_id}。",
     "DEMO_BASE_URL": "演示平台（runnerd demo-server）的地址，供 demo 和 demo2 来源使用。",
     "MIN_FREE_DISK_MB": "音乐库磁盘剩余空间低于此值（MiB）时，下载以 disk_full 失败而不写入。",
-    "PLATFORM_REQUESTS_PER_SECOND": "每秒向每个真实平台（qq、netease、kuwo 等）的接口发出的请求数，带随机抖动：礼貌访问，避免 NAS 被封。",
+    "PLATFORM_REQUESTS_PER_SECOND": "每秒向每个真实平台（qq、netease、kuwo "
+                                    "等）的接口发出的请求数，带随机抖动：礼貌访问，避免 NAS 被封。",
     "PLATFORM_MAX_CONCURRENT_REQUESTS": "所有工作线程合计，同时向一个平台接口发出的请求数上限。",
-    "SOURCE_HOST_PROCESSES": "运行 musicdl 平台客户端的进程数（源主机），每个约 90 MB：多几个可以让多个下载同时查找链接，适合有空闲核心和内存的 NAS。",
+    "SOURCE_HOST_PROCESSES": "运行 musicdl 平台客户端的进程数（源主机），每个约 90 "
+                             "MB：多几个可以让多个下载同时查找链接，适合有空闲核心和内存的 NAS。",
     "PLATFORM_LINK_SERVICES": "从哪里获取歌曲链接：official（只用平台自己的接口）、official_first（平台给不出链接时才用第三方解析服务）或 musicdl（musicdl 的顺序：先第三方服务，常有无损）。第三方服务会收到被查询的每首歌的 id。",
     "SOURCE_BREAKER_FAILURES": "某个来源连续这么多次调用失败（无法连接、无响应、5xx、429）后暂停使用一段冷却时间；只有它能提供的歌曲会等待。",
     "SOURCE_BREAKER_COOLDOWN_SECONDS": "来源熔断后的第一次冷却时间；每次试探失败后加倍，最长一小时。",
@@ -230,8 +241,10 @@ ZH_SETTING_HELP = {
     "LOG_RETENTION_ROWS": "最多保留这么多行日志。",
     "WEB_HOST": "网页控制台监听的地址；0.0.0.0 可从局域网访问（始终需要登录）。",
     "WEB_PORT": "网页控制台的端口。",
-    "WEB_COOKIE_SECURE": "登录 Cookie 只通过 HTTPS 发送：经 HTTPS 反向代理访问控制台时设为 true（之后通过 http:// 将无法登录）。",
-    "NOTIFY_WEBHOOK_URL": "通知的 Webhook（留空则不通知）。配合 NOTIFY_FORMAT：JSON 端点、ntfy 主题网址、Bark 网址、https://api.telegram.org/bot<token>/sendMessage 或 Server酱 https://sctapi.ftqq.com/<key>.send。",
+    "WEB_COOKIE_SECURE": "登录 Cookie 只通过 HTTPS 发送：经 HTTPS 反向代理访问控制台时设为 true（之后通过 http:// "
+                         "将无法登录）。",
+    "NOTIFY_WEBHOOK_URL": "通知的 Webhook（留空则不通知）。配合 NOTIFY_FORMAT：JSON 端点、ntfy 主题网址、Bark "
+                          "网址、https://api.telegram.org/bot<token>/sendMessage 或 Server酱 https://sctapi.ftqq.com/<key>.send。",
     "NOTIFY_FORMAT": "Webhook 收到的格式：json（通用）、ntfy、bark、telegram 或 serverchan。",
     "NOTIFY_TELEGRAM_CHAT_ID": "Telegram 机器人发送消息的聊天 ID（NOTIFY_FORMAT=telegram 时）。",
     "NOTIFY_EVENTS": "要发送的事件，用逗号分隔：job_finished、job_failed、runner_recovered、disk_low、source_down、source_recovered。",
@@ -316,9 +329,13 @@ def command_phrases() -> dict[str, str]:
 
 # The verify job and its drift page.
 ZH.update({
-    "A repair downloads a missing or changed file again (a changed file is kept in .catalogsync/kept, never overwritten) and uploads a missing object again. An orphan is only reported: it is yours to move or delete.":
-        "修复会重新下载缺失或被改动的文件（被改动的文件保存在 .catalogsync/kept 中，绝不覆盖），并重新上传缺失的备份对象。孤立文件只作报告：移动或删除由你决定。",
-    "A verify compares every library file with what was recorded when it was put in place (its size and time, or with a deep verify its whole content), the backup's listing with the recorded uploads, and looks for audio files the catalog does not know. It changes nothing.":
+    "A repair downloads a missing or changed file again (a changed file is kept in .catalogsync/kept, never "
+    "overwritten) and uploads a missing object again. An orphan is only reported: it is yours to move or delete.":
+        "修复会重新下载缺失或被改动的文件（被改动的文件保存在 .catalogsync/kept "
+        "中，绝不覆盖），并重新上传缺失的备份对象。孤立文件只作报告：移动或删除由你决定。",
+    "A verify compares every library file with what was recorded when it was put in place (its size and time, or with "
+    "a deep verify its whole content), the backup's listing with the recorded uploads, and looks for audio files the "
+    "catalog does not know. It changes nothing.":
         "校验会将资料库中的每个文件与入库时的记录比对（大小和修改时间；深度校验则比对全部内容），将备份的清单与上传记录比对，并查找目录不认识的音频文件。校验不会改动任何东西。",
     "A verify found files that changed or went missing:": "校验发现有文件被改动或缺失：",
     "All kinds": "全部类型", "Check the library": "检查资料库", "Deep verify (reads every file)": "深度校验（读取每个文件）",

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flask import g
 
@@ -54,7 +55,8 @@ LOG_ZH = {
     "Job %s: left as it is at shutdown: %s": "任务 %s：停止时保持原状：%s",
     "Degraded: %s": "降级运行：%s",
     "The database disk has space again: claiming work again": "数据库磁盘已有空间：重新领取工作",
-    "The library disk has %d MiB free (below NOTIFY_DISK_FREE_MB=%d)": "音乐库磁盘剩余 %d MiB（低于 NOTIFY_DISK_FREE_MB=%d）",
+    "The library disk has %d MiB free (below NOTIFY_DISK_FREE_MB=%d)": "音乐库磁盘剩余 %d MiB（低于 "
+                                                                       "NOTIFY_DISK_FREE_MB=%d）",
     "OpenCC is not installed: traditional characters are folded with a small built-in table only (pip install opencc)":
         "未安装 OpenCC：繁体字只用一个小的内置对照表转换（pip install opencc）",
     "Command %s (%s) failed while being applied": "命令 %s（%s）执行时出错",
@@ -104,8 +106,10 @@ def log_text(row: Mapping[str, Any]) -> str:
 REASONS_ZH = [
     (re.compile(r"^(job|item) (\d+) is (\w+); it cannot become (\w+) \(from \w+ it can become: (.*)\)$"),
      "{0} {1} 的状态为{2}，不能变为{3}"),
-    (re.compile(r"^job (\d+) is (\w+); only a paused job can be resumed$"), "任务 {0} 的状态为{1}；只有已暂停的任务可以继续"),
-    (re.compile(r"^job (\d+) is (\w+); only a queued job can start$"), "任务 {0} 的状态为{1}；只有排队中的任务可以开始"),
+    (re.compile(r"^job (\d+) is (\w+); only a paused job can be resumed$"),
+     "任务 {0} 的状态为{1}；只有已暂停的任务可以继续"),
+    (re.compile(r"^job (\d+) is (\w+); only a queued job can start$"),
+     "任务 {0} 的状态为{1}；只有排队中的任务可以开始"),
     (re.compile(r"^job (\d+) is (\w+); its priority no longer matters$"), "任务 {0} 的状态为{1}；优先级已无意义"),
     (re.compile(r"^job (\d+) is (\w+); enqueue a new job to fetch item (\d+)$"),
      "任务 {0} 的状态为{1}；要获取条目 {2}，请新建一个任务"),
@@ -114,14 +118,16 @@ REASONS_ZH = [
     (re.compile(r"^job (\d+) changed state while being updated; try again$"), "任务 {0} 在更新时状态已改变；请重试"),
     (re.compile(r"^job (\d+) is already ([\w ]+)$"), "任务 {0} 已经是{1}状态"),
     (re.compile(r"^job (\d+) is (\w+); nothing to pause$"), "任务 {0} 的状态为{1}；没有可暂停的"),
-    (re.compile(r"^job (\d+) is (\w+); it has finished, nothing to cancel$"), "任务 {0} 的状态为{1}；已经结束，没有可取消的"),
+    (re.compile(r"^job (\d+) is (\w+); it has finished, nothing to cancel$"),
+     "任务 {0} 的状态为{1}；已经结束，没有可取消的"),
     (re.compile(r"^job (\d+) is (\w+); enqueue a new job instead$"), "任务 {0} 的状态为{1}；请新建一个任务"),
     (re.compile(r"^the runner is already paused$"), "运行器已经暂停"),
     (re.compile(r"^the config file is invalid, so no job can start; fix catalogsync.env first$"),
      "配置文件无效，任何任务都无法开始；请先修正 catalogsync.env"),
     (re.compile(r"^(job|item|command) (\d+) does not exist$"), "{0} {1} 不存在"),
     (re.compile(r"^unknown source '([^']*)'; known sources: (.*)$"), "未知来源 {0}；已知来源：{1}"),
-    (re.compile(r"^there is no open drift to repair \(a verify job finds it\)$"), "没有待修复的偏差（校验任务会找出偏差）"),
+    (re.compile(r"^there is no open drift to repair \(a verify job finds it\)$"),
+     "没有待修复的偏差（校验任务会找出偏差）"),
     (re.compile(r"^the songs of this drift are no longer in the catalog; nothing can be fetched again$"),
      "这些偏差对应的歌曲已不在目录中；无法重新获取"),
 ]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
-from typing import Iterable
 
 from catalogsync_ops.engine.queries import runner_liveness
 from catalogsync_ops.engine.states import ItemStatus, JobStatus, StageType, WorkerState
@@ -40,7 +40,8 @@ def render_metrics(conn: Connection, db_path: str | os.PathLike[str], library_di
     out = _Writer()
     statuses = [s.value for s in ItemStatus]
     sums = ", ".join(f"COALESCE(SUM(n_{s}), 0)" for s in statuses)
-    by_stage = {row[0]: row[1:] for row in conn.execute(f"SELECT stage_type, {sums} FROM job_stages GROUP BY stage_type")}
+    by_stage = {row[0]: row[1:]
+                for row in conn.execute(f"SELECT stage_type, {sums} FROM job_stages GROUP BY stage_type")}
     out.family("catalogsync_items", "gauge", "Items of every job by stage and status (from the stage counters).",
                (({"stage": stage.value, "status": status}, by_stage.get(stage.value, [0] * len(statuses))[i])
                 for stage in StageType for i, status in enumerate(statuses)))

@@ -119,7 +119,8 @@ def document() -> dict:
                                                                     limit]),
         "/api/jobs/{job_id}": _get("One job with its stages", [job_id]),
         "/api/jobs/{job_id}/items": _get("Items of a job by status, keyset-paginated", [
-            job_id, _param("status", "query", {"type": "string", "enum": [s.value for s in ItemStatus]}, required=False),
+            job_id, _param("status", "query", {"type": "string", "enum": [s.value for s in ItemStatus]},
+                           required=False),
             _param("after", "query", CURSOR, required=False), limit]),
         "/api/items/{item_id}/attempts": _get("The attempt history of one item", [item_id]),
         "/api/workers": _get("Live worker state of the current runner"),

@@ -64,7 +64,8 @@ def jobs():
     conn = get_db()
     before = arg_int("before")
     return render_template("jobs.html", title="Jobs", queued=queued_jobs(conn),
-                           jobs=list_jobs(conn, limit=PAGE_SIZE, before_id=before), job_types=[t.value for t in JobType],
+                           jobs=list_jobs(conn, limit=PAGE_SIZE,
+                                          before_id=before), job_types=[t.value for t in JobType],
                            page_size=PAGE_SIZE)
 
 
@@ -100,11 +101,13 @@ def job(job_id: int):
                           " WHERE e.job_id = ? ORDER BY e.id DESC LIMIT 20", (job_id,)).fetchall()
     # The latest lines only: the logs page has them all (its link is under them).
     logs = conn.execute("SELECT * FROM job_logs WHERE job_id = ? ORDER BY id DESC LIMIT 10", (job_id,)).fetchall()
-    failed_classes = conn.execute("SELECT last_error_class, COUNT(*) FROM job_items WHERE job_id = ? AND status = 'failed'"
+    failed_classes = conn.execute("SELECT last_error_class, COUNT(*) FROM job_items WHERE job_id = ? AND status = "
+                                  "'failed'"
                                   " GROUP BY 1", (job_id,)).fetchall()
     failed_sources = conn.execute("SELECT last_source, COUNT(*) FROM job_items WHERE job_id = ? AND status = 'failed'"
                                   " AND last_source IS NOT NULL GROUP BY 1", (job_id,)).fetchall()
-    return render_template("job.html", title=f"{gettext('Job')} {job_id}", job=detail, items=items, status=status, events=events, logs=logs,
+    return render_template("job.html", title=f"{gettext('Job')} {job_id}", job=detail, items=items, status=status,
+                           events=events, logs=logs,
                            all_logs=url_for("catalog.logs", job=job_id),
                            page_size=PAGE_SIZE, failed_classes=failed_classes, failed_sources=failed_sources,
                            error_class=error_class, source=source, statuses=[s.value for s in ItemStatus],

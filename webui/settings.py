@@ -85,6 +85,7 @@ def revision(revision_id: int):
         row = get_revision(get_db(), revision_id)
     except NotFound as exc:
         abort(404, description=str(exc))
-    diff = diff_texts(row["content"], read_env_text(env_path), old_name=f"revision {revision_id}", new_name="current file")
+    diff = diff_texts(row["content"], read_env_text(env_path), old_name=f"revision {revision_id}",
+                      new_name="current file")
     return render_template("revision.html", title=f"{gettext('Revision')} {revision_id}", revision=row,
                            content=mask_text(row["content"]), diff=diff)

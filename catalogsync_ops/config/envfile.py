@@ -8,9 +8,10 @@ import os
 import re
 import string
 from collections import ChainMap
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import urlparse
 
 from dotenv.parser import Binding, parse_stream
@@ -19,10 +20,10 @@ from dotenv.variables import parse_variables
 from catalogsync_ops.config.settings import (
     FALSE_WORDS,
     KNOWN_SOURCES,
-    RETIRED_SOURCES,
     LAYOUT_FIELDS,
     MASK,
     NOTIFY_KINDS,
+    RETIRED_SOURCES,
     SECRET_KEYS,
     SETTINGS,
     SETTINGS_BY_KEY,
@@ -225,7 +226,7 @@ def _convert(setting: Setting, raw: str, base_dir: Path) -> Any:
             raise ValueError(f"{value!r} is not a valid template ({exc})") from None
         bad = [f for f in fields if f not in LAYOUT_FIELDS]
         if bad:
-            raise ValueError(f"unknown field {{{bad[0]}}}; allowed: " + ", ".join("{%s}" % f for f in LAYOUT_FIELDS))
+            raise ValueError(f"unknown field {{{bad[0]}}}; allowed: " + ", ".join(f"{{{f}}}" for f in LAYOUT_FIELDS))
         if not value.endswith(".{ext}"):
             raise ValueError("the layout must end with .{ext} so files keep their format's extension")
         if value.startswith("/") or ".." in Path(value).parts:
@@ -296,7 +297,8 @@ def _cross_checks(values: dict[str, Any], parsed: ParsedEnv) -> list[Problem]:
                            "OBJECT_BUCKET is required when OBJECT_BACKEND_NAME=s3"))
     if values["NOTIFY_FORMAT"] == "telegram" and values["NOTIFY_WEBHOOK_URL"] and not values["NOTIFY_TELEGRAM_CHAT_ID"]:
         out.append(Problem(parsed.lines.get("NOTIFY_FORMAT"), "NOTIFY_TELEGRAM_CHAT_ID",
-                           "NOTIFY_TELEGRAM_CHAT_ID is required when NOTIFY_FORMAT=telegram (the chat the bot writes to)"))
+                           "NOTIFY_TELEGRAM_CHAT_ID is required when NOTIFY_FORMAT=telegram (the chat the bot writes "
+                           "to)"))
     if values["RETRY_BACKOFF_MAX_SECONDS"] < values["RETRY_BACKOFF_SECONDS"]:
         out.append(Problem(parsed.lines.get("RETRY_BACKOFF_MAX_SECONDS"), "RETRY_BACKOFF_MAX_SECONDS",
                            "RETRY_BACKOFF_MAX_SECONDS must be at least RETRY_BACKOFF_SECONDS"))
@@ -403,7 +405,8 @@ def set_values(text: str, changes: dict[str, str]) -> str:
     for index, (binding, _) in enumerate(parsed.bindings):
         if binding.key in changes:
             last[binding.key] = index
-    out = _rewrite(parsed.text, {index: quote_value(changes[key]) for key, index in last.items()}) if last else parsed.text
+    out = _rewrite(parsed.text, {index: quote_value(changes[key]) for key,
+                                 index in last.items()}) if last else parsed.text
     missing = [key for key in changes if key not in last]
     if missing:
         if out and not out.endswith("\n"):

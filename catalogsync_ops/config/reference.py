@@ -50,7 +50,8 @@ def render_config_reference() -> str:
         if setting.group != group:
             group = setting.group
             out += [f"## {group}", ""]
-        kind = {"path": "path", "dir": "folder", "optdir": "folder (empty: the default place)", "choice": "one of " + ", ".join(f"`{c}`" for c in setting.choices),
+        kind = {"path": "path", "dir": "folder", "optdir": "folder (empty: the default place)",
+                "choice": "one of " + ", ".join(f"`{c}`" for c in setting.choices),
                 "sources": "comma-separated sources (" + ", ".join(f"`{k}`" for k in KNOWN_SOURCES) + ")",
                 "layout": "path template", "url": "http(s) URL", "host": "IP address or host name",
                 "events": "comma-separated events (" + ", ".join(f"`{k}`" for k in NOTIFY_KINDS) + ")",

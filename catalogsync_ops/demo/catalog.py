@@ -99,7 +99,8 @@ def build_platforms(*, songs: int = 0, song_seconds: float | None = None,
     generated = []
     for n in range(1, songs + 1):
         sid = f"g{n:05d}"
-        demo.songs[sid] = DemoSong(sid, f"Demo song {n:05d}", (f"Demo Artist {n % 17 + 1}",), f"Demo Album {n % 23 + 1}",
+        demo.songs[sid] = DemoSong(sid, f"Demo song {n:05d}", (f"Demo Artist {n % 17 + 1}",),
+                                   f"Demo Album {n % 23 + 1}",
                                    song_seconds or 30.0, "mp3", True, track_no=n % 12 + 1, seed=1000 + n)
         generated.append(sid)
     if generated and playlists <= 1:

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 import random
 import re
+import socket
 import sys
 import threading
 import time
@@ -118,13 +118,13 @@ class DemoServer(ThreadingHTTPServer):
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return path
 
-    def start(self) -> "DemoServer":
+    def start(self) -> DemoServer:
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="demo-server", daemon=True)
         self._thread.start()
         return self
 
-    def __enter__(self) -> "DemoServer":
+    def __enter__(self) -> DemoServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -58,7 +58,8 @@ def needs_attention(conn: Connection, *, library: Path | None = None, disk_free_
             out.append({"kind": "source_incompatible", "source": source["source"], "error": source.get("last_error")})
         elif source["state"] != "closed":
             out.append({"kind": "source_down", "source": source["source"], "until": source.get("open_until"),
-                        "error": source.get("last_error"), "command": {"kind": "reset_source", "source": source["source"]}})
+                        "error": source.get("last_error"), "command": {"kind": "reset_source",
+                                                                       "source": source["source"]}})
     drift = {r[0]: r[1] for r in conn.execute("SELECT kind, COUNT(*) FROM drift WHERE status = 'open' GROUP BY kind")}
     if drift:
         out.append({"kind": "drift", "counts": drift, "total": sum(drift.values()), "page": "/drift"})

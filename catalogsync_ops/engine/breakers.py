@@ -120,7 +120,8 @@ def record(conn: Connection, source: str, *, error_class: ErrorClass | str | Non
         conn.execute("UPDATE source_health SET state = 'open', cooldown_s = ?, opened_at = COALESCE(opened_at, ?),"
                      " open_until = ?, probe_started_at = NULL WHERE source = ?", (cooldown, ts, iso(until), source))
         if row["state"] == "closed":
-            _notify(conn, "source_down", source, ts, {"source": source, "failures": failures, "error": (error or "")[:300],
+            _notify(conn, "source_down", source, ts, {"source": source, "failures": failures,
+                                                      "error": (error or "")[:300],
                                                       "error_class": error_class.value, "retry_at": iso(until)})
         return "opened"
 
@@ -217,5 +218,6 @@ def health(conn: Connection, *, now: datetime | None = None, hours: int = 24) ->
 
 
 def _notify(conn: Connection, kind: str, source: str, ts: str, data: dict[str, Any]) -> None:
-    conn.execute("INSERT OR IGNORE INTO notifications (kind, dedupe_key, job_id, data_json, next_attempt_at, created_at)"
+    conn.execute("INSERT OR IGNORE INTO notifications (kind, dedupe_key, job_id, data_json, next_attempt_at, "
+                 "created_at)"
                  " VALUES (?, ?, NULL, ?, ?, ?)", (kind, f"{kind}:{source}:{ts}", json.dumps(data), ts, ts))

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from catalogsync_ops.config.envfile import Config, mask_text
 from catalogsync_ops.config.revisions import apply_config_text, rollback_to
@@ -79,7 +80,8 @@ def submit_command(
                                     (idempotency_key,)).fetchone()
             if existing is not None:
                 if existing["kind"] != kind.value or existing["payload_json"] != body:
-                    raise IdempotencyConflict(f"idempotency key {idempotency_key!r} was already used for another command "
+                    raise IdempotencyConflict(f"idempotency key {idempotency_key!r} was already used for another "
+                                              "command "
                                          f"({existing['id']}); use a new key")
                 return int(existing["id"]), False
         try:
@@ -251,8 +253,8 @@ def _repair_drift(conn: Connection, p: dict, ctx: CommandContext, command_id: in
             # Downloaded again (a changed file is kept aside, never overwritten), then uploaded
             # again if the new file differs from the object.
             conn.execute("UPDATE file_locations SET verified_at = NULL WHERE id = ?", (row["file_location_id"],))
-            conn.execute("UPDATE upload_tasks SET status = 'pending' WHERE file_location_id = ? AND status = 'uploaded'",
-                         (row["file_location_id"],))
+            conn.execute("UPDATE upload_tasks SET status = 'pending' WHERE file_location_id = ?"
+                         " AND status = 'uploaded'", (row["file_location_id"],))
         else:
             conn.execute("UPDATE upload_tasks SET status = 'pending' WHERE id = ?", (row["upload_task_id"],))
     job_id = create_job(conn, JobType.REPAIR, scope={"songs": songs}, config_revision_id=ctx.config_revision_id,
@@ -342,7 +344,8 @@ def reject_interrupted_commands(conn: Connection, current_runner_id: int, *, now
     return [r[0] for r in rows]
 
 
-def apply_pending_commands(conn: Connection, ctx: CommandContext, *, limit: int = 100) -> list[tuple[int, CommandStatus, Any]]:
+def apply_pending_commands(conn: Connection, ctx: CommandContext, *,
+                           limit: int = 100) -> list[tuple[int, CommandStatus, Any]]:
     """Apply pending commands in id order; returns what happened to each."""
     ids = [r[0] for r in conn.execute(
         "SELECT id FROM job_commands WHERE status = 'pending' ORDER BY id LIMIT ?", (limit,)).fetchall()]

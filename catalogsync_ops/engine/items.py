@@ -126,8 +126,10 @@ def defer_item(conn: Connection, claim: Claim, *, until: datetime, reason: str, 
             " RETURNING job_id, stage_id", (iso(until), ts, claim.item_id, claim.attempt_no)).fetchone()
         if row is None:
             return False  # recovery or a cancel took it meanwhile
-        conn.execute("DELETE FROM item_attempts WHERE item_id = ? AND attempt_no = ?", (claim.item_id, claim.attempt_no))
-        write_event(conn, "item_deferred", now=ts, job_id=row["job_id"], stage_id=row["stage_id"], item_id=claim.item_id,
+        conn.execute("DELETE FROM item_attempts WHERE item_id = ? AND attempt_no = ?",
+                     (claim.item_id, claim.attempt_no))
+        write_event(conn, "item_deferred", now=ts, job_id=row["job_id"], stage_id=row["stage_id"],
+                    item_id=claim.item_id,
                     from_status=I.RUNNING.value, to_status=I.QUEUED.value, message=reason[:500],
                     data={"until": iso(until)})
     return True

@@ -12,8 +12,9 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 import requests
 
@@ -69,7 +70,8 @@ def compose(conn: Connection, row) -> dict[str, Any]:
     elif kind == "runner_recovered":
         title = "Catalogsync: runner recovered after a crash"
         message = (f"runnerd restarted after an unclean stop; {data.get('interrupted', 0)} items were interrupted and "
-                   f"will run again" + ("" if data.get("auto_resume") else "; the job waits paused for you to resume it")
+                   "will run again"
+                   + ("" if data.get("auto_resume") else "; the job waits paused for you to resume it")
                    + ".")
     elif kind == "disk_low":
         title = "Catalogsync: library disk nearly full"

@@ -233,7 +233,8 @@ def _validate(kind: CommandKind | str, payload: dict[str, Any] | None, f: _Field
         out = {"job_id": f.integer(payload, "job_id", minimum=1)}
         if (error_class := f.string(payload, "error_class")):
             if error_class not in {e.value for e in ErrorClass}:
-                raise InvalidCommand(f"unknown error class {error_class!r}; one of: {', '.join(e.value for e in ErrorClass)}")
+                raise InvalidCommand(f"unknown error class {error_class!r}; one of: "
+                                     f"{', '.join(e.value for e in ErrorClass)}")
             out["error_class"] = error_class
         if (source := f.string(payload, "source", max_len=40)):
             out["source"] = source

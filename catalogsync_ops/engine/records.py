@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from catalogsync_ops.engine.states import ItemStatus, ItemType, JobStatus, StageStatus, check_transition
 from catalogsync_ops.errors import NotFound, TransitionError

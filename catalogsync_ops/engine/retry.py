@@ -1,8 +1,8 @@
 """A person's retry: one item, or every failed item of a job, reopening what had finished."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Iterable
 
 from catalogsync_ops.engine.records import (
     bulk_move_items,

@@ -6,7 +6,8 @@ leave a playlist are unlinked (`removed_at`), never deleted; a pool's playlists 
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from catalogsync_ops.sources.base import Track, Unresolved
 from catalogsync_ops.store.connection import Connection, iso, transaction
@@ -49,7 +50,8 @@ def set_pool_playlists(conn: Connection, pool_id: int, entries: list[tuple[int, 
         for position, (playlist_id, line_no) in enumerate(entries, 1):
             keep.add(playlist_id)
             conn.execute(
-                "INSERT INTO pool_playlists (pool_id, playlist_id, position, line_no, removed_at) VALUES (?, ?, ?, ?, NULL)"
+                "INSERT INTO pool_playlists (pool_id, playlist_id, position, line_no, removed_at) VALUES (?, ?, ?, ?, "
+                "NULL)"
                 " ON CONFLICT (pool_id, playlist_id) DO UPDATE SET position = excluded.position,"
                 " line_no = excluded.line_no, removed_at = NULL",
                 (pool_id, playlist_id, position, line_no))
@@ -136,11 +138,13 @@ def set_playlist_songs(conn: Connection, playlist_id: int, song_ids: list[int], 
         active = conn.execute("SELECT COUNT(*) FROM playlist_songs WHERE playlist_id = ? AND removed_at IS NULL",
                               (playlist_id,)).fetchone()[0]
         conn.execute("UPDATE playlists SET title = COALESCE(?, title), external_id = COALESCE(?, external_id),"
-                     " track_count = ?, unresolved_count = ?, missing_count = ?, partial_reason = ?, last_synced_at = ?,"
+                     " track_count = ?, unresolved_count = ?, missing_count = ?, partial_reason = ?, last_synced_at = "
+                     "?,"
                      " last_error = NULL, updated_at = ? WHERE id = ?",
                      (title, external_id, active, len(unresolved) + len(skipped), missing, partial_reason, ts, ts,
                       playlist_id))
-    return {"songs": active, "missing": missing, "added": len(set(seen) - before), "removed": len(gone), "unresolved": len(unresolved),
+    return {"songs": active, "missing": missing, "added": len(set(seen) - before), "removed": len(gone),
+            "unresolved": len(unresolved),
             "skipped": len(skipped), "kept_unlisted": len(before - set(seen)) if not complete else 0}
 
 
@@ -164,7 +168,8 @@ def file_at(conn: Connection, library_root: str, rel_path: str):
 
 def verified_file_of(conn: Connection, song_id: int, library_root: str):
     """The verified file of a song in a library, or None."""
-    return conn.execute("SELECT * FROM file_locations WHERE song_id = ? AND library_root = ? AND verified_at IS NOT NULL"
+    return conn.execute("SELECT * FROM file_locations WHERE song_id = ? AND library_root = ? AND verified_at IS NOT "
+                        "NULL"
                         " ORDER BY id DESC LIMIT 1", (song_id, library_root)).fetchone()
 
 
@@ -174,7 +179,8 @@ def record_file(conn: Connection, song_id: int, library_root: str, rel_path: str
     ts = iso()
     with transaction(conn):
         conn.execute(
-            "INSERT INTO file_locations (song_id, library_root, rel_path, size_bytes, sha256, format, source, verified_at,"
+            "INSERT INTO file_locations (song_id, library_root, rel_path, size_bytes, sha256, format, source, "
+            "verified_at,"
             " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (library_root, rel_path) DO UPDATE SET song_id = excluded.song_id,"
             " size_bytes = excluded.size_bytes, sha256 = excluded.sha256, format = excluded.format,"
@@ -235,7 +241,8 @@ def playlists_in_scope(conn: Connection, scope: dict[str, list]) -> list:
     if scope.get("playlists"):
         ids = [int(p) for p in scope["playlists"] if str(p).isdigit()]
         urls = [p for p in scope["playlists"] if not str(p).isdigit()]
-        where.append(f"(p.id IN ({', '.join('?' for _ in ids) or 'NULL'}) OR p.url IN ({', '.join('?' for _ in urls) or 'NULL'}))")
+        where.append(f"(p.id IN ({', '.join('?' for _ in ids) or 'NULL'}) OR p.url IN "
+                     f"({', '.join('?' for _ in urls) or 'NULL'}))")
         params += ids + urls
     else:
         pool_ids = [r["id"] for r in pools_in_scope(conn, scope)]

@@ -84,7 +84,8 @@ def refresh_coverage(conn: Connection, library_root: str) -> dict[str, Any]:
     with transaction(conn):
         conn.execute("DELETE FROM coverage")
         conn.executemany(
-            "INSERT INTO coverage (playlist_id, wanted, in_library, backed_up, failed, untried, unresolved, failed_json,"
+            "INSERT INTO coverage (playlist_id, wanted, in_library, backed_up, failed, untried, unresolved, "
+            "failed_json,"
             " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(pid, c["wanted"], c["in_library"], c["backed_up"], c["failed"], c["untried"], c["unresolved"],
               json.dumps(c["failed_by_class"], sort_keys=True), ts) for pid, c in counts.items()])

@@ -62,7 +62,8 @@ def settle_repairs(conn: Connection) -> int:
     """Drift whose repair job has ended: resolved when the file is back in the library (or the
     object uploaded again), open again otherwise (the job's failed items say why)."""
     rows = conn.execute(
-        "SELECT d.id, d.kind, d.file_location_id, d.upload_task_id FROM drift d JOIN job_runs j ON j.id = d.repair_job_id"
+        "SELECT d.id, d.kind, d.file_location_id, d.upload_task_id FROM drift d JOIN job_runs j ON j.id = "
+        "d.repair_job_id"
         " WHERE d.status = 'repairing' AND j.status IN ('completed', 'completed_with_errors', 'failed', 'canceled')"
     ).fetchall()
     if not rows:

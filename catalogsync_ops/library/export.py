@@ -51,7 +51,8 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())  # a title with a line break must not start a new entry
 
 
-def playlist_text(title: str, playlist_id: int, songs: list[tuple], folder: Path, library_root: Path) -> tuple[str, int]:
+def playlist_text(title: str, playlist_id: int, songs: list[tuple], folder: Path,
+                  library_root: Path) -> tuple[str, int]:
     """The M3U8 text of one playlist and how many of its songs it lists. `songs` holds
     (rel_path or None, title, artists json, duration_s) in playlist order."""
     lines = ["#EXTM3U", f"#PLAYLIST:{_one_line(title)}", f"{MARK}{playlist_id}"]
@@ -97,7 +98,7 @@ def _our_file(path: Path) -> int | None:
     """The playlist id in a file this module wrote, else None."""
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
-            for _, line in zip(range(4), handle):
+            for _, line in zip(range(4), handle, strict=False):
                 if line.startswith(MARK):
                     return int(line[len(MARK):].strip())
     except (OSError, ValueError):
@@ -111,7 +112,8 @@ def export_playlists(conn: Connection, library_root: Path, folder: Path) -> Expo
     summary = ExportSummary(folder=str(folder))
     playlists = conn.execute(
         "SELECT id, COALESCE(NULLIF(title, ''), url) AS title FROM playlists p WHERE EXISTS"
-        " (SELECT 1 FROM playlist_songs ps WHERE ps.playlist_id = p.id AND ps.removed_at IS NULL) ORDER BY id").fetchall()
+        " (SELECT 1 FROM playlist_songs ps WHERE ps.playlist_id = p.id AND ps.removed_at IS NULL)"
+        " ORDER BY id").fetchall()
     taken: set[str] = set()
     names: dict[int, str] = {}
     for row in playlists:

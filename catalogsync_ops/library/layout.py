@@ -5,8 +5,8 @@ import os
 import re
 import time
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Callable
 
 _FORBIDDEN = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}

@@ -60,7 +60,8 @@ VERSIONS: dict[str, tuple[str, ...]] = {
     "live": ("live", "现场", "演唱会", "concert", "live版", "ライブ", "라이브"),
     "instrumental": ("instrumental", "伴奏", "纯音乐", "off vocal", "inst", "消音", "반주"),
     "karaoke": ("ktv", "karaoke", "卡拉ok", "伴唱", "カラオケ"),
-    "remix": ("remix", "remixed", "dj", "重混", "电音", "club mix", "extended mix", "bootleg", "vip mix", "edm", "リミックス",
+    "remix": ("remix", "remixed", "dj", "重混", "电音", "club mix", "extended mix", "bootleg", "vip mix", "edm",
+              "リミックス",
               "리믹스"),
     "acoustic": ("acoustic", "不插电", "unplugged", "アコースティック", "어쿠스틱"),
     "piano": ("钢琴", "piano", "ピアノ"),
@@ -101,8 +102,8 @@ _GENERIC_LATIN = re.compile(r"([a-z0-9']+)\s+(?:version|ver\.?|edit|mix|edition)
 _CREDIT = re.compile(r"^\s*(?:feat\.?|ft\.?|featuring|with)\s+(.+)$", re.IGNORECASE)
 _INLINE_FEAT = re.compile(r"\s+(?:feat\.?|ft\.?|featuring)\s+(.+)$", re.IGNORECASE)
 # Words a title may end with, unbracketed, that are a version ("晴天 伴奏", "小幸运KTV版").
-_TRAILING = re.compile(r"(?:\s+(?:伴奏|铃声|片段|试听版?|纯音乐|live版|现场版|dj版)|(?:ktv|dj|live|伴奏|钢琴|吉他|女声|男声|"
-                       r"国语|粤语|现场|试听|纯音乐|抖音|铃声)版)$")
+_TRAILING = re.compile(r"(?:\s+(?:伴奏|铃声|片段|试听版?|纯音乐|live版|现场版|dj版)"
+                       r"|(?:ktv|dj|live|伴奏|钢琴|吉他|女声|男声|国语|粤语|现场|试听|纯音乐|抖音|铃声)版)$")
 
 _OPEN = "([{（【《「『〈<"
 _CLOSE = ")]}）】》」』〉>"
@@ -400,7 +401,8 @@ def score(wanted: Track, candidate: Track) -> Match:
     return Match(candidate, value, tuple(reasons), None, rank)
 
 
-def best_match(wanted: Track, candidates: list[Track], *, threshold: float = THRESHOLD) -> tuple[Match | None, list[Match]]:
+def best_match(wanted: Track, candidates: list[Track], *,
+               threshold: float = THRESHOLD) -> tuple[Match | None, list[Match]]:
     """The best candidate at or above the threshold (or None), and every candidate, best first.
 
     Equal scores are ranked by fewer notes and guests, then album, then nearest duration, then

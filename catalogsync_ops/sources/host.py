@@ -286,7 +286,7 @@ class SourceHost:
             self._all = [p for p in self._all if p in self._slots or p.proc.poll() is None]
             return current
 
-    def warm(self, slot: int = 0, source: "HostedSource | None" = None) -> None:
+    def warm(self, slot: int = 0, source: HostedSource | None = None) -> None:
         """Start a host process now, and make `source` in it, so that both are ready by the
         first call (neither waits: Popen does not, the host makes the source on a thread)."""
         process = self._process(slot)
@@ -309,7 +309,7 @@ class SourceHost:
 
     # -------------------------------------------------------- calls
 
-    def call(self, source: "HostedSource", method: str, args: list[Any], what: str) -> Any:
+    def call(self, source: HostedSource, method: str, args: list[Any], what: str) -> Any:
         """Run `method` of the hosted source; its answer, or the SourceError it ended in."""
         process = self._process(source.slot % self.size)
         timeout = float(source.config["timeout"])
@@ -362,7 +362,7 @@ class SourceHost:
             self._leave_slot(process)
             process.retire()
 
-    def close_source(self, source: "HostedSource") -> None:
+    def close_source(self, source: HostedSource) -> None:
         current = self._slots[source.slot % self.size]
         if current is not None and current.proc.poll() is None:
             current.send({"close": source.key})

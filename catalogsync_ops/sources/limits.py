@@ -10,8 +10,8 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 JITTER = 0.3  # each gap is 1/rate times a factor in [1, 1.3)
 DEFAULT_BACK_OFF_S = 60.0

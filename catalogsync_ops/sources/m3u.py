@@ -23,9 +23,10 @@ from __future__ import annotations
 import codecs
 import os
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 from urllib.request import url2pathname
 
@@ -197,12 +198,15 @@ class M3USource(Source):
                               ErrorClass.UNSUPPORTED)
         local = urlsplit(base).scheme == "file"
         try:
-            text, encoding = decode_playlist(data, exists=(lambda t: _read_lines(base, t).found_share()) if local else None)
+            text, encoding = decode_playlist(data, exists=(lambda t: _read_lines(base,
+                                                                                 t).found_share()) if local else None)
         except ValueError:
-            raise SourceError(f"m3u: {url} is not text (binary data); is it a playlist?", ErrorClass.UNSUPPORTED) from None
+            raise SourceError(f"m3u: {url} is not text (binary data); is it a playlist?",
+                              ErrorClass.UNSUPPORTED) from None
         reader = _read_lines(base, text)
         if not reader.tracks and not reader.skipped and "#EXTM3U" not in text.upper():
-            raise SourceError(f"m3u: {url} has no entries and no #EXTM3U header; is it a playlist?", ErrorClass.UNSUPPORTED)
+            raise SourceError(f"m3u: {url} has no entries and no #EXTM3U header; is it a playlist?",
+                              ErrorClass.UNSUPPORTED)
         return PlaylistInfo(self.name, url, None, reader.title, reader.tracks, skipped=reader.skipped,
                             encoding=encoding)
 
@@ -214,7 +218,7 @@ class M3USource(Source):
         self.session.close()
 
 
-def _read_lines(base: str, text: str) -> "_Reader":
+def _read_lines(base: str, text: str) -> _Reader:
     reader = _Reader(base, Path(unquote(urlsplit(base).path)).stem)
     for number, raw in enumerate(text.splitlines(), 1):
         reader.line(number, raw.strip())

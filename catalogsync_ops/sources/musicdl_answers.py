@@ -8,8 +8,9 @@ Songs listed but not returned are unresolved. Nothing here reads musicdl's log m
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from catalogsync_ops.sources.musicdl_guard import Call
 
@@ -178,7 +179,7 @@ class Listing:
                 if ident and ident not in seen:
                     seen.add(ident)
                     listed.append(entry)
-        page_errors = [detail for (_, detail), path in zip(call.failures, call.failed_paths)
+        page_errors = [detail for (_, detail), path in zip(call.failures, call.failed_paths, strict=True)
                        if re.fullmatch(self.pages, path)]
         returned = set(returned_ids)
         unlisted = [entry for entry in listed if key(entry) not in returned]

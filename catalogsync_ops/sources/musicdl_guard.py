@@ -14,9 +14,10 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -28,7 +29,7 @@ from catalogsync_ops.transfer.http import error_class_for_status
 
 # The call into musicdl that the current thread works for. musicdl's searches run their pages
 # on a thread pool of their own: `install_guards()` makes each task carry its submitter's call.
-CURRENT_CALL: contextvars.ContextVar["Call | None"] = contextvars.ContextVar("musicdl_call", default=None)
+CURRENT_CALL: contextvars.ContextVar[Call | None] = contextvars.ContextVar("musicdl_call", default=None)
 SERVICE_COOLDOWN_S = 600.0  # a link service that stayed silent is not asked again for this long
 TICK_EVERY_S = 0.25
 

@@ -24,7 +24,8 @@ MUSICDL_SOURCES: dict[str, tuple[str, ...]] = {
 FOREIGN_HOSTS = {"bodian.kuwo.cn": "Kuwo's Bodian app (musicdl reads it as a platform of its own)",
                  "lizhi.fm": "Lizhi, an audiobook platform", "ximalaya.com": "Ximalaya, an audiobook platform"}
 
-assert set(OFFLINE_SOURCES) | set(MUSICDL_SOURCES) == set(KNOWN_SOURCES), "keep config/settings.py KNOWN_SOURCES in step"
+assert set(OFFLINE_SOURCES) | set(MUSICDL_SOURCES) == set(KNOWN_SOURCES), \
+    "keep config/settings.py KNOWN_SOURCES in step"
 
 
 def platform_for_url(url: str) -> str | None:

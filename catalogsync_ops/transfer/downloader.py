@@ -16,9 +16,9 @@ import re
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
@@ -269,7 +269,7 @@ def _arriving(response: requests.Response, chunk_size: int):
         raise requests.exceptions.SSLError(exc) from None
 
 
-def _write_chunks(chunks, handle, digest, cancel: CancelToken, throttle: "_Throttle", written: int,
+def _write_chunks(chunks, handle, digest, cancel: CancelToken, throttle: _Throttle, written: int,
                   total: int | None) -> int:
     """Write (and hash, given a digest) chunks, checking the cancel token before each; fsync at the end."""
     update = digest.update if digest is not None else None

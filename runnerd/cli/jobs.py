@@ -25,7 +25,8 @@ def format_status(summary: dict[str, Any]) -> str:
         lines.append(f"NEEDS ATTENTION ({len(attention)}):")
         lines += [f"  - {describe(entry)}" for entry in attention]
     if runner["state"] == "up":
-        lines.append(f"runner: up (pid {runner['pid']} on {runner['host']}, heartbeat {runner['heartbeat_age_s']}s ago)")
+        lines.append(f"runner: up (pid {runner['pid']} on {runner['host']}, "
+                     f"heartbeat {runner['heartbeat_age_s']}s ago)")
     elif runner["state"] == "stopped":
         lines.append(f"runner: stopped at {runner['stopped_at']} (pid {runner['pid']} on {runner['host']}) "
                      "— start it with `runnerd run`")

@@ -50,7 +50,8 @@ def _library_root(ctx: Context) -> str:
 
 
 def _playlist(ctx: Context, playlist_id: int | None) -> None:
-    if playlist_id is not None and not ctx.conn.execute("SELECT 1 FROM playlists WHERE id = ?", (playlist_id,)).fetchone():
+    if playlist_id is not None and not ctx.conn.execute("SELECT 1 FROM playlists WHERE id = ?",
+                                                        (playlist_id, )).fetchone():
         raise click.ClickException(f"playlist {playlist_id} does not exist; `runnerd coverage` lists them")
 
 

@@ -35,7 +35,8 @@ def _match_on(source, track) -> dict[str, Any]:
     try:
         found = source.search(track) if source.can_search else []
     except SourceError as exc:
-        return {"error": str(exc), "error_class": exc.error_class.value, "ms": round((time.monotonic() - started) * 1000)}
+        return {"error": str(exc), "error_class": exc.error_class.value,
+                "ms": round((time.monotonic() - started) * 1000)}
     match, scored = best_match(track, found)
     return {"ms": round((time.monotonic() - started) * 1000), "accepted": match is not None,
             "title": (match or (scored[0] if scored else None)).track.display if scored else None,

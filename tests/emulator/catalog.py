@@ -10,8 +10,8 @@ import itertools
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from catalogsync_ops.demo.audio import mp3_bytes
 from emulator.proxy import Platform, Request, Response, throttle
@@ -110,7 +110,8 @@ class AudioLinks:
             return Response(403, b"<html>link expired</html>", {"Content-Type": "text/html"})
         song = entry[0]
         data = song.audio
-        headers = {"Content-Type": "audio/flac" if song.access == "encrypted" else "audio/mpeg", "Accept-Ranges": "bytes"}
+        headers = {"Content-Type": "audio/flac" if song.access == "encrypted" else "audio/mpeg",
+                   "Accept-Ranges": "bytes"}
         if request.method == "HEAD":
             if self.head_without_length:
                 return Response(200, b"", headers, content_length=False)

@@ -51,7 +51,8 @@ class Kugou(CatalogPlatform):
 
     def _search_entry(self, song: Song) -> dict:
         return {"FileHash": song_hash(song), "SongName": song.name, "SingerName": "、".join(song.artists),
-                "AlbumName": song.album, "Duration": int(song.seconds), "FileName": f"{'、'.join(song.artists)} - {song.name}"}
+                "AlbumName": song.album, "Duration": int(song.seconds), "FileName": f"{'、'.join(song.artists)} - "
+                                                                                    f"{song.name}"}
 
     def _song_by_hash(self, value: str) -> Song | None:
         return self.by_hash.get((value or "").upper())
@@ -62,7 +63,8 @@ class Kugou(CatalogPlatform):
         path = request.path
         if request.host == "www.kugou.com" and path.startswith("/yy/special/single/"):
             playlist = self.playlists.get(path.rsplit("/", 1)[-1].removesuffix(".html"))
-            info = json.dumps({"specialid": playlist.id, "name": playlist.name}, ensure_ascii=False) if playlist else "{}"
+            info = json.dumps({"specialid": playlist.id, "name": playlist.name},
+                              ensure_ascii=False) if playlist else "{}"
             return Response(200, f"<html><script>var specialInfo = {info};</script></html>".encode(),
                             {"Content-Type": "text/html"})
         if path == "/v2/get_other_list_file":

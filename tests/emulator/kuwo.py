@@ -37,7 +37,8 @@ class Kuwo(CatalogPlatform):
         return f"https://www.kuwo.cn/playlist_detail/{playlist_id}"
 
     def _music(self, song: Song) -> dict:
-        return {"musicrid": f"MUSIC_{song.id}", "rid": int(song.id), "name": song.name, "artist": "&".join(song.artists),
+        return {"musicrid": f"MUSIC_{song.id}", "rid": int(song.id), "name": song.name,
+                "artist": "&".join(song.artists),
                 "album": song.album, "duration": int(song.seconds), "pic": f"https://img1.kuwo.cn/star/albumcover/{song.id}.jpg",
                 "isListenFee": song.access == "preview"}
 
@@ -71,7 +72,8 @@ class Kuwo(CatalogPlatform):
         if path == "/search/searchMusicBykeyWord":
             hits = self.find(request.arg("all", ""))
             page, size = int(request.arg("pn", "0")), int(request.arg("rn", "10"))
-            return Response.json({"TOTAL": str(len(hits)), "abslist": [self._abs(s) for s in hits[page * size:(page + 1) * size]]})
+            return Response.json({"TOTAL": str(len(hits)),
+                                  "abslist": [self._abs(s) for s in hits[page * size:(page + 1) * size]]})
         if path == "/mobi.s":
             raw = (request.arg("q", "") or "").replace(" ", "+")  # sent unescaped: parse_qs made "+" a space
             fields = {k: v[-1] for k, v in parse_qs(_decrypt_query(raw)).items()}

@@ -65,7 +65,7 @@ class Migu(CatalogPlatform):
                 return Response(404, b"not found", {"Content-Type": "text/plain"})
             return Response(302, b"", {"Location": self.cdn.link(song), "Content-Type": "text/plain"})
         if request.host == "d.musicapp.migu.cn" and re.match(r"/lrc", path):
-            return Response(200, "[00:00.00]emulated".encode(), {"Content-Type": "text/plain"})
+            return Response(200, b"[00:00.00]emulated", {"Content-Type": "text/plain"})
         if request.headers.get("channel") != "014021I" or request.headers.get("ua") != "Android_migu":
             return Response.json({"code": "000002", "info": "illegal request: app headers missing"})
         if path == "/MIGUM3.0/resource/playlist/song/v2.0":

@@ -40,7 +40,8 @@ class Netease(CatalogPlatform):
         return f"https://music.163.com/#/playlist?id={playlist_id}"
 
     def _song_json(self, song: Song) -> dict:
-        return {"id": int(song.id), "name": song.name, "ar": [{"id": i, "name": a} for i, a in enumerate(song.artists, 1)],
+        return {"id": int(song.id), "name": song.name,
+                "ar": [{"id": i, "name": a} for i, a in enumerate(song.artists, 1)],
                 "al": {"id": 1, "name": song.album, "picUrl": f"https://p1.music.126.net/{song.id}.jpg"},
                 "dt": int(song.seconds * 1000), "fee": 1 if song.access == "preview" else 0}
 
@@ -62,7 +63,8 @@ class Netease(CatalogPlatform):
                 "tracks": [self._song_json(s) for s in playlist.songs[:10]]}})
         if path == "/api/v3/song/detail":
             ids = [str(entry["id"]) for entry in json.loads(request.form().get("c", "[]"))]
-            return Response.json({"code": 200, "songs": [self._song_json(self.songs[i]) for i in ids if i in self.songs]})
+            return Response.json({"code": 200,
+                                  "songs": [self._song_json(self.songs[i]) for i in ids if i in self.songs]})
         if path == "/eapi/song/enhance/player/url/v1":
             payload = decrypt_eapi(request.form()["params"])
             data = []
@@ -83,6 +85,7 @@ class Netease(CatalogPlatform):
             form = request.form()
             hits = self.find(form.get("s", ""))
             offset, limit = int(form.get("offset", 0)), int(form.get("limit", 10))
-            return Response.json({"code": 200, "result": {"songs": [self._song_json(s) for s in hits[offset:offset + limit]],
+            return Response.json({"code": 200,
+                                  "result": {"songs": [self._song_json(s) for s in hits[offset:offset + limit]],
                                                           "songCount": len(hits)}})
         return Response.json({"code": 404, "message": f"no such API {path}"}, status=404)

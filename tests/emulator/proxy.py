@@ -6,11 +6,11 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Iterable
 from urllib.parse import parse_qs, urlsplit
 
 from emulator.tls import CertificateAuthority
@@ -61,10 +61,11 @@ class Response:
     content_length: bool = True
 
     @classmethod
-    def json(cls, payload, status: int = 200) -> "Response":
+    def json(cls, payload, status: int = 200) -> Response:
         import json
 
-        return cls(status, json.dumps(payload, ensure_ascii=False).encode(), {"Content-Type": "application/json;charset=UTF-8"})
+        return cls(status, json.dumps(payload, ensure_ascii=False).encode(),
+                   {"Content-Type": "application/json;charset=UTF-8"})
 
 
 class Platform:
@@ -91,7 +92,8 @@ class Platform:
             self.started.append(time.monotonic())
             if self.too_many_next > 0:
                 self.too_many_next -= 1
-                return Response(429, b"too many requests", {"Retry-After": self.retry_after, "Content-Type": "text/plain"})
+                return Response(429, b"too many requests", {"Retry-After": self.retry_after,
+                                                            "Content-Type": "text/plain"})
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         if self.api_delay_s:
@@ -157,7 +159,7 @@ class PlatformEmulator(ThreadingHTTPServer):
         with self._log_lock:
             return [r for r in self.requests if predicate(r)]
 
-    def start(self) -> "PlatformEmulator":
+    def start(self) -> PlatformEmulator:
         self._thread = threading.Thread(target=self.serve_forever, name="platform-emulator", daemon=True)
         self._thread.start()
         return self
@@ -200,7 +202,8 @@ def _serve(handler: BaseHTTPRequestHandler, server: PlatformEmulator, scheme: st
             if api:
                 platform.leave()
     if api and platform.trickle_s and response.chunks is None:
-        response = Response(response.status, b"", response.headers, chunks=throttle(response.body, 1, platform.trickle_s),
+        response = Response(response.status, b"", response.headers,
+                            chunks=throttle(response.body, 1, platform.trickle_s),
                             content_length=False)
     handler.send_response(response.status)
     for key, value in response.headers.items():
@@ -276,7 +279,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         try:
             tls.settimeout(60)
             _TunnelHandler(tls, self.client_address, self.server, host)
-        except (ssl.SSLError, OSError, socket.timeout):
+        except (TimeoutError, ssl.SSLError, OSError):
             pass
         finally:
             try:

@@ -30,7 +30,8 @@ class QQ(CatalogPlatform):
     def _song(self, song: Song) -> dict:
         return {"mid": song.id, "songmid": song.id, "title": song.name, "name": song.name,
                 "singer": [{"name": a, "mid": f"s{i}"} for i, a in enumerate(song.artists)],
-                "album": {"title": song.album, "name": song.album, "mid": f"al{song.id}"}, "interval": int(song.seconds),
+                "album": {"title": song.album, "name": song.album,
+                          "mid": f"al{song.id}"}, "interval": int(song.seconds),
                 "pay": {"pay_play": 1 if song.access == "preview" else 0}}
 
     def handle(self, request: Request) -> Response:
@@ -49,7 +50,7 @@ class QQ(CatalogPlatform):
                                                          "songnum": len(playlist.songs),
                                                          "songlist": [self._song(s) for s in playlist.songs]}]})
         if path == "/lyric/fcgi-bin/fcg_query_lyric_new.fcg":
-            return Response.json({"code": 0, "lyric": base64.b64encode("[00:00.00]emulated".encode()).decode()})
+            return Response.json({"code": 0, "lyric": base64.b64encode(b"[00:00.00]emulated").decode()})
         if path == "/cgi-bin/musicu.fcg":
             body = json.loads(request.body or b"{}")
             out: dict = {"code": 0}
@@ -59,7 +60,7 @@ class QQ(CatalogPlatform):
                 param = value.get("param") or {}
                 if key.endswith("UrlGetVkey") or key.endswith("CgiGetEVkey"):
                     purls = []
-                    for filename, mid in zip(param.get("filename", []), param.get("songmid", [])):
+                    for filename, mid in zip(param.get("filename", []), param.get("songmid", []), strict=False):
                         song = self.songs.get(mid)
                         offered = song is not None and song.access != "none" and filename[:4] in OFFERED
                         purls.append({"songmid": mid, "filename": filename,

@@ -67,7 +67,8 @@ def migu_playlists() -> list[Playlist]:
             Song("600902000012", "AC/DC Back?", ("AC/DC",), "Back in Black", 7),
         ]),
         # Three pages of 50 (Migu's page size).
-        Playlist("228114499", "咪咕长歌单", [Song(str(600903000000 + i), f"咪咕歌{i:03d}", (f"歌手{i % 5}",), "长专辑", 8)
+        Playlist("228114499", "咪咕长歌单", [Song(str(600903000000 + i), f"咪咕歌{i:03d}", (f"歌手{i % 5}",), "长专辑",
+                                                  8)
                                          for i in range(120)]),
     ]
 

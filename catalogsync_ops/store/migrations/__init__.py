@@ -10,8 +10,8 @@ upgrade is not done here but by `store/database.py`, which owns the order of ope
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from catalogsync_ops.errors import SchemaTooNewError
 from catalogsync_ops.store.connection import Connection, iso, transaction
@@ -39,7 +39,8 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = tuple(
     Migration(version, module.NAME, module.SQL, getattr(module, "apply", None))
     for version, module in enumerate((v001_initial, v002_web_auth, v003_throughput, v004_notifications,
-                                      v005_platforms, v006_hardening, v007_activity, v008_verify, v009_platform_edges), 1)
+                                      v005_platforms, v006_hardening, v007_activity, v008_verify,
+                                      v009_platform_edges), 1)
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

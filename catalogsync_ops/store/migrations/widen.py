@@ -12,7 +12,8 @@ def widen_checks(conn: Connection, replacements) -> None:
     conn.execute("PRAGMA writable_schema = ON")
     try:
         for table, old, new in replacements:
-            sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()[0]
+            sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+                               (table, )).fetchone()[0]
             if new in sql:
                 continue
             if old not in sql:

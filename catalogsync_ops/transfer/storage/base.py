@@ -1,9 +1,9 @@
 """The upload backend interface: an uploader, its result, and the state of a resumable upload."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 from catalogsync_ops.transfer.downloader import CancelToken, Progress
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from catalogsync_ops.errors import ErrorClass, SourceError
 from catalogsync_ops.transfer.downloader import (

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Callable, Iterator
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -93,7 +93,8 @@ def _error(exc: Exception, what: str) -> SourceError:
         if code in ("InvalidRequest", "BadDigest", "XAmzContentSHA256Mismatch", "InvalidArgument"):
             return SourceError(f"{what}: the storage rejected the request ({code}: {exc}); with a non-AWS "
                                "endpoint keep OBJECT_CHECKSUM_MODE=when_required", ErrorClass.HTTP_4XX)
-        return SourceError(f"{what}: {code or status} {exc}", ErrorClass.HTTP_5XX if status >= 500 else ErrorClass.HTTP_4XX)
+        return SourceError(f"{what}: {code or status} {exc}",
+                           ErrorClass.HTTP_5XX if status >= 500 else ErrorClass.HTTP_4XX)
     if isinstance(exc, EndpointConnectionError):
         return SourceError(f"{what}: cannot reach the storage endpoint ({exc})", ErrorClass.CONNECTION)
     return SourceError(f"{what}: {exc}", ErrorClass.CONNECTION)
