@@ -7,12 +7,26 @@ by sources, downloads, uploads and tagging alike).
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any, Self
 
 
 class CatalogsyncError(Exception):
-    """Base class: a problem a person can act on; the message says how."""
+    """Base class: a problem a person can act on; the message says how.
+
+    A coded one (`coded()`) also carries its code and parameters (catalogsync_ops/messages.py):
+    what is stored and shown in other languages, the English message being made from them."""
 
     status = 500
+    code: str | None = None
+    params: dict[str, Any] = {}  # noqa: RUF012 - replaced per instance by coded()
+
+    @classmethod
+    def coded(cls, code: str, **params: Any) -> Self:
+        from catalogsync_ops.messages import render
+
+        error = cls(render(code, params))
+        error.code, error.params = code, params
+        return error
 
 
 class DatabaseLocationError(CatalogsyncError):

@@ -21,6 +21,7 @@ ROOMS: dict[str, str] = {
     "catalogsync_ops": "foundation",  # the package itself: __version__
     "catalogsync_ops.errors": "foundation",
     "catalogsync_ops.fileio": "foundation",
+    "catalogsync_ops.messages": "foundation",  # refusals as codes: their English templates
     "catalogsync_ops.sdnotify": "foundation",
     "catalogsync_ops.store": "store",
     "catalogsync_ops.config": "config",

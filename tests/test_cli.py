@@ -84,7 +84,7 @@ def test_wait_prints_the_outcome_once_the_runner_applies_the_command(home: Path)
     stop.set()
     applier.join()
     assert proc.returncode == 0, err
-    assert out.strip() == 'command 1 (enqueue_job) applied: {"job_id": 1}'
+    assert out.strip() == "command 1 (enqueue_job) applied: Job 1 queued"
 
 
 def test_wait_exits_1_with_the_reason_when_rejected(home: Path):

@@ -108,7 +108,7 @@ def test_a_misspelt_or_misplaced_field_is_refused_by_name_not_dropped(web, body,
 
 
 def test_the_openapi_document_lists_the_fields_each_command_takes():
-    from catalogsync_ops.engine.payloads import FIELDS
+    from catalogsync_ops.engine.command_specs import FIELDS
     from webui.openapi import command_schemas
 
     schemas = command_schemas()
@@ -184,14 +184,17 @@ def test_an_unknown_user_takes_as_long_as_a_wrong_password(home: Path, opened):
     token = csrf_from(client.get("/login").get_data(as_text=True))
 
     def timed(user: str) -> float:
-        started = time.perf_counter()
+        # The work the request costs this thread (the test client answers in it): what a
+        # listener times, without the other test files running beside this one.
+        started = time.thread_time()
         answer = client.post("/login", data={"username": user, "password": "wrong password", "csrf_token": token})
         assert answer.status_code == 401
-        return time.perf_counter() - started
+        return time.thread_time() - started
 
     timed("nobody")  # the first unknown user makes the stand-in hash once
-    known = statistics.median(timed("admin") for _ in range(5))
-    unknown = statistics.median(timed(f"nobody{i}") for i in range(5))
+    pairs = [(timed("admin"), timed(f"nobody{i}")) for i in range(7)]
+    known = statistics.median(k for k, _ in pairs)
+    unknown = statistics.median(u for _, u in pairs)
     assert unknown > 0.5 * known, (unknown, known)  # was 4 ms against 76 ms
 
 

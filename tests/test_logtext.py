@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import string
 from pathlib import Path
 
 import pytest
@@ -82,9 +83,30 @@ def test_why_a_command_was_rejected_reads_in_chinese(home: Path, demo_server, cl
         assert shown.split("：")[0] in client.get(f"/commands/{command}").get_data(as_text=True)
 
 
-def test_a_reason_worded_with_spaces_translates_and_an_unknown_one_stays_as_written():
+def test_a_reason_is_made_from_its_code_in_each_language_and_an_old_one_stays_as_written():
     from webui.logtext import reason_text
 
-    assert reason_text("job 3 is already pause requested", "zh") == "任务 3 已经是正在暂停状态"
-    assert reason_text("job 3 is already pause requested", "en") == "job 3 is already pause requested"
-    assert reason_text("a reason nobody translated", "zh") == "a reason nobody translated"
+    paused = {"reject_code": "job_already", "reject_params": {"job_id": 3, "status": "pause_requested"},
+              "reject_reason": "job 3 is already pause requested"}
+    assert reason_text(paused, "zh") == "任务 3 已经是正在暂停状态"
+    assert reason_text(paused, "en") == "job 3 is already pause requested"  # words, not the id
+    stuck = {"reject_code": "cannot_become", "reject_params": {
+        "subject": "items_of_job", "id": 4, "status": "completed_with_errors", "to": "queued",
+        "allowed": ["queued", "canceled"]}}
+    assert reason_text(stuck, "en") == ("items of job 4 is completed with errors; it cannot become queued (from "
+                                        "completed with errors it can become: queued, canceled)")
+    assert reason_text(stuck, "zh") == "任务的条目 4 的状态为已完成（有错误），不能变为排队中（可变为：排队中、已取消）"
+    # Refused before codes were kept: the text as it was written, in any language.
+    old = {"reject_code": None, "reject_reason": "a reason from an earlier release"}
+    assert reason_text(old, "zh") == reason_text(old, "en") == "a reason from an earlier release"
+
+
+def test_every_refusal_code_reads_in_chinese_with_the_same_values():
+    from catalogsync_ops.messages import MESSAGES
+    from webui.logtext import MESSAGES_ZH
+
+    def names(template):
+        return {name.split("!")[0] for _, name, _, _ in string.Formatter().parse(template) if name}
+
+    assert set(MESSAGES_ZH) == set(MESSAGES)
+    assert {code: names(t) for code, t in MESSAGES_ZH.items()} == {code: names(t) for code, t in MESSAGES.items()}

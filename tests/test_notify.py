@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 
 import pytest
 import requests
-from conftest import runnerd, set_env
+from conftest import login, runnerd, set_env
 
 from catalogsync_ops.engine import notify
 from catalogsync_ops.store.connection import connect
@@ -248,3 +248,33 @@ def test_a_job_reopened_by_a_retry_notifies_again_only_when_its_outcome_changes(
         conn.close()
     assert status == "completed", [tuple(r) for r in failed]
     assert outcomes() == ["completed_with_errors", "completed"]
+
+
+def test_runnerd_notify_test_reaches_the_webhook_and_without_one_says_how_to_set_it(home: Path, web):
+    """`runnerd notify test` (a command kind added as one spec and its handler): queued by the
+    runner, delivered within seconds; refused with a coded reason, in words, when no webhook is set."""
+    env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}
+    daemon = subprocess.Popen([sys.executable, "-m", "runnerd", "run"], env=env, stderr=subprocess.DEVNULL)
+    try:
+        refused = runnerd(home, "notify", "test", "--wait", "--timeout", "30")
+        assert refused.returncode == 1 and "set NOTIFY_WEBHOOK_URL in catalogsync.env" in refused.stderr
+        with Receiver() as hook:
+            set_env(home, NOTIFY_WEBHOOK_URL=hook.url)
+            deadline = time.monotonic() + 30  # the runner notices the edited env file
+            while True:
+                sent = runnerd(home, "notify", "test", "--wait", "--timeout", "30")
+                if sent.returncode == 0 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+            assert sent.returncode == 0 and "Test notification queued for 127.0.0.1" in sent.stdout, sent.stderr
+            while not hook.delivered and time.monotonic() < deadline + 30:
+                time.sleep(0.1)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=60) == 0
+    assert [json.loads(c["body"])["event"] for c in hook.delivered] == ["test"]
+    client = web[0].test_client()
+    login(client)
+    client.get("/lang/zh")
+    page = client.get("/commands/1").get_data(as_text=True)
+    assert "尚未设置通知 Webhook" in page and "NOTIFY_WEBHOOK_URL" in page and "no notification webhook" not in page

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -15,7 +16,13 @@ from catalogsync_ops.engine.jobs import create_job
 from catalogsync_ops.store import migrations
 from catalogsync_ops.store.connection import connect, transaction
 from catalogsync_ops.store.database import open_database
-from catalogsync_ops.store.migrations import v005_platforms, v008_verify, v009_platform_edges
+from catalogsync_ops.store.migrations import (
+    v001_initial,
+    v005_platforms,
+    v008_verify,
+    v009_platform_edges,
+    v010_command_specs,
+)
 from webui.auth import create_token, set_password
 
 
@@ -28,6 +35,17 @@ def narrow_checks(conn: sqlite3.Connection, widened) -> None:
         conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = ?", (sql.replace(new, old), table))
     conn.execute(f"PRAGMA schema_version = {version + 1}")
     conn.execute("PRAGMA writable_schema = OFF")
+
+
+def undo_v10(conn: sqlite3.Connection) -> None:
+    """Back to schema v9 (inside a transaction): the kinds listed again, as v1, v5 and v8 wrote them."""
+    for column in ("reject_code", "reject_params_json"):
+        conn.execute(f"ALTER TABLE job_commands DROP COLUMN {column}")
+    listed = re.search(r"kind IN \([^)]*\)", v001_initial.SQL).group(0)
+    for _, old, new in [(None, *v005_platforms.WIDENED["job_commands"])] + [
+            w for w in v008_verify.WIDENED if w[0] == "job_commands"]:
+        listed = listed.replace(old, new)
+    narrow_checks(conn, [("job_commands", listed, v010_command_specs.KIND_SHAPE)])
 
 
 def undo_v9(conn: sqlite3.Connection) -> None:
@@ -101,6 +119,7 @@ def make_old_database_with_data(home: Path, demo_server, version: int) -> Path:
         conn.execute("INSERT INTO drift (kind, place, path, first_seen_at, last_seen_at)"
                      " VALUES ('orphan', 'library', 'stray.mp3', 't', 't')")
         # Back to that schema: undo what later versions added, as it never had it.
+        undo_v10(conn)
         undo_v9(conn)
         if version <= 7:
             undo_v8(conn)

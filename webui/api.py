@@ -7,6 +7,7 @@ from flask import Blueprint, abort, current_app, g, jsonify, request
 
 from catalogsync_ops.config.envfile import mask_text
 from catalogsync_ops.config.revisions import list_revisions, read_env_text
+from catalogsync_ops.engine.command_specs import SPECS
 from catalogsync_ops.engine.commands import get_command, submit_command
 from catalogsync_ops.engine.queries import job_detail, list_items, list_jobs, status_summary
 from catalogsync_ops.engine.states import ItemStatus
@@ -128,8 +129,9 @@ def post_command():
     if "idempotency_key" in body and not (isinstance(key, str) and 0 < len(key) <= 200
                                           and not any(ord(c) < 32 or ord(c) == 127 for c in key)):
         abort(400, description="'idempotency_key' must be text of 1 to 200 characters, no control characters")
-    if body["kind"] in ("apply_config", "rollback_config"):
-        require_scope("admin")
+    spec = SPECS.get(body["kind"])  # (an unknown kind is refused below, with the known ones)
+    if spec is not None and spec.token_scope != "control":
+        require_scope(spec.token_scope)
     if "payload" in body and not isinstance(body["payload"], dict):
         abort(400, description=f"'payload' must be an object; {example}")
     try:
@@ -149,5 +151,5 @@ def command(command_id: int):
     except NotFound as exc:
         abort(404, description=str(exc))
     if command.get("reject_reason"):
-        command["reject_reason_text"] = reason_text(command["reject_reason"], current_language())
+        command["reject_reason_text"] = reason_text(command, current_language())
     return jsonify(command)

@@ -6,7 +6,7 @@ import json
 from flask import Blueprint, Response, abort, render_template, request, url_for
 from markupsafe import Markup, escape
 
-from catalogsync_ops.engine.payloads import REPAIRABLE_DRIFT
+from catalogsync_ops.engine.command_specs import REPAIRABLE_DRIFT
 from catalogsync_ops.library.coverage import (
     missing,
     missing_csv,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, redirect, request
 
+from catalogsync_ops.engine.command_specs import SPECS
 from webui.context import safe_target
 
 bp = Blueprint("i18n", __name__)
@@ -303,15 +304,7 @@ SELF_DESCRIBING = frozenset({"job_created", "job_started", "job_finished", "stag
 
 
 # What an applied command did, in words (the banner after a form): {names} come from its result.
-COMMAND_PHRASES = {
-    "enqueue_job": "Job {job_id} queued", "pause_job": "Job {job_id}: {status}", "resume_job": "Job {job_id} resumed",
-    "cancel_job": "Job {job_id}: {status}", "retry_item": "Item {item_id} queued again",
-    "retry_failed_items": "Job {job_id}: {requeued} failed items queued again",
-    "reprioritize_job": "Job {job_id}: priority {priority}", "pause_runner": "Runner paused",
-    "resume_runner": "Runner resumed", "apply_config": "Config applied (revision {revision_id})",
-    "rollback_config": "Config rolled back (revision {revision_id})", "reset_source": "Source {source}: tried again now",
-    "repair_drift": "Repair job {job_id} queued for {drifts} drifted files",
-}
+COMMAND_PHRASES = {kind.value: spec.phrase for kind, spec in SPECS.items()}
 ZH.update({
     "Job {job_id} queued": "任务 {job_id} 已加入队列", "Job {job_id}: {status}": "任务 {job_id}：{status}",
     "Job {job_id} resumed": "任务 {job_id} 已继续", "Item {item_id} queued again": "条目 {item_id} 已重新排队",
@@ -321,6 +314,7 @@ ZH.update({
     "Config rolled back (revision {revision_id})": "配置已回滚（版本 {revision_id}）",
     "Source {source}: tried again now": "来源 {source}：已立即重试",
     "Repair job {job_id} queued for {drifts} drifted files": "修复任务 {job_id} 已加入队列，处理 {drifts} 个偏差文件",
+    "Test notification queued for {target}": "测试通知已排队，将发送到 {target}",
 })
 
 

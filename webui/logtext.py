@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import g
 
+from catalogsync_ops.messages import CODE_PARAMS, render
 from webui import i18n
 
 # Lines that are values only (the config dump at start, a problem's own text): shown as written.
@@ -100,38 +101,87 @@ def log_text(row: Mapping[str, Any]) -> str:
         return message  # values that do not fit the template: the English line as written
 
 
-# Why the runner rejected a command, as it words it (engine/jobs.py, items.py, states.py,
-# payloads.py): the reasons a person meets from the console's buttons, in Chinese. The test
-# makes the runner reject real commands, so a reworded reason that no longer matches fails it.
-REASONS_ZH = [
-    (re.compile(r"^(job|item) (\d+) is (\w+); it cannot become (\w+) \(from \w+ it can become: (.*)\)$"),
-     "{0} {1} 的状态为{2}，不能变为{3}"),
-    (re.compile(r"^job (\d+) is (\w+); only a paused job can be resumed$"),
-     "任务 {0} 的状态为{1}；只有已暂停的任务可以继续"),
-    (re.compile(r"^job (\d+) is (\w+); only a queued job can start$"),
-     "任务 {0} 的状态为{1}；只有排队中的任务可以开始"),
-    (re.compile(r"^job (\d+) is (\w+); its priority no longer matters$"), "任务 {0} 的状态为{1}；优先级已无意义"),
-    (re.compile(r"^job (\d+) is (\w+); enqueue a new job to fetch item (\d+)$"),
-     "任务 {0} 的状态为{1}；要获取条目 {2}，请新建一个任务"),
-    (re.compile(r"^item (\d+) is (\w+); only failed, interrupted or canceled items can be retried$"),
-     "条目 {0} 的状态为{1}；只有失败、中断或取消的条目可以重试"),
-    (re.compile(r"^job (\d+) changed state while being updated; try again$"), "任务 {0} 在更新时状态已改变；请重试"),
-    (re.compile(r"^job (\d+) is already ([\w ]+)$"), "任务 {0} 已经是{1}状态"),
-    (re.compile(r"^job (\d+) is (\w+); nothing to pause$"), "任务 {0} 的状态为{1}；没有可暂停的"),
-    (re.compile(r"^job (\d+) is (\w+); it has finished, nothing to cancel$"),
-     "任务 {0} 的状态为{1}；已经结束，没有可取消的"),
-    (re.compile(r"^job (\d+) is (\w+); enqueue a new job instead$"), "任务 {0} 的状态为{1}；请新建一个任务"),
-    (re.compile(r"^the runner is already paused$"), "运行器已经暂停"),
-    (re.compile(r"^the config file is invalid, so no job can start; fix catalogsync.env first$"),
-     "配置文件无效，任何任务都无法开始；请先修正 catalogsync.env"),
-    (re.compile(r"^(job|item|command) (\d+) does not exist$"), "{0} {1} 不存在"),
-    (re.compile(r"^unknown source '([^']*)'; known sources: (.*)$"), "未知来源 {0}；已知来源：{1}"),
-    (re.compile(r"^there is no open drift to repair \(a verify job finds it\)$"),
-     "没有待修复的偏差（校验任务会找出偏差）"),
-    (re.compile(r"^the songs of this drift are no longer in the catalog; nothing can be fetched again$"),
-     "这些偏差对应的歌曲已不在目录中；无法重新获取"),
-]
-_SUBJECTS_ZH = {"job": "任务", "item": "条目", "command": "命令"}
+# Why something was refused (catalogsync_ops/messages.py), in Chinese, by code: the same
+# parameters fill the template; parameters that are codes (a state, a subject) become words.
+MESSAGES_ZH = {
+    "not_found": "{subject} {id} 不存在",
+    "cannot_become": "{subject} {id} 的状态为{status}，不能变为{to}（可变为：{allowed}）",
+    "changed_meanwhile": "{subject} {id} 在更新时状态已改变；请重试",
+    "job_already": "任务 {job_id} 已经是{status}状态",
+    "job_nothing_to_pause": "任务 {job_id} 的状态为{status}；没有可暂停的",
+    "job_finished_nothing_to_cancel": "任务 {job_id} 的状态为{status}；已经结束，没有可取消的",
+    "job_not_paused": "任务 {job_id} 的状态为{status}；只有已暂停的任务可以继续",
+    "job_not_queued": "任务 {job_id} 的状态为{status}；只有排队中的任务可以开始",
+    "job_priority_moot": "任务 {job_id} 的状态为{status}；优先级已无意义",
+    "job_over_enqueue_new": "任务 {job_id} 的状态为{status}；请新建一个任务",
+    "job_over_item": "任务 {job_id} 的状态为{status}；要获取条目 {item_id}，请新建一个任务",
+    "job_no_failed_items": "任务 {job_id} 没有失败的条目",
+    "job_no_failed_items_of_class": "任务 {job_id} 没有错误类别为 {error_class} 的失败条目",
+    "job_no_failed_items_from_source": "任务 {job_id} 没有来源为 {source} 的失败条目",
+    "job_no_failed_items_of_class_from_source":
+        "任务 {job_id} 没有错误类别为 {error_class}、来源为 {source} 的失败条目",
+    "job_stages_open": "任务 {job_id} 还有未结束的阶段：{stages}",
+    "job_still_running": "任务 {job_id} 还有 {count} 个条目在运行；它们结束后任务才会暂停",
+    "job_still_stopping": "任务 {job_id} 还有 {count} 个条目正在停止",
+    "job_not_pause_requested": "任务 {job_id} 的状态为{status}；只有已请求暂停的任务才能完成暂停",
+    "job_not_cancel_requested": "任务 {job_id} 的状态为{status}；只有已请求取消的任务才能完成取消",
+    "item_not_retryable": "条目 {item_id} 的状态为{status}；只有失败、中断或取消的条目可以重试",
+    "item_owned_elsewhere": "条目 {item_id} 属于第 {owner} 次尝试，而不是第 {attempt} 次；此工作线程的结果已丢弃",
+    "items_owned_elsewhere": "{count} 个条目中有 {lost} 个已不属于其尝试；逐个记录",
+    "stage_no_items": "阶段 {stage_id} 的状态为{status}；不能再添加条目",
+    "stage_cannot_start": "阶段 {stage_id} 的状态为{status}；只有待开始或已暂停的阶段可以开始",
+    "stage_job_cannot_start": "任务 {job_id} 的状态为{status}；其阶段不能开始",
+    "stage_unfinished":
+        "阶段 {stage_id} 还有 {queued} 个排队、{running} 个运行和 {interrupted} 个中断的条目；还不能结束",
+    "runner_already_paused": "运行器已经暂停",
+    "runner_not_paused": "运行器没有暂停",
+    "config_invalid": "配置文件无效，任何任务都无法开始；请先修正 catalogsync.env",
+    "no_env_file": "此运行器没有可写入的配置文件",
+    "unknown_source": "未知来源 {source}；已知来源：{known}",
+    "no_open_drift": "没有待修复的偏差（校验任务会找出偏差）",
+    "drift_songs_gone": "这些偏差对应的歌曲已不在目录中；无法重新获取",
+    "no_webhook": "尚未设置通知 Webhook：请先在 catalogsync.env 中设置 NOTIFY_WEBHOOK_URL",
+    "invalid_payload": "命令内容无效：{detail}",
+    "runner_stopped_applying":
+        "运行器在应用此命令时停止了，因此不会再次尝试（可能正是它导致了停止）；如仍需要，请重新发送",
+    "apply_failed": "无法应用（{detail}）；没有做任何改动",
+}
+_SUBJECTS_ZH = {"job": "任务", "item": "条目", "command": "命令", "stage": "阶段", "items_of_job": "任务的条目",
+                "config_revision": "配置版本"}
+
+
+def _word_zh(code: Any) -> Any:
+    """A code parameter (a state, a subject) as a Chinese word."""
+    if not isinstance(code, str):
+        return code
+    return _SUBJECTS_ZH.get(code) or i18n.CODES_ZH.get(code, code)
+
+
+def reason_text(command: Mapping[str, Any] | None, language: str | None = None) -> str:
+    """Why a command was refused, in the page's language: made from its code and parameters.
+    A command refused before codes were kept shows its text as it was written."""
+    if not command or not (command.get("reject_code") or command.get("reject_reason")):
+        return ""
+    code = command.get("reject_code")
+    if not code:
+        return command.get("reject_reason") or ""
+    params = command.get("reject_params")
+    if params is None:
+        try:
+            params = json.loads(command.get("reject_params_json") or "{}")
+        except ValueError:
+            params = {}
+    if (language or g.get("lang") or i18n.current_language()) != "zh" or code not in MESSAGES_ZH:
+        return render(code, params)
+    shown = dict(params)
+    for key in CODE_PARAMS & shown.keys():
+        value = shown[key]
+        shown[key] = ("、".join(str(_word_zh(v)) for v in value) or "无（已是最终状态）") \
+            if isinstance(value, list) else _word_zh(value)
+    try:
+        return MESSAGES_ZH[code].format(**shown)
+    except (KeyError, IndexError, ValueError):
+        return render(code, params)
 
 
 # What a verify wrote about a drift (catalogsync_ops/verify.py), in Chinese.
@@ -163,12 +213,3 @@ def _by_pattern(text: str, table) -> str:
             values = [_SUBJECTS_ZH.get(v) or i18n.CODES_ZH.get(v.replace(" ", "_"), v) for v in found.groups()]
             return template.format(*values)
     return text
-
-
-def reason_text(reason: str | None, language: str | None = None) -> str:
-    """A command's reject reason in the page's language (as written when there is no translation)."""
-    if not reason:
-        return ""
-    if (language or g.get("lang") or i18n.current_language()) != "zh":
-        return reason
-    return _by_pattern(reason, REASONS_ZH)

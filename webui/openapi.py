@@ -4,10 +4,8 @@ status code, content type and payload, the public endpoints without a token, str
 from __future__ import annotations
 
 from catalogsync_ops import __version__
-from catalogsync_ops.config.settings import KNOWN_SOURCES
-from catalogsync_ops.engine.payloads import ID_MAX, PRIORITY_LIMIT, REPAIRABLE_DRIFT
-from catalogsync_ops.engine.states import ItemStatus, JobType
-from catalogsync_ops.errors import ErrorClass
+from catalogsync_ops.engine.command_specs import ID_MAX, SPECS
+from catalogsync_ops.engine.states import ItemStatus
 
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
 OBJECT = {"type": "object"}
@@ -49,10 +47,6 @@ def _get(summary: str, params: list[dict] | None = None, body: dict | None = Non
     return {"get": operation}
 
 
-def _payload(required: list[str], **properties: dict) -> dict:
-    return {"type": "object", "required": required, "properties": properties, "additionalProperties": False}
-
-
 def _command(kind: str, payload: dict) -> dict:
     return {"type": "object", "required": ["kind"] + (["payload"] if payload.get("required") else []),
             "properties": {"kind": {"type": "string", "enum": [kind]}, "payload": payload,
@@ -61,33 +55,8 @@ def _command(kind: str, payload: dict) -> dict:
 
 
 def command_schemas() -> dict[str, dict]:
-    """The payload each command kind takes."""
-    job = _payload(["job_id"], job_id=ID)
-    note = TEXT
-    scope = {"type": "object", "additionalProperties": False, "properties": {
-        "sources": {"type": "array", "maxItems": 10000, "items": {"type": "string", "enum": list(KNOWN_SOURCES)}},
-        "pools": {"type": "array", "maxItems": 10000, "items": {**TEXT, "maxLength": 2000}},
-        "playlists": {"type": "array", "maxItems": 10000,
-                      "items": {"anyOf": [ID, {**TEXT, "maxLength": 2000}]}},
-        "songs": {"type": "array", "maxItems": 10000, "items": ID}}}
-    priority = {"type": "integer", "minimum": -PRIORITY_LIMIT, "maximum": PRIORITY_LIMIT}
-    return {
-        "enqueue_job": _payload([], job_type={"type": "string", "enum": [t.value for t in JobType]}, scope=scope,
-                                priority=priority, note=note, deep={"type": "boolean"}),
-        "pause_job": job, "resume_job": job, "cancel_job": job,
-        "retry_item": _payload(["item_id"], item_id=ID),
-        "retry_failed_items": _payload(["job_id"], job_id=ID,
-                                       error_class={"type": "string", "enum": [e.value for e in ErrorClass]},
-                                       source={**TEXT, "maxLength": 40}),
-        "reprioritize_job": _payload(["job_id", "priority"], job_id=ID, priority=priority),
-        "pause_runner": _payload([], reason=note),
-        "resume_runner": _payload([]),
-        "apply_config": _payload(["content"], content={**TEXT, "maxLength": 256 * 1024}, note=note),
-        "rollback_config": _payload(["revision_id"], revision_id=ID, note=note),
-        "reset_source": _payload(["source"], source={"type": "string", "enum": list(KNOWN_SOURCES)}),
-        "repair_drift": _payload([], drift_ids={"type": "array", "maxItems": 10000, "items": ID},
-                                 kind={"type": "string", "enum": list(REPAIRABLE_DRIFT)}),
-    }
+    """The payload each command kind takes (engine/command_specs.py)."""
+    return {kind.value: spec.schema() for kind, spec in SPECS.items()}
 
 
 def document() -> dict:

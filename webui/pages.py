@@ -9,6 +9,7 @@ from flask import Blueprint, abort, current_app, g, redirect, render_template, r
 
 from catalogsync_ops.engine import breakers
 from catalogsync_ops.engine.attention import needs_attention
+from catalogsync_ops.engine.command_specs import payload_from_form
 from catalogsync_ops.engine.commands import CommandKind, get_command, submit_command
 from catalogsync_ops.engine.queries import (
     job_detail,
@@ -128,22 +129,6 @@ def item(item_id: int):
                            details=[json.loads(a["details_json"]) if a["details_json"] else {} for a in attempts])
 
 
-def _payload_from_form(kind: CommandKind) -> dict:
-    form = request.form
-    if kind is CommandKind.ENQUEUE_JOB:
-        scope = {key: [v.strip() for v in form.get(key, "").split(",") if v.strip()]
-                 for key in ("sources", "pools", "playlists") if form.get(key, "").strip()}
-        payload = {"job_type": form.get("job_type", "full_pipeline"), "scope": scope,
-                   "priority": form.get("priority") or 0, "note": form.get("note") or None}
-        if form.get("deep"):
-            payload["deep"] = form["deep"]
-        return payload
-    if kind is CommandKind.REPAIR_DRIFT:  # the form's own `kind` names the command
-        return {k: v for k, v in (("kind", form.get("drift_kind")), ("drift_ids", form.get("drift_ids"))) if v}
-    fields = {"job_id", "item_id", "priority", "error_class", "source", "revision_id", "reason", "note", "content"}
-    return {k: v for k, v in form.items() if k in fields and v != ""}
-
-
 @bp.route("/commands", methods=["POST"])
 def submit():
     """A form posted from any page: one command, then back where the person was (PRG)."""
@@ -152,8 +137,8 @@ def submit():
     except ValueError:
         abort(400, description=gettext("unknown command %(kind)r") % {"kind": request.form.get("kind")})
     try:
-        command_id, _ = submit_command(get_db(), kind, _payload_from_form(kind), origin="web", requested_by=g.user,
-                                       idempotency_key=request.form.get("nonce") or None)
+        command_id, _ = submit_command(get_db(), kind, payload_from_form(kind, request.form), origin="web",
+                                       requested_by=g.user, idempotency_key=request.form.get("nonce") or None)
     except InvalidCommand as exc:
         abort(400, description=str(exc))
     back = safe_target(request.form.get("back"), url_for("pages.dashboard"))

@@ -117,7 +117,7 @@ def get_revision(conn: Connection, revision_id: int):
     """One revision row, or NotFound."""
     row = conn.execute("SELECT * FROM config_revisions WHERE id = ?", (revision_id,)).fetchone()
     if row is None:
-        raise NotFound(f"config revision {revision_id} does not exist")
+        raise NotFound.coded("not_found", subject="config_revision", id=revision_id)
     return row
 
 

@@ -169,11 +169,8 @@ def _end_attempt(
     if row is None:
         item = get_item(conn, item_id)
         if item["status"] != I.RUNNING:
-            check_transition(item["status"], target, subject=f"item {item_id}")
-        raise TransitionError(
-            f"item {item_id} is owned by attempt {item['attempts']}, not {attempt_no}; "
-            "this worker's result is discarded"
-        )
+            check_transition(item["status"], target, subject="item", subject_id=item_id)
+        raise TransitionError.coded("item_owned_elsewhere", item_id=item_id, owner=item["attempts"], attempt=attempt_no)
     conn.execute(
         "UPDATE item_attempts SET outcome = ?, error_class = ?, error = ?, source = COALESCE(?, source),"
         " details_json = COALESCE(?, details_json), bytes_done = COALESCE(?, bytes_done), finished_at = ?,"
@@ -219,8 +216,7 @@ def mark_items_succeeded(conn: Connection, results: list[tuple[Claim, str | None
             " last_source = COALESCE(?, last_source) WHERE id = ? AND status = 'running' AND attempts = ?",
             [(ts, ts, source, c.item_id, c.attempt_no) for c, source, _, _ in results]).rowcount
         if changed != len(results):
-            raise TransitionError(f"{len(results) - changed} of {len(results)} items are no longer owned by "
-                                  "their attempt; recording them one by one")
+            raise TransitionError.coded("items_owned_elsewhere", lost=len(results) - changed, count=len(results))
         conn.executemany(
             "UPDATE item_attempts SET outcome = 'succeeded', error_class = NULL, error = NULL,"
             " source = COALESCE(?, source), details_json = COALESCE(?, details_json),"

@@ -76,7 +76,7 @@ def start_job(conn: Connection, job_id: int, *, now: datetime | None = None) -> 
     with transaction(conn):
         job = get_job(conn, job_id)
         if job["status"] != J.QUEUED:
-            raise TransitionError(f"job {job_id} is {job['status']}; only a queued job can start")
+            raise TransitionError.coded("job_not_queued", job_id=job_id, status=job["status"])
         set_job_status(conn, job, J.RUNNING, ts, started_at=job["started_at"] or ts)
         write_event(conn, "job_started", now=ts, job_id=job_id, from_status=job["status"],
                     to_status=J.RUNNING.value)
@@ -90,7 +90,7 @@ def finish_job(conn: Connection, job_id: int, *, now: datetime | None = None) ->
         stages = stages_of(conn, job_id)
         open_stages = [s["stage_type"] for s in stages if s["status"] not in {x.value for x in STAGE_FINAL}]
         if open_stages and job["status"] == J.RUNNING:
-            raise TransitionError(f"job {job_id} still has unfinished stages: {', '.join(open_stages)}")
+            raise TransitionError.coded("job_stages_open", job_id=job_id, stages=", ".join(open_stages))
         statuses = {s["status"] for s in stages}
         if S.FAILED in statuses:
             target = J.FAILED
@@ -128,11 +128,10 @@ def finalize_pause(conn: Connection, job_id: int, *, now: datetime | None = None
     with transaction(conn):
         job = get_job(conn, job_id)
         if job["status"] != J.PAUSE_REQUESTED:
-            raise TransitionError(f"job {job_id} is {job['status']}; only a job whose pause was requested "
-                                  "can finish pausing")
+            raise TransitionError.coded("job_not_pause_requested", job_id=job_id, status=job["status"])
         in_flight = running_item_count(conn, job_id)
         if in_flight:
-            raise TransitionError(f"job {job_id} still has {in_flight} items running; it pauses when they finish")
+            raise TransitionError.coded("job_still_running", job_id=job_id, count=in_flight)
         set_job_status(conn, job, J.PAUSED, ts)
         for stage in stages_of(conn, job_id, [S.PAUSE_REQUESTED, S.RUNNING]):
             set_stage_status(conn, stage, S.PAUSED, ts)
@@ -158,7 +157,7 @@ def resume_job(conn: Connection, job_id: int, *, command_id: int | None = None,
             # Interrupted items keep their place in the queue (they were due when claimed).
             requeued = bulk_move_items(conn, job_id, [I.INTERRUPTED], I.QUEUED, ts)
         else:
-            raise TransitionError(f"job {job_id} is {job['status']}; only a paused job can be resumed")
+            raise TransitionError.coded("job_not_paused", job_id=job_id, status=job["status"])
         write_event(conn, "job_resumed", now=ts, job_id=job_id, command_id=command_id,
                     from_status=job["status"], to_status=target.value,
                     data={"requeued_interrupted": requeued} if requeued else None)
@@ -194,11 +193,10 @@ def finalize_cancel(conn: Connection, job_id: int, *, now: datetime | None = Non
     with transaction(conn):
         job = get_job(conn, job_id)
         if job["status"] != J.CANCEL_REQUESTED:
-            raise TransitionError(f"job {job_id} is {job['status']}; only a job whose cancel was requested "
-                                  "can finish canceling")
+            raise TransitionError.coded("job_not_cancel_requested", job_id=job_id, status=job["status"])
         in_flight = running_item_count(conn, job_id)
         if in_flight:
-            raise TransitionError(f"job {job_id} still has {in_flight} items stopping")
+            raise TransitionError.coded("job_still_stopping", job_id=job_id, count=in_flight)
         # An item that stopped with a retry scheduled (its transfer failed as the cancel came)
         # went back to the queue meanwhile: it is canceled with the rest.
         bulk_move_items(conn, job_id, [I.QUEUED, I.INTERRUPTED], I.CANCELED, ts, extra_set=", finished_at = ?",
@@ -216,7 +214,7 @@ def reprioritize_job(conn: Connection, job_id: int, priority: int, *, command_id
     with transaction(conn):
         job = get_job(conn, job_id)
         if job["status"] in {s.value for s in JOB_FINAL}:
-            raise TransitionError(f"job {job_id} is {job['status']}; its priority no longer matters")
+            raise TransitionError.coded("job_priority_moot", job_id=job_id, status=job["status"])
         conn.execute("UPDATE job_runs SET priority = ?, updated_at = ? WHERE id = ?", (priority, ts, job_id))
         write_event(conn, "job_reprioritized", now=ts, job_id=job_id, command_id=command_id,
                     data={"from": job["priority"], "to": priority})

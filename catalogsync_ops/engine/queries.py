@@ -116,7 +116,7 @@ def job_detail(conn: Connection, job_id: int) -> dict[str, Any]:
     """A job with its stages and counters."""
     row = conn.execute("SELECT * FROM job_runs WHERE id = ?", (job_id,)).fetchone()
     if row is None:
-        raise NotFound(f"job {job_id} does not exist")
+        raise NotFound.coded("not_found", subject="job", id=job_id)
     job = _job_dict(row)
     job["config_snapshot"] = json.loads(row["config_snapshot_json"] or "{}")
     job["stages"] = job_stages(conn, job_id)

@@ -95,7 +95,7 @@ def write_event(
 def _get(conn: Connection, table: str, row_id: int, what: str):
     row = conn.execute(f"SELECT * FROM {table} WHERE id = ?", (row_id,)).fetchone()
     if row is None:
-        raise NotFound(f"{what} {row_id} does not exist")
+        raise NotFound.coded("not_found", subject=what, id=row_id)
     return row
 
 
@@ -116,7 +116,7 @@ def get_item(conn: Connection, item_id: int):
 
 def set_job_status(conn: Connection, job, target: JobStatus, now: str, **extra: Any) -> None:
     """Move a job row to `target` if the state machine allows it and nobody moved it meanwhile."""
-    check_transition(job["status"], target, subject=f"job {job['id']}")
+    check_transition(job["status"], target, subject="job", subject_id=job["id"])
     sets = ", ".join(f"{column} = ?" for column in extra)
     cursor = conn.execute(
         f"UPDATE job_runs SET status = ?, updated_at = ?{', ' + sets if sets else ''}"
@@ -124,12 +124,12 @@ def set_job_status(conn: Connection, job, target: JobStatus, now: str, **extra: 
         (target.value, now, *extra.values(), job["id"], job["status"]),
     )
     if cursor.rowcount != 1:
-        raise TransitionError(f"job {job['id']} changed state while being updated; try again")
+        raise TransitionError.coded("changed_meanwhile", subject="job", id=job["id"])
 
 
 def set_stage_status(conn: Connection, stage, target: StageStatus, now: str, **extra: Any) -> None:
     """Move a stage row to `target` if the state machine allows it (compare-and-set on its status)."""
-    check_transition(stage["status"], target, subject=f"stage {stage['id']} ({stage['stage_type']})")
+    check_transition(stage["status"], target, subject="stage", subject_id=f"{stage['id']} ({stage['stage_type']})")
     sets = ", ".join(f"{column} = ?" for column in extra)
     conn.execute(
         f"UPDATE job_stages SET status = ?, updated_at = ?{', ' + sets if sets else ''}"
@@ -168,7 +168,7 @@ def bulk_move_items(
     """Move every item of a job in one of `sources` to `target` (the triggers keep the counters)."""
     total = 0
     for source in sources:
-        check_transition(source.value, target, subject=f"items of job {job_id}")
+        check_transition(source.value, target, subject="items_of_job", subject_id=job_id)
         total += conn.execute(
             f"UPDATE job_items SET status = ?, updated_at = ?{extra_set}"
             f" WHERE job_id = ? AND status = ?{extra_where}",

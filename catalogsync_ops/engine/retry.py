@@ -48,11 +48,10 @@ def retry_item(conn: Connection, item_id: int, *, extra_attempts: int = 1, comma
         item = get_item(conn, item_id)
         job = get_job(conn, item["job_id"])
         if job["status"] in (J.CANCELED, J.CANCEL_REQUESTED):
-            raise TransitionError(f"job {job['id']} is {job['status']}; enqueue a new job to fetch item {item_id}")
+            raise TransitionError.coded("job_over_item", job_id=job["id"], status=job["status"], item_id=item_id)
         if item["status"] not in {s.value for s in ITEM_RETRYABLE}:
-            raise TransitionError(f"item {item_id} is {item['status']}; only failed, interrupted or "
-                                  "canceled items can be retried")
-        check_transition(item["status"], I.QUEUED, subject=f"item {item_id}")
+            raise TransitionError.coded("item_not_retryable", item_id=item_id, status=item["status"])
+        check_transition(item["status"], I.QUEUED, subject="item", subject_id=item_id)
         conn.execute(
             # Back in its original place in the queue: a person's retry runs soon, not last.
             "UPDATE job_items SET status = 'queued', next_attempt_at = created_at, updated_at = ?,"
@@ -80,7 +79,7 @@ def retry_failed_items(
     with transaction(conn):
         job = get_job(conn, job_id)
         if job["status"] in (J.CANCELED, J.CANCEL_REQUESTED):
-            raise TransitionError(f"job {job_id} is {job['status']}; enqueue a new job instead")
+            raise TransitionError.coded("job_over_enqueue_new", job_id=job_id, status=job["status"])
         extra_where, params = "", ()
         if error_class:
             extra_where += " AND last_error_class = ?"
@@ -98,9 +97,9 @@ def retry_failed_items(
             set_params=(extra_attempts,),
         )
         if not count:
-            what = " and ".join(filter(None, [error_class and f"error class {error_class!r}",
-                                              source and f"source {source!r}"]))
-            raise TransitionError(f"job {job_id} has no failed items{' with ' + what if what else ''}")
+            code = "job_no_failed_items" + ("_of_class" if error_class else "") + ("_from_source" if source else "")
+            raise TransitionError.coded(code, job_id=job_id, **({"error_class": error_class} if error_class else {}),
+                                        **({"source": source} if source else {}))
         job_status = _reopen_for_retry(conn, job, stage_ids, ts)
         write_event(conn, "items_retry_requested", now=ts, job_id=job_id, command_id=command_id,
                     from_status=I.FAILED.value, to_status=I.QUEUED.value,

@@ -77,7 +77,7 @@ def pause_runner(conn: Connection, *, reason: str | None = None, command_id: int
     ts = iso(now)
     with transaction(conn):
         if runner_paused(conn):
-            raise TransitionError("the runner is already paused")
+            raise TransitionError.coded("runner_already_paused")
         conn.execute("UPDATE runner_state SET paused = 1, paused_at = ?, pause_reason = ? WHERE id = 1",
                      (ts, reason))
         write_event(conn, "runner_paused", now=ts, command_id=command_id, message=reason)
@@ -88,7 +88,7 @@ def resume_runner(conn: Connection, *, command_id: int | None = None, now: datet
     ts = iso(now)
     with transaction(conn):
         if not runner_paused(conn):
-            raise TransitionError("the runner is not paused")
+            raise TransitionError.coded("runner_not_paused")
         conn.execute("UPDATE runner_state SET paused = 0, paused_at = NULL, pause_reason = NULL WHERE id = 1")
         write_event(conn, "runner_resumed", now=ts, command_id=command_id)
 

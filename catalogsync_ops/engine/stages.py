@@ -33,7 +33,7 @@ def add_items(
     with transaction(conn):
         stage = get_stage(conn, stage_id)
         if stage["status"] in {s.value for s in STAGE_FINAL}:
-            raise TransitionError(f"stage {stage_id} is {stage['status']}; no items can be added")
+            raise TransitionError.coded("stage_no_items", stage_id=stage_id, status=stage["status"])
         rows = [
             (stage["job_id"], stage_id, ItemType(spec.item_type).value, spec.item_key, max_attempts, ts,
              spec.playlist_pool_id, spec.playlist_id, spec.song_id, spec.file_location_id,
@@ -63,9 +63,9 @@ def start_stage(conn: Connection, stage_id: int, *, now: datetime | None = None)
         stage = get_stage(conn, stage_id)
         job = get_job(conn, stage["job_id"])
         if stage["status"] not in (S.PENDING, S.PAUSED):
-            raise TransitionError(f"stage {stage_id} is {stage['status']}; only a pending or paused stage can start")
+            raise TransitionError.coded("stage_cannot_start", stage_id=stage_id, status=stage["status"])
         if job["status"] != J.RUNNING:
-            raise TransitionError(f"job {job['id']} is {job['status']}; its stages cannot start")
+            raise TransitionError.coded("stage_job_cannot_start", job_id=job["id"], status=job["status"])
         set_stage_status(conn, stage, S.RUNNING, ts, started_at=stage["started_at"] or ts)
         write_event(conn, "stage_started", now=ts, job_id=job["id"], stage_id=stage_id,
                     from_status=stage["status"], to_status=S.RUNNING.value,
@@ -94,10 +94,8 @@ def finish_stage(conn: Connection, stage_id: int, *, now: datetime | None = None
         stage = get_stage(conn, stage_id)
         left = stage["n_queued"] + stage["n_running"] + stage["n_interrupted"]
         if stage["status"] == S.RUNNING and left:
-            raise TransitionError(
-                f"stage {stage_id} still has {stage['n_queued']} queued, {stage['n_running']} running"
-                f" and {stage['n_interrupted']} interrupted items; it cannot finish yet"
-            )
+            raise TransitionError.coded("stage_unfinished", stage_id=stage_id, queued=stage["n_queued"],
+                                        running=stage["n_running"], interrupted=stage["n_interrupted"])
         if stage["n_failed"] and not (stage["n_succeeded"] or stage["n_skipped"]):
             target = S.FAILED
         elif stage["n_failed"]:

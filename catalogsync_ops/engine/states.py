@@ -206,16 +206,15 @@ def can_transition(current: StrEnum, target: StrEnum) -> bool:
     return type(target)(current) in table and target in table[type(target)(current)]
 
 
-def check_transition(current: str, target: StrEnum, *, subject: str = "") -> None:
-    """Raise TransitionError unless `current -> target` is legal for the enum of `target`."""
+def check_transition(current: str, target: StrEnum, *, subject: str = "", subject_id: object = "") -> None:
+    """Raise TransitionError unless `current -> target` is legal for the enum of `target`.
+    `subject` is a code ("job", "item", "stage", "items_of_job"), `subject_id` names which."""
     kind, table = _TABLES[type(target)]
     current_state = type(target)(current)
     if target not in table[current_state]:
-        allowed = ", ".join(sorted(table[current_state])) or "nothing (it is final)"
-        raise TransitionError(
-            f"{subject or kind} is {current_state.value}; it cannot become {target.value} "
-            f"(from {current_state.value} it can become: {allowed})"
-        )
+        raise TransitionError.coded("cannot_become", subject=subject or kind, id=subject_id,
+                                    status=current_state.value, to=target.value,
+                                    allowed=sorted(s.value for s in table[current_state]))
 
 
 def sql_check(column: str, enum: type[StrEnum], *, nullable: bool = False) -> str:

@@ -95,18 +95,22 @@ def remove_partial(dest: Path) -> None:
     _drop_part(part_path_for(dest))
 
 
+def _meta_tmp(meta_path: Path) -> Path:
+    return meta_path.with_name(meta_path.name + ".tmp")
+
+
 def _write_meta(meta_path: Path, meta: dict) -> None:
     """The sidecar is replaced whole: a kill while it is written leaves the old one (still
     naming the part's validator), never an empty one that would make the next attempt start over.
     Not fsynced: after a power cut a lost sidecar only costs a download from the start."""
-    tmp = meta_path.with_name(meta_path.name + ".tmp")
+    tmp = _meta_tmp(meta_path)
     tmp.write_text(json.dumps(meta), encoding="utf-8")
     os.replace(tmp, meta_path)
 
 
 def _drop_part(part: Path) -> None:
     meta = _meta_path(part)
-    for path in (part, meta, meta.with_name(meta.name + ".tmp")):
+    for path in (part, meta, _meta_tmp(meta)):
         try:
             path.unlink()
         except FileNotFoundError:
@@ -323,10 +327,12 @@ def commit_file(part: Path, dest: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-    try:
-        _meta_path(part).unlink()
-    except FileNotFoundError:
-        pass
+    meta = _meta_path(part)
+    for path in (meta, _meta_tmp(meta)):  # (a kill while the sidecar was written leaves its .tmp)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
     os.replace(part, dest)
     fsync_dir(dest.parent)
 

@@ -12,9 +12,11 @@ import click
 
 from catalogsync_ops import __version__
 from catalogsync_ops.config.envfile import load_config, parse_env_text, read_env_file
+from catalogsync_ops.engine.command_specs import SPECS
 from catalogsync_ops.engine.commands import CommandKind, get_command, submit_command
 from catalogsync_ops.engine.queries import status_summary
 from catalogsync_ops.errors import CatalogsyncError, ConfigError
+from catalogsync_ops.messages import word
 from catalogsync_ops.store.connection import Connection
 from catalogsync_ops.store.database import open_database
 
@@ -97,7 +99,7 @@ def submit(ctx: Context, kind: CommandKind, payload: dict[str, Any], wait: bool,
     if as_json:
         echo_json(command)
     elif command["status"] == "applied":
-        click.echo(f"command {command_id} ({kind.value}) applied: {json.dumps(command['result'], ensure_ascii=False)}")
+        click.echo(f"command {command_id} ({kind.value}) applied: {applied_phrase(kind, command['result'])}")
     elif command["status"] == "rejected":
         click.echo(f"command {command_id} ({kind.value}) rejected: {command['reject_reason']}", err=True)
     else:
@@ -105,6 +107,14 @@ def submit(ctx: Context, kind: CommandKind, payload: dict[str, Any], wait: bool,
         hint = "" if runner["state"] == "up" else " — no runner is running; start it with `runnerd run`"
         click.echo(f"command {command_id} ({kind.value}) still pending after {timeout:g}s{hint}", err=True)
     sys.exit({"applied": 0, "rejected": EXIT_REJECTED}.get(command["status"], EXIT_TIMEOUT))
+
+
+def applied_phrase(kind: CommandKind, result: Any) -> str:
+    """What an applied command did, in words (its spec's phrase, codes among the values as words)."""
+    try:
+        return SPECS[kind].phrase.format(**{k: word(v) for k, v in dict(result or {}).items()})
+    except (KeyError, IndexError, ValueError, TypeError):
+        return json.dumps(result, ensure_ascii=False)
 
 
 def wait_for(ctx: Context, command_id: int, timeout: float) -> dict[str, Any]:

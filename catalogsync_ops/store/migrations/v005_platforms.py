@@ -25,9 +25,10 @@ OLD_NOTIFY_KINDS = "'disk_low', 'test'"
 NEW_NOTIFY_KINDS = "'disk_low', 'test', 'source_down', 'source_recovered'"
 OLD_COMMAND_KINDS = "'apply_config', 'rollback_config'"
 NEW_COMMAND_KINDS = "'apply_config', 'rollback_config', 'reset_source'"
-WIDENED = {"job_items": (OLD_ERROR_CLASSES, NEW_ERROR_CLASSES), "item_attempts": (OLD_ERROR_CLASSES, NEW_ERROR_CLASSES),
-           "notifications": (OLD_NOTIFY_KINDS,
-                             NEW_NOTIFY_KINDS), "job_commands": (OLD_COMMAND_KINDS, NEW_COMMAND_KINDS)}
+WIDENED = {"job_items": (OLD_ERROR_CLASSES, NEW_ERROR_CLASSES),
+           "item_attempts": (OLD_ERROR_CLASSES, NEW_ERROR_CLASSES),
+           "notifications": (OLD_NOTIFY_KINDS, NEW_NOTIFY_KINDS),
+           "job_commands": (OLD_COMMAND_KINDS, NEW_COMMAND_KINDS)}
 
 SQL = """
 CREATE TABLE playlist_unresolved (

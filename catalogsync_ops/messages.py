@@ -1,0 +1,84 @@
+"""Why something was refused, as codes with parameters: one template per code, in English here;
+the console words them in the reader's language from the same code and parameters (no page
+ever parses a sentence back into a code).
+
+A parameter named in `CODE_PARAMS` holds a code itself (a state, a job type): it is shown as a
+word, never as an id (`pause_requested` reads "pause requested").
+"""
+from __future__ import annotations
+
+from typing import Any
+
+MESSAGES: dict[str, str] = {
+    # something named does not exist
+    "not_found": "{subject} {id} does not exist",
+    # a state change the state machine does not allow
+    "cannot_become": "{subject} {id} is {status}; it cannot become {to} (from {status} it can become: {allowed})",
+    "changed_meanwhile": "{subject} {id} changed state while being updated; try again",
+    "job_already": "job {job_id} is already {status}",
+    "job_nothing_to_pause": "job {job_id} is {status}; nothing to pause",
+    "job_finished_nothing_to_cancel": "job {job_id} is {status}; it has finished, nothing to cancel",
+    "job_not_paused": "job {job_id} is {status}; only a paused job can be resumed",
+    "job_not_queued": "job {job_id} is {status}; only a queued job can start",
+    "job_priority_moot": "job {job_id} is {status}; its priority no longer matters",
+    "job_over_enqueue_new": "job {job_id} is {status}; enqueue a new job instead",
+    "job_over_item": "job {job_id} is {status}; enqueue a new job to fetch item {item_id}",
+    "job_no_failed_items": "job {job_id} has no failed items",
+    "job_no_failed_items_of_class": "job {job_id} has no failed items with error class {error_class!r}",
+    "job_no_failed_items_from_source": "job {job_id} has no failed items with source {source!r}",
+    "job_no_failed_items_of_class_from_source": "job {job_id} has no failed items with error class {error_class!r} "
+                                                "and source {source!r}",
+    "job_stages_open": "job {job_id} still has unfinished stages: {stages}",
+    "job_still_running": "job {job_id} still has {count} items running; it pauses when they finish",
+    "job_still_stopping": "job {job_id} still has {count} items stopping",
+    "job_not_pause_requested": "job {job_id} is {status}; only a job whose pause was requested can finish pausing",
+    "job_not_cancel_requested": "job {job_id} is {status}; only a job whose cancel was requested can finish "
+                                "canceling",
+    "item_not_retryable": "item {item_id} is {status}; only failed, interrupted or canceled items can be retried",
+    "item_owned_elsewhere": "item {item_id} is owned by attempt {owner}, not {attempt}; this worker's result is "
+                            "discarded",
+    "items_owned_elsewhere": "{lost} of {count} items are no longer owned by their attempt; recording them one by "
+                             "one",
+    "stage_no_items": "stage {stage_id} is {status}; no items can be added",
+    "stage_cannot_start": "stage {stage_id} is {status}; only a pending or paused stage can start",
+    "stage_job_cannot_start": "job {job_id} is {status}; its stages cannot start",
+    "stage_unfinished": "stage {stage_id} still has {queued} queued, {running} running and {interrupted} "
+                        "interrupted items; it cannot finish yet",
+    "runner_already_paused": "the runner is already paused",
+    "runner_not_paused": "the runner is not paused",
+    # commands that cannot be applied now
+    "config_invalid": "the config file is invalid, so no job can start; fix catalogsync.env first",
+    "no_env_file": "this runner has no env file to write",
+    "unknown_source": "unknown source {source!r}; known sources: {known}",
+    "no_open_drift": "there is no open drift to repair (a verify job finds it)",
+    "drift_songs_gone": "the songs of this drift are no longer in the catalog; nothing can be fetched again",
+    "no_webhook": "no notification webhook is set: set NOTIFY_WEBHOOK_URL in catalogsync.env first",
+    "invalid_payload": "invalid payload: {detail}",
+    "runner_stopped_applying": "the runner stopped while applying this command, so it is not tried again (it may "
+                               "have stopped it); send it again if it is still wanted",
+    "apply_failed": "could not be applied ({detail}); nothing was changed",
+}
+
+# Parameters that hold a code (a state, a kind): words, not ids, wherever they are shown.
+CODE_PARAMS = frozenset({"status", "to", "allowed", "subject"})
+
+
+def word(code: Any) -> Any:
+    """A code as an English word ("pause_requested" -> "pause requested"); other values as they are."""
+    return code.replace("_", " ") if isinstance(code, str) else code
+
+
+def render(code: str, params: dict[str, Any] | None = None, *, words=word) -> str:
+    """The English text of a coded message. `words` turns code parameters into words (the
+    console passes its own, in the reader's language)."""
+    params = dict(params or {})
+    for key in CODE_PARAMS & params.keys():
+        value = params[key]
+        if isinstance(value, (list, tuple)):
+            params[key] = ", ".join(str(words(v)) for v in value) or "nothing (it is final)"
+        else:
+            params[key] = words(value)
+    try:
+        return MESSAGES[code].format(**params)
+    except (KeyError, IndexError, ValueError):
+        return f"{code} {params}" if params else code
