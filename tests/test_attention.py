@@ -146,8 +146,8 @@ def test_a_failed_song_logs_under_its_job_and_item(home: Path, demo_server, clie
         conn.close()
     item = client.get(f"/items/{item_id}").get_data(as_text=True)
     section = item[item.index('id="item-logs"'):]
-    assert "attempt 1 failed [not_found]" in section and "worker-" in item  # the worker that ran it
-    assert "attempt 1 failed [not_found]" in client.get("/logs?job=1").get_data(as_text=True)
+    assert "attempt 1 failed [not found]" in section and "worker-" in item  # the worker that ran it
+    assert "attempt 1 failed [not found]" in client.get("/logs?job=1").get_data(as_text=True)
     assert 'id="job-logs"' in client.get("/jobs/1").get_data(as_text=True)
 
 
@@ -218,7 +218,7 @@ def test_the_job_page_has_a_stage_column_a_stage_filter_and_events_that_name_the
     page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
     rows = re.findall(r'<tr data-item="\d+">\s*<td>.*?</td>\s*<td>(\w+)</td>', page, re.S)
     assert rows == ["collect"] * 3
-    assert f'item_retry_scheduled <a href="/items/{claim.item_id}">#{claim.item_id}</a> → queued' in page
+    assert f'item retry scheduled <a href="/items/{claim.item_id}">#{claim.item_id}</a> → queued' in page
     only = client.get(f"/jobs/{job_id}?stage=download").get_data(as_text=True)
     assert 'data-item="' not in only
     assert client.get(f"/jobs/{job_id}?stage=nonsense").status_code == 400

@@ -79,7 +79,7 @@ def test_why_a_song_failed_the_attempt_page_tells_the_whole_story(console):
     page.goto(f"{console.base}/items/{item}")
     attempts = page.locator("#attempts")
     expect(attempts).to_contain_text("worker-")  # the worker that ran it, by name
-    expect(attempts).to_contain_text("not_found")
+    expect(attempts).to_contain_text("not found")
     full = page.locator("#attempts details").first
     expect(full.locator(".full")).not_to_be_visible()
     full.locator("summary").click()
@@ -134,7 +134,7 @@ def test_pages_follow_a_queued_job_appears_and_its_status_moves_without_a_reload
     expect(row).to_have_text("running", timeout=10_000)
     page.evaluate("window.__sameDocument = true")  # gone if the page navigates
     console.server.set_faults(slow_ms=0)
-    expect(row).to_have_text("completed_with_errors", timeout=60_000)
+    expect(row).to_have_text("completed with errors", timeout=60_000)
     assert page.evaluate("window.__sameDocument") is True
     assert page.evaluate("document.body.dataset.live") == "stream"
 

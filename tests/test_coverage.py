@@ -78,7 +78,7 @@ def test_the_console_shows_coverage_a_playlist_song_by_song_and_the_missing_list
     assert "22 of 24 songs in the library (92%)" in listing
     assert f'href="/playlists/{classic}">华语经典</a>' in listing
     page = client.get(f"/playlists/{classic}").get_data(as_text=True)
-    assert "6 of 8 songs in the library (75%)" in page and "failed 2 (not_found 2)" in page
+    assert "6 of 8 songs in the library (75%)" in page and "failed 2 (not found 2)" in page
     rows = re.findall(r'<tr data-song="\d+"><td>(\d+)</td><td>([^<]+)</td>.*?data-state="(\w+)"', page, re.S)
     assert [int(r[0]) for r in rows] == list(range(1, 9))  # every song, in playlist order
     assert sorted(r[1] for r in rows if r[2] == "failed") == ["周杰伦, 费玉清 - 千里之外", "陈奕迅 - 十年"]

@@ -38,7 +38,14 @@ def test_sigkill_at_random_points_never_leaves_a_wrong_file_at_the_final_path(de
         demo_server.requests.clear()
         proc = subprocess.Popen([sys.executable, "-m", "tests.helpers.download_one", url, str(dest)], cwd=ROOT,
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(0.05, 0.6))
+        # Kill at a random point of the transfer, timed from its request (a busy machine takes
+        # its time to start Python; a fixed delay would then mostly kill before the download).
+        asked_at = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < asked_at:
+            if any(r["path"].startswith("/blob/") for r in list(demo_server.requests)):
+                break
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0.0, 0.3))
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
         _, err = proc.communicate(timeout=30)

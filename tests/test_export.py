@@ -64,11 +64,16 @@ def test_a_night_with_nothing_new_changes_no_file_and_a_renamed_playlist_leaves_
     folder = home / "library" / "Playlists"
     stamps = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
     (folder / "mine.m3u8").write_text("#EXTM3U\nsomething.mp3\n", encoding="utf-8")  # the owner's own list
+    (folder / ".mine.tmp").write_text("the owner's", encoding="utf-8")  # not ours: left alone
+    # What a write cut off by a power cut leaves behind: swept by the next export.
+    (folder / ".Small.m3u8.x1y2z3.tmp").write_text("#EXTM3U\n", encoding="utf-8")
     again = runnerd(home, "export-playlists", "--json")
     assert again.returncode == 0, again.stderr
     summary = json.loads(again.stdout)
     assert summary["written"] == [] and summary["unchanged"] == 4 and summary["removed"] == []
-    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir() if p.name != "mine.m3u8"} == stamps
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir() if p.name not in ("mine.m3u8", ".mine.tmp")} \
+        == stamps
+    assert (folder / ".mine.tmp").exists() and not (folder / ".Small.m3u8.x1y2z3.tmp").exists()
     conn = opened(sqlite3.connect(home / "catalogsync.db"))
     with conn:
         conn.execute("UPDATE playlists SET title = 'Small: the best' WHERE title = 'Small'")

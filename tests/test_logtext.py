@@ -50,7 +50,7 @@ def test_a_runs_log_lines_show_in_chinese_with_their_codes_translated(home: Path
                        " WHERE message LIKE 'Job 1: complete%'").fetchone()
     assert row["code"] == "Job %s: %s" and row["params_json"] == '[1, "completed_with_errors"]'  # 4 songs not found
     english = client.get("/logs?job=1").get_data(as_text=True)
-    assert "Job 1: completed_with_errors" in english and "Job 1: stage download started with" in english
+    assert "Job 1: completed with errors" in english and "Job 1: stage download started with" in english
     client.get("/lang/zh")
     chinese = client.get("/logs?job=1").get_data(as_text=True)
     assert "任务 1：已完成（有错误）" in chinese and "Job 1: completed" not in chinese

@@ -9,9 +9,19 @@ from catalogsync_ops.config.envfile import mask_text
 from catalogsync_ops.config.revisions import list_revisions, read_env_text
 from catalogsync_ops.engine.command_specs import SPECS
 from catalogsync_ops.engine.commands import get_command, submit_command
-from catalogsync_ops.engine.queries import job_detail, list_items, list_jobs, status_summary
+from catalogsync_ops.engine.queries import (
+    current_workers,
+    item_attempts,
+    job_detail,
+    job_stages,
+    list_items,
+    list_jobs,
+    list_logs,
+    playlist_rows,
+    status_summary,
+)
 from catalogsync_ops.engine.states import ItemStatus
-from catalogsync_ops.errors import IdempotencyConflict, InvalidCommand, NotFound
+from catalogsync_ops.errors import ErrorClass, IdempotencyConflict, InvalidCommand, NotFound
 from webui.auth import require_scope
 from webui.context import arg_int, get_db
 from webui.i18n import current_language
@@ -59,42 +69,51 @@ def items(job_id: int):
     status = request.args.get("status")
     if status is not None and status not in {s.value for s in ItemStatus}:
         abort(400, description=f"unknown item status {status[:40]!r}; one of: {', '.join(s.value for s in ItemStatus)}")
-    rows = list_items(get_db(), job_id, status=status, after_id=arg_int("after", 0), limit=limit)
+    # The job page's filters: failed items of one error class or source, one stage's items.
+    error_class, source, stage = (request.args.get(k) or None for k in ("error_class", "source", "stage"))
+    if error_class is not None and error_class not in {e.value for e in ErrorClass}:
+        abort(400, description=f"unknown error class {error_class[:40]!r}; one of: "
+                               f"{', '.join(e.value for e in ErrorClass)}")
+    if source is not None and len(source) > 40:
+        abort(400, description="'source' is longer than 40 characters")
+    conn = get_db()
+    stage_id = None
+    if stage is not None:
+        stage_id = next((s["id"] for s in job_stages(conn, job_id) if s["stage_type"] == stage), None)
+        if stage_id is None:
+            abort(400, description=f"job {job_id} has no stage {stage[:40]!r}")
+    rows = list_items(conn, job_id, status=status, after_id=arg_int("after", 0), limit=limit,
+                      error_class=error_class, source=source, stage_id=stage_id)
     return jsonify(items=rows, next_after=rows[-1]["id"] if len(rows) == limit else None)
 
 
 @bp.route("/items/<int:item_id>/attempts")
 def attempts(item_id: int):
-    rows = get_db().execute("SELECT * FROM item_attempts WHERE item_id = ? ORDER BY attempt_no", (item_id,)).fetchall()
-    return jsonify(attempts=[dict(r) for r in rows])
+    return jsonify(attempts=[dict(r) for r in item_attempts(get_db(), item_id)])
 
 
 @bp.route("/workers")
 def workers():
-    rows = get_db().execute("SELECT * FROM job_workers WHERE runner_instance_id = (SELECT MAX(id) FROM "
-                            "runner_instances)"
-                            " ORDER BY name").fetchall()
-    return jsonify(workers=[dict(r) for r in rows])
+    return jsonify(workers=[dict(r) for r in current_workers(get_db())])
 
 
 @bp.route("/playlists")
 def playlists():
     after = arg_int("after", 0)
-    rows = get_db().execute("SELECT * FROM playlists WHERE id > ? ORDER BY id LIMIT 100", (after,)).fetchall()
+    rows = playlist_rows(get_db(), after_id=after, limit=100)
     return jsonify(playlists=[dict(r) for r in rows], next_after=rows[-1]["id"] if len(rows) == 100 else None)
 
 
 @bp.route("/logs")
 def logs():
-    before = arg_int("before") or 2**62
     level = request.args.get("level")
-    sql, params = "SELECT * FROM job_logs WHERE id < ?", [before]
-    if level is not None:
-        if level not in LEVELS:
-            abort(400, description=f"'level' must be one of {', '.join(LEVELS)}")
-        sql += " AND level = ?"
-        params.append(level)
-    rows = get_db().execute(sql + " ORDER BY id DESC LIMIT 100", params).fetchall()
+    if level is not None and level not in LEVELS:
+        abort(400, description=f"'level' must be one of {', '.join(LEVELS)}")
+    text = request.args.get("q")
+    if text is not None and len(text) > 200:
+        abort(400, description="'q' is longer than 200 characters")
+    rows = list_logs(get_db(), level=level, job_id=arg_int("job"), text=(text or "").strip() or None,
+                     before_id=arg_int("before"), limit=100)
     return jsonify(logs=[dict(r) for r in rows], next_before=rows[-1]["id"] if len(rows) == 100 else None)
 
 

@@ -7,6 +7,7 @@ from flask import Blueprint, Response, abort, render_template, request, url_for
 from markupsafe import Markup, escape
 
 from catalogsync_ops.engine.command_specs import REPAIRABLE_DRIFT
+from catalogsync_ops.engine.queries import LOG_LEVELS, list_logs
 from catalogsync_ops.library.coverage import (
     missing,
     missing_csv,
@@ -24,7 +25,7 @@ bp = Blueprint("catalog", __name__)
 PAGE_SIZE = 50
 SONGS_SHOWN = 1000  # a playlist page lists this many songs; the missing list has them all
 DRIFT_SHOWN = 200
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LEVELS = LOG_LEVELS
 
 
 @bp.route("/playlists")
@@ -153,25 +154,10 @@ def songs():
 
 @bp.route("/logs")
 def logs():
-    conn = get_db()
-    where, params = [], []
     level = request.args.get("level", "")
-    if level in LEVELS:
-        where.append("level IN (" + ", ".join("?" for _ in LEVELS[LEVELS.index(level):]) + ")")
-        params += list(LEVELS[LEVELS.index(level):])
     job = arg_int("job")
-    if job:
-        where.append("job_id = ?")
-        params.append(job)
     text = request.args.get("q", "").strip()
-    if text:
-        where.append("message LIKE ?")
-        params.append(f"%{text}%")
-    before = arg_int("before")
-    if before:
-        where.append("id < ?")
-        params.append(before)
-    sql = "SELECT * FROM job_logs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
-    rows = conn.execute(sql, (*params, PAGE_SIZE)).fetchall()
+    rows = list_logs(get_db(), level=level if level in LEVELS else None, job_id=job, text=text or None,
+                     before_id=arg_int("before"), limit=PAGE_SIZE)
     return render_template("logs.html", title="Logs", rows=rows, levels=LEVELS, level=level, job=job, q=text,
                            page_size=PAGE_SIZE)

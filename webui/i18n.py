@@ -265,7 +265,7 @@ def setting_help(setting) -> str:
 
 # The codes the runner writes (statuses, job and stage types, outcomes, worker states, event
 # kinds, revision sources, error classes): pages show them through _(), so they read in the
-# reader's language. English shows the code itself.
+# reader's language; in English, as words (CODES_EN below).
 CODES_ZH = {
     "queued": "排队中", "running": "运行中", "pause_requested": "正在暂停", "paused": "已暂停",
     "cancel_requested": "正在取消", "completed": "已完成", "completed_with_errors": "已完成（有错误）", "failed": "失败",
@@ -281,7 +281,8 @@ CODES_ZH = {
     "stage_started": "阶段开始", "stage_finished": "阶段结束", "stage_skipped": "阶段已跳过", "item_succeeded": "条目成功", "item_failed": "条目失败",
     "item_retried": "条目重试", "item_interrupted": "条目中断", "item_canceled": "条目取消", "item_skipped": "条目跳过",
     "item_deferred": "条目等待", "item_retry_scheduled": "条目将重试", "items_added": "已加入条目", "item_claimed": "条目已领取", "item_released": "条目已退回",
-    "runner_resumed": "运行器已恢复", "backed_up": "已备份", "in_library": "已入库", "untried": "尚未尝试",
+    "runner_resumed": "运行器已恢复", "runner_paused": "运行器已暂停", "item_retry_requested": "条目已请求重试",
+    "items_retry_requested": "已请求重试多个条目", "backed_up": "已备份", "in_library": "已入库", "untried": "尚未尝试",
     "closed": "正常", "open": "暂停中", "half_open": "试探中", "incompatible": "不兼容",
     "connection": "连接失败", "timeout": "超时", "http_4xx": "HTTP 4xx", "http_5xx": "HTTP 5xx", "not_found": "未找到",
     "no_match": "无匹配", "checksum_mismatch": "校验不符", "disk_full": "磁盘已满", "auth": "鉴权失败",
@@ -289,6 +290,12 @@ CODES_ZH = {
     "encrypted": "加密格式", "preview": "试听片段", "invalid_audio": "音频无效",
 }
 ZH.update({k: v for k, v in CODES_ZH.items() if k not in ZH or k in ("download", "upload")})
+# In English a code reads as its words ("completed_with_errors": "completed with errors"), a few
+# as people write them.
+CODES_EN = {code: code.replace("_", " ") for code in CODES_ZH} | {
+    "http_4xx": "HTTP 4xx", "http_5xx": "HTTP 5xx", "cli": "command line", "api": "API", "ui": "web",
+    "half_open": "half-open"}
+CATALOG["en"].update(CODES_EN)
 
 
 def code_words() -> dict[str, str]:
@@ -296,8 +303,8 @@ def code_words() -> dict[str, str]:
     return {code: gettext(code) for code in CODES_ZH}
 
 
-# Events whose English message only repeats what the kind and the new status say: pages in
-# another language leave the message out instead of showing it in English.
+# Events whose English message only repeats what the kind and the new status say: pages leave
+# the message out (in every language: it names the status by its id).
 SELF_DESCRIBING = frozenset({"job_created", "job_started", "job_finished", "stage_started", "stage_finished",
                              "items_added", "item_claimed", "item_succeeded", "item_released", "job_paused",
                              "job_resumed", "pause_requested", "cancel_requested", "job_canceled", "job_reprioritized"})
@@ -315,6 +322,8 @@ ZH.update({
     "Source {source}: tried again now": "来源 {source}：已立即重试",
     "Repair job {job_id} queued for {drifts} drifted files": "修复任务 {job_id} 已加入队列，处理 {drifts} 个偏差文件",
     "Test notification queued for {target}": "测试通知已排队，将发送到 {target}",
+    "Send a test notification": "发送测试通知",
+    "It goes through the webhook in force: apply a change first.": "通过当前生效的 Webhook 发送：修改请先应用。",
 })
 
 

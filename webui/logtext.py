@@ -84,18 +84,20 @@ LOG_ZH = {
 def log_text(row: Mapping[str, Any]) -> str:
     """One log row's message in the page's language."""
     message = row["message"]
-    if (g.get("lang") or i18n.current_language()) != "zh":
-        return message
+    zh = (g.get("lang") or i18n.current_language()) == "zh"
     keys = row.keys() if hasattr(row, "keys") else ()
     code = row["code"] if "code" in keys else None
-    template = LOG_ZH.get(code) if code else None
+    if not code or code in UNTRANSLATED:
+        return message
+    # In English the template is the code itself; either way, values that are codes read as words.
+    template, words = (LOG_ZH.get(code), i18n.CODES_ZH) if zh else (code, i18n.CODES_EN)
     if template is None:
         return message
     try:
         values = json.loads(row["params_json"]) if row["params_json"] else []
         if not isinstance(values, list):
             return message
-        values = [i18n.CODES_ZH.get(v, v) if isinstance(v, str) else v for v in values]
+        values = [words.get(v, v) if isinstance(v, str) else v for v in values]
         return template % tuple(values)
     except (TypeError, ValueError):
         return message  # values that do not fit the template: the English line as written

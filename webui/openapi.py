@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from catalogsync_ops import __version__
 from catalogsync_ops.engine.command_specs import ID_MAX, SPECS
-from catalogsync_ops.engine.states import ItemStatus
+from catalogsync_ops.engine.queries import LOG_LEVELS
+from catalogsync_ops.engine.states import ItemStatus, StageType
+from catalogsync_ops.errors import ErrorClass
 
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
 OBJECT = {"type": "object"}
 ID = {"type": "integer", "minimum": 1, "maximum": ID_MAX}
 CURSOR = {"type": "integer", "minimum": 0, "maximum": ID_MAX}
 TEXT = {"type": "string", "maxLength": 500, "pattern": "^[^\\u0000]*$"}
-LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LEVELS = list(LOG_LEVELS)
 
 
 def _json(schema: dict) -> dict:
@@ -90,13 +92,22 @@ def document() -> dict:
         "/api/jobs/{job_id}/items": _get("Items of a job by status, keyset-paginated", [
             job_id, _param("status", "query", {"type": "string", "enum": [s.value for s in ItemStatus]},
                            required=False),
+            _param("error_class", "query", {"type": "string", "enum": [e.value for e in ErrorClass]},
+                   "failed items (or of `status`) of this error class", required=False),
+            _param("source", "query", {"type": "string", "maxLength": 40},
+                   "failed items (or of `status`) whose last source was this one", required=False),
+            _param("stage", "query", {"type": "string", "enum": [s.value for s in StageType]},
+                   "one stage's items (400 when the job has no such stage)", required=False),
             _param("after", "query", CURSOR, required=False), limit]),
         "/api/items/{item_id}/attempts": _get("The attempt history of one item", [item_id]),
         "/api/workers": _get("Live worker state of the current runner"),
         "/api/playlists": _get("Playlists, keyset-paginated", [_param("after", "query", CURSOR, required=False)]),
         "/api/logs": _get("Log rows, newest first", [
             _param("before", "query", CURSOR, required=False),
-            _param("level", "query", {"type": "string", "enum": LEVELS}, required=False)]),
+            _param("level", "query", {"type": "string", "enum": LEVELS}, "this level and above", required=False),
+            _param("job", "query", {**ID, "minimum": 0}, "one job's lines", required=False),
+            _param("q", "query", {"type": "string", "maxLength": 200}, "lines whose message holds this text",
+                   required=False)]),
         "/api/config": _get("catalogsync.env with secrets masked (an admin token)", extra=_errors(404)),
         "/api/config/revisions": _get("Revisions of catalogsync.env (an admin token)",
                                       [_param("before", "query", CURSOR, required=False)]),

@@ -12,10 +12,16 @@ from catalogsync_ops.engine.attention import needs_attention
 from catalogsync_ops.engine.command_specs import payload_from_form
 from catalogsync_ops.engine.commands import CommandKind, get_command, submit_command
 from catalogsync_ops.engine.queries import (
+    failed_counts,
+    get_item_row,
+    item_attempts,
     job_detail,
+    job_events,
     list_items,
     list_jobs,
+    list_logs,
     queued_jobs,
+    recent_failures,
     status_summary,
 )
 from catalogsync_ops.engine.states import ItemStatus, JobType
@@ -46,10 +52,7 @@ def dashboard():
             disk = {"path": str(library), "free_gb": usage.free / 2**30, "total_gb": usage.total / 2**30}
         except OSError:
             disk = None
-    failures = conn.execute(
-        "SELECT last_error_class, last_source, COUNT(*) AS n FROM job_items WHERE status = 'failed'"
-        " AND job_id IN (SELECT id FROM job_runs ORDER BY id DESC LIMIT 20) GROUP BY 1, 2 ORDER BY n DESC LIMIT 10"
-    ).fetchall()
+    failures = recent_failures(conn)
     day, charts = day_and_charts(conn, g.get("lang") or "en", str(current_app.config["DB_PATH"]))
     settings = env_settings()
     sources = breakers.health(conn)
@@ -88,25 +91,12 @@ def job(job_id: int):
     stage_id = next((sid for sid, name in stage_names.items() if name == stage), None)
     if stage is not None and stage_id is None:
         abort(400, description=gettext("this job has no stage %(stage)r") % {"stage": stage})
-    if stage_id is not None:  # one stage's items, by the claim index
-        where, params = ["stage_id = ?", "id > ?"], [stage_id, after]
-        if status:
-            where.append("status = ?")
-            params.append(status)
-        items = [dict(r) for r in conn.execute(f"SELECT * FROM job_items WHERE {' AND '.join(where)} ORDER BY id"
-                                               " LIMIT ?", (*params, PAGE_SIZE))]
-    else:
-        items = list_items(conn, job_id, status=status, after_id=after, limit=PAGE_SIZE, error_class=error_class,
-                           source=source)
-    events = conn.execute("SELECT e.*, i.display_text FROM job_events e LEFT JOIN job_items i ON i.id = e.item_id"
-                          " WHERE e.job_id = ? ORDER BY e.id DESC LIMIT 20", (job_id,)).fetchall()
+    items = list_items(conn, job_id, status=status, after_id=after, limit=PAGE_SIZE, error_class=error_class,
+                       source=source, stage_id=stage_id)
+    events = job_events(conn, job_id)
     # The latest lines only: the logs page has them all (its link is under them).
-    logs = conn.execute("SELECT * FROM job_logs WHERE job_id = ? ORDER BY id DESC LIMIT 10", (job_id,)).fetchall()
-    failed_classes = conn.execute("SELECT last_error_class, COUNT(*) FROM job_items WHERE job_id = ? AND status = "
-                                  "'failed'"
-                                  " GROUP BY 1", (job_id,)).fetchall()
-    failed_sources = conn.execute("SELECT last_source, COUNT(*) FROM job_items WHERE job_id = ? AND status = 'failed'"
-                                  " AND last_source IS NOT NULL GROUP BY 1", (job_id,)).fetchall()
+    logs = list_logs(conn, job_id=job_id, limit=10)
+    failed_classes, failed_sources = failed_counts(conn, job_id)
     return render_template("job.html", title=f"{gettext('Job')} {job_id}", job=detail, items=items, status=status,
                            events=events, logs=logs,
                            all_logs=url_for("catalog.logs", job=job_id),
@@ -119,12 +109,11 @@ def job(job_id: int):
 @bp.route("/items/<int:item_id>")
 def item(item_id: int):
     conn = get_db()
-    row = conn.execute("SELECT * FROM job_items WHERE id = ?", (item_id,)).fetchone()
+    row = get_item_row(conn, item_id)
     if row is None:
         abort(404, description=gettext("item %(id)s does not exist") % {"id": item_id})
-    attempts = conn.execute("SELECT a.*, w.name AS worker_name FROM item_attempts a LEFT JOIN job_workers w"
-                            " ON w.id = a.worker_id WHERE a.item_id = ? ORDER BY a.attempt_no", (item_id,)).fetchall()
-    logs = conn.execute("SELECT * FROM job_logs WHERE item_id = ? ORDER BY id DESC LIMIT 50", (item_id,)).fetchall()
+    attempts = item_attempts(conn, item_id)
+    logs = list_logs(conn, item_id=item_id, limit=50)
     return render_template("item.html", title=f"{gettext('Item')} {item_id}", item=row, attempts=attempts, logs=logs,
                            details=[json.loads(a["details_json"]) if a["details_json"] else {} for a in attempts])
 

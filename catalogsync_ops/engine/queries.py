@@ -124,8 +124,16 @@ def job_detail(conn: Connection, job_id: int) -> dict[str, Any]:
 
 
 def list_items(conn: Connection, job_id: int, *, status: str | None = None, after_id: int = 0,
-               limit: int = 50, error_class: str | None = None, source: str | None = None) -> list[dict[str, Any]]:
-    """Items of a job by id, optionally of one status, error class or source; keyset-paginated."""
+               limit: int = 50, error_class: str | None = None, source: str | None = None,
+               stage_id: int | None = None) -> list[dict[str, Any]]:
+    """Items of a job by id, optionally of one status, error class, source or stage; keyset-paginated."""
+    if stage_id is not None:  # one stage's items, by the claim index
+        where, params = ["job_id = ?", "stage_id = ?", "id > ?"], [job_id, stage_id, after_id]
+        if status:
+            where.append("status = ?")
+            params.append(ItemStatus(status).value)
+        return [dict(r) for r in conn.execute(
+            f"SELECT * FROM job_items WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", (*params, limit)).fetchall()]
     if error_class or source:
         where, params = ["job_id = ?", "status = ?", "id > ?"], [job_id, ItemStatus(status or "failed").value, after_id]
         if error_class:
@@ -175,3 +183,76 @@ def status_summary(conn: Connection, now: datetime | None = None) -> dict[str, A
             "SELECT source, state, open_until, consecutive_failures, last_error_class, last_error FROM source_health"
             " WHERE state != 'closed' ORDER BY source")],
     }
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def list_logs(conn: Connection, *, level: str | None = None, job_id: int | None = None, item_id: int | None = None,
+              text: str | None = None, before_id: int | None = None, limit: int = 100) -> list[Any]:
+    """Log rows, newest first: of `level` and above, of one job or item, whose message holds
+    `text`, older than `before_id` (keyset pagination). Every page and /api/logs read through this."""
+    where, params = [], []
+    if item_id:
+        where.append("item_id = ?")
+        params.append(item_id)
+    if level:
+        at_least = LOG_LEVELS[LOG_LEVELS.index(level):]
+        where.append(f"level IN ({', '.join('?' for _ in at_least)})")
+        params += list(at_least)
+    if job_id:
+        where.append("job_id = ?")
+        params.append(job_id)
+    if text:
+        where.append("message LIKE ?")
+        params.append(f"%{text}%")
+    if before_id:
+        where.append("id < ?")
+        params.append(before_id)
+    sql = "SELECT * FROM job_logs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
+    return conn.execute(sql, (*params, limit)).fetchall()
+
+
+def job_events(conn: Connection, job_id: int, *, limit: int = 20) -> list[Any]:
+    """A job's latest events, newest first, with the display text of their item."""
+    return conn.execute("SELECT e.*, i.display_text FROM job_events e LEFT JOIN job_items i ON i.id = e.item_id"
+                        " WHERE e.job_id = ? ORDER BY e.id DESC LIMIT ?", (job_id, limit)).fetchall()
+
+
+def failed_counts(conn: Connection, job_id: int) -> tuple[list[Any], list[Any]]:
+    """A job's failed items counted by error class, and by the source that failed last."""
+    by_class = conn.execute("SELECT last_error_class, COUNT(*) FROM job_items WHERE job_id = ? AND status = 'failed'"
+                            " GROUP BY 1", (job_id,)).fetchall()
+    by_source = conn.execute("SELECT last_source, COUNT(*) FROM job_items WHERE job_id = ? AND status = 'failed'"
+                             " AND last_source IS NOT NULL GROUP BY 1", (job_id,)).fetchall()
+    return by_class, by_source
+
+
+def recent_failures(conn: Connection, *, jobs: int = 20, limit: int = 10) -> list[Any]:
+    """Failed items of the latest jobs, counted by error class and source, most first."""
+    return conn.execute(
+        "SELECT last_error_class, last_source, COUNT(*) AS n FROM job_items WHERE status = 'failed'"
+        " AND job_id IN (SELECT id FROM job_runs ORDER BY id DESC LIMIT ?) GROUP BY 1, 2 ORDER BY n DESC LIMIT ?",
+        (jobs, limit)).fetchall()
+
+
+def get_item_row(conn: Connection, item_id: int) -> Any:
+    """One item's row, or None."""
+    return conn.execute("SELECT * FROM job_items WHERE id = ?", (item_id,)).fetchone()
+
+
+def item_attempts(conn: Connection, item_id: int) -> list[Any]:
+    """An item's attempts, first first, with the name of the worker that made each."""
+    return conn.execute("SELECT a.*, w.name AS worker_name FROM item_attempts a LEFT JOIN job_workers w"
+                        " ON w.id = a.worker_id WHERE a.item_id = ? ORDER BY a.attempt_no", (item_id,)).fetchall()
+
+
+def current_workers(conn: Connection) -> list[Any]:
+    """The workers of the latest runner, by name."""
+    return conn.execute("SELECT * FROM job_workers WHERE runner_instance_id = (SELECT MAX(id) FROM runner_instances)"
+                        " ORDER BY name").fetchall()
+
+
+def playlist_rows(conn: Connection, *, after_id: int = 0, limit: int = 100) -> list[Any]:
+    """Playlists by id, keyset-paginated."""
+    return conn.execute("SELECT * FROM playlists WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)).fetchall()

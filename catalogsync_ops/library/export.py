@@ -22,6 +22,7 @@ from catalogsync_ops.store.connection import Connection
 
 MARK = "#CATALOGSYNC:PLAYLIST="
 SUFFIX = ".m3u8"
+TEMP_SUFFIX = ".tmp"
 
 
 @dataclass
@@ -79,7 +80,7 @@ def write_if_changed(path: Path, text: str) -> bool:
             return False
     except OSError:
         pass
-    handle, temp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
@@ -109,6 +110,10 @@ def _our_file(path: Path) -> int | None:
 def export_playlists(conn: Connection, library_root: Path, folder: Path) -> ExportSummary:
     """Write every playlist that has songs to `folder`; remove files of ours no playlist owns."""
     folder.mkdir(parents=True, exist_ok=True)
+    # A write cut off by a kill or a power cut leaves its temp file (".<name>.m3u8.<random>.tmp"):
+    # ours, by its name, and never a player's to read.
+    for stale in folder.glob(f".*{SUFFIX}.*{TEMP_SUFFIX}"):
+        stale.unlink(missing_ok=True)
     summary = ExportSummary(folder=str(folder))
     playlists = conn.execute(
         "SELECT id, COALESCE(NULLIF(title, ''), url) AS title FROM playlists p WHERE EXISTS"
