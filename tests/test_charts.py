@@ -71,7 +71,7 @@ def test_the_dashboard_draws_the_day_in_both_languages(client, web):
     titles = re.findall(r"<title>([^<]*)</title>", section)
     assert len(titles) == 3 * 24
     assert any(re.search(r"UTC \(5 h ago\): download 0\.033 items/min$", t) for t in titles), titles[-8:]
-    assert any(re.search(r"UTC \(5 h ago\): timeout 1, not_found 1 failed attempts per hour$",
+    assert any(re.search(r"UTC \(5 h ago\): timeout 1, not found 1 failed attempts per hour$",
                          t) for t in titles), [t for t in titles if "5 h" in t]
     assert section.count('<rect class="s-download"') == 2 + 2  # two bars in each of the two stage charts
     legend = re.findall(r'<li><i class="([^"]+)"></i>([^<]+)</li>', section)

@@ -20,7 +20,7 @@ from catalogsync_ops.engine.queries import (
     playlist_rows,
     status_summary,
 )
-from catalogsync_ops.engine.states import ItemStatus
+from catalogsync_ops.engine.states import ItemStatus, StageType
 from catalogsync_ops.errors import ErrorClass, IdempotencyConflict, InvalidCommand, NotFound
 from webui.auth import require_scope
 from webui.context import arg_int, get_db
@@ -74,14 +74,14 @@ def items(job_id: int):
     if error_class is not None and error_class not in {e.value for e in ErrorClass}:
         abort(400, description=f"unknown error class {error_class[:40]!r}; one of: "
                                f"{', '.join(e.value for e in ErrorClass)}")
+    if stage is not None and stage not in {s.value for s in StageType}:
+        abort(400, description=f"unknown stage {stage[:40]!r}; one of: {', '.join(s.value for s in StageType)}")
     if source is not None and len(source) > 40:
         abort(400, description="'source' is longer than 40 characters")
     conn = get_db()
     stage_id = None
-    if stage is not None:
-        stage_id = next((s["id"] for s in job_stages(conn, job_id) if s["stage_type"] == stage), None)
-        if stage_id is None:
-            abort(400, description=f"job {job_id} has no stage {stage[:40]!r}")
+    if stage is not None:  # a stage the job does not have holds no items (no stage has id 0)
+        stage_id = next((s["id"] for s in job_stages(conn, job_id) if s["stage_type"] == stage), 0)
     rows = list_items(conn, job_id, status=status, after_id=arg_int("after", 0), limit=limit,
                       error_class=error_class, source=source, stage_id=stage_id)
     return jsonify(items=rows, next_after=rows[-1]["id"] if len(rows) == limit else None)

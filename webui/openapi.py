@@ -97,7 +97,7 @@ def document() -> dict:
             _param("source", "query", {"type": "string", "maxLength": 40},
                    "failed items (or of `status`) whose last source was this one", required=False),
             _param("stage", "query", {"type": "string", "enum": [s.value for s in StageType]},
-                   "one stage's items (400 when the job has no such stage)", required=False),
+                   "one stage's items (none when the job has no such stage)", required=False),
             _param("after", "query", CURSOR, required=False), limit]),
         "/api/items/{item_id}/attempts": _get("The attempt history of one item", [item_id]),
         "/api/workers": _get("Live worker state of the current runner"),
