@@ -7,7 +7,14 @@ from flask import Blueprint, Response, abort, render_template, request, url_for
 from markupsafe import Markup, escape
 
 from catalogsync_ops.engine.command_specs import REPAIRABLE_DRIFT
-from catalogsync_ops.engine.queries import LOG_LEVELS, list_logs
+from catalogsync_ops.engine.queries import LOG_LEVELS, current_workers, latest_job, list_logs
+from catalogsync_ops.library.catalog_reads import (
+    find_songs,
+    get_playlist,
+    playlist_page,
+    pools_with_counts,
+    unresolved_of_page,
+)
 from catalogsync_ops.library.coverage import (
     missing,
     missing_csv,
@@ -31,18 +38,12 @@ LEVELS = LOG_LEVELS
 @bp.route("/playlists")
 def playlists():
     conn = get_db()
-    pools = conn.execute(
-        "SELECT p.*, (SELECT COUNT(*) FROM pool_playlists pp WHERE pp.pool_id = p.id AND pp.removed_at IS NULL) AS n"
-        " FROM playlist_pools p ORDER BY p.name").fetchall()
+    pools = pools_with_counts(conn)
     after = arg_int("after", 0)
     # The counts are the runner's (kept after each job): a page view never walks the catalog.
-    rows = conn.execute("SELECT p.* FROM playlists p WHERE p.id > ? ORDER BY p.id LIMIT ?",
-                        (after, PAGE_SIZE)).fetchall()
+    rows = playlist_page(conn, after_id=after, limit=PAGE_SIZE)
     counts = read_all_coverage(conn, [r["id"] for r in rows])
-    unresolved = conn.execute(
-        "SELECT u.*, p.title AS playlist_title FROM playlist_unresolved u JOIN playlists p ON p.id = u.playlist_id"
-        " WHERE u.playlist_id IN (SELECT id FROM playlists WHERE id > ? ORDER BY id LIMIT ?)"
-        " ORDER BY u.playlist_id, COALESCE(u.position, 1e9), u.id LIMIT 500", (after, PAGE_SIZE)).fetchall()
+    unresolved = unresolved_of_page(conn, after_id=after, limit=PAGE_SIZE)
     partial = [r for r in rows if r["partial_reason"]]
     return render_template("playlists.html", title="Playlists", pools=pools, playlists=rows, page_size=PAGE_SIZE,
                            unresolved=unresolved, partial=partial, counts=counts, total=counts.get(0),
@@ -84,7 +85,7 @@ def playlist_rows(rows, counts: dict) -> Markup:
 @bp.route("/playlists/<int:playlist_id>")
 def playlist(playlist_id: int):
     conn = get_db()
-    row = conn.execute("SELECT * FROM playlists WHERE id = ?", (playlist_id,)).fetchone()
+    row = get_playlist(conn, playlist_id)
     if row is None:
         abort(404, description=gettext("playlist %(id)s does not exist") % {"id": playlist_id})
     root = library_dir()
@@ -98,7 +99,7 @@ def playlist(playlist_id: int):
 def missing_list(form: str, playlist_id: int | None = None):
     """The songs not in the library, as CSV (UTF-8 with a byte-order mark, for Excel) or JSON."""
     conn = get_db()
-    if playlist_id is not None and not conn.execute("SELECT 1 FROM playlists WHERE id = ?", (playlist_id,)).fetchone():
+    if playlist_id is not None and get_playlist(conn, playlist_id) is None:
         abort(404, description=gettext("playlist %(id)s does not exist") % {"id": playlist_id})
     root = library_dir()
     rows = missing(conn, str(root), playlist_id) if root else []
@@ -120,8 +121,7 @@ def drift():
     kind = request.args.get("kind") if request.args.get("kind") in {k.value for k in DriftKind} else None
     rows = list_drift(conn, kind=kind, include_resolved=include_resolved, limit=DRIFT_SHOWN,
                       after_id=arg_int("after", 0) or None)
-    last = conn.execute("SELECT * FROM job_runs WHERE job_type = 'verify' ORDER BY id DESC LIMIT 1").fetchone()
-    repair = conn.execute("SELECT * FROM job_runs WHERE job_type = 'repair' ORDER BY id DESC LIMIT 1").fetchone()
+    last, repair = latest_job(conn, "verify"), latest_job(conn, "repair")
     return render_template("drift.html", title=gettext("Verify and drift"), rows=rows, kind=kind,
                            include_resolved=include_resolved, counts=drift_counts(conn),
                            open_counts=drift_counts(conn, status="open"), last=last, repair=repair,
@@ -132,21 +132,9 @@ def drift():
 @bp.route("/songs")
 def songs():
     conn = get_db()
-    workers = conn.execute(
-        "SELECT w.* FROM job_workers w WHERE w.runner_instance_id = (SELECT MAX(id) FROM runner_instances)"
-        " ORDER BY w.name").fetchall()
+    workers = current_workers(conn)
     query = request.args.get("q", "").strip()
-    after = arg_int("after", 0)
-    found = []
-    if query:
-        like = f"%{query}%"
-        found = conn.execute(
-            "SELECT s.*, f.rel_path, f.verified_at,"
-            " (SELECT GROUP_CONCAT(u.backend || ':' || u.status) FROM upload_tasks u WHERE u.file_location_id = f.id) "
-            "AS uploads"
-            " FROM songs s LEFT JOIN file_locations f ON f.song_id = s.id"
-            " WHERE (s.title LIKE ? OR s.artists LIKE ? OR s.album LIKE ?) AND s.id > ? ORDER BY s.id LIMIT ?",
-            (like, like, like, after, PAGE_SIZE)).fetchall()
+    found = find_songs(conn, query, after_id=arg_int("after", 0), limit=PAGE_SIZE) if query else []
     return render_template("songs.html", title="Songs and workers", workers=workers, query=query,
                            songs=[{**dict(r), "artists": ", ".join(json.loads(r["artists"] or "[]"))} for r in found],
                            page_size=PAGE_SIZE)

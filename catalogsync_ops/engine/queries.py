@@ -256,3 +256,8 @@ def current_workers(conn: Connection) -> list[Any]:
 def playlist_rows(conn: Connection, *, after_id: int = 0, limit: int = 100) -> list[Any]:
     """Playlists by id, keyset-paginated."""
     return conn.execute("SELECT * FROM playlists WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)).fetchall()
+
+
+def latest_job(conn: Connection, job_type: str) -> Any:
+    """The newest job of a type (its row), or None."""
+    return conn.execute("SELECT * FROM job_runs WHERE job_type = ? ORDER BY id DESC LIMIT 1", (job_type,)).fetchone()
