@@ -2,7 +2,6 @@
 (plus its own login tables); it never runs work and never changes job state itself."""
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,7 @@ from flask import Flask, request
 
 from catalogsync_ops.config.envfile import load_config
 from catalogsync_ops.errors import CatalogsyncError
-from catalogsync_ops.store.connection import iso, transaction
+from catalogsync_ops.store.accounts import session_key
 from catalogsync_ops.store.database import open_database
 from webui import api, auth, catalog_pages, events, i18n, ops, pages, settings
 from webui.context import IdConverter, ThreadConnections, close_db
@@ -23,14 +22,7 @@ def _secret_key(db_path: Path) -> str:
     """The session signing key, made once and kept in the database so logins survive restarts."""
     conn = open_database(db_path)
     try:
-        with transaction(conn):
-            row = conn.execute("SELECT value FROM web_settings WHERE key = 'secret_key'").fetchone()
-            if row is None:
-                value = secrets.token_hex(32)
-                conn.execute("INSERT INTO web_settings (key, value, updated_at) VALUES ('secret_key', ?, ?)",
-                             (value, iso()))
-                return value
-            return row[0]
+        return session_key(conn)
     finally:
         conn.close()
 

@@ -9,7 +9,9 @@ from datetime import timedelta
 from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, session, url_for
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from catalogsync_ops.store.connection import Connection, iso, parse_iso, transaction, utcnow
+from catalogsync_ops.store import accounts
+from catalogsync_ops.store.accounts import end_sessions, user_count
+from catalogsync_ops.store.connection import Connection, iso, parse_iso, utcnow
 from webui.context import get_db, safe_target
 from webui.i18n import gettext
 
@@ -33,36 +35,12 @@ def _sha(text: str) -> str:
 # ---------------------------------------------------------------- used by the CLI as well
 
 
-def user_count(conn: Connection) -> int:
-    return int(conn.execute("SELECT COUNT(*) FROM web_users").fetchone()[0])
-
-
-def set_password(conn: Connection, username: str, password: str) -> int:
+def set_password(conn: Connection, username: str, password: str) -> int | None:
     """Create the user or change its password (scrypt hash). Every session of the user made
     before is signed out (its generation moves on); returns the new generation."""
     if len(password) < MIN_PASSWORD:
         raise ValueError(f"the password needs at least {MIN_PASSWORD} characters")
-    ts = iso()
-    with transaction(conn):
-        conn.execute(
-            "INSERT INTO web_users (username, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash,"
-            " updated_at = excluded.updated_at, session_generation = session_generation + 1",
-            (username, generate_password_hash(password, method="scrypt"), ts, ts))
-        conn.execute("DELETE FROM web_settings WHERE key = 'setup_token'")
-        return _generation(conn, username)
-
-
-def _generation(conn: Connection, username: str) -> int | None:
-    row = conn.execute("SELECT session_generation FROM web_users WHERE username = ?", (username,)).fetchone()
-    return None if row is None else int(row[0])
-
-
-def end_sessions(conn: Connection, username: str) -> None:
-    """Sign the user out everywhere: every session cookie issued so far stops working."""
-    with transaction(conn):
-        conn.execute("UPDATE web_users SET session_generation = session_generation + 1 WHERE username = ?",
-                     (username,))
+    return accounts.save_user(conn, username, generate_password_hash(password, method="scrypt"))
 
 
 def _start_session(username: str, generation: int | None) -> None:
@@ -75,10 +53,7 @@ def _start_session(username: str, generation: int | None) -> None:
 def new_setup_token(conn: Connection) -> str:
     """A one-time token for /setup, valid for a day, while no user exists."""
     token = secrets.token_urlsafe(24)
-    with transaction(conn):
-        conn.execute("INSERT INTO web_settings (key, value, updated_at) VALUES ('setup_token', ?, ?)"
-                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                     (_sha(token), iso()))
+    accounts.save_setup_token(conn, _sha(token))
     return token
 
 
@@ -91,9 +66,7 @@ def create_token(conn: Connection, name: str, scope: str = "admin") -> str:
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}; one of: {', '.join(SCOPES)}")
     token = "cs_" + secrets.token_urlsafe(32)
-    with transaction(conn):
-        conn.execute("INSERT INTO api_tokens (name, token_sha256, scope, created_at) VALUES (?, ?, ?, ?)",
-                     (name, _sha(token), scope, iso()))
+    accounts.add_token(conn, name, _sha(token), scope)
     return token
 
 
@@ -107,12 +80,6 @@ def require_scope(needed: str) -> None:
     if not token_allows(needed):
         abort(403, description=f"this API token's scope is {g.token_scope!r}; this needs a {needed!r} token "
                                "(create one on the Account page)")
-
-
-def revoke_token(conn: Connection, token_id: int) -> bool:
-    with transaction(conn):
-        return conn.execute("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                            (iso(), token_id)).rowcount == 1
 
 
 # ---------------------------------------------------------------- request guard
@@ -140,14 +107,12 @@ def _bearer_user() -> str | None:
     if not header.startswith("Bearer "):
         return None
     conn = get_db()
-    row = conn.execute("SELECT id, name, scope, last_used_at FROM api_tokens WHERE token_sha256 = ?"
-                       " AND revoked_at IS NULL", (_sha(header[7:].strip()),)).fetchone()
+    row = accounts.token_by_hash(conn, _sha(header[7:].strip()))
     if row is None:
         return None
     g.token_scope = row["scope"]
     if row["last_used_at"] is None or utcnow() - parse_iso(row["last_used_at"]) > timedelta(minutes=1):
-        with transaction(conn):
-            conn.execute("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", (iso(), row["id"]))
+        accounts.token_used(conn, row["id"])
     return f"token:{row['name']}"
 
 
@@ -156,7 +121,7 @@ def _session_user() -> str | None:
     user = session.get("user")
     if user is None:
         return None
-    if _generation(get_db(), user) != session.get("gen"):
+    if accounts.generation(get_db(), user) != session.get("gen"):
         session.clear()  # signed out elsewhere, password changed, or the user is gone
         return None
     return user
@@ -221,10 +186,7 @@ def _too_many_attempts(conn: Connection, addr: str, username: str) -> bool:
     (a guesser spreading over many addresses still meets the second limit)."""
     since = iso(utcnow() - LOGIN_WINDOW)
     limit = current_app.config["LOGIN_LIMIT"]
-    by_addr = conn.execute("SELECT COUNT(*) FROM login_attempts WHERE remote_addr = ? AND created_at > ?"
-                           " AND succeeded = 0", (addr, since)).fetchone()[0]
-    by_user = conn.execute("SELECT COUNT(*) FROM login_attempts WHERE username = ? AND created_at > ?"
-                           " AND succeeded = 0", (username, since)).fetchone()[0]
+    by_addr, by_user = accounts.failed_sign_ins(conn, addr, username, since)
     return by_addr >= limit or by_user >= limit * USER_LIMIT_FACTOR
 
 
@@ -241,12 +203,9 @@ def login():
         if _too_many_attempts(conn, addr, username):
             return render_template("login.html", title="Sign in", error=gettext("Too many failed sign-ins; wait 15 "
                                                                                 "minutes.")), 429
-        row = conn.execute("SELECT password_hash, session_generation FROM web_users WHERE username = ?",
-                           (username,)).fetchone()
+        row = accounts.password_of(conn, username)
         ok = _check_password(row, request.form.get("password", ""))
-        with transaction(conn):
-            conn.execute("INSERT INTO login_attempts (remote_addr, username, succeeded, created_at)"
-                         " VALUES (?, ?, ?, ?)", (addr, username, int(ok), iso()))
+        accounts.record_sign_in(conn, addr, username, ok)
         if ok:
             _start_session(username, int(row["session_generation"]))
             return redirect(_safe_next(request.args.get("next")))
@@ -269,7 +228,7 @@ def setup():
     if user_count(conn) > 0:
         return redirect(url_for("auth.login"))
     token = request.values.get("token", "")
-    row = conn.execute("SELECT value, updated_at FROM web_settings WHERE key = 'setup_token'").fetchone()
+    row = accounts.setup_token(conn)
     valid = (row is not None and hmac.compare_digest(row["value"], _sha(token))
              and utcnow() - parse_iso(row["updated_at"]) < SETUP_TOKEN_TTL)
     if not valid:
@@ -298,17 +257,11 @@ def setup():
 # ---------------------------------------------------------------- account: password and API tokens
 
 
-def list_tokens(conn: Connection) -> list[dict]:
-    """API tokens, newest first (their names and dates; the values are never kept)."""
-    return [dict(r) for r in conn.execute(
-        "SELECT id, name, scope, created_at, last_used_at, revoked_at FROM api_tokens ORDER BY id DESC")]
-
-
 def _account_page(**extra):
     conn = get_db()
     nonce = secrets.token_urlsafe(12)
     session["token_nonce"] = nonce
-    return render_template("account.html", title="Account", tokens=list_tokens(conn), nonce=nonce, **extra)
+    return render_template("account.html", title="Account", tokens=accounts.list_tokens(conn), nonce=nonce, **extra)
 
 
 @bp.route("/account")
@@ -319,7 +272,7 @@ def account():
 @bp.route("/account/password", methods=["POST"])
 def change_password():
     conn = get_db()
-    row = conn.execute("SELECT password_hash FROM web_users WHERE username = ?", (g.user,)).fetchone()
+    row = accounts.password_of(conn, g.user)
     new = request.form.get("password", "")
     if row is None or not check_password_hash(row[0], request.form.get("current", "")):
         return _account_page(password_error=gettext("The current password is wrong.")), 400
@@ -350,5 +303,5 @@ def new_token():
 
 @bp.route("/account/tokens/<int:token_id>/revoke", methods=["POST"])
 def revoke(token_id: int):
-    revoke_token(get_db(), token_id)
+    accounts.revoke_token(get_db(), token_id)
     return redirect(url_for("auth.account"))

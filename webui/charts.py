@@ -13,7 +13,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from catalogsync_ops.engine.activity import activity
+from catalogsync_ops.engine.activity import activity, hour_mark
 from catalogsync_ops.store.connection import Connection, iso, parse_iso, utcnow
 from webui.format import relative
 from webui.i18n import current_language, gettext
@@ -117,8 +117,7 @@ def day_and_charts(conn: Connection, language: str, database: str) -> tuple[dict
     (the current hour's rate, the relative times) or an attempt that ended this hour. The
     dashboard is fetched again at every change the runner makes; most do not touch the charts."""
     now = utcnow()
-    hour = conn.execute("SELECT COUNT(*), COALESCE(SUM(items), 0) FROM activity_hours WHERE hour = ?",
-                        (iso(now)[:13],)).fetchone()
+    hour = hour_mark(conn, now)
     key = (database, language, iso(now)[:16], hour[0], hour[1])
     with _drawn_lock:
         drawn = _drawn.get(key)

@@ -12,6 +12,7 @@ from catalogsync_ops import __version__
 from catalogsync_ops.config.envfile import load_config
 from catalogsync_ops.errors import CatalogsyncError, ConfigError
 from catalogsync_ops.fileio import add_log_file
+from catalogsync_ops.store.accounts import list_tokens
 from catalogsync_ops.store.database import open_database
 
 WAITRESS_THREADS = 8
@@ -164,7 +165,7 @@ def tokens_cmd(obj) -> None:
     """List API tokens (never their values) with when they were last used."""
     _, db = _paths(*obj)
     with _accounts(db) as conn:
-        rows = conn.execute("SELECT * FROM api_tokens ORDER BY id").fetchall()
+        rows = list_tokens(conn, newest_first=False)
     for row in rows:
         state = f"revoked {row['revoked_at'][:19]}" if row["revoked_at"] else "active"
         click.echo(f"{row['id']:>4}  {row['name']:<24} {row['scope']:<8} {state:<28} "
@@ -176,7 +177,7 @@ def tokens_cmd(obj) -> None:
 @click.pass_obj
 def revoke_token_cmd(obj, token_id: int) -> None:
     """Revoke an API token by its id (see `tokens`)."""
-    from webui.auth import revoke_token
+    from catalogsync_ops.store.accounts import revoke_token
 
     _, db = _paths(*obj)
     with _accounts(db) as conn:

@@ -15,7 +15,7 @@ import time
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
-from catalogsync_ops.engine.queries import runner_liveness, status_summary
+from catalogsync_ops.engine.queries import data_version, events_after, latest_event_id, runner_liveness, status_summary
 from catalogsync_ops.store.connection import connect
 
 bp = Blueprint("events", __name__, url_prefix="/api")
@@ -85,19 +85,18 @@ def events():
         nonlocal last_id
         try:
             if last_id < 0:
-                last_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM job_events").fetchone()[0]
+                last_id = latest_event_id(conn)
             yield f"retry: 3000\nevent: status\ndata: {json.dumps(status_summary(conn), default=str)}\n\n"
             started = last_beat = time.monotonic()
             version = alive = None  # the first pass sends what happened after Last-Event-ID
             while time.monotonic() - started < lifetime:
-                now_version = conn.execute("PRAGMA data_version").fetchone()[0]
+                now_version = data_version(conn)
                 # A runner killed writes nothing more: its liveness is checked each tick too.
                 now_alive = runner_liveness(conn)["state"]
                 if now_version != version or now_alive != alive:
                     first = version is None
                     version, alive = now_version, now_alive
-                    rows = conn.execute("SELECT id, job_id, stage_id, item_id, kind, to_status, message"
-                                        " FROM job_events WHERE id > ? ORDER BY id LIMIT 500", (last_id,)).fetchall()
+                    rows = events_after(conn, last_id)
                     for row in rows:
                         last_id = row["id"]
                         yield f"id: {row['id']}\nevent: job\ndata: {json.dumps(dict(row))}\n\n"

@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterable
-from datetime import timedelta
 from pathlib import Path
 
-from catalogsync_ops.engine.queries import runner_liveness
-from catalogsync_ops.engine.states import ItemStatus, JobStatus, StageType, WorkerState
+from catalogsync_ops.engine.queries import metric_counts, runner_liveness
+from catalogsync_ops.engine.states import JobStatus, StageType, WorkerState
 from catalogsync_ops.library.coverage import read_coverage
 from catalogsync_ops.library.drift import DriftKind, drift_counts
-from catalogsync_ops.store.connection import Connection, iso, utcnow
+from catalogsync_ops.store.connection import Connection
 
 
 def _escape(value: str) -> str:
@@ -38,29 +37,24 @@ class _Writer:
 def render_metrics(conn: Connection, db_path: str | os.PathLike[str], library_dir: Path | None = None) -> str:
     """Every metric, as Prometheus text exposition format 0.0.4."""
     out = _Writer()
-    statuses = [s.value for s in ItemStatus]
-    sums = ", ".join(f"COALESCE(SUM(n_{s}), 0)" for s in statuses)
-    by_stage = {row[0]: row[1:]
-                for row in conn.execute(f"SELECT stage_type, {sums} FROM job_stages GROUP BY stage_type")}
+    runner = runner_liveness(conn)
+    counts = metric_counts(conn, runner)
+    statuses, by_stage = counts["item_statuses"], counts["items_by_stage"]
     out.family("catalogsync_items", "gauge", "Items of every job by stage and status (from the stage counters).",
                (({"stage": stage.value, "status": status}, by_stage.get(stage.value, [0] * len(statuses))[i])
                 for stage in StageType for i, status in enumerate(statuses)))
-    jobs = dict(conn.execute("SELECT status, COUNT(*) FROM job_runs GROUP BY status").fetchall())
+    jobs = counts["jobs"]
     out.family("catalogsync_jobs", "gauge", "Jobs by status.",
                (({"status": s.value}, jobs.get(s.value, 0)) for s in JobStatus))
-    totals = conn.execute("SELECT stage_type, outcome, attempts, bytes FROM transfer_totals").fetchall()
+    totals = counts["transfer_totals"]
     out.family("catalogsync_attempts_total", "counter", "Finished item attempts since the database was created.",
                (({"stage": r[0] or "unknown", "outcome": r[1]}, r[2]) for r in totals))
     out.family("catalogsync_transferred_bytes_total", "counter",
                "Bytes downloaded (stage=download) and uploaded (stage=upload) by finished attempts.",
                (({"stage": stage}, sum(r[3] for r in totals if r[0] == stage)) for stage in ("download", "upload")))
-    hour_ago = conn.execute("SELECT COALESCE(SUM(items), 0) FROM throughput_minutes WHERE minute >= ?",
-                            (iso(utcnow() - timedelta(hours=1))[:16],)).fetchone()[0]
     out.family("catalogsync_items_finished_last_hour", "gauge", "Items that succeeded in the last 60 minutes.",
-               [({}, hour_ago)])
-    runner = runner_liveness(conn)
-    workers = dict(conn.execute("SELECT state, COUNT(*) FROM job_workers WHERE runner_instance_id = ? GROUP BY state",
-                                (runner.get("runner_id", -1),)).fetchall()) if runner["state"] == "up" else {}
+               [({}, counts["finished_last_hour"])])
+    workers = counts["workers"]
     out.family("catalogsync_workers", "gauge", "Worker threads of the running runner by state.",
                (({"state": state}, workers.get(state, 0)) for state in (s.value for s in WorkerState)))
     out.family("catalogsync_runner_up", "gauge", "1 when a runner's heartbeat is fresh.",
@@ -70,11 +64,9 @@ def render_metrics(conn: Connection, db_path: str | os.PathLike[str], library_di
     if runner.get("heartbeat_age_s") is not None:
         out.family("catalogsync_runner_heartbeat_age_seconds", "gauge", "Seconds since the last runner heartbeat.",
                    [({}, runner["heartbeat_age_s"])])
-    pending = conn.execute("SELECT COUNT(*) FROM job_commands WHERE status = 'pending'").fetchone()[0]
-    out.family("catalogsync_commands_pending", "gauge", "Commands waiting for the runner.", [({}, pending)])
-    health = conn.execute("SELECT h.source, h.state, h.consecutive_failures, COALESCE(SUM(s.calls), 0),"
-                          " COALESCE(SUM(s.failures), 0) FROM source_health h LEFT JOIN source_stats s"
-                          " ON s.source = h.source GROUP BY h.source ORDER BY h.source").fetchall()
+    out.family("catalogsync_commands_pending", "gauge", "Commands waiting for the runner.",
+               [({}, counts["commands_pending"])])
+    health = counts["sources"]
     out.family("catalogsync_source_up", "gauge", "1 while a source's circuit breaker is closed (0: open or probing).",
                (({"source": r[0]}, 1 if r[1] == "closed" else 0) for r in health))
     out.family("catalogsync_source_state", "gauge", "1 for the state each source's breaker is in (incompatible: "
@@ -99,7 +91,7 @@ def render_metrics(conn: Connection, db_path: str | os.PathLike[str], library_di
     out.family("catalogsync_library_drift", "gauge", "What the last verify found and is not resolved, by kind"
                " (files missing or changed, objects missing or changed, orphans).",
                (({"kind": k.value}, drift.get(k.value, 0)) for k in DriftKind))
-    notes = dict(conn.execute("SELECT status, COUNT(*) FROM notifications GROUP BY status").fetchall())
+    notes = counts["notifications"]
     out.family("catalogsync_notifications", "gauge", "Notifications by delivery status.",
                (({"status": s}, notes.get(s, 0)) for s in ("pending", "sent", "failed", "skipped")))
     db = Path(os.path.realpath(db_path))

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify
 
-from catalogsync_ops.engine.queries import runner_liveness
+from catalogsync_ops.engine.queries import database_readable, runner_liveness
 from webui.context import get_db, library_dir
 from webui.metrics import render_metrics
 
@@ -21,7 +21,7 @@ def healthz():
     body = {"web": "up"}
     try:
         conn = get_db()
-        conn.execute("SELECT 1 FROM schema_migrations LIMIT 1").fetchone()
+        database_readable(conn)
         body["database"] = "ok"
         runner = runner_liveness(conn)
         body.update(runner=runner["state"], runner_paused=runner["paused"],

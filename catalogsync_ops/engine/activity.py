@@ -59,3 +59,11 @@ def prune_activity(conn: Connection, *, keep_days: int = KEEP_DAYS, now: datetim
         gone = conn.execute("DELETE FROM activity_hours WHERE hour < ?", (cutoff[:13],)).rowcount
         gone += conn.execute("DELETE FROM throughput_minutes WHERE minute < ?", (cutoff[:16],)).rowcount
     return gone
+
+
+def hour_mark(conn: Connection, now: datetime | None = None) -> tuple[int, int]:
+    """This hour's activity rows and items: it changes when an attempt ends this hour (the charts
+    are drawn again only then)."""
+    row = conn.execute("SELECT COUNT(*), COALESCE(SUM(items), 0) FROM activity_hours WHERE hour = ?",
+                       (iso(now or utcnow())[:13],)).fetchone()
+    return int(row[0]), int(row[1])

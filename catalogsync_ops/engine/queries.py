@@ -4,12 +4,12 @@ from __future__ import annotations
 import json
 import os
 import socket
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from catalogsync_ops.engine.states import ItemStatus, JobStatus
 from catalogsync_ops.errors import NotFound
-from catalogsync_ops.store.connection import Connection, parse_iso, utcnow
+from catalogsync_ops.store.connection import Connection, iso, parse_iso, utcnow
 
 # A runner heartbeats every few seconds; past this it is reported down.
 HEARTBEAT_STALE_SECONDS = 20
@@ -261,3 +261,48 @@ def playlist_rows(conn: Connection, *, after_id: int = 0, limit: int = 100) -> l
 def latest_job(conn: Connection, job_type: str) -> Any:
     """The newest job of a type (its row), or None."""
     return conn.execute("SELECT * FROM job_runs WHERE job_type = ? ORDER BY id DESC LIMIT 1", (job_type,)).fetchone()
+
+
+def metric_counts(conn: Connection, runner: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    """The counts /metrics exposes, from the counters the database keeps (no big table scanned)."""
+    statuses = [s.value for s in ItemStatus]
+    sums = ", ".join(f"COALESCE(SUM(n_{s}), 0)" for s in statuses)
+    hour_ago = iso((now or utcnow()) - timedelta(hours=1))[:16]
+    return {
+        "items_by_stage": {row[0]: row[1:] for row in conn.execute(
+            f"SELECT stage_type, {sums} FROM job_stages GROUP BY stage_type")},
+        "item_statuses": statuses,
+        "jobs": dict(conn.execute("SELECT status, COUNT(*) FROM job_runs GROUP BY status").fetchall()),
+        "transfer_totals": conn.execute("SELECT stage_type, outcome, attempts, bytes FROM transfer_totals").fetchall(),
+        "finished_last_hour": conn.execute("SELECT COALESCE(SUM(items), 0) FROM throughput_minutes WHERE minute >= ?",
+                                           (hour_ago,)).fetchone()[0],
+        "workers": dict(conn.execute("SELECT state, COUNT(*) FROM job_workers WHERE runner_instance_id = ?"
+                                     " GROUP BY state", (runner.get("runner_id", -1),)).fetchall())
+        if runner["state"] == "up" else {},
+        "commands_pending": conn.execute("SELECT COUNT(*) FROM job_commands WHERE status = 'pending'").fetchone()[0],
+        "sources": conn.execute("SELECT h.source, h.state, h.consecutive_failures, COALESCE(SUM(s.calls), 0),"
+                                " COALESCE(SUM(s.failures), 0) FROM source_health h LEFT JOIN source_stats s"
+                                " ON s.source = h.source GROUP BY h.source ORDER BY h.source").fetchall(),
+        "notifications": dict(conn.execute("SELECT status, COUNT(*) FROM notifications GROUP BY status").fetchall()),
+    }
+
+
+def database_readable(conn: Connection) -> None:
+    """Raise (sqlite3's error) unless the database answers a read."""
+    conn.execute("SELECT 1 FROM schema_migrations LIMIT 1").fetchone()
+
+
+def data_version(conn: Connection) -> int:
+    """SQLite's data_version: it changes when another connection commits (a page's live stream
+    polls it, a cheap 'did anything change')."""
+    return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+
+def latest_event_id(conn: Connection) -> int:
+    return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM job_events").fetchone()[0])
+
+
+def events_after(conn: Connection, after_id: int, *, limit: int = 500) -> list[Any]:
+    """Job events after `after_id`, oldest first (what a live page has not seen yet)."""
+    return conn.execute("SELECT id, job_id, stage_id, item_id, kind, to_status, message FROM job_events"
+                        " WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)).fetchall()
