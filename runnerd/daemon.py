@@ -49,7 +49,7 @@ from catalogsync_ops.store.connection import Connection, iso, transaction
 from catalogsync_ops.store.database import open_database, open_secret_files
 from catalogsync_ops.transfer.storage import build_uploader
 from runnerd.health import LibraryDiskWatch, is_disk_full
-from runnerd.library_views import LibraryViews
+from runnerd.library_upkeep import LibraryUpkeep
 from runnerd.lock import RunnerLock, RunnerLockHeld
 from runnerd.logs import DatabaseLogHandler, apply_retention
 from runnerd.watch import EnvWatcher
@@ -103,7 +103,7 @@ class Runner:
         self._data_version = None
         self._last = {"heartbeat": 0.0, "flush": 0.0, "poll": 0.0, "retention": 0.0, "disk": 0.0}
         self.notifier: notify.Notifier | None = None
-        self.library_views: LibraryViews | None = None
+        self.library_upkeep: LibraryUpkeep | None = None
         self._watchdog = sdnotify.watchdog_enabled()
         self.library_disk = LibraryDiskWatch()
 
@@ -158,9 +158,9 @@ class Runner:
             self.watcher.changed.set()  # an edit made before the observer was up: read the file once more
         self.notifier = notify.Notifier(str(self.db_path), lambda: self.config.values)
         self.notifier.start()
-        self.library_views = LibraryViews(str(self.db_path), lambda: self.config, finish_on_stop=self.options.burst)
-        self.library_views.start()
-        self.library_views.request()  # counts for a database the runner has not seen finish a job
+        self.library_upkeep = LibraryUpkeep(str(self.db_path), lambda: self.config, finish_on_stop=self.options.burst)
+        self.library_upkeep.start()
+        self.library_upkeep.request()  # counts for a database the runner has not seen finish a job
 
     def _latest_valid_revision(self) -> int | None:
         row = latest_revision(self.conn, status="applied")
@@ -203,7 +203,7 @@ class Runner:
             pool.stop()
             self._unless_full("put the active job back in the queue", self._requeue_active_job)
             self._unless_full("record the workers' last state", lambda: pool.flush_views(conn, final=True))
-        for thread in (self.watcher, self.library_views):
+        for thread in (self.watcher, self.library_upkeep):
             if thread is not None:
                 thread.stop()
         if self.notifier is not None:
@@ -448,7 +448,7 @@ class Runner:
         current = next((s for s in stages if s["status"] not in {x.value for x in STAGE_FINAL}), None)
         if current is None:
             status = finish_job(conn, job["id"])
-            self.library_views.request()
+            self.library_upkeep.request()
             self.pool.assign(None)
             self._close_job_settings(job["id"])
             log.info("Job %s: %s", job["id"], status.value, extra={"job_id": job["id"]})

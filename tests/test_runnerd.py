@@ -208,7 +208,15 @@ def test_sigkill_loop_loses_nothing_and_does_nothing_twice(demo_home: Path, demo
     rng = random.Random(7)
     for _round in range(KILL_ROUNDS):
         daemon = start_daemon(demo_home)
-        time.sleep(rng.uniform(0.6, 1.8))
+        # Killed at a random point of its work, timed from when it is up (a busy machine takes
+        # its time to start Python; a fixed delay would then mostly kill it before it works).
+        with db(demo_home) as conn:
+            up = "SELECT COUNT(*) FROM runner_instances WHERE pid = ? AND status = 'running'"
+            deadline = time.monotonic() + 30
+            while daemon.poll() is None and time.monotonic() < deadline \
+                    and not conn.execute(up, (daemon.pid,)).fetchone()[0]:
+                time.sleep(0.02)
+        time.sleep(rng.uniform(0.3, 1.5))
         if daemon.poll() is None:
             daemon.kill()
         daemon.communicate(timeout=30)

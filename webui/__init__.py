@@ -11,7 +11,7 @@ from catalogsync_ops.config.envfile import load_config
 from catalogsync_ops.errors import CatalogsyncError
 from catalogsync_ops.store.accounts import session_key
 from catalogsync_ops.store.database import open_database
-from webui import api, auth, catalog_pages, events, i18n, ops, pages, settings
+from webui import api, auth, catalog_pages, config_page, events, i18n, ops, pages
 from webui.context import IdConverter, ThreadConnections, close_db
 from webui.errors import register_error_handlers
 from webui.format import coverage_bar, when
@@ -53,7 +53,7 @@ def create_app(config: dict[str, Any]) -> Flask:
     app.register_blueprint(i18n.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
-    app.register_blueprint(settings.bp)
+    app.register_blueprint(config_page.bp)
     app.register_blueprint(catalog_pages.bp)
     app.register_blueprint(events.bp)
     app.register_blueprint(api.bp)

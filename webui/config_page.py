@@ -14,7 +14,7 @@ from catalogsync_ops.errors import ConfigError, NotFound
 from webui.context import get_db
 from webui.i18n import gettext
 
-bp = Blueprint("settings", __name__)
+bp = Blueprint("config", __name__)
 
 
 def _env_path() -> Path:
@@ -67,7 +67,7 @@ def config():
                                                {"content": unmasked, "note": request.form.get("note") or None},
                                                origin="web", requested_by=g.user,
                                                idempotency_key=request.form.get("nonce") or None)
-                return redirect(url_for("settings.config", command=command_id))
+                return redirect(url_for("config.config", command=command_id))
     values = parse_env_text(current).values
     values = {**{k: v for k, v in values.items()}, **posted}
     groups = _groups(values, posted)

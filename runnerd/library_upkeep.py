@@ -1,4 +1,4 @@
-"""What the library looks like from outside, brought up to date on its own thread after a job
+"""The library's upkeep thread: what the library looks like from outside, brought up to date after a job
 ends, so the runner's main loop goes on meanwhile: the coverage counts (`coverage` rows the
 console and `runnerd coverage` read) and the playlists' M3U8 files. A request made while one
 refresh runs makes one more."""
@@ -18,9 +18,9 @@ from catalogsync_ops.store.connection import connect
 log = logging.getLogger("runnerd.library")
 
 
-class LibraryViews(threading.Thread):
+class LibraryUpkeep(threading.Thread):
     def __init__(self, db_path: str, config: Callable[[], Any], *, finish_on_stop: bool = False) -> None:
-        super().__init__(name="library-views", daemon=True)
+        super().__init__(name="library-upkeep", daemon=True)
         self.db_path = db_path
         self.config = config
         self.wanted = threading.Event()
