@@ -247,6 +247,13 @@ def test_every_page_in_both_languages_light_and_dark_on_desktop_and_phone(consol
 
     breakers.mark_incompatible(console.conn, "kuwo", "kuwo: the installed musicdl does not fit this release (missing "
                                                      "or changed: KuwoMusicClient._parsewithofficialapiv1)")
+    # A command the runner refused: its reason is worded from its code in each language.
+    from catalogsync_ops.engine.commands import submit_command
+
+    refused, _ = submit_command(console.conn, "pause_job", {"job_id": 1}, origin="web")
+    wait_for(lambda: console.query("SELECT status FROM job_commands WHERE id = ?", refused)[0][0] == "rejected",
+             timeout=30)
+    pages = (*PAGES, (f"/commands/{refused}", "command-refused"))
     problems = []
     for language in ("en", "zh"):
         for scheme in ("light", "dark"):
@@ -261,7 +268,7 @@ def test_every_page_in_both_languages_light_and_dark_on_desktop_and_phone(consol
                 errors = []
                 page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
                 sign_in(page, console.base)
-                for path, name in PAGES:
+                for path, name in pages:
                     answer = page.goto(console.base + path.format(failed_item=failed_item))
                     if answer.status != 200:
                         problems.append(f"{look} {path}: HTTP {answer.status}")

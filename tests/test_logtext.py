@@ -110,3 +110,17 @@ def test_every_refusal_code_reads_in_chinese_with_the_same_values():
 
     assert set(MESSAGES_ZH) == set(MESSAGES)
     assert {code: names(t) for code, t in MESSAGES_ZH.items()} == {code: names(t) for code, t in MESSAGES.items()}
+
+
+def test_every_command_kind_has_its_title_and_phrase_in_chinese_with_the_same_values():
+    """A command kind is declared once (engine/command_specs.py); the console names it and says
+    what it did in each language, with the result's values in the same places."""
+    from catalogsync_ops.engine.command_specs import SPECS
+    from webui.i18n import ZH
+
+    def names(template):
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+    missing = [t for spec in SPECS.values() for t in (spec.title, spec.phrase) if t not in ZH]
+    assert not missing, f"no Chinese for: {missing}"
+    assert all(names(ZH[spec.phrase]) == names(spec.phrase) for spec in SPECS.values())

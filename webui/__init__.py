@@ -65,7 +65,7 @@ def create_app(config: dict[str, Any]) -> Flask:
     app.after_request(_security_headers)
     app.jinja_env.globals.update(csrf_token=auth.csrf_token, _=i18n.gettext, LANGUAGES=i18n.LANGUAGES,
                                   setting_help=i18n.setting_help, code_words=i18n.code_words,
-                                  command_phrases=i18n.command_phrases,
+                                  command_phrases=i18n.command_phrases, command_title=i18n.command_title,
                                   SELF_DESCRIBING=i18n.SELF_DESCRIBING, drift_word=i18n.drift_word,
                                   drift_detail=drift_detail)
     app.context_processor(i18n.template_words)

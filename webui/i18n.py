@@ -323,8 +323,18 @@ ZH.update({
     "Repair job {job_id} queued for {drifts} drifted files": "修复任务 {job_id} 已加入队列，处理 {drifts} 个偏差文件",
     "Test notification queued for {target}": "测试通知已排队，将发送到 {target}",
     "Send a test notification": "发送测试通知",
+    "Queue a job": "新建任务", "Pause a job": "暂停任务", "Resume a job": "继续任务", "Cancel a job": "取消任务",
+    "Retry an item": "重试条目", "Retry failed items": "重试失败的条目", "Change a job's priority": "调整任务优先级",
+    "Pause the runner": "暂停运行器", "Resume the runner": "恢复运行器", "Apply the config": "应用配置",
+    "Roll the config back": "回滚配置", "Try a source again now": "立即重试来源", "Repair drift": "修复偏差",
     "It goes through the webhook in force: apply a change first.": "通过当前生效的 Webhook 发送：修改请先应用。",
 })
+
+
+def command_title(kind: str) -> str:
+    """What a command asks for, in the page's language (its kind as written when unknown)."""
+    spec = SPECS.get(kind)
+    return gettext(spec.title) if spec is not None else kind
 
 
 def command_phrases() -> dict[str, str]:

@@ -301,6 +301,7 @@ class Scope(Field):
 @dataclass(frozen=True)
 class CommandSpec:
     kind: CommandKind
+    title: str  # what it asks for, in words (the console names a command by it)
     fields: tuple[Field, ...]
     phrase: str  # what an applied one did, with {names} from its result
     token_scope: str = "control"  # the API token scope that may send it
@@ -331,35 +332,35 @@ JOB = Id("job_id")
 SOURCE = Choice("source", required=True, choices=lambda: KNOWN_SOURCES, what="source")
 
 SPECS: dict[CommandKind, CommandSpec] = {spec.kind: spec for spec in (
-    CommandSpec(CommandKind.ENQUEUE_JOB, (
+    CommandSpec(CommandKind.ENQUEUE_JOB, "Queue a job", (
         Choice("job_type", choices=lambda: [t.value for t in JobType], what="job type",
                default=JobType.FULL_PIPELINE.value),
         Scope("scope"), Integer("priority", minimum=-PRIORITY_LIMIT, maximum=PRIORITY_LIMIT, default=0), NOTE,
         Flag("deep")), "Job {job_id} queued", refine=_deep_only_for_verify),
-    CommandSpec(CommandKind.PAUSE_JOB, (JOB,), "Job {job_id}: {status}"),
-    CommandSpec(CommandKind.RESUME_JOB, (JOB,), "Job {job_id} resumed"),
-    CommandSpec(CommandKind.CANCEL_JOB, (JOB,), "Job {job_id}: {status}"),
-    CommandSpec(CommandKind.RETRY_ITEM, (Id("item_id"),), "Item {item_id} queued again"),
-    CommandSpec(CommandKind.RETRY_FAILED_ITEMS, (
+    CommandSpec(CommandKind.PAUSE_JOB, "Pause a job", (JOB,), "Job {job_id}: {status}"),
+    CommandSpec(CommandKind.RESUME_JOB, "Resume a job", (JOB,), "Job {job_id} resumed"),
+    CommandSpec(CommandKind.CANCEL_JOB, "Cancel a job", (JOB,), "Job {job_id}: {status}"),
+    CommandSpec(CommandKind.RETRY_ITEM, "Retry an item", (Id("item_id"),), "Item {item_id} queued again"),
+    CommandSpec(CommandKind.RETRY_FAILED_ITEMS, "Retry failed items", (
         JOB, Choice("error_class", choices=lambda: [e.value for e in ErrorClass], what="error class"),
         Text("source", max_len=40)), "Job {job_id}: {requeued} failed items queued again"),
-    CommandSpec(CommandKind.REPRIORITIZE_JOB, (
+    CommandSpec(CommandKind.REPRIORITIZE_JOB, "Change a job's priority", (
         JOB, Integer("priority", required=True, minimum=-PRIORITY_LIMIT, maximum=PRIORITY_LIMIT)),
         "Job {job_id}: priority {priority}"),
-    CommandSpec(CommandKind.PAUSE_RUNNER, (Text("reason", max_len=500),), "Runner paused"),
-    CommandSpec(CommandKind.RESUME_RUNNER, (), "Runner resumed"),
-    CommandSpec(CommandKind.APPLY_CONFIG, (ConfigText("content", required=True), NOTE),
+    CommandSpec(CommandKind.PAUSE_RUNNER, "Pause the runner", (Text("reason", max_len=500),), "Runner paused"),
+    CommandSpec(CommandKind.RESUME_RUNNER, "Resume the runner", (), "Runner resumed"),
+    CommandSpec(CommandKind.APPLY_CONFIG, "Apply the config", (ConfigText("content", required=True), NOTE),
                 "Config applied (revision {revision_id})", token_scope="admin"),
-    CommandSpec(CommandKind.ROLLBACK_CONFIG, (Id("revision_id"), NOTE),
+    CommandSpec(CommandKind.ROLLBACK_CONFIG, "Roll the config back", (Id("revision_id"), NOTE),
                 "Config rolled back (revision {revision_id})", token_scope="admin"),
-    CommandSpec(CommandKind.RESET_SOURCE, (SOURCE,), "Source {source}: tried again now"),
-    CommandSpec(CommandKind.REPAIR_DRIFT, (
+    CommandSpec(CommandKind.RESET_SOURCE, "Try a source again now", (SOURCE,), "Source {source}: tried again now"),
+    CommandSpec(CommandKind.REPAIR_DRIFT, "Repair drift", (
         IdList("drift_ids"),
         Choice("kind", choices=lambda: REPAIRABLE_DRIFT, what="drift kind",
                refused={"orphan": "an orphan is an audio file the catalog does not know: it is reported, never "
                                   "touched; move or delete it yourself"})),
         "Repair job {job_id} queued for {drifts} drifted files", form_names={"drift_kind": "kind"}),
-    CommandSpec(CommandKind.NOTIFY_TEST, (), "Test notification queued for {target}"),
+    CommandSpec(CommandKind.NOTIFY_TEST, "Send a test notification", (), "Test notification queued for {target}"),
 )}
 assert set(SPECS) == set(CommandKind), "every command kind has its spec"
 # The fields each kind takes. The JSON API refuses any other (a misspelt "priorty" would
