@@ -57,6 +57,15 @@ MESSAGES: dict[str, str] = {
     "runner_stopped_applying": "the runner stopped while applying this command, so it is not tried again (it may "
                                "have stopped it); send it again if it is still wanted",
     "apply_failed": "could not be applied ({detail}); nothing was changed",
+    # what a verify found about one file or object (library/drift.py)
+    "drift_not_on_disk": "not on disk",
+    "drift_size_differs": "size {recorded} recorded, {found} on disk",
+    "drift_content_differs": "content differs from the recorded SHA-256",
+    "drift_not_in_backup": "not in {place}",
+    "drift_object_size_differs": "size {uploaded} uploaded, {listed} listed",
+    "drift_etag_differs": "ETag {uploaded} uploaded, {listed} listed",
+    "drift_object_content_differs": "content differs from the uploaded SHA-256",
+    "drift_orphan": "an audio file the catalog does not know",
 }
 
 # Parameters that hold a code (a state, a kind): words, not ids, wherever they are shown.

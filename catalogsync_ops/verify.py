@@ -118,11 +118,11 @@ def check_files(ctx: WorkContext, first: int, last: int, *, deep: bool, job_id: 
         try:
             st = os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
-            found.append(Found(DriftKind.FILE_MISSING, row["rel_path"], "not on disk", **where))
+            found.append(Found(DriftKind.FILE_MISSING, row["rel_path"], "drift_not_on_disk", **where))
             continue
         if st.st_size != row["size_bytes"]:
-            found.append(Found(DriftKind.FILE_CHANGED, row["rel_path"],
-                               f"size {row['size_bytes']} recorded, {st.st_size} on disk", **where))
+            found.append(Found(DriftKind.FILE_CHANGED, row["rel_path"], "drift_size_differs",
+                               {"recorded": row["size_bytes"], "found": st.st_size}, **where))
             continue
         if not deep and row["mtime_ns"] == st.st_mtime_ns:
             continue
@@ -132,8 +132,7 @@ def check_files(ctx: WorkContext, first: int, last: int, *, deep: bool, job_id: 
         if ctx.progress and deep:
             ctx.progress(hashed_bytes, None)
         if digest != row["sha256"]:
-            found.append(Found(DriftKind.FILE_CHANGED, row["rel_path"], "content differs from the recorded SHA-256",
-                               **where))
+            found.append(Found(DriftKind.FILE_CHANGED, row["rel_path"], "drift_content_differs", **where))
         elif row["mtime_ns"] != st.st_mtime_ns:
             touched.append((st.st_mtime_ns, row["id"]))
     if rows and len(found) == len(rows) and all(f.kind is DriftKind.FILE_MISSING for f in found) \
@@ -193,21 +192,21 @@ def check_store(ctx: WorkContext, *, deep: bool, job_id: int | None) -> Outcome:
         key = task["object_key"]
         where = dict(file_location_id=task["file_id"], upload_task_id=task["id"], song_id=task["song_id"])
         if key not in listed:
-            found.append(Found(DriftKind.OBJECT_MISSING, key, f"not in {place}", **where))
+            found.append(Found(DriftKind.OBJECT_MISSING, key, "drift_not_in_backup", {"place": place}, **where))
             continue
         size, etag = listed[key]
         if task["size_bytes"] is not None and size != task["size_bytes"]:
-            found.append(Found(DriftKind.OBJECT_CHANGED, key, f"size {task['size_bytes']} uploaded, {size} listed",
-                               **where))
+            found.append(Found(DriftKind.OBJECT_CHANGED, key, "drift_object_size_differs",
+                               {"uploaded": task["size_bytes"], "listed": size}, **where))
         elif uploader.backend == "s3" and task["etag"] and etag and etag != task["etag"]:
-            found.append(Found(DriftKind.OBJECT_CHANGED, key, f"ETag {task['etag']} uploaded, {etag} listed", **where))
+            found.append(Found(DriftKind.OBJECT_CHANGED, key, "drift_etag_differs",
+                               {"uploaded": task["etag"], "listed": etag}, **where))
         elif deep and (local := uploader.local_path(key)) is not None and task["checksum_sha256"]:
             ctx.cancel.check()
             hashed += 1
             hashed_bytes += size
             if sha256_file(local) != task["checksum_sha256"]:
-                found.append(Found(DriftKind.OBJECT_CHANGED, key, "content differs from the uploaded SHA-256",
-                                   **where))
+                found.append(Found(DriftKind.OBJECT_CHANGED, key, "drift_object_content_differs", **where))
     known = {t["object_key"] for t in tasks}
     unknown = sum(1 for key in listed if key not in known)
     with transaction(ctx.conn):
@@ -233,7 +232,7 @@ def find_orphans(ctx: WorkContext, *, job_id: int | None) -> Outcome:
         if seen % 1000 == 0:
             ctx.cancel.check()
         if rel not in known:
-            found.append(Found(DriftKind.ORPHAN, rel, "an audio file the catalog does not know"))
+            found.append(Found(DriftKind.ORPHAN, rel, "drift_orphan"))
     with transaction(ctx.conn):
         resolved = record_drift(ctx.conn, found, job_id=job_id, place=LIBRARY, kinds=(DriftKind.ORPHAN,))
     return Outcome(details=_summary(found, checked=seen, resolved=resolved))

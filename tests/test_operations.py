@@ -41,6 +41,8 @@ def undo_v10(conn: sqlite3.Connection) -> None:
     """Back to schema v9 (inside a transaction): the kinds listed again, as v1, v5 and v8 wrote them."""
     for column in ("reject_code", "reject_params_json"):
         conn.execute(f"ALTER TABLE job_commands DROP COLUMN {column}")
+    for column in ("detail_code", "detail_params_json"):
+        conn.execute(f"ALTER TABLE drift DROP COLUMN {column}")
     listed = re.search(r"kind IN \([^)]*\)", v001_initial.SQL).group(0)
     for _, old, new in [(None, *v005_platforms.WIDENED["job_commands"])] + [
             w for w in v008_verify.WIDENED if w[0] == "job_commands"]:

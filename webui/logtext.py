@@ -10,7 +10,6 @@ has no translation here.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -147,6 +146,14 @@ MESSAGES_ZH = {
     "runner_stopped_applying":
         "运行器在应用此命令时停止了，因此不会再次尝试（可能正是它导致了停止）；如仍需要，请重新发送",
     "apply_failed": "无法应用（{detail}）；没有做任何改动",
+    "drift_not_on_disk": "磁盘上没有",
+    "drift_size_differs": "记录的大小为 {recorded}，磁盘上为 {found}",
+    "drift_content_differs": "内容与记录的 SHA-256 不同",
+    "drift_not_in_backup": "{place} 中没有",
+    "drift_object_size_differs": "上传时大小为 {uploaded}，清单中为 {listed}",
+    "drift_etag_differs": "上传时 ETag 为 {uploaded}，清单中为 {listed}",
+    "drift_object_content_differs": "内容与上传时的 SHA-256 不同",
+    "drift_orphan": "目录不认识的音频文件",
 }
 _SUBJECTS_ZH = {"job": "任务", "item": "条目", "command": "命令", "stage": "阶段", "items_of_job": "任务的条目",
                 "config_revision": "配置版本"}
@@ -173,6 +180,11 @@ def reason_text(command: Mapping[str, Any] | None, language: str | None = None) 
             params = json.loads(command.get("reject_params_json") or "{}")
         except ValueError:
             params = {}
+    return coded_text(code, params, language)
+
+
+def coded_text(code: str, params: dict[str, Any], language: str | None = None) -> str:
+    """A coded message (catalogsync_ops/messages.py) in the page's language."""
     if (language or g.get("lang") or i18n.current_language()) != "zh" or code not in MESSAGES_ZH:
         return render(code, params)
     shown = dict(params)
@@ -186,32 +198,17 @@ def reason_text(command: Mapping[str, Any] | None, language: str | None = None) 
         return render(code, params)
 
 
-# What a verify wrote about a drift (catalogsync_ops/verify.py), in Chinese.
-DRIFT_DETAILS_ZH = [
-    (re.compile(r"^not on disk$"), "磁盘上没有"),
-    (re.compile(r"^an audio file the catalog does not know$"), "目录不认识的音频文件"),
-    (re.compile(r"^size (\d+) recorded, (\d+) on disk$"), "记录的大小为 {0}，磁盘上为 {1}"),
-    (re.compile(r"^content differs from the recorded SHA-256$"), "内容与记录的 SHA-256 不同"),
-    (re.compile(r"^not in (.+)$"), "{0} 中没有"),
-    (re.compile(r"^size (\d+) uploaded, (\d+) listed$"), "上传时大小为 {0}，清单中为 {1}"),
-    (re.compile(r"^ETag (.+) uploaded, (.+) listed$"), "上传时 ETag 为 {0}，清单中为 {1}"),
-    (re.compile(r"^content differs from the uploaded SHA-256$"), "内容与上传时的 SHA-256 不同"),
-]
-
-
-def drift_detail(text: str | None) -> str:
-    """What a verify wrote about a drift, in the page's language."""
-    if not text or (g.get("lang") or i18n.current_language()) != "zh":
-        return text or ""
-    return _by_pattern(text, DRIFT_DETAILS_ZH)
-
-
-def _by_pattern(text: str, table) -> str:
-    """The first matching pattern's template, with its values (codes among them translated)."""
-    for pattern, template in table:
-        found = pattern.match(text)
-        if found:
-            # "pause requested" as the English reason words it is the code pause_requested.
-            values = [_SUBJECTS_ZH.get(v) or i18n.CODES_ZH.get(v.replace(" ", "_"), v) for v in found.groups()]
-            return template.format(*values)
-    return text
+def drift_detail(row: Mapping[str, Any] | None) -> str:
+    """What a verify found about a file or object, in the page's language (from its code; a row
+    written before codes were kept shows its text)."""
+    if not row:
+        return ""
+    keys = row.keys() if hasattr(row, "keys") else ()
+    code = row["detail_code"] if "detail_code" in keys else None
+    if not code:
+        return row["detail"] or ""
+    try:
+        params = json.loads(row["detail_params_json"] or "{}")
+    except ValueError:
+        params = {}
+    return coded_text(code, params)

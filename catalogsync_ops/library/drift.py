@@ -6,10 +6,12 @@ The checks themselves are in `catalogsync_ops/verify.py`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from catalogsync_ops.messages import render
 from catalogsync_ops.store.connection import Connection, iso, transaction
 
 
@@ -28,12 +30,20 @@ LIBRARY = "library"  # the place of library files and orphans; a backup's is `ba
 
 @dataclass(frozen=True)
 class Found:
+    """What a verify found about one file or object; `code` and `params` say what differs
+    (catalogsync_ops/messages.py), `detail` is their English text."""
+
     kind: DriftKind
     path: str
-    detail: str
+    code: str
+    params: dict = field(default_factory=dict)
     file_location_id: int | None = None
     upload_task_id: int | None = None
     song_id: int | None = None
+
+    @property
+    def detail(self) -> str:
+        return render(self.code, self.params)
 
 
 def record_drift(conn: Connection, found: list[Found], *, job_id: int | None, place: str, kinds,
@@ -42,15 +52,17 @@ def record_drift(conn: Connection, found: list[Found], *, job_id: int | None, pl
     finds. Inside the caller's transaction. Returns how many were resolved."""
     ts = iso()
     conn.executemany(
-        "INSERT INTO drift (kind, place, path, file_location_id, upload_task_id, song_id, detail, status,"
-        " found_job_id, first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)"
+        "INSERT INTO drift (kind, place, path, file_location_id, upload_task_id, song_id, detail, detail_code,"
+        " detail_params_json, status, found_job_id, first_seen_at, last_seen_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)"
         " ON CONFLICT (kind, place, path) DO UPDATE SET detail = excluded.detail,"
+        " detail_code = excluded.detail_code, detail_params_json = excluded.detail_params_json,"
         " file_location_id = excluded.file_location_id, upload_task_id = excluded.upload_task_id,"
         " song_id = excluded.song_id, found_job_id = excluded.found_job_id, last_seen_at = excluded.last_seen_at,"
         " first_seen_at = CASE WHEN status = 'resolved' THEN excluded.first_seen_at ELSE first_seen_at END,"
         " status = CASE WHEN status = 'resolved' THEN 'open' ELSE status END, resolved_at = NULL",
-        [(f.kind.value, place, f.path, f.file_location_id, f.upload_task_id, f.song_id, f.detail, job_id, ts, ts)
-         for f in found])
+        [(f.kind.value, place, f.path, f.file_location_id, f.upload_task_id, f.song_id, f.detail, f.code,
+          json.dumps(f.params, ensure_ascii=False), job_id, ts, ts) for f in found])
     marks = ", ".join("?" for _ in kinds)
     return conn.execute(
         f"UPDATE drift SET status = 'resolved', resolved_at = ? WHERE place = ? AND kind IN ({marks})"

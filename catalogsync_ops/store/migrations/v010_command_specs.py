@@ -6,6 +6,7 @@
 - `job_commands.reject_code` and `reject_params_json`: why a command was refused, as a code
   and its parameters (catalogsync_ops/messages.py); `reject_reason` keeps the English text
   made from them. Commands refused before this version keep only their text.
+- `drift.detail_code` and `detail_params_json`: what a verify found, the same way.
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ KIND_SHAPE = "kind GLOB '[a-z]*' AND kind NOT GLOB '*[^a-z_]*' AND length(kind) 
 SQL = """
 ALTER TABLE job_commands ADD COLUMN reject_code TEXT;
 ALTER TABLE job_commands ADD COLUMN reject_params_json TEXT;
+ALTER TABLE drift ADD COLUMN detail_code TEXT;
+ALTER TABLE drift ADD COLUMN detail_params_json TEXT;
 """
 
 
