@@ -61,6 +61,7 @@ def test_names_come_back_exactly_as_the_platform_wrote_them(platforms):
 
 def test_a_download_sends_the_cookies_and_headers_musicdl_keeps_on_the_client(ctx, platforms):
     synced = list(collect_and_sync(ctx, NETEASE_HOT, KUWO_JAY).values())
+    assert not [r for r in synced if isinstance(r, Exception)], synced
     assert [(r.details["songs"], r.details["complete"]) for r in synced] == [(3, True), (3, True)]
     results = run_stage(ctx, "download")
     failed = {k: v for k, v in results.items() if isinstance(v, Exception)}

@@ -27,6 +27,7 @@ from catalogsync_ops.sources.host import (
 )
 
 log = logging.getLogger("catalogsync_ops.source_host")
+MAKING_S = 120  # the longest a call waits, saying it is alive, for its source to be made
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -85,11 +86,31 @@ class Host:
                                  link_services=config["link_services"])
             return source
 
+    def _ready_source(self, call_id: Any, message: dict[str, Any]) -> Any:
+        """The call's source. While it is being made (musicdl's imports and client: seconds on a
+        busy NAS), the call says it is alive once a second, for up to MAKING_S: making a source
+        is no stalled request, and the runner's deadline is for those."""
+        if message["key"] in self.sources:
+            return self.source(message["key"], message["name"], message["config"])
+        made = threading.Event()
+
+        def alive() -> None:
+            for _ in range(MAKING_S):
+                if made.wait(1.0):
+                    return
+                self.send({"id": call_id, "tick": 0})
+
+        threading.Thread(target=alive, name=f"making-{call_id}", daemon=True).start()
+        try:
+            return self.source(message["key"], message["name"], message["config"])
+        finally:
+            made.set()
+
     def run(self, message: dict[str, Any]) -> None:
         call_id = message["id"]
         source = None
         try:
-            source = self.source(message["key"], message["name"], message["config"])
+            source = self._ready_source(call_id, message)
             source.tick = lambda quiet_s: self.send({"id": call_id, "tick": quiet_s})
             method, args = message["method"], message["args"]
             if method == "parse_playlist":
