@@ -17,11 +17,11 @@ from catalogsync_ops.engine.queries import (
     list_items,
     list_jobs,
     list_logs,
-    playlist_rows,
     status_summary,
 )
 from catalogsync_ops.engine.states import ItemStatus, StageType
 from catalogsync_ops.errors import ErrorClass, IdempotencyConflict, InvalidCommand, NotFound
+from catalogsync_ops.library.catalog_reads import playlist_page
 from webui.auth import require_scope
 from webui.context import arg_int, get_db
 from webui.i18n import current_language
@@ -100,7 +100,7 @@ def workers():
 @bp.route("/playlists")
 def playlists():
     after = arg_int("after", 0)
-    rows = playlist_rows(get_db(), after_id=after, limit=100)
+    rows = playlist_page(get_db(), after_id=after, limit=100)
     return jsonify(playlists=[dict(r) for r in rows], next_after=rows[-1]["id"] if len(rows) == 100 else None)
 
 

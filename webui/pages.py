@@ -13,7 +13,6 @@ from catalogsync_ops.engine.command_specs import payload_from_form
 from catalogsync_ops.engine.commands import CommandKind, get_command, submit_command
 from catalogsync_ops.engine.queries import (
     failed_counts,
-    get_item_row,
     item_attempts,
     job_detail,
     job_events,
@@ -24,6 +23,7 @@ from catalogsync_ops.engine.queries import (
     recent_failures,
     status_summary,
 )
+from catalogsync_ops.engine.records import get_item
 from catalogsync_ops.engine.states import ItemStatus, JobType
 from catalogsync_ops.errors import ErrorClass, InvalidCommand, NotFound
 from catalogsync_ops.library.coverage import read_coverage
@@ -109,8 +109,9 @@ def job(job_id: int):
 @bp.route("/items/<int:item_id>")
 def item(item_id: int):
     conn = get_db()
-    row = get_item_row(conn, item_id)
-    if row is None:
+    try:
+        row = get_item(conn, item_id)
+    except NotFound:
         abort(404, description=gettext("item %(id)s does not exist") % {"id": item_id})
     attempts = item_attempts(conn, item_id)
     logs = list_logs(conn, item_id=item_id, limit=50)

@@ -236,11 +236,6 @@ def recent_failures(conn: Connection, *, jobs: int = 20, limit: int = 10) -> lis
         (jobs, limit)).fetchall()
 
 
-def get_item_row(conn: Connection, item_id: int) -> Any:
-    """One item's row, or None."""
-    return conn.execute("SELECT * FROM job_items WHERE id = ?", (item_id,)).fetchone()
-
-
 def item_attempts(conn: Connection, item_id: int) -> list[Any]:
     """An item's attempts, first first, with the name of the worker that made each."""
     return conn.execute("SELECT a.*, w.name AS worker_name FROM item_attempts a LEFT JOIN job_workers w"
@@ -251,11 +246,6 @@ def current_workers(conn: Connection) -> list[Any]:
     """The workers of the latest runner, by name."""
     return conn.execute("SELECT * FROM job_workers WHERE runner_instance_id = (SELECT MAX(id) FROM runner_instances)"
                         " ORDER BY name").fetchall()
-
-
-def playlist_rows(conn: Connection, *, after_id: int = 0, limit: int = 100) -> list[Any]:
-    """Playlists by id, keyset-paginated."""
-    return conn.execute("SELECT * FROM playlists WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)).fetchall()
 
 
 def latest_job(conn: Connection, job_type: str) -> Any:
