@@ -114,6 +114,11 @@ class WorkContext:
     def library_root(self) -> str:
         return str(self.settings["LIBRARY_DIR"])
 
+    @property
+    def looks_ahead(self) -> bool:
+        """Whether a source this worker used can look links up ahead (`look_ahead`)."""
+        return any(hasattr(source, "resolve_ahead") for source in self._sources.values())
+
     def close(self) -> None:
         for source in self._sources.values():
             source.close()
@@ -240,6 +245,23 @@ def _candidates(ctx: WorkContext, song: Track) -> list[str]:
         if name not in order:
             order.append(name)
     return order
+
+
+def look_ahead(ctx: WorkContext, song_id: int) -> None:
+    """Start looking up the link of the song this worker downloads next, on its own platform
+    (the first source `download_song` tries), if that source can and may be called now. Only a
+    hint: `download_song` decides, and looks up again whatever this did not give it."""
+    row = ctx.conn.execute("SELECT * FROM songs WHERE id = ?", (song_id,)).fetchone()
+    if row is None or catalog.has_file(ctx.conn, song_id, ctx.library_root):
+        return  # gone, or perhaps adopted from the library: no request for it
+    song = catalog.track_of(row)
+    try:
+        source = ctx.source(song.platform)
+    except SourceError:
+        return
+    ahead = getattr(source, "resolve_ahead", None)
+    if ahead is not None and source.can_download and ctx.breaker(song.platform).allowed:
+        ahead(song)
 
 
 def download_song(ctx: WorkContext, song_id: int) -> Outcome:

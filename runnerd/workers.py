@@ -5,6 +5,8 @@ the next share one transaction (one commit per item). When items finish in a few
 milliseconds (no-op or already-done work: skipped uploads, adopted files), a worker claims
 them a few at a time, doubling up to BATCH_MAX, and records their results together with the
 next claim, so the queue's cost per item falls; one slow item brings the batch back to one.
+A worker whose items can be prepared ahead (`ItemWork.ahead`: the next song's link on a
+platform that looks links up) holds one more item than it runs, and starts it ahead.
 A claimed item a worker has not started is given back (`release_items`) as soon as its job
 is being paused or canceled or the runner pauses or stops: the daemon marks the job blocked
 before it applies such a command, so no held item starts after the command is applied.
@@ -36,7 +38,7 @@ from catalogsync_ops.engine.items import (
     seconds_until_next_due,
 )
 from catalogsync_ops.engine.records import Claim, ItemSpec, RetryPolicy
-from catalogsync_ops.engine.states import StageType
+from catalogsync_ops.engine.states import ItemType, StageType
 from catalogsync_ops.errors import Deferred, ErrorClass, SourceError, TransitionError
 from catalogsync_ops.pipeline import (
     Outcome,
@@ -45,6 +47,7 @@ from catalogsync_ops.pipeline import (
     download_song,
     is_retryable,
     items_for_stage,
+    look_ahead,
     sync_playlist,
     upload_file,
 )
@@ -101,23 +104,39 @@ def stage_items(conn: Connection, stage_type: str, scope: dict[str, Any], settin
     return items_for_stage(conn, stage_type, scope, settings, uploader)
 
 
-def run_item(ctx: WorkContext, claim: Claim) -> Outcome:
-    """Dispatch one claimed item to its stage's function."""
-    if claim.item_type == "pool":
-        return collect_pool(ctx, claim.payload["pool"])
-    if claim.item_type == "playlist":
-        return sync_playlist(ctx, claim.playlist_id)
-    if claim.item_type == "song":
-        return download_song(ctx, claim.song_id)
-    if claim.item_type == "upload":
-        return upload_file(ctx, claim.file_location_id)
-    if claim.item_type == "verify":
-        return run_verify(ctx, claim.payload, claim.job_id)
-    # noop items: benchmarks and tests of the machinery itself; `hold_s` stands in for slow work
-    # that stops when asked, as a transfer does at its next chunk.
+def _noop(ctx: WorkContext, claim: Claim) -> Outcome:
+    """noop items: benchmarks and tests of the machinery itself; `hold_s` stands in for slow work
+    that stops when asked, as a transfer does at its next chunk."""
     if claim.payload.get("hold_s"):
         ctx.cancel.sleep(float(claim.payload["hold_s"]))
     return Outcome()
+
+
+@dataclass(frozen=True)
+class ItemWork:
+    """What a worker does with an item of one type: `run` it, and, for the item it holds next,
+    start what can be done `ahead` while the current one runs."""
+
+    run: Callable[[WorkContext, Claim], Outcome]
+    ahead: Callable[[WorkContext, Claim], None] | None = None
+
+
+ITEM_WORK: dict[ItemType, ItemWork] = {
+    ItemType.POOL: ItemWork(lambda ctx, claim: collect_pool(ctx, claim.payload["pool"])),
+    ItemType.PLAYLIST: ItemWork(lambda ctx, claim: sync_playlist(ctx, claim.playlist_id)),
+    # The next song's link is looked up while the current one downloads (platforms that can).
+    ItemType.SONG: ItemWork(lambda ctx, claim: download_song(ctx, claim.song_id),
+                            ahead=lambda ctx, claim: look_ahead(ctx, claim.song_id)),
+    ItemType.UPLOAD: ItemWork(lambda ctx, claim: upload_file(ctx, claim.file_location_id)),
+    ItemType.VERIFY: ItemWork(lambda ctx, claim: run_verify(ctx, claim.payload, claim.job_id)),
+    ItemType.NOOP: ItemWork(_noop),
+}
+assert set(ITEM_WORK) == set(ItemType), "every item type has its work"
+
+
+def run_item(ctx: WorkContext, claim: Claim) -> Outcome:
+    """Dispatch one claimed item to its type's work."""
+    return ITEM_WORK[ItemType(claim.item_type)].run(ctx, claim)
 
 
 class Worker(threading.Thread):
@@ -179,20 +198,28 @@ class Worker(threading.Thread):
         try:
             while not pool.stopping.is_set():
                 assignment = pool.assignment
-                if not held:
+                # A worker whose items can be prepared ahead (a song's link) holds the next one
+                # too, topped up as it starts each item (in the transaction that records the last).
+                same = contexts.get(assignment.job_id) if assignment is not None else None
+                looks_ahead = same is not None and same.looks_ahead
+                top_up = (len(held) == 1 and looks_ahead and self.last_assignment is not None
+                          and assignment.stage_id == self.last_assignment.stage_id)
+                if not held or top_up:
                     chain = (assignment is not None and self.index < assignment.count
                              and not pool.blocks(assignment.job_id) and not pool.disk.full.is_set())
-                    claims = self._record(conn, finished, assignment.stage_id if chain else None, batch)
+                    limit = 1 if held else max(batch, 2) if looks_ahead else batch
+                    claims = self._record(conn, finished, assignment.stage_id if chain else None, limit)
                     flushed_at = time.monotonic()
-                    if not claims:
+                    if not claims and not held:
                         # Beyond the stage's worker count (a resize down): retired until it grows again.
                         retired = assignment is not None and self.index >= assignment.count
                         self._set(state="stopped" if retired else "idle", job_id=None, stage_id=None, item_id=None)
                         due = seconds_until_next_due(conn, assignment.stage_id) if chain else None
                         pool.wake.wait(min(0.5, due) if due is not None else 0.5)
                         continue
-                    held.extend(claims)
-                    self.last_assignment = assignment
+                    if claims:
+                        held.extend(claims)
+                        self.last_assignment = assignment
                 claim = held.popleft()
                 if pool.blocks(claim.job_id):
                     # Paused, canceled or stopping since the claim: give back what has not started.
@@ -201,11 +228,14 @@ class Worker(threading.Thread):
                     flushed_at = time.monotonic()
                     continue
                 ctx = self._context(conn, contexts, self.last_assignment)
+                if held:
+                    self._ahead(ctx, held[0])
                 started = time.monotonic()
                 finished.append(self._run_one(ctx, claim))
                 fast = time.monotonic() - started < FAST_ITEM_S
                 batch = min(batch * 2, BATCH_MAX) if fast else 1
-                if held and (not fast or time.monotonic() - flushed_at >= FLUSH_AFTER_S):
+                tops_up = len(held) == 1 and ctx.looks_ahead  # its results go with that claim
+                if held and not tops_up and (not fast or time.monotonic() - flushed_at >= FLUSH_AFTER_S):
                     self._record(conn, finished, None, 0)
                     flushed_at = time.monotonic()
         finally:
@@ -213,6 +243,16 @@ class Worker(threading.Thread):
                 self._record(conn, finished, None, 0, release=list(held))
             except Exception:  # the connection may be gone at exit; recovery handles what is left
                 log.exception("%s: could not record its last results", self.name)
+
+    def _ahead(self, ctx: WorkContext, claim: Claim) -> None:
+        """Start what the next held item can do ahead; a failure here is only a lost head start."""
+        work = ITEM_WORK.get(claim.item_type)
+        if work is None or work.ahead is None:
+            return
+        try:
+            work.ahead(ctx, claim)
+        except Exception:  # noqa: BLE001 - the item itself meets the same problem and records it
+            log.debug("%s: could not start item %s ahead", self.name, claim.item_id, exc_info=True)
 
     def _record(self, conn: Connection, finished: list, stage_id: int | None, limit: int,
                 release: list[Claim] = ()) -> list[Claim]:

@@ -369,3 +369,47 @@ def test_with_two_source_host_processes_two_workers_look_links_up_at_once(platfo
         assert len(one.parse_playlist(KUWO_JAY).tracks) == 3 and host.size == 1
     finally:
         one.close()
+
+
+@pytest.mark.slow
+def test_a_worker_looks_the_next_songs_link_up_while_it_downloads_the_current_one(musicdl_home, platforms):
+    """One download worker, three Kuwo songs, the CDN holding every download until let go: while
+    the second song is held, the third's link has already been looked up; and no link is looked
+    up twice (the one looked up ahead is the one downloaded)."""
+    from conftest import runnerd, set_env
+    from test_runnerd import wait_for
+
+    set_env(musicdl_home, DOWNLOAD_WORKERS=1, DOWNLOAD_SOURCES="kuwo", OBJECT_BACKEND_NAME="none",
+            PLATFORM_REQUESTS_PER_SECOND=500)
+    (musicdl_home / "input" / "kuwo.txt").write_text(f"{KUWO_JAY}\n", encoding="utf-8")
+    for job in ("collect", "sync"):
+        assert runnerd(musicdl_home, "enqueue", job).returncode == 0
+    synced = runnerd(musicdl_home, "run", "--burst", timeout=300)
+    assert synced.returncode == 0, synced.stderr[-2000:]
+    cdn = platforms.kuwo.cdn
+    links_before = len(cdn.tokens)
+    assert runnerd(musicdl_home, "enqueue", "download").returncode == 0
+    cdn.gate.clear()
+    proc = subprocess.Popen([sys.executable, "-m", "runnerd", "--env-file", str(musicdl_home / "catalogsync.env"),
+                             "run", "--burst"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for song in (1, 2):
+            wait_for(lambda: cdn.in_flight == 1, timeout=60)  # this song's download, held
+            if song == 2:
+                # The third song's link was looked up before the second song's download ends.
+                wait_for(lambda: len(cdn.tokens) - links_before == 3, timeout=2.5,  # < HTTP_TIMEOUT_SECONDS
+                         what="the third song's link looked up while the second song downloads")
+                assert len(cdn.downloads) == 2
+            time.sleep(0.2)  # it waits at the gate
+            cdn.gate.set()  # lets the waiting one go (the next one finds the gate closed)
+            cdn.gate.clear()
+        cdn.gate.set()
+        _, err = proc.communicate(timeout=120)
+    finally:
+        cdn.gate.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err[-2000:]
+    assert len(cdn.downloads) == 3 and cdn.refusals == []
+    assert len(cdn.tokens) - links_before == 3  # one look-up a song: the one ahead was used

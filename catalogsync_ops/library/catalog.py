@@ -166,6 +166,12 @@ def file_at(conn: Connection, library_root: str, rel_path: str):
                         (library_root, rel_path)).fetchone()
 
 
+def has_file(conn: Connection, song_id: int, library_root: str) -> bool:
+    """Whether a file of the song is recorded in the library (verified or not)."""
+    return conn.execute("SELECT 1 FROM file_locations WHERE song_id = ? AND library_root = ? LIMIT 1",
+                        (song_id, library_root)).fetchone() is not None
+
+
 def verified_file_of(conn: Connection, song_id: int, library_root: str):
     """The verified file of a song in a library, or None."""
     return conn.execute("SELECT * FROM file_locations WHERE song_id = ? AND library_root = ? AND verified_at IS NOT "

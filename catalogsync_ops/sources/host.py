@@ -21,6 +21,12 @@ without counting against the source). The next call starts a new host.
 **Processes.** `SOURCE_HOST_PROCESSES` hosts (default 1, ~90 MB each) share the work; each
 source stays on one, so several workers' link look-ups run at once on more cores.
 
+**Looking ahead.** A download worker holds its next song while it downloads the current one;
+`resolve_ahead` looks that song's link up meanwhile (on a twin of the worker's source, paced by
+the same limiter), so the worker does not wait for the platform between songs. A link older
+than `AHEAD_FRESH_S` is looked up again; one that expired anyway is looked up again by the
+download (a stale-link answer).
+
 **Recycling.** After `RECYCLE_CALLS` calls, or once the host's resident memory passes
 `RECYCLE_MB`, the host is retired: new calls go to a new one, and the old one exits when its
 last call is answered. musicdl's leaks, if any, end with the process.
@@ -40,6 +46,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +60,8 @@ GRACE_S = 5.0  # beyond HTTP_TIMEOUT_SECONDS, how long a call may go without a w
 STARTUP_S = 30.0  # a new host imports musicdl and makes its clients before the first word
 RECYCLE_CALLS = 2000
 RECYCLE_MB = 400
+AHEAD_FRESH_S = 20.0  # a link looked up ahead is used for this long (they last minutes; see resolve_ahead)
+AHEAD_KEPT = 4  # links looked up ahead and not yet taken, at most (a worker holds one song ahead)
 
 
 # ---------------------------------------------------------------- what travels between them
@@ -395,16 +404,19 @@ class HostedSource(Source):
     """A platform source whose work runs in the source host; the same interface as any source."""
 
     def __init__(self, name: str, *, timeout: float = 30.0, rate: float = 4.0, concurrency: int = 2,
-                 link_services: str = "official_first", processes: int = 1, host: SourceHost | None = None) -> None:
+                 link_services: str = "official_first", processes: int = 1, host: SourceHost | None = None,
+                 slot: int | None = None) -> None:
         self.name = name
         self.key = f"{os.getpid()}-{next(_keys)}"
         self.config = {"timeout": float(timeout), "rate": float(rate), "concurrency": int(concurrency),
                        "link_services": link_services}
         self.host = host or shared()
         self.host.resize(processes)
-        self.slot = self.host.slot_for_new_source()
+        self.slot = self.host.slot_for_new_source() if slot is None else slot
         self._used = False
         self._services: dict[str, dict[str, int]] = {}  # what link services did, until taken
+        self._twin: HostedSource | None = None  # looks links up ahead (see resolve_ahead)
+        self._ahead: dict[tuple[str, str], tuple[float, Future]] = {}  # song -> (started, its link)
         self.host.warm(self.slot % self.host.size, self)
 
     def recognizes(self, url: str) -> bool:
@@ -422,6 +434,8 @@ class HostedSource(Source):
 
     def take_services(self) -> dict[str, dict[str, int]]:
         """What third-party link services did since the last take ({host: {"ok", "failed", "timeout"}})."""
+        if self._twin is not None:
+            self.add_services(self._twin.take_services())
         taken, self._services = self._services, {}
         return taken
 
@@ -432,9 +446,51 @@ class HostedSource(Source):
         return [track_from_wire(t) for t in self._call("search", [track_to_wire(track), limit], "searching")]
 
     def resolve(self, track: Track) -> Resolved:
+        ahead = self._ahead.pop(_track_key(track), None)
+        if ahead is not None and time.monotonic() - ahead[0] <= AHEAD_FRESH_S:
+            try:
+                return ahead[1].result()  # bounded: the call has its deadline in the host
+            except SourceError:
+                pass  # looked up again now, by this call: its failure is the one the song records
         data = self._call("resolve", [track_to_wire(track)], "looking up the link")
         return Resolved(url=data["url"], ext=data["ext"], headers=dict(data.get("headers") or {}),
                         size=data.get("size"), service=data.get("service"))
 
+    def resolve_ahead(self, track: Track) -> None:
+        """Start looking up the link of the song this worker downloads next, while it downloads
+        the current one; `resolve` of that song takes it if it is at most AHEAD_FRESH_S old.
+
+        The look-up runs on a twin of this source in the host (a source's calls are one at a
+        time), paced by the platform's same limiter; a look-up that failed is made again by
+        `resolve`, so the song's own attempt decides. One look-up ahead at a time.
+        """
+        now = time.monotonic()
+        for key, (started, future) in list(self._ahead.items()):
+            if not future.done():
+                return  # one at a time: the twin is busy
+            if now - started > AHEAD_FRESH_S or len(self._ahead) >= AHEAD_KEPT:
+                del self._ahead[key]
+        if self._twin is None:
+            self._twin = HostedSource(self.name, timeout=self.config["timeout"], rate=self.config["rate"],
+                                      concurrency=self.config["concurrency"],
+                                      link_services=self.config["link_services"], processes=self.host.size,
+                                      host=self.host, slot=self.slot)
+        twin, future = self._twin, Future()
+
+        def look_up() -> None:
+            try:
+                future.set_result(twin.resolve(track))
+            except BaseException as exc:  # noqa: BLE001 - kept for `resolve`, which calls again
+                future.set_exception(exc)
+
+        self._ahead[_track_key(track)] = (now, future)
+        threading.Thread(target=look_up, name=f"{self.name}-ahead", daemon=True).start()
+
     def close(self) -> None:
+        if self._twin is not None:
+            self._twin.close()
         self.host.close_source(self)
+
+
+def _track_key(track: Track) -> tuple[str, str]:
+    return track.platform, track.external_id

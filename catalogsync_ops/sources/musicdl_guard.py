@@ -248,6 +248,7 @@ def install_guards(timeout: float = 30.0) -> None:
             original_init(self, *args, **kwargs)
             self.mount("https://", adapter)
             self.mount("http://", adapter)
+            self.merge_environment_settings = _environment_once(self)
 
         requests.Session.__init__ = guarded_init
         original_submit = ThreadPoolExecutor.submit
@@ -257,6 +258,37 @@ def install_guards(timeout: float = 30.0) -> None:
             return original_submit(self, context.run, fn, *args, **kwargs)
 
         ThreadPoolExecutor.submit = submit_with_call
+
+
+def _environment_once(session: requests.Session) -> Callable[..., dict[str, Any]]:
+    """`session.merge_environment_settings`, read from the environment once per host and settings.
+
+    requests reads every proxy variable of the environment (and walks all of it) on each request:
+    a quarter of a link look-up's CPU. A source host's environment never changes (the runner
+    starts a new host when its own does), so the answer for a host is the answer for its next
+    request too. Per-request proxies are not cached.
+    """
+    original = session.merge_environment_settings
+    answers: dict[tuple, dict[str, Any]] = {}
+
+    def merge(url, proxies, stream, verify, cert):
+        if proxies:
+            return original(url, proxies, stream, verify, cert)
+        parts = urlsplit(url)
+        try:
+            key = (parts.scheme, parts.netloc, stream, verify, cert, session.trust_env, session.verify,
+                   session.cert, tuple(sorted(session.proxies.items())))
+            hash(key)
+        except TypeError:  # settings that cannot be a key (a list as cert): read as requests does
+            return original(url, proxies, stream, verify, cert)
+        answer = answers.get(key)
+        if answer is None:
+            if len(answers) >= 512:
+                answers.clear()
+            answer = answers[key] = original(url, proxies, stream, verify, cert)
+        return {**answer, "proxies": dict(answer["proxies"])}
+
+    return merge
 
 
 def _host(url: str) -> str:
