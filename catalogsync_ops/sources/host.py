@@ -415,6 +415,7 @@ class HostedSource(Source):
         self.slot = self.host.slot_for_new_source() if slot is None else slot
         self._used = False
         self._services: dict[str, dict[str, int]] = {}  # what link services did, until taken
+        self._services_lock = threading.Lock()
         self._twin: HostedSource | None = None  # looks links up ahead (see resolve_ahead)
         self._ahead: dict[tuple[str, str], tuple[float, Future]] = {}  # song -> (started, its link)
         self.host.warm(self.slot % self.host.size, self)
@@ -427,16 +428,18 @@ class HostedSource(Source):
         return self.host.call(self, method, args, what)
 
     def add_services(self, services: dict[str, dict[str, int]]) -> None:
-        for host, counts in services.items():
-            mine = self._services.setdefault(host, {})
-            for key, n in counts.items():
-                mine[key] = mine.get(key, 0) + int(n)
+        with self._services_lock:  # a twin's look-up ahead adds from its own thread
+            for host, counts in services.items():
+                mine = self._services.setdefault(host, {})
+                for key, n in counts.items():
+                    mine[key] = mine.get(key, 0) + int(n)
 
     def take_services(self) -> dict[str, dict[str, int]]:
         """What third-party link services did since the last take ({host: {"ok", "failed", "timeout"}})."""
         if self._twin is not None:
             self.add_services(self._twin.take_services())
-        taken, self._services = self._services, {}
+        with self._services_lock:
+            taken, self._services = self._services, {}
         return taken
 
     def parse_playlist(self, url: str) -> PlaylistInfo:
