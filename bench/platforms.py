@@ -169,7 +169,7 @@ def run(env: dict, pool_url: str) -> dict:
     before = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "runnerd", "run", "--burst"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=open("/tmp/prof/runner.err","a"), text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     sampler = threading.Thread(target=peak_rss_of, args=(proc, peak, host_cpu), daemon=True)
     sampler.start()
     _, err = proc.communicate(timeout=3600)

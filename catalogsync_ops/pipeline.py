@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -65,6 +66,32 @@ class Outcome:
     skipped: str | None = None  # a reason when there was nothing to do
 
 
+class _RecentCovers:
+    """The covers a worker fetched last, by URL: the songs of one album share one cover, and a
+    playlist or a library often holds several of them in a row, so it is asked for once, not per
+    song. Bounded (COVERS_KEPT pictures, COVERS_MAX_BYTES in all): the runner stays small."""
+
+    def __init__(self) -> None:
+        self._kept: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, url: str) -> bytes | None:
+        with self._lock:
+            data = self._kept.get(url)
+            if data is not None:
+                self._kept.move_to_end(url)
+            return data
+
+    def put(self, url: str, data: bytes) -> None:
+        with self._lock:
+            self._kept[url] = data
+            self._kept.move_to_end(url)
+            while len(self._kept) > COVERS_KEPT or sum(map(len, self._kept.values())) > COVERS_MAX_BYTES:
+                self._kept.popitem(last=False)
+
+
+COVERS_KEPT = 16
+COVERS_MAX_BYTES = 2 * 2**20
 @dataclass
 class WorkContext:
     """Everything a worker thread needs to run items."""
@@ -76,6 +103,7 @@ class WorkContext:
     uploader: Uploader | None = None
     session: requests.Session = field(default_factory=new_session)
     _sources: dict[str, Source] = field(default_factory=dict)
+    covers: _RecentCovers = field(default_factory=_RecentCovers)
 
     def source(self, name: str) -> Source:
         """The source `name`, made once per worker."""
@@ -412,9 +440,13 @@ def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name
 def _cover(ctx: WorkContext, song: Track) -> bytes | None:
     if not song.cover_url:
         return None
+    kept = ctx.covers.get(song.cover_url)
+    if kept is not None:
+        return kept
     try:
         response = ctx.session.get(song.cover_url, timeout=float(ctx.settings.get("HTTP_TIMEOUT_SECONDS", 30)))
         if response.ok and len(response.content) < 5 * 2**20:
+            ctx.covers.put(song.cover_url, response.content)
             return response.content
     except requests.RequestException:
         pass

@@ -413,3 +413,22 @@ def test_a_worker_looks_the_next_songs_link_up_while_it_downloads_the_current_on
     assert proc.returncode == 0, err[-2000:]
     assert len(cdn.downloads) == 3 and cdn.refusals == []
     assert len(cdn.tokens) - links_before == 3  # one look-up a song: the one ahead was used
+
+
+def test_the_songs_of_one_album_ask_for_its_cover_once_and_each_file_carries_it(ctx, platforms):
+    from mutagen.id3 import ID3
+
+    from catalogsync_ops.pipeline import download_song
+
+    ctx.settings.update(QUICK)
+    sync_playlist(ctx, playlist_id(ctx, KUWO_LONG, "kuwo"))
+    songs = [r[0] for r in ctx.conn.execute("SELECT id FROM songs WHERE platform = 'kuwo' AND album = ?"
+                                            " ORDER BY id LIMIT 4", ("\u957f\u4e13\u8f91",))]
+    assert len(songs) == 4
+    for song_id in songs:
+        assert download_song(ctx, song_id).source == "kuwo"
+    assert len(platforms.kuwo.covers) == 1  # one album, one picture, asked for once
+    files = sorted(Path(ctx.settings["LIBRARY_DIR"]).rglob("*.mp3"))
+    assert len(files) == 4
+    for path in files:
+        assert ID3(path).getall("APIC"), f"{path.name} has no cover"

@@ -6,9 +6,11 @@ from __future__ import annotations
 import base64
 import functools
 import re
+import zlib
 from urllib.parse import parse_qs
 
 from emulator.catalog import AudioLinks, CatalogPlatform, Song, require_browser
+from emulator.netease import COVER
 from emulator.proxy import Request, Response
 
 
@@ -29,6 +31,7 @@ class Kuwo(CatalogPlatform):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.failing_pages = {}
+        self.covers: list[str] = []  # cover paths asked for
 
     def make_cdn(self) -> AudioLinks:
         return AudioLinks("other.web.ra01.sycdn.kuwo.cn", require_browser)
@@ -39,7 +42,9 @@ class Kuwo(CatalogPlatform):
     def _music(self, song: Song) -> dict:
         return {"musicrid": f"MUSIC_{song.id}", "rid": int(song.id), "name": song.name,
                 "artist": "&".join(song.artists),
-                "album": song.album, "duration": int(song.seconds), "pic": f"https://img1.kuwo.cn/star/albumcover/{song.id}.jpg",
+                "album": song.album, "duration": int(song.seconds),
+                # The album's cover, as Kuwo names it: one picture for every song of an album.
+                "pic": f"https://img1.kuwo.cn/star/albumcover/500/{zlib.crc32(song.album.encode()) % 10**6}.jpg",
                 "isListenFee": song.access == "preview"}
 
     def _abs(self, song: Song) -> dict:
@@ -49,6 +54,9 @@ class Kuwo(CatalogPlatform):
     def handle(self, request: Request) -> Response:
         if request.host == self.cdn.host:
             return self.cdn.handle(request)
+        if request.host.startswith("img") and request.path.endswith(".jpg"):
+            self.covers.append(request.path)
+            return Response(200, COVER, {"Content-Type": "image/jpeg"})
         path = request.path
         if path.startswith("/playlist_detail/") or path in ("/", ""):
             return Response(200, b"<html>kuwo</html>", {"Content-Type": "text/html"})

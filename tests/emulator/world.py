@@ -100,6 +100,7 @@ class World:
         """Every platform up, links fresh, logs empty (between tests)."""
         self.services.reset()
         self.kuwo.failing_pages.clear()
+        self.kuwo.covers.clear()
         self.migu.failing_pages.clear()
         self.migu.redirect_only.clear()
         self.kugou.refused_signatures.clear()
