@@ -15,6 +15,11 @@ an HTTPS host through the emulator's intercepting proxy (`demo.test`: its API an
 so that both sides of that ratio pay the same transport (TLS through the same Python proxy)
 and the difference is what musicdl and the adapter cost.
 
+Songs/s are reported for the whole stage (a new runner: its start and its source host's start,
+musicdl's imports, included) and steady (from the stage's WARMUP-th song on: what the daemon,
+which stays up, does); the bar compares the steady rates. The emulated Kuwo names one cover per
+album, as Kuwo does (the bench's songs cycle through 53 albums); the demo source has none.
+
 The emulated third-party link services answer (no link: the platform's own API gives it), and
 the Kuwo run uses PLATFORM_LINK_SERVICES=musicdl, musicdl's own order (every service asked
 first), the slowest path; --link-services picks another. musicdl runs in the source host, a
