@@ -18,7 +18,8 @@ and the difference is what musicdl and the adapter cost.
 Songs/s are reported for the whole stage (a new runner: its start and its source host's start,
 musicdl's imports, included) and steady (from the stage's WARMUP-th song on: what the daemon,
 which stays up, does); the bar compares the steady rates. The emulated Kuwo names one cover per
-album, as Kuwo does (the bench's songs cycle through 53 albums); the demo source has none.
+album, as Kuwo does, and every Kuwo song fetches its cover (the songs take 53 albums in turn,
+more than a worker keeps); the demo source offers none, so its side does less work.
 
 The emulated third-party link services answer (no link: the platform's own API gives it), and
 the Kuwo run uses PLATFORM_LINK_SERVICES=musicdl, musicdl's own order (every service asked
