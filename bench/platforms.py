@@ -3,7 +3,7 @@ through musicdl's real Kuwo client against the emulated platform (tests/emulator
 the demo source, side by side in one run. Prints songs/s of each download stage and their
 ratio, the whole pipeline's time for each, and the runner's peak RSS with musicdl loaded.
 
-Usage: python bench/platforms.py [--songs 500] [--seconds 2] [--workers 3]
+Usage: python bench/platforms.py [--songs 500] [--seconds 2] [--workers 3] [--rounds 3]
 
 The emulated platform answers at loopback speed, so the ratio measures what the adapter and
 musicdl cost per song (the look-up of each link at download time, musicdl's own requests), not
@@ -21,10 +21,12 @@ which stays up, does); the bar compares the steady rates. The emulated Kuwo name
 album, as Kuwo does, and every Kuwo song fetches its cover (the songs take 53 albums in turn,
 more than a worker keeps); the demo source offers none, so its side does less work.
 
-The emulated third-party link services answer (no link: the platform's own API gives it), and
-the Kuwo run uses PLATFORM_LINK_SERVICES=musicdl, musicdl's own order (every service asked
-first), the slowest path; --link-services picks another. musicdl runs in the source host, a
-child of the runner: the runner's peak RSS and the host's are reported side by side.
+The emulated third-party link services answer (no link: the platform's own API gives it). The
+Kuwo run uses the product's default PLATFORM_LINK_SERVICES=official_first (a service is asked
+only for a song the platform gives no link for: none here); --link-services musicdl keeps
+musicdl's own order (every service asked first, the slowest path). The three runs are repeated
+--rounds times, side by side, and the median of each ratio is reported (the machine is noisy).
+musicdl runs in the source host, a child of the runner: the runner's peak RSS and the host's are reported side by side.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ import argparse
 import os
 import resource
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -193,7 +196,8 @@ def run(env: dict, pool_url: str) -> dict:
     conn.close()
     done = len(finished)
     steady = _steady_rate(finished)
-    return {"songs": done, "download_s": download_s, "songs_per_s": done / download_s, "steady": steady, "sync_s": sync_s,
+    return {"songs": done, "download_s": download_s, "songs_per_s": done / download_s, "steady": steady,
+            "sync_s": sync_s,
             "peak_rss_mb": peak[0] / 2**20, "host_rss_mb": peak[1] / 2**20,
             "server_cpu_ms": cpu[0] * 1000 / max(done, 1), "runner_cpu_ms": cpu[1] * 1000 / max(done, 1),
             "host_cpu_ms": sum(host_cpu.values()) * 1000 / max(done, 1)}
@@ -205,7 +209,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="length of each song's audio")
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--polite", action="store_true", help="also run Kuwo with the default polite limits")
-    parser.add_argument("--link-services", default="musicdl", choices=("official", "official_first", "musicdl"))
+    parser.add_argument("--link-services", default="official_first", choices=("official", "official_first", "musicdl"),
+                        help="PLATFORM_LINK_SERVICES of the kuwo run (default: the product's default)")
+    parser.add_argument("--rounds", type=int, default=3, help="the three runs side by side, this many times")
     parser.add_argument("--hosts", type=int, default=1, help="SOURCE_HOST_PROCESSES of the kuwo run")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-platforms-"))
@@ -224,33 +230,44 @@ def main() -> None:
     platform.playlists["bench"] = DemoPlaylist("bench", "bench", tuple(f"b{i:04d}" for i in range(args.songs)))
     common = {"DOWNLOAD_WORKERS": args.workers, "OBJECT_BACKEND_NAME": "none", "RETRY_BACKOFF_SECONDS": 0}
     try:
-        demo_env = make_home(folder / "demo", {}, DOWNLOAD_SOURCES="demo", DEMO_BASE_URL=demo.base_url, **common)
-        base = run(demo_env, f"{demo.base_url}/demo/playlist/bench")
-        tls_env = make_home(folder / "demo-tls", emulator.env(), DOWNLOAD_SOURCES="demo", DEMO_BASE_URL="https://demo.test",
-                            **common)
-        tls = run(tls_env, "https://demo.test/demo/playlist/bench")
-        kuwo_env = make_home(folder / "kuwo", emulator.env(), DOWNLOAD_SOURCES="kuwo",
-                             PLATFORM_REQUESTS_PER_SECOND=1000,
-                             PLATFORM_MAX_CONCURRENT_REQUESTS=args.workers,
-                             PLATFORM_LINK_SERVICES=args.link_services, SOURCE_HOST_PROCESSES=args.hosts, **common)
-        real = run(kuwo_env, "https://www.kuwo.cn/playlist_detail/900")
-        print(f"{args.songs} songs of {args.seconds:g} s ({len(songs[0].audio) / 1024:.0f} KiB each), "
-              f"{args.workers} download workers")
-        for name, r in (("demo source (baseline)", base), ("demo source over TLS", tls), ("kuwo via musicdl", real)):
-            print(f"  {name:<24} download {r['songs']} songs in {r['download_s']:.1f} s = {r['songs_per_s']:.1f} "
-                  "songs/s;"
-                  f" steady {r['steady']:.1f} songs/s; collect+sync {r['sync_s']:.1f} s;"
-                  f" runner peak RSS {r['peak_rss_mb']:.0f} MB")
-            print(f"  {'':<24} CPU a song: runner and source hosts {r['runner_cpu_ms']:.1f} ms (the hosts "
-                  f"{r['host_cpu_ms']:.1f}), servers {r['server_cpu_ms']:.1f} ms")
-        print(f"  link services asked by the kuwo run ({args.link_services}): {len(services.seen)} requests")
-        print(f"  download songs/s, musicdl / demo: steady {real['steady'] / base['steady']:.0%} (bar: 80%), "
-              f"whole stage {real['songs_per_s'] / base['songs_per_s']:.0%}; musicdl / demo over the same TLS "
-              f"proxy: steady {real['steady'] / tls['steady']:.0%}, whole stage "
-              f"{real['songs_per_s'] / tls['songs_per_s']:.0%}")
-        print(f"  runner peak RSS with musicdl sources in use and {args.workers} download workers: "
-              f"{real['peak_rss_mb']:.0f} MB (bar: 60); its {args.hosts} source host(s)' peak: "
-              f"{real['host_rss_mb']:.0f} MB")
+        ratios: list[tuple[float, float, float, float]] = []
+        for n in range(1, args.rounds + 1):
+            # The three side by side, again each round: the machine's noise falls on all three.
+            demo_env = make_home(folder / f"r{n}-demo", {}, DOWNLOAD_SOURCES="demo", DEMO_BASE_URL=demo.base_url,
+                                 **common)
+            base = run(demo_env, f"{demo.base_url}/demo/playlist/bench")
+            tls_env = make_home(folder / f"r{n}-demo-tls", emulator.env(), DOWNLOAD_SOURCES="demo",
+                                DEMO_BASE_URL="https://demo.test", **common)
+            tls = run(tls_env, "https://demo.test/demo/playlist/bench")
+            kuwo_env = make_home(folder / f"r{n}-kuwo", emulator.env(), DOWNLOAD_SOURCES="kuwo",
+                                 PLATFORM_REQUESTS_PER_SECOND=1000,
+                                 PLATFORM_MAX_CONCURRENT_REQUESTS=args.workers,
+                                 PLATFORM_LINK_SERVICES=args.link_services, SOURCE_HOST_PROCESSES=args.hosts,
+                                 **common)
+            asked = len(services.seen)
+            real = run(kuwo_env, "https://www.kuwo.cn/playlist_detail/900")
+            print(f"round {n}: {args.songs} songs of {args.seconds:g} s ({len(songs[0].audio) / 1024:.0f} KiB "
+                  f"each), {args.workers} download workers")
+            for name, r in (("demo source (baseline)", base), ("demo source over TLS", tls),
+                            ("kuwo via musicdl", real)):
+                print(f"  {name:<24} download {r['songs']} songs in {r['download_s']:.1f} s = "
+                      f"{r['songs_per_s']:.1f} songs/s; steady {r['steady']:.1f} songs/s; collect+sync "
+                      f"{r['sync_s']:.1f} s; runner peak RSS {r['peak_rss_mb']:.0f} MB")
+                print(f"  {'':<24} CPU a song: runner and source hosts {r['runner_cpu_ms']:.1f} ms (the hosts "
+                      f"{r['host_cpu_ms']:.1f}), servers {r['server_cpu_ms']:.1f} ms")
+            print(f"  link services asked by the kuwo run ({args.link_services}): {len(services.seen) - asked} "
+                  "requests")
+            print(f"  runner peak RSS with musicdl sources in use and {args.workers} download workers: "
+                  f"{real['peak_rss_mb']:.0f} MB (bar: 60); its {args.hosts} source host(s)' peak: "
+                  f"{real['host_rss_mb']:.0f} MB")
+            ratios.append((real["steady"] / base["steady"], real["songs_per_s"] / base["songs_per_s"],
+                           real["steady"] / tls["steady"], real["songs_per_s"] / tls["songs_per_s"]))
+            print(f"  musicdl / demo: steady {ratios[-1][0]:.0%}, whole stage {ratios[-1][1]:.0%}; musicdl / demo "
+                  f"over the same TLS proxy: steady {ratios[-1][2]:.0%}, whole stage {ratios[-1][3]:.0%}")
+        middle = [statistics.median(column) for column in zip(*ratios, strict=True)]
+        print(f"median of {args.rounds} rounds, download songs/s, musicdl / demo: steady {middle[0]:.0%} (bar: 80%), "
+              f"whole stage {middle[1]:.0%}; musicdl / demo over the same TLS proxy: steady {middle[2]:.0%}, "
+              f"whole stage {middle[3]:.0%}")
         if args.polite:
             polite_env = make_home(folder / "polite", emulator.env(), DOWNLOAD_SOURCES="kuwo", **common)
             polite = run(polite_env, "https://www.kuwo.cn/playlist_detail/900")

@@ -77,17 +77,23 @@ def word(code: Any) -> Any:
     return code.replace("_", " ") if isinstance(code, str) else code
 
 
-def render(code: str, params: dict[str, Any] | None = None, *, words=word) -> str:
-    """The English text of a coded message. `words` turns code parameters into words (the
-    console passes its own, in the reader's language)."""
+def render(code: str, params: dict[str, Any] | None = None, *, words=word, translate=lambda text: text) -> str:
+    """The English text of a coded message. The console passes its own `words` (code parameters
+    as words) and `translate` (the template and the words that join values) for the reader's
+    language; a translated template that does not fit its values falls back to English."""
     params = dict(params or {})
     for key in CODE_PARAMS & params.keys():
         value = params[key]
         if isinstance(value, (list, tuple)):
-            params[key] = ", ".join(str(words(v)) for v in value) or "nothing (it is final)"
+            params[key] = translate(", ").join(str(words(v)) for v in value) or translate("nothing (it is final)")
         else:
             params[key] = words(value)
-    try:
-        return MESSAGES[code].format(**params)
-    except (KeyError, IndexError, ValueError):
+    template = MESSAGES.get(code)
+    if template is None:
         return f"{code} {params}" if params else code
+    for attempt in (translate(template), template):
+        try:
+            return attempt.format(**params)
+        except (KeyError, IndexError, ValueError):
+            continue
+    return f"{code} {params}" if params else code

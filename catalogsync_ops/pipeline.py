@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from catalogsync_ops.engine.records import ItemSpec
 from catalogsync_ops.engine.states import ItemType, StageType
 from catalogsync_ops.errors import Deferred, ErrorClass, SourceError
 from catalogsync_ops.library import catalog
+from catalogsync_ops.library.covers import RecentCovers, fetch_cover
 from catalogsync_ops.library.layout import render_layout, resolve_collision, set_aside
 from catalogsync_ops.library.matching import THRESHOLD, best_match
 from catalogsync_ops.library.pools import pool_files, pool_name, read_pool
@@ -66,32 +66,6 @@ class Outcome:
     skipped: str | None = None  # a reason when there was nothing to do
 
 
-class _RecentCovers:
-    """The covers a worker fetched last, by URL: the songs of one album share one cover, and a
-    playlist or a library often holds several of them in a row, so it is asked for once, not per
-    song. Bounded (COVERS_KEPT pictures, COVERS_MAX_BYTES in all): the runner stays small."""
-
-    def __init__(self) -> None:
-        self._kept: OrderedDict[str, bytes] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, url: str) -> bytes | None:
-        with self._lock:
-            data = self._kept.get(url)
-            if data is not None:
-                self._kept.move_to_end(url)
-            return data
-
-    def put(self, url: str, data: bytes) -> None:
-        with self._lock:
-            self._kept[url] = data
-            self._kept.move_to_end(url)
-            while len(self._kept) > COVERS_KEPT or sum(map(len, self._kept.values())) > COVERS_MAX_BYTES:
-                self._kept.popitem(last=False)
-
-
-COVERS_KEPT = 16
-COVERS_MAX_BYTES = 2 * 2**20
 @dataclass
 class WorkContext:
     """Everything a worker thread needs to run items."""
@@ -103,7 +77,7 @@ class WorkContext:
     uploader: Uploader | None = None
     session: requests.Session = field(default_factory=new_session)
     _sources: dict[str, Source] = field(default_factory=dict)
-    covers: _RecentCovers = field(default_factory=_RecentCovers)
+    covers: RecentCovers = field(default_factory=RecentCovers)
 
     def source(self, name: str) -> Source:
         """The source `name`, made once per worker."""
@@ -416,7 +390,8 @@ def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name
         if looks_like_preview(length, wanted):
             raise SourceError(f"{name} gave a {length:.0f} s clip of a {wanted:.0f} s song (a trial preview, not the "
                               "song)", ErrorClass.PREVIEW, source=name)
-        write_tags(part, song, cover=_cover(ctx, song))
+        write_tags(part, song, cover=fetch_cover(ctx.session, song.cover_url, ctx.covers,
+                                                  timeout=float(ctx.settings.get("HTTP_TIMEOUT_SECONDS", 30))))
     except SourceError:
         remove_partial(dest)
         raise
@@ -435,22 +410,6 @@ def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name
     if resolved.service:
         details["link_service"] = resolved.service  # a third-party service gave the link, not the platform
     return Outcome(source=name, bytes_done=result.size - result.resumed_from, details=details)
-
-
-def _cover(ctx: WorkContext, song: Track) -> bytes | None:
-    if not song.cover_url:
-        return None
-    kept = ctx.covers.get(song.cover_url)
-    if kept is not None:
-        return kept
-    try:
-        response = ctx.session.get(song.cover_url, timeout=float(ctx.settings.get("HTTP_TIMEOUT_SECONDS", 30)))
-        if response.ok and len(response.content) < 5 * 2**20:
-            ctx.covers.put(song.cover_url, response.content)
-            return response.content
-    except requests.RequestException:
-        pass
-    return None  # a missing cover never fails a song
 
 
 # ---------------------------------------------------------------- upload

@@ -12,6 +12,7 @@ from datetime import timedelta
 from catalogsync_ops.engine.activity import prune_activity
 from catalogsync_ops.store.connection import Connection, connect, iso, transaction, utcnow
 
+DROPPED_TEMPLATE = "%d log lines were dropped because the log queue was full"  # a log line's template
 MAX_PENDING = 10_000
 
 # The job and item a thread is working on: a worker sets it around each item, so everything
@@ -79,8 +80,7 @@ class DatabaseLogHandler(logging.Handler):
         self.size = max(0, self.size - len(rows))
         if self.dropped:
             rows.append((iso(), "WARNING", "runnerd.logs", None, None, self.runner_id,
-                         f"{self.dropped} log lines were dropped because the log queue was full", None,
-                         "%d log lines were dropped because the log queue was full", json.dumps([self.dropped])))
+                         DROPPED_TEMPLATE % self.dropped, None, DROPPED_TEMPLATE, json.dumps([self.dropped])))
             self.dropped = 0
         if not rows:
             return

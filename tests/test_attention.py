@@ -32,7 +32,7 @@ def test_a_job_paused_by_recovery_and_failed_songs_need_attention_with_their_act
     section = html[html.index('id="attention"'):html.index("</section>", html.index('id="attention"'))]
     assert "is paused after the runner stopped (recovery)." in section
     assert 'data-action="resume_job"' in section and f'name="job_id" value="{job_id}"' in section
-    assert "1 failed songs." in section and 'data-action="retry_failed_items"' in section
+    assert "1 failed song." in section and 'data-action="retry_failed_items"' in section
     text = runnerd(home, "status").stdout
     assert "NEEDS ATTENTION (2):" in text
     assert f"job {job_id} (download) is paused after the runner stopped (recovery): runnerd resume {job_id}" in text

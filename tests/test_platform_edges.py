@@ -380,7 +380,7 @@ def test_a_worker_looks_the_next_songs_link_up_while_it_downloads_the_current_on
     from test_runnerd import wait_for
 
     set_env(musicdl_home, DOWNLOAD_WORKERS=1, DOWNLOAD_SOURCES="kuwo", OBJECT_BACKEND_NAME="none",
-            PLATFORM_REQUESTS_PER_SECOND=500)
+            PLATFORM_REQUESTS_PER_SECOND=500, HTTP_TIMEOUT_SECONDS=10)  # a held download waits
     (musicdl_home / "input" / "kuwo.txt").write_text(f"{KUWO_JAY}\n", encoding="utf-8")
     for job in ("collect", "sync"):
         assert runnerd(musicdl_home, "enqueue", job).returncode == 0
@@ -394,10 +394,11 @@ def test_a_worker_looks_the_next_songs_link_up_while_it_downloads_the_current_on
                              "run", "--burst"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         for song in (1, 2):
-            wait_for(lambda: cdn.in_flight == 1, timeout=60)  # this song's download, held
+            # This song's download, held at the gate (the one before it done).
+            wait_for(lambda song=song: len(cdn.downloads) == song and cdn.in_flight == 1, timeout=60)
             if song == 2:
                 # The third song's link was looked up before the second song's download ends.
-                wait_for(lambda: len(cdn.tokens) - links_before == 3, timeout=2.5,  # < HTTP_TIMEOUT_SECONDS
+                wait_for(lambda: len(cdn.tokens) - links_before == 3, timeout=6,  # < HTTP_TIMEOUT_SECONDS
                          what="the third song's link looked up while the second song downloads")
                 assert len(cdn.downloads) == 2
             time.sleep(0.2)  # it waits at the gate

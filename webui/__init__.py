@@ -63,8 +63,9 @@ def create_app(config: dict[str, Any]) -> Flask:
     if float(app.config.get("REUSE_CONNECTIONS_S") or 0) > 0:
         app.extensions["catalogsync_connections"] = ThreadConnections(float(app.config["REUSE_CONNECTIONS_S"]))
     app.after_request(_security_headers)
-    app.jinja_env.globals.update(csrf_token=auth.csrf_token, _=i18n.gettext, LANGUAGES=i18n.LANGUAGES,
-                                  setting_help=i18n.setting_help, code_words=i18n.code_words,
+    app.jinja_env.globals.update(csrf_token=auth.csrf_token, _=i18n.gettext, ngettext=i18n.ngettext,
+                                  languages_shown=i18n.languages_shown, setting_help=i18n.setting_help,
+                                  code_words=i18n.code_words,
                                   command_phrases=i18n.command_phrases, command_title=i18n.command_title,
                                   SELF_DESCRIBING=i18n.SELF_DESCRIBING, drift_word=i18n.drift_word,
                                   drift_detail=drift_detail)

@@ -13,7 +13,7 @@ from catalogsync_ops.store import accounts
 from catalogsync_ops.store.accounts import end_sessions, user_count
 from catalogsync_ops.store.connection import Connection, iso, parse_iso, utcnow
 from webui.context import get_db, safe_target
-from webui.i18n import gettext
+from webui.i18n import N_, gettext
 
 bp = Blueprint("auth", __name__)
 
@@ -194,14 +194,14 @@ def _too_many_attempts(conn: Connection, addr: str, username: str) -> bool:
 def login():
     conn = get_db()
     if user_count(conn) == 0:
-        return render_template("setup_needed.html", title="Set up"), 503
+        return render_template("setup_needed.html", title=N_("Set up")), 503
     error = None
     if request.method == "POST":
         check_csrf()
         addr = client_addr()
         username = request.form.get("username", "")[:200]
         if _too_many_attempts(conn, addr, username):
-            return render_template("login.html", title="Sign in", error=gettext("Too many failed sign-ins; wait 15 "
+            return render_template("login.html", title=N_("Sign in"), error=gettext("Too many failed sign-ins; wait 15 "
                                                                                 "minutes.")), 429
         row = accounts.password_of(conn, username)
         ok = _check_password(row, request.form.get("password", ""))
@@ -210,7 +210,7 @@ def login():
             _start_session(username, int(row["session_generation"]))
             return redirect(_safe_next(request.args.get("next")))
         error = gettext("Wrong user name or password.")
-    return render_template("login.html", title="Sign in", error=error), (401 if error else 200)
+    return render_template("login.html", title=N_("Sign in"), error=error), (401 if error else 200)
 
 
 @bp.route("/logout", methods=["POST"])
@@ -232,7 +232,7 @@ def setup():
     valid = (row is not None and hmac.compare_digest(row["value"], _sha(token))
              and utcnow() - parse_iso(row["updated_at"]) < SETUP_TOKEN_TTL)
     if not valid:
-        return render_template("setup_needed.html", title="Set up",
+        return render_template("setup_needed.html", title=N_("Set up"),
                                error=gettext("This setup link is not valid (used, expired or mistyped).")), 403
     error = None
     if request.method == "POST":
@@ -251,7 +251,7 @@ def setup():
             else:
                 _start_session(username, generation)
                 return redirect(url_for("pages.dashboard"))
-    return render_template("setup.html", title="Set up", token=token, error=error), (400 if error else 200)
+    return render_template("setup.html", title=N_("Set up"), token=token, error=error), (400 if error else 200)
 
 
 # ---------------------------------------------------------------- account: password and API tokens
@@ -261,7 +261,7 @@ def _account_page(**extra):
     conn = get_db()
     nonce = secrets.token_urlsafe(12)
     session["token_nonce"] = nonce
-    return render_template("account.html", title="Account", tokens=accounts.list_tokens(conn), nonce=nonce, **extra)
+    return render_template("account.html", title=N_("Account"), tokens=accounts.list_tokens(conn), nonce=nonce, **extra)
 
 
 @bp.route("/account")

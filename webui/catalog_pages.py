@@ -26,7 +26,7 @@ from catalogsync_ops.library.coverage import (
 from catalogsync_ops.library.drift import DriftKind, drift_counts, list_drift
 from webui.context import arg_int, get_db, library_dir
 from webui.format import coverage_bar, when
-from webui.i18n import gettext
+from webui.i18n import N_, gettext
 
 bp = Blueprint("catalog", __name__)
 PAGE_SIZE = 50
@@ -45,7 +45,7 @@ def playlists():
     counts = read_all_coverage(conn, [r["id"] for r in rows])
     unresolved = unresolved_of_page(conn, after_id=after, limit=PAGE_SIZE)
     partial = [r for r in rows if r["partial_reason"]]
-    return render_template("playlists.html", title="Playlists", pools=pools, playlists=rows, page_size=PAGE_SIZE,
+    return render_template("playlists.html", title=N_("Playlists"), pools=pools, playlists=rows, page_size=PAGE_SIZE,
                            unresolved=unresolved, partial=partial, counts=counts, total=counts.get(0),
                            playlist_rows=playlist_rows)
 
@@ -135,7 +135,7 @@ def songs():
     workers = current_workers(conn)
     query = request.args.get("q", "").strip()
     found = find_songs(conn, query, after_id=arg_int("after", 0), limit=PAGE_SIZE) if query else []
-    return render_template("songs.html", title="Songs and workers", workers=workers, query=query,
+    return render_template("songs.html", title=N_("Songs and workers"), workers=workers, query=query,
                            songs=[{**dict(r), "artists": ", ".join(json.loads(r["artists"] or "[]"))} for r in found],
                            page_size=PAGE_SIZE)
 
@@ -147,5 +147,5 @@ def logs():
     text = request.args.get("q", "").strip()
     rows = list_logs(get_db(), level=level if level in LEVELS else None, job_id=job, text=text or None,
                      before_id=arg_int("before"), limit=PAGE_SIZE)
-    return render_template("logs.html", title="Logs", rows=rows, levels=LEVELS, level=level, job=job, q=text,
+    return render_template("logs.html", title=N_("Logs"), rows=rows, levels=LEVELS, level=level, job=job, q=text,
                            page_size=PAGE_SIZE)

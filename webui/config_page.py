@@ -12,7 +12,7 @@ from catalogsync_ops.config.settings import MASK, SECRET_KEYS, SETTINGS
 from catalogsync_ops.engine.commands import CommandKind, submit_command
 from catalogsync_ops.errors import ConfigError, NotFound
 from webui.context import get_db
-from webui.i18n import gettext
+from webui.i18n import N_, gettext
 
 bp = Blueprint("config", __name__)
 
@@ -73,7 +73,7 @@ def config():
     groups = _groups(values, posted)
     # A posted text comes back as the person typed it; the file's own secrets stay masked.
     text = proposed if request.form.get("mode") == "text" else mask_text(current)
-    return render_template("config.html", title="Config", groups=groups, text=text, proposed=proposed,
+    return render_template("config.html", title=N_("Config"), groups=groups, text=text, proposed=proposed,
                            problems=problems, diff=diff, revisions=list_revisions(get_db(), limit=30),
                            env_path=env_path)
 

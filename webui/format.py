@@ -4,27 +4,33 @@ from __future__ import annotations
 
 import functools
 
-from flask import g
 from markupsafe import Markup, escape
 
 from catalogsync_ops.store.connection import parse_iso, utcnow
-from webui.i18n import current_language
+from webui import i18n
+from webui.i18n import Np_
 
-_UNITS = ((86400, "day", "天"), (3600, "h", "小时"), (60, "min", "分钟"), (1, "s", "秒"))
+# A time before now and one to come, for each unit (the catalogue gives each language its words
+# and plural forms).
+_UNITS = (
+    (86400, Np_("%(n)s day ago", "%(n)s days ago"), Np_("in %(n)s day", "in %(n)s days")),
+    (3600, Np_("%(n)s h ago", "%(n)s h ago"), Np_("in %(n)s h", "in %(n)s h")),
+    (60, Np_("%(n)s min ago", "%(n)s min ago"), Np_("in %(n)s min", "in %(n)s min")),
+    (1, Np_("%(n)s s ago", "%(n)s s ago"), Np_("in %(n)s s", "in %(n)s s")),
+)
 
 
-def relative(seconds: float, language: str) -> str:
+def relative(seconds: float, language: str | None = None) -> str:
     """'3 min ago' / '3 分钟前'; 'in 3 min' / '3 分钟后' for a time to come."""
+    lang = i18n.language(language)
     ahead, seconds = seconds < 0, abs(seconds)
     if seconds < 5:
-        return "刚刚" if language == "zh" else "just now"
-    for size, en, zh in _UNITS:
+        return lang.gettext("just now")
+    for size, past, future in _UNITS:
         if seconds >= size:
             n = int(seconds // size)
-            if language == "zh":
-                return f"{n} {zh}{'后' if ahead else '前'}"
-            unit = f"{en}s" if en == "day" and n != 1 else en
-            return f"in {n} {unit}" if ahead else f"{n} {unit} ago"
+            singular, plural = future if ahead else past
+            return lang.ngettext(singular, plural, n) % {"n": n}
     return ""
 
 
@@ -38,8 +44,7 @@ def when(value: str | None) -> Markup:
         return Markup(escape(value))
     seconds = (utcnow() - moment).total_seconds()
     exact = f"{value[:10]} {value[11:19]} UTC"
-    language = g.get("lang") or current_language()
-    shown = relative(seconds, language) if abs(seconds) < 7 * 86400 else value[:10]
+    shown = relative(seconds) if abs(seconds) < 7 * 86400 else value[:10]
     # Plain text, escaped (Markup.format runs a formatter per value: pages show hundreds of times).
     return Markup(f'<time datetime="{escape(value)}" title="{escape(exact)}">{escape(shown)}</time>')
 

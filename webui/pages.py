@@ -29,7 +29,7 @@ from catalogsync_ops.errors import ErrorClass, InvalidCommand, NotFound
 from catalogsync_ops.library.coverage import read_coverage
 from webui.charts import day_and_charts
 from webui.context import arg_int, env_settings, get_db, library_dir, safe_target
-from webui.i18n import gettext
+from webui.i18n import N_, gettext
 
 bp = Blueprint("pages", __name__)
 PAGE_SIZE = 50
@@ -58,7 +58,7 @@ def dashboard():
     sources = breakers.health(conn)
     attention = needs_attention(conn, library=library, runner=summary["runner"], sources=sources,
                                 disk_free_mb=int(settings["NOTIFY_DISK_FREE_MB"]) if settings else None)
-    return render_template("dashboard.html", title="Dashboard", summary=summary, failures=failures, disk=disk,
+    return render_template("dashboard.html", title=N_("Dashboard"), summary=summary, failures=failures, disk=disk,
                            day=day, charts=charts, library=read_coverage(conn),
                            sources=sources, attention=attention)
 
@@ -67,7 +67,7 @@ def dashboard():
 def jobs():
     conn = get_db()
     before = arg_int("before")
-    return render_template("jobs.html", title="Jobs", queued=queued_jobs(conn),
+    return render_template("jobs.html", title=N_("Jobs"), queued=queued_jobs(conn),
                            jobs=list_jobs(conn, limit=PAGE_SIZE,
                                           before_id=before), job_types=[t.value for t in JobType],
                            page_size=PAGE_SIZE)
