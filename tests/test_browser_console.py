@@ -255,35 +255,37 @@ def test_every_page_in_both_languages_light_and_dark_on_desktop_and_phone(consol
              timeout=30)
     pages = (*PAGES, (f"/commands/{refused}", "command-refused"))
     problems = []
-    for language in ("en", "zh"):
-        for scheme in ("light", "dark"):
-            for device, viewport in (("desktop", {"width": 1280, "height": 900}),
-                                     ("phone", {"width": 390, "height": 844})):
-                look = f"{language}-{scheme}-{device}"
-                folder = SHOTS / "gallery" / look
-                folder.mkdir(parents=True, exist_ok=True)
-                context = console.browser.new_context(locale="zh-CN" if language == "zh" else "en-US",
-                                                      color_scheme=scheme, viewport=viewport)
-                page = context.new_page()
-                errors = []
-                page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
-                sign_in(page, console.base)
-                for path, name in pages:
-                    answer = page.goto(console.base + path.format(failed_item=failed_item))
-                    if answer.status != 200:
-                        problems.append(f"{look} {path}: HTTP {answer.status}")
-                    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
-                    if device == "phone":
-                        overflow = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
-                        if overflow > 1:
-                            problems.append(f"{look} {path}: {overflow}px wider than the screen")
-                    if language == "zh":
-                        words = [w for w in page.locator("[data-state]").all_text_contents() if re.search(r"[a-z]{3,}",
-                                                                                                          w)]
-                        if words:
-                            problems.append(f"{look} {path}: English status words {words}")
-                context.close()
-                problems.extend(f"{look}: script error {e}" for e in errors)
+    screens = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+    locales = {"en": "en-US", "zh": "zh-CN", "zh-TW": "zh-TW"}
+    # Each look of both languages; the language made from the catalogue (zh-TW) on a phone.
+    looks = [(lang, scheme, device) for lang in ("en", "zh") for scheme in ("light", "dark") for device in screens]
+    for language, scheme, device in [*looks, ("zh-TW", "light", "phone")]:
+        viewport = screens[device]
+        look = f"{language}-{scheme}-{device}"
+        folder = SHOTS / "gallery" / look
+        folder.mkdir(parents=True, exist_ok=True)
+        context = console.browser.new_context(locale=locales[language], color_scheme=scheme,
+                                              viewport=viewport)
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+        sign_in(page, console.base)
+        for path, name in pages:
+            answer = page.goto(console.base + path.format(failed_item=failed_item))
+            if answer.status != 200:
+                problems.append(f"{look} {path}: HTTP {answer.status}")
+            page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+            if device == "phone":
+                overflow = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
+                if overflow > 1:
+                    problems.append(f"{look} {path}: {overflow}px wider than the screen")
+            if language.startswith("zh"):
+                words = [w for w in page.locator("[data-state]").all_text_contents() if re.search(r"[a-z]{3,}",
+                                                                                                  w)]
+                if words:
+                    problems.append(f"{look} {path}: English status words {words}")
+        context.close()
+        problems.extend(f"{look}: script error {e}" for e in errors)
     # Signed out: the sign-in page in both languages.
     for language in ("en", "zh"):
         context = console.browser.new_context(locale="zh-CN" if language == "zh" else "en-US",
