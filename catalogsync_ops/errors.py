@@ -106,7 +106,16 @@ class ErrorClass(StrEnum):
 
 
 class SourceError(Exception):
-    """A source could not do what was asked; `error_class` says why, the message how to fix it."""
+    """A source could not do what was asked; `error_class` says why, the message how to fix it.
+
+    A coded one (`coded()`) also carries its code and parameters (catalogsync_ops/messages.py):
+    the item and its attempt keep them, and the console words the error in the reader's
+    language; its English text is made from them. Text from outside (a platform's own message,
+    a library's exception) travels as a parameter, shown as written.
+    """
+
+    code: str | None = None
+    params: dict[str, Any] = {}  # noqa: RUF012 - replaced per instance by coded()
 
     def __init__(self, message: str, error_class: ErrorClass | str = ErrorClass.INTERNAL, *,
                  source: str | None = None, details: dict | None = None) -> None:
@@ -114,6 +123,21 @@ class SourceError(Exception):
         self.error_class = ErrorClass(error_class)
         self.source = source
         self.details = details  # what the attempt page shows beside the message (candidates, …)
+
+    @classmethod
+    def coded(cls, code: str, error_class: ErrorClass | str = ErrorClass.INTERNAL, *, source: str | None = None,
+              details: dict | None = None, **params: Any) -> SourceError:
+        from catalogsync_ops.messages import render
+
+        if source is not None:
+            params.setdefault("source", source)  # the error's source, and its message's {source}
+        error = cls(render(code, params), error_class, source=source, details=details)
+        error.code, error.params = code, params
+        return error
+
+    def as_param(self) -> dict[str, Any]:
+        """This error as another message's parameter: its code and values, or its text."""
+        return {"code": self.code, "params": self.params} if self.code else {"text": str(self)}
 
 
 class Deferred(Exception):

@@ -66,10 +66,49 @@ MESSAGES: dict[str, str] = {
     "drift_etag_differs": "ETag {uploaded} uploaded, {listed} listed",
     "drift_object_content_differs": "content differs from the uploaded SHA-256",
     "drift_orphan": "an audio file the catalog does not know",
+    # why a song could not be had (SourceError.coded): the item and its attempt keep the code
+    "source_said": "{source}: {error}",
+    "tried_sources": "{tried}",
+    "request_silent": "{what}: {url} did not answer ({reason})",
+    "request_answered": "{what}: {url} answered {http_status} {reason}",
+    "request_not_json": "{what}: {url} did not return JSON",
+    "what_song": "{source} song {id}",
+    "what_playlist": "{source} playlist {id}",
+    "what_search": "{source} search",
+    "download_silent": "download of {url} failed: {reason}",
+    "download_answered": "download of {url} answered {http_status} {reason}",
+    "download_size_differs": "{url} is {size} bytes but the source said {expected}",
+    "download_broke_off": "download of {url} broke off after {written} bytes: {reason}",
+    "download_ended_early": "download of {url} ended after {written} of {size} bytes; it will resume",
+    "disk_full_at": "the disk of {folder!r} is full",
+    "disk_space_low": "only {free_mib} MiB free in {folder!r}, {need_mib} MiB needed and MIN_FREE_DISK_MB={min_mib} "
+                      "must stay free; free some space or lower MIN_FREE_DISK_MB",
+    "wrong_range": "the server answered a Range request with the wrong range",
+    "no_file_at": "no file at {path!r}",
+    "audio_unreadable": "{name}: not a readable audio file ({reason})",
+    "audio_not_audio": "{name}: not an audio file (an error page or a truncated body?)",
+    "audio_empty": "{name}: audio of zero length",
+    "audio_preview": "{source} gave a {length} s clip of a {wanted} s song (a trial preview, not the song)",
+    "song_gone": "song {song_id} is no longer in the catalog",
+    "cannot_search_for": "{source} cannot search for songs from {platform}",
+    "found_nothing": "{source} found nothing for {song!r}",
+    "no_candidate": "no candidate on {source} is {song!r}; the closest, {closest!r}: {why}",
+    "scored_below": "scored {score} (needs {threshold})",
+    "no_source_can": "no source can download this song; set DOWNLOAD_SOURCES",
 }
 
 # Parameters that hold a code (a state, a kind): words, not ids, wherever they are shown.
 CODE_PARAMS = frozenset({"status", "to", "allowed", "subject"})
+
+
+def _is_message(value: Any) -> bool:
+    return isinstance(value, dict) and ("code" in value or "text" in value)
+
+
+def _nested(value: dict[str, Any], words, translate) -> str:
+    if value.get("code"):
+        return render(value["code"], value.get("params"), words=words, translate=translate)
+    return str(value.get("text", ""))
 
 
 def word(code: Any) -> Any:
@@ -80,8 +119,17 @@ def word(code: Any) -> Any:
 def render(code: str, params: dict[str, Any] | None = None, *, words=word, translate=lambda text: text) -> str:
     """The English text of a coded message. The console passes its own `words` (code parameters
     as words) and `translate` (the template and the words that join values) for the reader's
-    language; a translated template that does not fit its values falls back to English."""
+    language; a translated template that does not fit its values falls back to English.
+
+    A parameter may itself be a message, `{"code", "params"}` (or `{"text"}`, shown as written),
+    or a list of them (joined with "; "): a download's error names the request's error.
+    """
     params = dict(params or {})
+    for key, value in params.items():
+        if _is_message(value):
+            params[key] = _nested(value, words, translate)
+        elif isinstance(value, list) and value and all(_is_message(v) for v in value):
+            params[key] = translate("; ").join(_nested(v, words, translate) for v in value)
     for key in CODE_PARAMS & params.keys():
         value = params[key]
         if isinstance(value, (list, tuple)):

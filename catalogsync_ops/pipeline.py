@@ -99,16 +99,19 @@ class WorkContext:
                 # Not the platform's fault, nor the song's: the source waits until it is checked again.
                 until = breakers.mark_incompatible(self.conn, name, str(exc))
                 raise Deferred(f"{name} is incompatible: {exc}", until) from None
-            self._record(name, exc.error_class, str(exc), started)
+            self._record(name, exc.error_class, str(exc), started, exc)
             raise
         self._record(name, None, None, started)
         return result
 
-    def _record(self, name: str, error_class, error: str | None, started: float) -> None:
+    def _record(self, name: str, error_class, error: str | None, started: float,
+                exc: SourceError | None = None) -> None:
         take = getattr(self._sources.get(name), "take_services", None)
         if take is not None:
             breakers.record_services(self.conn, name, take())
+        coded = exc is not None and exc.code
         breakers.record(self.conn, name, error_class=error_class, error=error, latency_s=time.monotonic() - started,
+                        error_code=exc.code if coded else None, error_params=exc.params if coded else None,
                         threshold=int(self.settings.get("SOURCE_BREAKER_FAILURES", 5)),
                         cooldown_s=float(self.settings.get("SOURCE_BREAKER_COOLDOWN_SECONDS", 60)))
 
@@ -270,7 +273,7 @@ def download_song(ctx: WorkContext, song_id: int) -> Outcome:
     """Put one song in the library: adopt it, or fetch it from its platform or a fallback."""
     row = ctx.conn.execute("SELECT * FROM songs WHERE id = ?", (song_id,)).fetchone()
     if row is None:
-        raise SourceError(f"song {song_id} is no longer in the catalog", ErrorClass.NOT_FOUND)
+        raise SourceError.coded("song_gone", ErrorClass.NOT_FOUND, song_id=song_id)
     adopted = _adopt(ctx, song_id)
     if adopted is not None:
         return adopted
@@ -298,26 +301,30 @@ def download_song(ctx: WorkContext, song_id: int) -> Outcome:
         names = ", ".join(n for n, _ in closed)
         raise Deferred(f"waiting for {names} (down for now)", min(v.until for _, v in closed if v.until))
     if not failures:
-        raise SourceError("no source can download this song; set DOWNLOAD_SOURCES", ErrorClass.CONFIG)
-    summary = "; ".join(f"{n}: {e}" for n, e in failures)
+        raise SourceError.coded("no_source_can", ErrorClass.CONFIG)
+    # Each source's failure, in order: "demo: …; demo2: …" (coded, so worded in the reader's language).
+    summary = {"tried": [{"code": "source_said", "params": {"source": n, "error": e.as_param()}} for n, e in failures]}
     details = {"tried": [_tried(n, e) for n, e in failures]}
     # A transient failure wins: the automatic retry may succeed.
     transient = [(n, e) for n, e in failures if is_retryable(e.error_class)]
     if transient:
-        raise SourceError(summary, transient[0][1].error_class, source=transient[0][0], details=details)
+        raise SourceError.coded("tried_sources", transient[0][1].error_class, source=transient[0][0], details=details,
+                                **summary)
     # Nothing found anywhere is not_found; candidates that were all refused somewhere is no_match.
     classes = {e.error_class for _, e in failures}
     if classes <= {ErrorClass.NO_MATCH, ErrorClass.NOT_FOUND}:
         error_class = ErrorClass.NO_MATCH if ErrorClass.NO_MATCH in classes else ErrorClass.NOT_FOUND
         name = next(n for n, e in failures if e.error_class is error_class)
-        raise SourceError(summary, error_class, source=name, details=details)
+        raise SourceError.coded("tried_sources", error_class, source=name, details=details, **summary)
     name, exc = failures[0]
-    raise SourceError(summary, exc.error_class, source=name, details=details)
+    raise SourceError.coded("tried_sources", exc.error_class, source=name, details=details, **summary)
 
 
 def _tried(name: str, exc: SourceError) -> dict[str, Any]:
     """One source's failure as the attempt page lists it: its class and its best candidates."""
     entry: dict[str, Any] = {"source": name, "error_class": exc.error_class.value, "error": str(exc)[:500]}
+    if exc.code:
+        entry.update(error_code=exc.code, error_params=exc.params)  # worded in the reader's language
     entry.update(exc.details or {})
     return entry
 
@@ -335,18 +342,19 @@ def _download_from(ctx: WorkContext, song_id: int, song: Track, name: str) -> Ou
         target = song
     else:
         if not source.can_search:
-            raise SourceError(f"{name} cannot search for songs from {song.platform}", ErrorClass.UNSUPPORTED)
+            raise SourceError.coded("cannot_search_for", ErrorClass.UNSUPPORTED, source=name, platform=song.platform)
         candidates = source.search(song)
         match, scored = best_match(song, candidates)
         details["candidates"] = [_candidate(m) for m in scored[:5]]
         if not scored:
-            raise SourceError(f"{name} found nothing for {song.display!r}", ErrorClass.NOT_FOUND,
-                              details={"candidates": []})
+            raise SourceError.coded("found_nothing", ErrorClass.NOT_FOUND, details={"candidates": []}, source=name,
+                                    song=song.display)
         if match is None:
             best = scored[0]
-            why = best.refused or f"scored {best.score} (needs {THRESHOLD})"
-            raise SourceError(f"no candidate on {name} is {song.display!r}; the closest, {best.track.display!r}: {why}",
-                              ErrorClass.NO_MATCH, details={"candidates": details["candidates"]})
+            why = {"text": best.refused} if best.refused else {"code": "scored_below",
+                                                               "params": {"score": best.score, "threshold": THRESHOLD}}
+            raise SourceError.coded("no_candidate", ErrorClass.NO_MATCH, details={"candidates": details["candidates"]},
+                                    source=name, song=song.display, closest=best.track.display, why=why)
         target = match.track
         details.update(match={"title": match.track.display, "score": match.score, "reasons": list(match.reasons)})
     try:
@@ -388,8 +396,8 @@ def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name
         length = check_audio(part)
         wanted = song.duration_s or target.duration_s
         if looks_like_preview(length, wanted):
-            raise SourceError(f"{name} gave a {length:.0f} s clip of a {wanted:.0f} s song (a trial preview, not the "
-                              "song)", ErrorClass.PREVIEW, source=name)
+            raise SourceError.coded("audio_preview", ErrorClass.PREVIEW, source=name, length=f"{length:.0f}",
+                                    wanted=f"{wanted:.0f}")
         write_tags(part, song, cover=fetch_cover(ctx.session, song.cover_url, ctx.covers,
                                                   timeout=float(ctx.settings.get("HTTP_TIMEOUT_SECONDS", 30))))
     except SourceError:

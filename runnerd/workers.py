@@ -325,7 +325,7 @@ class Worker(threading.Thread):
             finish = lambda c: defer_item(c, claim, until=until, reason=reason)  # noqa: E731
         except SourceError as exc:
             finish = self._failure(claim, exc.error_class, str(exc), getattr(exc, "source", None),
-                                   is_retryable(exc.error_class), exc.details)
+                                   is_retryable(exc.error_class), exc.details, coded=exc)
         except Exception as exc:  # a bug in one item must not kill the worker
             if isinstance(exc, sqlite3.OperationalError) and is_disk_full(exc):
                 # The database cannot grow: not the item's fault. It waits, its attempt unspent.
@@ -357,16 +357,20 @@ class Worker(threading.Thread):
                                              details=details, bytes_done=bytes_done)
 
     def _failure(self, claim: Claim, error_class, message: str, source: str | None, retryable: bool,
-                 extra: dict | None = None):
+                 extra: dict | None = None, coded: SourceError | None = None):
         pool = self.pool
         policy = pool.retry_policy()
         details = {**(extra or {}), "error": message[:2000]}
         # Tied to the job and item (working_on): the job and item pages and /logs?job=N show it.
+        # A coded error is logged as itself: its line keeps the code (worded in the reader's language).
+        said = coded if coded is not None and coded.code and len(message) <= 500 else message[:500]
         log.warning("%s: attempt %s failed [%s]: %s", claim.display_text or claim.item_id, claim.attempt_no,
-                    getattr(error_class, "value", error_class), message[:500])
+                    getattr(error_class, "value", error_class), said)
+        code, params = (coded.code, coded.params) if coded is not None and coded.code else (None, None)
         return lambda c: mark_item_failed(c, claim.item_id, claim.attempt_no, error_class=error_class,  # noqa: E731
                                           error=message[:4000], source=source, retryable=retryable,
-                                          policy=policy, details=details, bytes_done=self.view.bytes_done)
+                                          policy=policy, details=details, bytes_done=self.view.bytes_done,
+                                          error_code=code, error_params=params)
 
 
 @dataclass

@@ -19,7 +19,8 @@ def test_every_message_is_translated_in_every_language_and_none_is_left_over():
     # log lines of the runner).
     for expected in ("Dashboard", "Send a test notification", "Job {job_id} queued", "completed with errors",
                      "Job %s: stage %s started with %d new items", "%(n)s failed song.",
-                     "Folder the downloaded, tagged songs are written to.", "the runner is already paused", "half-open"):
+                     "Folder the downloaded, tagged songs are written to.", "the runner is already paused",
+                     "half-open"):
         assert any(expected in i for i in ids), expected
     assert problems(template) == []
     assert set(languages()) >= {"en", "zh-Hans", "zh-Hant-TW"}

@@ -20,7 +20,7 @@ def test_a_runs_log_lines_show_in_chinese_with_their_codes_translated(home: Path
     client.get("/lang/zh")
     chinese = client.get("/logs?job=1").get_data(as_text=True)
     assert "任务 1：已完成（有错误）" in chinese and "Job 1: completed" not in chinese
-    assert re.search(r"：第 1 次尝试失败 \[未找到\]：demo: demo song", chinese)
+    assert re.search(r"：第 1 次尝试失败 \[未找到\]：demo：demo 歌曲 s\d+：http\S+ 返回 404", chinese)
     assert re.search(r"任务 1：阶段 下载 开始，新增 \d+ 个条目", chinese)
     assert "任务 1（完整流程）：已开始" in chinese
     job_page = client.get("/jobs/1").get_data(as_text=True)
@@ -65,3 +65,45 @@ def test_a_reason_is_made_from_its_code_in_each_language_and_an_old_one_stays_as
     # Refused before codes were kept: the text as it was written, in any language.
     old = {"reject_code": None, "reject_reason": "a reason from an earlier release"}
     assert reason_text(old, "zh") == reason_text(old, "en") == "a reason from an earlier release"
+
+
+def _visible(html: str) -> str:
+    from html import unescape
+
+    html = re.sub(r"<(script|style|template)\b.*?</\1>", " ", html, flags=re.S)
+    return unescape(re.sub(r"<[^>]+>", " ", html))
+
+
+@pytest.mark.slow
+def test_why_a_song_failed_reads_in_chinese_on_every_page_that_says_it(home: Path, demo_server, client, web):
+    """The runner keeps each failure's code and values: a Chinese page words it in Chinese; only
+    what came from outside (an address, the platform's own answer, a song's name) stays as it was."""
+    from catalogsync_ops.messages import MESSAGES
+
+    demo_server.set_faults(not_found=["s13"])  # one song the platform lists but cannot serve
+    run_demo_pipeline(home, demo_server)  # demo, then demo2: every failed song names both
+    _, conn = web
+    failed = conn.execute("SELECT id, display_text, last_error, last_error_code FROM job_items"
+                          " WHERE status = 'failed' ORDER BY id").fetchall()
+    assert failed and {r["last_error_code"] for r in failed} == {"tried_sources"}
+    attempts = conn.execute("SELECT error, error_code FROM item_attempts WHERE item_id = ?", (failed[0]["id"],))
+    assert all(a["error_code"] for a in attempts)
+    english = _visible(client.get("/jobs/1?status=failed").get_data(as_text=True))
+    assert failed[0]["last_error"][:60] in english  # English pages say it as the runner wrote it
+    # The words of every message a failure can be made of: none may show on a Chinese page.
+    ours = {w for template in MESSAGES.values() for w in re.findall(r"(?<![{\w])[a-z]{4,}(?![\w}])", template)}
+    outside = {w.lower() for r in failed for w in re.findall(r"[A-Za-z]{4,}", r["display_text"] or "")}
+    outside |= {"found", "demo", "error", "available", "this", "song", "platform"}  # the platform's own answer
+    client.get("/lang/zh")
+    for path in ("/jobs/1?status=failed", f"/items/{failed[0]['id']}", "/logs?job=1&level=WARNING", "/"):
+        text = _visible(client.get(path).get_data(as_text=True))
+        # Addresses, paths, the platform's JSON answer, names made of parts (download-worker-1).
+        text = re.sub(r"https?://\S+|\S*/\S*|\{[^}]*\}|\w+(?:-\w+)+", " ", text)
+        shown = sorted({w for w in re.findall(r"[a-z]{4,}", text)} & ours - outside)
+        assert not shown, f"{path}: English from the runner on a Chinese page: {shown}: " + " | ".join(
+            text[max(0, m.start() - 60):m.end() + 30] for w in shown for m in re.finditer(w, text))
+    page = _visible(client.get("/jobs/1?status=failed").get_data(as_text=True))
+    said = re.search(r"\[未找到 · demo2?\] ([^\n]+)", page)
+    # "demo：下载 http://…/s13.wav 时服务器返回 404 Not Found；demo2：demo2 没有找到 '…'"
+    assert said and all(part in said.group(1) for part in ("demo：下载 ", "时服务器返回 404", "；demo2：demo2 没有找到")), (
+        said.group(0) if said else page[-3000:])

@@ -166,7 +166,7 @@ def drift_word(kind: str) -> str:
 # Words that join values, translated like any other ("a, b" reads "a、b" in Chinese).
 LIST_SEPARATOR = ", "
 NOTHING_FINAL = "nothing (it is final)"
-EDGE_WORDS = (LIST_SEPARATOR, NOTHING_FINAL)
+EDGE_WORDS = (LIST_SEPARATOR, NOTHING_FINAL, "; ")
 
 
 def coded_text(code: str, params: Mapping[str, Any], lang: Language | None = None) -> str:

@@ -31,10 +31,16 @@ def log_text(row: Mapping[str, Any]) -> str:
         values = json.loads(row["params_json"]) if row["params_json"] else []
         if not isinstance(values, list):
             return message
-        shown = tuple(lang.gettext(i18n.code_word(v)) if i18n.is_code(v) else v for v in values)
+        shown = tuple(lang.gettext(i18n.code_word(v)) if i18n.is_code(v)
+                      else i18n.coded_text(v["code"], v.get("params") or {}, lang) if _is_coded(v)
+                      else v.get("text", "") if isinstance(v, dict) else v for v in values)
         return lang.gettext(code) % shown
     except (TypeError, ValueError):
         return message  # values that do not fit the template: the English line as written
+
+
+def _is_coded(value: Any) -> bool:
+    return isinstance(value, dict) and bool(value.get("code"))
 
 
 def reason_text(command: Mapping[str, Any] | None, language: str | None = None) -> str:
@@ -73,3 +79,24 @@ def drift_detail(row: Mapping[str, Any] | None) -> str:
     except ValueError:
         params = {}
     return coded_text(code, params)
+
+
+def error_text(row: Mapping[str, Any] | None, field: str = "last_error") -> str:
+    """Why an item or an attempt failed (`field`: "last_error" of an item, "error" of an attempt
+    or of a source it tried), in the page's language when the runner kept its code; else the
+    text as written (an unexpected exception, or a failure recorded before codes were kept)."""
+    if not row:
+        return ""
+    keys = row.keys() if hasattr(row, "keys") else ()
+    code = row[f"{field}_code"] if f"{field}_code" in keys else None
+    text = (row[field] if field in keys else None) or ""
+    if not code:
+        return text
+    if f"{field}_params" in keys:
+        params = row[f"{field}_params"] or {}
+    else:
+        try:
+            params = json.loads(row[f"{field}_params_json"] or "{}")
+        except (KeyError, ValueError):
+            params = {}
+    return coded_text(code, params if isinstance(params, dict) else {})

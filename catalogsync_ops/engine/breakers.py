@@ -73,8 +73,10 @@ def check(conn: Connection, source: str, *, now: datetime | None = None) -> Verd
 
 def record(conn: Connection, source: str, *, error_class: ErrorClass | str | None = None, error: str | None = None,
            latency_s: float = 0.0, threshold: int = 5, cooldown_s: float = 60.0,
-           now: datetime | None = None) -> str | None:
-    """Record one call's outcome (`error_class` None: it answered); returns 'opened', 'closed' or None."""
+           now: datetime | None = None, error_code: str | None = None,
+           error_params: dict | None = None) -> str | None:
+    """Record one call's outcome (`error_class` None: it answered); returns 'opened', 'closed' or None.
+    A coded error keeps its code and values beside the text (the console words it)."""
     now = now or utcnow()
     ts = iso(now)
     error_class = ErrorClass(error_class) if error_class else None
@@ -96,8 +98,11 @@ def record(conn: Connection, source: str, *, error_class: ErrorClass | str | Non
             (source, _hour(now), 1 if error_class else 0, json.dumps(by_class), int(latency_s * 1000)))
         row = conn.execute("SELECT * FROM source_health WHERE source = ?", (source,)).fetchone()
         if error_class is not None:
-            conn.execute("UPDATE source_health SET last_error = ?, last_error_class = ?, last_failure_at = ?,"
-                         " updated_at = ? WHERE source = ?", ((error or "")[:1000], error_class.value, ts, ts, source))
+            conn.execute("UPDATE source_health SET last_error = ?, last_error_class = ?, last_error_code = ?,"
+                         " last_error_params_json = ?, last_failure_at = ?, updated_at = ? WHERE source = ?",
+                         ((error or "")[:1000], error_class.value, error_code,
+                          json.dumps(error_params or {}, ensure_ascii=False, default=str) if error_code else None,
+                          ts, ts, source))
         if not outage:
             # It answered: the source is up, whatever the answer was.
             conn.execute("UPDATE source_health SET consecutive_failures = 0, last_success_at = ?, updated_at = ?"

@@ -151,20 +151,25 @@ def _end_attempt(
     bytes_done: int | None = None,
     next_attempt_at: str | None = None,
     message: str | None = None,
+    error_code: str | None = None,
+    error_params: dict[str, Any] | None = None,
 ) -> None:
     """Move a running item (owned through its attempt number) to `target` and close the attempt."""
     error_class = ErrorClass(error_class).value if error_class else None
+    params_json = json.dumps(error_params or {}, ensure_ascii=False, default=str) if error_code else None
     row = conn.execute(
         "UPDATE job_items SET status = ?, updated_at = ?, worker_id = NULL,"
         " finished_at = CASE WHEN ? = 'queued' THEN NULL ELSE ? END,"
         " next_attempt_at = COALESCE(?, next_attempt_at),"
         " last_error = CASE WHEN ? IS NULL THEN last_error ELSE ? END,"
         " last_error_class = CASE WHEN ? IS NULL THEN last_error_class ELSE ? END,"
+        " last_error_code = CASE WHEN ? IS NULL THEN last_error_code ELSE ? END,"
+        " last_error_params_json = CASE WHEN ? IS NULL THEN last_error_params_json ELSE ? END,"
         " last_source = COALESCE(?, last_source)"
         " WHERE id = ? AND status = 'running' AND attempts = ?"
         " RETURNING job_id, stage_id",
         (target.value, ts, target.value, ts, next_attempt_at, error, error, error_class, error_class,
-         source, item_id, attempt_no),
+         error, error_code, error, params_json, source, item_id, attempt_no),
     ).fetchone()
     if row is None:
         item = get_item(conn, item_id)
@@ -172,11 +177,12 @@ def _end_attempt(
             check_transition(item["status"], target, subject="item", subject_id=item_id)
         raise TransitionError.coded("item_owned_elsewhere", item_id=item_id, owner=item["attempts"], attempt=attempt_no)
     conn.execute(
-        "UPDATE item_attempts SET outcome = ?, error_class = ?, error = ?, source = COALESCE(?, source),"
+        "UPDATE item_attempts SET outcome = ?, error_class = ?, error = ?, error_code = ?, error_params_json = ?,"
+        " source = COALESCE(?, source),"
         " details_json = COALESCE(?, details_json), bytes_done = COALESCE(?, bytes_done), finished_at = ?,"
         " duration_ms = CAST(ROUND((julianday(?) - julianday(started_at)) * 86400000) AS INTEGER)"
         " WHERE item_id = ? AND attempt_no = ?",
-        (outcome.value, error_class, error, source,
+        (outcome.value, error_class, error, error_code, params_json, source,
          json.dumps(details, ensure_ascii=False) if details else None, bytes_done, ts, ts, item_id, attempt_no),
     )
     write_event(conn, event, now=ts, job_id=row["job_id"], stage_id=row["stage_id"], item_id=item_id,
@@ -245,8 +251,11 @@ def mark_item_failed(
     policy: RetryPolicy = RetryPolicy(),
     rng: random.Random | None = None,
     now: datetime | None = None,
+    error_code: str | None = None,
+    error_params: dict[str, Any] | None = None,
 ) -> ItemStatus:
-    """A failed attempt: back to queued after a backoff while attempts remain, else failed."""
+    """A failed attempt: back to queued after a backoff while attempts remain, else failed.
+    `error_code` and `error_params` (a coded SourceError's) are kept beside the text."""
     moment = now or utcnow()
     ts = iso(moment)
     with transaction(conn):
@@ -257,12 +266,12 @@ def mark_item_failed(
             _end_attempt(conn, item_id, attempt_no, I.QUEUED, AttemptOutcome.FAILED, ts,
                          event="item_retry_scheduled", error_class=error_class, error=error,
                          source=source, details=details, bytes_done=bytes_done, next_attempt_at=due,
-                         message=f"attempt {item['attempts']} of {item['max_attempts']} failed; "
-                                 f"retry in {delay:.0f}s")
+                         error_code=error_code, error_params=error_params,
+                         message=f"attempt {item['attempts']} of {item['max_attempts']} failed; retry in {delay:.0f}s")
             return I.QUEUED
         _end_attempt(conn, item_id, attempt_no, I.FAILED, AttemptOutcome.FAILED, ts,
                      event="item_failed", error_class=error_class, error=error, source=source,
-                     details=details, bytes_done=bytes_done)
+                     details=details, bytes_done=bytes_done, error_code=error_code, error_params=error_params)
         return I.FAILED
 
 

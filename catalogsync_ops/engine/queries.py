@@ -180,7 +180,8 @@ def status_summary(conn: Connection, now: datetime | None = None) -> dict[str, A
         "library_counted_at": (conn.execute("SELECT updated_at FROM coverage WHERE playlist_id = 0").fetchone()
                                or [None])[0],
         "sources_down": [dict(r) for r in conn.execute(
-            "SELECT source, state, open_until, consecutive_failures, last_error_class, last_error FROM source_health"
+            "SELECT source, state, open_until, consecutive_failures, last_error_class, last_error, last_error_code,"
+            " last_error_params_json FROM source_health"
             " WHERE state != 'closed' ORDER BY source")],
     }
 

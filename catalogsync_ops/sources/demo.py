@@ -42,20 +42,21 @@ class DemoSource(Source):
                               ErrorClass.UNSUPPORTED)
         base, playlist_id = found
         data = get_json(self.session, f"{base}/{self.name}/api/playlist/{playlist_id}", timeout=self.timeout,
-                        what=f"{self.name} playlist {playlist_id}")
+                        what={"code": "what_playlist", "params": {"source": self.name, "id": playlist_id}})
         return PlaylistInfo(self.name, url, playlist_id, data["title"],
                             [self._track(t, base) for t in data["tracks"]])
 
     def search(self, track: Track, *, limit: int = 10) -> list[Track]:
         query = " ".join([track.title, *track.artists])
         data = get_json(self.session, f"{self.base_url}/{self.name}/api/search", timeout=self.timeout,
-                        params={"q": query, "limit": limit}, what=f"{self.name} search")
+                        params={"q": query, "limit": limit},
+                        what={"code": "what_search", "params": {"source": self.name}})
         return [self._track(t, self.base_url) for t in data["results"]]
 
     def resolve(self, track: Track) -> Resolved:
         base = track.extra.get("api") or self.base_url
         data = get_json(self.session, f"{base}/{self.name}/api/song/{track.external_id}/url", timeout=self.timeout,
-                        what=f"{self.name} song {track.external_id}")
+                        what={"code": "what_song", "params": {"source": self.name, "id": track.external_id}})
         return Resolved(url=data["url"], ext=data["ext"], size=data.get("size"))
 
     def close(self) -> None:

@@ -106,11 +106,15 @@ def resolved_to_wire(resolved: Resolved) -> dict[str, Any]:
 
 
 def error_to_wire(exc: SourceError) -> dict[str, Any]:
-    return {"class": exc.error_class.value, "message": str(exc), "source": exc.source, "details": exc.details}
+    return {"class": exc.error_class.value, "message": str(exc), "source": exc.source, "details": exc.details,
+            "code": exc.code, "params": exc.params if exc.code else None}
 
 
 def error_from_wire(data: dict[str, Any]) -> SourceError:
-    return SourceError(data["message"], data["class"], source=data.get("source"), details=data.get("details"))
+    error = SourceError(data["message"], data["class"], source=data.get("source"), details=data.get("details"))
+    if data.get("code"):
+        error.code, error.params = data["code"], dict(data.get("params") or {})
+    return error
 
 
 # ---------------------------------------------------------------- the runner's side

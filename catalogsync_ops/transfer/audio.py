@@ -14,13 +14,13 @@ def check_audio(path: Path) -> float:
     try:
         audio = mutagen.File(path)
     except Exception as exc:  # mutagen raises many types for broken files
-        raise SourceError(f"{Path(path).name}: not a readable audio file ({exc})", ErrorClass.INVALID_AUDIO) from None
+        raise SourceError.coded("audio_unreadable", ErrorClass.INVALID_AUDIO, name=Path(path).name,
+                                reason=str(exc)) from None
     if audio is None or getattr(audio, "info", None) is None:
-        raise SourceError(f"{Path(path).name}: not an audio file (an error page or a truncated body?)",
-                          ErrorClass.INVALID_AUDIO)
+        raise SourceError.coded("audio_not_audio", ErrorClass.INVALID_AUDIO, name=Path(path).name)
     length = float(getattr(audio.info, "length", 0) or 0)
     if length <= 0:
-        raise SourceError(f"{Path(path).name}: audio of zero length", ErrorClass.INVALID_AUDIO)
+        raise SourceError.coded("audio_empty", ErrorClass.INVALID_AUDIO, name=Path(path).name)
     return length
 
 

@@ -121,10 +121,8 @@ def check_free_space(folder: Path, need_bytes: int, min_free_bytes: int) -> None
     """Fail as disk_full when writing `need_bytes` would leave less than `min_free_bytes`."""
     free = shutil.disk_usage(folder).free
     if free - need_bytes < min_free_bytes:
-        raise SourceError(
-            f"only {free // 2**20} MiB free in {str(folder)!r}, {need_bytes // 2**20} MiB needed and "
-            f"MIN_FREE_DISK_MB={min_free_bytes // 2**20} must stay free; free some space or lower MIN_FREE_DISK_MB",
-            ErrorClass.DISK_FULL)
+        raise SourceError.coded("disk_space_low", ErrorClass.DISK_FULL, free_mib=free // 2**20, folder=str(folder),
+                                need_mib=need_bytes // 2**20, min_mib=min_free_bytes // 2**20)
 
 
 class _Throttle:
@@ -187,7 +185,7 @@ def fetch(
     try:
         response = session.get(url, headers=request_headers, stream=True, timeout=timeout)
     except requests.RequestException as exc:
-        raise SourceError(f"download of {url} failed: {exc}", error_class_for_exception(exc)) from None
+        raise SourceError.coded("download_silent", error_class_for_exception(exc), url=url, reason=str(exc)) from None
     with response:
         if response.status_code == 416 and have:
             # The part is as long as (or longer than) the file: start over rather than guess.
@@ -197,14 +195,14 @@ def fetch(
                          progress=progress, min_free_bytes=min_free_bytes, timeout=timeout, chunk_size=chunk_size,
                          hash_body=hash_body)
         if response.status_code >= 400:
-            raise SourceError(f"download of {url} answered {response.status_code} {response.reason}",
-                              error_class_for_status(response.status_code))
+            raise SourceError.coded("download_answered", error_class_for_status(response.status_code), url=url,
+                                    http_status=response.status_code, reason=response.reason)
         start, total = _range_of(response, have)
         restarted = bool(have) and start == 0
         if expected_size is not None and total is not None and total != expected_size:
             _drop_part(part)
-            raise SourceError(f"{url} is {total} bytes but the source said {expected_size}",
-                              ErrorClass.CHECKSUM_MISMATCH)
+            raise SourceError.coded("download_size_differs", ErrorClass.CHECKSUM_MISMATCH, url=url, size=total,
+                                    expected=expected_size)
         if total is not None:
             check_free_space(part.parent, total - start, min_free_bytes)
         digest = hashlib.sha256() if hash_body else None
@@ -237,17 +235,16 @@ def fetch(
         except requests.RequestException as exc:
             # (Before OSError: requests' exceptions are OSErrors.) The partial file stays: the
             # next attempt resumes it.
-            raise SourceError(f"download of {url} broke off after {written} bytes: {exc}",
-                              error_class_for_exception(exc)) from None
+            raise SourceError.coded("download_broke_off", error_class_for_exception(exc), url=url, written=written,
+                                    reason=str(exc)) from None
         except OSError as exc:
             if exc.errno in DISK_FULL_ERRNOS:
                 _drop_part(part)
-                raise SourceError(f"the disk of {str(part.parent)!r} is full", ErrorClass.DISK_FULL) from None
+                raise SourceError.coded("disk_full_at", ErrorClass.DISK_FULL, folder=str(part.parent)) from None
             raise
         throttle(written, total, force=True)
     if total is not None and written != total:
-        raise SourceError(f"download of {url} ended after {written} of {total} bytes; it will resume",
-                          ErrorClass.CONNECTION)
+        raise SourceError.coded("download_ended_early", ErrorClass.CONNECTION, url=url, written=written, size=total)
     return FetchResult(written, digest.hexdigest() if digest is not None else None, start, restarted)
 
 
@@ -296,7 +293,7 @@ def _range_of(response: requests.Response, have: int) -> tuple[int, int | None]:
         m = re.match(r"bytes (\d+)-(\d+)/(\d+|\*)", response.headers.get("Content-Range", ""))
         if m and int(m.group(1)) == have:
             return have, int(m.group(3)) if m.group(3) != "*" else None
-        raise SourceError("the server answered a Range request with the wrong range", ErrorClass.HTTP_5XX)
+        raise SourceError.coded("wrong_range", ErrorClass.HTTP_5XX)
     # 200: the whole file (the server ignored Range, or the file changed): start over.
     return 0, int(length) if length is not None else None
 
@@ -306,7 +303,7 @@ def _copy_local(source: Path, part: Path, cancel: CancelToken, progress: Progres
     try:
         total = source.stat().st_size
     except FileNotFoundError:
-        raise SourceError(f"no file at {str(source)!r}", ErrorClass.NOT_FOUND) from None
+        raise SourceError.coded("no_file_at", ErrorClass.NOT_FOUND, path=str(source)) from None
     check_free_space(part.parent, total, min_free_bytes)
     digest = hashlib.sha256() if hash_body else None
     throttle = _Throttle(progress)

@@ -46,18 +46,21 @@ def error_class_for_exception(exc: BaseException) -> ErrorClass:
 
 
 def get_json(session: requests.Session, url: str, *, timeout: float, params: dict | None = None,
-             what: str = "request") -> Any:
-    """GET a JSON document; raise SourceError with the right class and a readable message."""
+             what: str | dict[str, Any] = "request") -> Any:
+    """GET a JSON document; raise a coded SourceError with the right class. `what` names the
+    request: a message (`{"code", "params"}`, worded in the reader's language) or text."""
+    named = what if isinstance(what, dict) else {"text": what}
     try:
         response = session.get(url, params=params, timeout=timeout)
     except requests.RequestException as exc:
-        raise SourceError(f"{what}: {url} did not answer ({exc.__class__.__name__}: {exc})",
-                          error_class_for_exception(exc)) from None
+        raise SourceError.coded("request_silent", error_class_for_exception(exc), what=named, url=url,
+                                reason=f"{exc.__class__.__name__}: {exc}") from None
     if response.status_code >= 400:
         detail = response.text[:200].strip()
-        raise SourceError(f"{what}: {url} answered {response.status_code} {response.reason}"
-                          + (f": {detail}" if detail else ""), error_class_for_status(response.status_code))
+        raise SourceError.coded("request_answered", error_class_for_status(response.status_code), what=named, url=url,
+                                http_status=response.status_code,
+                                reason=f"{response.reason}: {detail}" if detail else response.reason)
     try:
         return response.json()
     except ValueError:
-        raise SourceError(f"{what}: {url} did not return JSON", ErrorClass.HTTP_5XX) from None
+        raise SourceError.coded("request_not_json", ErrorClass.HTTP_5XX, what=named, url=url) from None
