@@ -37,6 +37,15 @@ def narrow_checks(conn: sqlite3.Connection, widened) -> None:
     conn.execute("PRAGMA writable_schema = OFF")
 
 
+def undo_v11(conn: sqlite3.Connection) -> None:
+    """Back to schema v10 (inside a transaction): failures kept as text only."""
+    for table, columns in (("job_items", ("last_error_code", "last_error_params_json")),
+                           ("item_attempts", ("error_code", "error_params_json")),
+                           ("source_health", ("last_error_code", "last_error_params_json"))):
+        for column in columns:
+            conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+
+
 def undo_v10(conn: sqlite3.Connection) -> None:
     """Back to schema v9 (inside a transaction): the kinds listed again, as v1, v5 and v8 wrote them."""
     for column in ("reject_code", "reject_params_json"):
@@ -121,6 +130,7 @@ def make_old_database_with_data(home: Path, demo_server, version: int) -> Path:
         conn.execute("INSERT INTO drift (kind, place, path, first_seen_at, last_seen_at)"
                      " VALUES ('orphan', 'library', 'stray.mp3', 't', 't')")
         # Back to that schema: undo what later versions added, as it never had it.
+        undo_v11(conn)
         undo_v10(conn)
         undo_v9(conn)
         if version <= 7:
@@ -176,6 +186,11 @@ def test_an_upgrade_keeps_every_row_and_takes_a_backup_first(home: Path, demo_se
                      "item_attempts)")
     assert conn.execute("SELECT stage_type FROM job_stages WHERE job_id = ?", (verify_job,)).fetchone()[0] == "verify"
     # v6: the token made before has every right, as it had; the user's sessions start a generation.
+    # v11: a failure's code and values can be kept; the rows from before have none (their text stays).
+    assert conn.execute("SELECT COUNT(*) FROM job_items WHERE last_error_code IS NOT NULL").fetchone()[0] == 0
+    with transaction(conn):
+        conn.execute("UPDATE item_attempts SET error_code = 'no_source_can', error_params_json = '{}'"
+                     " WHERE id = (SELECT MIN(id) FROM item_attempts)")
     assert conn.execute("SELECT scope FROM api_tokens").fetchone()[0] == "admin"
     assert conn.execute("SELECT session_generation FROM web_users").fetchone()[0] == 0
     conn.close()

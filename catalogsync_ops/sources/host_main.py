@@ -18,7 +18,7 @@ import time
 from typing import Any, TextIO
 
 from catalogsync_ops.errors import ErrorClass, SourceError
-from catalogsync_ops.sources.host import (
+from catalogsync_ops.sources.host_wire import (
     error_to_wire,
     playlist_to_wire,
     resolved_to_wire,
