@@ -95,6 +95,20 @@ MESSAGES: dict[str, str] = {
     "no_candidate": "no candidate on {source} is {song!r}; the closest, {closest!r}: {why}",
     "scored_below": "scored {score} (needs {threshold})",
     "no_source_can": "no source can download this song; set DOWNLOAD_SOURCES",
+    # why a candidate scored as it did, or was refused (library/matching.py)
+    "match_title": "title {score}",
+    "match_title_far": "title: {candidate!r} vs {wanted!r} ({score})",
+    "match_version_extra": "version: {label} not asked for",
+    "match_version_missing": "version: {label} missing",
+    "match_artists": "artists {score}",
+    "match_artists_differ": "artists: {candidate} vs {wanted}",
+    "match_artists_unknown": "artists unknown",
+    "match_guests": "credits {n} guest(s) not asked for",
+    "match_album_same": "album same",
+    "match_album_differs": "album differs ({album})",
+    "match_duration": "duration {candidate} s vs {wanted} s",
+    "match_clip": "{said} (a clip or preview)",
+    "match_other_cut": "{said} (another cut)",
 }
 
 # Parameters that hold a code (a state, a kind): words, not ids, wherever they are shown.
@@ -145,3 +159,24 @@ def render(code: str, params: dict[str, Any] | None = None, *, words=word, trans
         except (KeyError, IndexError, ValueError):
             continue
     return f"{code} {params}" if params else code
+
+
+class Said(str):
+    """A coded message that reads as its English text wherever a string goes (a log, the CLI, a
+    test); `as_param()` gives its code and values, for the console to word it."""
+
+    code: str
+    params: dict[str, Any]
+
+    def __new__(cls, code: str, **params: Any) -> Said:
+        said = super().__new__(cls, render(code, params))
+        said.code, said.params = code, params
+        return said
+
+    def as_param(self) -> dict[str, Any]:
+        return {"code": self.code, "params": self.params}
+
+
+def as_param(value: Any) -> Any:
+    """A `Said` as its code and values; anything else as it is."""
+    return value.as_param() if isinstance(value, Said) else value

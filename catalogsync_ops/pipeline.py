@@ -29,6 +29,7 @@ from catalogsync_ops.library.layout import render_layout, resolve_collision, set
 from catalogsync_ops.library.matching import THRESHOLD, best_match
 from catalogsync_ops.library.pools import pool_files, pool_name, read_pool
 from catalogsync_ops.library.tagging import write_tags
+from catalogsync_ops.messages import as_param
 from catalogsync_ops.sources import build_source
 from catalogsync_ops.sources.base import Resolved, Source, Track
 from catalogsync_ops.store.connection import Connection, iso
@@ -331,8 +332,10 @@ def _tried(name: str, exc: SourceError) -> dict[str, Any]:
 
 def _candidate(match) -> dict[str, Any]:
     track = match.track
+    # The English text, and the codes the console words in the reader's language.
     return {"title": track.display, "album": track.album, "duration_s": track.duration_s, "score": match.score,
-            "refused": match.refused, "reasons": list(match.reasons)}
+            "refused": match.refused, "reasons": list(match.reasons),
+            "refused_code": as_param(match.refused), "reason_codes": [as_param(r) for r in match.reasons]}
 
 
 def _download_from(ctx: WorkContext, song_id: int, song: Track, name: str) -> Outcome:
@@ -351,7 +354,7 @@ def _download_from(ctx: WorkContext, song_id: int, song: Track, name: str) -> Ou
                                     song=song.display)
         if match is None:
             best = scored[0]
-            why = {"text": best.refused} if best.refused else {"code": "scored_below",
+            why = as_param(best.refused) if best.refused else {"code": "scored_below",
                                                                "params": {"score": best.score, "threshold": THRESHOLD}}
             raise SourceError.coded("no_candidate", ErrorClass.NO_MATCH, details={"candidates": details["candidates"]},
                                     source=name, song=song.display, closest=best.track.display, why=why)

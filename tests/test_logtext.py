@@ -80,7 +80,8 @@ def test_why_a_song_failed_reads_in_chinese_on_every_page_that_says_it(home: Pat
     what came from outside (an address, the platform's own answer, a song's name) stays as it was."""
     from catalogsync_ops.messages import MESSAGES
 
-    demo_server.set_faults(not_found=["s13"])  # one song the platform lists but cannot serve
+    # Songs the platform lists but cannot serve; demo2 offers 晴天 (s01) only as a live version.
+    demo_server.set_faults(not_found=["s13", "s01"])
     run_demo_pipeline(home, demo_server)  # demo, then demo2: every failed song names both
     _, conn = web
     failed = conn.execute("SELECT id, display_text, last_error, last_error_code FROM job_items"
@@ -95,7 +96,8 @@ def test_why_a_song_failed_reads_in_chinese_on_every_page_that_says_it(home: Pat
     outside = {w.lower() for r in failed for w in re.findall(r"[A-Za-z]{4,}", r["display_text"] or "")}
     outside |= {"found", "demo", "error", "available", "this", "song", "platform"}  # the platform's own answer
     client.get("/lang/zh")
-    for path in ("/jobs/1?status=failed", f"/items/{failed[0]['id']}", "/logs?job=1&level=WARNING", "/"):
+    pages = ["/jobs/1?status=failed", "/logs?job=1&level=WARNING", "/", *(f"/items/{r['id']}" for r in failed)]
+    for path in pages:
         text = _visible(client.get(path).get_data(as_text=True))
         # Addresses, paths, the platform's JSON answer, names made of parts (download-worker-1).
         text = re.sub(r"https?://\S+|\S*/\S*|\{[^}]*\}|\w+(?:-\w+)+", " ", text)
@@ -103,6 +105,9 @@ def test_why_a_song_failed_reads_in_chinese_on_every_page_that_says_it(home: Pat
         assert not shown, f"{path}: English from the runner on a Chinese page: {shown}: " + " | ".join(
             text[max(0, m.start() - 60):m.end() + 30] for w in shown for m in re.finditer(w, text))
     page = _visible(client.get("/jobs/1?status=failed").get_data(as_text=True))
+    sunny = next(r["id"] for r in failed if "晴天" in (r["display_text"] or ""))
+    refused = _visible(client.get(f"/items/{sunny}").get_data(as_text=True))
+    assert re.search(r"已拒绝:\s+版本：Live 不是要求的版本\s+标题 1.00 · 歌手 1.00 · 专辑不同", refused), refused[-2000:]
     said = re.search(r"\[未找到 · demo2?\] ([^\n]+)", page)
     # "demo：下载 http://…/s13.wav 时服务器返回 404 Not Found；demo2：demo2 没有找到 '…'"
     assert said and all(part in said.group(1) for part in ("demo：下载 ", "时服务器返回 404", "；demo2：demo2 没有找到")), (

@@ -15,7 +15,7 @@ from webui import api, auth, catalog_pages, config_page, events, i18n, ops, page
 from webui.context import IdConverter, ThreadConnections, close_db
 from webui.errors import register_error_handlers
 from webui.format import coverage_bar, when
-from webui.logtext import drift_detail, error_text, log_text, reason_text
+from webui.logtext import drift_detail, error_text, log_text, reason_text, said_text
 
 
 def _secret_key(db_path: Path) -> str:
@@ -75,6 +75,7 @@ def create_app(config: dict[str, Any]) -> Flask:
     app.jinja_env.filters["logline"] = log_text
     app.jinja_env.filters["reason"] = reason_text
     app.jinja_env.filters["errortext"] = error_text
+    app.jinja_env.filters["said"] = said_text
     register_error_handlers(app)
     return app
 

@@ -100,3 +100,12 @@ def error_text(row: Mapping[str, Any] | None, field: str = "last_error") -> str:
         except (KeyError, ValueError):
             params = {}
     return coded_text(code, params if isinstance(params, dict) else {})
+
+
+def said_text(value: Any) -> str:
+    """A message kept as its code and values (`{"code", "params"}`), or as text, in the page's language."""
+    if _is_coded(value):
+        return coded_text(value["code"], value.get("params") or {})
+    if isinstance(value, dict):
+        return str(value.get("text", ""))
+    return "" if value is None else str(value)

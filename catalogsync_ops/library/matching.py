@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from functools import lru_cache
 
+from catalogsync_ops.messages import Said
 from catalogsync_ops.sources.base import Track
 
 log = logging.getLogger("catalogsync_ops.matching")
@@ -347,48 +348,49 @@ def score(wanted: Track, candidate: Track) -> Match:
     reasons: list[str] = []
     refusals: list[str] = []
     title = max(_title_alike(a, b) for a in want.forms for b in cand.forms)
-    reasons.append(f"title {title:.2f}")
+    reasons.append(Said("match_title", score=f"{title:.2f}"))
     if title < MIN_TITLE:
-        refusals.append(f"title: {candidate.title!r} vs {wanted.title!r} ({title:.2f})")
+        refusals.append(Said("match_title_far", candidate=candidate.title, wanted=wanted.title, score=f"{title:.2f}"))
     want_versions = {**album_versions(wanted.album), **want.versions}
     cand_versions = {**album_versions(candidate.album), **cand.versions}
     for label in sorted(set(cand_versions) - set(want_versions)):
-        refusals.append(f"version: {cand_versions[label]} not asked for")
+        refusals.append(Said("match_version_extra", label=cand_versions[label]))
     for label in sorted(set(want_versions) - set(cand_versions)):
-        refusals.append(f"version: {want_versions[label]} missing")
+        refusals.append(Said("match_version_missing", label=want_versions[label]))
 
     want_artists = artist_names(wanted.artists) + [n for n in artist_names(list(want.guests))]
     cand_artists = artist_names(candidate.artists) + artist_names(list(cand.guests))
     if want_artists and cand_artists:
         found = sum(1 for w in want_artists if any(_same_artist(w, c) for c in cand_artists))
         artist = found / len(want_artists)
-        reasons.append(f"artists {artist:.2f}")
+        reasons.append(Said("match_artists", score=f"{artist:.2f}"))
         if not found:
-            refusals.append(f"artists: {_list(candidate.artists)} vs {_list(wanted.artists)}")
+            refusals.append(Said("match_artists_differ", candidate=_list(candidate.artists),
+                                 wanted=_list(wanted.artists)))
     else:
         artist = 0.5
-        reasons.append("artists unknown")
+        reasons.append(Said("match_artists_unknown"))
     guests = [g for g in artist_names(list(cand.guests)) if not any(_same_artist(g, w) for w in want_artists)]
     if guests:
-        reasons.append(f"credits {len(guests)} guest(s) not asked for")
+        reasons.append(Said("match_guests", n=len(guests)))
 
     album_same = 0.5
     if wanted.album and candidate.album:
         a, b = parse_title(wanted.album).forms[0], parse_title(candidate.album).forms[0]
         album_same = 1.0 if _same_name(a, b) else 0.0
-        reasons.append("album same" if album_same else f"album differs ({candidate.album})")
+        reasons.append(Said("match_album_same") if album_same else Said("match_album_differs", album=candidate.album))
 
     gap = None
     closeness = 0.5
     if wanted.duration_s and candidate.duration_s:
         w, c = float(wanted.duration_s), float(candidate.duration_s)
         gap = abs(w - c)
-        said = f"duration {c:.0f} s vs {w:.0f} s"
+        said = Said("match_duration", candidate=f"{c:.0f}", wanted=f"{w:.0f}")
         reasons.append(said)
         if c < CLIP_SHARE * w:
-            refusals.append(f"{said} (a clip or preview)")
+            refusals.append(Said("match_clip", said=said.as_param()))
         elif gap > DURATION_FAR_S and gap > DURATION_FAR_SHARE * w:
-            refusals.append(f"{said} (another cut)")
+            refusals.append(Said("match_other_cut", said=said.as_param()))
         closeness = 1.0 if gap <= DURATION_SAME_S else max(0.0, 1 - (gap - DURATION_SAME_S) / DURATION_FAR_S)
 
     total = (TITLE_WEIGHT * title + ARTIST_WEIGHT * artist + ALBUM_WEIGHT * album_same
