@@ -107,8 +107,10 @@ def test_why_a_song_failed_reads_in_chinese_on_every_page_that_says_it(home: Pat
     page = _visible(client.get("/jobs/1?status=failed").get_data(as_text=True))
     sunny = next(r["id"] for r in failed if "晴天" in (r["display_text"] or ""))
     refused = _visible(client.get(f"/items/{sunny}").get_data(as_text=True))
-    assert re.search(r"已拒绝:\s+版本：Live 不是要求的版本\s+标题 1.00 · 歌手 1.00 · 专辑不同", refused), refused[-2000:]
+    assert re.search(r"已拒绝:\s+版本：Live 不是要求的版本\s+标题 1.00 · 歌手 1.00 · 专辑不同", refused), (
+        refused[-2000:])
     said = re.search(r"\[未找到 · demo2?\] ([^\n]+)", page)
     # "demo：下载 http://…/s13.wav 时服务器返回 404 Not Found；demo2：demo2 没有找到 '…'"
-    assert said and all(part in said.group(1) for part in ("demo：下载 ", "时服务器返回 404", "；demo2：demo2 没有找到")), (
+    parts = ("demo：下载 ", "时服务器返回 404", "；demo2：demo2 没有找到")
+    assert said and all(part in said.group(1) for part in parts), (
         said.group(0) if said else page[-3000:])

@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from catalogsync_ops.errors import ErrorClass, SourceError
+from catalogsync_ops.messages import Said, as_param
 from catalogsync_ops.sources.base import PlaylistInfo, Resolved, Source, Track
 from catalogsync_ops.sources.host_wire import error_from_wire, playlist_from_wire, track_from_wire, track_to_wire
 from catalogsync_ops.sources.platforms import platform_for_url
@@ -282,23 +283,22 @@ class SourceHost:
                              "method": method, "args": args})
         if not sent:
             process.forget(pending)
-            raise SourceError(f"{source.name}: the source host is gone; the next try starts it again",
-                              ErrorClass.INTERRUPTED, source=source.name)
+            raise SourceError.coded("host_gone", ErrorClass.INTERRUPTED, source=source.name)
         while not pending.done.wait(0.2):
             if time.monotonic() > pending.deadline:
                 waited = time.monotonic() - pending.deadline + timeout + GRACE_S
                 self._stalled(process, f"a {source.name} call ({what}) said nothing for {waited:.0f} s")
                 pending.done.wait(10)
-                raise SourceError(f"{source.name}: {what}: musicdl went {waited:.0f} s without a word "
-                                  f"(HTTP_TIMEOUT_SECONDS is {timeout:g}); its process was stopped and the next "
-                                  "call starts a new one", ErrorClass.TIMEOUT, source=source.name)
+                raise SourceError.coded("host_silent", ErrorClass.TIMEOUT, source=source.name, what=_named(what),
+                                        waited=f"{waited:.0f}", timeout=f"{timeout:g}")
         answer = pending.answer or {}
         source.add_services(answer.get("services") or {})
         self._after(process)
         if "error" in answer:
             error = error_from_wire(answer["error"])
             if error.source is None and error.error_class is ErrorClass.INTERRUPTED:
-                error = SourceError(f"{source.name}: {what}: {error}", ErrorClass.INTERRUPTED, source=source.name)
+                error = SourceError.coded("host_interrupted", ErrorClass.INTERRUPTED, source=source.name,
+                                          what=_named(what), error=error.as_param())
             raise error
         return answer.get("ok")
 
@@ -395,10 +395,11 @@ class HostedSource(Source):
         return taken
 
     def parse_playlist(self, url: str) -> PlaylistInfo:
-        return playlist_from_wire(self._call("parse_playlist", [url], "reading the playlist"))
+        return playlist_from_wire(self._call("parse_playlist", [url], Said("what_reading_playlist")))
 
     def search(self, track: Track, *, limit: int = 10) -> list[Track]:
-        return [track_from_wire(t) for t in self._call("search", [track_to_wire(track), limit], "searching")]
+        found = self._call("search", [track_to_wire(track), limit], Said("what_searching", keyword=track.title))
+        return [track_from_wire(t) for t in found]
 
     def resolve(self, track: Track) -> Resolved:
         ahead = self._ahead.pop(_track_key(track), None)
@@ -407,7 +408,7 @@ class HostedSource(Source):
                 return ahead[1].result()  # bounded: the call has its deadline in the host
             except SourceError:
                 pass  # looked up again now, by this call: its failure is the one the song records
-        data = self._call("resolve", [track_to_wire(track)], "looking up the link")
+        data = self._call("resolve", [track_to_wire(track)], Said("what_looking_up", song=track.display))
         return Resolved(url=data["url"], ext=data["ext"], headers=dict(data.get("headers") or {}),
                         size=data.get("size"), service=data.get("service"))
 
@@ -445,6 +446,11 @@ class HostedSource(Source):
         if self._twin is not None:
             self._twin.close()
         self.host.close_source(self)
+
+
+def _named(what: str) -> dict[str, Any]:
+    """What a call was doing, as a message parameter."""
+    return as_param(what) if isinstance(what, Said) else {"text": what}
 
 
 def _track_key(track: Track) -> tuple[str, str]:

@@ -34,6 +34,7 @@ from typing import Any
 import requests
 
 from catalogsync_ops.errors import ErrorClass, SourceError
+from catalogsync_ops.messages import Said, as_param
 from catalogsync_ops.sources.musicdl_guard import Call, _reason
 from catalogsync_ops.transfer.http import error_class_for_status
 
@@ -334,32 +335,34 @@ class CallLog:
 
 
 def classify(platform: str, what: str, exc: BaseException | None, call: Call) -> SourceError:
-    """The error for a musicdl call that raised `exc` (or, with `exc` None, hid its failures)."""
+    """The error for a musicdl call that raised `exc` (or, with `exc` None, hid its failures).
+    `what` says what was asked (a `Said`, worded in the reader's language, or text)."""
+    named = as_param(what) if isinstance(what, Said) else {"text": str(what)}
+
+    def coded(code: str, error_class: ErrorClass, **params: Any) -> SourceError:
+        return SourceError.coded(code, error_class, source=platform, what=named, **params)
+
     if isinstance(exc, NotImplementedError):
-        return SourceError(f"{platform}: musicdl cannot do this ({what}) for {platform}", ErrorClass.UNSUPPORTED,
-                           source=platform)
+        return coded("musicdl_cannot", ErrorClass.UNSUPPORTED)
     if call.failures and (exc is None or call.all_failed or isinstance(exc, requests.RequestException)
                           or call.silenced is not None):
         error_class, detail = call.failures[0] if call.silenced is None else next(
             f for f in call.failures if f[0] is ErrorClass.TIMEOUT)
-        more = f" ({len(call.failures)} requests failed)" if len(call.failures) > 1 else ""
-        return SourceError(f"{platform}: {what} failed: {detail}{more}", error_class, source=platform)
+        if len(call.failures) > 1:
+            return coded("musicdl_failed_many", error_class, detail=detail, count=len(call.failures))
+        return coded("musicdl_failed", error_class, detail=detail)
     if isinstance(exc, UnboundLocalError) and not call.failures:
         # musicdl's loops over a platform's list leave their variable unset when the list is empty.
-        return SourceError(f"{platform}: {what} found nothing there (missing, private, or not the right kind of "
-                           "link)", ErrorClass.NOT_FOUND, source=platform)
+        return coded("musicdl_found_nothing", ErrorClass.NOT_FOUND)
     if isinstance(exc, requests.Timeout):
-        return SourceError(f"{platform}: {what} timed out: {exc}", ErrorClass.TIMEOUT, source=platform)
+        return coded("musicdl_timed_out", ErrorClass.TIMEOUT, reason=str(exc))
     if isinstance(exc, requests.ConnectionError):
-        return SourceError(f"{platform}: {what} failed: cannot connect ({_reason(exc)})", ErrorClass.CONNECTION,
-                           source=platform)
+        return coded("musicdl_no_connection", ErrorClass.CONNECTION, reason=_reason(exc))
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
-        return SourceError(f"{platform}: {what} failed: HTTP {exc.response.status_code}",
-                           error_class_for_status(exc.response.status_code), source=platform)
+        return coded("musicdl_http", error_class_for_status(exc.response.status_code),
+                     http_status=exc.response.status_code)
     if isinstance(exc, (ValueError, KeyError, TypeError, IndexError, AttributeError, AssertionError)):
-        return SourceError(f"{platform}: {what}: the platform's answer could not be read "
-                           f"({type(exc).__name__}: {str(exc)[:300]})", ErrorClass.PARSE, source=platform)
+        return coded("musicdl_unreadable", ErrorClass.PARSE, reason=f"{type(exc).__name__}: {str(exc)[:300]}")
     if exc is None:
-        return SourceError(f"{platform}: {what} gave nothing", ErrorClass.NOT_FOUND, source=platform)
-    return SourceError(f"{platform}: {what} failed inside musicdl ({type(exc).__name__}: {str(exc)[:300]})",
-                       ErrorClass.INTERNAL, source=platform)
+        return coded("musicdl_gave_nothing", ErrorClass.NOT_FOUND)
+    return coded("musicdl_inside", ErrorClass.INTERNAL, reason=f"{type(exc).__name__}: {str(exc)[:300]}")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from catalogsync_ops.errors import ErrorClass, SourceError
+from catalogsync_ops.messages import Said
 from catalogsync_ops.sources.base import PlaylistInfo, Resolved, Source, Track, Unresolved
 from catalogsync_ops.sources.limits import limiter_for
 from catalogsync_ops.sources.musicdl_answers import (
@@ -240,7 +241,7 @@ class MusicdlSource(Source):
         listing = self.listing
         watch = listing.watches if listing is not None else None
         try:
-            infos, call = self._run("reading the playlist", self.client.parseplaylist, url, watch=watch)
+            infos, call = self._run(Said("what_reading_playlist"), self.client.parseplaylist, url, watch=watch)
         except SourceError as exc:
             if self.name == "kugou" and exc.error_class is ErrorClass.PARSE and "special/single" in str(exc):
                 raise SourceError(f"kugou: {url} is not a playlist link musicdl reads; it takes links like "
@@ -265,15 +266,14 @@ class MusicdlSource(Source):
     def search(self, track: Track, *, limit: int = 10) -> list[Track]:
         keyword = " ".join([track.title, *track.artists[:2]])
         shape = SEARCH_SHAPES.get(self.name)
-        infos, call = self._run("searching", self.client.search, keyword,
+        infos, call = self._run(Said("what_searching", keyword=keyword), self.client.search, keyword,
                                 watch=shape.watches if shape is not None else None)
         if not infos and call.all_failed:
             # musicdl hides every error of a search behind an empty list: offline is not "no match".
-            raise classify(self.name, f"searching {keyword!r}", None, call)
+            raise classify(self.name, Said("what_searching", keyword=keyword), None, call)
         if not infos and shape is not None and not shape.answered(call):
-            raise SourceError(f"{self.name}: searching {keyword!r}: the platform answered in a form musicdl cannot "
-                              "read (its API may have changed; a newer musicdl may read it)", ErrorClass.PARSE,
-                              source=self.name)
+            raise SourceError.coded("platform_unreadable_search", ErrorClass.PARSE, source=self.name,
+                                    what=Said("what_searching", keyword=keyword).as_param())
         return [self._track(info) for info in list(infos or [])[:limit]]
 
     def resolve(self, track: Track) -> Resolved:
@@ -285,15 +285,13 @@ class MusicdlSource(Source):
         info = self._lookup(track, entry) if entry is not None else track
         url = info.extra.get("download_url") if info is not None else None
         if info is None or not url:
-            raise SourceError(f"{self.name}: no download link for {track.display!r} (a membership song, or taken "
-                              "down)", ErrorClass.NOT_FOUND, source=self.name)
+            raise SourceError.coded("platform_no_link", ErrorClass.NOT_FOUND, source=self.name, song=track.display)
         ext = info.extra.get("ext") or "mp3"
         if ext in ENCRYPTED_EXTS or ext.startswith("qmc"):
-            raise SourceError(f"{self.name}: {track.display!r} is only offered as an encrypted {ext} file, which no "
-                              "player can open", ErrorClass.ENCRYPTED, source=self.name)
+            raise SourceError.coded("platform_encrypted", ErrorClass.ENCRYPTED, source=self.name, song=track.display,
+                                    ext=ext)
         if info.extra.get("protocol") == "HLS" or ext in ("m3u8", "m3u"):
-            raise SourceError(f"{self.name}: {track.display!r} is only offered as an HLS stream, which is not "
-                              "downloaded yet", ErrorClass.UNSUPPORTED, source=self.name)
+            raise SourceError.coded("platform_hls", ErrorClass.UNSUPPORTED, source=self.name, song=track.display)
         return Resolved(url=url, ext=ext, headers=self.download_headers(), size=info.extra.get("size"),
                         service=info.extra.get("service"))
 
@@ -309,7 +307,7 @@ class MusicdlSource(Source):
 
     def _lookup(self, track: Track, entry: dict) -> Track | None:
         """A fresh SongInfo for the track, through the same calls musicdl's playlist reading makes."""
-        what = f"looking up the link of {track.display!r}"
+        what = Said("what_looking_up", song=track.display)
         info, call = self._run(what, _lookup, self.client, entry)
         if info is None or not getattr(info, "with_valid_download_url", False):
             if call.failures:
