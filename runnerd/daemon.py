@@ -24,7 +24,7 @@ import requests
 from catalogsync_ops import __version__, sdnotify
 from catalogsync_ops.config.envfile import Config, check_text, load_config, mask_values
 from catalogsync_ops.config.revisions import get_revision, latest_revision, record_if_changed
-from catalogsync_ops.engine import breakers, notify
+from catalogsync_ops.engine import breakers, notify, scheduling
 from catalogsync_ops.engine.commands import CommandContext, apply_pending_commands, reject_interrupted_commands
 from catalogsync_ops.engine.jobs import (
     finalize_cancel,
@@ -34,7 +34,7 @@ from catalogsync_ops.engine.jobs import (
     resume_job,
     start_job,
 )
-from catalogsync_ops.engine.records import RetryPolicy, running_item_count
+from catalogsync_ops.engine.records import RetryPolicy
 from catalogsync_ops.engine.runners import (
     heartbeat,
     mark_runner_stopped,
@@ -42,8 +42,9 @@ from catalogsync_ops.engine.runners import (
     register_runner,
     runner_paused,
 )
+from catalogsync_ops.engine.scheduling import next_step
 from catalogsync_ops.engine.stages import add_items, finish_stage, skip_stage, start_stage
-from catalogsync_ops.engine.states import STAGE_FINAL, StageType
+from catalogsync_ops.engine.states import StageType
 from catalogsync_ops.errors import CatalogsyncError, ConfigError, TransitionError
 from catalogsync_ops.store.connection import Connection, iso, transaction
 from catalogsync_ops.store.database import open_database, open_secret_files
@@ -415,66 +416,56 @@ class Runner:
         return uploader
 
     def _schedule(self) -> bool:
-        conn = self.conn
-        job = conn.execute("SELECT * FROM job_runs WHERE status IN ('running', 'pause_requested', 'cancel_requested')"
-                           " ORDER BY id LIMIT 1").fetchone()
-        if job is None:
-            self.pool.assign(None)
-            if self.pool.paused.is_set() or self.pool.draining.is_set():
-                return False
-            job = conn.execute("SELECT * FROM job_runs WHERE status = 'queued' ORDER BY priority DESC, id LIMIT 1"
-                               ).fetchone()
-            if job is None:
-                return False
+        """Carry out the next step of the scheduling policy (engine/scheduling.py); True when
+        something changed (the loop steps again at once)."""
+        conn, pool = self.conn, self.pool
+        step = next_step(conn, may_start=not (pool.paused.is_set() or pool.draining.is_set()),
+                         in_flight=pool.in_flight())
+        job, stage = step.job, step.stage
+        if step.action == scheduling.IDLE:
+            pool.assign(None)
+            return False
+        if step.action == scheduling.START_JOB:
+            pool.assign(None)
             start_job(conn, job["id"])
             log.info("Job %s (%s): started", job["id"], job["job_type"], extra={"job_id": job["id"]})
             return True
-        finalize = {"pause_requested": (finalize_pause, "paused"),
-                    "cancel_requested": (finalize_cancel, "canceled")}.get(job["status"])
-        if finalize is not None:
-            # Soft pause and cancel end once the job's last running item has finished.
-            if running_item_count(conn, job["id"]) != 0:
-                return False
-            finalize[0](conn, job["id"])
-            self.pool.assign(None)
-            log.info("Job %s: %s", job["id"], finalize[1], extra={"job_id": job["id"]})
+        if step.action == scheduling.WAIT:
+            return False
+        if step.action in (scheduling.FINISH_PAUSE, scheduling.FINISH_CANCEL):
+            pausing = step.action == scheduling.FINISH_PAUSE
+            (finalize_pause if pausing else finalize_cancel)(conn, job["id"])
+            pool.assign(None)
+            log.info("Job %s: %s", job["id"], "paused" if pausing else "canceled", extra={"job_id": job["id"]})
             return True
-        return self._advance(job)
-
-    def _advance(self, job) -> bool:
-        """Drive the running job: start, finish and move through its stages."""
-        conn = self.conn
-        stages = conn.execute("SELECT * FROM job_stages WHERE job_id = ? ORDER BY seq_no", (job["id"],)).fetchall()
-        current = next((s for s in stages if s["status"] not in {x.value for x in STAGE_FINAL}), None)
-        if current is None:
+        if step.action == scheduling.FINISH_JOB:
             status = finish_job(conn, job["id"])
             self.library_upkeep.request()
-            self.pool.assign(None)
+            pool.assign(None)
             self._close_job_settings(job["id"])
             log.info("Job %s: %s", job["id"], status.value, extra={"job_id": job["id"]})
             return True
-        failed = next((s for s in stages if s["seq_no"] < current["seq_no"] and s["status"] == "failed"), None)
-        if failed is not None and current["status"] == "pending":
-            skip_stage(conn, current["id"], reason=f"stage {failed['stage_type']} failed: nothing to work on")
+        if step.action == scheduling.SKIP_STAGE:
+            skip_stage(conn, stage["id"], reason=step.reason)
             return True
         settings, _ = self._settings_for(job)
-        if current["status"] in ("pending", "paused"):
+        if step.action == scheduling.START_STAGE:
             scope = json.loads(job["scope_json"] or "{}")
-            uploader = self._uploader_for(job["id"], settings) if current["stage_type"] in USES_BACKUP else None
-            specs = stage_items(conn, current["stage_type"], scope, settings, uploader)
-            added = add_items(conn, current["id"], specs, max_attempts=int(self.config["MAX_ATTEMPTS"])) if specs else 0
-            start_stage(conn, current["id"])
-            log.info("Job %s: stage %s started with %d new items", job["id"], current["stage_type"], added,
+            uploader = self._uploader_for(job["id"], settings) if stage["stage_type"] in USES_BACKUP else None
+            specs = stage_items(conn, stage["stage_type"], scope, settings, uploader)
+            added = add_items(conn, stage["id"], specs, max_attempts=int(self.config["MAX_ATTEMPTS"])) if specs else 0
+            start_stage(conn, stage["id"])
+            log.info("Job %s: stage %s started with %d new items", job["id"], stage["stage_type"], added,
                      extra={"job_id": job["id"]})
-            self._assign(job, current, settings)
+            self._assign(job, stage, settings)
             return True
-        if current["n_queued"] + current["n_running"] + current["n_interrupted"] == 0 and self.pool.in_flight() == 0:
-            status = finish_stage(conn, current["id"])
-            log.info("Job %s: stage %s %s", job["id"], current["stage_type"], status.value,
+        if step.action == scheduling.FINISH_STAGE:
+            status = finish_stage(conn, stage["id"])
+            log.info("Job %s: stage %s %s", job["id"], stage["stage_type"], status.value,
                      extra={"job_id": job["id"]})
             return True
-        if self.pool.assignment is None or self.pool.assignment.stage_id != current["id"]:
-            self._assign(job, current, settings)
+        if pool.assignment is None or pool.assignment.stage_id != stage["id"]:
+            self._assign(job, stage, settings)
         return False
 
     def _assign(self, job, stage, settings: dict[str, Any]) -> None:
