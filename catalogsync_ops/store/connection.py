@@ -86,7 +86,10 @@ def iso(moment: datetime | None = None) -> str:
 
 
 def parse_iso(text: str) -> datetime:
-    """Parse text written by `iso()` back into an aware datetime."""
+    """Parse text written by `iso()` back into an aware datetime (only that form: anything else
+    raises ValueError, as strptime says)."""
+    if len(text) == 27 and text[10] == "T" and text[19] == "." and text[26] == "Z":
+        return datetime.fromisoformat(text[:26]).replace(tzinfo=UTC)  # C speed: pages parse hundreds
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
