@@ -126,7 +126,9 @@ def _po_path(locale: str) -> Path:
     return TRANSLATIONS / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
-def _write(catalog, path: Path) -> None:
+def _write(catalog, path: Path, *, locations: bool = False) -> None:
+    """Write a catalogue. A language's file leaves out where each message is used (so an edit
+    elsewhere does not touch it); the template (`extract`, not kept in the tree) keeps them."""
     from babel.messages.pofile import write_po
 
     catalog.fuzzy = False
@@ -134,7 +136,8 @@ def _write(catalog, path: Path) -> None:
     catalog.msgid_bugs_address = ""
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
-    write_po(buffer, catalog, width=100, sort_output=True, omit_header=False, include_previous=False)
+    write_po(buffer, catalog, width=100, sort_output=True, omit_header=False, include_previous=False,
+             no_location=not locations)
     path.write_bytes(buffer.getvalue())
 
 
@@ -226,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("locale", nargs="?")
     args = parser.parse_args(argv)
     if args.command == "extract":
-        _write(extract(), TEMPLATE)
+        _write(extract(), TEMPLATE, locations=True)
         print(f"wrote {TEMPLATE}")
     elif args.command == "update":
         update()
