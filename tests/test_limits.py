@@ -99,9 +99,10 @@ def test_every_request_to_a_platform_is_paced(platforms):
     starts = platforms.kuwo.started
     assert len(starts) >= 5
     # 10 a second: the requests leave 0.1 s apart. They are timed as they arrive, which a busy
-    # machine delays by a few tens of milliseconds (the first, by its connection's TLS handshake
-    # too, so it is left out): every span of k requests is (k-1) x 0.1 s, less that much.
+    # machine (CI's full run) delays by up to ~80 ms (the first, by its connection's TLS handshake
+    # too, so it is left out): every span of k requests is (k-1) x 0.1 s, less that much. Requests
+    # sent unpaced would arrive milliseconds apart, and every span of two would fail.
     timed = starts[1:]
     spans = [(j - i, timed[j] - timed[i]) for i in range(len(timed)) for j in range(i + 1, len(timed))]
-    assert all(span >= 0.1 * k - 0.05 for k, span in spans), [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    assert all(span >= 0.1 * k - 0.08 for k, span in spans), [b - a for a, b in zip(starts, starts[1:], strict=False)]
     assert time.monotonic() - started >= 0.1 * (len(starts) - 1)

@@ -24,6 +24,9 @@ from catalogsync_ops.sources.host import GRACE_S, shared
 
 KUWO_LONG = "https://www.kuwo.cn/playlist_detail/3564240400"
 QUICK = {"PLATFORM_REQUESTS_PER_SECOND": 500, "PLATFORM_MAX_CONCURRENT_REQUESTS": 4}
+# Reading and downloading on a busy machine (CI's full run: a 150-song read makes ~450 requests
+# through the emulator's proxy): no request of these tests is meant to time out.
+READS = {**QUICK, "HTTP_TIMEOUT_SECONDS": 15}
 
 
 def playlist_row(ctx, pid: int):
@@ -41,7 +44,7 @@ PAGE_TWO_FAILURES = {
 
 @pytest.mark.slow
 def test_a_paged_playlist_whose_second_page_fails_keeps_every_song_and_says_partial(ctx, platforms):
-    ctx.settings.update(QUICK)
+    ctx.settings.update(READS)
     pid = playlist_id(ctx, KUWO_LONG, "kuwo")
     whole = sync_playlist(ctx, pid)
     assert whole.details["complete"] and whole.details["songs"] == 150 and whole.details["declared"] == 150
@@ -62,7 +65,7 @@ def test_a_paged_playlist_whose_second_page_fails_keeps_every_song_and_says_part
 
 
 def test_a_partial_read_adds_new_songs_but_never_moves_or_removes(ctx, platforms):
-    ctx.settings.update(QUICK)
+    ctx.settings.update(READS)
     pid = playlist_id(ctx, KUWO_LONG, "kuwo")
     sync_playlist(ctx, pid)
     before = [r[0] for r in ctx.conn.execute("SELECT song_id FROM playlist_songs WHERE playlist_id = ? "
@@ -259,7 +262,7 @@ KUGOU_HOT = "https://www.kugou.com/yy/special/single/6914288.html"
 
 
 def test_a_migu_playlist_in_pages_of_50_whose_last_page_fails_is_partial(ctx, platforms):
-    ctx.settings.update(QUICK)
+    ctx.settings.update(READS)
     pid = playlist_id(ctx, MIGU_LONG, "migu")
     whole = sync_playlist(ctx, pid)
     assert whole.details["complete"] and whole.details["songs"] == 120 and whole.details["declared"] == 120
@@ -271,7 +274,7 @@ def test_a_migu_playlist_in_pages_of_50_whose_last_page_fails_is_partial(ctx, pl
 
 
 def test_a_kugou_playlist_whose_gateway_pages_it_and_fails_a_page_is_partial(ctx, platforms):
-    ctx.settings.update(QUICK)
+    ctx.settings.update(READS)
     platforms.kugou.page_cap = 1  # the gateway gives one song a page, whatever musicdl asks for
     pid = playlist_id(ctx, KUGOU_HOT, "kugou")
     whole = sync_playlist(ctx, pid)
@@ -285,7 +288,7 @@ def test_a_kugou_playlist_whose_gateway_pages_it_and_fails_a_page_is_partial(ctx
 def test_migu_and_kugou_songs_reach_the_library_through_their_signed_and_scrambled_apis(ctx, platforms):
     from catalogsync_ops.pipeline import download_song
 
-    ctx.settings.update(QUICK)
+    ctx.settings.update(READS)
     platforms.migu.redirect_only.add("600902000010")  # its link comes by listenSong.do's redirect
     for url, platform in ((MIGU_HUAYU, "migu"), (KUGOU_HOT, "kugou")):
         outcome = sync_playlist(ctx, playlist_id(ctx, url, platform))
@@ -421,7 +424,7 @@ def test_the_songs_of_one_album_ask_for_its_cover_once_and_each_file_carries_it(
 
     from catalogsync_ops.pipeline import download_song
 
-    ctx.settings.update(QUICK)
+    ctx.settings.update(READS)
     sync_playlist(ctx, playlist_id(ctx, KUWO_LONG, "kuwo"))
     songs = [r[0] for r in ctx.conn.execute("SELECT id FROM songs WHERE platform = 'kuwo' AND album = ?"
                                             " ORDER BY id LIMIT 4", ("\u957f\u4e13\u8f91",))]
