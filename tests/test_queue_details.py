@@ -315,3 +315,21 @@ def test_releasing_a_claim_undoes_only_its_own_attempt(conn):
     held = claim_items(conn, stage_id, runner_instance_id=None, limit=1, now=later(3))
     assert release_items(conn, held, reason="pausing", now=later(4)) == 1
     assert [(a["attempt_no"], a["outcome"]) for a in attempts_of(conn, first.item_id)] == [(1, "failed")]
+
+
+def test_a_coded_failure_keeps_its_code_and_values_on_the_item_and_its_attempt_and_a_plain_one_none(conn):
+    """The console words a failure from its code and values (v11): both are kept beside the
+    English text, on the item and on the attempt; a failure without a code keeps none."""
+    job_id, stage_id = make_running_job(conn, 2, max_attempts=1)
+    coded, plain = claim_items(conn, stage_id, runner_instance_id=None, limit=2, now=later(1))
+    params = {"url": "https://cdn.test/a.mp3", "http_status": 404, "reason": "Not Found"}
+    mark_item_failed(conn, coded.item_id, coded.attempt_no, error_class="not_found",
+                     error="download of https://cdn.test/a.mp3 answered 404 Not Found", now=later(2),
+                     error_code="download_answered", error_params=params)
+    mark_item_failed(conn, plain.item_id, plain.attempt_no, error_class="internal", error="boom", now=later(2))
+    item, attempt = get_item(conn, coded.item_id), attempts_of(conn, coded.item_id)[-1]
+    assert (item["last_error_code"], json.loads(item["last_error_params_json"])) == ("download_answered", params)
+    assert (attempt["error_code"], json.loads(attempt["error_params_json"])) == ("download_answered", params)
+    item, attempt = get_item(conn, plain.item_id), attempts_of(conn, plain.item_id)[-1]
+    assert (item["last_error_code"], item["last_error_params_json"], item["last_error"]) == (None, None, "boom")
+    assert (attempt["error_code"], attempt["error_params_json"]) == (None, None)

@@ -121,7 +121,8 @@ EQUIVALENT: dict[tuple[str, int, str], str] = {
     (CMD, 75, TRUE_FALSE): "the stored payload's key order: payloads are validated into a fixed order",
     (CMD, 75, FALSE_TRUE): "ensure_ascii: the JSON decodes to the same payload",
     (CMD, 309, FALSE_TRUE): "ensure_ascii: the JSON decodes to the same result",
-    ("catalogsync_ops/engine/items.py", 228, FALSE_TRUE): "ensure_ascii: the same details",
+    ("catalogsync_ops/engine/items.py", 232, FALSE_TRUE): "ensure_ascii: the same details",
+    ("catalogsync_ops/engine/items.py", 159, FALSE_TRUE): "ensure_ascii: the same values, escaped or not",
     ("catalogsync_ops/engine/items.py", 89, NUMBER): "claim_next_item claims one: [-1] is [0]",
     ("catalogsync_ops/engine/stages.py", 51, NUMBER): "an INSERT's rowcount is never negative",
     ("catalogsync_ops/engine/runners.py", 39, "core/ReplaceOrWithAnd"): "items are interrupted or failed only "
