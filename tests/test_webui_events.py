@@ -13,6 +13,7 @@ from catalogsync_ops.engine.jobs import create_job
 from catalogsync_ops.store.database import open_database
 from webui import create_app
 from webui.auth import set_password
+from webui.cli import WorkSlots
 
 
 @pytest.fixture
@@ -21,7 +22,9 @@ def sse_served(home: Path):
     conn = open_database(db)
     set_password(conn, "admin", PASSWORD)
     app = create_app({"DB_PATH": db, "SSE_MAX_STREAMS": 2, "SSE_HEARTBEAT_S": 0.5, "SSE_TICK_S": 0.1})
-    served = Served(app, threads=6, channel_request_lookahead=1)
+    # Served as `catalogsync-web serve` serves it, with one slot: an open stream that held it
+    # would keep every page waiting.
+    served = Served(WorkSlots(app, 1), threads=6, channel_request_lookahead=1)
     yield served.base, conn
     served.stop()
     conn.close()

@@ -16,6 +16,7 @@ from webui.context import IdConverter, ThreadConnections, close_db
 from webui.errors import register_error_handlers
 from webui.format import coverage_bar, when
 from webui.logtext import drift_detail, error_text, log_text, reason_text, said_text
+from webui.templating import FixedWords, PageEnvironment, path_for, with_query
 
 
 def _secret_key(db_path: Path) -> str:
@@ -27,9 +28,13 @@ def _secret_key(db_path: Path) -> str:
         conn.close()
 
 
+class ConsoleApp(Flask):
+    jinja_environment = PageEnvironment  # templates compiled once per language
+
+
 def create_app(config: dict[str, Any]) -> Flask:
     """The app for one database. `config` needs DB_PATH and ENV_PATH; TESTING is optional."""
-    app = Flask(__name__)
+    app = ConsoleApp(__name__)
     app.url_map.converters["int"] = IdConverter
     db_path = Path(config["DB_PATH"])
     app.config.update(
@@ -65,10 +70,12 @@ def create_app(config: dict[str, Any]) -> Flask:
     app.after_request(_security_headers)
     app.jinja_env.globals.update(csrf_token=auth.csrf_token, _=i18n.gettext, ngettext=i18n.ngettext,
                                   languages_shown=i18n.languages_shown, setting_help=i18n.setting_help,
-                                  code_words=i18n.code_words,
+                                  code_words=i18n.code_words, code_words_json=i18n.code_words_json,
+                                  path_for=path_for, with_query=with_query,
                                   command_phrases=i18n.command_phrases, command_title=i18n.command_title,
                                   SELF_DESCRIBING=i18n.SELF_DESCRIBING, drift_word=i18n.drift_word,
                                   drift_detail=drift_detail)
+    app.jinja_env.add_extension(FixedWords)
     app.context_processor(i18n.template_words)
     app.jinja_env.globals["coverage_bar"] = coverage_bar
     app.jinja_env.filters["when"] = when

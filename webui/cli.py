@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +16,7 @@ from catalogsync_ops.fileio import add_log_file
 from catalogsync_ops.store.accounts import list_tokens
 from catalogsync_ops.store.database import open_database
 
-WAITRESS_THREADS = 8
+WAITRESS_THREADS = 8  # enough for open live streams (each holds one) beside the pages
 REUSE_CONNECTIONS_S = 30.0  # a server thread keeps its connection this long (webui/context.ThreadConnections)
 
 
@@ -73,7 +74,7 @@ def serve(obj, host: str | None, port: int | None, trusted: tuple[str, ...], if_
     # channel_request_lookahead keeps a channel readable while its request runs, so a browser
     # that closes a live stream is noticed at the next heartbeat and its thread freed.
     try:
-        server = create_server(app, host=host, port=port, threads=WAITRESS_THREADS, ident="catalogsync-web",
+        server = create_server(WorkSlots(app), host=host, port=port, threads=WAITRESS_THREADS, ident="catalogsync-web",
                                channel_request_lookahead=1)
     except OSError as exc:
         if if_not_running and _console_answers(host, port):
@@ -99,6 +100,24 @@ def serve(obj, host: str | None, port: int | None, trusted: tuple[str, ...], if_
         sdnotify.notify("STOPPING=1")
         server.close()
         app.extensions["catalogsync_connections"].close_all()
+
+
+class WorkSlots:
+    """At most `slots` requests run their view at once (one per core); the others wait their turn
+    in order. Python runs one thread at a time: eight pages rendering together take as long in
+    all and each takes eight times longer, so a page's wait grows with the crowd, not its work.
+    A slot is held while the view runs and the page renders, and freed when the app hands its
+    answer over: the server writes it out, and a live stream's body (a generator) runs, unslotted."""
+
+    def __init__(self, app, slots: int | None = None) -> None:
+        import threading
+
+        self.app = app
+        self.slots = threading.BoundedSemaphore(max(1, slots or os.cpu_count() or 2))
+
+    def __call__(self, environ, start_response):
+        with self.slots:
+            return self.app(environ, start_response)
 
 
 def _console_answers(host: str, port: int) -> bool:

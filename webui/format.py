@@ -20,9 +20,9 @@ _UNITS = (
 )
 
 
-def relative(seconds: float, language: str | None = None) -> str:
+def relative(seconds: float, language: str | i18n.Language | None = None) -> str:
     """'3 min ago' / '3 分钟前'; 'in 3 min' / '3 分钟后' for a time to come."""
-    lang = i18n.language(language)
+    lang = language if isinstance(language, i18n.Language) else i18n.language(language)
     ahead, seconds = seconds < 0, abs(seconds)
     if seconds < 5:
         return lang.gettext("just now")
@@ -37,16 +37,19 @@ def relative(seconds: float, language: str | None = None) -> str:
 def when(value: str | None) -> Markup:
     """A stored UTC time as `<time>`: relative under a week, the date beyond; exact on hover."""
     if not value:
-        return Markup("—")
+        return _NO_TIME
     try:
         moment = parse_iso(value)
     except ValueError:
         return Markup(escape(value))
     seconds = (utcnow() - moment).total_seconds()
-    exact = f"{value[:10]} {value[11:19]} UTC"
-    shown = relative(seconds) if abs(seconds) < 7 * 86400 else value[:10]
-    # Plain text, escaped (Markup.format runs a formatter per value: pages show hundreds of times).
-    return Markup(f'<time datetime="{escape(value)}" title="{escape(exact)}">{escape(shown)}</time>')
+    shown = relative(seconds, i18n.language()) if abs(seconds) < 7 * 86400 else value[:10]
+    # Plain text, escaped once (pages show hundreds of times; a stored time has no markup in it,
+    # and one that is not ours was answered above).
+    return Markup(f'<time datetime="{value}" title="{value[:10]} {value[11:19]} UTC">{escape(shown)}</time>')
+
+
+_NO_TIME = Markup("—")
 
 
 def coverage_bar(c) -> Markup:

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, g, redirect, request
+from jinja2.utils import htmlsafe_json_dumps
+from markupsafe import Markup
 
 from catalogsync_ops.engine.command_specs import SPECS
 from catalogsync_ops.messages import render
@@ -125,10 +127,28 @@ def is_code(value: Any) -> bool:
     return isinstance(value, str) and value in _WORDS
 
 
+def words_in(code: str):
+    """`_` for templates compiled in one language (webui/templating.py): text -> its words."""
+    get = language(code).gettext
+    return lambda text: get(_WORDS.get(text, text))
+
+
 def code_words() -> dict[str, str]:
     """Every runner-written code in the page's language, for the script that updates pages live."""
     get = language().gettext
     return {code: get(_WORDS[code]) for code in CODES}
+
+
+_CODE_WORDS_JSON: dict[str, Markup] = {}
+
+
+def code_words_json() -> Markup:
+    """code_words() as the JSON a page carries (made once per language)."""
+    code = language().code
+    made = _CODE_WORDS_JSON.get(code)
+    if made is None:
+        made = _CODE_WORDS_JSON[code] = htmlsafe_json_dumps(code_words())
+    return made
 
 
 # Events whose English message only repeats what the kind and the new status say: pages leave

@@ -9,7 +9,7 @@ from typing import Any
 
 from catalogsync_ops.engine.states import ItemStatus, JobStatus
 from catalogsync_ops.errors import NotFound
-from catalogsync_ops.store.connection import Connection, iso, parse_iso, utcnow
+from catalogsync_ops.store.connection import Connection, dicts, iso, parse_iso, utcnow
 
 # A runner heartbeats every few seconds; past this it is reported down.
 HEARTBEAT_STALE_SECONDS = 20
@@ -132,8 +132,8 @@ def list_items(conn: Connection, job_id: int, *, status: str | None = None, afte
         if status:
             where.append("status = ?")
             params.append(ItemStatus(status).value)
-        return [dict(r) for r in conn.execute(
-            f"SELECT * FROM job_items WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", (*params, limit)).fetchall()]
+        return dicts(conn.execute(
+            f"SELECT * FROM job_items WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", (*params, limit)))
     if error_class or source:
         where, params = ["job_id = ?", "status = ?", "id > ?"], [job_id, ItemStatus(status or "failed").value, after_id]
         if error_class:
@@ -142,18 +142,16 @@ def list_items(conn: Connection, job_id: int, *, status: str | None = None, afte
         if source:
             where.append("last_source = ?")
             params.append(source)
-        return [dict(r) for r in conn.execute(
-            f"SELECT * FROM job_items WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", (*params, limit)).fetchall()]
+        return dicts(conn.execute(
+            f"SELECT * FROM job_items WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", (*params, limit)))
     if status:
-        rows = conn.execute(
+        return dicts(conn.execute(
             "SELECT * FROM job_items WHERE job_id = ? AND status = ? AND id > ? ORDER BY id LIMIT ?",
-            (job_id, ItemStatus(status).value, after_id, limit)).fetchall()
-    else:
-        # Walk the primary key and filter by job ('+' keeps SQLite off the job/status index, which
-        # would read every item of the job to sort them): the first page costs ~limit rows.
-        rows = conn.execute("SELECT * FROM job_items WHERE +job_id = ? AND id > ? ORDER BY id LIMIT ?",
-                            (job_id, after_id, limit)).fetchall()
-    return [dict(r) for r in rows]
+            (job_id, ItemStatus(status).value, after_id, limit)))
+    # Walk the primary key and filter by job ('+' keeps SQLite off the job/status index, which
+    # would read every item of the job to sort them): the first page costs ~limit rows.
+    return dicts(conn.execute("SELECT * FROM job_items WHERE +job_id = ? AND id > ? ORDER BY id LIMIT ?",
+                              (job_id, after_id, limit)))
 
 
 def active_job(conn: Connection) -> dict[str, Any] | None:

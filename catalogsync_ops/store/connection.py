@@ -93,6 +93,12 @@ def parse_iso(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
+def dicts(cursor: sqlite3.Cursor) -> list[dict]:
+    """A query's rows as dicts by column name (twice as fast as dict() of each sqlite3.Row)."""
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
 def filesystem_type(path: str | os.PathLike[str], mountinfo: str | None = None) -> str:
     """Return the file-system type of the mount that holds `path` ('' if unknown).
 
