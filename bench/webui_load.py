@@ -198,8 +198,8 @@ def main() -> None:
         trivial = results["trivial /api/ping"]["rps"]
         for name, r in results.items():
             share = "" if name == "trivial /api/ping" else f" = {r['rps'] / trivial:4.0%} of trivial"
-            print(f"  {name:<24} p50 {r['p50_ms']:7.1f} ms   p95 {r['p95_ms']:7.1f} ms   {r['rps']:7.0f} req/s{share:<19}"
-                  f"{'   errors ' + str(r['errors']) if r['errors'] else ''}")
+            print(f"  {name:<24} p50 {r['p50_ms']:7.1f} ms   p95 {r['p95_ms']:7.1f} ms   {r['rps']:7.0f} req/s"
+                  f"{share:<19}{'   errors ' + str(r['errors']) if r['errors'] else ''}")
         print("  bars: every route's p95 <= 100 ms; each HTML page >= 35% of the trivial route's req/s")
         ratio = results["/api/status"]["rps"] / results["trivial /api/ping"]["rps"] if "/api/status" in results else 0
         print(f"  /api/status = {ratio:.0%} of the trivial route's req/s   (bar: >= 20%)")

@@ -46,6 +46,7 @@ from catalogsync_ops.engine.scheduling import next_step
 from catalogsync_ops.engine.stages import add_items, finish_stage, skip_stage, start_stage
 from catalogsync_ops.engine.states import StageType
 from catalogsync_ops.errors import CatalogsyncError, ConfigError, TransitionError
+from catalogsync_ops.pipeline import stage_items
 from catalogsync_ops.store.connection import Connection, iso, transaction
 from catalogsync_ops.store.database import open_database, open_secret_files
 from catalogsync_ops.transfer.storage import build_uploader
@@ -54,7 +55,7 @@ from runnerd.library_upkeep import LibraryUpkeep
 from runnerd.lock import RunnerLock, RunnerLockHeld
 from runnerd.logs import DatabaseLogHandler, apply_retention
 from runnerd.watch import EnvWatcher
-from runnerd.workers import Assignment, WorkerPool, stage_items
+from runnerd.workers import Assignment, WorkerPool
 
 log = logging.getLogger("runnerd")
 

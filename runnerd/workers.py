@@ -37,23 +37,11 @@ from catalogsync_ops.engine.items import (
     release_items,
     seconds_until_next_due,
 )
-from catalogsync_ops.engine.records import Claim, ItemSpec, RetryPolicy
-from catalogsync_ops.engine.states import ItemType, StageType
+from catalogsync_ops.engine.records import Claim, RetryPolicy
 from catalogsync_ops.errors import Deferred, ErrorClass, SourceError, TransitionError
-from catalogsync_ops.pipeline import (
-    Outcome,
-    WorkContext,
-    collect_pool,
-    download_song,
-    is_retryable,
-    items_for_stage,
-    look_ahead,
-    sync_playlist,
-    upload_file,
-)
+from catalogsync_ops.pipeline import ITEM_WORK, WorkContext, is_retryable, run_item
 from catalogsync_ops.store.connection import Connection, connect, iso, transaction, utcnow
 from catalogsync_ops.transfer.downloader import Canceled, CancelToken
-from catalogsync_ops.verify import run_verify, verify_items
 from runnerd.health import DatabaseDiskGuard, is_disk_full
 from runnerd.logs import working_on
 
@@ -93,50 +81,6 @@ class WorkerView:
     item_started_at: str | None = None
     started_mono: float = 0.0
     dirty: bool = True
-
-
-def stage_items(conn: Connection, stage_type: str, scope: dict[str, Any], settings: dict[str, Any],
-                uploader: Any) -> list[ItemSpec]:
-    """The items a stage has now (materialised at stage start): a verify stage's parts, or the
-    pipeline's items."""
-    if stage_type == StageType.VERIFY:
-        return verify_items(conn, scope, settings, uploader)
-    return items_for_stage(conn, stage_type, scope, settings, uploader)
-
-
-def _noop(ctx: WorkContext, claim: Claim) -> Outcome:
-    """noop items: benchmarks and tests of the machinery itself; `hold_s` stands in for slow work
-    that stops when asked, as a transfer does at its next chunk."""
-    if claim.payload.get("hold_s"):
-        ctx.cancel.sleep(float(claim.payload["hold_s"]))
-    return Outcome()
-
-
-@dataclass(frozen=True)
-class ItemWork:
-    """What a worker does with an item of one type: `run` it, and, for the item it holds next,
-    start what can be done `ahead` while the current one runs."""
-
-    run: Callable[[WorkContext, Claim], Outcome]
-    ahead: Callable[[WorkContext, Claim], None] | None = None
-
-
-ITEM_WORK: dict[ItemType, ItemWork] = {
-    ItemType.POOL: ItemWork(lambda ctx, claim: collect_pool(ctx, claim.payload["pool"])),
-    ItemType.PLAYLIST: ItemWork(lambda ctx, claim: sync_playlist(ctx, claim.playlist_id)),
-    # The next song's link is looked up while the current one downloads (platforms that can).
-    ItemType.SONG: ItemWork(lambda ctx, claim: download_song(ctx, claim.song_id),
-                            ahead=lambda ctx, claim: look_ahead(ctx, claim.song_id)),
-    ItemType.UPLOAD: ItemWork(lambda ctx, claim: upload_file(ctx, claim.file_location_id)),
-    ItemType.VERIFY: ItemWork(lambda ctx, claim: run_verify(ctx, claim.payload, claim.job_id)),
-    ItemType.NOOP: ItemWork(_noop),
-}
-assert set(ITEM_WORK) == set(ItemType), "every item type has its work"
-
-
-def run_item(ctx: WorkContext, claim: Claim) -> Outcome:
-    """Dispatch one claimed item to its type's work."""
-    return ITEM_WORK[ItemType(claim.item_type)].run(ctx, claim)
 
 
 class Worker(threading.Thread):

@@ -30,7 +30,6 @@ ROOMS: dict[str, str] = {
     "catalogsync_ops.sources": "sources",
     "catalogsync_ops.library": "library",
     "catalogsync_ops.pipeline": "pipeline",
-    "catalogsync_ops.verify": "pipeline",  # the verify stage's work, beside the other stages'
     "catalogsync_ops.demo": "demo",
     "runnerd": "runnerd",
     "webui": "webui",

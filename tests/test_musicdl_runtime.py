@@ -59,11 +59,15 @@ def test_musicdl_imported_whole_beforehand_is_used_as_it_is(tmp_path):
 def test_another_client_costs_no_browser_list_parse(tmp_path):
     """musicdl calls fake_useragent's `UserAgent()` three times per client; each parsed the whole
     browser list (a 13 MB peak). With the list shared, a second client peaks far lower, and
-    `UserAgent()` still picks among the library's real browsers."""
+    `UserAgent()` still picks among the library's real browsers. The second platform's module is
+    imported before the count starts: what is measured is the client, not a first import (which
+    compiles the module when its cached bytecode is stale, megabytes on its own)."""
     seen = run_python("""
         import json, tracemalloc
+        from catalogsync_ops.sources.musicdl_runtime import client_class
         from catalogsync_ops.sources.musicdl_source import MusicdlSource
         first = MusicdlSource("kuwo")
+        client_class("netease")
         tracemalloc.start()
         second = MusicdlSource("netease")
         peak = tracemalloc.get_traced_memory()[1]

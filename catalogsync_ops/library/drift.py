@@ -2,7 +2,7 @@
 
 A row is `open` until a later verify no longer finds it (`resolved`) or a `repair_drift`
 command queues its repair (`repairing`, then resolved or open again when the repair job ends).
-The checks themselves are in `catalogsync_ops/verify.py`.
+The checks themselves are in `catalogsync_ops/pipeline/verify.py`.
 """
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ from catalogsync_ops.engine.states import ItemType
 from catalogsync_ops.errors import ErrorClass, SourceError
 from catalogsync_ops.fileio import sha256_file
 from catalogsync_ops.library.drift import FILE_KINDS, LIBRARY, OBJECT_KINDS, DriftKind, Found, record_drift
-from catalogsync_ops.pipeline import Outcome, WorkContext
+from catalogsync_ops.pipeline.context import Outcome, WorkContext
 from catalogsync_ops.store.connection import Connection, transaction
 from catalogsync_ops.transfer.storage.base import Uploader
 

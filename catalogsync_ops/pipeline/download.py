@@ -1,189 +1,30 @@
-"""What each stage does to one item: collect a pool, sync a playlist, download a song, upload a file.
-
-Each function takes a `WorkContext` (the worker's connection, the config values, a cancel
-token and a progress callback) and one item's id, does the work, writes the catalog rows it
-produces, and returns an `Outcome` or raises `SourceError` with an error class. The runner
-records the attempt and moves the item; these functions never touch job state.
-`items_for_stage()` says which items a stage has, from the catalog and the job's scope.
-"""
+"""Download: find a song on the sources in order, fetch it into the library, check and tag it."""
 from __future__ import annotations
 
-import json
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from catalogsync_ops.engine import breakers
-from catalogsync_ops.engine.records import ItemSpec
-from catalogsync_ops.engine.states import ItemType, StageType
 from catalogsync_ops.errors import Deferred, ErrorClass, SourceError
 from catalogsync_ops.library import catalog
-from catalogsync_ops.library.covers import RecentCovers, fetch_cover
+from catalogsync_ops.library.covers import fetch_cover
 from catalogsync_ops.library.layout import render_layout, resolve_collision, set_aside
 from catalogsync_ops.library.matching import THRESHOLD, best_match
-from catalogsync_ops.library.pools import pool_files, pool_name, read_pool
 from catalogsync_ops.library.tagging import write_tags
 from catalogsync_ops.messages import as_param
-from catalogsync_ops.sources import build_source
-from catalogsync_ops.sources.base import Resolved, Source, Track
-from catalogsync_ops.store.connection import Connection, iso
+from catalogsync_ops.pipeline.context import STALE_LINK, Outcome, WorkContext, is_retryable
+from catalogsync_ops.sources.base import Resolved, Track
 from catalogsync_ops.transfer.audio import check_audio, looks_like_preview
 from catalogsync_ops.transfer.downloader import (
-    CancelToken,
     commit_file,
     fetch,
     part_path_for,
     remove_partial,
     sha256_file,
 )
-from catalogsync_ops.transfer.http import new_session
-from catalogsync_ops.transfer.storage.base import Uploader, UploadState
-
-# Failures that another attempt cannot fix by itself: the item fails at once (a person can retry).
-PERMANENT = frozenset({ErrorClass.NOT_FOUND, ErrorClass.NO_MATCH, ErrorClass.UNSUPPORTED, ErrorClass.CONFIG,
-                       ErrorClass.AUTH, ErrorClass.HTTP_4XX, ErrorClass.ENCRYPTED, ErrorClass.PREVIEW})
-# A download link that stopped working (refused, gone): it may have expired, so it is looked up once more.
-STALE_LINK = frozenset({ErrorClass.AUTH, ErrorClass.NOT_FOUND})
-
-
-def is_retryable(error_class: ErrorClass | str) -> bool:
-    """Whether an automatic retry may help."""
-    return ErrorClass(error_class) not in PERMANENT
-
-
-@dataclass
-class Outcome:
-    """What one item's work produced, for its attempt row."""
-
-    source: str | None = None
-    bytes_done: int | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-    skipped: str | None = None  # a reason when there was nothing to do
-
-
-@dataclass
-class WorkContext:
-    """Everything a worker thread needs to run items."""
-
-    conn: Connection
-    settings: dict[str, Any]
-    cancel: CancelToken = field(default_factory=CancelToken)
-    progress: Callable[[int, int | None], None] | None = None
-    uploader: Uploader | None = None
-    session: requests.Session = field(default_factory=new_session)
-    _sources: dict[str, Source] = field(default_factory=dict)
-    covers: RecentCovers = field(default_factory=RecentCovers)
-
-    def source(self, name: str) -> Source:
-        """The source `name`, made once per worker."""
-        if name not in self._sources:
-            self._sources[name] = build_source(name, settings=self.settings, session=self.session)
-        return self._sources[name]
-
-    def breaker(self, name: str) -> breakers.Verdict:
-        """Whether the source may be called now (its circuit breaker)."""
-        return breakers.check(self.conn, name)
-
-    def call_source(self, name: str, fn: Callable[[], Any]) -> Any:
-        """Call a source (through `fn`), recording the outcome in its health and breaker."""
-        started = time.monotonic()
-        try:
-            result = fn()
-        except SourceError as exc:
-            if exc.error_class is ErrorClass.INCOMPATIBLE:
-                # Not the platform's fault, nor the song's: the source waits until it is checked again.
-                until = breakers.mark_incompatible(self.conn, name, str(exc))
-                raise Deferred(f"{name} is incompatible: {exc}", until) from None
-            self._record(name, exc.error_class, str(exc), started, exc)
-            raise
-        self._record(name, None, None, started)
-        return result
-
-    def _record(self, name: str, error_class, error: str | None, started: float,
-                exc: SourceError | None = None) -> None:
-        take = getattr(self._sources.get(name), "take_services", None)
-        if take is not None:
-            breakers.record_services(self.conn, name, take())
-        coded = exc is not None and exc.code
-        breakers.record(self.conn, name, error_class=error_class, error=error, latency_s=time.monotonic() - started,
-                        error_code=exc.code if coded else None, error_params=exc.params if coded else None,
-                        threshold=int(self.settings.get("SOURCE_BREAKER_FAILURES", 5)),
-                        cooldown_s=float(self.settings.get("SOURCE_BREAKER_COOLDOWN_SECONDS", 60)))
-
-    @property
-    def library_root(self) -> str:
-        return str(self.settings["LIBRARY_DIR"])
-
-    @property
-    def looks_ahead(self) -> bool:
-        """Whether a source this worker used can look links up ahead (`look_ahead`)."""
-        return any(hasattr(source, "resolve_ahead") for source in self._sources.values())
-
-    def close(self) -> None:
-        for source in self._sources.values():
-            source.close()
-        self.session.close()
-
-
-# ---------------------------------------------------------------- collect
-
-
-def collect_pool(ctx: WorkContext, name: str) -> Outcome:
-    """Read the pool file `name` from INPUT_DIR into playlists; bad lines are reported, not fatal."""
-    path = Path(ctx.settings["INPUT_DIR"]) / f"{name}.txt"
-    if not path.is_file():
-        raise SourceError(f"the pool file {str(path)!r} is gone; put it back or drop it from the job's scope",
-                          ErrorClass.NOT_FOUND)
-    entries, problems = read_pool(path)
-    pool_id = catalog.upsert_pool(ctx.conn, name, source_path=str(path))
-    playlist_ids = [(catalog.upsert_playlist(ctx.conn, e.platform, e.url), e.line_no) for e in entries]
-    linked = catalog.set_pool_playlists(ctx.conn, pool_id, playlist_ids)
-    error = "; ".join(f"{path.name} {p}" for p in problems) or None
-    catalog.record_pool_collected(ctx.conn, pool_id, error=error)
-    return Outcome(details={"pool_id": pool_id, "playlists": len(entries), **linked,
-                            "problems": [str(p) for p in problems]})
-
-
-# ---------------------------------------------------------------- sync
-
-
-def sync_playlist(ctx: WorkContext, playlist_id: int) -> Outcome:
-    """Fetch a playlist's tracks into songs and membership (order kept, leavers unlinked)."""
-    row = ctx.conn.execute("SELECT * FROM playlists WHERE id = ?", (playlist_id,)).fetchone()
-    if row is None:
-        raise SourceError(f"playlist {playlist_id} is no longer in the catalog", ErrorClass.NOT_FOUND)
-    verdict = ctx.breaker(row["platform"])
-    if not verdict.allowed:
-        raise Deferred(f"{row['platform']} is down (its breaker is {verdict.state}); the playlist waits", verdict.until)
-    try:
-        info = ctx.call_source(row["platform"], lambda: ctx.source(row["platform"]).parse_playlist(row["url"]))
-    except SourceError as exc:
-        catalog.record_playlist_error(ctx.conn, playlist_id, str(exc))
-        raise
-    song_ids = [catalog.upsert_song(ctx.conn, track) for track in info.tracks]
-    counts = catalog.set_playlist_songs(ctx.conn, playlist_id, song_ids, title=info.title, external_id=info.external_id,
-                                        unresolved=info.unresolved, skipped=info.skipped, missing=info.missing,
-                                        partial_reason=info.partial_reason)
-    details: dict[str, Any] = {"title": info.title, "complete": info.complete, **counts}
-    if info.declared is not None:
-        details["declared"] = info.declared
-    if info.partial_reason:
-        details["partial_reason"] = info.partial_reason
-    if info.encoding:
-        details["encoding"] = info.encoding
-    for key, entries in (("unresolved_entries", info.unresolved), ("skipped_entries", info.skipped)):
-        if entries:
-            details[key] = [{"id": u.external_id, "title": u.title, "reason": u.reason} for u in entries[:50]]
-    return Outcome(source=row["platform"], details=details)
-
-
-# ---------------------------------------------------------------- download
 
 
 def _layout_fields(ctx: WorkContext, song_id: int, track: Track, ext: str) -> dict[str, Any]:
@@ -421,68 +262,3 @@ def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name
     if resolved.service:
         details["link_service"] = resolved.service  # a third-party service gave the link, not the platform
     return Outcome(source=name, bytes_done=result.size - result.resumed_from, details=details)
-
-
-# ---------------------------------------------------------------- upload
-
-
-def upload_file(ctx: WorkContext, file_id: int) -> Outcome:
-    """Push one library file to the configured backend (idempotent; multipart resumes)."""
-    if ctx.uploader is None:
-        return Outcome(skipped="OBJECT_BACKEND_NAME is none")
-    row = ctx.conn.execute("SELECT * FROM file_locations WHERE id = ?", (file_id,)).fetchone()
-    if row is None:
-        raise SourceError(f"file {file_id} is no longer in the catalog", ErrorClass.NOT_FOUND)
-    path = Path(row["library_root"]) / row["rel_path"]
-    if not path.is_file():
-        raise SourceError(f"{str(path)!r} is missing from the library; retry its download first", ErrorClass.NOT_FOUND)
-    uploader = ctx.uploader
-    key = uploader.object_key(row["rel_path"])
-    task = catalog.upload_task_for(ctx.conn, file_id, uploader.backend, uploader.bucket, key)
-    state = UploadState(task["multipart_upload_id"],
-                        {int(k): v for k, v in json.loads(task["parts_json"] or "{}").items()})
-
-    def on_state(new: UploadState) -> None:
-        catalog.update_upload_task(ctx.conn, task["id"], multipart_upload_id=new.upload_id,
-                                   parts_json=json.dumps(new.parts) if new.parts else None)
-
-    catalog.update_upload_task(ctx.conn, task["id"], status="uploading")
-    try:
-        result = uploader.upload(path, key, size=row["size_bytes"], sha256=row["sha256"], cancel=ctx.cancel,
-                                 progress=ctx.progress, state=state, on_state=on_state)
-    except SourceError as exc:
-        catalog.update_upload_task(ctx.conn, task["id"], status="failed", last_error=str(exc))
-        raise
-    catalog.update_upload_task(ctx.conn, task["id"], status="uploaded", etag=result.etag, checksum_sha256=row["sha256"],
-                               size_bytes=row["size_bytes"], multipart_upload_id=None, parts_json=None,
-                               last_error=None, uploaded_at=iso())
-    return Outcome(source=uploader.backend, bytes_done=result.bytes_sent,
-                   details={"key": key, "bucket": uploader.bucket, "skipped_existing": result.skipped})
-
-
-# ---------------------------------------------------------------- stage items
-
-
-def items_for_stage(conn: Connection, stage_type: StageType | str, scope: dict[str, list],
-                    settings: dict[str, Any], uploader: Uploader | None) -> list[ItemSpec]:
-    """The items a stage has now, from the catalog and the job's scope (materialised at stage start).
-    A verify stage's are `verify.verify_items`' (see runnerd/workers.stage_items)."""
-    stage_type = StageType(stage_type)
-    if stage_type is StageType.COLLECT:
-        names = {pool_name(p): p for p in pool_files(Path(settings["INPUT_DIR"]))}
-        wanted = scope.get("pools") or sorted(names)
-        return [ItemSpec(f"pool:{n}", ItemType.POOL, display_text=n, payload={"pool": n}) for n in wanted]
-    if stage_type is StageType.SYNC:
-        return [ItemSpec(f"playlist:{r['id']}", ItemType.PLAYLIST, display_text=r["title"] or r["url"],
-                         playlist_id=r["id"]) for r in catalog.playlists_in_scope(conn, scope)]
-    if stage_type is StageType.DOWNLOAD:
-        return [ItemSpec(f"song:{r['id']}", ItemType.SONG, song_id=r["id"],
-                         display_text=catalog.track_of(r).display)
-                for r in catalog.songs_needing_download(conn, scope, str(settings["LIBRARY_DIR"]))]
-    if uploader is None:
-        return []
-    return [ItemSpec(f"upload:{r['id']}:{uploader.backend}:{uploader.bucket}", ItemType.UPLOAD,
-                     file_location_id=r["id"],
-                     song_id=r["song_id"], display_text=r["rel_path"])
-            for r in catalog.files_needing_upload(conn, scope, str(settings["LIBRARY_DIR"]), uploader.backend,
-                                                  uploader.bucket)]

@@ -1,0 +1,25 @@
+"""Collect: read a pool file into playlists."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from catalogsync_ops.errors import ErrorClass, SourceError
+from catalogsync_ops.library import catalog
+from catalogsync_ops.library.pools import read_pool
+from catalogsync_ops.pipeline.context import Outcome, WorkContext
+
+
+def collect_pool(ctx: WorkContext, name: str) -> Outcome:
+    """Read the pool file `name` from INPUT_DIR into playlists; bad lines are reported, not fatal."""
+    path = Path(ctx.settings["INPUT_DIR"]) / f"{name}.txt"
+    if not path.is_file():
+        raise SourceError(f"the pool file {str(path)!r} is gone; put it back or drop it from the job's scope",
+                          ErrorClass.NOT_FOUND)
+    entries, problems = read_pool(path)
+    pool_id = catalog.upsert_pool(ctx.conn, name, source_path=str(path))
+    playlist_ids = [(catalog.upsert_playlist(ctx.conn, e.platform, e.url), e.line_no) for e in entries]
+    linked = catalog.set_pool_playlists(ctx.conn, pool_id, playlist_ids)
+    error = "; ".join(f"{path.name} {p}" for p in problems) or None
+    catalog.record_pool_collected(ctx.conn, pool_id, error=error)
+    return Outcome(details={"pool_id": pool_id, "playlists": len(entries), **linked,
+                            "problems": [str(p) for p in problems]})

@@ -1,0 +1,45 @@
+"""Upload: push a library file to the configured backend."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from catalogsync_ops.errors import ErrorClass, SourceError
+from catalogsync_ops.library import catalog
+from catalogsync_ops.pipeline.context import Outcome, WorkContext
+from catalogsync_ops.store.connection import iso
+from catalogsync_ops.transfer.storage.base import UploadState
+
+
+def upload_file(ctx: WorkContext, file_id: int) -> Outcome:
+    """Push one library file to the configured backend (idempotent; multipart resumes)."""
+    if ctx.uploader is None:
+        return Outcome(skipped="OBJECT_BACKEND_NAME is none")
+    row = ctx.conn.execute("SELECT * FROM file_locations WHERE id = ?", (file_id,)).fetchone()
+    if row is None:
+        raise SourceError(f"file {file_id} is no longer in the catalog", ErrorClass.NOT_FOUND)
+    path = Path(row["library_root"]) / row["rel_path"]
+    if not path.is_file():
+        raise SourceError(f"{str(path)!r} is missing from the library; retry its download first", ErrorClass.NOT_FOUND)
+    uploader = ctx.uploader
+    key = uploader.object_key(row["rel_path"])
+    task = catalog.upload_task_for(ctx.conn, file_id, uploader.backend, uploader.bucket, key)
+    state = UploadState(task["multipart_upload_id"],
+                        {int(k): v for k, v in json.loads(task["parts_json"] or "{}").items()})
+
+    def on_state(new: UploadState) -> None:
+        catalog.update_upload_task(ctx.conn, task["id"], multipart_upload_id=new.upload_id,
+                                   parts_json=json.dumps(new.parts) if new.parts else None)
+
+    catalog.update_upload_task(ctx.conn, task["id"], status="uploading")
+    try:
+        result = uploader.upload(path, key, size=row["size_bytes"], sha256=row["sha256"], cancel=ctx.cancel,
+                                 progress=ctx.progress, state=state, on_state=on_state)
+    except SourceError as exc:
+        catalog.update_upload_task(ctx.conn, task["id"], status="failed", last_error=str(exc))
+        raise
+    catalog.update_upload_task(ctx.conn, task["id"], status="uploaded", etag=result.etag, checksum_sha256=row["sha256"],
+                               size_bytes=row["size_bytes"], multipart_upload_id=None, parts_json=None,
+                               last_error=None, uploaded_at=iso())
+    return Outcome(source=uploader.backend, bytes_done=result.bytes_sent,
+                   details={"key": key, "bucket": uploader.bucket, "skipped_existing": result.skipped})
