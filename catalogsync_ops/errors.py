@@ -105,6 +105,11 @@ class ErrorClass(StrEnum):
     INCOMPATIBLE = "incompatible"  # the installed musicdl lacks what the adapter uses: work waits
 
 
+# Failures that say the song itself is not to be had (not a fault of the network, the setup or
+# the moment): nights of these in a row make a missing song unavailable (WANTED_GIVE_UP_NIGHTS).
+GONE_FOR_GOOD = frozenset({ErrorClass.NOT_FOUND, ErrorClass.NO_MATCH, ErrorClass.ENCRYPTED, ErrorClass.PREVIEW})
+
+
 class SourceError(Exception):
     """A source could not do what was asked; `error_class` says why, the message how to fix it.
 

@@ -461,7 +461,8 @@ class Runner:
             self._assign(job, stage, settings)
             return True
         if step.action == scheduling.FINISH_STAGE:
-            status = finish_stage(conn, stage["id"])
+            status = finish_stage(conn, stage["id"], give_up_nights=int(settings["WANTED_GIVE_UP_NIGHTS"]),
+                                  recheck_days=int(settings["WANTED_RECHECK_DAYS"]))
             log.info("Job %s: stage %s %s", job["id"], stage["stage_type"], status.value,
                      extra={"job_id": job["id"]})
             return True

@@ -19,6 +19,7 @@ from catalogsync_ops.store.database import open_database
 from catalogsync_ops.store.migrations import (
     v001_initial,
     v005_platforms,
+    v006_hardening,
     v008_verify,
     v009_platform_edges,
     v010_command_specs,
@@ -35,6 +36,14 @@ def narrow_checks(conn: sqlite3.Connection, widened) -> None:
         conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = ?", (sql.replace(new, old), table))
     conn.execute(f"PRAGMA schema_version = {version + 1}")
     conn.execute("PRAGMA writable_schema = OFF")
+
+
+def undo_v12(conn: sqlite3.Connection) -> None:
+    """Back to schema v11 (inside a transaction): no wanted-list memory; every finished job notifies."""
+    conn.execute("DROP TABLE missing_songs")
+    conn.execute("DROP TRIGGER job_runs_notify")
+    conn.execute(re.search(r"CREATE TRIGGER job_runs_notify.*?END;", v006_hardening.SQL, re.S).group(0))
+    conn.execute("ALTER TABLE job_runs DROP COLUMN outcome_json")
 
 
 def undo_v11(conn: sqlite3.Connection) -> None:
@@ -130,6 +139,7 @@ def make_old_database_with_data(home: Path, demo_server, version: int) -> Path:
         conn.execute("INSERT INTO drift (kind, place, path, first_seen_at, last_seen_at)"
                      " VALUES ('orphan', 'library', 'stray.mp3', 't', 't')")
         # Back to that schema: undo what later versions added, as it never had it.
+        undo_v12(conn)
         undo_v11(conn)
         undo_v10(conn)
         undo_v9(conn)

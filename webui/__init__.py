@@ -16,7 +16,7 @@ from webui.context import IdConverter, ThreadConnections, close_db
 from webui.errors import register_error_handlers
 from webui.format import coverage_bar, when
 from webui.logtext import drift_detail, error_text, log_text, reason_text, said_text
-from webui.templating import FixedWords, PageEnvironment, path_for, with_query
+from webui.templating import FixedWords, PageEnvironment, path_for, this_page, with_query
 
 
 def _secret_key(db_path: Path) -> str:
@@ -71,7 +71,7 @@ def create_app(config: dict[str, Any]) -> Flask:
     app.jinja_env.globals.update(csrf_token=auth.csrf_token, _=i18n.gettext, ngettext=i18n.ngettext,
                                   languages_shown=i18n.languages_shown, setting_help=i18n.setting_help,
                                   code_words=i18n.code_words, code_words_json=i18n.code_words_json,
-                                  path_for=path_for, with_query=with_query,
+                                  path_for=path_for, with_query=with_query, this_page=this_page,
                                   command_phrases=i18n.command_phrases, command_title=i18n.command_title,
                                   SELF_DESCRIBING=i18n.SELF_DESCRIBING, drift_word=i18n.drift_word,
                                   drift_detail=drift_detail)

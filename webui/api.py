@@ -17,12 +17,14 @@ from catalogsync_ops.engine.queries import (
     list_items,
     list_jobs,
     list_logs,
+    missing_counts,
     status_summary,
 )
 from catalogsync_ops.engine.states import ItemStatus, StageType
 from catalogsync_ops.errors import ErrorClass, IdempotencyConflict, InvalidCommand, NotFound
 from catalogsync_ops.library.catalog_reads import playlist_page
 from webui.auth import require_scope
+from webui.catalog_pages import wanted_rows, wanted_state
 from webui.context import arg_int, get_db
 from webui.i18n import current_language
 from webui.logtext import reason_text
@@ -102,6 +104,15 @@ def playlists():
     after = arg_int("after", 0)
     rows = playlist_page(get_db(), after_id=after, limit=100)
     return jsonify(playlists=[dict(r) for r in rows], next_after=rows[-1]["id"] if len(rows) == 100 else None)
+
+
+@bp.route("/wanted")
+def wanted():
+    """The wanted list (?state=missing|unavailable, ?after=song id): the page's rows, as JSON."""
+    conn = get_db()
+    rows = wanted_rows(conn, wanted_state(), arg_int("after", 0), 100)
+    return jsonify(counts=missing_counts(conn), songs=rows,
+                   next_after=rows[-1]["song_id"] if len(rows) == 100 else None)
 
 
 @bp.route("/logs")

@@ -7,7 +7,15 @@ from flask import Blueprint, Response, abort, render_template, request, url_for
 from markupsafe import Markup, escape
 
 from catalogsync_ops.engine.command_specs import REPAIRABLE_DRIFT
-from catalogsync_ops.engine.queries import LOG_LEVELS, current_workers, latest_job, list_logs
+from catalogsync_ops.engine.queries import (
+    LOG_LEVELS,
+    WANTED_STATES,
+    current_workers,
+    latest_job,
+    list_logs,
+    missing_counts,
+    missing_songs,
+)
 from catalogsync_ops.library.catalog_reads import (
     find_songs,
     get_playlist,
@@ -149,3 +157,26 @@ def logs():
                      before_id=arg_int("before"), limit=PAGE_SIZE)
     return render_template("logs.html", title=N_("Logs"), rows=rows, levels=LEVELS, level=level, job=job, q=text,
                            page_size=PAGE_SIZE)
+
+
+def wanted_rows(conn, state: str | None, after: int, limit: int) -> list[dict]:
+    """The wanted list's songs as pages and the API show them (artists as one text)."""
+    return [{**r, "artists": ", ".join(json.loads(r["artists"] or "[]"))}
+            for r in missing_songs(conn, state=state, after_id=after, limit=limit)]
+
+
+def wanted_state() -> str | None:
+    state = request.args.get("state") or None
+    if state is not None and state not in WANTED_STATES:
+        abort(400, description=gettext("'state' must be one of %(states)s") % {"states": ", ".join(WANTED_STATES)})
+    return state
+
+
+@bp.route("/wanted")
+def wanted():
+    """Wanted songs the library could not get: missing or unavailable, with what to do about them."""
+    conn = get_db()
+    state = wanted_state()
+    rows = wanted_rows(conn, state, arg_int("after", 0), PAGE_SIZE)
+    return render_template("wanted.html", title=N_("Wanted"), rows=rows, counts=missing_counts(conn), state=state,
+                           states=WANTED_STATES, page_size=PAGE_SIZE)

@@ -108,6 +108,7 @@ CODES = (
     "items_retry_requested", "backed_up", "in_library", "untried", "closed", "open", "half_open", "incompatible",
     "connection", "timeout", "http_4xx", "http_5xx", "not_found", "no_match", "checksum_mismatch", "disk_full",
     "auth", "rate_limited", "unsupported", "config", "internal", "parse", "encrypted", "preview", "invalid_audio",
+    "missing", "unavailable",
 )
 # A code reads as its words; a few as people write them.
 _AS_WRITTEN = {"http_4xx": "HTTP 4xx", "http_5xx": "HTTP 5xx", "cli": "command line", "api": "API", "ui": "web",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from catalogsync_ops import __version__
 from catalogsync_ops.engine.command_specs import ID_MAX, SPECS
-from catalogsync_ops.engine.queries import LOG_LEVELS
+from catalogsync_ops.engine.queries import LOG_LEVELS, WANTED_STATES
 from catalogsync_ops.engine.states import ItemStatus, StageType
 from catalogsync_ops.errors import ErrorClass
 
@@ -102,6 +102,10 @@ def document() -> dict:
         "/api/items/{item_id}/attempts": _get("The attempt history of one item", [item_id]),
         "/api/workers": _get("Live worker state of the current runner"),
         "/api/playlists": _get("Playlists, keyset-paginated", [_param("after", "query", CURSOR, required=False)]),
+        "/api/wanted": _get("Wanted songs the library could not get (missing, unavailable), by song id", [
+            _param("state", "query", {"type": "string", "enum": list(WANTED_STATES)}, "only songs in this state",
+                   required=False),
+            _param("after", "query", CURSOR, "songs after this song id", required=False)]),
         "/api/logs": _get("Log rows, newest first", [
             _param("before", "query", CURSOR, required=False),
             _param("level", "query", {"type": "string", "enum": LEVELS}, "this level and above", required=False),

@@ -1,6 +1,7 @@
 """The pages: dashboard, jobs, job detail; every action becomes one command row."""
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import shutil
@@ -127,8 +128,19 @@ def submit():
     except ValueError:
         abort(400, description=gettext("unknown command %(kind)r") % {"kind": request.form.get("kind")})
     try:
-        command_id, _ = submit_command(get_db(), kind, payload_from_form(kind, request.form), origin="web",
-                                       requested_by=g.user, idempotency_key=request.form.get("nonce") or None)
+        payload = payload_from_form(kind, request.form)
+    except InvalidCommand as exc:
+        abort(400, description=str(exc))
+    # One form may send several commands (a button each, over the songs ticked): the page's nonce
+    # with what was asked is the key, so the same post twice is one command and another is another.
+    nonce = request.form.get("nonce") or None
+    key = None
+    if nonce:
+        asked = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        key = f"{nonce}:{kind.value}:{asked}"
+    try:
+        command_id, _ = submit_command(get_db(), kind, payload, origin="web", requested_by=g.user,
+                                       idempotency_key=key)
     except InvalidCommand as exc:
         abort(400, description=str(exc))
     back = safe_target(request.form.get("back"), url_for("pages.dashboard"))

@@ -70,6 +70,13 @@ def with_query(path: str, **values: Any) -> str:
     return f"{path}?{urlencode(shown)}" if shown else path
 
 
+def this_page() -> str:
+    """Where a form on this page sends the person back to: this page with its filters, without
+    the banner of the last command (the next one brings its own)."""
+    kept = [(k, v) for k, v in request.args.items(multi=True) if k != "command"]
+    return f"{request.path}?{urlencode(kept)}" if kept else request.path
+
+
 _PATHS: dict[tuple, str] = {}
 
 

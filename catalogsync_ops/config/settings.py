@@ -133,6 +133,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RETRY_BACKOFF_MAX_SECONDS", "float", "3600",
             "Longest wait between automatic retries.",
             "retries", minimum=0, maximum=604800),
+    Setting("WANTED_GIVE_UP_NIGHTS", "int", "7",
+            "A missing song is marked unavailable (tried again only every WANTED_RECHECK_DAYS) after this many "
+            "download stages in a row found it gone for good (not found, no match, encrypted, a preview); 0 never.",
+            "retries", minimum=0, maximum=3650),
+    Setting("WANTED_RECHECK_DAYS", "int", "30",
+            "An unavailable song (given up automatically) is tried again after this many days.",
+            "retries", minimum=1, maximum=3650),
     Setting("AUTO_RESUME_AFTER_RECOVERY", "bool", "false",
             "After a crash or power cut, resume interrupted jobs at once instead of leaving them paused.",
             "runner"),

@@ -49,9 +49,15 @@ def needs_attention(conn: Connection, *, library: Path | None = None, disk_free_
             "SELECT j.id, j.job_type, COUNT(i.id) AS failed FROM job_runs j JOIN job_items i ON i.job_id = j.id"
             " WHERE j.id IN (SELECT id FROM job_runs ORDER BY id DESC LIMIT ?) AND i.status = 'failed'"
             " AND j.status NOT IN ('running', 'pause_requested', 'cancel_requested', 'canceled')"
+            # Songs the wanted list remembers are said once, by song, below (not once per job).
+            " AND NOT (i.item_type = 'song' AND EXISTS (SELECT 1 FROM missing_songs m WHERE m.song_id = i.song_id))"
             " GROUP BY j.id ORDER BY j.id DESC", (RECENT_JOBS,)):
         out.append({"kind": "job_failed_items", "job_id": row["id"], "job_type": row["job_type"],
                     "failed": row["failed"], "command": {"kind": "retry_failed_items", "job_id": row["id"]}})
+    missing = conn.execute("SELECT COUNT(*), MIN(since) FROM missing_songs WHERE state = 'missing'").fetchone()
+    if missing[0]:
+        out.append({"kind": "songs_missing", "missing": missing[0], "since": missing[1],
+                    "page": "/wanted?state=missing"})
     for source in sources if sources is not None else breakers.health(conn):
         if source["state"] == "incompatible":
             # Closing its breaker would not help: the installed musicdl must be put right first.
@@ -92,6 +98,9 @@ def describe(entry: dict[str, Any]) -> str:
     if kind == "job_failed_items":
         return (f"job {entry['job_id']} ({entry['job_type']}) has {entry['failed']} failed items: "
                 f"runnerd retry-failed {entry['job_id']}")
+    if kind == "songs_missing":
+        return (f"{entry['missing']} wanted songs are missing (the oldest since {entry['since'][:10]}): "
+                "runnerd wanted list --state missing")
     if kind == "source_down":
         return f"source {entry['source']} is down until {entry['until']}: runnerd source reset {entry['source']}"
     if kind == "source_incompatible":

@@ -34,6 +34,8 @@ class CommandKind(StrEnum):
     RESET_SOURCE = "reset_source"
     REPAIR_DRIFT = "repair_drift"
     NOTIFY_TEST = "notify_test"
+    MARK_UNAVAILABLE = "mark_unavailable"
+    MARK_WANTED = "mark_wanted"
 
 
 SCOPE_KEYS = ("sources", "pools", "playlists", "songs")
@@ -361,6 +363,11 @@ SPECS: dict[CommandKind, CommandSpec] = {spec.kind: spec for spec in (
                                   "touched; move or delete it yourself"})),
         "Repair job {job_id} queued for {drifts} drifted files", form_names={"drift_kind": "kind"}),
     CommandSpec(CommandKind.NOTIFY_TEST, "Send a test notification", (), "Test notification queued for {target}"),
+    # The wanted page ticks songs as `songs` (one form also queues their download with that scope).
+    CommandSpec(CommandKind.MARK_UNAVAILABLE, "Stop trying songs", (IdList("song_ids", required=True),),
+                "{marked} songs marked unavailable", form_names={"songs": "song_ids"}),
+    CommandSpec(CommandKind.MARK_WANTED, "Want songs again", (IdList("song_ids", required=True),),
+                "{marked} songs wanted again", form_names={"songs": "song_ids"}),
 )}
 assert set(SPECS) == set(CommandKind), "every command kind has its spec"
 # The fields each kind takes. The JSON API refuses any other (a misspelt "priorty" would
@@ -404,9 +411,16 @@ def payload_from_form(kind: CommandKind | str, form: Any) -> dict[str, Any]:
     payload: dict[str, Any] = {}
     for each in spec.fields:
         if isinstance(each, Scope):
-            scope = {key: form.get(key) for key in SCOPE_KEYS if (form.get(key) or "").strip()}
+            many = getattr(form, "getlist", lambda key: [form.get(key) or ""])
+            scope = {key: ",".join(v for v in many(key) if v.strip()) for key in SCOPE_KEYS}
+            scope = {key: value for key, value in scope.items() if value}
             if scope:
                 payload[each.name] = scope
+        elif isinstance(each, IdList) and hasattr(form, "getlist"):
+            # A list of checkboxes (one value each) or one comma-separated field.
+            posted = ",".join(v for v in form.getlist(form_name.get(each.name, each.name)) if v.strip())
+            if posted:
+                payload[each.name] = posted
         elif (posted := form.get(form_name.get(each.name, each.name), "")) != "":
             payload[each.name] = posted
     return payload

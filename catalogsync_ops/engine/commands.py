@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from catalogsync_ops.config.envfile import Config, mask_text
 from catalogsync_ops.config.revisions import apply_config_text, rollback_to
-from catalogsync_ops.engine import breakers, notify, runners
+from catalogsync_ops.engine import breakers, notify, runners, wanted
 from catalogsync_ops.engine.command_specs import (  # noqa: F401  (the kinds and limits are part of this interface)
     ID_MAX,
     PRIORITY_LIMIT,
@@ -315,6 +315,18 @@ def _notify_test(conn: Connection, p: dict, ctx: CommandContext, command_id: int
     notification = conn.execute("SELECT id FROM notifications WHERE dedupe_key = ?", (f"test:{command_id}",)).fetchone()
     # Only the host: the rest of a webhook URL is often its secret (a bot token, a key).
     return {"notification_id": notification[0], "target": urlsplit(url).hostname or "?"}
+
+
+@handles(CommandKind.MARK_UNAVAILABLE)
+def _mark_unavailable(conn: Connection, p: dict, ctx: CommandContext, command_id: int) -> dict:
+    """The owner's word: stop trying these songs (no download stage takes them until marked wanted)."""
+    return wanted.mark(conn, p["song_ids"], "unavailable", iso(ctx.now))
+
+
+@handles(CommandKind.MARK_WANTED)
+def _mark_wanted(conn: Connection, p: dict, ctx: CommandContext, command_id: int) -> dict:
+    """Unavailable songs wanted again: the next download stage tries them."""
+    return wanted.mark(conn, p["song_ids"], "wanted", iso(ctx.now))
 
 
 assert set(HANDLERS) == set(SPECS), f"a command kind without its handler: {set(SPECS) ^ set(HANDLERS)}"

@@ -10,6 +10,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from catalogsync_ops.engine import wanted
 from catalogsync_ops.engine.records import (
     bulk_move_items,
     get_job,
@@ -28,6 +29,7 @@ from catalogsync_ops.engine.states import (
     JobStatus,
     JobType,
     StageStatus,
+    StageType,
 )
 from catalogsync_ops.errors import TransitionError
 from catalogsync_ops.store.connection import Connection, iso, transaction
@@ -98,6 +100,12 @@ def finish_job(conn: Connection, job_id: int, *, now: datetime | None = None) ->
             target = J.COMPLETED_WITH_ERRORS
         else:
             target = J.COMPLETED
+        if any(s["stage_type"] == StageType.DOWNLOAD for s in stages):
+            # A night that only met songs already missing, and changed nothing, is quiet: it
+            # queues no notification (the trigger on job_runs reads `quiet`).
+            outcome = json.loads(job["outcome_json"] or "{}")
+            outcome["quiet"] = target == J.COMPLETED and not wanted.changed(outcome)
+            conn.execute("UPDATE job_runs SET outcome_json = ? WHERE id = ?", (json.dumps(outcome), job_id))
         set_job_status(conn, job, target, ts, finished_at=ts)
         write_event(conn, "job_finished", now=ts, job_id=job_id, from_status=job["status"],
                     to_status=target.value, message=f"job {target.value}")

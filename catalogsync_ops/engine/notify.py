@@ -29,6 +29,12 @@ BATCH = 20
 POLL_S = 1.0  # a finished job's notification leaves within about a second
 
 
+# What a job changed about the wanted list (engine/wanted.py), as a notification says it.
+WANTED_WORDS = (("added", "added to the library"), ("newly_missing", "newly missing"),
+                ("found_again", "found again"), ("still_missing", "still missing"),
+                ("given_up", "now unavailable (given up)"))
+
+
 def enqueue(conn: Connection, kind: str, dedupe_key: str, *, job_id: int | None = None,
             data: dict[str, Any] | None = None, now: datetime | None = None) -> bool:
     """Queue a notification once per `dedupe_key`; returns whether it was new."""
@@ -65,6 +71,11 @@ def compose(conn: Connection, row) -> dict[str, Any]:
         title = f"Catalogsync: job {row['job_id']} {status.replace('_', ' ')}"
         message = (f"{data.get('job_type', 'job')} {status.replace('_', ' ')}: {counts[0]} done, {counts[1]} failed, "
                    f"{counts[2]} skipped" + (f" in {data['duration']}" if data.get("duration") else ""))
+        outcome = json.loads(job["outcome_json"] or "{}") if job is not None else {}
+        said = [f"{outcome[key]} {words}" for key, words in WANTED_WORDS if outcome.get(key)]
+        if said:
+            data["wanted"] = {key: int(outcome.get(key, 0)) for key, _ in WANTED_WORDS}
+            message += "; songs: " + ", ".join(said)
         if job is not None and job["error"]:
             message += f". {job['error']}"
     elif kind == "runner_recovered":

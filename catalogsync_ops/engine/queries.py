@@ -295,3 +295,26 @@ def events_after(conn: Connection, after_id: int, *, limit: int = 500) -> list[A
     """Job events after `after_id`, oldest first (what a live page has not seen yet)."""
     return conn.execute("SELECT id, job_id, stage_id, item_id, kind, to_status, message FROM job_events"
                         " WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)).fetchall()
+
+
+WANTED_STATES = ("missing", "unavailable")
+
+
+def missing_songs(conn: Connection, *, state: str | None = None, after_id: int = 0,
+                  limit: int = 50) -> list[dict[str, Any]]:
+    """Wanted songs the library could not get (missing, or unavailable), by song id, with the
+    song's words and the last failure (engine/wanted.py keeps them)."""
+    where, params = ["m.song_id > ?"], [after_id]
+    if state:
+        where.append("m.state = ?")
+        params.append(state)
+    return dicts(conn.execute(
+        "SELECT m.*, s.platform, s.title, s.artists, s.album FROM missing_songs m JOIN songs s ON s.id = m.song_id"
+        f" WHERE {' AND '.join(where)} ORDER BY m.song_id LIMIT ?", (*params, limit)))
+
+
+def missing_counts(conn: Connection) -> dict[str, int]:
+    """How many wanted songs are missing and unavailable."""
+    counts = dict.fromkeys(WANTED_STATES, 0)
+    counts.update({row[0]: row[1] for row in conn.execute("SELECT state, COUNT(*) FROM missing_songs GROUP BY 1")})
+    return counts

@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
+from catalogsync_ops.engine import wanted
 from catalogsync_ops.engine.records import (
     ItemSpec,
     get_job,
@@ -13,7 +15,7 @@ from catalogsync_ops.engine.records import (
     stages_of,
     write_event,
 )
-from catalogsync_ops.engine.states import STAGE_FINAL, ItemType, JobStatus, StageStatus
+from catalogsync_ops.engine.states import STAGE_FINAL, ItemType, JobStatus, StageStatus, StageType
 from catalogsync_ops.errors import TransitionError
 from catalogsync_ops.store.connection import Connection, iso, transaction
 
@@ -83,9 +85,13 @@ def skip_stage(conn: Connection, stage_id: int, *, reason: str, now: datetime | 
                     from_status=stage["status"], to_status=S.SKIPPED.value, message=reason)
 
 
-def finish_stage(conn: Connection, stage_id: int, *, now: datetime | None = None) -> StageStatus:
+def finish_stage(conn: Connection, stage_id: int, *, now: datetime | None = None, give_up_nights: int = 0,
+                 recheck_days: int = 30) -> StageStatus:
     """running -> completed | completed_with_errors | failed once no item is left to run.
 
+    A download stage folds its songs into the wanted list's memory (engine/wanted.py): songs
+    that were already missing or unavailable before the job started and failed again are no
+    error of this stage (it is `completed`, "N still missing"); only new failures are.
     Later stages of the job that had already finished go back to pending, so they pick up
     what this stage produced when it ran again (after a person's retry).
     """
@@ -96,9 +102,17 @@ def finish_stage(conn: Connection, stage_id: int, *, now: datetime | None = None
         if stage["status"] == S.RUNNING and left:
             raise TransitionError.coded("stage_unfinished", stage_id=stage_id, queued=stage["n_queued"],
                                         running=stage["n_running"], interrupted=stage["n_interrupted"])
-        if stage["n_failed"] and not (stage["n_succeeded"] or stage["n_skipped"]):
+        counts = None
+        if stage["stage_type"] == StageType.DOWNLOAD:
+            job = conn.execute("SELECT id, started_at FROM job_runs WHERE id = ?", (stage["job_id"],)).fetchone()
+            counts = wanted.record_download_stage(conn, stage, job, ts, give_up_nights=give_up_nights,
+                                                  recheck_days=recheck_days)
+            wanted.add_to_outcome(conn, stage["job_id"], counts)
+        known = counts["still_missing"] if counts else 0
+        new_failures = stage["n_failed"] - known
+        if new_failures and not (stage["n_succeeded"] or stage["n_skipped"] or known):
             target = S.FAILED
-        elif stage["n_failed"]:
+        elif new_failures:
             target = S.COMPLETED_WITH_ERRORS
         else:
             target = S.COMPLETED
@@ -111,10 +125,14 @@ def finish_stage(conn: Connection, stage_id: int, *, now: datetime | None = None
         ).fetchall():
             set_stage_status(conn, later, S.PENDING, ts, finished_at=None)
             reopened.append(later["id"])
+        data: dict[str, Any] = {"reopened_stages": reopened} if reopened else {}
+        if counts:
+            data["wanted"] = counts
         write_event(conn, "stage_finished", now=ts, job_id=stage["job_id"], stage_id=stage_id,
                     from_status=stage["status"], to_status=target.value,
-                    message=f"stage {stage['stage_type']} {target.value}",
-                    data={"reopened_stages": reopened} if reopened else None)
+                    message=f"stage {stage['stage_type']} {target.value}"
+                            + (f" ({known} still missing)" if known else ""),
+                    data=data or None)
     return target
 
 

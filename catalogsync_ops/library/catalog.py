@@ -284,12 +284,17 @@ def _for_song_ids(conn: Connection, song_ids: list[int], sql: str, params: tuple
 
 
 def songs_needing_download(conn: Connection, scope: dict[str, list], library_root: str) -> list:
-    """Songs in scope with no verified file in this library."""
+    """Songs in scope with no verified file in this library, but for unavailable ones: those the
+    owner said to stop trying, and those given up on whose time to be tried again has not come
+    (unless the job names its songs: the owner asked for these now)."""
+    named = bool(scope.get("songs"))
     return _for_song_ids(
         conn, songs_in_scope(conn, scope),
         "SELECT s.* FROM songs s WHERE s.id IN ({ids}) AND NOT EXISTS (SELECT 1 FROM file_locations f"
-        " WHERE f.song_id = s.id AND f.library_root = ? AND f.verified_at IS NOT NULL) ORDER BY s.id",
-        (library_root,))
+        " WHERE f.song_id = s.id AND f.library_root = ? AND f.verified_at IS NOT NULL)"
+        " AND NOT EXISTS (SELECT 1 FROM missing_songs m WHERE m.song_id = s.id AND m.state = 'unavailable'"
+        " AND (m.marked_by = 'owner' OR (NOT ? AND (m.recheck_after IS NULL OR m.recheck_after > ?))))"
+        " ORDER BY s.id", (library_root, named, iso()))
 
 
 def files_needing_upload(conn: Connection, scope: dict[str, list], library_root: str, backend: str,

@@ -119,6 +119,9 @@ def download_song(ctx: WorkContext, song_id: int) -> Outcome:
     adopted = _adopt(ctx, song_id)
     if adopted is not None:
         return adopted
+    if ctx.conn.execute("SELECT 1 FROM missing_songs WHERE song_id = ? AND state = 'unavailable'"
+                        " AND marked_by = 'owner'", (song_id,)).fetchone():
+        return Outcome(skipped="marked unavailable by the owner")  # after the stage began: not tried
     song = catalog.track_of(row)
     failures: list[tuple[str, SourceError]] = []
     closed: list[tuple[str, breakers.Verdict]] = []
