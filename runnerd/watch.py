@@ -1,6 +1,7 @@
 """Notice edits of catalogsync.env made outside runnerd (an editor, sed, replace-by-rename)."""
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from pathlib import Path
@@ -38,5 +39,18 @@ class EnvWatcher:
         self._observer.start()
 
     def stop(self) -> None:
-        self._observer.stop()
-        self._observer.join(timeout=5)
+        # watchdog's inotify emitter, stopped while an event is in flight, reads it after its
+        # inotify handle was closed and logs that as an ERROR (a race inside watchdog): at a stop
+        # nothing is wrong and nothing is lost, so that one complaint is not passed on.
+        emitter_log = logging.getLogger("watchdog.observers.inotify")
+        emitter_log.addFilter(_quiet_at_stop)
+        try:
+            self._observer.stop()
+            self._observer.join(timeout=5)
+        finally:
+            emitter_log.removeFilter(_quiet_at_stop)
+
+
+def _quiet_at_stop(record: logging.LogRecord) -> bool:
+    """Drops the emitter's complaint that it was asked for events after it stopped."""
+    return not (record.funcName == "queue_events" and record.levelno >= logging.ERROR)

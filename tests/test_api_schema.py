@@ -35,4 +35,4 @@ def test_the_api_answers_as_its_openapi_document_says(web, home: Path):
         served.stop()
     report = run.stdout + run.stderr
     assert run.returncode == 0, report[-6000:]
-    assert "No issues found" in report and "Tested: 15" in report, report[-3000:]
+    assert "No issues found" in report and "Tested: 16" in report, report[-3000:]

@@ -114,6 +114,27 @@ def test_config_check_reports_errors_with_lines_and_exit_1(home: Path, run_cli, 
     assert run_cli("config", "check").exit_code == 0
 
 
+def test_config_set_changes_a_setting_through_the_runner_and_refuses_what_would_not_apply(home: Path, run_cli,
+                                                                                          opened):
+    from conftest import runnerd
+
+    env = home / "catalogsync.env"
+    env.write_text("# my box\n" + env.read_text(), encoding="utf-8")
+    typo = run_cli("config", "set", "DOWNLOD_WORKERS", "5")
+    assert typo.exit_code == 1 and "unknown setting: DOWNLOD_WORKERS (did you mean DOWNLOAD_WORKERS?)" in typo.output
+    bad = run_cli("config", "set", "DOWNLOAD_WORKERS", "zero")
+    assert bad.exit_code == 1 and "'zero' is not a whole number" in bad.output and "nothing was changed" in bad.output
+    assert run_cli("config", "set", "DOWNLOAD_WORKERS").exit_code == 2  # a key without its value
+    conn = opened(open_database(home / "catalogsync.db"))
+    assert conn.execute("SELECT COUNT(*) FROM job_commands").fetchone()[0] == 0
+    done = run_cli("config", "set", "DOWNLOAD_WORKERS", "5", "MAX_ATTEMPTS", "4", "--note", "faster nights")
+    assert done.exit_code == 0, done.output
+    assert runnerd(home, "run", "--burst").returncode == 0
+    text = env.read_text(encoding="utf-8")
+    assert text.startswith("# my box\n") and "DOWNLOAD_WORKERS=5\n" in text and "MAX_ATTEMPTS=4\n" in text
+    assert conn.execute("SELECT note FROM config_revisions ORDER BY id DESC LIMIT 1").fetchone()[0] == "faster nights"
+
+
 def test_status_still_works_when_the_env_file_is_broken(home: Path, run_cli):
     env = home / "catalogsync.env"
     env.write_text(env.read_text() + "WEB_PORT=nope\n", encoding="utf-8")

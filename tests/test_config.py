@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -210,3 +211,45 @@ def test_set_values_rewrites_the_last_line_of_a_key_and_appends_new_keys():
     out = set_values(text, {"MAX_ATTEMPTS": "6", "OBJECT_PREFIX": "music/ lib"})
     assert out == "# mine\nMAX_ATTEMPTS=3\nexport MAX_ATTEMPTS=6\r\nWEB_PORT=8421\nOBJECT_PREFIX='music/ lib'\n"
     assert parse_env_text(out).values["MAX_ATTEMPTS"] == "6"
+
+
+def test_the_env_watcher_stops_without_an_error_while_the_file_is_being_written(tmp_path: Path):
+    """Stopping watchdog's inotify emitter with an event in flight made it log an ERROR at every
+    other runner stop; a stop while an editor writes says nothing."""
+    import logging
+    import threading
+
+    from runnerd.watch import EnvWatcher
+
+    said: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            said.append(f"{record.levelname} {record.getMessage()}")
+
+    keep = Keep(logging.WARNING)
+    logging.getLogger("watchdog").addHandler(keep)
+    env = tmp_path / "catalogsync.env"
+    env.write_text("A=1\n", encoding="utf-8")
+    noticed = 0
+    try:
+        for _ in range(30):
+            watcher = EnvWatcher(env)
+            watcher.start()
+            stop = threading.Event()
+
+            def write(stop: threading.Event = stop) -> None:
+                while not stop.is_set():
+                    with env.open("a", encoding="utf-8") as handle:
+                        handle.write("# an editor at work\n")
+
+            writer = threading.Thread(target=write)
+            writer.start()
+            time.sleep(0.01)
+            watcher.stop()
+            stop.set()
+            writer.join()
+            noticed += watcher.changed.is_set()
+    finally:
+        logging.getLogger("watchdog").removeHandler(keep)
+    assert said == [] and noticed  # and it was watching

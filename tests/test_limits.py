@@ -99,10 +99,12 @@ def test_every_request_to_a_platform_is_paced(platforms):
     starts = platforms.kuwo.started
     assert len(starts) >= 5
     # 10 a second: the requests leave 0.1 s apart. They are timed as they arrive, which a busy
-    # machine (CI's full run) delays by up to ~80 ms (the first, by its connection's TLS handshake
-    # too, so it is left out): every span of k requests is (k-1) x 0.1 s, less that much. Requests
-    # sent unpaced would arrive milliseconds apart, and every span of two would fail.
+    # machine (CI's full run) delays by up to ~100 ms now and then (the first, by its connection's
+    # TLS handshake too, so it is left out): a late arrival shortens one gap and lengthens the
+    # next. So the typical gap (the median) is about 0.1 s and the whole span about 0.1 s a gap.
+    # Requests sent unpaced would arrive milliseconds apart and fail both.
     timed = starts[1:]
-    spans = [(j - i, timed[j] - timed[i]) for i in range(len(timed)) for j in range(i + 1, len(timed))]
-    assert all(span >= 0.1 * k - 0.08 for k, span in spans), [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    gaps = sorted(b - a for a, b in zip(timed, timed[1:], strict=False))
+    assert gaps[len(gaps) // 2] >= 0.085, gaps
+    assert timed[-1] - timed[0] >= 0.1 * (len(timed) - 1) - 0.1, gaps
     assert time.monotonic() - started >= 0.1 * (len(starts) - 1)

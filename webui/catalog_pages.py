@@ -166,7 +166,7 @@ def wanted_rows(conn, state: str | None, after: int, limit: int) -> list[dict]:
 
 
 def wanted_state() -> str | None:
-    state = request.args.get("state") or None
+    state = request.args.get("state")
     if state is not None and state not in WANTED_STATES:
         abort(400, description=gettext("'state' must be one of %(states)s") % {"states": ", ".join(WANTED_STATES)})
     return state

@@ -211,16 +211,20 @@ class IdList(Field):
 
     def read(self, payload: dict, strict: bool) -> list[int] | None:
         raw = payload.get(self.name)
-        if raw is None and not (strict and self.name in payload):
-            return None
-        if raw == "" and not strict:
+        if (raw is None and not (strict and self.name in payload)) or (raw == "" and not strict):
+            if self.required:
+                raise InvalidCommand(f"{self.name!r} is required: a list of ids")
             return None
         values = _listed(self.name, raw, strict, "ids")
         singular = self.name.removesuffix("s")
-        return [read_integer({singular: v}, singular, strict, minimum=1) for v in values] or None
+        ids = [read_integer({singular: v}, singular, strict, minimum=1) for v in values]
+        if not ids and self.required:
+            raise InvalidCommand(f"{self.name!r} needs at least one id")
+        return ids or None
 
     def schema(self) -> dict:
-        return {"type": "array", "maxItems": SCOPE_MAX_ENTRIES, "items": Id("").schema()}
+        return {"type": "array", "minItems": 1 if self.required else 0, "maxItems": SCOPE_MAX_ENTRIES,
+                "items": Id("").schema()}
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,22 @@
 """`runnerd config …`: show, check, apply, roll back and diff catalogsync.env."""
 from __future__ import annotations
 
+import difflib
 import sys
 from pathlib import Path
 
 import click
 
-from catalogsync_ops.config.envfile import check_text, mask_text, parse_env_text, problems_with, read_env_file
+from catalogsync_ops.config.envfile import (
+    check_text,
+    mask_text,
+    parse_env_text,
+    problems_with,
+    read_env_file,
+    set_values,
+)
 from catalogsync_ops.config.revisions import diff_revisions, list_revisions, read_env_text
-from catalogsync_ops.config.settings import SETTINGS
+from catalogsync_ops.config.settings import SETTINGS, SETTINGS_BY_KEY
 from catalogsync_ops.engine.commands import CommandKind
 from catalogsync_ops.errors import CatalogsyncError
 from catalogsync_ops.store.database import open_secret_files
@@ -61,6 +69,32 @@ def config_apply(ctx: Context, file: Path, note: str | None, wait: bool, timeout
     """Propose FILE's content as the new env; the runner validates and writes it."""
     submit(ctx, CommandKind.APPLY_CONFIG, {"content": read_env_file(file), "note": note},
             wait, timeout, as_json)
+
+
+@config.command(name="set")
+@click.argument("pairs", nargs=-1, required=True, metavar="KEY VALUE [KEY VALUE]...")
+@click.option("--note", default=None, help="Why (kept with the revision).")
+@command_options
+@pass_ctx
+def config_set(ctx: Context, pairs: tuple[str, ...], note: str | None, wait: bool, timeout: float,
+               as_json: bool) -> None:
+    """Change settings without editing the file: the runner validates and writes the new env
+    (a revision, as from the console). Other lines and comments stay as they are."""
+    if len(pairs) % 2:
+        raise click.UsageError(f"{pairs[-1]!r} has no value: give KEY VALUE pairs (an empty value is '')")
+    changes = dict(zip(pairs[::2], pairs[1::2], strict=True))
+    unknown = [key for key in changes if key not in SETTINGS_BY_KEY]
+    if unknown:
+        hints = {key: difflib.get_close_matches(key.upper(), SETTINGS_BY_KEY, n=1) for key in unknown}
+        said = "; ".join(f"{key} (did you mean {hints[key][0]}?)" if hints[key] else key for key in unknown)
+        raise click.ClickException(f"unknown setting: {said}; `runnerd config keys` lists them all")
+    text = set_values(read_env_text(ctx.env_file), changes)
+    _, problems = check_text(text, ctx.env_file.resolve().parent)
+    errors = problems_with(problems, "error")
+    if errors:
+        raise click.ClickException("; ".join(str(p) for p in errors) + " (nothing was changed)")
+    submit(ctx, CommandKind.APPLY_CONFIG, {"content": text, "note": note or f"runnerd config set {' '.join(changes)}"},
+           wait, timeout, as_json)
 
 
 @config.command(name="rollback")
