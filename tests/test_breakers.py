@@ -41,6 +41,21 @@ def test_a_source_opens_after_the_set_number_of_outage_failures_in_a_row(conn):
     assert kinds == ["source_down"]
 
 
+def test_a_source_closed_by_hand_is_said_recovered_when_it_answers_again(conn):
+    fail(conn, 3)
+    assert breakers.reset(conn, "netease", now=T0 + timedelta(seconds=5))[0] is True
+    assert state(conn) == "closed" and breakers.check(conn, "netease").allowed  # its work runs at once
+    kinds = lambda: [r[0] for r in conn.execute("SELECT kind FROM notifications ORDER BY id")]  # noqa: E731
+    assert kinds() == ["source_down"]  # closing it by hand proves nothing yet
+    assert breakers.record(conn, "netease", now=T0 + timedelta(seconds=6)) == "closed"
+    assert kinds() == ["source_down", "source_recovered"]
+    recovered = json.loads(conn.execute("SELECT data_json FROM notifications WHERE kind = 'source_recovered'")
+                           .fetchone()[0])
+    assert recovered["down_since"] == iso(T0)
+    assert breakers.record(conn, "netease", now=T0 + timedelta(seconds=7)) is None
+    assert kinds() == ["source_down", "source_recovered"]  # once
+
+
 @pytest.mark.parametrize("error_class", ["not_found", "no_match", "http_4xx", "parse", "disk_full", "preview"])
 def test_answers_and_our_own_failures_never_open_a_breaker(conn, error_class):
     assert fail(conn, 10, error_class=error_class) == [None] * 10

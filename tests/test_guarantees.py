@@ -219,3 +219,63 @@ def test_an_item_that_fails_while_its_job_is_canceling_is_not_claimed_again(conn
     statuses = [r[0] for r in conn.execute("SELECT status FROM job_items WHERE job_id = ? ORDER BY id", (job_id,))]
     assert statuses == ["canceled", "canceled"]
     assert [r[0] for r in conn.execute("SELECT outcome FROM item_attempts ORDER BY id")] == ["failed"]
+
+
+def test_a_pause_under_way_says_how_many_items_it_waits_for(home: Path, opened):
+    """The job page and the dashboard say "pausing (2 items in flight)", not the state's id."""
+    from conftest import login
+
+    from webui import create_app
+    from webui.auth import set_password
+
+    set_env(home, DOWNLOAD_WORKERS=2, OBJECT_BACKEND_NAME="none")
+    conn = opened(open_database(home / "catalogsync.db"))
+    set_password(conn, "admin", "correct horse battery")
+    job_id, stage_id = _noop_job(conn, fast=0, slow=6, hold_s=3)
+    daemon = start_daemon(home)
+    try:
+        wait_for(lambda: conn.execute("SELECT COUNT(*) FROM job_workers WHERE state = 'busy'").fetchone()[0] == 2,
+                 timeout=30)
+        assert runnerd(home, "pause", str(job_id)).returncode == 0
+        wait_for(lambda: job_status(home, job_id) == "pause_requested", timeout=30)
+        app = create_app({"DB_PATH": home / "catalogsync.db", "ENV_PATH": home / "catalogsync.env", "TESTING": True})
+        client = app.test_client()
+        assert login(client, "correct horse battery").status_code == 302
+        page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+        dashboard = client.get("/").get_data(as_text=True)
+        client.set_cookie("lang", "zh-Hans")
+        chinese = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+        wait_for(lambda: job_status(home, job_id) == "paused", timeout=30)
+    finally:
+        _stop(daemon)
+    assert "pausing (2 items in flight)" in page and "pausing (2 items in flight)" in dashboard
+    assert "正在暂停（2 个项目进行中）" in chinese
+
+
+def test_with_the_runner_killed_the_dashboard_shows_its_job_waiting_and_offers_no_pause(home: Path, opened):
+    import os
+
+    from conftest import login
+
+    from webui import create_app
+    from webui.auth import set_password
+
+    set_env(home, DOWNLOAD_WORKERS=2, OBJECT_BACKEND_NAME="none")
+    conn = opened(open_database(home / "catalogsync.db"))
+    set_password(conn, "admin", "correct horse battery")
+    job_id, _ = _noop_job(conn, fast=0, slow=6, hold_s=30)
+    daemon = start_daemon(home)
+    try:
+        wait_for(lambda: conn.execute("SELECT COUNT(*) FROM job_workers WHERE state = 'busy'").fetchone()[0] == 2,
+                 timeout=30)
+    finally:
+        os.kill(daemon.pid, signal.SIGKILL)
+        daemon.communicate(timeout=30)
+    app = create_app({"DB_PATH": home / "catalogsync.db", "ENV_PATH": home / "catalogsync.env", "TESTING": True})
+    client = app.test_client()
+    assert login(client, "correct horse battery").status_code == 302
+    page = wait_for(lambda: (lambda text: text if "waiting: the runner is down" in text else None)(
+        client.get("/").get_data(as_text=True)), timeout=30, what="the dashboard to see the runner down")
+    active = page[page.index('id="active"'):page.index('id="queue"')]
+    assert f"Job {job_id}" in active and "running 0" in active and "queued 6" in active
+    assert 'data-action="pause_runner"' not in page

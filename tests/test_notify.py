@@ -278,3 +278,28 @@ def test_runnerd_notify_test_reaches_the_webhook_and_without_one_says_how_to_set
     client.get("/lang/zh")
     page = client.get("/commands/1").get_data(as_text=True)
     assert "尚未设置通知 Webhook" in page and "NOTIFY_WEBHOOK_URL" in page and "no notification webhook" not in page
+
+
+def test_a_verify_notification_names_the_drift_it_found(conn):
+    from catalogsync_ops.engine.jobs import create_job, start_job
+    from catalogsync_ops.store.connection import iso, transaction
+
+    job_id = create_job(conn, "verify")
+    start_job(conn, job_id)
+    ts = iso()
+    with transaction(conn):
+        for kind, path, first in (("file_missing", "a.mp3", ts), ("file_missing", "b.mp3", ts),
+                                  ("orphan", "stray.mp3", "2020-01-01T00:00:00.000000Z")):
+            conn.execute("INSERT INTO drift (kind, place, path, status, found_job_id, first_seen_at, last_seen_at)"
+                         " VALUES (?, 'library', ?, 'open', ?, ?, ?)", (kind, path, job_id, first, ts))
+        conn.execute("UPDATE job_runs SET status = 'completed', finished_at = ? WHERE id = ?", (ts, job_id))
+    row = conn.execute("SELECT * FROM notifications WHERE job_id = ?", (job_id,)).fetchone()
+    note = notify.compose(conn, row)
+    assert "drift found: 2 missing from the library (2 new), 1 not in the catalog (orphans)" in note["message"]
+    assert note["data"]["drift"] == {"file_missing": {"found": 2, "new": 2}, "orphan": {"found": 1, "new": 0}}
+    clean = create_job(conn, "verify")
+    start_job(conn, clean)
+    with transaction(conn):
+        conn.execute("UPDATE job_runs SET status = 'completed', finished_at = ? WHERE id = ?", (iso(), clean))
+    row = conn.execute("SELECT * FROM notifications WHERE job_id = ?", (clean,)).fetchone()
+    assert "no drift: the library and its backup are as recorded" in notify.compose(conn, row)["message"]

@@ -325,3 +325,25 @@ def test_a_verify_pauses_after_the_part_in_hand_and_resumes_without_checking_a_p
         daemon.wait(60)
     assert count("SELECT COUNT(*) FROM item_attempts") == 7  # six parts and the orphan walk, each once
     assert drift_of(home)["counts"] == {}
+
+
+def test_a_repair_that_could_not_mend_a_file_says_why_on_the_drift_page(home: Path, demo_server, web):
+    run_demo_pipeline(home, demo_server, DOWNLOAD_SOURCES="demo", RETRY_BACKOFF_SECONDS=0,
+                      RETRY_BACKOFF_MAX_SECONDS=0)
+    with db(home) as conn:
+        gone = conn.execute("SELECT f.rel_path, s.external_id FROM file_locations f JOIN songs s ON s.id = f.song_id"
+                            " WHERE s.platform = 'demo' ORDER BY f.id LIMIT 1").fetchone()
+    (home / "library" / gone["rel_path"]).unlink()
+    demo_server.set_faults(not_found=[gone["external_id"]])  # taken down since: the repair cannot fetch it
+    verify(home)
+    assert runnerd(home, "repair").returncode == 0
+    assert runnerd(home, "run", "--burst", timeout=300).returncode == 0
+    from conftest import login
+
+    app, _ = web
+    client = app.test_client()
+    assert login(client).status_code == 302
+    page = client.get("/drift").get_data(as_text=True)
+    row = page[page.index(str(escape(gone["rel_path"]))):]
+    row = row[:row.index("</tr>")]
+    assert "The repair did not mend it: [not found]" in row and "Job 3" in row

@@ -208,3 +208,15 @@ def test_a_form_on_a_filtered_job_page_brings_the_person_back_to_the_same_filter
     answer = client.post("/commands", data={"csrf_token": csrf, "kind": "cancel_job", "job_id": job_id,
                                             "back": f"/jobs/{job_id}?status=failed&stage=download"})
     assert answer.headers["Location"].startswith(f"/jobs/{job_id}?status=failed&stage=download&command=")
+
+
+def test_the_library_card_says_nothing_is_counted_yet_instead_of_0_of_0(web, client):
+    from catalogsync_ops.store.connection import iso
+
+    _, conn = web
+    with conn:
+        conn.execute("INSERT INTO coverage (playlist_id, wanted, in_library, backed_up, failed, untried, unresolved,"
+                     " failed_json, updated_at) VALUES (0, 0, 0, 0, 0, 0, 0, '{}', ?)", (iso(),))
+    page = client.get("/").get_data(as_text=True)
+    card = page[page.index('id="library"'):]
+    assert "0 of 0 songs" not in page and "No wanted songs yet" in card

@@ -195,3 +195,14 @@ def coded_text(code: str, params: Mapping[str, Any], lang: Language | None = Non
     codes among its values translated; a template without a translation reads in English."""
     lang = lang or language()
     return render(code, dict(params), words=lambda c: lang.gettext(code_word(c)), translate=lang.gettext)
+
+
+def job_status(job: Mapping[str, Any]) -> str:
+    """A job's status in words; a pause or cancel under way says how many items it waits for."""
+    status = job["status"]
+    if status in ("pause_requested", "cancel_requested") and "stages" in job:
+        flying = sum(int(stage.get("started", 0)) for stage in job["stages"])
+        words = (Np_("pausing (%(n)s item in flight)", "pausing (%(n)s items in flight)") if status == "pause_requested"
+                 else Np_("canceling (%(n)s item in flight)", "canceling (%(n)s items in flight)"))
+        return ngettext(*words, flying) % {"n": flying}
+    return gettext(status)

@@ -107,8 +107,10 @@ def record(conn: Connection, source: str, *, error_class: ErrorClass | str | Non
             # It answered: the source is up, whatever the answer was.
             conn.execute("UPDATE source_health SET consecutive_failures = 0, last_success_at = ?, updated_at = ?"
                          " WHERE source = ?", (ts, ts, source))
-            if row["state"] == "closed":
+            if row["state"] == "closed" and row["opened_at"] is None:
                 return None
+            # Back: from open or half-open, or the first answer after a person closed the breaker
+            # by hand (which keeps `opened_at`: the recovery is said when it is seen, not assumed).
             conn.execute("UPDATE source_health SET state = 'closed', cooldown_s = 0, opened_at = NULL,"
                          " open_until = NULL, probe_started_at = NULL WHERE source = ?", (source,))
             _notify(conn, "source_recovered", source, ts, {"source": source, "down_since": row["opened_at"]})
@@ -185,9 +187,9 @@ def reset(conn: Connection, source: str, *, now: datetime | None = None) -> tupl
         row = conn.execute("SELECT state, open_until FROM source_health WHERE source = ?", (source,)).fetchone()
         if row is None or row["state"] == "closed":
             return False, 0
+        # `opened_at` stays: the first answer after this says the source recovered (`record`).
         conn.execute("UPDATE source_health SET state = 'closed', consecutive_failures = 0, cooldown_s = 0,"
-                     " opened_at = NULL, open_until = NULL, probe_started_at = NULL, updated_at = ? WHERE source = ?",
-                     (ts, source))
+                     " open_until = NULL, probe_started_at = NULL, updated_at = ? WHERE source = ?", (ts, source))
         released = 0
         if row["open_until"] is not None and row["open_until"] > ts:
             # An item deferred for this source waits until exactly its open_until. Queued items

@@ -35,6 +35,24 @@ WANTED_WORDS = (("added", "added to the library"), ("newly_missing", "newly miss
                 ("given_up", "now unavailable (given up)"))
 
 
+# A drift kind as a notification says it (the console has its own words: webui/i18n.DRIFT_WORDS).
+DRIFT_SAID = {"file_missing": "missing from the library", "file_changed": "changed in the library",
+              "object_missing": "missing from the backup", "object_changed": "changed in the backup",
+              "orphan": "not in the catalog (orphans)"}
+
+
+def _drift_found(conn: Connection, job: Any, data: dict[str, Any]) -> str:
+    """What a verify found, by kind (and how much of it is new since the job started)."""
+    rows = conn.execute("SELECT kind, COUNT(*), SUM(first_seen_at >= ?) FROM drift WHERE found_job_id = ?"
+                        " AND status <> 'resolved' GROUP BY kind ORDER BY kind",
+                        (job["started_at"] or "", job["id"])).fetchall()
+    if not rows:
+        return "; no drift: the library and its backup are as recorded"
+    data["drift"] = {kind: {"found": n, "new": int(new or 0)} for kind, n, new in rows}
+    return "; drift found: " + ", ".join(f"{n} {DRIFT_SAID.get(kind, kind)}" + (f" ({new} new)" if new else "")
+                                         for kind, n, new in rows)
+
+
 def enqueue(conn: Connection, kind: str, dedupe_key: str, *, job_id: int | None = None,
             data: dict[str, Any] | None = None, now: datetime | None = None) -> bool:
     """Queue a notification once per `dedupe_key`; returns whether it was new."""
@@ -76,6 +94,8 @@ def compose(conn: Connection, row) -> dict[str, Any]:
         if said:
             data["wanted"] = {key: int(outcome.get(key, 0)) for key, _ in WANTED_WORDS}
             message += "; songs: " + ", ".join(said)
+        if job is not None and job["job_type"] == "verify":
+            message += _drift_found(conn, job, data)
         if job is not None and job["error"]:
             message += f". {job['error']}"
     elif kind == "runner_recovered":

@@ -165,11 +165,19 @@ def status_summary(conn: Connection, now: datetime | None = None) -> dict[str, A
     """Everything `runnerd status` and the dashboard show at a glance."""
     pending = conn.execute("SELECT COUNT(*), MIN(created_at) FROM job_commands WHERE status = 'pending'").fetchone()
     by_status = {row[0]: row[1] for row in conn.execute("SELECT status, COUNT(*) FROM job_runs GROUP BY status")}
+    runner = runner_liveness(conn, now)
+    job = active_job(conn)
+    if job is not None and runner["state"] != "up":
+        # Nobody works on it: what a dead runner's workers held waits for the next start.
+        job["runner_down"] = True
+        for stage in job["stages"]:
+            stage["waiting"] += stage["started"]
+            stage["started"] = 0
     return {
-        "runner": runner_liveness(conn, now),
+        "runner": runner,
         "pending_commands": pending[0],
         "oldest_pending_command_at": pending[1],
-        "active_job": active_job(conn),
+        "active_job": job,
         "queued_jobs": [{"id": j["id"], "job_type": j["job_type"], "priority": j["priority"]}
                         for j in queued_jobs(conn)],
         "jobs_by_status": by_status,

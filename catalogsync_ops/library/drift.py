@@ -60,6 +60,7 @@ def record_drift(conn: Connection, found: list[Found], *, job_id: int | None, pl
         " file_location_id = excluded.file_location_id, upload_task_id = excluded.upload_task_id,"
         " song_id = excluded.song_id, found_job_id = excluded.found_job_id, last_seen_at = excluded.last_seen_at,"
         " first_seen_at = CASE WHEN status = 'resolved' THEN excluded.first_seen_at ELSE first_seen_at END,"
+        " repair_job_id = CASE WHEN status = 'resolved' THEN NULL ELSE repair_job_id END,"
         " status = CASE WHEN status = 'resolved' THEN 'open' ELSE status END, resolved_at = NULL",
         [(f.kind.value, place, f.path, f.file_location_id, f.upload_task_id, f.song_id, f.detail, f.code,
           json.dumps(f.params, ensure_ascii=False), job_id, ts, ts) for f in found])
@@ -112,5 +113,12 @@ def list_drift(conn: Connection, *, kind: str | None = None, include_resolved: b
     if after_id:
         where.append("id > ?")
         params.append(after_id)
+    # A repair that ended without mending the row (it is open again) says why: its song's failed
+    # item in that repair job (class, text, code and values, as an item's error reads).
     return [dict(r) for r in conn.execute(
-        f"SELECT * FROM drift WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", (*params, limit))]
+        "SELECT d.*, f.last_error_class AS repair_error_class, f.last_error AS repair_error,"
+        " f.last_error_code AS repair_error_code, f.last_error_params_json AS repair_error_params_json"
+        " FROM drift d LEFT JOIN job_items f ON d.status = 'open' AND d.repair_job_id IS NOT NULL"
+        " AND f.id = (SELECT MAX(i.id) FROM job_items i WHERE i.job_id = d.repair_job_id AND i.status = 'failed'"
+        " AND i.song_id = d.song_id)"
+        f" WHERE {' AND '.join('d.' + w if w != '1' else w for w in where)} ORDER BY d.id LIMIT ?", (*params, limit))]

@@ -97,7 +97,12 @@ function showStatus(status) {
   const job = status.active_job;
   if (!section || !job) return;
   const label = section.querySelector(".job-status");
-  if (label) label.textContent = t(job.status);
+  if (label) {
+    // A pause or cancel under way waits for the items in flight: say how many (the page says it in full).
+    const flying = job.stages.reduce((n, stage) => n + (stage.started || 0), 0);
+    label.textContent = ["pause_requested", "cancel_requested"].includes(job.status)
+      ? `${t(job.status)} · ${t("running")} ${flying}` : t(job.status);
+  }
   for (const stage of job.stages) {
     const row = section.querySelector(`tr[data-stage="${stage.stage_type}"]`);
     if (!row) continue;
