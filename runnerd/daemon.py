@@ -35,6 +35,7 @@ from catalogsync_ops.engine.jobs import (
     start_job,
 )
 from catalogsync_ops.engine.records import RetryPolicy
+from catalogsync_ops.engine.retention import Pruner
 from catalogsync_ops.engine.runners import (
     heartbeat,
     mark_runner_stopped,
@@ -103,6 +104,7 @@ class Runner:
         self.config_revision_id: int | None = None
         self._job_settings: dict[int, tuple[dict[str, Any], Any]] = {}
         self._data_version = None
+        self.pruner = Pruner()
         self._last = {"heartbeat": 0.0, "flush": 0.0, "poll": 0.0, "retention": 0.0, "disk": 0.0}
         self.notifier: notify.Notifier | None = None
         self.library_upkeep: LibraryUpkeep | None = None
@@ -305,6 +307,7 @@ class Runner:
             self._last["disk"] = now
             self.library_disk.check(self.conn, Path(self.config["LIBRARY_DIR"]),
                                     int(self.config["NOTIFY_DISK_FREE_MB"]))
+        self.pruner.run_if_due(self.conn, self.config, now)  # history past its time, a batch at a time
         if now - self._last["retention"] >= 3600:
             self._last["retention"] = now
             apply_retention(self.conn, self.log_handler, self.config)

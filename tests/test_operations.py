@@ -38,6 +38,16 @@ def narrow_checks(conn: sqlite3.Connection, widened) -> None:
     conn.execute("PRAGMA writable_schema = OFF")
 
 
+def undo_v13(conn: sqlite3.Connection) -> None:
+    """Back to schema v12 (inside a transaction): no history pruned; items counted down on every delete."""
+    for index in ("job_runs_prunable_idx", "job_commands_settled_idx", "notifications_created_idx",
+                  "login_attempts_created_idx"):
+        conn.execute(f"DROP INDEX {index}")
+    conn.execute("ALTER TABLE job_runs DROP COLUMN pruned_at")
+    conn.execute("DROP TRIGGER job_items_count_delete")
+    conn.execute(re.search(r"CREATE TRIGGER job_items_count_delete.*?END;", v001_initial.SQL, re.S).group(0))
+
+
 def undo_v12(conn: sqlite3.Connection) -> None:
     """Back to schema v11 (inside a transaction): no wanted-list memory; every finished job notifies."""
     conn.execute("DROP TABLE missing_songs")
@@ -139,6 +149,7 @@ def make_old_database_with_data(home: Path, demo_server, version: int) -> Path:
         conn.execute("INSERT INTO drift (kind, place, path, first_seen_at, last_seen_at)"
                      " VALUES ('orphan', 'library', 'stray.mp3', 't', 't')")
         # Back to that schema: undo what later versions added, as it never had it.
+        undo_v13(conn)
         undo_v12(conn)
         undo_v11(conn)
         undo_v10(conn)

@@ -149,6 +149,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOG_RETENTION_DAYS", "int", "30",
             "Log rows older than this are deleted (days).",
             "runner", minimum=1, maximum=3650),
+    Setting("HISTORY_RETENTION_DAYS", "int", "90",
+            "A finished job's items, attempts and item events are deleted this many days after it finished; the job, "
+            "its stages' counts and every song's last outcome stay.",
+            "runner", minimum=1, maximum=36500),
+    Setting("COMMAND_RETENTION_DAYS", "int", "30",
+            "Applied and rejected commands, sent notifications and sign-in attempts are deleted after this many days.",
+            "runner", minimum=1, maximum=36500),
     Setting("LOG_RETENTION_ROWS", "int", "1000000", "At most this many log rows are kept.", "runner", minimum=1000),
     Setting("WEB_HOST", "host", "127.0.0.1",
             "Address the web UI listens on; 0.0.0.0 to reach it from the LAN (login is always required).",

@@ -192,6 +192,10 @@ def connect(
             except OSError:
                 pass  # not made here after all (no folder: the first statement says so)
         if not readonly:
+            if not existed:
+                # Before the first table: freed pages can then be given back a few at a time
+                # (engine/retention.py) instead of by a VACUUM that rewrites the whole file.
+                conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise DatabaseLocationError(

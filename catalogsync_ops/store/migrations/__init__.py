@@ -28,6 +28,7 @@ from catalogsync_ops.store.migrations import (
     v010_command_specs,
     v011_coded_errors,
     v012_wanted,
+    v013_retention,
 )
 
 
@@ -43,7 +44,8 @@ MIGRATIONS: tuple[Migration, ...] = tuple(
     Migration(version, module.NAME, module.SQL, getattr(module, "apply", None))
     for version, module in enumerate((v001_initial, v002_web_auth, v003_throughput, v004_notifications,
                                       v005_platforms, v006_hardening, v007_activity, v008_verify,
-                                      v009_platform_edges, v010_command_specs, v011_coded_errors, v012_wanted), 1)
+                                      v009_platform_edges, v010_command_specs, v011_coded_errors, v012_wanted,
+                                      v013_retention), 1)
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -1,0 +1,120 @@
+"""History that keeps a NAS small: old jobs lose their details (not their summary), old
+commands, notifications and sign-ins go, a batch at a time, and the file gives the space back."""
+from __future__ import annotations
+
+import signal
+from datetime import timedelta
+from pathlib import Path
+
+from conftest import login, make_running_job, set_env, wait_for
+
+from catalogsync_ops.engine import retention
+from catalogsync_ops.engine.items import claim_items, mark_items_succeeded
+from catalogsync_ops.engine.jobs import finish_job
+from catalogsync_ops.engine.stages import finish_stage
+from catalogsync_ops.store.connection import iso, transaction, utcnow
+from catalogsync_ops.store.database import open_database
+
+SETTINGS = {"HISTORY_RETENTION_DAYS": 90, "COMMAND_RETENTION_DAYS": 30}
+
+
+def finished_job(conn, n_items: int, *, finished_days_ago: float) -> int:
+    """An upload job whose items all ran and succeeded, as the runner records them, finished
+    `finished_days_ago` days ago."""
+    job_id, stage_id = make_running_job(conn, n_items, job_type="upload")
+    while claims := claim_items(conn, stage_id, runner_instance_id=None, limit=200):
+        mark_items_succeeded(conn, [(claim, "demo", None, 10) for claim in claims])
+    finish_stage(conn, stage_id)
+    for other in conn.execute("SELECT id FROM job_stages WHERE job_id = ? AND id <> ?", (job_id, stage_id)):
+        finish_stage(conn, other[0])
+    finish_job(conn, job_id)
+    with transaction(conn):
+        conn.execute("UPDATE job_runs SET finished_at = ? WHERE id = ?",
+                     (iso(utcnow() - timedelta(days=finished_days_ago)), job_id))
+    return job_id
+
+
+def rows(conn, sql: str, *params) -> int:
+    return conn.execute(sql, params).fetchone()[0]
+
+
+def test_old_jobs_lose_their_details_a_batch_at_a_time_and_keep_their_summary(conn):
+    old = finished_job(conn, 1200, finished_days_ago=100)
+    recent = finished_job(conn, 30, finished_days_ago=10)
+    running, _ = make_running_job(conn, 5)
+    counts_before = conn.execute("SELECT n_succeeded, n_failed FROM job_stages WHERE job_id = ?", (old,)).fetchall()
+    ts_old, ts_new = iso(utcnow() - timedelta(days=40)), iso()
+    with transaction(conn):
+        for status, ts in (("applied", ts_old), ("rejected", ts_old), ("pending", ts_old), ("applied", ts_new)):
+            conn.execute("INSERT INTO job_commands (kind, status, created_at, applied_at)"
+                         " VALUES ('pause_runner', ?, ?, ?)", (status, ts, None if status == "pending" else ts))
+        for status, ts in (("sent", ts_old), ("pending", ts_old), ("sent", ts_new)):
+            conn.execute("INSERT INTO notifications (kind, dedupe_key, status, next_attempt_at, created_at)"
+                         " VALUES ('test', ?, ?, ?, ?)", (f"{status}{ts}", status, ts, ts))
+        for ts in (ts_old, ts_new):
+            conn.execute("INSERT INTO login_attempts (remote_addr, succeeded, created_at) VALUES ('10.0.0.2', 0, ?)",
+                         (ts,))
+
+    steps = []
+    while True:
+        step = retention.prune_step(conn, SETTINGS)
+        steps.append(step)
+        if not any(n for key, n in step.items() if key != "held_ms"):
+            break
+    # Items go a batch at a time (attempts with them), then the item events, then the job is marked.
+    assert all(step["job_details"] <= 2 * retention.BATCH for step in steps)
+    assert len(steps) >= 1200 // retention.BATCH + 2
+    assert rows(conn, "SELECT COUNT(*) FROM job_items WHERE job_id = ?", old) == 0
+    assert rows(conn, "SELECT COUNT(*) FROM item_attempts a JOIN job_items i ON i.id = a.item_id WHERE i.job_id = ?",
+                old) == 0
+    assert rows(conn, "SELECT COUNT(*) FROM job_events WHERE job_id = ? AND item_id IS NOT NULL", old) == 0
+    # What stays of it: the job, its status and finish, its stages' counts and its job-level events.
+    job = conn.execute("SELECT status, pruned_at FROM job_runs WHERE id = ?", (old,)).fetchone()
+    assert job["status"] == "completed" and job["pruned_at"] is not None
+    assert conn.execute("SELECT n_succeeded, n_failed FROM job_stages WHERE job_id = ?", (old,)).fetchall() \
+        == counts_before
+    assert rows(conn, "SELECT COUNT(*) FROM job_events WHERE job_id = ? AND kind = 'job_finished'", old) == 1
+    # Younger jobs and running ones are not touched; nor are pending commands or notifications.
+    assert rows(conn, "SELECT COUNT(*) FROM job_items WHERE job_id = ?", recent) == 30
+    assert rows(conn, "SELECT COUNT(*) FROM job_items WHERE job_id = ?", running) == 5
+    assert [r[0] for r in conn.execute("SELECT status FROM job_commands ORDER BY id")] == ["pending", "applied"]
+    assert sorted(r[0] for r in conn.execute("SELECT status FROM notifications WHERE kind = 'test'")) \
+        == ["pending", "sent"]
+    assert rows(conn, "SELECT COUNT(*) FROM login_attempts") == 1
+
+
+def test_a_new_database_gives_the_space_of_what_went_back_to_the_disk(tmp_path: Path):
+    conn = open_database(tmp_path / "catalogsync.db")
+    try:
+        assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
+        finished_job(conn, 3000, finished_days_ago=100)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        full = conn.execute("PRAGMA page_count").fetchone()[0]
+        while retention.prune_step(conn, SETTINGS)["job_details"]:
+            retention.give_back_space(conn, pages=100_000)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert conn.execute("PRAGMA page_count").fetchone()[0] < full * 0.6
+        assert conn.execute("PRAGMA freelist_count").fetchone()[0] < 100
+    finally:
+        conn.close()
+
+
+def test_the_runner_forgets_old_history_by_itself_and_the_job_page_says_so(home: Path, web, opened):
+    from test_runnerd import start_daemon
+
+    set_env(home, HISTORY_RETENTION_DAYS=1)
+    conn = opened(open_database(home / "catalogsync.db"))
+    old = finished_job(conn, 700, finished_days_ago=2)
+    daemon = start_daemon(home)
+    try:
+        wait_for(lambda: conn.execute("SELECT pruned_at FROM job_runs WHERE id = ?", (old,)).fetchone()[0],
+                 timeout=60, what="the runner to prune the old job")
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.communicate(timeout=60)
+    assert rows(conn, "SELECT COUNT(*) FROM job_items WHERE job_id = ?", old) == 0
+    app, _ = web
+    client = app.test_client()
+    assert login(client).status_code == 302
+    page = client.get(f"/jobs/{old}").get_data(as_text=True)
+    assert "Its items were removed" in page and "HISTORY_RETENTION_DAYS" in page
