@@ -12,6 +12,7 @@ import re
 import sqlite3
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -91,6 +92,20 @@ def parse_iso(text: str) -> datetime:
     if len(text) == 27 and text[10] == "T" and text[19] == "." and text[26] == "Z":
         return datetime.fromisoformat(text[:26]).replace(tzinfo=UTC)  # C speed: pages parse hundreds
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def _when_free(conn: sqlite3.Connection, sql: str) -> sqlite3.Cursor:
+    """Run a pragma that changes the file's mode, waiting out another process doing the same: a
+    journal-mode switch can answer SQLITE_BUSY at once, without SQLite's busy handler (two
+    processes opening a new database together)."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            return conn.execute(sql)
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def dicts(cursor: sqlite3.Cursor) -> list[dict]:
@@ -195,8 +210,8 @@ def connect(
             if not existed:
                 # Before the first table: freed pages can then be given back a few at a time
                 # (engine/retention.py) instead of by a VACUUM that rewrites the whole file.
-                conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                _when_free(conn, "PRAGMA auto_vacuum = INCREMENTAL")
+            mode = _when_free(conn, "PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise DatabaseLocationError(
                     f"Could not switch {path!r} to WAL mode (got {mode!r}). Put the database on a "
