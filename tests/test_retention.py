@@ -118,3 +118,21 @@ def test_the_runner_forgets_old_history_by_itself_and_the_job_page_says_so(home:
     assert login(client).status_code == 302
     page = client.get(f"/jobs/{old}").get_data(as_text=True)
     assert "Its items were removed" in page and "HISTORY_RETENTION_DAYS" in page
+
+
+def test_many_small_writes_keep_the_write_ahead_log_small_and_readers_see_them(tmp_path: Path):
+    """Checkpoints run outside the write lock, by the committing thread, every few hundred commits
+    or a second: the -wal file stops growing and a second connection reads every write."""
+    db = tmp_path / "wal.db"
+    conn = open_database(db)
+    conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+    for n in range(3000):
+        with transaction(conn):
+            conn.execute("INSERT INTO notes (body) VALUES (?)", ("x" * 3000 + str(n),))
+    wal = Path(str(db) + "-wal").stat().st_size
+    # Each commit adds a few 4 KiB pages: without checkpoints the log passes 40 MB.
+    assert wal < 16 * 1024 * 1024, wal
+    other = open_database(db)
+    assert rows(other, "SELECT COUNT(*) FROM notes") == 3000
+    other.close()
+    conn.close()

@@ -39,16 +39,44 @@ LOCAL_FUSE_TYPES = frozenset({"fuseblk"})
 ALLOW_LOCAL_FUSE = "CATALOGSYNC_ALLOW_FUSEBLK"
 _MOUNT_ESCAPE = re.compile(r"\\([0-7]{3})")
 
-_write_locks: dict[str, threading.RLock] = {}
+# Checkpoints: SQLite's automatic one runs inside the COMMIT that crosses its threshold, that is
+# inside this process's write lock, so every other thread's write waited out its copying and
+# fsyncs. Connections here turn it off, and the thread that commits runs a PASSIVE checkpoint
+# after it has let go of the lock, every CHECKPOINT_COMMITS commits or CHECKPOINT_S seconds
+# (a PASSIVE checkpoint never blocks writers or readers; WAL lets writers go on meanwhile).
+CHECKPOINT_COMMITS = 200
+CHECKPOINT_S = 1.0
+
+
+class _FileWrites:
+    """This process's writes to one database file: its write lock and its checkpoint pace."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.commits = 0
+        self.checkpointed_at = time.monotonic()
+
+    def committed(self) -> bool:
+        """Count a commit; True when the caller should checkpoint now (one caller at a time)."""
+        with _write_locks_guard:
+            self.commits += 1
+            now = time.monotonic()
+            if self.commits < CHECKPOINT_COMMITS and now - self.checkpointed_at < CHECKPOINT_S:
+                return False
+            self.commits, self.checkpointed_at = 0, now
+            return True
+
+
+_writes: dict[str, _FileWrites] = {}
 _write_locks_guard = threading.Lock()
 
 
-def _write_lock_for(path: str) -> threading.RLock:
+def _writes_for(path: str) -> _FileWrites:
     with _write_locks_guard:
-        lock = _write_locks.get(path)
-        if lock is None:
-            lock = _write_locks[path] = threading.RLock()
-        return lock
+        writes = _writes.get(path)
+        if writes is None:
+            writes = _writes[path] = _FileWrites()
+        return writes
 
 
 class Connection(sqlite3.Connection):
@@ -56,6 +84,7 @@ class Connection(sqlite3.Connection):
 
     path: str
     write_lock: threading.RLock
+    writes: _FileWrites
     readonly: bool
 
     if sys.version_info < (3, 13):
@@ -197,7 +226,8 @@ def connect(
     try:
         conn.path = path
         conn.readonly = readonly
-        conn.write_lock = _write_lock_for(path)
+        conn.writes = _writes_for(path)
+        conn.write_lock = conn.writes.lock
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if not existed:
@@ -219,6 +249,7 @@ def connect(
                 )
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA wal_autocheckpoint = 0")  # checkpoints run outside the write lock: transaction()
         if readonly:
             conn.execute("PRAGMA query_only = ON")
     except BaseException:
@@ -256,3 +287,8 @@ def transaction(conn: Connection) -> Iterator[Connection]:
             raise
         else:
             conn.execute("COMMIT")
+    if conn.writes.committed():
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.OperationalError:
+            pass  # busy or interrupted: the next one copies these pages too
