@@ -47,7 +47,7 @@ from catalogsync_ops.engine.scheduling import next_step
 from catalogsync_ops.engine.stages import add_items, finish_stage, skip_stage, start_stage
 from catalogsync_ops.engine.states import StageType
 from catalogsync_ops.errors import CatalogsyncError, ConfigError, TransitionError
-from catalogsync_ops.pipeline import stage_items
+from catalogsync_ops.pipeline import stage_items, stage_workers
 from catalogsync_ops.store.connection import Connection, iso, transaction
 from catalogsync_ops.store.database import open_database, open_secret_files
 from catalogsync_ops.transfer.storage import build_uploader
@@ -65,8 +65,6 @@ FLUSH_S = 1.0
 TICK_S = 0.1
 USES_BACKUP = (StageType.UPLOAD, StageType.VERIFY)
 DISK_CHECK_S = 60.0
-WORKER_KEYS = {"collect": "COLLECT_WORKERS", "sync": "SYNC_WORKERS", "download": "DOWNLOAD_WORKERS",
-               "upload": "UPLOAD_WORKERS", "verify": "VERIFY_WORKERS"}
 
 
 class StartupError(Exception):
@@ -387,7 +385,7 @@ class Runner:
     def _resize_workers(self) -> None:
         assignment = self.pool.assignment
         if assignment is not None:
-            count = int(self.config[WORKER_KEYS[assignment.stage_type]])
+            count = stage_workers(self.conn, self.config, assignment.job_id, assignment.stage_type)
             if count != assignment.count:
                 log.info("Stage %s: %d workers (was %d)", assignment.stage_type, count, assignment.count)
                 self.pool.assign(Assignment(**{**assignment.__dict__, "count": count}))
@@ -475,7 +473,7 @@ class Runner:
 
     def _assign(self, job, stage, settings: dict[str, Any]) -> None:
         uploader = self._uploader_for(job["id"], settings) if stage["stage_type"] in USES_BACKUP else None
-        count = int(self.config[WORKER_KEYS[stage["stage_type"]]])
+        count = stage_workers(self.conn, self.config, job["id"], stage["stage_type"])
         self.pool.assign(Assignment(job["id"], stage["id"], stage["stage_type"], count, settings, uploader))
 
     def _close_job_settings(self, job_id: int) -> None:

@@ -107,6 +107,9 @@ def test_verify_reports_exactly_the_four_drifts_and_repair_mends_three_and_leave
     (library / "@eaDir" / "x.mp3").parent.mkdir()
     (library / "@eaDir" / "x.mp3").write_bytes(b"synology thumbnail cache")
     (library / "Someone Else" / "cover.jpg").write_bytes(b"jpeg")
+    (library / "Someone Else" / "._Bonus Track.mp3").write_bytes(b"macOS AppleDouble beside a copied song")
+    (library / ".Trash-1000" / "files" / "old.mp3").parent.mkdir(parents=True)
+    (library / ".Trash-1000" / "files" / "old.mp3").write_bytes(b"a desktop's trash")
 
     verify(home)
     found = drift_of(home)

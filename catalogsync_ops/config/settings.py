@@ -121,8 +121,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DOWNLOAD_WORKERS", "int", "3", "Worker threads for the download stage.", "workers", minimum=1, maximum=32),
     Setting("UPLOAD_WORKERS", "int", "2", "Worker threads for the upload stage.", "workers", minimum=1, maximum=32),
     Setting("VERIFY_WORKERS", "int", "2",
-            "Worker threads for a verify job (each checks a part of the library; a deep verify reads every file, so "
-            "more threads than disks gain nothing).",
+            "Worker threads for a deep verify (each hashes a part of the library; more threads than disks gain "
+            "nothing). A fast verify uses one: its stats gain nothing from a second thread.",
             "workers", minimum=1, maximum=16),
     Setting("MAX_ATTEMPTS", "int", "3",
             "Attempts per item before it is marked failed (a person can always retry).",

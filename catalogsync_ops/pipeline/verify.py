@@ -60,7 +60,15 @@ def verify_items(conn: Connection, scope: dict[str, Any], settings: dict[str, An
     root = str(settings["LIBRARY_DIR"])
     rows = conn.execute("SELECT id, size_bytes FROM file_locations WHERE library_root = ? AND verified_at IS NOT NULL"
                         " ORDER BY id", (root,)).fetchall()
-    specs, part, part_bytes = [], [], 0
+    # The backup's listing and the orphan walk first: each is one long item, and claimed first they
+    # run beside the file parts instead of after them (items are claimed in order).
+    specs: list[ItemSpec] = []
+    if uploader is not None:
+        specs.append(ItemSpec("verify:store", ItemType.VERIFY, display_text=f"backup {place_of(uploader)}",
+                              payload={"part": "store", "deep": deep}))
+    specs.append(ItemSpec("verify:orphans", ItemType.VERIFY, display_text="files the catalog does not know",
+                          payload={"part": "orphans"}))
+    part, part_bytes = [], 0
     limit = DEEP_FILES_PER_PART if deep else FILES_PER_PART
 
     def close_part() -> None:
@@ -77,11 +85,6 @@ def verify_items(conn: Connection, scope: dict[str, Any], settings: dict[str, An
             part, part_bytes = [], 0
     if part:
         close_part()
-    if uploader is not None:
-        specs.append(ItemSpec("verify:store", ItemType.VERIFY, display_text=f"backup {place_of(uploader)}",
-                              payload={"part": "store", "deep": deep}))
-    specs.append(ItemSpec("verify:orphans", ItemType.VERIFY, display_text="files the catalog does not know",
-                          payload={"part": "orphans"}))
     return specs
 
 
@@ -105,36 +108,44 @@ def check_files(ctx: WorkContext, first: int, last: int, *, deep: bool, job_id: 
     if not root.is_dir():
         raise SourceError(f"LIBRARY_DIR {str(root)!r} is not there; is its volume mounted? Nothing was recorded "
                           "as missing", ErrorClass.CONFIG)
-    rows = ctx.conn.execute(
-        "SELECT id, song_id, rel_path, size_bytes, sha256, mtime_ns FROM file_locations WHERE library_root = ?"
+    # `+library_root`: the part's rows by their id range, not all of the root's through its index
+    # (which read the whole library once per part: 20 ms a part at 100,000 files).
+    tuples = ctx.conn.cursor()
+    tuples.row_factory = None  # plain tuples: half the cost of sqlite3.Row
+    rows = tuples.execute(
+        "SELECT id, song_id, rel_path, size_bytes, sha256, mtime_ns FROM file_locations WHERE +library_root = ?"
         " AND verified_at IS NOT NULL AND id BETWEEN ? AND ? ORDER BY id", (ctx.library_root, first, last)).fetchall()
     found: list[Found] = []
     touched: list[tuple[int, int]] = []  # (mtime_ns, id): same content, a new time
     hashed = hashed_bytes = 0
-    for row in rows:
-        ctx.cancel.check()
-        path = root / row["rel_path"]
-        where = dict(file_location_id=row["id"], song_id=row["song_id"])
+    base = str(root) + os.sep
+    stat, check = os.stat, ctx.cancel.check
+    for n, (file_id, song_id, rel, size, sha, mtime_ns) in enumerate(rows):
+        if not n % 100 or deep:
+            check()
+        path = base + rel
         try:
-            st = os.stat(path)
+            st = stat(path)
         except (FileNotFoundError, NotADirectoryError):
-            found.append(Found(DriftKind.FILE_MISSING, row["rel_path"], "drift_not_on_disk", **where))
+            found.append(Found(DriftKind.FILE_MISSING, rel, "drift_not_on_disk", file_location_id=file_id,
+                               song_id=song_id))
             continue
-        if st.st_size != row["size_bytes"]:
-            found.append(Found(DriftKind.FILE_CHANGED, row["rel_path"], "drift_size_differs",
-                               {"recorded": row["size_bytes"], "found": st.st_size}, **where))
+        if st.st_size != size:
+            found.append(Found(DriftKind.FILE_CHANGED, rel, "drift_size_differs",
+                               {"recorded": size, "found": st.st_size}, file_location_id=file_id, song_id=song_id))
             continue
-        if not deep and row["mtime_ns"] == st.st_mtime_ns:
+        if not deep and mtime_ns == st.st_mtime_ns:
             continue
         digest = sha256_file(path)
         hashed += 1
         hashed_bytes += st.st_size
         if ctx.progress and deep:
             ctx.progress(hashed_bytes, None)
-        if digest != row["sha256"]:
-            found.append(Found(DriftKind.FILE_CHANGED, row["rel_path"], "drift_content_differs", **where))
-        elif row["mtime_ns"] != st.st_mtime_ns:
-            touched.append((st.st_mtime_ns, row["id"]))
+        if digest != sha:
+            found.append(Found(DriftKind.FILE_CHANGED, rel, "drift_content_differs", file_location_id=file_id,
+                               song_id=song_id))
+        elif mtime_ns != st.st_mtime_ns:
+            touched.append((st.st_mtime_ns, file_id))
     if rows and len(found) == len(rows) and all(f.kind is DriftKind.FILE_MISSING for f in found) \
             and not _holds_audio(root):
         raise SourceError(f"LIBRARY_DIR {str(root)!r} holds no audio file at all, while the catalog records files in "
@@ -144,7 +155,7 @@ def check_files(ctx: WorkContext, first: int, last: int, *, deep: bool, job_id: 
             ctx.conn.executemany("UPDATE file_locations SET mtime_ns = ? WHERE id = ?", touched)
         # Resolved: what this part checked (a file being repaired is not checked until it is back).
         resolved = record_drift(ctx.conn, found, job_id=job_id, place=LIBRARY, kinds=FILE_KINDS,
-                                where="file_location_id IN (SELECT id FROM file_locations WHERE library_root = ?"
+                                where="file_location_id IN (SELECT id FROM file_locations WHERE +library_root = ?"
                                       " AND verified_at IS NOT NULL AND id BETWEEN ? AND ?)",
                                 params=(ctx.library_root, first, last))
     return Outcome(bytes_done=hashed_bytes, details=_summary(found, checked=len(rows), resolved=resolved,
@@ -158,12 +169,17 @@ def _holds_audio(root: Path) -> bool:
 
 def _audio_files(root: str):
     """Audio files under `root` as paths relative to it (with '/'), in a stable order; the
-    folders a NAS or a tool keeps beside the music are passed by."""
+    folders a NAS or a tool keeps beside the music are passed by. (String slicing, not
+    os.path.relpath: a walk of 100,000 files is then a tenth of a second, not one.)"""
+    root = os.path.normpath(root)
+    cut = len(root) + 1
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith(SKIPPED_DIR_PREFIXES))
+        prefix = folder[cut:].replace(os.sep, "/") + "/" if len(folder) > len(root) else ""
         for name in sorted(files):
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS:
-                yield os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/")
+            dot = name.rfind(".")
+            if dot > 0 and name[0] != "." and name[dot:].lower() in AUDIO_EXTENSIONS:
+                yield prefix + name
 
 
 # ---------------------------------------------------------------- the backup
@@ -177,8 +193,10 @@ def check_store(ctx: WorkContext, *, deep: bool, job_id: int | None) -> Outcome:
     listed: dict[str, tuple[int, str | None]] = {}
     for key, size, etag in uploader.listing(ctx.cancel):
         listed[key] = (size, etag)
-    tasks = ctx.conn.execute(
-        "SELECT u.id, u.object_key, u.size_bytes, u.etag, u.checksum_sha256, f.song_id, f.id AS file_id"
+    tuples = ctx.conn.cursor()
+    tuples.row_factory = None  # plain tuples: a third cheaper than sqlite3.Row over 100,000 rows
+    tasks = tuples.execute(
+        "SELECT u.id, u.object_key, u.size_bytes, u.etag, u.checksum_sha256, f.song_id, f.id"
         " FROM upload_tasks u JOIN file_locations f ON f.id = u.file_location_id"
         " WHERE u.backend = ? AND u.bucket = ? AND u.status = 'uploaded' AND f.library_root = ?",
         (uploader.backend, uploader.bucket, ctx.library_root)).fetchall()
@@ -188,26 +206,29 @@ def check_store(ctx: WorkContext, *, deep: bool, job_id: int | None) -> Outcome:
                           ErrorClass.CONFIG)
     found: list[Found] = []
     hashed = hashed_bytes = 0
-    for task in tasks:
-        key = task["object_key"]
-        where = dict(file_location_id=task["file_id"], upload_task_id=task["id"], song_id=task["song_id"])
+    s3 = uploader.backend == "s3"
+    for task_id, key, task_size, task_etag, checksum, song_id, file_id in tasks:
         if key not in listed:
-            found.append(Found(DriftKind.OBJECT_MISSING, key, "drift_not_in_backup", {"place": place}, **where))
+            found.append(Found(DriftKind.OBJECT_MISSING, key, "drift_not_in_backup", {"place": place},
+                               file_location_id=file_id, upload_task_id=task_id, song_id=song_id))
             continue
         size, etag = listed[key]
-        if task["size_bytes"] is not None and size != task["size_bytes"]:
+        if task_size is not None and size != task_size:
             found.append(Found(DriftKind.OBJECT_CHANGED, key, "drift_object_size_differs",
-                               {"uploaded": task["size_bytes"], "listed": size}, **where))
-        elif uploader.backend == "s3" and task["etag"] and etag and etag != task["etag"]:
+                               {"uploaded": task_size, "listed": size},
+                               file_location_id=file_id, upload_task_id=task_id, song_id=song_id))
+        elif s3 and task_etag and etag and etag != task_etag:
             found.append(Found(DriftKind.OBJECT_CHANGED, key, "drift_etag_differs",
-                               {"uploaded": task["etag"], "listed": etag}, **where))
-        elif deep and (local := uploader.local_path(key)) is not None and task["checksum_sha256"]:
+                               {"uploaded": task_etag, "listed": etag},
+                               file_location_id=file_id, upload_task_id=task_id, song_id=song_id))
+        elif deep and (local := uploader.local_path(key)) is not None and checksum:
             ctx.cancel.check()
             hashed += 1
             hashed_bytes += size
-            if sha256_file(local) != task["checksum_sha256"]:
-                found.append(Found(DriftKind.OBJECT_CHANGED, key, "drift_object_content_differs", **where))
-    known = {t["object_key"] for t in tasks}
+            if sha256_file(local) != checksum:
+                found.append(Found(DriftKind.OBJECT_CHANGED, key, "drift_object_content_differs",
+                                   file_location_id=file_id, upload_task_id=task_id, song_id=song_id))
+    known = {task[1] for task in tasks}
     unknown = sum(1 for key in listed if key not in known)
     with transaction(ctx.conn):
         resolved = record_drift(ctx.conn, found, job_id=job_id, place=place, kinds=OBJECT_KINDS,

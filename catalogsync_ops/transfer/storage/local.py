@@ -54,19 +54,34 @@ class LocalUploader(Uploader):
         if not self.root.is_dir():
             raise SourceError(f"the mirror folder {str(self.root)!r} is not there; is its disk mounted?",
                               ErrorClass.CONFIG)
-        for folder, dirs, files in os.walk(base):
+        root = os.path.normpath(self.root)
+        cut = len(root) + 1
+        folders = [str(base)]
+        while folders:  # depth first, in name order, as os.walk without following links
+            folder = folders.pop()
             if cancel:
                 cancel.check()
-            dirs.sort()
-            for name in sorted(files):
-                if name.startswith(".") and name.endswith(".part"):
-                    continue  # an upload in progress, not an object yet
-                path = os.path.join(folder, name)
+            # Keys by string slicing (os.path.relpath costs ten times the stat).
+            prefix = folder[cut:].replace(os.sep, "/") + "/" if len(folder) > len(root) else ""
+            try:
+                with os.scandir(folder) as listing:
+                    entries = sorted(listing, key=lambda entry: entry.name)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            below = []
+            for entry in entries:
                 try:
-                    size = os.stat(path).st_size
+                    if entry.is_dir():
+                        if not entry.is_symlink():  # a linked folder is passed by, as os.walk does
+                            below.append(entry.path)
+                        continue
+                    if entry.name.startswith(".") and entry.name.endswith(".part"):
+                        continue  # an upload in progress, not an object yet
+                    size = entry.stat().st_size
                 except FileNotFoundError:
                     continue
-                yield os.path.relpath(path, self.root).replace(os.sep, "/"), size, None
+                yield prefix + entry.name, size, None
+            folders.extend(reversed(below))
 
     def local_path(self, key: str) -> Path | None:
         return self.root / key
