@@ -92,6 +92,26 @@ def test_why_a_song_failed_the_attempt_page_tells_the_whole_story(console):
     shot(page, "item-failed-story")
 
 
+def test_workers_page_adds_the_cards_of_a_runner_started_after_it_and_their_times_move_on(console):
+    page = console.page
+    page.goto(f"{console.base}/songs")
+    workers = page.locator("#workers")
+    expect(workers).to_contain_text("No runner has started workers yet.")
+    console.server.set_faults(slow_ms=300)  # songs take long enough to see a busy worker
+    console.start_runner()
+    console.enqueue()
+    # Not reloaded: the cards of the new runner's workers arrive, one busy with a song.
+    expect(workers.locator(".worker").first).to_be_visible(timeout=15_000)
+    expect(workers.locator('.status[data-state="busy"]').first).to_be_visible(timeout=20_000)
+    expect(workers).to_contain_text("heartbeat just now")
+    console.kill_runner()
+    console.reap_runner()
+    # Its heartbeat stops: the cards say how long ago, counting on without a reload.
+    expect(workers).to_contain_text(re.compile(r"heartbeat (\d+) s ago"), timeout=15_000)
+    first = int(re.search(r"heartbeat (\d+) s ago", workers.inner_text()).group(1))
+    expect(workers).not_to_contain_text(f"heartbeat {first} s ago", timeout=5_000)
+
+
 def test_numbers_running_never_exceeds_the_workers_and_the_day_has_units(console):
     page = console.page
     console.server.set_faults(slow_ms=300)  # about 0.3 s a song: 24 songs on 2 workers take 4 s

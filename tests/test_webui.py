@@ -234,6 +234,20 @@ def test_config_check_shows_the_diff_and_errors_without_writing(client, home: Pa
     assert env.read_bytes() == before
 
 
+def test_config_page_says_when_the_file_on_disk_is_invalid_and_keeps_the_typed_note(client, home: Path):
+    env = home / "catalogsync.env"
+    html = client.get("/config").get_data(as_text=True)
+    assert 'id="config-on-disk-invalid"' not in html
+    form = {**config_form(client), "DOWNLOAD_WORKERS": "4", "action": "check", "note": "faster nights"}
+    checked = client.post("/config", data=form).get_data(as_text=True)
+    assert 'value="faster nights"' in checked  # the note survives Check changes, ready for Apply
+    env.write_text(env.read_text() + "DOWNLOAD_WORKERS=lots\n", encoding="utf-8")  # a hand edit gone wrong
+    html = client.get("/config").get_data(as_text=True)
+    assert 'id="config-on-disk-invalid"' in html
+    assert "the runner keeps the last valid config" in html
+    assert "DOWNLOAD_WORKERS: &#39;lots&#39; is not a whole number" in html
+
+
 def test_config_apply_and_rollback_go_through_the_runner(client, web, home: Path):
     _, conn = web
     env = home / "catalogsync.env"

@@ -148,6 +148,13 @@ def songs():
                            page_size=PAGE_SIZE)
 
 
+@bp.route("/workers/cards")
+def worker_cards():
+    """The workers' cards alone: the songs page swaps them in once a second, so a new worker gets
+    its card and every time moves on without a reload."""
+    return render_template("_workers.html", workers=current_workers(get_db()))
+
+
 @bp.route("/logs")
 def logs():
     level = request.args.get("level", "")

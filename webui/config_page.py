@@ -6,7 +6,14 @@ from pathlib import Path
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 
-from catalogsync_ops.config.envfile import check_text, mask_text, parse_env_text, set_values, unmask_text
+from catalogsync_ops.config.envfile import (
+    check_text,
+    mask_text,
+    parse_env_text,
+    problems_with,
+    set_values,
+    unmask_text,
+)
 from catalogsync_ops.config.revisions import diff_texts, get_revision, list_revisions, read_env_text
 from catalogsync_ops.config.settings import MASK, SECRET_KEYS, SETTINGS
 from catalogsync_ops.engine.commands import CommandKind, submit_command
@@ -68,6 +75,10 @@ def config():
                                                origin="web", requested_by=g.user,
                                                idempotency_key=request.form.get("nonce") or None)
                 return redirect(url_for("config.config", command=command_id))
+    # The file as it is on disk: edited by hand into something invalid, the runner keeps the last
+    # valid config, and this page says so (the dashboard does too).
+    on_disk, disk_problems = check_text(current, env_path.resolve().parent)
+    disk_errors = problems_with(disk_problems, "error") if on_disk is None else []
     values = parse_env_text(current).values
     values = {**{k: v for k, v in values.items()}, **posted}
     groups = _groups(values, posted)
@@ -75,7 +86,8 @@ def config():
     text = proposed if request.form.get("mode") == "text" else mask_text(current)
     return render_template("config.html", title=N_("Config"), groups=groups, text=text, proposed=proposed,
                            problems=problems, diff=diff, revisions=list_revisions(get_db(), limit=30),
-                           env_path=env_path)
+                           env_path=env_path, disk_errors=disk_errors, mode=request.form.get("mode"),
+                           note=request.form.get("note", ""))
 
 
 @bp.route("/config/revisions/<int:revision_id>")

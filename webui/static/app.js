@@ -147,41 +147,28 @@ function live() {
   });
 }
 
-function formatMiB(bytes) {
-  return (bytes / 1048576).toFixed(1);
-}
-
 function liveWorkers() {
-  // The workers page: cards follow /api/workers once a second (the runner writes them at that pace).
-  const box = document.getElementById("workers");
-  if (!box) return;
+  // The workers' cards, as the server draws them (in the page's language), once a second: the
+  // runner writes its workers at that pace. New workers get a card, gone ones lose theirs, and
+  // the times ("12 s ago") move on.
   const tick = async () => {
+    const box = document.getElementById("workers");
+    if (!box) return;
     try {
-      const response = await fetch(box.dataset.api, { credentials: "same-origin" });
-      if (!response.ok) return;
-      const { workers } = await response.json();
-      for (const worker of workers) {
-        const card = box.querySelector(`[data-worker="${worker.name}"]`);
-        if (!card) continue;
-        card.querySelector(".status").textContent = t(worker.state);
-        card.querySelector(".status").dataset.state = worker.state;
-        const detail = card.querySelector(".detail");
-        if (worker.state === "busy") {
-          let text = worker.display_text || "";
-          if (worker.bytes_done) {
-            text += ` · ${formatMiB(worker.bytes_done)}` + (worker.bytes_total ? ` / ${formatMiB(worker.bytes_total)}` : "") + " MiB";
-            if (worker.speed_bps) text += ` · ${formatMiB(worker.speed_bps)} MiB/s`;
-          }
-          detail.textContent = text;
-        } else {
-          detail.textContent = "";
-        }
+      const response = await fetch(box.dataset.cards, { credentials: "same-origin" });
+      if (!response.ok || response.redirected) return;
+      const fresh = new DOMParser().parseFromString(await response.text(), "text/html").getElementById("workers");
+      if (fresh && !busy(box) && fresh.innerHTML !== box.innerHTML) {
+        box.replaceWith(document.importNode(fresh, true));
+        document.body.dataset.workersAt = String(Date.now());
       }
+    } catch (error) {
+      // the cards stay as they were; the next tick tries again
     } finally {
       setTimeout(tick, POLL_MS);
     }
   };
-  setTimeout(tick, POLL_MS);
+  if (document.getElementById("workers")) setTimeout(tick, POLL_MS);
 }
 
 document.addEventListener("DOMContentLoaded", () => {
