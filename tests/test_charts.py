@@ -67,6 +67,8 @@ def test_the_dashboard_draws_the_day_in_both_languages(client, web):
     section = html[html.index('id="activity"'):html.index("</section>", html.index('id="activity"'))]
     assert "Songs downloaded: 5 (24.0 MB)" in section and "uploaded: 2 (12.0 MB)" in section
     assert "Failed attempts: 3" in section
+    # An hour's average is called what it is, not a peak.
+    assert re.search(r"busiest hour, on average: [\d.]+ items/min<", section) and "peak" not in section
     assert section.count('<svg class="chart"') == 3
     titles = re.findall(r"<title>([^<]*)</title>", section)
     assert len(titles) == 3 * 24

@@ -50,7 +50,8 @@ def bucket_labels(buckets: list[dict[str, Any]]) -> list[str]:
 
 def stacked_bars(buckets: list[dict[str, Any]], series: list[Series], value: Callable[[dict, str], float],
                  *, unit: str, label: str, labels: list[str] | None = None) -> dict[str, Any]:
-    """The chart's parts for a template: `svg` (Markup), `peak` (text with its unit), `legend`
+    """The chart's parts for a template: `svg` (Markup), `peak` (the busiest bucket's value with its
+    unit: for hourly buckets an hour's average rate, and said so on the page), `legend`
     (the series that have any value), `axis` (three relative times) and `empty`."""
     totals = [sum(value(b, s.key) for s in series) for b in buckets]
     peak = max(totals, default=0)
