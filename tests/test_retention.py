@@ -2,6 +2,7 @@
 commands, notifications and sign-ins go, a batch at a time, and the file gives the space back."""
 from __future__ import annotations
 
+import re
 import signal
 from datetime import timedelta
 from pathlib import Path
@@ -136,3 +137,50 @@ def test_many_small_writes_keep_the_write_ahead_log_small_and_readers_see_them(t
     assert rows(other, "SELECT COUNT(*) FROM notes") == 3000
     other.close()
     conn.close()
+
+
+def test_system_page_shows_the_database_its_tables_the_history_kept_and_the_last_backup(client, web, home: Path,
+                                                                                        run_cli):
+    _, conn = web
+    finished_job(conn, 300, finished_days_ago=1)
+    html = client.get("/system").get_data(as_text=True)
+    assert 'id="db-size"' in html and "MiB" in html
+    tables = html[html.index('id="tables"'):html.index('id="history"')]
+    assert "<code>job_items</code>" in tables and "<code>item_attempts</code>" in tables
+    assert "job_items_claim_idx" not in tables  # an index is counted with its table
+    assert "for 90 days, then only their summary" in html and "0 of 1 jobs are kept as their summary only" in html
+    assert 'id="no-backup"' in html
+    assert "given back to the disk a little at a time" in html  # a database made by this release
+    made = run_cli("backup", str(home / "backups"))
+    assert made.exit_code == 0, made.output
+    html = client.get("/system").get_data(as_text=True)
+    assert 'id="no-backup"' not in html and re.search(r"<code>catalogsync-\d{8}T\d{6}Z\.db</code>", html)
+    client.get("/lang/zh")
+    assert "系统" in client.get("/system").get_data(as_text=True)
+
+
+def test_an_older_database_is_told_to_compact_and_runnerd_compact_shrinks_it_once_the_runner_is_stopped(
+        client, web, home: Path, run_cli):
+    _, conn = web
+    db = home / "catalogsync.db"
+    conn.execute("PRAGMA auto_vacuum = NONE")
+    conn.execute("VACUUM")  # as a database made before incremental vacuum was the default
+    finished_job(conn, 2000, finished_days_ago=200)
+    while retention.prune_step(conn, SETTINGS)["job_details"]:
+        pass
+    assert rows(conn, "PRAGMA freelist_count") > 100  # pruned: free pages the file keeps
+    html = client.get("/system").get_data(as_text=True)
+    assert "the file never shrinks" in html and "runnerd compact" in html
+    from runnerd.lock import RunnerLock
+
+    lock = RunnerLock(db)
+    lock.acquire()  # a runner is up
+    refused = run_cli("compact")
+    assert refused.exit_code != 0 and "stop runnerd before compacting" in refused.output
+    lock.release()
+    before = rows(conn, "PRAGMA page_count")
+    done = run_cli("compact")
+    assert done.exit_code == 0, done.output
+    assert rows(conn, "PRAGMA page_count") < before / 2 and rows(conn, "PRAGMA auto_vacuum") == 2
+    assert rows(conn, "PRAGMA freelist_count") == 0
+    assert "given back to the disk a little at a time" in client.get("/system").get_data(as_text=True)

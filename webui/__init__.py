@@ -11,7 +11,7 @@ from catalogsync_ops.config.envfile import load_config
 from catalogsync_ops.errors import CatalogsyncError
 from catalogsync_ops.store.accounts import session_key
 from catalogsync_ops.store.database import open_database
-from webui import api, auth, catalog_pages, config_page, events, i18n, ops, pages
+from webui import api, auth, catalog_pages, config_page, events, i18n, ops, pages, system_page
 from webui.context import IdConverter, ThreadConnections, close_db
 from webui.errors import register_error_handlers
 from webui.format import coverage_bar, when
@@ -63,6 +63,7 @@ def create_app(config: dict[str, Any]) -> Flask:
     app.register_blueprint(events.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(ops.bp)
+    app.register_blueprint(system_page.bp)
     app.before_request(auth.guard)
     app.teardown_appcontext(close_db)
     if float(app.config.get("REUSE_CONNECTIONS_S") or 0) > 0:

@@ -35,7 +35,8 @@ def backup_to(conn: sqlite3.Connection, dest: str | os.PathLike[str]) -> Path:
     Other processes keep reading and writing meanwhile.
     """
     dest = Path(dest)
-    if dest.is_dir():
+    if dest.is_dir() or (not dest.exists() and not dest.suffix):  # a folder, or one to make
+        dest.mkdir(parents=True, exist_ok=True)
         dest = dest / f"catalogsync-{_stamp()}.db"
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(f".{dest.name}.part")

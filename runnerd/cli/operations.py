@@ -155,6 +155,33 @@ def restore(ctx: Context, src: Path, yes: bool) -> None:
     click.echo(f"Restored {db_path} from {src}; the database as it was is kept at {safety}")
 
 
+@cli.command()
+@pass_ctx
+def compact(ctx: Context) -> None:
+    """Give the database's free space back to the disk (stop runnerd first).
+
+    Pruned history leaves free pages; a database made by this release gives them back a few at
+    a time by itself. An older one keeps them until it is compacted once: this rewrites the
+    file (it needs free space its size) and switches it to giving space back by itself.
+    """
+    from catalogsync_ops.store.sizes import compact as compact_database
+    from runnerd.lock import RunnerLock, RunnerLockHeld
+
+    lock = RunnerLock(ctx.db_path())
+    try:
+        lock.acquire()  # a rewrite holds the write lock for as long as it takes: no runner meanwhile
+    except RunnerLockHeld as exc:
+        raise click.ClickException(f"stop runnerd before compacting: {exc}") from None
+    try:
+        before, after = compact_database(ctx.conn)
+    except CatalogsyncError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        lock.release()
+    click.echo(f"Compacted {ctx.db_path()}: {before / 2**20:.1f} MiB -> {after / 2**20:.1f} MiB; from now on "
+               "pruned history gives its space back by itself")
+
+
 @cli.command(name="demo-server")
 @click.option("--port", default=8765, show_default=True, help="Port on 127.0.0.1 (0 picks a free one).")
 @click.option("--pool-file", type=click.Path(path_type=Path), help="Write a pool file listing the demo playlists here.")
