@@ -238,7 +238,8 @@ def test_a_look_chinese_pages_have_no_english_status_word_and_dark_mode_is_dark(
 PAGES = (("/", "dashboard"), ("/jobs", "jobs"), ("/jobs/1", "job"), ("/jobs/1?status=failed", "job-failed"),
          ("/items/{failed_item}", "item"), ("/playlists", "playlists"), ("/playlists/1", "playlist"),
          ("/wanted", "wanted"), ("/songs", "songs"), ("/logs", "logs"), ("/config", "config"),
-         ("/config/revisions/1", "revision"), ("/account", "account"), ("/commands/1", "command"), ("/drift", "drift"), ("/system", "system"))
+         ("/config/revisions/1", "revision"), ("/account", "account"), ("/commands/1", "command"), ("/drift", "drift"),
+         ("/system", "system"))
 
 
 def test_every_page_in_both_languages_light_and_dark_on_desktop_and_phone(console):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from webui.catalogue import languages
+from catalogsync_ops.catalogue import languages
 from webui.catalogue_tool import LEVELS, _read, extract, problems, traditional
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +54,7 @@ def test_the_traditional_catalogue_is_the_one_made_from_the_simplified(tmp_path)
     """zh-TW is not translated by hand: `python -m webui.catalogue_tool traditional` makes it from
     zh-Hans (OpenCC, Taiwan's words). The file in the tree is what that command makes now."""
     made = _read(traditional(out=tmp_path / "messages.po"))
-    kept = _read(ROOT / "webui" / "translations" / "zh_Hant_TW" / "LC_MESSAGES" / "messages.po")
+    kept = _read(ROOT / "catalogsync_ops" / "translations" / "zh_Hant_TW" / "LC_MESSAGES" / "messages.po")
     assert {m.id: m.string for m in made if m.id} == {m.id: m.string for m in kept if m.id}
     assert kept["Playlists"].string == "歌單" and kept["Pause the runner"].string == "暫停執行器"
     assert kept["Job %s: %s"].string == "任務 %s：%s"  # placeholders pass as they are

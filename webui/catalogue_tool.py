@@ -23,7 +23,9 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from webui.catalogue import DOMAIN, HERE, TRANSLATIONS, _read
+from catalogsync_ops.catalogue import DOMAIN, TRANSLATIONS, _read
+
+HERE = Path(__file__).resolve().parent  # the console: its code and templates hold most messages
 
 TEMPLATE = TRANSLATIONS / "messages.pot"
 PROJECT = "catalogsync-ops"

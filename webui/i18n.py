@@ -12,7 +12,8 @@ from markupsafe import Markup
 
 from catalogsync_ops.engine.command_specs import SPECS
 from catalogsync_ops.messages import render
-from webui.catalogue import ENGLISH, Language, languages, negotiate
+from catalogsync_ops.catalogue import ENGLISH, Language, languages, negotiate
+from catalogsync_ops.words import _WORDS, CODES, DRIFT_WORDS, SUBJECTS, code_word, is_code  # noqa: F401 (pages use them from here)
 from webui.context import safe_target
 
 bp = Blueprint("i18n", __name__)
@@ -93,41 +94,6 @@ def setting_help(setting) -> str:
     return language().gettext(setting.help)
 
 
-# The codes the runner writes (statuses, job and stage types, outcomes, worker states, event
-# kinds, revision sources, error classes). Pages show them through _(): as their words
-# ("completed_with_errors" reads "completed with errors"), translated like any other words.
-CODES = (
-    "queued", "running", "pause_requested", "paused", "cancel_requested", "completed", "completed_with_errors",
-    "failed", "canceled", "pending", "skipped", "succeeded", "interrupted", "starting", "idle", "busy", "stopping",
-    "stopped", "dead", "applied", "rejected", "gone", "invalid", "full_pipeline", "collect", "sync", "download",
-    "upload", "verify", "repair", "cli", "ui", "web", "api", "external", "rollback", "startup", "init",
-    "job_created", "job_started", "job_finished", "job_paused", "job_resumed", "job_canceled", "job_reprioritized",
-    "recovery", "stage_started", "stage_finished", "stage_skipped", "item_succeeded", "item_failed",
-    "item_retried", "item_interrupted", "item_canceled", "item_skipped", "item_deferred", "item_retry_scheduled",
-    "items_added", "item_claimed", "item_released", "runner_resumed", "runner_paused", "item_retry_requested",
-    "items_retry_requested", "backed_up", "in_library", "untried", "closed", "open", "half_open", "incompatible",
-    "connection", "timeout", "http_4xx", "http_5xx", "not_found", "no_match", "checksum_mismatch", "disk_full",
-    "auth", "rate_limited", "unsupported", "config", "internal", "parse", "encrypted", "preview", "invalid_audio",
-    "missing", "unavailable",
-)
-# A code reads as its words; a few as people write them.
-_AS_WRITTEN = {"http_4xx": "HTTP 4xx", "http_5xx": "HTTP 5xx", "cli": "command line", "api": "API", "ui": "web",
-               "half_open": "half-open"}
-# What refusals name (a subject parameter: "job 3 does not exist").
-SUBJECTS = ("job", "item", "command", "stage", "items_of_job", "config_revision")
-_WORDS = {code: _AS_WRITTEN.get(code, code.replace("_", " ")) for code in (*CODES, *SUBJECTS)}
-
-
-def code_word(code: Any) -> Any:
-    """A code as its English words (other values as they are): the message a catalogue translates."""
-    return _WORDS.get(code, code.replace("_", " ")) if isinstance(code, str) else code
-
-
-def is_code(value: Any) -> bool:
-    """Whether a value is one of the codes pages show as words."""
-    return isinstance(value, str) and value in _WORDS
-
-
 def words_in(code: str):
     """`_` for templates compiled in one language (webui/templating.py): text -> its words."""
     get = language(code).gettext
@@ -172,12 +138,6 @@ def command_title(kind: str) -> str:
 def command_phrases() -> dict[str, str]:
     get = language().gettext
     return {kind: get(phrase) for kind, phrase in COMMAND_PHRASES.items()}
-
-
-# A drift kind in words (the code itself is a word only in the CLI and the API).
-DRIFT_WORDS = {"file_missing": "missing from the library", "file_changed": "changed in the library",
-               "object_missing": "missing from the backup", "object_changed": "changed in the backup",
-               "orphan": "not in the catalog (orphan)"}
 
 
 def drift_word(kind: str) -> str:

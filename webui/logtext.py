@@ -2,7 +2,7 @@
 
 The runner keeps each of its own lines' template (`job_logs.code`) and values
 (`job_logs.params_json`) beside the English text. A page renders the template's translation
-(the catalogue's, `webui/catalogue.py`) with the values; values that are codes (statuses,
+(the catalogue's, `catalogsync_ops/catalogue.py`) with the values; values that are codes (statuses,
 stages, error classes) read as words in the page's language. Lines from other libraries, or a
 template without a translation, show the English text as written. `tests/test_catalogue.py`
 fails when a log call in the runner's code has no translation.

@@ -70,8 +70,8 @@ def compact(conn: Connection) -> tuple[int, int]:
     folder = os.path.dirname(conn.path)
     free = shutil.disk_usage(folder).free
     if free < before * 1.1:
-        raise CompactError(f"compacting rewrites the database, and needs about {before / 2**20:.0f} MiB free on its disk"
-                           f" ({free / 2**20:.0f} MiB are): free space there first (old backups in backups/)")
+        raise CompactError(f"compacting rewrites the database, and needs about {before / 2**20:.0f} MiB free on its "
+                           f"disk ({free / 2**20:.0f} MiB are): free space there first (old backups in backups/)")
     conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # takes effect with the VACUUM
     conn.execute("VACUUM")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the rewritten pages reach the file, and it is cut short

@@ -1,10 +1,11 @@
-"""The console's words: gettext catalogues, one file per language.
+"""The product's words: gettext catalogues, one file per language (the console's pages, the
+runner's notifications).
 
 English is the source language: a message is its English text, in the code, the templates or a
 spec (a setting's help, a command's title, a refusal's template). A code shown to people (a
-status, a job type) is first made its English words (`webui.i18n.code_word`), so a catalogue
+status, a job type) is first made its English words (`words.code_word`), so a catalogue
 translates words, never ids. Every other language is one file,
-`webui/translations/<locale>/LC_MESSAGES/messages.po` (Babel's tools and any PO editor read
+`catalogsync_ops/translations/<locale>/LC_MESSAGES/messages.po` (Babel's tools and any PO editor read
 it); adding a language is adding that file. Plural forms follow the file's `Plural-Forms`.
 
 The catalogues are read once per process (`languages()`), a few milliseconds. They are made and
