@@ -48,6 +48,20 @@ class Language:
 ENGLISH = Language("en", "en", "English")
 
 
+def language_codes() -> tuple[str, ...]:
+    """The web codes of every language with a catalogue, English first, without reading any
+    (a setting's choices: cheap enough for import time)."""
+    return ("en", *sorted(path.parent.parent.name.replace("_", "-")
+                          for path in TRANSLATIONS.glob(f"*/LC_MESSAGES/{DOMAIN}.po")))
+
+
+def language_for(code: str | None) -> Language:
+    """The language of a web code (English when unknown); English reads no catalogue."""
+    if not code or code == ENGLISH.code:
+        return ENGLISH
+    return languages().get(code, ENGLISH)
+
+
 def _read(path: Path):
     from babel.messages.pofile import read_po
 

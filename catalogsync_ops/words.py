@@ -46,3 +46,9 @@ def is_code(value: Any) -> bool:
 DRIFT_WORDS = {"file_missing": "missing from the library", "file_changed": "changed in the library",
                "object_missing": "missing from the backup", "object_changed": "changed in the backup",
                "orphan": "not in the catalog (orphan)"}
+
+
+# Words that join values, translated like any other ("a, b" reads "a、b" in Chinese).
+LIST_SEPARATOR = ", "
+NOTHING_FINAL = "nothing (it is final)"
+EDGE_WORDS = (LIST_SEPARATOR, NOTHING_FINAL, "; ")

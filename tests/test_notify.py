@@ -295,7 +295,7 @@ def test_a_verify_notification_names_the_drift_it_found(conn):
         conn.execute("UPDATE job_runs SET status = 'completed', finished_at = ? WHERE id = ?", (ts, job_id))
     row = conn.execute("SELECT * FROM notifications WHERE job_id = ?", (job_id,)).fetchone()
     note = notify.compose(conn, row)
-    assert "drift found: 2 missing from the library (2 new), 1 not in the catalog (orphans)" in note["message"]
+    assert "drift found: 2 missing from the library (2 new), 1 not in the catalog (orphan)" in note["message"]
     assert note["data"]["drift"] == {"file_missing": {"found": 2, "new": 2}, "orphan": {"found": 1, "new": 0}}
     clean = create_job(conn, "verify")
     start_job(conn, clean)
@@ -303,3 +303,48 @@ def test_a_verify_notification_names_the_drift_it_found(conn):
         conn.execute("UPDATE job_runs SET status = 'completed', finished_at = ? WHERE id = ?", (iso(), clean))
     row = conn.execute("SELECT * FROM notifications WHERE job_id = ?", (clean,)).fetchone()
     assert "no drift: the library and its backup are as recorded" in notify.compose(conn, row)["message"]
+
+
+@pytest.mark.parametrize("fmt", ["json", "ntfy", "bark", "telegram", "serverchan"])
+def test_notifications_speak_the_chosen_language_and_link_to_the_page_that_explains_them(conn, fmt):
+    from catalogsync_ops.engine.jobs import create_job, start_job
+    from catalogsync_ops.store.connection import iso, transaction
+
+    job_id = create_job(conn, "verify")
+    start_job(conn, job_id)
+    ts = iso()
+    with transaction(conn):
+        conn.execute("INSERT INTO drift (kind, place, path, status, found_job_id, first_seen_at, last_seen_at)"
+                     " VALUES ('file_missing', 'library', 'a.mp3', 'open', ?, ?, ?)", (job_id, ts, ts))
+        conn.execute("UPDATE job_runs SET status = 'completed_with_errors', finished_at = ? WHERE id = ?",
+                     (ts, job_id))
+    settings = {**settings_for("", fmt), "NOTIFY_EVENTS": ("job_finished", "job_failed"),
+                "NOTIFY_LANGUAGE": "zh-Hans", "CONSOLE_URL": "http://nas.local:8421/"}
+    with Receiver() as hook, requests.Session() as session:
+        settings["NOTIFY_WEBHOOK_URL"] = hook.url
+        assert notify.deliver_due(conn, settings, session) == 1
+    (call,) = hook.calls
+    body, headers = call["body"], {k.lower(): v for k, v in call["headers"].items()}
+    link = "http://nas.local:8421/drift"  # a verify that found drift: the drift page explains it
+    if fmt == "json":
+        note = json.loads(body)
+        text, title = note["message"], note["title"]
+        assert note["link"] == link and note["event"] == "job_finished" and note["data"]["status"] == \
+            "completed_with_errors"  # the data stays codes: a program reads it
+    elif fmt == "ntfy":
+        text, title = body.decode("utf-8"), headers["title"].encode("latin-1").decode("utf-8")
+        assert headers["click"] == link
+    elif fmt == "bark":
+        note = json.loads(body)
+        text, title = note["body"], note["title"]
+        assert note["url"] == link
+    elif fmt == "telegram":
+        title, text = json.loads(body)["text"].split("\n", 1)
+        assert text.endswith("\n" + link)
+    else:
+        form = parse_qs(body.decode("utf-8"))
+        text, title = form["desp"][0], form["title"][0]
+        assert text.endswith(link)
+    assert title == f"Catalogsync：任务 {job_id} 已完成（有错误）"
+    assert "校验已完成（有错误）" in text and "发现偏差：资料库中缺失 1 个（新增 1 个）" in text
+    assert "completed" not in text and "drift found" not in text  # no English left

@@ -62,6 +62,12 @@ def spec_messages() -> Iterator[tuple[str, str]]:
         yield level, "log levels"
     for template, where in log_templates():
         yield template, where
+    from catalogsync_ops.engine import notify
+
+    for key, template in notify.NOTE_WORDS.items():
+        yield template, f"notification {key}"
+    for key, template in notify.WANTED_WORDS:
+        yield template, f"notification wanted {key}"
 
 
 LEVELS = {"debug", "info", "warning", "error", "exception", "critical"}

@@ -13,7 +13,17 @@ from markupsafe import Markup
 from catalogsync_ops.engine.command_specs import SPECS
 from catalogsync_ops.messages import render
 from catalogsync_ops.catalogue import ENGLISH, Language, languages, negotiate
-from catalogsync_ops.words import _WORDS, CODES, DRIFT_WORDS, SUBJECTS, code_word, is_code  # noqa: F401 (pages use them from here)
+from catalogsync_ops.words import (  # noqa: F401 (pages use them from here)
+    _WORDS,
+    CODES,
+    DRIFT_WORDS,
+    EDGE_WORDS,
+    LIST_SEPARATOR,
+    NOTHING_FINAL,
+    SUBJECTS,
+    code_word,
+    is_code,
+)
 from webui.context import safe_target
 
 bp = Blueprint("i18n", __name__)
@@ -143,11 +153,6 @@ def command_phrases() -> dict[str, str]:
 def drift_word(kind: str) -> str:
     return gettext(DRIFT_WORDS.get(kind, kind))
 
-
-# Words that join values, translated like any other ("a, b" reads "a、b" in Chinese).
-LIST_SEPARATOR = ", "
-NOTHING_FINAL = "nothing (it is final)"
-EDGE_WORDS = (LIST_SEPARATOR, NOTHING_FINAL, "; ")
 
 
 def coded_text(code: str, params: Mapping[str, Any], lang: Language | None = None) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from catalogsync_ops.catalogue import language_codes
+
 MASK = "********"
 
 # Source names accepted in DOWNLOAD_SOURCES. `demo`/`demo2` are the bundled demo platforms,
@@ -23,6 +25,7 @@ RETIRED_SOURCES = {
     "ximalaya": "Ximalaya is an audiobook platform: musicdl gives its results as episodes, which are not downloaded",
 }
 LAYOUT_FIELDS = ("artist", "album", "title", "ext", "track", "platform", "playlist", "song_id")
+LANGUAGE_CODES = language_codes()
 NOTIFY_KINDS = ("job_finished", "job_failed", "runner_recovered", "disk_low", "source_down", "source_recovered")
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
@@ -173,6 +176,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("NOTIFY_FORMAT", "choice", "json",
             "Body the webhook gets: json (generic), ntfy, bark, telegram or serverchan.",
             "notify", choices=("json", "ntfy", "bark", "telegram", "serverchan")),
+    Setting("NOTIFY_LANGUAGE", "choice", "en",
+            "Language the notifications are written in: " + ", ".join(LANGUAGE_CODES) + " (the console's languages).",
+            "notify", choices=LANGUAGE_CODES),
+    Setting("CONSOLE_URL", "url", "",
+            "The console's address as you open it (for example http://nas.local:8421): each notification then links "
+            "to the page that explains it. Empty: no links.",
+            "notify"),
     Setting("NOTIFY_TELEGRAM_CHAT_ID", "str", "",
             "Chat id the Telegram bot writes to (NOTIFY_FORMAT=telegram).",
             "notify"),
