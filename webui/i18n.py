@@ -10,9 +10,9 @@ from flask import Blueprint, g, redirect, request
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
+from catalogsync_ops.catalogue import ENGLISH, Language, languages, negotiate
 from catalogsync_ops.engine.command_specs import SPECS
 from catalogsync_ops.messages import render
-from catalogsync_ops.catalogue import ENGLISH, Language, languages, negotiate
 from catalogsync_ops.words import (  # noqa: F401 (pages use them from here)
     _WORDS,
     CODES,
