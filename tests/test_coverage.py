@@ -50,6 +50,29 @@ def test_missing_songs_as_csv_for_excel_and_as_json(home: Path, demo_server, tmp
     listed = json.loads(runnerd(home, "missing", "--format", "json").stdout)
     assert [(r["title"], r["position"]) for r in listed] == [(r["title"], int(r["position"])) for r in rows]
     assert "2 songs missing" in runnerd(home, "missing").stdout
+    # Read from the wanted list: missing since the night it failed, after how many attempts.
+    assert {(r["wanted"], r["nights"]) for r in listed} == {("missing", 1)}
+    assert all(r["missing_since"] and r["attempts"] >= 1 for r in listed)
+
+    # A year on, history retention has forgotten the job's items: the songs are still missing,
+    # with their reason, not "not yet tried".
+    conn = sqlite3.connect(home / "catalogsync.db")
+    conn.execute("UPDATE job_runs SET finished_at = '2020-01-01T00:00:00.000000Z'")
+    conn.commit()
+    conn.close()
+    from catalogsync_ops.engine import retention
+    from catalogsync_ops.library.coverage import refresh_coverage
+    from catalogsync_ops.store.database import open_database
+
+    conn = open_database(home / "catalogsync.db")
+    while retention.prune_step(conn, {"HISTORY_RETENTION_DAYS": 90, "COMMAND_RETENTION_DAYS": 30})["job_details"]:
+        pass
+    assert conn.execute("SELECT COUNT(*) FROM job_items").fetchone()[0] == 0
+    refresh_coverage(conn, str(home / "library"))
+    conn.close()
+    later = json.loads(runnerd(home, "missing", "--format", "json").stdout)
+    assert [(r["title"], r["state"], r["error_class"], r["wanted"]) for r in later] == \
+        [(r["title"], "failed", "not_found", "missing") for r in listed]
 
 
 @pytest.mark.slow

@@ -33,11 +33,18 @@ WITH wanted AS (
 )
 SELECT w.playlist_id, w.song_id, w.position,
        CASE WHEN f.up THEN 'backed_up' WHEN f.file_id IS NOT NULL THEN 'in_library'
-            WHEN l.status = 'failed' THEN 'failed' ELSE 'untried' END AS state,
-       CASE WHEN f.file_id IS NULL AND l.status = 'failed' THEN l.last_error_class END AS error_class,
-       CASE WHEN f.file_id IS NULL AND l.status = 'failed' THEN l.last_error END AS error,
-       l.id AS item_id
+            WHEN m.song_id IS NOT NULL OR l.status = 'failed' THEN 'failed' ELSE 'untried' END AS state,
+       CASE WHEN f.file_id IS NULL THEN COALESCE(m.last_error_class,
+            CASE WHEN l.status = 'failed' THEN l.last_error_class END) END AS error_class,
+       CASE WHEN f.file_id IS NULL THEN COALESCE(m.last_error,
+            CASE WHEN l.status = 'failed' THEN l.last_error END) END AS error,
+       l.id AS item_id,
+       CASE WHEN f.file_id IS NULL THEN m.state END AS wanted, m.since AS missing_since, m.nights,
+       m.attempts
 FROM wanted w LEFT JOIN files f ON f.song_id = w.song_id
+-- The wanted list (engine/wanted.py) outlives the items that history retention forgets: a song
+-- that failed last spring is still missing, with its reason, not "untried".
+LEFT JOIN missing_songs m ON m.song_id = w.song_id
 -- The song's latest download: a step back from the end of job_items_song_idx per song (an
 -- `id IN (latest per song)` list here made SQLite seek the whole list for every row).
 LEFT JOIN job_items l ON l.id = (SELECT MAX(j.id) FROM job_items j WHERE j.song_id = w.song_id
@@ -64,7 +71,7 @@ def compute_coverage(conn: Connection, library_root: str) -> dict[int, dict[str,
     """Counts per playlist id, and under 0 the library as a whole (each song once)."""
     per: dict[int, dict[str, Any]] = {}
     total, seen = _empty(), set()
-    for playlist_id, song_id, _, state, error_class, _, _ in conn.execute(
+    for playlist_id, song_id, _, state, error_class, *_ in conn.execute(
             _SONG_STATES.format(playlist=""), {"root": str(library_root)}):
         _count(per.setdefault(playlist_id, _empty()), state, error_class)
         if song_id not in seen:
@@ -141,8 +148,10 @@ def missing(conn: Connection, library_root: str, playlist_id: int | None = None)
     return songs_of(conn, library_root, playlist_id, states=("failed", "untried"))
 
 
+# The wanted list's columns ride along: missing or unavailable, since when, for how many nights,
+# after how many attempts.
 MISSING_COLUMNS = ("playlist", "position", "artists", "title", "album", "state", "error_class", "error",
-                   "platform", "external_id")
+                   "wanted", "missing_since", "nights", "attempts", "platform", "external_id")
 
 
 def missing_csv(rows: list[dict[str, Any]]) -> str:
