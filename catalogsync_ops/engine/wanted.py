@@ -97,22 +97,23 @@ def mark(conn: Connection, song_ids: Iterable[int], state: str, ts: str) -> dict
     """The owner's word on songs (inside the caller's transaction): `unavailable` (stop trying) or
     `wanted` (try again at the next download). Songs already in the library are left as they are."""
     ids = sorted(set(int(i) for i in song_ids))
-    counts = {"marked": 0, "in_library": 0, "unknown": 0}
-    for song_id in ids:
-        if conn.execute("SELECT 1 FROM songs WHERE id = ?", (song_id,)).fetchone() is None:
-            counts["unknown"] += 1
-        elif conn.execute("SELECT 1 FROM file_locations WHERE song_id = ? AND verified_at IS NOT NULL",
-                          (song_id,)).fetchone():
-            counts["in_library"] += 1
-        elif state == "unavailable":
-            conn.execute(
-                "INSERT INTO missing_songs (song_id, state, since, marked_by, updated_at)"
-                " VALUES (?, 'unavailable', ?, 'owner', ?) ON CONFLICT (song_id) DO UPDATE SET state = 'unavailable',"
-                " marked_by = 'owner', recheck_after = NULL, updated_at = excluded.updated_at", (song_id, ts, ts))
-            counts["marked"] += 1
-        else:
-            counts["marked"] += conn.execute(
-                "UPDATE missing_songs SET state = 'missing', marked_by = NULL, recheck_after = NULL,"
-                " permanent_nights = 0, updated_at = ? WHERE song_id = ? AND state = 'unavailable'",
-                (ts, song_id)).rowcount
+    listed = json.dumps(ids)  # one statement each for any number of songs (json_each reads the list)
+    known = {r[0] for r in conn.execute("SELECT id FROM songs WHERE id IN (SELECT value FROM json_each(?))",
+                                        (listed,))}
+    held = {r[0] for r in conn.execute(
+        "SELECT DISTINCT song_id FROM file_locations WHERE verified_at IS NOT NULL"
+        " AND song_id IN (SELECT value FROM json_each(?))", (listed,))}
+    todo = [(song_id, ts, ts) if state == "unavailable" else (ts, song_id)
+            for song_id in ids if song_id in known and song_id not in held]
+    counts = {"marked": 0, "in_library": len(known & held), "unknown": len(ids) - len(known)}
+    if todo and state == "unavailable":
+        conn.executemany(
+            "INSERT INTO missing_songs (song_id, state, since, marked_by, updated_at)"
+            " VALUES (?, 'unavailable', ?, 'owner', ?) ON CONFLICT (song_id) DO UPDATE SET state = 'unavailable',"
+            " marked_by = 'owner', recheck_after = NULL, updated_at = excluded.updated_at", todo)
+        counts["marked"] = len(todo)
+    elif todo:
+        counts["marked"] = conn.executemany(
+            "UPDATE missing_songs SET state = 'missing', marked_by = NULL, recheck_after = NULL,"
+            " permanent_nights = 0, updated_at = ? WHERE song_id = ? AND state = 'unavailable'", todo).rowcount
     return counts
