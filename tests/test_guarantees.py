@@ -221,28 +221,41 @@ def test_an_item_that_fails_while_its_job_is_canceling_is_not_claimed_again(conn
     assert [r[0] for r in conn.execute("SELECT outcome FROM item_attempts ORDER BY id")] == ["failed"]
 
 
-def test_a_pause_under_way_says_how_many_items_it_waits_for(home: Path, opened):
-    """The job page and the dashboard say "pausing (2 items in flight)", not the state's id."""
+@pytest.fixture
+def two_busy_workers(home: Path, opened):
+    """A runner whose two workers are busy with long items (a busy machine must not see them end
+    before a page is read; the runner stops at once, no grace), and a signed-in console client:
+    (conn, job_id, daemon, client). The test ends the daemon itself."""
     from conftest import login
 
     from webui import create_app
     from webui.auth import set_password
 
-    # Items that take long (a busy machine must not see them end before the page is read); the
-    # runner stops at once at the end (no grace), interrupting them.
     set_env(home, DOWNLOAD_WORKERS=2, OBJECT_BACKEND_NAME="none", SHUTDOWN_GRACE_SECONDS=0)
     conn = opened(open_database(home / "catalogsync.db"))
     set_password(conn, "admin", "correct horse battery")
-    job_id, stage_id = _noop_job(conn, fast=0, slow=6, hold_s=60)
+    job_id, _ = _noop_job(conn, fast=0, slow=6, hold_s=60)
     daemon = start_daemon(home)
     try:
         wait_for(lambda: conn.execute("SELECT COUNT(*) FROM job_workers WHERE state = 'busy'").fetchone()[0] == 2,
                  timeout=30)
+    except BaseException:
+        _stop(daemon)
+        raise
+    app = create_app({"DB_PATH": home / "catalogsync.db", "ENV_PATH": home / "catalogsync.env", "TESTING": True})
+    client = app.test_client()
+    assert login(client, "correct horse battery").status_code == 302
+    yield conn, job_id, daemon, client
+    if daemon.poll() is None:
+        _stop(daemon)
+
+
+def test_a_pause_under_way_says_how_many_items_it_waits_for(home: Path, two_busy_workers):
+    """The job page and the dashboard say "pausing (2 items in flight)", not the state's id."""
+    conn, job_id, daemon, client = two_busy_workers
+    try:
         assert runnerd(home, "pause", str(job_id)).returncode == 0
         wait_for(lambda: job_status(home, job_id) == "pause_requested", timeout=30)
-        app = create_app({"DB_PATH": home / "catalogsync.db", "ENV_PATH": home / "catalogsync.env", "TESTING": True})
-        client = app.test_client()
-        assert login(client, "correct horse battery").status_code == 302
         page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
         dashboard = client.get("/").get_data(as_text=True)
         client.set_cookie("lang", "zh-Hans")
@@ -253,28 +266,12 @@ def test_a_pause_under_way_says_how_many_items_it_waits_for(home: Path, opened):
     assert "正在暂停（2 个项目进行中）" in chinese
 
 
-def test_with_the_runner_killed_the_dashboard_shows_its_job_waiting_and_offers_no_pause(home: Path, opened):
+def test_with_the_runner_killed_the_dashboard_shows_its_job_waiting_and_offers_no_pause(two_busy_workers):
     import os
 
-    from conftest import login
-
-    from webui import create_app
-    from webui.auth import set_password
-
-    set_env(home, DOWNLOAD_WORKERS=2, OBJECT_BACKEND_NAME="none")
-    conn = opened(open_database(home / "catalogsync.db"))
-    set_password(conn, "admin", "correct horse battery")
-    job_id, _ = _noop_job(conn, fast=0, slow=6, hold_s=30)
-    daemon = start_daemon(home)
-    try:
-        wait_for(lambda: conn.execute("SELECT COUNT(*) FROM job_workers WHERE state = 'busy'").fetchone()[0] == 2,
-                 timeout=30)
-    finally:
-        os.kill(daemon.pid, signal.SIGKILL)
-        daemon.communicate(timeout=30)
-    app = create_app({"DB_PATH": home / "catalogsync.db", "ENV_PATH": home / "catalogsync.env", "TESTING": True})
-    client = app.test_client()
-    assert login(client, "correct horse battery").status_code == 302
+    conn, job_id, daemon, client = two_busy_workers
+    os.kill(daemon.pid, signal.SIGKILL)
+    daemon.communicate(timeout=30)
     page = wait_for(lambda: (lambda text: text if "waiting: the runner is down" in text else None)(
         client.get("/").get_data(as_text=True)), timeout=30, what="the dashboard to see the runner down")
     active = page[page.index('id="active"'):page.index('id="queue"')]
