@@ -91,7 +91,8 @@ def build(home: Path, songs: int, playlists: int, missing: int, start: datetime)
                          [((s - 1) // per + 1, s, (s - 1) % per + 1, ts) for s in range(1, songs + 1)])
         conn.executemany(
             "INSERT INTO file_locations (id, song_id, library_root, rel_path, size_bytes, sha256, format, source,"
-            " verified_at, created_at, updated_at, mtime_ns) VALUES (?, ?, ?, ?, 4000000, ?, 'mp3', 'demo', ?, ?, ?, 1)",
+            " verified_at, created_at, updated_at, mtime_ns)"
+            " VALUES (?, ?, ?, ?, 4000000, ?, 'mp3', 'demo', ?, ?, ?, 1)",
             [(s, s, library, f"Artist {s % 997}/Album {s % 4001}/Song {s}.mp3", f"{s:064x}",
               None if s <= missing else ts, ts, ts) for s in range(1, songs + 1)])
         conn.executemany(
@@ -209,10 +210,9 @@ def prune_day(conn, settings, at: datetime) -> tuple[float, float, int]:
 
 def measure(home: Path, requests: int) -> dict:
     """Database size (pages in use) and each page's p95 through the console's WSGI app."""
+    from catalogsync_ops.library.coverage import refresh_coverage
     from webui import create_app
     from webui.auth import set_password
-
-    from catalogsync_ops.library.coverage import refresh_coverage
 
     conn = open_database(home / "catalogsync.db")
     refresh_coverage(conn, str(home / "library"))  # as the runner's upkeep does after each job
@@ -301,7 +301,8 @@ def main() -> None:
         conn.close()
         if not args.no_runner_night:
             seconds = runner_night(home, env)
-            print(f"night {args.nights} through runnerd (download against the demo server, its pruner): {seconds:.1f} s")
+            print(f"night {args.nights} through runnerd (download against the demo server, its pruner): "
+                  f"{seconds:.1f} s")
         at_end = measure(home, args.requests)
         uploader.close()
         print()

@@ -232,3 +232,15 @@ def test_every_module_is_named_in_the_house_map():
     unnamed = [str(path.relative_to(ROOT)) for package in PACKAGES for path in sorted((ROOT / package).rglob("*.py"))
                if path.name != "__init__.py" and "migrations" not in path.parts and path.name not in house]
     assert not unnamed, f"name these in docs/architecture.md's house: {unnamed}"
+
+
+def test_the_console_reads_through_the_read_model_only():
+    """No SQL in webui/: its pages and their JSON twins read through the core's read model
+    (engine/queries.py and the library's reads), so a page and its API answer alike."""
+    found = []
+    for path in sorted((ROOT / "webui").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("execute", "executemany", "executescript")):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not found, f"SQL run in the console, outside the read model: {found}"

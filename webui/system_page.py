@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, current_app, render_template
 
+from catalogsync_ops.engine.queries import history_kept
 from catalogsync_ops.store.connection import connect, iso
 from catalogsync_ops.store.sizes import file_facts, list_backups, table_sizes
 from webui.context import env_settings, get_db
@@ -42,9 +43,7 @@ def system():
     facts = file_facts(conn, db_path)
     measured_at, tables = _table_sizes(db_path)
     backups = [{**b, "at": iso(datetime.fromtimestamp(b["mtime"], UTC))} for b in list_backups(db_path)[:10]]
-    history = conn.execute(
-        "SELECT COUNT(*) AS jobs, COALESCE(SUM(pruned_at IS NOT NULL), 0) AS pruned,"
-        " MIN(CASE WHEN pruned_at IS NULL THEN created_at END) AS oldest_kept FROM job_runs").fetchone()
+    history = history_kept(conn)
     settings = env_settings() or {}
     return render_template("system.html", title=N_("System"), facts=facts, tables=tables, measured_at=measured_at,
                            backups=backups, history=history,

@@ -305,6 +305,14 @@ def events_after(conn: Connection, after_id: int, *, limit: int = 500) -> list[A
                         " WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)).fetchall()
 
 
+def history_kept(conn: Connection) -> dict[str, Any]:
+    """How many jobs there are, how many are down to their summary (retention), and when the
+    oldest one that still has its details was made."""
+    row = conn.execute("SELECT COUNT(*), COALESCE(SUM(pruned_at IS NOT NULL), 0),"
+                       " MIN(CASE WHEN pruned_at IS NULL THEN created_at END) FROM job_runs").fetchone()
+    return {"jobs": row[0], "pruned": row[1], "oldest_kept": row[2]}
+
+
 WANTED_STATES = ("missing", "unavailable")
 
 
