@@ -159,9 +159,15 @@ def run_stage(conn, job, stage, settings, uploader, world: World, at: datetime) 
                                  retryable=False, now=at)
                 continue
             if claim.item_type == "upload" and claim.file_location_id:
-                with transaction(conn):
-                    conn.execute("UPDATE upload_tasks SET status = 'uploaded', uploaded_at = ?, updated_at = ?"
-                                 " WHERE file_location_id = ?", (ts, ts, claim.file_location_id))
+                with transaction(conn):  # the row an upload leaves (transfer/storage: uploaded, its etag)
+                    conn.execute(
+                        "INSERT INTO upload_tasks (file_location_id, backend, bucket, object_key, status, size_bytes,"
+                        " etag, checksum_sha256, uploaded_at, created_at, updated_at)"
+                        " SELECT id, ?, ?, rel_path, 'uploaded', size_bytes, sha256, sha256, ?, ?, ? FROM file_locations"
+                        " WHERE id = ? ON CONFLICT (file_location_id, backend, bucket, object_key)"
+                        " DO UPDATE SET status = 'uploaded', uploaded_at = excluded.uploaded_at,"
+                        " updated_at = excluded.updated_at",
+                        (uploader.backend, uploader.bucket, ts, ts, ts, claim.file_location_id))
             successes.append((claim, "demo", {"checked": 1} if claim.item_type == "verify" else None, 0))
         if successes:
             mark_items_succeeded(conn, successes, now=at)

@@ -168,13 +168,13 @@ def file_at(conn: Connection, library_root: str, rel_path: str):
 
 def has_file(conn: Connection, song_id: int, library_root: str) -> bool:
     """Whether a file of the song is recorded in the library (verified or not)."""
-    return conn.execute("SELECT 1 FROM file_locations WHERE song_id = ? AND library_root = ? LIMIT 1",
+    return conn.execute("SELECT 1 FROM file_locations WHERE song_id = ? AND +library_root = ? LIMIT 1",
                         (song_id, library_root)).fetchone() is not None
 
 
 def verified_file_of(conn: Connection, song_id: int, library_root: str):
     """The verified file of a song in a library, or None."""
-    return conn.execute("SELECT * FROM file_locations WHERE song_id = ? AND library_root = ? AND verified_at IS NOT "
+    return conn.execute("SELECT * FROM file_locations WHERE song_id = ? AND +library_root = ? AND verified_at IS NOT "
                         "NULL"
                         " ORDER BY id DESC LIMIT 1", (song_id, library_root)).fetchone()
 
@@ -291,7 +291,7 @@ def songs_needing_download(conn: Connection, scope: dict[str, list], library_roo
     return _for_song_ids(
         conn, songs_in_scope(conn, scope),
         "SELECT s.* FROM songs s WHERE s.id IN ({ids}) AND NOT EXISTS (SELECT 1 FROM file_locations f"
-        " WHERE f.song_id = s.id AND f.library_root = ? AND f.verified_at IS NOT NULL)"
+        " WHERE f.song_id = s.id AND +f.library_root = ? AND f.verified_at IS NOT NULL)"
         " AND NOT EXISTS (SELECT 1 FROM missing_songs m WHERE m.song_id = s.id AND m.state = 'unavailable'"
         " AND (m.marked_by = 'owner' OR (NOT ? AND (m.recheck_after IS NULL OR m.recheck_after > ?))))"
         " ORDER BY s.id", (library_root, named, iso()))
@@ -303,7 +303,9 @@ def files_needing_upload(conn: Connection, scope: dict[str, list], library_root:
     return _for_song_ids(
         conn, songs_in_scope(conn, scope),
         "SELECT f.*, s.title, s.artists FROM file_locations f JOIN songs s ON s.id = f.song_id"
-        " WHERE f.song_id IN ({ids}) AND f.library_root = ? AND f.verified_at IS NOT NULL"
+        # `+f.library_root`: by each song's files (file_locations_song_idx), not by every file of the
+        # root (its unique index): that read the whole library for each 500 songs, 13 s a night at 100,000.
+        " WHERE f.song_id IN ({ids}) AND +f.library_root = ? AND f.verified_at IS NOT NULL"
         " AND NOT EXISTS (SELECT 1 FROM upload_tasks u WHERE u.file_location_id = f.id AND u.backend = ?"
         " AND u.bucket = ? AND u.status = 'uploaded') ORDER BY f.id", (library_root, backend, bucket))
 
