@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import random
 import re
@@ -55,10 +56,14 @@ from catalogsync_ops.engine.commands import CommandContext, apply_pending_comman
 from catalogsync_ops.engine.items import claim_items, mark_item_failed, mark_items_succeeded  # noqa: E402
 from catalogsync_ops.engine.jobs import finish_job, start_job  # noqa: E402
 from catalogsync_ops.engine.stages import add_items, finish_stage, skip_stage, start_stage  # noqa: E402
+from catalogsync_ops.errors import ErrorClass, SourceError  # noqa: E402
 from catalogsync_ops.pipeline import stage_items  # noqa: E402
 from catalogsync_ops.store.connection import connect, iso, transaction  # noqa: E402
 from catalogsync_ops.store.database import open_database  # noqa: E402
 from catalogsync_ops.transfer.storage import build_uploader  # noqa: E402
+from runnerd.logs import _code_and_params  # noqa: E402
+
+WORKER_FAILED = "%s: attempt %s failed [%s]: %s"  # runnerd/workers.py's line for a failed attempt
 
 CLAIM_BATCH = 64  # runnerd/workers.py BATCH_MAX: fast items are claimed this many at a time
 PAGES = ("/", "/wanted", "/jobs/{job}", "/jobs/{job}?status=failed")
@@ -141,9 +146,32 @@ class World:
         return True
 
 
+def not_found(claim) -> SourceError:
+    """The error a download of a song no source has raises (pipeline/download.py: each source
+    tried, coded so that the console words it in the reader's language)."""
+    inner = SourceError.coded("found_nothing", ErrorClass.NOT_FOUND, details={"candidates": []}, source="demo",
+                              song=claim.display_text or claim.item_key)
+    return SourceError.coded("tried_sources", ErrorClass.NOT_FOUND, source="demo",
+                             details={"tried": [{"source": "demo", "error_class": "not_found", "error": str(inner),
+                                                 "error_code": inner.code, "error_params": inner.params,
+                                                 "candidates": []}]},
+                             tried=[{"code": "source_said", "params": {"source": "demo", "error": inner.as_param()}}])
+
+
+def log_row(claim, exc: SourceError, ts: str) -> tuple:
+    """The line runnerd's worker logs for a failed attempt, as its log handler stores it."""
+    record = logging.LogRecord("runnerd.workers", logging.WARNING, __file__, 0, WORKER_FAILED,
+                               (claim.display_text or claim.item_id, claim.attempt_no, exc.error_class.value, exc),
+                               None)
+    code, params = _code_and_params(record)
+    return (ts, "WARNING", "runnerd.workers", claim.job_id, claim.item_id, None, record.getMessage(), None, code,
+            params)
+
+
 def run_stage(conn, job, stage, settings, uploader, world: World, at: datetime) -> None:
     """One stage: its items from the pipeline, worked as runnerd's workers record results."""
     ts = iso(at)
+    lines = []
     specs = stage_items(conn, stage["stage_type"], json.loads(job["scope_json"] or "{}"), settings, uploader)
     if not specs:
         skip_stage(conn, stage["id"], reason="nothing to do", now=at)
@@ -154,23 +182,31 @@ def run_stage(conn, job, stage, settings, uploader, world: World, at: datetime) 
         successes = []
         for claim in claims:
             if claim.item_type == "song" and not world.download(conn, claim, ts):
-                mark_item_failed(conn, claim.item_id, claim.attempt_no, error_class="not_found",
-                                 error=f"demo: no song {claim.item_key} on the platform", source="demo",
-                                 retryable=False, now=at)
+                exc = not_found(claim)
+                mark_item_failed(conn, claim.item_id, claim.attempt_no, error_class=exc.error_class,
+                                 error=str(exc)[:4000], source="demo", retryable=False, now=at,
+                                 details={**exc.details, "error": str(exc)[:2000]}, error_code=exc.code,
+                                 error_params=exc.params)
+                lines.append(log_row(claim, exc, ts))
                 continue
             if claim.item_type == "upload" and claim.file_location_id:
                 with transaction(conn):  # the row an upload leaves (transfer/storage: uploaded, its etag)
                     conn.execute(
                         "INSERT INTO upload_tasks (file_location_id, backend, bucket, object_key, status, size_bytes,"
                         " etag, checksum_sha256, uploaded_at, created_at, updated_at)"
-                        " SELECT id, ?, ?, rel_path, 'uploaded', size_bytes, sha256, sha256, ?, ?, ? FROM file_locations"
-                        " WHERE id = ? ON CONFLICT (file_location_id, backend, bucket, object_key)"
+                        " SELECT id, ?, ?, rel_path, 'uploaded', size_bytes, sha256, sha256, ?, ?, ?"
+                        " FROM file_locations WHERE id = ? ON CONFLICT (file_location_id, backend, bucket, object_key)"
                         " DO UPDATE SET status = 'uploaded', uploaded_at = excluded.uploaded_at,"
                         " updated_at = excluded.updated_at",
                         (uploader.backend, uploader.bucket, ts, ts, ts, claim.file_location_id))
             successes.append((claim, "demo", {"checked": 1} if claim.item_type == "verify" else None, 0))
         if successes:
             mark_items_succeeded(conn, successes, now=at)
+        if lines:  # the log handler's flush, once a second in the runner
+            with transaction(conn):
+                conn.executemany("INSERT INTO job_logs (created_at, level, logger, job_id, item_id, runner_instance_id,"
+                                 " message, traceback, code, params_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", lines)
+            lines.clear()
     finish_stage(conn, stage["id"], now=at, give_up_nights=int(settings["WANTED_GIVE_UP_NIGHTS"]),
                  recheck_days=int(settings["WANTED_RECHECK_DAYS"]))
 
@@ -328,7 +364,7 @@ def main() -> None:
         notes = dict(conn.execute("SELECT kind || ' ' || status, COUNT(*) FROM notifications GROUP BY 1").fetchall())
         wanted = dict(conn.execute("SELECT state, COUNT(*) FROM missing_songs GROUP BY 1").fetchall())
         kept = {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-                for t in ("job_items", "item_attempts", "job_events", "job_commands", "notifications")}
+                for t in ("job_items", "item_attempts", "job_events", "job_logs", "job_commands", "notifications")}
         pruned = conn.execute("SELECT COUNT(*) FROM job_runs WHERE pruned_at IS NOT NULL").fetchone()[0]
         conn.close()
         print(f"  jobs: {jobs}")

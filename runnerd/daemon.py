@@ -308,7 +308,7 @@ class Runner:
         self.pruner.run_if_due(self.conn, self.config, now)  # history past its time, a batch at a time
         if now - self._last["retention"] >= 3600:
             self._last["retention"] = now
-            apply_retention(self.conn, self.log_handler, self.config)
+            apply_retention(self.conn)
         return did
 
     def _idle(self) -> bool:

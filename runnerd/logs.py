@@ -7,11 +7,10 @@ import queue
 import sqlite3
 import threading
 import traceback
-from datetime import timedelta
 
 from catalogsync_ops.engine.activity import prune_activity
 from catalogsync_ops.errors import SourceError
-from catalogsync_ops.store.connection import Connection, connect, iso, transaction, utcnow
+from catalogsync_ops.store.connection import Connection, connect, iso, transaction
 
 DROPPED_TEMPLATE = "%d log lines were dropped because the log queue was full"  # a log line's template
 MAX_PENDING = 10_000
@@ -44,8 +43,9 @@ def working_on(job_id: int | None, item_id: int | None) -> None:
 class DatabaseLogHandler(logging.Handler):
     """Queues records (dropping, and counting, past MAX_PENDING); `flush()` writes them in one transaction.
 
-    A record may carry `job_id` and `item_id` through `extra=`. `flush()` and `apply_retention()`
-    are called by the daemon's main loop, on its thread.
+    A record may carry `job_id` and `item_id` through `extra=`. `flush()` is called by the
+    daemon's main loop, on its thread; old lines are forgotten by the history pruner
+    (engine/retention.py), a batch at a time.
     """
 
     def __init__(self, db_path, *, runner_id: int | None, level: int = logging.INFO) -> None:
@@ -98,17 +98,6 @@ class DatabaseLogHandler(logging.Handler):
             # A log must never stop the runner (a full disk): the lines still went to stderr.
             self.dropped += len(rows)
 
-    def apply_retention(self, days: int, max_rows: int) -> int:
-        """Delete rows older than `days`, then the oldest beyond `max_rows`; returns how many went."""
-        if self._conn is None:
-            self._conn = connect(self.db_path)
-        cutoff = iso(utcnow() - timedelta(days=days))
-        with transaction(self._conn):
-            gone = self._conn.execute("DELETE FROM job_logs WHERE created_at < ?", (cutoff,)).rowcount
-            top = self._conn.execute("SELECT MAX(id) FROM job_logs").fetchone()[0] or 0
-            gone += self._conn.execute("DELETE FROM job_logs WHERE id <= ?", (top - max_rows,)).rowcount
-        return gone
-
     def close(self) -> None:
         try:
             self.flush()
@@ -119,8 +108,6 @@ class DatabaseLogHandler(logging.Handler):
             super().close()
 
 
-def apply_retention(conn: Connection, handler: DatabaseLogHandler | None, config) -> None:
-    """Hourly housekeeping: chart rows older than a week, log rows past LOG_RETENTION_*."""
+def apply_retention(conn: Connection) -> None:
+    """Hourly housekeeping: chart rows older than a week (log lines: engine/retention.py)."""
     prune_activity(conn)
-    if handler:
-        handler.apply_retention(int(config["LOG_RETENTION_DAYS"]), int(config["LOG_RETENTION_ROWS"]))

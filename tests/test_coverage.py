@@ -65,7 +65,8 @@ def test_missing_songs_as_csv_for_excel_and_as_json(home: Path, demo_server, tmp
     from catalogsync_ops.store.database import open_database
 
     conn = open_database(home / "catalogsync.db")
-    while retention.prune_step(conn, {"HISTORY_RETENTION_DAYS": 90, "COMMAND_RETENTION_DAYS": 30})["job_details"]:
+    while retention.prune_step(conn, {"HISTORY_RETENTION_DAYS": 90, "COMMAND_RETENTION_DAYS": 30,
+                                      "LOG_RETENTION_DAYS": 30, "LOG_RETENTION_ROWS": 1000})["job_details"]:
         pass
     assert conn.execute("SELECT COUNT(*) FROM job_items").fetchone()[0] == 0
     refresh_coverage(conn, str(home / "library"))

@@ -16,7 +16,8 @@ from catalogsync_ops.engine.stages import finish_stage
 from catalogsync_ops.store.connection import iso, transaction, utcnow
 from catalogsync_ops.store.database import open_database
 
-SETTINGS = {"HISTORY_RETENTION_DAYS": 90, "COMMAND_RETENTION_DAYS": 30}
+SETTINGS = {"HISTORY_RETENTION_DAYS": 90, "COMMAND_RETENTION_DAYS": 30, "LOG_RETENTION_DAYS": 30,
+            "LOG_RETENTION_ROWS": 1_000_000}
 
 
 def finished_job(conn, n_items: int, *, finished_days_ago: float) -> int:
@@ -82,6 +83,25 @@ def test_old_jobs_lose_their_details_a_batch_at_a_time_and_keep_their_summary(co
     assert sorted(r[0] for r in conn.execute("SELECT status FROM notifications WHERE kind = 'test'")) \
         == ["pending", "sent"]
     assert rows(conn, "SELECT COUNT(*) FROM login_attempts") == 1
+
+
+def test_log_lines_go_by_age_and_beyond_the_row_cap_a_batch_at_a_time(tmp_path: Path):
+    conn = open_database(tmp_path / "catalogsync.db")
+    try:
+        old, new = iso(utcnow() - timedelta(days=40)), iso(utcnow() - timedelta(days=1))
+        with transaction(conn):
+            conn.executemany("INSERT INTO job_logs (created_at, level, logger, message) VALUES (?, 'WARNING', 'x', ?)",
+                             [(old if n < 1200 else new, f"line {n}") for n in range(3000)])
+        settings = {**SETTINGS, "LOG_RETENTION_ROWS": 1000}
+        steps = []
+        while (step := retention.prune_step(conn, settings))["job_logs"]:
+            steps.append(step["job_logs"])
+        # A batch of each kind a step: never more than two batches of lines at once.
+        assert max(steps) <= 2 * retention.BATCH and len(steps) >= 3
+        left = [r[0] for r in conn.execute("SELECT message FROM job_logs ORDER BY id")]
+        assert left == [f"line {n}" for n in range(2000, 3000)]  # the newest 1,000, all younger than 30 days
+    finally:
+        conn.close()
 
 
 def test_a_new_database_gives_the_space_of_what_went_back_to_the_disk(tmp_path: Path):

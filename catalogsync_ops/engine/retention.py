@@ -9,7 +9,9 @@ and event rows a year; without this the database only grows. What goes, in small
   outcome stay (`pruned_at` says when its details went), and every song's last outcome stays
   in the library (its file) or the wanted list (`missing_songs`);
 - applied and rejected commands COMMAND_RETENTION_DAYS after they were settled; sent, skipped
-  and failed notifications and sign-in attempts that long after they were made (pending ones never).
+  and failed notifications and sign-in attempts that long after they were made (pending ones never);
+- log lines LOG_RETENTION_DAYS after they were written, and the oldest beyond LOG_RETENTION_ROWS
+  (a batch at a time too: a night of 2,000 failures writes 2,000 lines).
 
 `prune_step` does at most one batch of each and says how many rows went. The runner's main
 loop runs it through a `Pruner`: five steps a second while there is history to forget, one
@@ -63,6 +65,16 @@ def prune_rows(conn: Connection, table: str, cutoff: str, where: str = "1", colu
                             f" AND {where} LIMIT ?)", (cutoff, BATCH)).rowcount
 
 
+def prune_log_overflow(conn: Connection, max_rows: int) -> int:
+    """One batch of the oldest log lines beyond the newest `max_rows`."""
+    top = conn.execute("SELECT MAX(id) FROM job_logs").fetchone()[0] or 0
+    if top - max_rows <= (conn.execute("SELECT MIN(id) FROM job_logs").fetchone()[0] or top):
+        return 0
+    with transaction(conn):
+        return conn.execute("DELETE FROM job_logs WHERE id IN (SELECT id FROM job_logs WHERE id <= ? ORDER BY id"
+                            " LIMIT ?)", (top - max_rows, BATCH)).rowcount
+
+
 def prune_step(conn: Connection, settings: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
     """At most one batch of each kind of history past its time; how many rows went, and the
     longest a batch held the write lock (ms)."""
@@ -76,7 +88,9 @@ def prune_step(conn: Connection, settings: dict[str, Any], now: datetime | None 
             # A command by when it was applied or rejected: one sent long ago and settled today stays.
             ("job_commands", lambda: prune_rows(conn, "job_commands", records, "status <> 'pending'", "applied_at")),
             ("notifications", lambda: prune_rows(conn, "notifications", records, "status <> 'pending'")),
-            ("login_attempts", lambda: prune_rows(conn, "login_attempts", records))):
+            ("login_attempts", lambda: prune_rows(conn, "login_attempts", records)),
+            ("job_logs", lambda: prune_rows(conn, "job_logs", _cutoff(now, int(settings["LOG_RETENTION_DAYS"])))
+             + prune_log_overflow(conn, int(settings["LOG_RETENTION_ROWS"])))):
         started = time.perf_counter()
         counts[name] = step()
         longest = max(longest, time.perf_counter() - started)
