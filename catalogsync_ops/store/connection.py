@@ -55,6 +55,7 @@ class _FileWrites:
         self.lock = threading.RLock()
         self.commits = 0
         self.checkpointed_at = time.monotonic()
+        self.held_s = 0.0  # how long the last transaction held the write lock (BEGIN to COMMIT)
 
     def committed(self) -> bool:
         """Count a commit; True when the caller should checkpoint now (one caller at a time)."""
@@ -278,6 +279,7 @@ def transaction(conn: Connection) -> Iterator[Connection]:
             conn.execute("RELEASE nested")
         return
     with conn.write_lock:
+        began = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -287,6 +289,8 @@ def transaction(conn: Connection) -> Iterator[Connection]:
             raise
         else:
             conn.execute("COMMIT")
+        finally:
+            conn.writes.held_s = time.perf_counter() - began
     if conn.writes.committed():
         try:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
