@@ -253,6 +253,7 @@ def prune_day(conn, settings, at: datetime) -> tuple[float, float, int]:
 def measure(home: Path, requests: int) -> dict:
     """Database size (pages in use) and each page's p95 through the console's WSGI app."""
     from catalogsync_ops.library.coverage import refresh_coverage
+    from catalogsync_ops.store.sizes import table_sizes
     from webui import create_app
     from webui.auth import set_password
 
@@ -260,6 +261,7 @@ def measure(home: Path, requests: int) -> dict:
     refresh_coverage(conn, str(home / "library"))  # as the runner's upkeep does after each job
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     size = conn.execute("PRAGMA page_count").fetchone()[0] * conn.execute("PRAGMA page_size").fetchone()[0]
+    tables = {t["table"]: t["bytes"] for t in table_sizes(conn) or []}
     job = conn.execute("SELECT MAX(id) FROM job_runs WHERE job_type = 'full_pipeline'").fetchone()[0]
     set_password(conn, "admin", "a year on the nas")
     conn.close()
@@ -279,7 +281,7 @@ def measure(home: Path, requests: int) -> dict:
             client.get(path)
             times.append((time.perf_counter() - started) * 1000)
         p95[page] = statistics.quantiles(times, n=20)[-1]
-    return {"size": size, "p95": p95}
+    return {"size": size, "p95": p95, "tables": tables}
 
 
 def runner_night(home: Path, env: dict) -> float:
@@ -302,6 +304,7 @@ def main() -> None:
     parser.add_argument("--churn", type=float, default=0.005)
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--no-runner-night", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the home folder (printed) for a look")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="csync-year-"))
     try:
@@ -357,6 +360,9 @@ def main() -> None:
             late, early = at_end["p95"][page], at_30["p95"][page]
             print(f"  p95 {page:<28} {late:7.1f} ms after night {args.nights}, {early:7.1f} ms after night 30: "
                   f"{late / early:.2f}x (bar <= 1.2x)")
+        grown = sorted(at_end["tables"], key=lambda t: at_end["tables"][t] - at_30["tables"].get(t, 0), reverse=True)
+        print("  where it went (MiB, night 30 -> the last): " + ", ".join(
+            f"{t} {at_30['tables'].get(t, 0) / 2**20:.1f} -> {at_end['tables'][t] / 2**20:.1f}" for t in grown[:8]))
         print(f"  longest prune batch on the write lock: {held:.1f} ms (bar <= 50 ms); "
               f"longest incremental vacuum step: {vacuum:.1f} ms")
         conn = connect(home / "catalogsync.db")
@@ -371,7 +377,10 @@ def main() -> None:
         print(f"  notifications (last {30} days kept): {notes}")
         print(f"  wanted list: {wanted}; rows kept: {kept}; jobs down to their summary: {pruned}")
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if args.keep:
+            print(f"kept: {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

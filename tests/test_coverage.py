@@ -65,8 +65,9 @@ def test_missing_songs_as_csv_for_excel_and_as_json(home: Path, demo_server, tmp
     from catalogsync_ops.store.database import open_database
 
     conn = open_database(home / "catalogsync.db")
-    while retention.prune_step(conn, {"HISTORY_RETENTION_DAYS": 90, "COMMAND_RETENTION_DAYS": 30,
-                                      "LOG_RETENTION_DAYS": 30, "LOG_RETENTION_ROWS": 1000})["job_details"]:
+    settings = {"HISTORY_RETENTION_DAYS": 90, "HISTORY_DETAIL_DAYS": 7, "COMMAND_RETENTION_DAYS": 30,
+                "LOG_RETENTION_DAYS": 30, "LOG_RETENTION_ROWS": 1000}
+    while any(n for key, n in retention.prune_step(conn, settings).items() if key != "held_ms"):
         pass
     assert conn.execute("SELECT COUNT(*) FROM job_items").fetchone()[0] == 0
     refresh_coverage(conn, str(home / "library"))

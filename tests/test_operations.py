@@ -38,6 +38,12 @@ def narrow_checks(conn: sqlite3.Connection, widened) -> None:
     conn.execute("PRAGMA writable_schema = OFF")
 
 
+def undo_v14(conn: sqlite3.Connection) -> None:
+    """Back to schema v13 (inside a transaction): history pruned in one step."""
+    conn.execute("DROP INDEX job_runs_trimmable_idx")
+    conn.execute("ALTER TABLE job_runs DROP COLUMN trimmed_at")
+
+
 def undo_v13(conn: sqlite3.Connection) -> None:
     """Back to schema v12 (inside a transaction): no history pruned; items counted down on every delete."""
     for index in ("job_runs_prunable_idx", "job_commands_settled_idx", "notifications_created_idx",
@@ -149,6 +155,7 @@ def make_old_database_with_data(home: Path, demo_server, version: int) -> Path:
         conn.execute("INSERT INTO drift (kind, place, path, first_seen_at, last_seen_at)"
                      " VALUES ('orphan', 'library', 'stray.mp3', 't', 't')")
         # Back to that schema: undo what later versions added, as it never had it.
+        undo_v14(conn)
         undo_v13(conn)
         undo_v12(conn)
         undo_v11(conn)

@@ -16,8 +16,9 @@ from catalogsync_ops.engine.stages import finish_stage
 from catalogsync_ops.store.connection import iso, transaction, utcnow
 from catalogsync_ops.store.database import open_database
 
-SETTINGS = {"HISTORY_RETENTION_DAYS": 90, "COMMAND_RETENTION_DAYS": 30, "LOG_RETENTION_DAYS": 30,
-            "LOG_RETENTION_ROWS": 1_000_000}
+# Detail kept as long as the rest, unless a test says otherwise (its own test below).
+SETTINGS = {"HISTORY_RETENTION_DAYS": 90, "HISTORY_DETAIL_DAYS": 90, "COMMAND_RETENTION_DAYS": 30,
+            "LOG_RETENTION_DAYS": 30, "LOG_RETENTION_ROWS": 1_000_000}
 
 
 def finished_job(conn, n_items: int, *, finished_days_ago: float) -> int:
@@ -204,3 +205,58 @@ def test_an_older_database_is_told_to_compact_and_runnerd_compact_shrinks_it_onc
     assert rows(conn, "PRAGMA page_count") < before / 2 and rows(conn, "PRAGMA auto_vacuum") == 2
     assert rows(conn, "PRAGMA freelist_count") == 0
     assert "given back to the disk a little at a time" in client.get("/system").get_data(as_text=True)
+
+
+def download_night(conn, outcome: dict[int, bool], *, finished_days_ago: float) -> int:
+    """A download job over songs: True succeeds, False fails not_found, as the runner records it."""
+    from catalogsync_ops.engine.items import mark_item_failed
+    from catalogsync_ops.engine.jobs import create_job, start_job
+    from catalogsync_ops.engine.records import ItemSpec
+    from catalogsync_ops.engine.stages import add_items, start_stage
+    from catalogsync_ops.engine.states import ItemType
+
+    ts = iso()
+    with transaction(conn):
+        conn.executemany("INSERT OR IGNORE INTO songs (id, platform, external_id, title, created_at, updated_at)"
+                         " VALUES (?, 'demo', ?, ?, ?, ?)", [(s, f"s{s}", f"Song {s}", ts, ts) for s in outcome])
+    job_id = create_job(conn, "download")
+    stage_id = conn.execute("SELECT id FROM job_stages WHERE job_id = ?", (job_id,)).fetchone()[0]
+    start_job(conn, job_id)
+    start_stage(conn, stage_id)
+    add_items(conn, stage_id, [ItemSpec(f"song:{s}", ItemType.SONG, song_id=s) for s in outcome], max_attempts=1)
+    for claim in claim_items(conn, stage_id, runner_instance_id=None, limit=100):
+        if outcome[claim.song_id]:
+            mark_items_succeeded(conn, [(claim, "demo", None, 10)])
+        else:
+            mark_item_failed(conn, claim.item_id, claim.attempt_no, error_class="not_found", error="demo found nothing",
+                             retryable=False)
+    finish_stage(conn, stage_id)
+    finish_job(conn, job_id)
+    with transaction(conn):
+        conn.execute("UPDATE job_runs SET finished_at = ? WHERE id = ?",
+                     (iso(utcnow() - timedelta(days=finished_days_ago)), job_id))
+    return job_id
+
+
+def test_after_a_week_a_job_keeps_only_its_new_failures_and_its_summary(conn):
+    """What went right, the item events and a song's repeated failures go after HISTORY_DETAIL_DAYS;
+    the first failure of each song stays until HISTORY_RETENTION_DAYS, the counts for good."""
+    first = download_night(conn, {1: False, 2: False, 3: True}, finished_days_ago=12)
+    second = download_night(conn, {1: False, 2: True, 4: False, 5: True}, finished_days_ago=11)
+    last = download_night(conn, {1: False, 4: False, 6: True}, finished_days_ago=1)
+    counts = conn.execute("SELECT job_id, n_succeeded, n_failed FROM job_stages ORDER BY job_id").fetchall()
+    settings = {**SETTINGS, "HISTORY_DETAIL_DAYS": 7}
+    while any(n for key, n in retention.prune_step(conn, settings).items() if key != "held_ms"):
+        pass
+    kept = {(r[0], r[1], r[2]) for r in conn.execute("SELECT job_id, song_id, status FROM job_items")}
+    assert kept == {
+        (first, 1, "failed"), (first, 2, "failed"),  # the first failures of songs 1 and 2
+        (second, 4, "failed"),  # song 4's first failure; song 1's second is a repeat, and went
+        (last, 1, "failed"), (last, 4, "failed"), (last, 6, "succeeded"),  # a day old: all of it
+    }
+    assert rows(conn, "SELECT COUNT(*) FROM item_attempts") == 6  # each kept item's attempt, no more
+    assert rows(conn, "SELECT COUNT(*) FROM job_events WHERE item_id IS NOT NULL AND job_id <> ?", last) == 0
+    assert rows(conn, "SELECT COUNT(*) FROM job_events WHERE item_id IS NOT NULL AND job_id = ?", last) > 0
+    trimmed = {r[0]: r[1] for r in conn.execute("SELECT id, trimmed_at IS NOT NULL FROM job_runs")}
+    assert trimmed == {first: 1, second: 1, last: 0}
+    assert conn.execute("SELECT job_id, n_succeeded, n_failed FROM job_stages ORDER BY job_id").fetchall() == counts

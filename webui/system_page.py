@@ -47,6 +47,7 @@ def system():
     settings = env_settings() or {}
     return render_template("system.html", title=N_("System"), facts=facts, tables=tables, measured_at=measured_at,
                            backups=backups, history=history,
-                           retention={key: settings.get(key) for key in ("HISTORY_RETENTION_DAYS",
+                           retention={key: settings.get(key) for key in ("HISTORY_DETAIL_DAYS",
+                                                                         "HISTORY_RETENTION_DAYS",
                                                                          "COMMAND_RETENTION_DAYS",
                                                                          "LOG_RETENTION_DAYS")})

@@ -152,6 +152,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOG_RETENTION_DAYS", "int", "30",
             "Log rows older than this are deleted (days).",
             "runner", minimum=1, maximum=3650),
+    Setting("HISTORY_DETAIL_DAYS", "int", "7",
+            "This many days after a job finished, what went right and its item events are deleted, and so is a song's "
+            "repeated failure (the wanted list keeps the song); its new failures stay until HISTORY_RETENTION_DAYS.",
+            "runner", minimum=1, maximum=36500),
     Setting("HISTORY_RETENTION_DAYS", "int", "90",
             "A finished job's items, attempts and item events are deleted this many days after it finished; the job, "
             "its stages' counts and every song's last outcome stay.",

@@ -4,6 +4,11 @@ A nightly pipeline over a 100,000-song library adds hundreds of thousands of ite
 and event rows a year; without this the database only grows. What goes, in small batches
 (`BATCH` rows, one short transaction each, so no claim waits long for the write lock):
 
+- HISTORY_DETAIL_DAYS (7) after a job finished, its item events, its items that went right (with
+  their attempts) and its songs' repeated failures: a failed item whose song had already failed
+  in an earlier item still kept (a known gap: the wanted list keeps the song, since when, for how
+  many nights, the last reason); `trimmed_at` says when. A night of 100,000 songs then keeps
+  its new failures, not two thousand copies of the same ones;
 - a finished job's items, their attempts and its item events, HISTORY_RETENTION_DAYS after
   it finished: the job row, its stages with their counters, its job-level events and its
   outcome stay (`pruned_at` says when its details went), and every song's last outcome stays
@@ -57,6 +62,33 @@ def prune_job_details(conn: Connection, cutoff: str) -> int:
         return 1
 
 
+def trim_job_details(conn: Connection, cutoff: str) -> int:
+    """One batch of what the oldest untrimmed finished job (finished before `cutoff`) keeps only for
+    a while: item events, items that went right, repeated failures (see the module's words);
+    marks it trimmed when none is left."""
+    job = conn.execute(f"SELECT id FROM job_runs WHERE trimmed_at IS NULL AND finished_at IS NOT NULL"
+                       f" AND finished_at < ? AND status IN ({', '.join('?' for _ in FINAL)})"
+                       " ORDER BY finished_at LIMIT 1", (cutoff, *FINAL)).fetchone()
+    if job is None:
+        return 0
+    job_id = job[0]
+    with transaction(conn):
+        gone = conn.execute("DELETE FROM job_events WHERE rowid IN (SELECT rowid FROM job_events WHERE job_id = ?"
+                            " AND item_id IS NOT NULL LIMIT ?)", (job_id, BATCH)).rowcount
+        if gone:
+            return gone
+        ids = [r[0] for r in conn.execute(
+            "SELECT i.id FROM job_items i WHERE i.job_id = ? AND (i.status IN ('succeeded', 'skipped', 'canceled')"
+            " OR (i.status = 'failed' AND i.song_id IS NOT NULL AND EXISTS (SELECT 1 FROM job_items e"
+            " WHERE e.song_id = i.song_id AND e.id < i.id AND e.status = 'failed'))) LIMIT ?", (job_id, BATCH))]
+        if ids:
+            marks = ", ".join("?" for _ in ids)
+            gone = conn.execute(f"DELETE FROM item_attempts WHERE item_id IN ({marks})", ids).rowcount
+            return gone + conn.execute(f"DELETE FROM job_items WHERE id IN ({marks})", ids).rowcount
+        conn.execute("UPDATE job_runs SET trimmed_at = ? WHERE id = ?", (iso(), job_id))
+        return 1
+
+
 def prune_rows(conn: Connection, table: str, cutoff: str, where: str = "1", column: str = "created_at") -> int:
     """One batch of `table`'s rows whose `column` (when they were made, or settled) is before `cutoff`."""
     with transaction(conn):
@@ -82,8 +114,10 @@ def prune_step(conn: Connection, settings: dict[str, Any], now: datetime | None 
     records = _cutoff(now, int(settings["COMMAND_RETENTION_DAYS"]))
     counts: dict[str, Any] = {}
     longest = 0.0
+    detail = _cutoff(now, min(int(settings["HISTORY_DETAIL_DAYS"]), int(settings["HISTORY_RETENTION_DAYS"])))
     for name, step in (
             ("job_details", lambda: prune_job_details(conn, history)),
+            ("job_routine", lambda: trim_job_details(conn, detail)),
             # A command by when it was applied or rejected: one sent long ago and settled today stays.
             ("job_commands", lambda: prune_rows(conn, "job_commands", records, "status <> 'pending'", "applied_at")),
             ("notifications", lambda: prune_rows(conn, "notifications", records, "status <> 'pending'")),
