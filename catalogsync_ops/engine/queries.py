@@ -148,10 +148,29 @@ def list_items(conn: Connection, job_id: int, *, status: str | None = None, afte
         return dicts(conn.execute(
             "SELECT * FROM job_items WHERE job_id = ? AND status = ? AND id > ? ORDER BY id LIMIT ?",
             (job_id, ItemStatus(status).value, after_id, limit)))
-    # Walk the primary key and filter by job ('+' keeps SQLite off the job/status index, which
-    # would read every item of the job to sort them): the first page costs ~limit rows.
-    return dicts(conn.execute("SELECT * FROM job_items WHERE +job_id = ? AND id > ? ORDER BY id LIMIT ?",
-                              (job_id, after_id, limit)))
+    # Walk the primary key between the job's first and last item and filter by job ('+' keeps
+    # SQLite off the job/status index, which would read every item of the job to sort them).
+    # The bounds come from one index seek per status, so a page costs ~limit rows however long
+    # the history before or after the job is.
+    low, high = _item_id_bounds(conn, job_id)
+    if low is None:
+        return []
+    return dicts(conn.execute(
+        "SELECT * FROM job_items WHERE id > ? AND id <= ? AND +job_id = ? ORDER BY id LIMIT ?",
+        (max(after_id, low - 1), high, job_id, limit)))
+
+
+def _item_id_bounds(conn: Connection, job_id: int) -> tuple[int | None, int | None]:
+    """The smallest and largest item id of a job, each by seeks on the job/status index."""
+    lows, highs = [], []
+    for status in ItemStatus:
+        low, high = conn.execute(
+            "SELECT (SELECT MIN(id) FROM job_items WHERE job_id = ?1 AND status = ?2),"
+            " (SELECT MAX(id) FROM job_items WHERE job_id = ?1 AND status = ?2)", (job_id, status.value)).fetchone()
+        if low is not None:
+            lows.append(low)
+            highs.append(high)
+    return (min(lows), max(highs)) if lows else (None, None)
 
 
 def active_job(conn: Connection) -> dict[str, Any] | None:
