@@ -14,7 +14,7 @@ from catalogsync_ops.store.database import open_database
 from webui import api, auth, catalog_pages, config_page, events, i18n, ops, pages, system_page
 from webui.context import IdConverter, ThreadConnections, close_db
 from webui.errors import register_error_handlers
-from webui.format import coverage_bar, when
+from webui.format import coverage_bar, quality_of, quality_shares, when
 from webui.logtext import drift_detail, error_text, log_text, reason_text, said_text
 from webui.templating import FixedWords, PageEnvironment, path_for, this_page, with_query
 
@@ -80,6 +80,8 @@ def create_app(config: dict[str, Any]) -> Flask:
     app.jinja_env.add_extension(FixedWords)
     app.context_processor(i18n.template_words)
     app.jinja_env.globals["coverage_bar"] = coverage_bar
+    app.jinja_env.globals["quality_shares"] = quality_shares
+    app.jinja_env.globals["quality_of"] = quality_of
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["logline"] = log_text
     app.jinja_env.filters["reason"] = reason_text

@@ -68,6 +68,10 @@ def spec_messages() -> Iterator[tuple[str, str]]:
         yield template, f"notification {key}"
     for key, template in notify.WANTED_WORDS:
         yield template, f"notification wanted {key}"
+    from catalogsync_ops.quality import RUNG_LABELS
+
+    for rung, word in RUNG_LABELS.items():
+        yield word, f"quality rung {rung}"
 
 
 LEVELS = {"debug", "info", "warning", "error", "exception", "critical"}

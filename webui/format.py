@@ -6,6 +6,7 @@ import functools
 
 from markupsafe import Markup, escape
 
+from catalogsync_ops.quality import RUNG_LABELS, label, shares
 from catalogsync_ops.store.connection import parse_iso, utcnow
 from webui import i18n
 from webui.i18n import Np_
@@ -50,6 +51,16 @@ def when(value: str | None) -> Markup:
 
 
 _NO_TIME = Markup("—")
+
+
+def quality_shares(counts) -> list[tuple[str, int, int]]:
+    """(rung's words, songs, whole percent) best rung first: for the words under a coverage bar."""
+    return [(RUNG_LABELS.get(rung, rung), n, round(pct)) for rung, n, pct in shares(counts or {})]
+
+
+def quality_of(row) -> str:
+    """A file's quality from its row ("FLAC 16/44.1", "MP3 320k"), or "" if never read."""
+    return label(row["codec"], row["quality"], row["bitrate_kbps"], row["sample_rate"], row["bit_depth"])
 
 
 def coverage_bar(c) -> Markup:

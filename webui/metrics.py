@@ -11,6 +11,7 @@ from catalogsync_ops.engine.queries import metric_counts, runner_liveness
 from catalogsync_ops.engine.states import JobStatus, StageType, WorkerState
 from catalogsync_ops.library.coverage import read_coverage
 from catalogsync_ops.library.drift import DriftKind, drift_counts
+from catalogsync_ops.quality import shares
 from catalogsync_ops.store.connection import Connection
 
 
@@ -87,6 +88,9 @@ def render_metrics(conn: Connection, db_path: str | os.PathLike[str], library_di
                                                                       "untried", "unresolved")))
         out.family("catalogsync_library_songs_failed", "gauge", "Songs not in the library whose last download failed,"
                    " by error class.", (({"error_class": k}, n) for k, n in sorted(library["failed_by_class"].items())))
+        out.family("catalogsync_library_songs_quality", "gauge", "Songs in the library by the quality rung of their"
+                   " file, read from the file (lossless, 320, 256, 192, 128, low; unknown: not read yet).",
+                   (({"quality": rung}, n) for rung, n, _ in shares(library.get("quality", {}))))
     drift = drift_counts(conn)
     out.family("catalogsync_library_drift", "gauge", "What the last verify found and is not resolved, by kind"
                " (files missing or changed, objects missing or changed, orphans).",

@@ -46,3 +46,117 @@ def audio_bytes(ext: str, seconds: float, seed: int) -> bytes:
     if ext == "wav":
         return wav_bytes(seconds, seed)
     raise ValueError(f"the demo platform makes mp3 and wav, not {ext!r}")
+
+
+# ---------------------------------------------------------------- FLAC, without an encoder
+#
+# A FLAC stream whose frames use the two subframe kinds that need no prediction: CONSTANT (a
+# block of one value: silence costs a few bytes a block) and VERBATIM (the samples as they are).
+# Every decoder reads them; mutagen reads the stream info like any other FLAC's.
+
+_FLAC_BLOCK = 4096
+_FLAC_RATE_CODES = {44_100: 0b1001, 48_000: 0b1010, 96_000: 0b1011, 192_000: 0b1100}
+_FLAC_DEPTH_CODES = {16: 0b100, 24: 0b110}
+
+
+def _crc8(data: bytes) -> int:
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
+def _crc16_table() -> list[int]:
+    table = []
+    for n in range(256):
+        crc = n << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x8005) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+        table.append(crc)
+    return table
+
+
+_CRC16 = _crc16_table()
+
+
+def _crc16(data: bytes) -> int:
+    crc = 0
+    for byte in data:
+        crc = ((crc << 8) & 0xFFFF) ^ _CRC16[(crc >> 8) ^ byte]
+    return crc
+
+
+def _utf8_number(n: int) -> bytes:
+    """A frame number as FLAC writes it: UTF-8's scheme, extended to 36 bits."""
+    if n < 0x80:
+        return bytes([n])
+    for length in range(2, 8):
+        if n < 1 << (5 * length + 1):
+            break
+    out = [0x80 | ((n >> (6 * i)) & 0x3F) for i in range(length - 1)][::-1]
+    return bytes([((0xFF << (8 - length)) & 0xFF) | (n >> (6 * (length - 1)))] + out)
+
+
+class _Bits:
+    def __init__(self) -> None:
+        self.value, self.count = 0, 0
+
+    def put(self, value: int, bits: int) -> None:
+        self.value = (self.value << bits) | (value & ((1 << bits) - 1))
+        self.count += bits
+
+    def bytes(self) -> bytes:
+        pad = -self.count % 8
+        return (self.value << pad).to_bytes((self.count + pad) // 8, "big")
+
+
+def flac_bytes(seconds: float, seed: int = 0, *, rate: int = 44_100, depth: int = 16, channels: int = 2,
+               loud: list[tuple[int, list[int]]] | None = None) -> bytes:
+    """A FLAC stream of `seconds`: silence, except the blocks given in `loud` as
+    (block number, one channel's samples, copied to every channel). `seed` goes into a
+    comment-free padding byte so files of two songs differ."""
+    total = max(1, int(seconds * rate))
+    blocks = -(-total // _FLAC_BLOCK)
+    loud_blocks = dict(loud or ())
+    frames = []
+    for number in range(blocks):
+        size = min(_FLAC_BLOCK, total - number * _FLAC_BLOCK)
+        head = _Bits()
+        head.put(0b11111111111110, 14)
+        head.put(0, 2)  # reserved; fixed block size
+        head.put(0b1100 if size == _FLAC_BLOCK else 0b0111, 4)
+        head.put(_FLAC_RATE_CODES.get(rate, 0), 4)
+        head.put(channels - 1, 4)  # independent channels
+        head.put(_FLAC_DEPTH_CODES.get(depth, 0), 3)
+        head.put(0, 1)
+        header = head.bytes() + _utf8_number(number)
+        if size != _FLAC_BLOCK:
+            header += (size - 1).to_bytes(2, "big")
+        header += bytes([_crc8(header)])
+        body = _Bits()
+        samples = loud_blocks.get(number)
+        for _ in range(channels):
+            if samples is None:
+                body.put(0, 8)  # CONSTANT subframe, no wasted bits …
+                body.put(0, depth)  # … of value 0
+            else:
+                body.put(0b00000010, 8)  # VERBATIM subframe
+                for i in range(size):
+                    body.put(samples[i] if i < len(samples) else 0, depth)
+        frame = header + body.bytes()
+        frames.append(frame + _crc16(frame).to_bytes(2, "big"))
+    info = _Bits()
+    info.put(_FLAC_BLOCK, 16)
+    info.put(_FLAC_BLOCK, 16)
+    info.put(min(len(f) for f in frames), 24)
+    info.put(max(len(f) for f in frames), 24)
+    info.put(rate, 20)
+    info.put(channels - 1, 3)
+    info.put(depth - 1, 5)
+    info.put(total, 36)
+    streaminfo = info.bytes() + bytes(16)  # no MD5 of the audio (allowed: all zero means unknown)
+    padding = bytes([seed & 0xFF]) + bytes(3)
+    return (b"fLaC" + bytes([0x00]) + len(streaminfo).to_bytes(3, "big") + streaminfo
+            + bytes([0x80 | 1]) + len(padding).to_bytes(3, "big") + padding + b"".join(frames))

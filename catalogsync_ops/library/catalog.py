@@ -9,6 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from catalogsync_ops.quality import Quality
 from catalogsync_ops.sources.base import Track, Unresolved
 from catalogsync_ops.store.connection import Connection, iso, transaction
 
@@ -180,20 +181,37 @@ def verified_file_of(conn: Connection, song_id: int, library_root: str):
 
 
 def record_file(conn: Connection, song_id: int, library_root: str, rel_path: str, *, size: int, sha256: str,
-                fmt: str, source: str, verified: bool) -> int:
-    """Record (or update) the file of a song at a path; `verified` once it is in place."""
+                fmt: str, source: str, verified: bool, quality: Quality | None = None) -> int:
+    """Record (or update) the file of a song at a path; `verified` once it is in place; `quality`
+    as read from the file (`quality.py`)."""
     ts = iso()
+    q = quality.as_row() if quality is not None else dict.fromkeys(_QUALITY_COLUMNS)
     with transaction(conn):
         conn.execute(
             "INSERT INTO file_locations (song_id, library_root, rel_path, size_bytes, sha256, format, source, "
-            "verified_at,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            f"verified_at, created_at, updated_at, {', '.join(_QUALITY_COLUMNS)}, probed_at)"
+            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {', '.join('?' for _ in _QUALITY_COLUMNS)}, ?)"
             " ON CONFLICT (library_root, rel_path) DO UPDATE SET song_id = excluded.song_id,"
             " size_bytes = excluded.size_bytes, sha256 = excluded.sha256, format = excluded.format,"
-            " source = excluded.source, verified_at = excluded.verified_at, updated_at = excluded.updated_at",
-            (song_id, library_root, rel_path, size, sha256, fmt, source, ts if verified else None, ts, ts))
+            " source = excluded.source, verified_at = excluded.verified_at, updated_at = excluded.updated_at, "
+            + ", ".join(f"{c} = excluded.{c}" for c in (*_QUALITY_COLUMNS, "probed_at")),
+            (song_id, library_root, rel_path, size, sha256, fmt, source, ts if verified else None, ts, ts,
+             *(q[c] for c in _QUALITY_COLUMNS), ts if quality is not None else None))
         return conn.execute("SELECT id FROM file_locations WHERE library_root = ? AND rel_path = ?",
                             (library_root, rel_path)).fetchone()[0]
+
+
+_QUALITY_COLUMNS = ("codec", "lossless", "bitrate_kbps", "sample_rate", "bit_depth", "channels", "duration_s",
+                    "quality")
+
+
+def record_qualities(conn: Connection, found: list[tuple[int, Quality]]) -> None:
+    """Record what files are, read by a check of files recorded before qualities were (one transaction)."""
+    ts = iso()
+    sets = ", ".join(f"{c} = ?" for c in _QUALITY_COLUMNS)
+    with transaction(conn):
+        conn.executemany(f"UPDATE file_locations SET {sets}, probed_at = ? WHERE id = ?",
+                         [(*(q.as_row()[c] for c in _QUALITY_COLUMNS), ts, file_id) for file_id, q in found])
 
 
 def mark_file_verified(conn: Connection, file_id: int, *, mtime_ns: int | None = None) -> None:

@@ -40,8 +40,9 @@ SELECT w.playlist_id, w.song_id, w.position,
             CASE WHEN l.status = 'failed' THEN l.last_error END) END AS error,
        l.id AS item_id,
        CASE WHEN f.file_id IS NULL THEN m.state END AS wanted, m.since AS missing_since, m.nights,
-       m.attempts
+       m.attempts, q.quality, q.codec, q.bitrate_kbps, q.sample_rate, q.bit_depth
 FROM wanted w LEFT JOIN files f ON f.song_id = w.song_id
+LEFT JOIN file_locations q ON q.id = f.file_id
 -- The wanted list (engine/wanted.py) outlives the items that history retention forgets: a song
 -- that failed last spring is still missing, with its reason, not "untried".
 LEFT JOIN missing_songs m ON m.song_id = w.song_id
@@ -54,14 +55,17 @@ LEFT JOIN job_items l ON l.id = (SELECT MAX(j.id) FROM job_items j WHERE j.song_
 
 def _empty() -> dict[str, Any]:
     return {"wanted": 0, "in_library": 0, "backed_up": 0, "failed": 0, "untried": 0, "unresolved": 0,
-            "failed_by_class": {}}
+            "failed_by_class": {}, "quality": {}}
 
 
-def _count(into: dict[str, Any], state: str, error_class: str | None) -> None:
+def _count(into: dict[str, Any], state: str, error_class: str | None, quality: str | None) -> None:
     into["wanted"] += 1
     into[state] += 1
     if state == "backed_up":
         into["in_library"] += 1  # backed up songs are in the library too
+    if state in ("backed_up", "in_library"):
+        key = quality or "unknown"  # a file recorded before qualities were, not yet checked
+        into["quality"][key] = into["quality"].get(key, 0) + 1
     if state == "failed":
         key = error_class or "internal"
         into["failed_by_class"][key] = into["failed_by_class"].get(key, 0) + 1
@@ -71,12 +75,12 @@ def compute_coverage(conn: Connection, library_root: str) -> dict[int, dict[str,
     """Counts per playlist id, and under 0 the library as a whole (each song once)."""
     per: dict[int, dict[str, Any]] = {}
     total, seen = _empty(), set()
-    for playlist_id, song_id, _, state, error_class, *_ in conn.execute(
-            _SONG_STATES.format(playlist=""), {"root": str(library_root)}):
-        _count(per.setdefault(playlist_id, _empty()), state, error_class)
+    for row in conn.execute(_SONG_STATES.format(playlist=""), {"root": str(library_root)}):
+        playlist_id, song_id, state, error_class, quality = row[0], row[1], row[3], row[4], row["quality"]
+        _count(per.setdefault(playlist_id, _empty()), state, error_class, quality)
         if song_id not in seen:
             seen.add(song_id)
-            _count(total, state, error_class)
+            _count(total, state, error_class, quality)
     for playlist_id, unresolved in conn.execute("SELECT id, unresolved_count FROM playlists"):
         per.setdefault(playlist_id, _empty())["unresolved"] = unresolved
         total["unresolved"] += unresolved
@@ -92,16 +96,17 @@ def refresh_coverage(conn: Connection, library_root: str) -> dict[str, Any]:
         conn.execute("DELETE FROM coverage")
         conn.executemany(
             "INSERT INTO coverage (playlist_id, wanted, in_library, backed_up, failed, untried, unresolved, "
-            "failed_json,"
-            " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "failed_json, quality_json, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(pid, c["wanted"], c["in_library"], c["backed_up"], c["failed"], c["untried"], c["unresolved"],
-              json.dumps(c["failed_by_class"], sort_keys=True), ts) for pid, c in counts.items()])
+              json.dumps(c["failed_by_class"], sort_keys=True), json.dumps(c["quality"], sort_keys=True), ts)
+             for pid, c in counts.items()])
     return counts[0]
 
 
 def _row(row) -> dict[str, Any]:
     data = {k: row[k] for k in ("wanted", "in_library", "backed_up", "failed", "untried", "unresolved", "updated_at")}
     data["failed_by_class"] = json.loads(row["failed_json"] or "{}")
+    data["quality"] = json.loads(row["quality_json"] or "{}")
     return data
 
 

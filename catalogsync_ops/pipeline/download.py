@@ -16,8 +16,9 @@ from catalogsync_ops.library.matching import THRESHOLD, best_match
 from catalogsync_ops.library.tagging import write_tags
 from catalogsync_ops.messages import as_param
 from catalogsync_ops.pipeline.context import STALE_LINK, Outcome, WorkContext, is_retryable
+from catalogsync_ops.quality import probe
 from catalogsync_ops.sources.base import Resolved, Track
-from catalogsync_ops.transfer.audio import check_audio, looks_like_preview
+from catalogsync_ops.transfer.audio import looks_like_preview
 from catalogsync_ops.transfer.downloader import (
     commit_file,
     fetch,
@@ -240,7 +241,8 @@ def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name
         resolved = source.resolve(target)
         result = fetch_from(resolved)
     try:
-        length = check_audio(part)
+        quality = probe(part)  # what the file is, read from it: never what the platform claimed
+        length = quality.duration_s
         wanted = song.duration_s or target.duration_s
         if looks_like_preview(length, wanted):
             raise SourceError.coded("audio_preview", ErrorClass.PREVIEW, source=name, length=f"{length:.0f}",
@@ -253,7 +255,7 @@ def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name
     size, digest = part.stat().st_size, sha256_file(part)
     # Recorded before the rename: after a crash the file found at the path is adopted by hash.
     file_id = catalog.record_file(ctx.conn, song_id, ctx.library_root, rel, size=size, sha256=digest,
-                                  fmt=resolved.ext, source=name, verified=False)
+                                  fmt=resolved.ext, source=name, verified=False, quality=quality)
     if dest.exists():
         # Only a file recorded as this song's can be here (see _reserve_path), and it failed
         # the adopt check: someone changed it. It is kept, never overwritten.
@@ -261,7 +263,7 @@ def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name
         details["kept_changed_file"] = str(kept)
     commit_file(part, dest)
     catalog.mark_file_verified(ctx.conn, file_id, mtime_ns=dest.stat().st_mtime_ns)
-    details.update(path=rel, file_id=file_id, size=size, resumed_from=result.resumed_from)
+    details.update(path=rel, file_id=file_id, size=size, resumed_from=result.resumed_from, quality=quality.label)
     if resolved.service:
         details["link_service"] = resolved.service  # a third-party service gave the link, not the platform
     return Outcome(source=name, bytes_done=result.size - result.resumed_from, details=details)

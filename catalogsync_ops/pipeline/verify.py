@@ -28,8 +28,10 @@ from catalogsync_ops.engine.records import ItemSpec
 from catalogsync_ops.engine.states import ItemType
 from catalogsync_ops.errors import ErrorClass, SourceError
 from catalogsync_ops.fileio import sha256_file
+from catalogsync_ops.library import catalog
 from catalogsync_ops.library.drift import FILE_KINDS, LIBRARY, OBJECT_KINDS, DriftKind, Found, record_drift
 from catalogsync_ops.pipeline.context import Outcome, WorkContext
+from catalogsync_ops.quality import Quality, probe
 from catalogsync_ops.store.connection import Connection, transaction
 from catalogsync_ops.transfer.storage.base import Uploader
 
@@ -113,14 +115,16 @@ def check_files(ctx: WorkContext, first: int, last: int, *, deep: bool, job_id: 
     tuples = ctx.conn.cursor()
     tuples.row_factory = None  # plain tuples: half the cost of sqlite3.Row
     rows = tuples.execute(
-        "SELECT id, song_id, rel_path, size_bytes, sha256, mtime_ns FROM file_locations WHERE +library_root = ?"
+        "SELECT id, song_id, rel_path, size_bytes, sha256, mtime_ns, probed_at IS NULL FROM file_locations"
+        " WHERE +library_root = ?"
         " AND verified_at IS NOT NULL AND id BETWEEN ? AND ? ORDER BY id", (ctx.library_root, first, last)).fetchall()
     found: list[Found] = []
     touched: list[tuple[int, int]] = []  # (mtime_ns, id): same content, a new time
+    probed: list[tuple[int, Quality]] = []  # files recorded before their quality was: read it now
     hashed = hashed_bytes = 0
     base = str(root) + os.sep
     stat, check = os.stat, ctx.cancel.check
-    for n, (file_id, song_id, rel, size, sha, mtime_ns) in enumerate(rows):
+    for n, (file_id, song_id, rel, size, sha, mtime_ns, unprobed) in enumerate(rows):
         if not n % 100 or deep:
             check()
         path = base + rel
@@ -134,6 +138,11 @@ def check_files(ctx: WorkContext, first: int, last: int, *, deep: bool, job_id: 
             found.append(Found(DriftKind.FILE_CHANGED, rel, "drift_size_differs",
                                {"recorded": size, "found": st.st_size}, file_location_id=file_id, song_id=song_id))
             continue
+        if unprobed:
+            try:
+                probed.append((file_id, probe(path)))
+            except SourceError:
+                pass  # not audio mutagen can read: the hash below still says whether it changed
         if not deep and mtime_ns == st.st_mtime_ns:
             continue
         digest = sha256_file(path)
@@ -153,13 +162,16 @@ def check_files(ctx: WorkContext, first: int, last: int, *, deep: bool, job_id: 
     with transaction(ctx.conn):
         if touched:
             ctx.conn.executemany("UPDATE file_locations SET mtime_ns = ? WHERE id = ?", touched)
+        if probed:
+            catalog.record_qualities(ctx.conn, probed)
         # Resolved: what this part checked (a file being repaired is not checked until it is back).
         resolved = record_drift(ctx.conn, found, job_id=job_id, place=LIBRARY, kinds=FILE_KINDS,
                                 where="file_location_id IN (SELECT id FROM file_locations WHERE +library_root = ?"
                                       " AND verified_at IS NOT NULL AND id BETWEEN ? AND ?)",
                                 params=(ctx.library_root, first, last))
     return Outcome(bytes_done=hashed_bytes, details=_summary(found, checked=len(rows), resolved=resolved,
-                                                             hashed=hashed, touched=len(touched)))
+                                                             hashed=hashed, touched=len(touched),
+                                                             probed=len(probed)))
 
 
 def _holds_audio(root: Path) -> bool:

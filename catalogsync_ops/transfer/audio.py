@@ -4,24 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mutagen
-
-from catalogsync_ops.errors import ErrorClass, SourceError
+from catalogsync_ops.quality import probe
 
 
 def check_audio(path: Path) -> float:
     """Raise invalid_audio unless `path` is audio mutagen can read; returns its length in seconds."""
-    try:
-        audio = mutagen.File(path)
-    except Exception as exc:  # mutagen raises many types for broken files
-        raise SourceError.coded("audio_unreadable", ErrorClass.INVALID_AUDIO, name=Path(path).name,
-                                reason=str(exc)) from None
-    if audio is None or getattr(audio, "info", None) is None:
-        raise SourceError.coded("audio_not_audio", ErrorClass.INVALID_AUDIO, name=Path(path).name)
-    length = float(getattr(audio.info, "length", 0) or 0)
-    if length <= 0:
-        raise SourceError.coded("audio_empty", ErrorClass.INVALID_AUDIO, name=Path(path).name)
-    return length
+    return probe(path).duration_s
 
 
 # Platforms answer a membership song with a valid 30–60 s preview instead of refusing it.

@@ -14,6 +14,7 @@ from catalogsync_ops.library.coverage import compute_coverage, missing_csv, miss
 from catalogsync_ops.library.coverage import missing as missing_songs
 from catalogsync_ops.library.drift import DriftKind, drift_counts, list_drift
 from catalogsync_ops.library.export import export_folder, export_playlists
+from catalogsync_ops.quality import shares_text
 from runnerd.cli.base import Context, cli, command_options, echo_json, pass_ctx, submit
 
 
@@ -79,6 +80,8 @@ def coverage(ctx: Context, playlist_id: int | None, as_json: bool) -> None:
         click.echo(f"{row['playlist']}: {row['in_library']}/{row['wanted']} in the library ({share}), "
                    f"{row['backed_up']} backed up, {row['failed']} failed{f' ({failed})' if failed else ''}, "
                    f"{row['untried']} not yet tried, {row['unresolved']} unresolved")
+        if row.get("quality"):
+            click.echo(f"  quality: {shares_text(row['quality'])}")
     when = rows[0].get("updated_at")
     if not as_json:
         click.echo(f"counted {when[:19].replace('T', ' ')} UTC" if when else "counted just now")

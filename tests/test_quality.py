@@ -1,0 +1,134 @@
+"""What a library file is: its quality read from the file (never from the platform's word),
+recorded for each download, read for files recorded before, and shown in coverage, pages and
+metrics."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from conftest import run_demo_pipeline, runnerd
+
+from catalogsync_ops.demo.audio import flac_bytes, mp3_bytes, wav_bytes
+from catalogsync_ops.errors import SourceError
+from catalogsync_ops.quality import probe, shares_text
+
+
+def _noise(seconds: float, rate: int, channels: int = 2) -> np.ndarray:
+    return (np.random.default_rng(7).standard_normal((int(seconds * rate), channels)) * 0.2).astype("float32")
+
+
+def _encoded(tmp_path: Path, name: str, **how) -> Path:
+    """A file made by a real encoder (libsndfile's: LAME, libvorbis, libFLAC)."""
+    rate = how.pop("rate", 44_100)
+    path = tmp_path / name
+    soundfile.write(path, _noise(3, rate), rate, **how)
+    return path
+
+
+# (file, codec, lossless, rung, label): the table written before the code.
+CASES = [
+    (lambda p: _encoded(p, "a.mp3", format="MP3", bitrate_mode="CONSTANT", compression_level=0.0),
+     "mp3", False, "320", "MP3 320k"),
+    (lambda p: _encoded(p, "b.mp3", format="MP3", bitrate_mode="CONSTANT", compression_level=0.5),
+     "mp3", False, "128", "MP3 160k"),
+    (lambda p: _encoded(p, "c.ogg", format="OGG", subtype="VORBIS"), "vorbis", False, "128", None),
+    (lambda p: _encoded(p, "d.flac", format="FLAC", subtype="PCM_24", rate=96_000), "flac", True, "lossless",
+     "FLAC 24/96"),
+    (lambda p: _encoded(p, "e.flac", format="FLAC", subtype="PCM_16"), "flac", True, "lossless", "FLAC 16/44.1"),
+    (lambda p: _encoded(p, "f.aiff", format="AIFF", subtype="PCM_16", rate=48_000), "aiff", True, "lossless",
+     "AIFF 16/48"),
+    # Lossless, but an 8 kHz voice-grade recording: it holds what 128 kbit/s holds, no more.
+    (lambda p: _write(p / "g.wav", wav_bytes(2.0)), "wav", True, "128", "WAV 128k"),
+    (lambda p: _write(p / "h.mp3", mp3_bytes(2.0)), "mp3", False, "128", "MP3 128k"),
+    (lambda p: _write(p / "i.flac", flac_bytes(30.0)), "flac", True, "lossless", "FLAC 16/44.1"),
+    # The name says FLAC; the bytes are an MP3. What the file is counts, not what it is called.
+    (lambda p: _write(p / "j.flac", mp3_bytes(2.0)), "mp3", False, "128", "MP3 128k"),
+]
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("make, codec, lossless, rung, label", CASES)
+def test_a_file_is_what_its_bytes_say(tmp_path: Path, make, codec, lossless, rung, label):
+    quality = probe(make(tmp_path))
+    assert (quality.codec, quality.lossless, quality.rung) == (codec, lossless, rung)
+    if label:
+        assert quality.label == label
+    assert quality.duration_s > 1
+
+
+def test_flac_written_without_an_encoder_decodes_to_its_samples(tmp_path: Path):
+    samples = [int(9000 * np.sin(i / 5)) for i in range(4096)]
+    path = _write(tmp_path / "x.flac", flac_bytes(1.0, loud=[(3, samples)], channels=1))
+    data, rate = soundfile.read(path, dtype="int16")
+    assert rate == 44_100 and len(data) == 44_100
+    assert data[3 * 4096:4 * 4096].tolist() == samples and not data[:3 * 4096].any()
+
+
+def test_what_is_not_audio_is_refused_with_its_name(tmp_path: Path):
+    with pytest.raises(SourceError) as caught:
+        probe(_write(tmp_path / "song.flac", b"<html>sign in to listen</html>"))
+    assert caught.value.error_class.value == "invalid_audio" and "song.flac" in str(caught.value)
+
+
+def test_quality_shares_in_words():
+    assert shares_text({"lossless": 62, "320": 30, "128": 8}) == "lossless 62% · 320k 30% · 128k 8%"
+    assert shares_text({"unknown": 1, "low": 1}) == "under 128k 50% · not checked yet 50%"
+    assert shares_text({}) == ""
+
+
+@pytest.mark.slow
+def test_every_download_records_its_quality_and_a_check_reads_older_files(home: Path, demo_server, run_cli):
+    run_demo_pipeline(home, demo_server)
+    db = home / "catalogsync.db"
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT rel_path, codec, lossless, bitrate_kbps, sample_rate, quality, probed_at"
+                        " FROM file_locations").fetchall()
+    assert rows and all(r[5] and r[6] for r in rows)
+    by_ext = {Path(r[0]).suffix: r for r in rows}
+    assert by_ext[".mp3"][1:6] == ("mp3", 0, 128, 44_100, "128")
+    assert by_ext[".wav"][1:6] == ("wav", 1, 128, 8_000, "128")  # lossless, at voice resolution
+    total = json.loads(runnerd(home, "coverage", "--json").stdout)[0]
+    assert total["quality"] == {"128": total["in_library"]}
+    assert "quality: 128k 100%" in runnerd(home, "coverage").stdout
+
+    # A library recorded before qualities were: coverage says so until a check reads the files.
+    with conn:
+        conn.execute("UPDATE file_locations SET codec = NULL, quality = NULL, probed_at = NULL")
+    conn.close()
+    assert runnerd(home, "enqueue", "download").returncode == 0  # a job: the counts are refreshed
+    assert runnerd(home, "run", "--burst").returncode == 0
+    assert "quality: not checked yet 100%" in runnerd(home, "coverage").stdout
+    assert runnerd(home, "enqueue", "verify").returncode == 0
+    assert runnerd(home, "run", "--burst").returncode == 0
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT COUNT(*) FROM file_locations WHERE probed_at IS NULL").fetchone()[0] == 0
+    conn.close()
+    assert "quality: 128k 100%" in runnerd(home, "coverage").stdout
+
+
+@pytest.mark.slow
+def test_pages_and_metrics_show_each_files_quality(home: Path, demo_server, web):
+    run_demo_pipeline(home, demo_server)
+    app, conn = web
+    client = app.test_client()
+    from conftest import login
+
+    assert login(client).status_code == 302
+    playlist = conn.execute("SELECT id FROM playlists WHERE title = '华语经典'").fetchone()[0]
+    page = client.get(f"/playlists/{playlist}").get_data(as_text=True)
+    assert 'id="quality-shares"' in page and "128k 100%" in page
+    assert page.count("MP3 128k") >= 4 and "WAV 128k" in page
+    found = client.get("/songs?q=晴天").get_data(as_text=True)
+    assert "MP3 128k" in found
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'catalogsync_library_songs_quality{quality="128"}' in metrics
+    zh = client.get(f"/playlists/{playlist}", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    assert "音质" in zh
