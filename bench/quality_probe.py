@@ -12,7 +12,7 @@ them in this process, on this thread, as the runner does:
 Rounds alternate (baseline, ours, baseline, ours, …) so both meet the same page cache and load;
 the best round of each is compared. Bar: ours >= 90 % of the baseline's speed.
 
-Usage: python bench/quality_probe.py [--files 1000] [--rounds 5]
+Usage: python bench/quality_probe.py [--files 1000] [--rounds 11]
 """
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def ours(paths: list[Path]) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=11)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="csync-quality-"))
     try:
