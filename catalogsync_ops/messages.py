@@ -95,6 +95,8 @@ MESSAGES: dict[str, str] = {
     "no_candidate": "no candidate on {source} is {song!r}; the closest, {closest!r}: {why}",
     "scored_below": "scored {score} (needs {threshold})",
     "no_source_can": "no source can download this song; set DOWNLOAD_SOURCES",
+    "quality_not_offered": "{source} offers it only at {offered}, below the least DOWNLOAD_QUALITY accepts ({least})",
+    "quality_below": "{source} gave {found}, below the least DOWNLOAD_QUALITY accepts ({least}); it was not kept",
     # a platform through musicdl (sources/musicdl_source.py, musicdl_runtime.py, host.py)
     "what_searching": "searching {keyword!r}",
     "what_looking_up": "looking up the link of {song!r}",

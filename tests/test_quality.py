@@ -3,6 +3,7 @@ recorded for each download, read for files recorded before, and shown in coverag
 metrics."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from pathlib import Path
@@ -96,8 +97,8 @@ def test_every_download_records_its_quality_and_a_check_reads_older_files(home: 
     assert by_ext[".mp3"][1:6] == ("mp3", 0, 128, 44_100, "128")
     assert by_ext[".wav"][1:6] == ("wav", 1, 128, 8_000, "128")  # lossless, at voice resolution
     total = json.loads(runnerd(home, "coverage", "--json").stdout)[0]
-    assert total["quality"] == {"128": total["in_library"]}
-    assert "quality: 128k 100%" in runnerd(home, "coverage").stdout
+    assert total["quality"] == {"lossless": 2, "320": 1, "128": total["in_library"] - 3}
+    assert "quality: lossless 8% · 320k 4% · 128k 88%" in runnerd(home, "coverage").stdout
 
     # A library recorded before qualities were: coverage says so until a check reads the files.
     with conn:
@@ -111,7 +112,7 @@ def test_every_download_records_its_quality_and_a_check_reads_older_files(home: 
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT COUNT(*) FROM file_locations WHERE probed_at IS NULL").fetchone()[0] == 0
     conn.close()
-    assert "quality: 128k 100%" in runnerd(home, "coverage").stdout
+    assert "quality: lossless 8% · 320k 4% · 128k 88%" in runnerd(home, "coverage").stdout
 
 
 @pytest.mark.slow
@@ -124,7 +125,7 @@ def test_pages_and_metrics_show_each_files_quality(home: Path, demo_server, web)
     assert login(client).status_code == 302
     playlist = conn.execute("SELECT id FROM playlists WHERE title = '华语经典'").fetchone()[0]
     page = client.get(f"/playlists/{playlist}").get_data(as_text=True)
-    assert 'id="quality-shares"' in page and "128k 100%" in page
+    assert 'id="quality-shares"' in page and "128k 88%" in page and "lossless 12%" in page
     assert page.count("MP3 128k") >= 4 and "WAV 128k" in page
     found = client.get("/songs?q=晴天").get_data(as_text=True)
     assert "MP3 128k" in found
@@ -132,3 +133,69 @@ def test_pages_and_metrics_show_each_files_quality(home: Path, demo_server, web)
     assert 'catalogsync_library_songs_quality{quality="128"}' in metrics
     zh = client.get(f"/playlists/{playlist}", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
     assert "音质" in zh
+
+
+def _files(home: Path) -> dict[str, tuple]:
+    """Each file in the library by song title: (extension, source, rung, codec)."""
+    conn = sqlite3.connect(home / "catalogsync.db")
+    try:
+        return {title: (Path(rel).suffix, source, rung, codec) for title, rel, source, rung, codec in conn.execute(
+            "SELECT s.title, f.rel_path, f.source, f.quality, f.codec FROM file_locations f"
+            " JOIN songs s ON s.id = f.song_id")}
+    finally:
+        conn.close()
+
+
+@pytest.mark.slow
+def test_the_best_rung_on_offer_is_taken_and_recorded_as_what_the_file_is(home: Path, demo_server):
+    run_demo_pipeline(home, demo_server)
+    files = _files(home)
+    assert files["Bohemian Rhapsody"] == (".flac", "demo", "lossless", "flac")  # lossless, 320 and 128 on offer
+    assert files["Shape of You"] == (".mp3", "demo", "320", "mp3")
+    assert files["小幸运"] == (".flac", "demo2", "lossless", "flac")  # only demo2 has it, losslessly
+    assert files["晴天"] == (".mp3", "demo", "128", "mp3")
+    total = json.loads(runnerd(home, "coverage", "--json").stdout)[0]
+    assert total["quality"]["lossless"] == 2 and total["quality"]["320"] == 1
+
+
+@pytest.mark.slow
+def test_a_song_offered_only_below_the_ladder_stays_missing_and_says_why(home: Path, demo_server):
+    # A platform that calls a 128 kbit/s MP3 "320": the file is read, found wanting, not kept.
+    demo_server.offer("demo", "s03", "320", "mislabeled")
+    run_demo_pipeline(home, demo_server, DOWNLOAD_QUALITY="lossless,320", DOWNLOAD_SOURCES="demo")
+    files = _files(home)
+    assert files["Bohemian Rhapsody"][2] == "lossless" and files["Shape of You"][2] == "320"
+    assert "晴天" not in files and "后来" not in files
+    missing = {r["title"]: r for r in json.loads(runnerd(home, "missing", "--format", "json").stdout)}
+    assert missing["晴天"]["error_class"] == "not_found"
+    assert "offers it only at 128, below the least DOWNLOAD_QUALITY accepts (320)" in missing["晴天"]["error"]
+    assert "gave MP3 128k, below the least DOWNLOAD_QUALITY accepts (320)" in missing["后来"]["error"]
+    assert not list((home / "library").rglob("后来.*"))  # nothing left behind
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ask_all", [False, True])
+def test_asking_every_source_finds_the_better_copy_elsewhere(home: Path, demo_server, ask_all: bool):
+    demo2 = demo_server.platforms["demo2"]
+    sunny = demo_server.platforms["demo"].songs["s01"]
+    demo2.songs["m01"] = dataclasses.replace(sunny, id="m01", offers=(("lossless", "real"),), seed=501)
+    run_demo_pipeline(home, demo_server, DOWNLOAD_QUALITY_ASK_ALL=str(ask_all).lower())
+    files = _files(home)
+    assert files["晴天"] == ((".flac", "demo2", "lossless", "flac") if ask_all else (".mp3", "demo", "128", "mp3"))
+    # Lossless on its own platform already: nobody else is asked, or needed.
+    assert files["Bohemian Rhapsody"][1:3] == ("demo", "lossless")
+
+
+@pytest.mark.parametrize("value, says", [
+    ("320,lossless", "list the rungs best first, e.g. lossless,320"),
+    ("lossless,flac", "unknown rung 'flac'; the rungs, best first: lossless, 320, 256, 192, 128, low"),
+    ("320,320", "rung '320' is listed twice"),
+    (" , ", "name at least one rung"),
+])
+def test_a_ladder_that_cannot_be_climbed_is_refused_and_changes_nothing(home: Path, run_cli, value: str, says: str):
+    before = (home / "catalogsync.env").read_text(encoding="utf-8")
+    refused = run_cli("config", "set", "DOWNLOAD_QUALITY", value)
+    assert refused.exit_code == 1 and says in refused.output
+    assert (home / "catalogsync.env").read_text(encoding="utf-8") == before
+    assert run_cli("config", "set", "DOWNLOAD_QUALITY", "lossless,320").exit_code == 0
+    assert "DOWNLOAD_QUALITY=lossless,320" in (home / "catalogsync.env").read_text(encoding="utf-8")

@@ -29,7 +29,9 @@ class _Writer:
         self.lines.append(f"# TYPE {name} {kind}")
         for labels, value in samples:
             label_text = ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items())
-            self.lines.append(f"{name}{{{label_text}}} {value:g}" if label_text else f"{name} {value:g}")
+            # Exact: `:g` keeps six digits, so a byte counter past a megabyte came out rounded.
+            number = str(int(value)) if float(value).is_integer() else repr(float(value))
+            self.lines.append(f"{name}{{{label_text}}} {number}" if label_text else f"{name} {number}")
 
     def text(self) -> str:
         return "\n".join(self.lines) + "\n"

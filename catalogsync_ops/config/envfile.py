@@ -2,6 +2,7 @@
 masking secrets for display, and rewriting single keys in place."""
 from __future__ import annotations
 
+import difflib
 import io
 import ipaddress
 import os
@@ -31,6 +32,7 @@ from catalogsync_ops.config.settings import (
     Setting,
 )
 from catalogsync_ops.errors import ConfigError
+from catalogsync_ops.quality import RUNGS
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,18 @@ def _convert(setting: Setting, raw: str, base_dir: Path) -> Any:
         if duplicates:
             raise ValueError(f"source {duplicates[0]!r} is listed twice")
         return tuple(names)
+    if kind == "ladder":
+        rungs = [part.strip() for part in value.split(",") if part.strip()]
+        if not rungs:
+            raise ValueError(f"name at least one rung, best first (from: {', '.join(RUNGS)})")
+        unknown = [r for r in rungs if r not in RUNGS]
+        if unknown:
+            raise ValueError(f"unknown rung {unknown[0]!r}; the rungs, best first: {', '.join(RUNGS)}")
+        if len(set(rungs)) != len(rungs):
+            raise ValueError(f"rung {next(r for r in rungs if rungs.count(r) > 1)!r} is listed twice")
+        if rungs != sorted(rungs, key=RUNGS.index):
+            raise ValueError(f"list the rungs best first, e.g. {','.join(sorted(rungs, key=RUNGS.index))}")
+        return tuple(rungs)
     if kind == "layout":
         try:
             fields = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
@@ -278,7 +292,9 @@ def validate(parsed: ParsedEnv, base_dir: Path) -> tuple[Config | None, list[Pro
             problems.append(Problem(line, setting.key, f"{setting.key}: {message}"))
     unknown = {k: v for k, v in parsed.values.items() if k not in SETTINGS_BY_KEY}
     for key in unknown:
-        close = [s.key for s in SETTINGS if s.key.split("_")[0] == key.split("_")[0]][:3]
+        # The nearest keys by spelling, else the keys of the same group of words (DOWNLOAD_…).
+        close = difflib.get_close_matches(key, SETTINGS_BY_KEY, n=3, cutoff=0.75) \
+            or [s.key for s in SETTINGS if s.key.split("_")[0] == key.split("_")[0]][:3]
         hint = f"; did you mean {' or '.join(close)}?" if close else ""
         problems.append(Problem(parsed.lines.get(key), key, f"{key} is not a known setting; it is kept but "
                                 f"not used{hint}", "warning"))

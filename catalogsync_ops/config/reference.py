@@ -6,6 +6,7 @@ from pathlib import Path
 
 from catalogsync_ops.config.envfile import quote_value
 from catalogsync_ops.config.settings import KNOWN_SOURCES, NOTIFY_KINDS, SETTINGS
+from catalogsync_ops.quality import RUNGS
 
 
 def render_env_example() -> str:
@@ -53,6 +54,7 @@ def render_config_reference() -> str:
         kind = {"path": "path", "dir": "folder", "optdir": "folder (empty: the default place)",
                 "choice": "one of " + ", ".join(f"`{c}`" for c in setting.choices),
                 "sources": "comma-separated sources (" + ", ".join(f"`{k}`" for k in KNOWN_SOURCES) + ")",
+                "ladder": "comma-separated quality rungs, best first (" + ", ".join(f"`{r}`" for r in RUNGS) + ")",
                 "layout": "path template", "url": "http(s) URL", "host": "IP address or host name",
                 "events": "comma-separated events (" + ", ".join(f"`{k}`" for k in NOTIFY_KINDS) + ")",
                 "int": "whole number", "float": "number", "bool": "true or false", "str": "text"}[setting.kind]

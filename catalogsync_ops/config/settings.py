@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from catalogsync_ops.catalogue import language_codes
+from catalogsync_ops.quality import RUNGS
 
 MASK = "********"
 
@@ -36,7 +37,8 @@ class Setting:
     """One key of catalogsync.env."""
 
     key: str
-    kind: str  # str | int | float | bool | path | dir | optdir | choice | sources | layout | url | host | events
+    # str | int | float | bool | path | dir | optdir | choice | sources | ladder | layout | url | host | events
+    kind: str
     default: str
     help: str
     group: str
@@ -68,6 +70,15 @@ SETTINGS: tuple[Setting, ...] = (
             "paths"),
     Setting("DOWNLOAD_SOURCES", "sources", "demo",
             "Comma-separated sources tried in order when a song is downloaded.",
+            "download"),
+    Setting("DOWNLOAD_QUALITY", "ladder", ",".join(RUNGS),
+            "The quality ladder, best first (" + ", ".join(RUNGS) + "): each source is asked for the best rung it "
+            "offers; a file below the last rung listed is refused. What a file is, is read from it after download, "
+            "not taken from the platform's word.",
+            "download"),
+    Setting("DOWNLOAD_QUALITY_ASK_ALL", "bool", "false",
+            "Before downloading below the top rung, ask every source in DOWNLOAD_SOURCES what it offers and take "
+            "the best (a search on each; the first source offering the top rung ends the asking).",
             "download"),
     Setting("DOWNLOAD_LAYOUT", "layout", "{artist}/{album}/{title}.{ext}",
             "Path of each song inside LIBRARY_DIR; fields: " + ", ".join(f"{{{f}}}" for f in LAYOUT_FIELDS) + ".",

@@ -1,27 +1,30 @@
-"""Generated audio: short, valid, taggable MP3 and WAV files, deterministic per song."""
+"""Generated audio: short, valid, taggable MP3, WAV and FLAC files, deterministic per song."""
 from __future__ import annotations
 
 import io
 import math
+import random
 import struct
 import wave
 
-# One MPEG-1 Layer III frame: 128 kbit/s, 44.1 kHz, mono, no CRC, no padding. A frame whose
-# side information is all zero decodes as silence, so the file is valid without an encoder.
-_MP3_HEADER = bytes([0xFF, 0xFB, 0x90, 0xC0])
-_MP3_FRAME_LEN = 144 * 128_000 // 44_100  # 417 bytes
+# MPEG-1 Layer III frames at 44.1 kHz, mono, no CRC, no padding. A frame whose side information
+# is all zero decodes as silence, so the file is valid without an encoder.
+_MP3_BITRATE_INDEX = {128: 0b1001, 160: 0b1010, 192: 0b1011, 256: 0b1101, 320: 0b1110}
 _MP3_FRAME_SECONDS = 1152 / 44_100
 
 
-def mp3_bytes(seconds: float, seed: int = 0) -> bytes:
-    """A silent MP3 of about `seconds`; `seed` varies the (ignored) ancillary bytes so files differ."""
+def mp3_bytes(seconds: float, seed: int = 0, kbps: int = 128) -> bytes:
+    """A silent MP3 of about `seconds` at `kbps` (128, 160, 192, 256 or 320); `seed` varies the
+    (ignored) ancillary bytes so files differ."""
+    header = bytes([0xFF, 0xFB, _MP3_BITRATE_INDEX[kbps] << 4, 0xC0])
+    frame_len = 144 * kbps * 1000 // 44_100
     frames = max(4, round(seconds / _MP3_FRAME_SECONDS))
     out = bytearray()
     for i in range(frames):
-        body = bytearray(_MP3_FRAME_LEN - 4)
+        body = bytearray(frame_len - 4)
         # The last bytes of a frame are ancillary data when the side info says no main data.
         body[-4:] = struct.pack(">I", (seed * 1_000_003 + i) & 0xFFFFFFFF)
-        out += _MP3_HEADER + body
+        out += header + body
     return bytes(out)
 
 
@@ -160,3 +163,35 @@ def flac_bytes(seconds: float, seed: int = 0, *, rate: int = 44_100, depth: int 
     padding = bytes([seed & 0xFF]) + bytes(3)
     return (b"fLaC" + bytes([0x00]) + len(streaminfo).to_bytes(3, "big") + streaminfo
             + bytes([0x80 | 1]) + len(padding).to_bytes(3, "big") + padding + b"".join(frames))
+
+
+def _low_pass(samples: list[float], cutoff_hz: float, rate: int, taps: int = 63) -> list[float]:
+    """A windowed-sinc FIR low-pass (Blackman window): what a lossy encoder's filter leaves."""
+    fc, mid = cutoff_hz / rate, (taps - 1) / 2
+    kernel = []
+    for n in range(taps):
+        x = n - mid
+        sinc = 2 * fc if x == 0 else math.sin(2 * math.pi * fc * x) / (math.pi * x)
+        window = 0.42 - 0.5 * math.cos(2 * math.pi * n / (taps - 1)) + 0.08 * math.cos(4 * math.pi * n / (taps - 1))
+        kernel.append(sinc * window)
+    total = sum(kernel)
+    kernel = [k / total for k in kernel]
+    padded = [0.0] * (taps - 1) + samples
+    return [sum(k * padded[i + j] for j, k in enumerate(kernel)) for i in range(len(samples))]
+
+
+def lossless_bytes(seconds: float, seed: int = 0, *, cutoff_hz: float | None = None, rate: int = 44_100,
+                   depth: int = 16) -> bytes:
+    """A FLAC at CD resolution: silence, with a few blocks of full-band noise in the middle (what
+    music holds up to 20 kHz and more). `cutoff_hz` low-passes that noise first, as a lossy
+    encoder would: a "lossless" file made from an MP3."""
+    blocks = -(-max(1, int(seconds * rate)) // _FLAC_BLOCK)
+    rng = random.Random(seed)
+    peak = (1 << (depth - 1)) - 1
+    loud = []
+    for number in range(max(0, blocks // 2 - 2), min(blocks, blocks // 2 + 2)):
+        noise = [rng.gauss(0, 0.18) for _ in range(_FLAC_BLOCK)]
+        if cutoff_hz:
+            noise = _low_pass(noise, cutoff_hz, rate)
+        loud.append((number, [max(-peak, min(peak, round(v * peak))) for v in noise]))
+    return flac_bytes(seconds, seed, rate=rate, depth=depth, loud=loud)

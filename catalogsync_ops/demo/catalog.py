@@ -20,6 +20,9 @@ class DemoSong:
     downloadable: bool = True  # False: listed in playlists, but only demo2 can serve it
     track_no: int | None = None
     seed: int = 0
+    # Better qualities the platform offers beside the base file, as (rung, kind): kind `real`, or
+    # `transcoded` (a "lossless" file made from a lossy one, as some uploads are).
+    offers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,15 @@ _PLAYLISTS = [
 ]
 
 
+# The better qualities on offer: the rest of the demo's songs come in their base file only (an
+# MP3 or WAV at 128 kbit/s).
+_OFFERS = {
+    ("demo", "s12"): (("lossless", "real"), ("320", "real")),
+    ("demo", "s06"): (("320", "real"),),
+    ("demo2", "m04"): (("lossless", "real"),),
+}
+
+
 def build_platforms(*, songs: int = 0, song_seconds: float | None = None,
                     playlists: int = 1) -> dict[str, DemoPlatform]:
     """The two demo platforms, freshly built (the same every time).
@@ -95,7 +107,7 @@ def build_platforms(*, songs: int = 0, song_seconds: float | None = None,
     demo = DemoPlatform("demo")
     for seed, (sid, title, artists, album, seconds, ext, ok) in enumerate(_SONGS, 1):
         demo.songs[sid] = DemoSong(sid, title, artists, album, song_seconds or seconds, ext, ok,
-                                   track_no=seed % 12 + 1, seed=seed)
+                                   track_no=seed % 12 + 1, seed=seed, offers=_OFFERS.get(("demo", sid), ()))
     generated = []
     for n in range(1, songs + 1):
         sid = f"g{n:05d}"
@@ -115,6 +127,7 @@ def build_platforms(*, songs: int = 0, song_seconds: float | None = None,
         demo.playlists[pid] = DemoPlaylist(pid, title, song_ids)
     demo2 = DemoPlatform("demo2")
     for seed, (sid, title, artists, album, seconds, ext) in enumerate(_DEMO2, 101):
-        demo2.songs[sid] = DemoSong(sid, title, artists, album, song_seconds or seconds, ext, True, seed=seed)
+        demo2.songs[sid] = DemoSong(sid, title, artists, album, song_seconds or seconds, ext, True, seed=seed,
+                                    offers=_OFFERS.get(("demo2", sid), ()))
     demo2.playlists["q1"] = DemoPlaylist("q1", "demo2 picks", ("m04", "m08"))
     return {"demo": demo, "demo2": demo2}

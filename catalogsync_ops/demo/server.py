@@ -5,8 +5,10 @@ Routes, for platform P in (demo, demo2):
   GET /P/playlist/<id>.m3u8       the same playlist as an M3U8 file
   GET /P/api/playlist/<id>        JSON: title and tracks
   GET /P/api/search?q=…&limit=N   JSON: candidate tracks
-  GET /P/api/song/<id>/url        JSON: where the audio is (404 if P cannot serve it)
+  GET /P/api/song/<id>/url        JSON: where the audio is (404 if P cannot serve it); with
+                                  ?quality=R, that rung's file (404 if it is not on offer)
   GET /P/audio/<id>.<ext>         the audio bytes (Range supported unless told to ignore it)
+  GET /P/audio/<id>-<rung>.<ext>  another quality of it (tracks list their `qualities`)
   GET /blob/<bytes>               deterministic bytes of any size (benchmarks)
   GET /status/<code>              an answer with that HTTP status (tests of error handling)
   GET|POST /_control/faults       read or set the faults (JSON)
@@ -26,11 +28,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from catalogsync_ops.demo.audio import audio_bytes
+from catalogsync_ops.demo.audio import audio_bytes, lossless_bytes, mp3_bytes
 from catalogsync_ops.demo.catalog import DemoPlatform, DemoSong, build_platforms
 from catalogsync_ops.library.matching import fold
 
 CHUNK = 64 * 1024
+# Each rung's file on the demo platform: its extension and Content-Type (128: the song's own file).
+_RUNG_FILES = {"lossless": ("flac", "audio/flac"), "320": ("mp3", "audio/mpeg"), "256": ("mp3", "audio/mpeg"),
+               "192": ("mp3", "audio/mpeg"), "128": ("mp3", "audio/mpeg")}
 _BLOCK = hashlib.sha256(b"catalogsync").digest() * (1024 * 1024 // 32)  # 1 MiB pattern
 
 
@@ -64,7 +69,9 @@ class DemoServer(ThreadingHTTPServer):
         self._rng = random.Random(self.faults.seed)
         self.requests: list[dict] = []  # method, path, Range and If-Range headers: what tests assert on
         self.lock = threading.Lock()
-        self._audio: dict[tuple[str, str, bool], tuple[bytes, str]] = {}  # the body and its ETag
+        self._audio: dict[tuple, tuple[bytes, str]] = {}  # the body and its ETag
+        # Qualities put on offer (or withdrawn: kind None) while the server runs, by (platform, song).
+        self.offers: dict[tuple[str, str], dict[str, str | None]] = {}
         self._thread: threading.Thread | None = None
         super().__init__((host, port), _Handler)
 
@@ -96,17 +103,49 @@ class DemoServer(ThreadingHTTPServer):
         with self.lock:
             return rate > 0 and self._rng.random() < rate
 
-    def audio(self, platform: str, song: DemoSong) -> bytes:
+    def audio(self, platform: str, song: DemoSong, rung: str | None = None) -> bytes:
         """The song's audio as served now (a song in `faults.changed` is another edition)."""
-        return self.audio_and_etag(platform, song)[0]
+        return self.audio_and_etag(platform, song, rung)[0]
 
-    def audio_and_etag(self, platform: str, song: DemoSong) -> tuple[bytes, str]:
+    def offer(self, platform: str, song_id: str, rung: str, kind: str | None = "real") -> None:
+        """Put a quality of a song on offer from now on, or take it away (None): a lossless copy
+        that appears on a platform, or one that goes. `kind`: real; transcoded (a "lossless" file
+        made from a lossy one); mislabeled (the song's own 128 kbit/s file, called that rung)."""
+        if kind not in ("real", "transcoded", "mislabeled", None) or rung not in _RUNG_FILES:
+            raise ValueError(f"offer a rung of {', '.join(_RUNG_FILES)} as real, transcoded or mislabeled")
         with self.lock:
-            key = (platform, song.id, song.id in self.faults.changed)
+            self.offers.setdefault((platform, song_id), {})[rung] = kind
+
+    def offered(self, platform: str, song: DemoSong) -> dict[str, str]:
+        """The rungs a song is on offer at, best first, with the kind of each (base: the song's own file)."""
+        with self.lock:
+            changes = dict(self.offers.get((platform, song.id), {}))
+        found = {**dict(song.offers), "128": "base"}
+        for rung, kind in changes.items():
+            if kind is None:
+                found.pop(rung, None)
+            else:
+                found[rung] = kind
+        return {rung: found[rung] for rung in _RUNG_FILES if rung in found}
+
+    def ext_of(self, platform: str, song: DemoSong, rung: str | None) -> str:
+        kind = self.offered(platform, song).get(rung or "128")
+        return song.ext if kind in (None, "base") else _RUNG_FILES[rung][0]
+
+    def audio_and_etag(self, platform: str, song: DemoSong, rung: str | None = None) -> tuple[bytes, str]:
+        kind = self.offered(platform, song).get(rung or "128", "base")
+        with self.lock:
+            key = (platform, song.id, song.id in self.faults.changed, rung if kind != "base" else None, kind)
             cached = self._audio.get(key)
         if cached is None:
             # Another edition: the same length and format, other bytes (as a re-upload would be).
-            data = audio_bytes(song.ext, song.duration_s, song.seed + (7919 if key[2] else 0))
+            seed = song.seed + (7919 if key[2] else 0)
+            if kind in ("base", "mislabeled"):
+                data = audio_bytes(song.ext, song.duration_s, seed)
+            elif rung == "lossless":
+                data = lossless_bytes(song.duration_s, seed, cutoff_hz=16_000 if kind == "transcoded" else None)
+            else:
+                data = mp3_bytes(song.duration_s, seed, kbps=int(rung))
             cached = (data, f'"{hashlib.sha256(data).hexdigest()[:24]}"')
             with self.lock:
                 self._audio[key] = cached
@@ -132,9 +171,10 @@ class DemoServer(ThreadingHTTPServer):
         self.server_close()
 
 
-def _track_json(song: DemoSong) -> dict:
+def _track_json(server: DemoServer, platform: str, song: DemoSong) -> dict:
     return {"id": song.id, "title": song.title, "artists": list(song.artists), "album": song.album,
-            "duration": song.duration_s, "track_no": song.track_no}
+            "duration": song.duration_s, "track_no": song.track_no,
+            "qualities": list(server.offered(platform, song)) if song.downloadable else []}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -220,29 +260,42 @@ class _Handler(BaseHTTPRequestHandler):
             if playlist is None:
                 return self._json(404, {"error": "no such playlist"})
             return self._json(200, {"id": playlist.id, "title": playlist.title,
-                                    "tracks": [_track_json(platform.songs[s]) for s in playlist.song_ids]})
+                                    "tracks": [_track_json(self.server, platform.name, platform.songs[s])
+                                               for s in playlist.song_ids]})
         if rest == "api/search":
             words = [fold(w) for w in (query.get("q", [""])[0]).split() if fold(w)]
             limit = int(query.get("limit", ["10"])[0])
             hits = [s for s in platform.songs.values()
                     if words and any(w in fold(s.title) or any(w in fold(a) for a in s.artists) for w in words)]
-            return self._json(200, {"results": [_track_json(s) for s in hits[:limit]]})
+            return self._json(200, {"results": [_track_json(self.server, platform.name, s) for s in hits[:limit]]})
         if (m := re.fullmatch(r"api/song/(\w+)/url", rest)):
             song = platform.songs.get(m.group(1))
             if song is None or not song.downloadable:
                 return self._json(404, {"error": "this song is not available on this platform"})
-            data = self.server.audio(platform.name, song)
-            return self._json(200, {"url": f"{self.server.base_url}/{platform.name}/audio/{song.id}.{song.ext}",
-                                    "ext": song.ext, "size": len(data)})
-        if (m := re.fullmatch(r"audio/(\w+)\.(\w+)", rest)):
+            rung = query.get("quality", [None])[0]
+            offered = self.server.offered(platform.name, song)
+            if rung is not None and rung not in offered:
+                return self._json(404, {"error": f"not offered at {rung}; offered: {', '.join(offered)}"})
+            if offered.get(rung or "128", "base") == "base":
+                rung = None  # the song's own file, at its own address
+            ext = self.server.ext_of(platform.name, song, rung)
+            data = self.server.audio(platform.name, song, rung)
+            name = f"{song.id}-{rung}" if rung else song.id
+            return self._json(200, {"url": f"{self.server.base_url}/{platform.name}/audio/{name}.{ext}",
+                                    "ext": ext, "size": len(data), "quality": rung or "128"})
+        if (m := re.fullmatch(r"audio/(\w+?)(?:-(lossless|\d+))?\.(\w+)", rest)):
             song = platform.songs.get(m.group(1))
             faults = self.server.faults
-            if song is None or song.ext != m.group(2) or song.id in faults.not_found or not song.downloadable:
+            rung = m.group(2)
+            if song is None or song.id in faults.not_found or not song.downloadable \
+                    or (rung and rung not in self.server.offered(platform.name, song)) \
+                    or self.server.ext_of(platform.name, song, rung) != m.group(3):
                 return self._json(404, {"error": "no such audio"})
             if self.server.roll(faults.fail_rate):
                 return self._json(503, {"error": "injected failure"})
-            content_type = "audio/mpeg" if song.ext == "mp3" else "audio/wav"
-            data, etag = self.server.audio_and_etag(platform.name, song)
+            ext = m.group(3)
+            content_type = {"mp3": "audio/mpeg", "flac": "audio/flac"}.get(ext, "audio/wav")
+            data, etag = self.server.audio_and_etag(platform.name, song, rung)
             return self._send_bytes(data, content_type, head, etag)
         return self._json(404, {"error": f"no route {path}"})
 

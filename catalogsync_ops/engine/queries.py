@@ -165,8 +165,9 @@ def _item_id_bounds(conn: Connection, job_id: int) -> tuple[int | None, int | No
     lows, highs = [], []
     for status in ItemStatus:
         low, high = conn.execute(
-            "SELECT (SELECT MIN(id) FROM job_items WHERE job_id = ?1 AND status = ?2),"
-            " (SELECT MAX(id) FROM job_items WHERE job_id = ?1 AND status = ?2)", (job_id, status.value)).fetchone()
+            "SELECT (SELECT MIN(id) FROM job_items WHERE job_id = ? AND status = ?),"
+            " (SELECT MAX(id) FROM job_items WHERE job_id = ? AND status = ?)",
+            (job_id, status.value, job_id, status.value)).fetchone()
         if low is not None:
             lows.append(low)
             highs.append(high)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from catalogsync_ops.library.matching import THRESHOLD, best_match
 from catalogsync_ops.library.tagging import write_tags
 from catalogsync_ops.messages import as_param
 from catalogsync_ops.pipeline.context import STALE_LINK, Outcome, WorkContext, is_retryable
-from catalogsync_ops.quality import probe
+from catalogsync_ops.quality import RUNGS, probe, rung_rank
 from catalogsync_ops.sources.base import Resolved, Track
 from catalogsync_ops.transfer.audio import looks_like_preview
 from catalogsync_ops.transfer.downloader import (
@@ -126,14 +127,20 @@ def download_song(ctx: WorkContext, song_id: int) -> Outcome:
     song = catalog.track_of(row)
     failures: list[tuple[str, SourceError]] = []
     closed: list[tuple[str, breakers.Verdict]] = []
-    for name in _candidates(ctx, song):
+    found: dict[str, Found] = {}
+    order = _candidates(ctx, song)
+    if ctx.settings.get("DOWNLOAD_QUALITY_ASK_ALL"):
+        order = _by_quality_offered(ctx, song, order, found, failures, closed)
+    for name in order:
         ctx.cancel.check()
+        if any(n == name for n, _ in failures) or any(n == name for n, _ in closed):
+            continue  # asked already: its answer is kept
         verdict = ctx.breaker(name)
         if not verdict.allowed:
             closed.append((name, verdict))  # down for now: skipped, not failed
             continue
         try:
-            outcome = ctx.call_source(name, lambda name=name: _download_from(ctx, song_id, song, name))
+            outcome = ctx.call_source(name, lambda name=name: _download_from(ctx, song_id, song, name, found))
         except Deferred as exc:
             closed.append((name, breakers.Verdict(False, exc.until, state="incompatible")))
         except SourceError as exc:
@@ -183,7 +190,23 @@ def _candidate(match) -> dict[str, Any]:
             "refused_code": as_param(match.refused), "reason_codes": [as_param(r) for r in match.reasons]}
 
 
-def _download_from(ctx: WorkContext, song_id: int, song: Track, name: str) -> Outcome:
+@dataclass
+class Found:
+    """A song found on a source: the track to fetch, the rungs on offer (best first, as claimed),
+    and what the attempt page shows of the search."""
+
+    target: Track
+    rungs: tuple[str, ...]
+    details: dict[str, Any]
+
+
+def _ladder(ctx: WorkContext) -> tuple[str, ...]:
+    return tuple(ctx.settings.get("DOWNLOAD_QUALITY") or RUNGS)
+
+
+def _find(ctx: WorkContext, song: Track, name: str) -> Found:
+    """The song on a source (itself on its own platform, else the best match of a search), and
+    the rungs the source offers it at."""
     source = ctx.source(name)
     details: dict[str, Any] = {"source": name}
     if name == song.platform:
@@ -205,11 +228,65 @@ def _download_from(ctx: WorkContext, song_id: int, song: Track, name: str) -> Ou
                                     source=name, song=song.display, closest=best.track.display, why=why)
         target = match.track
         details.update(match={"title": match.track.display, "score": match.score, "reasons": list(match.reasons)})
+    offered = tuple(r for r in source.qualities(target) if r in RUNGS)
+    if offered:
+        details["offered"] = list(offered)
+    return Found(target, offered, details)
+
+
+def _acceptable(ctx: WorkContext, found: Found, name: str) -> list[str | None]:
+    """The rungs to ask the source for, best first: those on offer at or above the ladder's
+    last rung (or the one link the source has, when it does not say)."""
+    if not found.rungs:
+        return [None]
+    least = rung_rank(_ladder(ctx)[-1])
+    rungs = [r for r in found.rungs if rung_rank(r) <= least]
+    if not rungs:
+        raise SourceError.coded("quality_not_offered", ErrorClass.NOT_FOUND, details=found.details,
+                                source=name, offered=", ".join(found.rungs), least=_ladder(ctx)[-1])
+    return sorted(rungs, key=rung_rank)
+
+
+def _by_quality_offered(ctx: WorkContext, song: Track, order: list[str], found: dict[str, Found],
+                        failures: list[tuple[str, SourceError]],
+                        closed: list[tuple[str, breakers.Verdict]]) -> list[str]:
+    """DOWNLOAD_QUALITY_ASK_ALL: ask the sources, in order, what they offer until one offers the
+    ladder's top rung; then try them best offer first (ties in DOWNLOAD_SOURCES order). A source
+    that failed or is down is kept as that answer."""
+    top = rung_rank(_ladder(ctx)[0])
+    ranked: list[tuple[int, int, str]] = []
+    for index, name in enumerate(order):
+        ctx.cancel.check()
+        verdict = ctx.breaker(name)
+        if not verdict.allowed:
+            closed.append((name, verdict))
+            continue
+        try:
+            found[name] = ctx.call_source(name, lambda name=name: _find(ctx, song, name))
+            best = _acceptable(ctx, found[name], name)[0]
+        except Deferred as exc:
+            closed.append((name, breakers.Verdict(False, exc.until, state="incompatible")))
+            continue
+        except SourceError as exc:
+            failures.append((name, exc))
+            continue
+        rank = rung_rank(best) if best else len(RUNGS)  # a source that does not say ranks last
+        ranked.append((rank, index, name))
+        if rank <= top:
+            break
+    return [name for _, _, name in sorted(ranked)]
+
+
+def _download_from(ctx: WorkContext, song_id: int, song: Track, name: str, found: dict[str, Found]) -> Outcome:
+    source = ctx.source(name)
+    here = found.get(name) or _find(ctx, song, name)
+    details = here.details
     try:
-        resolved = source.resolve(target)
+        rungs = _acceptable(ctx, here, name)
+        resolved = source.resolve(here.target, rungs[0]) if rungs[0] else source.resolve(here.target)
         rel = render_layout(ctx.settings["DOWNLOAD_LAYOUT"], _layout_fields(ctx, song_id, song, resolved.ext))
         with _reserve_path(ctx, song_id, rel) as rel:
-            return _fetch_into(ctx, song_id, song, target, name, resolved, rel, details)
+            return _fetch_into(ctx, song_id, song, here.target, name, resolved, rel, details)
     except SourceError as exc:
         # The song was found and picked, then its link or download failed: the attempt page
         # still shows what was offered and which one was picked.
@@ -238,10 +315,14 @@ def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name
         if exc.error_class not in STALE_LINK:
             raise
         details["relooked_up"] = str(exc)[:300]
-        resolved = source.resolve(target)
+        resolved = source.resolve(target, resolved.quality) if resolved.quality else source.resolve(target)
         result = fetch_from(resolved)
     try:
         quality = probe(part)  # what the file is, read from it: never what the platform claimed
+        least = tuple(ctx.settings.get("DOWNLOAD_QUALITY") or RUNGS)[-1]
+        if rung_rank(quality.rung) > rung_rank(least):
+            raise SourceError.coded("quality_below", ErrorClass.NOT_FOUND, source=name, found=quality.label,
+                                    least=least)
         length = quality.duration_s
         wanted = song.duration_s or target.duration_s
         if looks_like_preview(length, wanted):
@@ -263,7 +344,10 @@ def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name
         details["kept_changed_file"] = str(kept)
     commit_file(part, dest)
     catalog.mark_file_verified(ctx.conn, file_id, mtime_ns=dest.stat().st_mtime_ns)
-    details.update(path=rel, file_id=file_id, size=size, resumed_from=result.resumed_from, quality=quality.label)
+    details.update(path=rel, file_id=file_id, size=size, resumed_from=result.resumed_from, quality=quality.label,
+                   rung=quality.rung)
+    if resolved.quality:
+        details["claimed"] = resolved.quality  # what the platform said; `rung` is what the file is
     if resolved.service:
         details["link_service"] = resolved.service  # a third-party service gave the link, not the platform
     return Outcome(source=name, bytes_done=result.size - result.resumed_from, details=details)

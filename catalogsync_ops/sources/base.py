@@ -82,6 +82,7 @@ class Resolved:
     headers: dict[str, str] = field(default_factory=dict)
     size: int | None = None
     service: str | None = None  # the third-party link service that gave the link (None: the platform)
+    quality: str | None = None  # the rung the platform says this link is (checked after download)
 
 
 class Source:
@@ -104,8 +105,14 @@ class Source:
         """Candidates for a track on this source, best first as the platform ranks them."""
         raise SourceError(f"source {self.name!r} cannot search", ErrorClass.UNSUPPORTED)
 
-    def resolve(self, track: Track) -> Resolved:
-        """The download URL of a track of this source."""
+    def qualities(self, track: Track) -> tuple[str, ...]:
+        """The rungs of the quality ladder (`catalogsync_ops/quality.py`) this source offers the
+        track at, best first, as the platform claims them; () when the platform does not say
+        (then `resolve` without a quality gives what it has)."""
+        return ()
+
+    def resolve(self, track: Track, quality: str | None = None) -> Resolved:
+        """The download URL of a track of this source, at one of the rungs `qualities` named."""
         raise SourceError(f"source {self.name!r} cannot download", ErrorClass.UNSUPPORTED)
 
     def close(self) -> None:

@@ -33,7 +33,8 @@ class DemoSource(Source):
 
     def _track(self, data: dict, base: str) -> Track:
         return Track(self.name, str(data["id"]), data["title"], tuple(data.get("artists") or ()), data.get("album"),
-                     data.get("duration"), data.get("track_no"), extra={"api": base})
+                     data.get("duration"), data.get("track_no"),
+                     extra={"api": base, "qualities": tuple(data.get("qualities") or ())})
 
     def parse_playlist(self, url: str) -> PlaylistInfo:
         found = self._playlist_id(url)
@@ -53,11 +54,15 @@ class DemoSource(Source):
                         what={"code": "what_search", "params": {"source": self.name}})
         return [self._track(t, self.base_url) for t in data["results"]]
 
-    def resolve(self, track: Track) -> Resolved:
+    def qualities(self, track: Track) -> tuple[str, ...]:
+        return tuple(track.extra.get("qualities") or ())
+
+    def resolve(self, track: Track, quality: str | None = None) -> Resolved:
         base = track.extra.get("api") or self.base_url
         data = get_json(self.session, f"{base}/{self.name}/api/song/{track.external_id}/url", timeout=self.timeout,
+                        params={"quality": quality} if quality else None,
                         what={"code": "what_song", "params": {"source": self.name, "id": track.external_id}})
-        return Resolved(url=data["url"], ext=data["ext"], size=data.get("size"))
+        return Resolved(url=data["url"], ext=data["ext"], size=data.get("size"), quality=data.get("quality"))
 
     def close(self) -> None:
         self.session.close()

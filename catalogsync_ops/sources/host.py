@@ -401,7 +401,7 @@ class HostedSource(Source):
         found = self._call("search", [track_to_wire(track), limit], Said("what_searching", keyword=track.title))
         return [track_from_wire(t) for t in found]
 
-    def resolve(self, track: Track) -> Resolved:
+    def resolve(self, track: Track, quality: str | None = None) -> Resolved:
         ahead = self._ahead.pop(_track_key(track), None)
         if ahead is not None and time.monotonic() - ahead[0] <= AHEAD_FRESH_S:
             try:

@@ -210,7 +210,7 @@ class M3USource(Source):
         return PlaylistInfo(self.name, url, None, reader.title, reader.tracks, skipped=reader.skipped,
                             encoding=encoding)
 
-    def resolve(self, track: Track) -> Resolved:
+    def resolve(self, track: Track, quality: str | None = None) -> Resolved:
         suffix = Path(unquote(urlsplit(track.external_id).path)).suffix.lstrip(".").lower()
         return Resolved(url=track.external_id, ext=suffix or "mp3")
 

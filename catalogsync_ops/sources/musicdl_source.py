@@ -276,7 +276,7 @@ class MusicdlSource(Source):
                                     what=Said("what_searching", keyword=keyword).as_param())
         return [self._track(info) for info in list(infos or [])[:limit]]
 
-    def resolve(self, track: Track) -> Resolved:
+    def resolve(self, track: Track, quality: str | None = None) -> Resolved:
         """Look the download link up now (links expire), and refuse what cannot be played."""
         make_entry = _ENTRIES.get(self.name)
         entry = make_entry(track) if make_entry is not None else None
