@@ -8,7 +8,8 @@ different song, whatever its score would be:
 |------------|--------------------------------------------------------------------------------|
 | version    | it carries a version the wanted song does not (KTV, live, 国语版, Taylor's      |
 |            | Version, TV size, …) or lacks one the wanted song carries (伴奏, live, remix), |
-|            | in its title or in its album's name ("2004 无与伦比演唱会": live)               |
+|            | in its title or in its album's name ("2004 无与伦比演唱会": live); a version   |
+|            | in one character, as platforms abbreviate it ("(粤)", "[国]"), is the word     |
 | title      | even the closest forms of the two titles are less than `MIN_TITLE` alike, or   |
 |            | differ in more characters than their length allows (none up to 9: "Fade" is   |
 |            | not "Faded")                                                                   |
@@ -92,6 +93,11 @@ VERSIONS: dict[str, tuple[str, ...]] = {
     "reprise": ("reprise",),
     "medley": ("串烧", "medley", "mashup"),
 }
+# A note of one character (or one character and 版), as Chinese platforms abbreviate a version:
+# "(粤)" is 粤语, "[国]" 国语, "（伴）" 伴奏. Read in simplified form (粵 → 粤 by the fold).
+ABBREVIATIONS: dict[str, str] = {"粤": "cantonese", "国": "mandarin", "日": "japanese", "韩": "korean",
+                                 "英": "english", "闽": "hokkien", "台": "hokkien", "伴": "instrumental",
+                                 "纯": "instrumental", "现": "live", "混": "remix"}
 _SPEED = re.compile(r"(?<![a-z0-9.])\d(?:\.\d+)?x(?![a-z])")  # 0.8x, 1.2x
 # "X版" / "X version" / "X edit" / "X mix" notes that are the same recording.
 _NEUTRAL_CJK = ("正版", "专辑", "原版", "完整版", "高清", "高音质", "无损", "单曲", "录音室", "正式版", "原声", "新版")
@@ -163,6 +169,9 @@ def _has(word: str, text: str) -> bool:
 def versions_in(note: str) -> set[str]:
     """The version labels one note carries ("KTV版" → karaoke), or the note's own "X版" label."""
     text = _plain(note)
+    short = text.strip().removesuffix("版").strip()
+    if short in ABBREVIATIONS:
+        return {ABBREVIATIONS[short]}
     found = {label for label, words in VERSIONS.items() if any(_has(w, text) for w in words)}
     if _SPEED.search(text):
         found.add("sped up")
