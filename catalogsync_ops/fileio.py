@@ -28,6 +28,20 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def write_atomic(path: Path, data: bytes) -> str:
+    """Write a small file whole or not at all (a temporary file beside it, fsynced, renamed over
+    it, the folder fsynced); returns its SHA-256. The temporary name carries the file's own, so
+    what a power cut leaves is recognisably ours."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+    return hashlib.sha256(data).hexdigest()
+
+
 PRIVATE_MODE = 0o600  # the database, its -wal/-shm, backups, the lock and the env file hold secrets
 
 

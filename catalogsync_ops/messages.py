@@ -73,6 +73,7 @@ MESSAGES: dict[str, str] = {
     "request_answered": "{what}: {url} answered {http_status} {reason}",
     "request_not_json": "{what}: {url} did not return JSON",
     "what_song": "{source} song {id}",
+    "what_lyrics": "the lyrics of {source} song {id}",
     "what_playlist": "{source} playlist {id}",
     "what_search": "{source} search",
     "download_silent": "download of {url} failed: {reason}",

@@ -38,6 +38,12 @@ def narrow_checks(conn: sqlite3.Connection, widened) -> None:
     conn.execute("PRAGMA writable_schema = OFF")
 
 
+def undo_v16(conn: sqlite3.Connection) -> None:
+    """Back to schema v15 (inside a transaction): no lyrics recorded."""
+    conn.execute("ALTER TABLE file_locations DROP COLUMN lyrics")
+    conn.execute("ALTER TABLE file_locations DROP COLUMN lyrics_sha256")
+
+
 def undo_v15(conn: sqlite3.Connection) -> None:
     """Back to schema v14 (inside a transaction): no file quality recorded."""
     for column in ("codec", "lossless", "bitrate_kbps", "sample_rate", "bit_depth", "channels", "duration_s",
@@ -163,6 +169,7 @@ def make_old_database_with_data(home: Path, demo_server, version: int) -> Path:
         conn.execute("INSERT INTO drift (kind, place, path, first_seen_at, last_seen_at)"
                      " VALUES ('orphan', 'library', 'stray.mp3', 't', 't')")
         # Back to that schema: undo what later versions added, as it never had it.
+        undo_v16(conn)
         undo_v15(conn)
         undo_v14(conn)
         undo_v13(conn)

@@ -74,8 +74,9 @@ def test_the_whole_pipeline_fills_the_library_and_the_mirror(world):
     assert read_tags(home / "library" / "田馥甄" / "我的少女时代" / "小幸运.flac")["title"] == "小幸运"
     uploads = run_stage(ctx, "upload")
     assert len(uploads) == 24 and all(not isinstance(r, Exception) for r in uploads.values())
-    files = [p for p in (home / "library").rglob("*") if p.is_file()]
+    files = [p for p in (home / "library").rglob("*") if p.is_file() and p.suffix != ".lrc"]
     assert len(files) == 24
+    assert all(p.with_suffix(".lrc").is_file() for p in files)  # each song's lyrics beside it
     for path in files:
         mirrored = home / "mirror" / path.relative_to(home / "library")
         assert mirrored.read_bytes() == path.read_bytes()

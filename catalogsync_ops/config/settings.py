@@ -80,6 +80,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Before downloading below the top rung, ask every source in DOWNLOAD_SOURCES what it offers and take "
             "the best (a search on each; the first source offering the top rung ends the asking).",
             "download"),
+    Setting("LYRICS", "choice", "both",
+            "Lyrics from the source: embed (in the file's tags), sidecar (an .lrc file beside the song, with the same "
+            "name, which Navidrome, Jellyfin and most players show), both, or off.",
+            "download", choices=("both", "embed", "sidecar", "off")),
     Setting("DOWNLOAD_LAYOUT", "layout", "{artist}/{album}/{title}.{ext}",
             "Path of each song inside LIBRARY_DIR; fields: " + ", ".join(f"{{{f}}}" for f in LAYOUT_FIELDS) + ".",
             "download"),

@@ -23,6 +23,13 @@ class DemoSong:
     # Better qualities the platform offers beside the base file, as (rung, kind): kind `real`, or
     # `transcoded` (a "lossless" file made from a lossy one, as some uploads are).
     offers: tuple[tuple[str, str], ...] = ()
+    lyrics: bool = True  # the platform has time-synced lyrics for it
+
+    def lrc(self) -> str:
+        """The song's lyrics as platforms give them: LRC, a line a second, a metadata header."""
+        artist = "/".join(self.artists)
+        return "\n".join([f"[ti:{self.title}]", f"[ar:{artist}]", f"[al:{self.album}]", "[by:demo]",
+                          f"[00:00.00]{self.title}", f"[00:01.00]{artist}", f"[00:02.00]{self.album}", ""])
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ Routes, for platform P in (demo, demo2):
   GET /P/api/search?q=…&limit=N   JSON: candidate tracks
   GET /P/api/song/<id>/url        JSON: where the audio is (404 if P cannot serve it); with
                                   ?quality=R, that rung's file (404 if it is not on offer)
+  GET /P/api/song/<id>/lyrics     JSON: the song's time-synced lyrics, {"lrc": …} (404: none)
   GET /P/audio/<id>.<ext>         the audio bytes (Range supported unless told to ignore it)
   GET /P/audio/<id>-<rung>.<ext>  another quality of it (tracks list their `qualities`)
   GET /blob/<bytes>               deterministic bytes of any size (benchmarks)
@@ -268,6 +269,11 @@ class _Handler(BaseHTTPRequestHandler):
             hits = [s for s in platform.songs.values()
                     if words and any(w in fold(s.title) or any(w in fold(a) for a in s.artists) for w in words)]
             return self._json(200, {"results": [_track_json(self.server, platform.name, s) for s in hits[:limit]]})
+        if (m := re.fullmatch(r"api/song/(\w+)/lyrics", rest)):
+            song = platform.songs.get(m.group(1))
+            if song is None or not song.lyrics:
+                return self._json(404, {"error": "no lyrics for this song"})
+            return self._json(200, {"lrc": song.lrc()})
         if (m := re.fullmatch(r"api/song/(\w+)/url", rest)):
             song = platform.songs.get(m.group(1))
             if song is None or not song.downloadable:

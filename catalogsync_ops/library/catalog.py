@@ -214,6 +214,13 @@ def record_qualities(conn: Connection, found: list[tuple[int, Quality]]) -> None
                          [(*(q.as_row()[c] for c in _QUALITY_COLUMNS), ts, file_id) for file_id, q in found])
 
 
+def record_lyrics(conn: Connection, file_id: int, kind: str, sidecar_sha256: str | None) -> None:
+    """What lyrics a file was given (synced, plain, none) and the hash of its .lrc (None: none written)."""
+    with transaction(conn):
+        conn.execute("UPDATE file_locations SET lyrics = ?, lyrics_sha256 = ? WHERE id = ?",
+                     (kind, sidecar_sha256, file_id))
+
+
 def mark_file_verified(conn: Connection, file_id: int, *, mtime_ns: int | None = None) -> None:
     """The file is in place at its final path (with its modification time, which a later
     check compares to tell a file changed on disk)."""

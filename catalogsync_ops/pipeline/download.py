@@ -10,11 +10,12 @@ from typing import Any
 
 from catalogsync_ops.engine import breakers
 from catalogsync_ops.errors import Deferred, ErrorClass, SourceError
+from catalogsync_ops.fileio import write_atomic
 from catalogsync_ops.library import catalog
 from catalogsync_ops.library.covers import fetch_cover
 from catalogsync_ops.library.layout import render_layout, resolve_collision, set_aside
 from catalogsync_ops.library.matching import THRESHOLD, best_match
-from catalogsync_ops.library.tagging import write_tags
+from catalogsync_ops.library.tagging import lrc_lines, read_tags, write_tags
 from catalogsync_ops.messages import as_param
 from catalogsync_ops.pipeline.context import STALE_LINK, Outcome, WorkContext, is_retryable
 from catalogsync_ops.quality import RUNGS, probe, rung_rank
@@ -46,9 +47,30 @@ def _adopt(ctx: WorkContext, song_id: int) -> Outcome | None:
             remove_partial(path)  # leftovers of an attempt that died after the rename
             if row["verified_at"] is None:
                 catalog.mark_file_verified(ctx.conn, row["id"], mtime_ns=path.stat().st_mtime_ns)
-            return Outcome(source=row["source"], bytes_done=0,
-                           details={"adopted": True, "path": row["rel_path"], "file_id": row["id"]})
+            details = {"adopted": True, "path": row["rel_path"], "file_id": row["id"]}
+            if row["lyrics_sha256"]:
+                details["lyrics"] = _restore_lyrics(ctx, song_id, row, path)
+            return Outcome(source=row["source"], bytes_done=0, details=details)
     return None
+
+
+def _restore_lyrics(ctx: WorkContext, song_id: int, row, path: Path) -> str:
+    """Put a song's .lrc back as it was recorded, if it went missing or was changed: from the
+    lyrics embedded in the song, else from its own platform. Returns what was done."""
+    sidecar = sidecar_of(path)
+    if sidecar.is_file() and sha256_file(sidecar) == row["lyrics_sha256"]:
+        return "in place"
+    text = read_tags(path).get("lyrics") or None
+    if text is None:
+        song = catalog.track_of(ctx.conn.execute("SELECT * FROM songs WHERE id = ?", (song_id,)).fetchone())
+        try:
+            text = ctx.source(song.platform).lyrics(song)
+        except SourceError as exc:
+            return f"not restored: {exc}"
+    if not text:
+        return "not restored: no lyrics to be had"
+    catalog.record_lyrics(ctx.conn, row["id"], row["lyrics"] or "synced", write_atomic(sidecar, text.encode("utf-8")))
+    return "restored"
 
 
 # Paths being downloaded right now, by the song that holds them: two songs that want the same
@@ -295,6 +317,21 @@ def _download_from(ctx: WorkContext, song_id: int, song: Track, name: str, found
         raise
 
 
+def sidecar_of(path: Path) -> Path:
+    """Where a song's lyrics go: beside it, with the same name, `.lrc` (what players look for)."""
+    return path.with_suffix(".lrc")
+
+
+def _lyrics_of(source, target: Track, details: dict[str, Any]) -> str | None:
+    """The source's lyrics of the song, or None; a failure is noted on the attempt, never fatal
+    to the song (the next download or repair asks again)."""
+    try:
+        return source.lyrics(target)
+    except SourceError as exc:
+        details["lyrics_failed"] = exc.as_param()
+        return None
+
+
 def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name: str, resolved: Resolved, rel: str,
                 details: dict[str, Any]) -> Outcome:
     """Fetch, check and tag the song at its reserved path; record it, then move it into place."""
@@ -328,11 +365,26 @@ def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name
         if looks_like_preview(length, wanted):
             raise SourceError.coded("audio_preview", ErrorClass.PREVIEW, source=name, length=f"{length:.0f}",
                                     wanted=f"{wanted:.0f}")
+        mode = ctx.settings.get("LYRICS", "both")
+        lyrics = _lyrics_of(source, target, details) if mode != "off" else None
         write_tags(part, song, cover=fetch_cover(ctx.session, song.cover_url, ctx.covers,
-                                                  timeout=float(ctx.settings.get("HTTP_TIMEOUT_SECONDS", 30))))
+                                                  timeout=float(ctx.settings.get("HTTP_TIMEOUT_SECONDS", 30))),
+                   lyrics=lyrics if mode in ("both", "embed") else None)
     except SourceError:
         remove_partial(dest)
         raise
+    sidecar_hash = None
+    if lyrics and mode in ("both", "sidecar"):
+        # Beside the song, before the song is in place: a crash in between leaves lyrics the
+        # next attempt writes again, never a recorded song whose lyrics were never written.
+        # An .lrc we did not write (the owner's own) is kept, never overwritten.
+        sidecar = sidecar_of(dest)
+        ours = catalog.file_at(ctx.conn, ctx.library_root, rel)
+        if not sidecar.exists() or (ours is not None and ours["lyrics_sha256"]
+                                    and sha256_file(sidecar) == ours["lyrics_sha256"]):
+            sidecar_hash = write_atomic(sidecar, lyrics.encode("utf-8"))
+        else:
+            details["lyrics_kept_existing"] = sidecar.name
     size, digest = part.stat().st_size, sha256_file(part)
     # Recorded before the rename: after a crash the file found at the path is adopted by hash.
     file_id = catalog.record_file(ctx.conn, song_id, ctx.library_root, rel, size=size, sha256=digest,
@@ -344,6 +396,10 @@ def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name
         details["kept_changed_file"] = str(kept)
     commit_file(part, dest)
     catalog.mark_file_verified(ctx.conn, file_id, mtime_ns=dest.stat().st_mtime_ns)
+    if mode != "off":
+        kind = "none" if not lyrics else "synced" if lrc_lines(lyrics) else "plain"
+        catalog.record_lyrics(ctx.conn, file_id, kind, sidecar_hash)
+        details["lyrics"] = kind
     details.update(path=rel, file_id=file_id, size=size, resumed_from=result.resumed_from, quality=quality.label,
                    rung=quality.rung)
     if resolved.quality:

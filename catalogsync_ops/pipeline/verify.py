@@ -115,7 +115,8 @@ def check_files(ctx: WorkContext, first: int, last: int, *, deep: bool, job_id: 
     tuples = ctx.conn.cursor()
     tuples.row_factory = None  # plain tuples: half the cost of sqlite3.Row
     rows = tuples.execute(
-        "SELECT id, song_id, rel_path, size_bytes, sha256, mtime_ns, probed_at IS NULL FROM file_locations"
+        "SELECT id, song_id, rel_path, size_bytes, sha256, mtime_ns, probed_at IS NULL, lyrics_sha256"
+        " FROM file_locations"
         " WHERE +library_root = ?"
         " AND verified_at IS NOT NULL AND id BETWEEN ? AND ? ORDER BY id", (ctx.library_root, first, last)).fetchall()
     found: list[Found] = []
@@ -124,10 +125,20 @@ def check_files(ctx: WorkContext, first: int, last: int, *, deep: bool, job_id: 
     hashed = hashed_bytes = 0
     base = str(root) + os.sep
     stat, check = os.stat, ctx.cancel.check
-    for n, (file_id, song_id, rel, size, sha, mtime_ns, unprobed) in enumerate(rows):
+    for n, (file_id, song_id, rel, size, sha, mtime_ns, unprobed, lyrics_sha) in enumerate(rows):
         if not n % 100 or deep:
             check()
         path = base + rel
+        if lyrics_sha is not None:  # the .lrc written beside it: there, and as written (deep)
+            lrc = rel[:rel.rfind(".")] + ".lrc" if "." in rel.rsplit("/", 1)[-1] else rel + ".lrc"
+            try:
+                stat(base + lrc)
+                if deep and sha256_file(base + lrc) != lyrics_sha:
+                    found.append(Found(DriftKind.FILE_CHANGED, lrc, "drift_content_differs", file_location_id=file_id,
+                                       song_id=song_id))
+            except (FileNotFoundError, NotADirectoryError):
+                found.append(Found(DriftKind.FILE_MISSING, lrc, "drift_not_on_disk", file_location_id=file_id,
+                                   song_id=song_id))
         try:
             st = stat(path)
         except (FileNotFoundError, NotADirectoryError):
@@ -155,8 +166,8 @@ def check_files(ctx: WorkContext, first: int, last: int, *, deep: bool, job_id: 
                                song_id=song_id))
         elif mtime_ns != st.st_mtime_ns:
             touched.append((st.st_mtime_ns, file_id))
-    if rows and len(found) == len(rows) and all(f.kind is DriftKind.FILE_MISSING for f in found) \
-            and not _holds_audio(root):
+    songs_missing = sum(f.kind is DriftKind.FILE_MISSING and not f.path.endswith(".lrc") for f in found)
+    if rows and songs_missing == len(rows) and not _holds_audio(root):
         raise SourceError(f"LIBRARY_DIR {str(root)!r} holds no audio file at all, while the catalog records files in "
                           "it; is the right volume mounted? Nothing was recorded as missing", ErrorClass.CONFIG)
     with transaction(ctx.conn):

@@ -111,6 +111,11 @@ class Source:
         (then `resolve` without a quality gives what it has)."""
         return ()
 
+    def lyrics(self, track: Track) -> str | None:
+        """The track's lyrics as the platform gives them (time-synced LRC when it has them), or
+        None when it has none. A failure here never fails a download: raise SourceError."""
+        return None
+
     def resolve(self, track: Track, quality: str | None = None) -> Resolved:
         """The download URL of a track of this source, at one of the rungs `qualities` named."""
         raise SourceError(f"source {self.name!r} cannot download", ErrorClass.UNSUPPORTED)

@@ -57,6 +57,18 @@ class DemoSource(Source):
     def qualities(self, track: Track) -> tuple[str, ...]:
         return tuple(track.extra.get("qualities") or ())
 
+    def lyrics(self, track: Track) -> str | None:
+        base = track.extra.get("api") or self.base_url
+        try:
+            data = get_json(self.session, f"{base}/{self.name}/api/song/{track.external_id}/lyrics",
+                            timeout=self.timeout,
+                            what={"code": "what_lyrics", "params": {"source": self.name, "id": track.external_id}})
+        except SourceError as exc:
+            if exc.error_class is ErrorClass.NOT_FOUND:
+                return None  # no lyrics for this song
+            raise
+        return data.get("lrc") or None
+
     def resolve(self, track: Track, quality: str | None = None) -> Resolved:
         base = track.extra.get("api") or self.base_url
         data = get_json(self.session, f"{base}/{self.name}/api/song/{track.external_id}/url", timeout=self.timeout,

@@ -31,6 +31,7 @@ from catalogsync_ops.store.migrations import (
     v013_retention,
     v014_trimmed,
     v015_quality,
+    v016_lyrics,
 )
 
 
@@ -47,7 +48,8 @@ MIGRATIONS: tuple[Migration, ...] = tuple(
     for version, module in enumerate((v001_initial, v002_web_auth, v003_throughput, v004_notifications,
                                       v005_platforms, v006_hardening, v007_activity, v008_verify,
                                       v009_platform_edges, v010_command_specs, v011_coded_errors, v012_wanted,
-                                      v013_retention, v014_trimmed, v015_quality), 1)
+                                      v013_retention, v014_trimmed, v015_quality,
+                                      v016_lyrics), 1)
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
