@@ -12,6 +12,9 @@ them in this process, on this thread, as the runner does:
 Rounds alternate (baseline, ours, baseline, ours, …) so both meet the same page cache and load;
 the best round of each is compared. Bar: ours >= 90 % of the baseline's speed.
 
+Then the spectrum check (`catalogsync_ops/spectrum.py`: a few seconds decoded, an FFT), which
+runs only on files that claim to be lossless: its cost per file, beside the probe's.
+
 Usage: python bench/quality_probe.py [--files 1000] [--rounds 11]
 """
 from __future__ import annotations
@@ -105,6 +108,18 @@ def main() -> None:
               " a file)")
         print(f"quality probe:     {best['ours'] * 1000:,.0f} ms ({1e6 * best['ours'] / len(paths):,.0f} µs a file)")
         print(f"probe speed / bare loop's: {ratio:.0%} (bar >= {BAR:.0%}) {'met' if ratio >= BAR else 'NOT met'}")
+        from catalogsync_ops import spectrum
+
+        lossless = [p for p in paths if p.suffix in (".flac", ".wav")][:200]
+        if not spectrum.available():
+            print("spectrum check: not measured (the spectrum extra, soundfile and numpy, is not installed)")
+        elif lossless:
+            start = time.perf_counter()
+            verdicts = [spectrum.check(p).state for p in lossless]
+            each = (time.perf_counter() - start) / len(lossless)
+            print(f"spectrum check: {each * 1000:,.1f} ms a lossless file ({len(lossless)} files:"
+                  f" {', '.join(f'{v} {verdicts.count(v)}' for v in sorted(set(verdicts)))}),"
+                  f" {each / (best['ours'] / len(paths)):,.0f}x the probe's cost")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

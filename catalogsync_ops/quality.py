@@ -15,7 +15,9 @@ from pathlib import Path
 import mutagen
 from mutagen.mp4 import MP4
 
+from catalogsync_ops import spectrum as spectral
 from catalogsync_ops.errors import ErrorClass, SourceError
+from catalogsync_ops.spectrum import rung_of_cutoff
 
 RUNGS = ("lossless", "320", "256", "192", "128", "low")
 # The least bitrate (kbit/s) that stands on each lossy rung: a VBR file averages a little under
@@ -42,9 +44,13 @@ class Quality:
     sample_rate: int | None = None
     bit_depth: int | None = None
     channels: int | None = None
+    spectrum: str | None = None  # full, transcoded or unknown (`spectrum.py`); None: not looked at
+    cutoff_hz: int | None = None  # where a transcoded file's sound stops
 
     @property
     def rung(self) -> str:
+        if self.spectrum == "transcoded" and self.cutoff_hz:
+            return rung_of_cutoff(self.cutoff_hz)  # a lossless container of a lossy file's sound
         if self.lossless and (self.sample_rate or 0) >= 44_100 and (self.bit_depth or 16) >= 16:
             return "lossless"
         kbps = self.bitrate_kbps or 0
@@ -53,19 +59,23 @@ class Quality:
     @property
     def label(self) -> str:
         """One line for a page: "FLAC 16/44.1", "MP3 320k", "AAC 256k"."""
-        return label(self.codec, self.rung, self.bitrate_kbps, self.sample_rate, self.bit_depth)
+        return label(self.codec, self.rung, self.bitrate_kbps, self.sample_rate, self.bit_depth, self.spectrum,
+                     self.cutoff_hz)
 
     def as_row(self) -> dict[str, object]:
         return {"codec": self.codec, "lossless": int(self.lossless), "bitrate_kbps": self.bitrate_kbps,
                 "sample_rate": self.sample_rate, "bit_depth": self.bit_depth, "channels": self.channels,
-                "duration_s": round(self.duration_s, 3), "quality": self.rung}
+                "duration_s": round(self.duration_s, 3), "quality": self.rung, "spectrum": self.spectrum,
+                "cutoff_hz": self.cutoff_hz}
 
 
 def label(codec: str | None, rung: str | None, kbps: int | None, sample_rate: int | None,
-          bit_depth: int | None) -> str:
+          bit_depth: int | None, spectrum: str | None = None, cutoff_hz: int | None = None) -> str:
     """A file's quality in a few characters, from its recorded columns ("" if never read)."""
     if not codec:
         return ""
+    if spectrum == "transcoded":
+        return f"{codec.upper()} ≤{(cutoff_hz or 0) / 1000:g} kHz"
     if rung == "lossless":
         return f"{codec.upper()} {bit_depth or 16}/{(sample_rate or 0) / 1000:g}"
     return f"{codec.upper()} {kbps or '?'}k"
@@ -111,15 +121,16 @@ def probe(path: str | Path) -> Quality:
                    channels=getattr(info, "channels", None) or None)
 
 
-RUNG_LABELS = {"lossless": "lossless", "320": "320k", "256": "256k", "192": "192k", "128": "128k",
-               "low": "under 128k", "unknown": "not checked yet"}
+RUNG_LABELS = {"lossless": "lossless", "transcoded": "transcoded", "320": "320k", "256": "256k", "192": "192k",
+               "128": "128k", "low": "under 128k", "unknown": "not checked yet"}
 
 
 def shares(counts: dict[str, int]) -> list[tuple[str, int, float]]:
     """(rung, songs, percent) best rung first, from a coverage row's quality counts; rungs
-    without a song are left out, and files not read yet come last as `unknown`."""
+    without a song are left out, transcoded "lossless" files follow the lossless ones, and files
+    not read yet come last as `unknown`."""
     total = sum(counts.values())
-    order = [*RUNGS, "unknown", *sorted(set(counts) - {*RUNGS, "unknown"})]
+    order = ["lossless", "transcoded", *RUNGS[1:], "unknown", *sorted(set(counts) - {*RUNGS, "transcoded", "unknown"})]
     return [(rung, counts[rung], 100 * counts[rung] / total) for rung in order if counts.get(rung)]
 
 
@@ -141,3 +152,14 @@ def _by_content(path: str | Path):
             return mutagen.File(_Nameless(handle))
     except Exception:
         return None
+
+
+def judged(path: str | Path, quality: Quality) -> Quality:
+    """The quality with its spectrum looked at, for a file that claims to be lossless: a FLAC
+    whose sound stops where a lossy encoder cuts is `transcoded`, on the rung that cut betrays.
+    Other files are returned as they are (their headers say all)."""
+    if quality.rung != "lossless":
+        return quality
+    verdict = spectral.check(path)
+    quality.spectrum, quality.cutoff_hz = verdict.state, verdict.cutoff_hz
+    return quality

@@ -42,6 +42,8 @@ def undo_v16(conn: sqlite3.Connection) -> None:
     """Back to schema v15 (inside a transaction): no lyrics recorded."""
     conn.execute("ALTER TABLE file_locations DROP COLUMN lyrics")
     conn.execute("ALTER TABLE file_locations DROP COLUMN lyrics_sha256")
+    conn.execute("ALTER TABLE file_locations DROP COLUMN spectrum")
+    conn.execute("ALTER TABLE file_locations DROP COLUMN cutoff_hz")
 
 
 def undo_v15(conn: sqlite3.Connection) -> None:

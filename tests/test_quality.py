@@ -13,9 +13,9 @@ import pytest
 import soundfile
 from conftest import run_demo_pipeline, runnerd
 
-from catalogsync_ops.demo.audio import flac_bytes, mp3_bytes, wav_bytes
+from catalogsync_ops.demo.audio import flac_bytes, lossless_bytes, mp3_bytes, wav_bytes
 from catalogsync_ops.errors import SourceError
-from catalogsync_ops.quality import probe, shares_text
+from catalogsync_ops.quality import judged, probe, shares_text
 
 
 def _noise(seconds: float, rate: int, channels: int = 2) -> np.ndarray:
@@ -199,3 +199,75 @@ def test_a_ladder_that_cannot_be_climbed_is_refused_and_changes_nothing(home: Pa
     assert (home / "catalogsync.env").read_text(encoding="utf-8") == before
     assert run_cli("config", "set", "DOWNLOAD_QUALITY", "lossless,320").exit_code == 0
     assert "DOWNLOAD_QUALITY=lossless,320" in (home / "catalogsync.env").read_text(encoding="utf-8")
+
+
+def _transcode(tmp_path: Path, level: float, name: str) -> Path:
+    """What some uploads are: an MP3 (LAME, at `level`) decoded and saved as a FLAC."""
+    mp3 = _encoded(tmp_path, f"{name}.mp3", format="MP3", bitrate_mode="CONSTANT", compression_level=level)
+    data, rate = soundfile.read(mp3, dtype="float32")
+    flac = tmp_path / f"{name}.flac"
+    soundfile.write(flac, data, rate, format="FLAC", subtype="PCM_16")
+    return flac
+
+
+def _pink(tmp_path: Path) -> Path:
+    """Sound that falls off as music does (1/f), to the top of the band: no cliff."""
+    white = np.random.default_rng(3).standard_normal(44_100 * 4)
+    spectrum = np.fft.rfft(white)
+    freqs = np.fft.rfftfreq(len(white), 1 / 44_100)
+    spectrum[1:] /= np.sqrt(freqs[1:] / 100)
+    pink = np.fft.irfft(spectrum)
+    path = tmp_path / "pink.flac"
+    soundfile.write(path, np.stack([pink, pink], 1) / np.abs(pink).max() * 0.5, 44_100, format="FLAC",
+                    subtype="PCM_16")
+    return path
+
+
+@pytest.mark.parametrize("make, spectrum, rung", [
+    (lambda p: _encoded(p, "real.flac", format="FLAC", subtype="PCM_16"), "full", "lossless"),
+    (_pink, "full", "lossless"),
+    (lambda p: _write(p / "demo.flac", lossless_bytes(20.0, 3)), "full", "lossless"),
+    (lambda p: _transcode(p, 0.0, "from320"), "transcoded", "320"),
+    (lambda p: _transcode(p, 0.6, "from128"), "transcoded", "128"),
+    (lambda p: _write(p / "fake.flac", lossless_bytes(20.0, 3, cutoff_hz=16_000)), "transcoded", "128"),
+    # Silence is no evidence either way.
+    (lambda p: _write(p / "quiet.flac", flac_bytes(20.0)), "unknown", "lossless"),
+])
+def test_a_lossless_file_made_from_a_lossy_one_is_transcoded(tmp_path: Path, make, spectrum, rung):
+    quality = judged(path := make(tmp_path), probe(path))
+    assert (quality.spectrum, quality.rung) == (spectrum, rung)
+    assert (quality.cutoff_hz is not None) == (spectrum == "transcoded")
+    if spectrum == "transcoded":
+        assert 15_000 <= quality.cutoff_hz <= 20_500 and quality.label.startswith("FLAC ≤")
+
+
+@pytest.mark.slow
+def test_a_transcoded_flac_is_recorded_as_such_and_refused_when_lossless_is_asked_for(home: Path, demo_server, web):
+    demo_server.offer("demo", "s03", "lossless", "transcoded")  # 后来: a "FLAC" that is an MP3's sound
+    run_demo_pipeline(home, demo_server, OBJECT_BACKEND_NAME="none")
+    files = _files(home)
+    assert files["后来"] == (".flac", "demo", "128", "flac")
+    conn = sqlite3.connect(home / "catalogsync.db")
+    assert conn.execute("SELECT spectrum, cutoff_hz FROM file_locations WHERE rel_path LIKE '%后来.flac'"
+                        ).fetchone() == ("transcoded", 16_000)
+    conn.close()
+    total = json.loads(runnerd(home, "coverage", "--json").stdout)[0]
+    assert total["quality"]["transcoded"] == 1 and total["quality"]["lossless"] == 2
+    app, db = web
+    client = app.test_client()
+    from conftest import login
+
+    assert login(client).status_code == 302
+    playlist = db.execute("SELECT id FROM playlists WHERE title = '华语经典'").fetchone()[0]
+    page = client.get(f"/playlists/{playlist}").get_data(as_text=True)
+    assert "FLAC ≤16 kHz" in page and "transcoded 12%" in page
+
+
+@pytest.mark.slow
+def test_a_transcoded_flac_is_not_kept_when_only_lossless_will_do(home: Path, demo_server):
+    demo_server.offer("demo", "s03", "lossless", "transcoded")
+    run_demo_pipeline(home, demo_server, OBJECT_BACKEND_NAME="none", DOWNLOAD_QUALITY="lossless",
+                      DOWNLOAD_SOURCES="demo")
+    missing = {r["title"]: r for r in json.loads(runnerd(home, "missing", "--format", "json").stdout)}
+    assert "gave FLAC ≤16 kHz, below the least DOWNLOAD_QUALITY accepts (lossless)" in missing["后来"]["error"]
+    assert _files(home)["Bohemian Rhapsody"][2] == "lossless"

@@ -60,7 +60,8 @@ def quality_shares(counts) -> list[tuple[str, int, int]]:
 
 def quality_of(row) -> str:
     """A file's quality from its row ("FLAC 16/44.1", "MP3 320k"), or "" if never read."""
-    return label(row["codec"], row["quality"], row["bitrate_kbps"], row["sample_rate"], row["bit_depth"])
+    return label(row["codec"], row["quality"], row["bitrate_kbps"], row["sample_rate"], row["bit_depth"],
+                 row["spectrum"], row["cutoff_hz"])
 
 
 def coverage_bar(c) -> Markup:

@@ -166,7 +166,17 @@ def flac_bytes(seconds: float, seed: int = 0, *, rate: int = 44_100, depth: int 
 
 
 def _low_pass(samples: list[float], cutoff_hz: float, rate: int, taps: int = 63) -> list[float]:
-    """A windowed-sinc FIR low-pass (Blackman window): what a lossy encoder's filter leaves."""
+    """What a lossy encoder's filter leaves: nothing above `cutoff_hz`. With NumPy (the test
+    extra) a brick wall in the frequency domain, as steep as an MP3 encoder's; without it a
+    windowed-sinc FIR (Blackman window), gentler."""
+    try:
+        import numpy as np
+    except ImportError:
+        np = None
+    if np is not None:
+        spectrum = np.fft.rfft(np.array(samples))
+        spectrum[np.fft.rfftfreq(len(samples), 1 / rate) >= cutoff_hz] = 0
+        return np.fft.irfft(spectrum, len(samples)).tolist()
     fc, mid = cutoff_hz / rate, (taps - 1) / 2
     kernel = []
     for n in range(taps):
@@ -189,9 +199,11 @@ def lossless_bytes(seconds: float, seed: int = 0, *, cutoff_hz: float | None = N
     rng = random.Random(seed)
     peak = (1 << (depth - 1)) - 1
     loud = []
-    for number in range(max(0, blocks // 2 - 2), min(blocks, blocks // 2 + 2)):
-        noise = [rng.gauss(0, 0.18) for _ in range(_FLAC_BLOCK)]
-        if cutoff_hz:
-            noise = _low_pass(noise, cutoff_hz, rate)
-        loud.append((number, [max(-peak, min(peak, round(v * peak))) for v in noise]))
+    numbers = range(max(0, blocks // 2 - 4), min(blocks, blocks // 2 + 4))
+    noise = [rng.gauss(0, 0.18) for _ in range(_FLAC_BLOCK * len(numbers))]
+    if cutoff_hz:
+        noise = _low_pass(noise, cutoff_hz, rate)  # the whole stretch at once: no edges between blocks
+    for i, number in enumerate(numbers):
+        block = noise[i * _FLAC_BLOCK:(i + 1) * _FLAC_BLOCK]
+        loud.append((number, [max(-peak, min(peak, round(v * peak))) for v in block]))
     return flac_bytes(seconds, seed, rate=rate, depth=depth, loud=loud)

@@ -202,7 +202,7 @@ def record_file(conn: Connection, song_id: int, library_root: str, rel_path: str
 
 
 _QUALITY_COLUMNS = ("codec", "lossless", "bitrate_kbps", "sample_rate", "bit_depth", "channels", "duration_s",
-                    "quality")
+                    "quality", "spectrum", "cutoff_hz")
 
 
 def record_qualities(conn: Connection, found: list[tuple[int, Quality]]) -> None:

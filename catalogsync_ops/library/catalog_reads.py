@@ -37,6 +37,7 @@ def find_songs(conn: Connection, text: str, *, after_id: int = 0, limit: int = 5
     like = f"%{text}%"
     return conn.execute(
         "SELECT s.*, f.rel_path, f.verified_at, f.codec, f.quality, f.bitrate_kbps, f.sample_rate, f.bit_depth,"
+        " f.spectrum, f.cutoff_hz,"
         " (SELECT GROUP_CONCAT(u.backend || ':' || u.status) FROM upload_tasks u WHERE u.file_location_id = f.id)"
         " AS uploads FROM songs s LEFT JOIN file_locations f ON f.song_id = s.id"
         " WHERE (s.title LIKE ? OR s.artists LIKE ? OR s.album LIKE ?) AND s.id > ? ORDER BY s.id LIMIT ?",

@@ -40,7 +40,8 @@ SELECT w.playlist_id, w.song_id, w.position,
             CASE WHEN l.status = 'failed' THEN l.last_error END) END AS error,
        l.id AS item_id,
        CASE WHEN f.file_id IS NULL THEN m.state END AS wanted, m.since AS missing_since, m.nights,
-       m.attempts, q.quality, q.codec, q.bitrate_kbps, q.sample_rate, q.bit_depth
+       m.attempts, CASE WHEN q.spectrum = 'transcoded' THEN 'transcoded' ELSE q.quality END AS quality, q.codec,
+       q.bitrate_kbps, q.sample_rate, q.bit_depth, q.spectrum, q.cutoff_hz
 FROM wanted w LEFT JOIN files f ON f.song_id = w.song_id
 LEFT JOIN file_locations q ON q.id = f.file_id
 -- The wanted list (engine/wanted.py) outlives the items that history retention forgets: a song

@@ -18,7 +18,7 @@ from catalogsync_ops.library.matching import THRESHOLD, best_match
 from catalogsync_ops.library.tagging import lrc_lines, read_tags, write_tags
 from catalogsync_ops.messages import as_param
 from catalogsync_ops.pipeline.context import STALE_LINK, Outcome, WorkContext, is_retryable
-from catalogsync_ops.quality import RUNGS, probe, rung_rank
+from catalogsync_ops.quality import RUNGS, judged, probe, rung_rank
 from catalogsync_ops.sources.base import Resolved, Track
 from catalogsync_ops.transfer.audio import looks_like_preview
 from catalogsync_ops.transfer.downloader import (
@@ -355,7 +355,7 @@ def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name
         resolved = source.resolve(target, resolved.quality) if resolved.quality else source.resolve(target)
         result = fetch_from(resolved)
     try:
-        quality = probe(part)  # what the file is, read from it: never what the platform claimed
+        quality = judged(part, probe(part))  # what the file is, read from it: never what the platform claimed
         least = tuple(ctx.settings.get("DOWNLOAD_QUALITY") or RUNGS)[-1]
         if rung_rank(quality.rung) > rung_rank(least):
             raise SourceError.coded("quality_below", ErrorClass.NOT_FOUND, source=name, found=quality.label,

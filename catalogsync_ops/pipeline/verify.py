@@ -31,7 +31,7 @@ from catalogsync_ops.fileio import sha256_file
 from catalogsync_ops.library import catalog
 from catalogsync_ops.library.drift import FILE_KINDS, LIBRARY, OBJECT_KINDS, DriftKind, Found, record_drift
 from catalogsync_ops.pipeline.context import Outcome, WorkContext
-from catalogsync_ops.quality import Quality, probe
+from catalogsync_ops.quality import Quality, judged, probe
 from catalogsync_ops.store.connection import Connection, transaction
 from catalogsync_ops.transfer.storage.base import Uploader
 
@@ -151,7 +151,7 @@ def check_files(ctx: WorkContext, first: int, last: int, *, deep: bool, job_id: 
             continue
         if unprobed:
             try:
-                probed.append((file_id, probe(path)))
+                probed.append((file_id, judged(path, probe(path))))
             except SourceError:
                 pass  # not audio mutagen can read: the hash below still says whether it changed
         if not deep and mtime_ns == st.st_mtime_ns:
