@@ -53,8 +53,7 @@ class Quality:
             return rung_of_cutoff(self.cutoff_hz)  # a lossless container of a lossy file's sound
         if self.lossless and (self.sample_rate or 0) >= 44_100 and (self.bit_depth or 16) >= 16:
             return "lossless"
-        kbps = self.bitrate_kbps or 0
-        return next((name for name, floor in _LOSSY_FLOORS if kbps >= floor), "low")
+        return rung_of_bitrate(self.bitrate_kbps or 0)
 
     @property
     def label(self) -> str:
@@ -79,6 +78,26 @@ def label(codec: str | None, rung: str | None, kbps: int | None, sample_rate: in
     if rung == "lossless":
         return f"{codec.upper()} {bit_depth or 16}/{(sample_rate or 0) / 1000:g}"
     return f"{codec.upper()} {kbps or '?'}k"
+
+
+LOSSLESS_EXTS = frozenset({"flac", "wav", "aiff", "aif", "alac", "ape", "wv", "tta", "dsf", "dff"})
+
+
+def rung_of_bitrate(kbps: float) -> str:
+    """The lossy rung a bitrate stands on."""
+    return next((name for name, floor in _LOSSY_FLOORS if kbps >= floor), "low")
+
+
+def claimed_rung(ext: str | None, size: int | None = None, duration_s: float | None = None,
+                 kbps: float | None = None) -> str | None:
+    """The rung a platform's answer claims, from what it says of the link (its extension, its
+    size over its length, or a bitrate): lossless for a lossless format. None when it says
+    too little. A claim only: the file is read after download."""
+    if ext and ext.lower().lstrip(".") in LOSSLESS_EXTS:
+        return "lossless"
+    if not kbps and size and duration_s:
+        kbps = size * 8 / duration_s / 1000
+    return rung_of_bitrate(kbps) if kbps else None
 
 
 def rung_rank(rung: str | None) -> int:

@@ -313,4 +313,29 @@ def test_two_songs_that_want_one_path_at_the_same_time_get_two_files(ctx, platfo
     paths = sorted(outcomes[s].details["path"] for s in both)
     assert paths == ["周杰伦/叶惠美/晴天 (2).mp3", "周杰伦/叶惠美/晴天.mp3"], outcomes
     files = sorted(p.name for p in (Path(ctx.settings["LIBRARY_DIR"]) / "周杰伦" / "叶惠美").iterdir())
-    assert files == ["晴天 (2).mp3", "晴天.mp3"]
+    assert files == ["晴天 (2).lrc", "晴天 (2).mp3", "晴天.lrc", "晴天.mp3"]  # each song's lyrics beside it
+
+
+def test_the_quality_and_lyrics_musicdl_reports_reach_the_library(ctx, platforms):
+    synced = list(collect_and_sync(ctx, NETEASE_HOT, KUWO_JAY, QQ_HUAYU).values())
+    assert not [r for r in synced if isinstance(r, Exception)], synced
+    results = run_stage(ctx, "download")
+    assert not [r for r in results.values() if isinstance(r, Exception)]
+    library = Path(ctx.settings["LIBRARY_DIR"])
+    rows = ctx.conn.execute("SELECT s.platform, s.title, f.rel_path, f.quality, f.lyrics, f.lyrics_sha256"
+                            " FROM file_locations f JOIN songs s ON s.id = f.song_id").fetchall()
+    assert {r["platform"] for r in rows} == {"netease", "kuwo", "qq"} and len(rows) == 9
+    for row in rows:
+        song = library / row["rel_path"]
+        sidecar = song.with_suffix(".lrc").read_text(encoding="utf-8")
+        # What each platform's lyrics endpoint answered, as musicdl decoded it (Kuwo's word-timed,
+        # zipped and XORed lyrics included), embedded and beside the song.
+        assert row["lyrics"] == "synced" and read_tags(song)["lyrics"] == sidecar, dict(row)
+        if row["platform"] == "kuwo":
+            assert sidecar.startswith("[ti:") and f"]{row['title']}" in sidecar
+        else:
+            assert sidecar.startswith("[00:00.00]emulated")
+    # The quality musicdl chose is the claim; what the file is was read from it.
+    outcomes = [o for o in results.values() if not isinstance(o, Exception)]
+    assert {(o.details["claimed"], o.details["rung"]) for o in outcomes} == {("128", "128")}
+    assert {r["quality"] for r in rows} == {"128"}

@@ -322,18 +322,20 @@ def test_a_setting_that_names_a_retired_audiobook_platform_says_why(home):
     assert "'ximalaya' is no longer offered" in text and "episodes" in text and "remove it" in text
 
 
-def test_no_request_goes_to_the_platform_for_what_the_library_never_uses(platforms):
-    """musicdl asks each platform for every song's lyrics; the product never uses them, so the
-    source host answers those requests itself: one request fewer per song to the platform."""
-    source = build_source("kuwo", settings={"HTTP_TIMEOUT_SECONDS": 3, **QUICK})
+@pytest.mark.parametrize("lyrics", ["off", "both"])
+def test_lyrics_are_asked_for_only_when_the_library_keeps_them(platforms, lyrics: str):
+    """musicdl asks each platform for every song's lyrics; with LYRICS=off the source host
+    answers those requests itself: one request fewer per song to the platform."""
+    source = build_source("kuwo", settings={"HTTP_TIMEOUT_SECONDS": 3, **QUICK, "LYRICS": lyrics})
     try:
         tracks = source.parse_playlist(KUWO_JAY).tracks
-        source.resolve(tracks[0])
+        resolved = source.resolve(tracks[0])
     finally:
         source.close()
     hosts = [r.host for r in platforms.emulator.requests]
     assert len(tracks) == 3 and "mobi.kuwo.cn" in hosts
-    assert "newlyric.kuwo.cn" not in hosts
+    assert ("newlyric.kuwo.cn" in hosts) == (lyrics != "off")
+    assert bool(resolved.lyrics) == (lyrics != "off")
 
 
 def test_what_link_services_did_is_counted_in_the_sources_health(ctx, platforms):

@@ -366,7 +366,7 @@ def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name
             raise SourceError.coded("audio_preview", ErrorClass.PREVIEW, source=name, length=f"{length:.0f}",
                                     wanted=f"{wanted:.0f}")
         mode = ctx.settings.get("LYRICS", "both")
-        lyrics = _lyrics_of(source, target, details) if mode != "off" else None
+        lyrics = (resolved.lyrics or _lyrics_of(source, target, details)) if mode != "off" else None
         write_tags(part, song, cover=fetch_cover(ctx.session, song.cover_url, ctx.covers,
                                                   timeout=float(ctx.settings.get("HTTP_TIMEOUT_SECONDS", 30))),
                    lyrics=lyrics if mode in ("both", "embed") else None)

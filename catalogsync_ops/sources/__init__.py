@@ -43,5 +43,6 @@ def build_source(name: str, *, settings: dict[str, Any] | None = None, session=N
         return HostedSource(name, timeout=timeout, rate=float(settings.get("PLATFORM_REQUESTS_PER_SECOND", 4)),
                             concurrency=int(settings.get("PLATFORM_MAX_CONCURRENT_REQUESTS", 2)),
                             link_services=str(settings.get("PLATFORM_LINK_SERVICES") or "official_first"),
-                            processes=int(settings.get("SOURCE_HOST_PROCESSES", 1)))
+                            processes=int(settings.get("SOURCE_HOST_PROCESSES", 1)),
+                            lyrics=settings.get("LYRICS", "both") != "off")
     raise SourceError(f"unknown source {name!r}; known sources: {', '.join(KNOWN_SOURCES)}", ErrorClass.CONFIG)

@@ -83,6 +83,7 @@ class Resolved:
     size: int | None = None
     service: str | None = None  # the third-party link service that gave the link (None: the platform)
     quality: str | None = None  # the rung the platform says this link is (checked after download)
+    lyrics: str | None = None  # lyrics the look-up gave with the link (LRC when time-synced)
 
 
 class Source:
@@ -108,8 +109,9 @@ class Source:
     def qualities(self, track: Track) -> tuple[str, ...]:
         """The rungs of the quality ladder (`catalogsync_ops/quality.py`) this source offers the
         track at, best first, as the platform claims them; () when the platform does not say
-        (then `resolve` without a quality gives what it has)."""
-        return ()
+        (then `resolve` without a quality gives what it has). By default what the listing or
+        search put in the track's `extra["qualities"]`."""
+        return tuple(track.extra.get("qualities") or ())
 
     def lyrics(self, track: Track) -> str | None:
         """The track's lyrics as the platform gives them (time-synced LRC when it has them), or

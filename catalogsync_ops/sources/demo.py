@@ -54,9 +54,6 @@ class DemoSource(Source):
                         what={"code": "what_search", "params": {"source": self.name}})
         return [self._track(t, self.base_url) for t in data["results"]]
 
-    def qualities(self, track: Track) -> tuple[str, ...]:
-        return tuple(track.extra.get("qualities") or ())
-
     def lyrics(self, track: Track) -> str | None:
         base = track.extra.get("api") or self.base_url
         try:

@@ -53,7 +53,13 @@ from typing import Any
 from catalogsync_ops.errors import ErrorClass, SourceError
 from catalogsync_ops.messages import Said, as_param
 from catalogsync_ops.sources.base import PlaylistInfo, Resolved, Source, Track
-from catalogsync_ops.sources.host_wire import error_from_wire, playlist_from_wire, track_from_wire, track_to_wire
+from catalogsync_ops.sources.host_wire import (
+    error_from_wire,
+    playlist_from_wire,
+    resolved_from_wire,
+    track_from_wire,
+    track_to_wire,
+)
 from catalogsync_ops.sources.platforms import platform_for_url
 
 log = logging.getLogger("catalogsync_ops.source_host")
@@ -357,11 +363,11 @@ class HostedSource(Source):
 
     def __init__(self, name: str, *, timeout: float = 30.0, rate: float = 4.0, concurrency: int = 2,
                  link_services: str = "official_first", processes: int = 1, host: SourceHost | None = None,
-                 slot: int | None = None) -> None:
+                 slot: int | None = None, lyrics: bool = True) -> None:
         self.name = name
         self.key = f"{os.getpid()}-{next(_keys)}"
         self.config = {"timeout": float(timeout), "rate": float(rate), "concurrency": int(concurrency),
-                       "link_services": link_services}
+                       "link_services": link_services, "lyrics": bool(lyrics)}
         self.host = host or shared()
         self.host.resize(processes)
         self.slot = self.host.slot_for_new_source() if slot is None else slot
@@ -409,8 +415,7 @@ class HostedSource(Source):
             except SourceError:
                 pass  # looked up again now, by this call: its failure is the one the song records
         data = self._call("resolve", [track_to_wire(track)], Said("what_looking_up", song=track.display))
-        return Resolved(url=data["url"], ext=data["ext"], headers=dict(data.get("headers") or {}),
-                        size=data.get("size"), service=data.get("service"))
+        return resolved_from_wire(data)
 
     def resolve_ahead(self, track: Track) -> None:
         """Start looking up the link of the song this worker downloads next, while it downloads
@@ -430,7 +435,7 @@ class HostedSource(Source):
             self._twin = HostedSource(self.name, timeout=self.config["timeout"], rate=self.config["rate"],
                                       concurrency=self.config["concurrency"],
                                       link_services=self.config["link_services"], processes=self.host.size,
-                                      host=self.host, slot=self.slot)
+                                      host=self.host, slot=self.slot, lyrics=self.config["lyrics"])
         twin, future = self._twin, Future()
 
         def look_up() -> None:

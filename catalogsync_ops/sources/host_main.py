@@ -80,10 +80,10 @@ class Host:
             if source is None:
                 source = self.sources[key] = MusicdlSource(
                     name, timeout=config["timeout"], rate=config["rate"], concurrency=config["concurrency"],
-                    link_services=config["link_services"])
+                    link_services=config["link_services"], lyrics=config.get("lyrics", True))
             else:
                 source.configure(timeout=config["timeout"], rate=config["rate"], concurrency=config["concurrency"],
-                                 link_services=config["link_services"])
+                                 link_services=config["link_services"], lyrics=config.get("lyrics", True))
             return source
 
     def _ready_source(self, call_id: Any, message: dict[str, Any]) -> Any:

@@ -44,7 +44,12 @@ def playlist_from_wire(data: dict[str, Any]) -> PlaylistInfo:
 
 def resolved_to_wire(resolved: Resolved) -> dict[str, Any]:
     return {"url": resolved.url, "ext": resolved.ext, "headers": dict(resolved.headers), "size": resolved.size,
-            "service": resolved.service}
+            "service": resolved.service, "quality": resolved.quality, "lyrics": resolved.lyrics}
+
+
+def resolved_from_wire(data: dict[str, Any]) -> Resolved:
+    return Resolved(url=data["url"], ext=data["ext"], headers=dict(data.get("headers") or {}), size=data.get("size"),
+                    service=data.get("service"), quality=data.get("quality"), lyrics=data.get("lyrics"))
 
 
 def error_to_wire(exc: SourceError) -> dict[str, Any]:

@@ -81,8 +81,8 @@ RAW_NAMES = {
                       ("singerinfo", "singername", "SingerName"),
                       (("albuminfo", "name"), ("album_name",), ("AlbumName",)), upper_ids=True),
 }
-# Requests musicdl makes for what the product never uses (lyrics): answered in the source host
-# with an empty 204, never sent. One request fewer per song to the platform: faster, and politer.
+# musicdl's requests for lyrics: with LYRICS=off, answered in the source host with an empty 204,
+# never sent (one request fewer per song to the platform: faster, and politer).
 NEEDLESS: dict[str, str] = {
     "kuwo": r"newlyric\.kuwo\.cn/newlyric\.lrc",
     "netease": r"music\.163\.com/(?:weapi|api)/song/lyric",

@@ -22,6 +22,7 @@ from typing import Any
 
 from catalogsync_ops.errors import ErrorClass, SourceError
 from catalogsync_ops.messages import Said
+from catalogsync_ops.quality import claimed_rung
 from catalogsync_ops.sources.base import PlaylistInfo, Resolved, Source, Track, Unresolved
 from catalogsync_ops.sources.limits import limiter_for
 from catalogsync_ops.sources.musicdl_answers import (
@@ -120,7 +121,7 @@ class MusicdlSource(Source):
     """
 
     def __init__(self, name: str, *, timeout: float = 30, rate: float = 4.0, concurrency: int = 2,
-                 link_services: str = "official_first") -> None:
+                 link_services: str = "official_first", lyrics: bool = True) -> None:
         if name not in CLIENTS:
             raise SourceError(f"musicdl has no source {name!r}; known: {', '.join(CLIENTS)}", ErrorClass.CONFIG)
         if link_services not in LINK_SERVICES:
@@ -138,7 +139,7 @@ class MusicdlSource(Source):
         self.raw_names = RAW_NAMES.get(name)
         self.listing = LISTINGS.get(name)
         self.official = OFFICIAL_DOMAINS.get(name, ())
-        self.needless = re.compile(NEEDLESS[name]) if name in NEEDLESS else None
+        self.needless = re.compile(NEEDLESS[name]) if name in NEEDLESS and not lyrics else None
         self.log = CallLog()
         self.tick: Callable[[float], None] | None = None  # the host's deadline follows a call's progress
         _sweep_once()
@@ -153,13 +154,16 @@ class MusicdlSource(Source):
         self.limiter = limiter_for(name, rate=rate, concurrency=concurrency)
         self.can_parse = can_parse_playlists(name)
         self.last_call: Call | None = None
+        self._lyrics: dict[str, str] = {}  # a look-up's lyrics, until its Resolved takes them
         # musicdl imports two modules the first time it asks whether a link is valid: now, not
         # inside the first look-up (where every worker's first call would wait on that import).
         _ = import_utils().SongInfo(source=name).with_valid_download_url
 
-    def configure(self, *, timeout: float, rate: float, concurrency: int, link_services: str) -> None:
+    def configure(self, *, timeout: float, rate: float, concurrency: int, link_services: str,
+                  lyrics: bool = True) -> None:
         """New settings from the runner (each call carries them; the client stays)."""
         self.timeout = float(timeout)
+        self.needless = re.compile(NEEDLESS[self.name]) if self.name in NEEDLESS and not lyrics else None
         self.limiter = limiter_for(self.name, rate=rate, concurrency=concurrency)
         if link_services != self.link_services and link_services in LINK_SERVICES:
             self.link_services = link_services
@@ -219,6 +223,11 @@ class MusicdlSource(Source):
                  "ext": (str(_value(getattr(info, "ext", None)) or "")).lstrip(".").lower() or None,
                  "size": size or None, "protocol": str(_value(getattr(info, "protocol", None)) or "HTTP").upper(),
                  "service": _service_of(info)}
+        # The quality musicdl picked (it asks the platform for its qualities best first): a claim,
+        # from the link's format and size over length, or the bitrate musicdl read.
+        claimed = claimed_rung(extra["ext"], size, duration, _number(getattr(info, "bitrate", None)))
+        if claimed:
+            extra["qualities"] = [claimed]
         keep = LOOKUP_KEYS.get(self.name)
         if keep:
             extra["entry"] = {key: raw[key] for key in keep if key in raw}
@@ -292,8 +301,10 @@ class MusicdlSource(Source):
                                     ext=ext)
         if info.extra.get("protocol") == "HLS" or ext in ("m3u8", "m3u"):
             raise SourceError.coded("platform_hls", ErrorClass.UNSUPPORTED, source=self.name, song=track.display)
+        qualities = info.extra.get("qualities") or [None]
         return Resolved(url=url, ext=ext, headers=self.download_headers(), size=info.extra.get("size"),
-                        service=info.extra.get("service"))
+                        service=info.extra.get("service"), quality=qualities[0], lyrics=self._lyrics.pop(
+                            info.external_id, None))
 
     def download_headers(self) -> dict[str, str]:
         """What musicdl's own download sends: the client's download headers and cookies."""
@@ -314,13 +325,29 @@ class MusicdlSource(Source):
                 # No link, and the platform did not answer every request: not "no link", an outage.
                 raise classify(self.name, what, None, call)
             return None
-        return self._track(info, track.track_no)
+        lyric = _value(getattr(info, "lyric", None))
+        found = self._track(info, track.track_no)
+        if isinstance(lyric, str) and lyric.strip() and lyric.strip() != "NULL":
+            # Kept for the link's Resolved only: lyrics never ride in a track (tracks are stored).
+            self._lyrics[found.external_id] = lyric
+        return found
 
     def close(self) -> None:
         session = getattr(self.client, "session", None)
         if session is not None and hasattr(session, "close"):
             session.close()
         shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def _number(value: Any) -> float | None:
+    """A bitrate musicdl read, in kbit/s (some clients give bit/s); None when it gave none."""
+    try:
+        number = float(_value(value) or 0)
+    except (TypeError, ValueError):
+        return None
+    if number <= 0:
+        return None
+    return number / 1000 if number > 10_000 else number
 
 
 def _with_parse_headers(client: Any) -> None:

@@ -23,6 +23,29 @@ def _decrypt_query(raw: str) -> str:
     return KuwoMusicClientUtils.decrypt(base64.b64decode(raw)).rstrip(b"\0").decode("utf-8", "replace")
 
 
+LYRIC_KEY = b"yeelion"  # what Kuwo XORs its word-timed lyrics with
+
+
+def _xor(data: bytes) -> bytes:
+    return bytes(b ^ LYRIC_KEY[i % len(LYRIC_KEY)] for i, b in enumerate(data))
+
+
+def _lyricx(request: Request, songs: dict) -> bytes:
+    """The word-timed lyrics of a song as newlyric.kuwo.cn sends them (`lyricx`): a `tp=content`
+    header, then zlib of base64 of the GB18030 text XORed with Kuwo's key. The request's whole
+    query is base64 of `user=…&rid=MUSIC_<id>&lrcx=1` XORed with the same key. Empty: no such song."""
+    try:
+        asked = parse_qs(_xor(base64.b64decode(request.path_query.lstrip("?"))).decode("utf-8"))
+    except ValueError:
+        return b""
+    song = songs.get(re.sub(r"\D", "", (asked.get("rid") or [""])[-1]))
+    if song is None:
+        return b""
+    text = (f"[ti:{song.name}]\r\n[00:00.000]<0,800>{song.name}\r\n"
+            f"[00:01.500]<0,600>{'&'.join(song.artists)}<600,400> · <1000,500>{song.album}\r\n").encode("gb18030")
+    return b"tp=content\r\nlrcx=1\r\n\r\n" + zlib.compress(base64.b64encode(_xor(text)))
+
+
 class Kuwo(CatalogPlatform):
     name = "kuwo"
     hosts = ("kuwo.cn",)
@@ -92,5 +115,5 @@ class Kuwo(CatalogPlatform):
             body = f"format={song.ext}\r\nbitrate=320\r\nurl={url}\r\nsig=1\r\n".encode()
             return Response(200, body, {"Content-Type": "text/plain"})
         if path == "/newlyric.lrc":
-            return Response(200, b"", {"Content-Type": "text/plain"})
+            return Response(200, _lyricx(request, self.songs), {"Content-Type": "text/plain"})
         return Response(404, b"not found", {"Content-Type": "text/plain"})
