@@ -48,8 +48,8 @@ def job_status(home: Path, job_id: int = 1) -> str:
 
 
 def library_files(home: Path, folder: str = "library") -> list[Path]:
-    """The songs' files (not the playlists' M3U8 files the runner writes beside them)."""
-    return sorted(p for p in (home / folder).rglob("*") if p.is_file() and p.suffix != ".m3u8")
+    """The songs' files (not the playlists' M3U8 files nor the lyrics the runner writes beside them)."""
+    return sorted(p for p in (home / folder).rglob("*") if p.is_file() and p.suffix not in (".m3u8", ".lrc"))
 
 
 def test_full_pipeline_end_to_end_in_burst_mode(demo_home: Path):
