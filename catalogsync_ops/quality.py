@@ -80,6 +80,20 @@ def label(codec: str | None, rung: str | None, kbps: int | None, sample_rate: in
     return f"{codec.upper()} {kbps or '?'}k"
 
 
+# The extensions each codec's files go by, the usual one first.
+_EXTS = {"mp3": ("mp3",), "flac": ("flac",), "wav": ("wav", "wave"), "aiff": ("aiff", "aif"), "vorbis": ("ogg", "oga"),
+         "opus": ("opus", "ogg"), "aac": ("m4a", "mp4", "aac"), "alac": ("m4a", "mp4"), "ape": ("ape",),
+         "wavpack": ("wv",), "tta": ("tta",), "wma": ("wma",)}
+
+
+def ext_for(codec: str, said: str) -> str:
+    """The extension a file of this codec should have: the one it was given when that fits
+    (an AIFF may be .aif), else the codec's usual one (MP3 bytes called .flac become .mp3)."""
+    fits = _EXTS.get(codec)
+    said = said.lower().lstrip(".")
+    return said if not fits or said in fits else fits[0]
+
+
 LOSSLESS_EXTS = frozenset({"flac", "wav", "aiff", "aif", "alac", "ape", "wv", "tta", "dsf", "dff"})
 
 

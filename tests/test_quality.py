@@ -15,7 +15,7 @@ from conftest import run_demo_pipeline, runnerd
 
 from catalogsync_ops.demo.audio import flac_bytes, lossless_bytes, mp3_bytes, wav_bytes
 from catalogsync_ops.errors import SourceError
-from catalogsync_ops.quality import judged, probe, shares_text
+from catalogsync_ops.quality import ext_for, judged, probe, shares_text
 
 
 def _noise(seconds: float, rate: int, channels: int = 2) -> np.ndarray:
@@ -148,8 +148,12 @@ def _files(home: Path) -> dict[str, tuple]:
 
 @pytest.mark.slow
 def test_the_best_rung_on_offer_is_taken_and_recorded_as_what_the_file_is(home: Path, demo_server):
+    # A "lossless" copy that is the song's 128 kbit/s MP3 under a .flac name.
+    demo_server.offer("demo", "s07", "lossless", "mislabeled")
     run_demo_pipeline(home, demo_server)
     files = _files(home)
+    assert files["Don't Stop Me Now"] == (".mp3", "demo", "128", "mp3")  # named by what it is
+    assert not list((home / "library").rglob("Don't Stop Me Now.flac"))
     assert files["Bohemian Rhapsody"] == (".flac", "demo", "lossless", "flac")  # lossless, 320 and 128 on offer
     assert files["Shape of You"] == (".mp3", "demo", "320", "mp3")
     assert files["小幸运"] == (".flac", "demo2", "lossless", "flac")  # only demo2 has it, losslessly
@@ -271,3 +275,11 @@ def test_a_transcoded_flac_is_not_kept_when_only_lossless_will_do(home: Path, de
     missing = {r["title"]: r for r in json.loads(runnerd(home, "missing", "--format", "json").stdout)}
     assert "gave FLAC ≤16 kHz, below the least DOWNLOAD_QUALITY accepts (lossless)" in missing["后来"]["error"]
     assert _files(home)["Bohemian Rhapsody"][2] == "lossless"
+
+
+@pytest.mark.parametrize("codec, said, named", [
+    ("mp3", "flac", "mp3"), ("flac", "FLAC", "flac"), ("aiff", "aif", "aif"), ("aac", "mp4", "mp4"),
+    ("alac", "flac", "m4a"), ("vorbis", "mp3", "ogg"), ("opus", "ogg", "ogg"), ("midi", "mid", "mid"),
+])
+def test_a_file_is_named_by_what_it_is(codec: str, said: str, named: str):
+    assert ext_for(codec, said) == named

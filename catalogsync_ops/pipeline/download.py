@@ -18,7 +18,7 @@ from catalogsync_ops.library.matching import THRESHOLD, best_match
 from catalogsync_ops.library.tagging import lrc_lines, read_tags, write_tags
 from catalogsync_ops.messages import as_param
 from catalogsync_ops.pipeline.context import STALE_LINK, Outcome, WorkContext, is_retryable
-from catalogsync_ops.quality import RUNGS, judged, probe, rung_rank
+from catalogsync_ops.quality import RUNGS, ext_for, judged, probe, rung_rank
 from catalogsync_ops.sources.base import Resolved, Track
 from catalogsync_ops.transfer.audio import looks_like_preview
 from catalogsync_ops.transfer.downloader import (
@@ -373,37 +373,50 @@ def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name
     except SourceError:
         remove_partial(dest)
         raise
-    sidecar_hash = None
-    if lyrics and mode in ("both", "sidecar"):
-        # Beside the song, before the song is in place: a crash in between leaves lyrics the
-        # next attempt writes again, never a recorded song whose lyrics were never written.
-        # An .lrc we did not write (the owner's own) is kept, never overwritten.
-        sidecar = sidecar_of(dest)
-        ours = catalog.file_at(ctx.conn, ctx.library_root, rel)
-        if not sidecar.exists() or (ours is not None and ours["lyrics_sha256"]
-                                    and sha256_file(sidecar) == ours["lyrics_sha256"]):
-            sidecar_hash = write_atomic(sidecar, lyrics.encode("utf-8"))
-        else:
-            details["lyrics_kept_existing"] = sidecar.name
-    size, digest = part.stat().st_size, sha256_file(part)
-    # Recorded before the rename: after a crash the file found at the path is adopted by hash.
-    file_id = catalog.record_file(ctx.conn, song_id, ctx.library_root, rel, size=size, sha256=digest,
-                                  fmt=resolved.ext, source=name, verified=False, quality=quality)
-    if dest.exists():
-        # Only a file recorded as this song's can be here (see _reserve_path), and it failed
-        # the adopt check: someone changed it. It is kept, never overwritten.
-        kept = set_aside(Path(ctx.library_root), rel)
-        details["kept_changed_file"] = str(kept)
-    commit_file(part, dest)
-    catalog.mark_file_verified(ctx.conn, file_id, mtime_ns=dest.stat().st_mtime_ns)
-    if mode != "off":
-        kind = "none" if not lyrics else "synced" if lrc_lines(lyrics) else "plain"
-        catalog.record_lyrics(ctx.conn, file_id, kind, sidecar_hash)
-        details["lyrics"] = kind
-    details.update(path=rel, file_id=file_id, size=size, resumed_from=result.resumed_from, quality=quality.label,
-                   rung=quality.rung)
-    if resolved.quality:
-        details["claimed"] = resolved.quality  # what the platform said; `rung` is what the file is
-    if resolved.service:
-        details["link_service"] = resolved.service  # a third-party service gave the link, not the platform
-    return Outcome(source=name, bytes_done=result.size - result.resumed_from, details=details)
+    ext = ext_for(quality.codec, resolved.ext)
+
+    def place(rel: str) -> Outcome:
+        """Put the checked, tagged file in place at `rel` (its lyrics beside it) and record it."""
+        dest = Path(ctx.library_root) / rel
+        sidecar_hash = None
+        if lyrics and mode in ("both", "sidecar"):
+            # Beside the song, before the song is in place: a crash in between leaves lyrics the
+            # next attempt writes again, never a recorded song whose lyrics were never written.
+            # An .lrc we did not write (the owner's own) is kept, never overwritten.
+            sidecar = sidecar_of(dest)
+            ours = catalog.file_at(ctx.conn, ctx.library_root, rel)
+            if not sidecar.exists() or (ours is not None and ours["lyrics_sha256"]
+                                        and sha256_file(sidecar) == ours["lyrics_sha256"]):
+                sidecar_hash = write_atomic(sidecar, lyrics.encode("utf-8"))
+            else:
+                details["lyrics_kept_existing"] = sidecar.name
+        size, digest = part.stat().st_size, sha256_file(part)
+        # Recorded before the rename: after a crash the file found at the path is adopted by hash.
+        file_id = catalog.record_file(ctx.conn, song_id, ctx.library_root, rel, size=size, sha256=digest,
+                                      fmt=ext, source=name, verified=False, quality=quality)
+        if dest.exists():
+            # Only a file recorded as this song's can be here (see _reserve_path), and it failed
+            # the adopt check: someone changed it. It is kept, never overwritten.
+            kept = set_aside(Path(ctx.library_root), rel)
+            details["kept_changed_file"] = str(kept)
+        commit_file(part, dest)
+        catalog.mark_file_verified(ctx.conn, file_id, mtime_ns=dest.stat().st_mtime_ns)
+        if mode != "off":
+            kind = "none" if not lyrics else "synced" if lrc_lines(lyrics) else "plain"
+            catalog.record_lyrics(ctx.conn, file_id, kind, sidecar_hash)
+            details["lyrics"] = kind
+        details.update(path=rel, file_id=file_id, size=size, resumed_from=result.resumed_from, quality=quality.label,
+                       rung=quality.rung)
+        if resolved.quality:
+            details["claimed"] = resolved.quality  # what the platform said; `rung` is what the file is
+        if resolved.service:
+            details["link_service"] = resolved.service  # a third-party service gave the link, not the platform
+        return Outcome(source=name, bytes_done=result.size - result.resumed_from, details=details)
+
+    if ext != resolved.ext.lower().lstrip("."):
+        # The platform named it wrongly (MP3 bytes called .flac): the file goes by what it is.
+        details["named_as"] = resolved.ext
+        real = render_layout(ctx.settings["DOWNLOAD_LAYOUT"], _layout_fields(ctx, song_id, song, ext))
+        with _reserve_path(ctx, song_id, real) as real:
+            return place(real)
+    return place(rel)
