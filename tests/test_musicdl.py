@@ -316,7 +316,16 @@ def test_two_songs_that_want_one_path_at_the_same_time_get_two_files(ctx, platfo
     assert files == ["晴天 (2).lrc", "晴天 (2).mp3", "晴天.lrc", "晴天.mp3"]  # each song's lyrics beside it
 
 
-def test_the_quality_and_lyrics_musicdl_reports_reach_the_library(ctx, platforms):
+@pytest.fixture
+def lossless_on_netease(platforms):
+    """孤勇者 held losslessly on NetEase too: its top levels serve a FLAC (for this test only)."""
+    song = platforms.netease.songs["1901371647"]
+    song.lossless = True
+    yield song
+    song.lossless = False
+
+
+def test_the_quality_and_lyrics_musicdl_reports_reach_the_library(ctx, platforms, lossless_on_netease):
     synced = list(collect_and_sync(ctx, NETEASE_HOT, KUWO_JAY, QQ_HUAYU).values())
     assert not [r for r in synced if isinstance(r, Exception)], synced
     results = run_stage(ctx, "download")
@@ -335,7 +344,11 @@ def test_the_quality_and_lyrics_musicdl_reports_reach_the_library(ctx, platforms
             assert sidecar.startswith("[ti:") and f"]{row['title']}" in sidecar
         else:
             assert sidecar.startswith("[00:00.00]emulated")
-    # The quality musicdl chose is the claim; what the file is was read from it.
+    # The quality musicdl chose (it asks NetEase for its levels best first) is the claim; what the
+    # file is was read from it: the lossless one is a FLAC at CD resolution, the rest 128 kbit/s MP3s.
     outcomes = [o for o in results.values() if not isinstance(o, Exception)]
-    assert {(o.details["claimed"], o.details["rung"]) for o in outcomes} == {("128", "128")}
-    assert {r["quality"] for r in rows} == {"128"}
+    claims = sorted((o.details["claimed"], o.details["rung"], o.details["path"].rsplit(".", 1)[-1]) for o in outcomes)
+    assert claims == [("128", "128", "mp3")] * 8 + [("lossless", "lossless", "flac")]
+    by_title = {(r["platform"], r["title"]): r["quality"] for r in rows}
+    assert by_title[("netease", "孤勇者")] == "lossless"
+    assert sorted(by_title.values()) == ["128"] * 8 + ["lossless"]

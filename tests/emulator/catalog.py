@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from catalogsync_ops.demo.audio import mp3_bytes
+from catalogsync_ops.demo.audio import lossless_bytes, mp3_bytes
 from emulator.proxy import Platform, Request, Response, throttle
 
 
@@ -26,7 +26,9 @@ class Song:
     seconds: float = 8.0
     ext: str = "mp3"
     access: str = "full"  # full | preview | encrypted | none
+    lossless: bool = False  # the platform also holds it as a FLAC (its top levels serve that)
     _audio: bytes | None = field(default=None, repr=False)
+    _flac: bytes | None = field(default=None, repr=False)
 
     @property
     def audio(self) -> bytes:
@@ -34,6 +36,16 @@ class Song:
             seconds = min(self.seconds, 30.0) if self.access == "preview" else self.seconds
             self._audio = mp3_bytes(seconds, seed=int(self.id) % 100_000 if self.id.isdigit() else hash(self.id) % 1000)
         return self._audio
+
+    @property
+    def flac(self) -> bytes:
+        """The FLAC the platform serves at its lossless levels: full-band sound, CD resolution."""
+        if self._flac is None:
+            self._flac = lossless_bytes(self.seconds, seed=int(self.id) % 1000 if self.id.isdigit() else 7)
+        return self._flac
+
+    def body(self, ext: str) -> bytes:
+        return self.flac if ext == "flac" and self.lossless else self.audio
 
 
 @dataclass
@@ -72,14 +84,15 @@ class AudioLinks:
         self.downloads: list[tuple[str, str]] = []  # (song id, token)
         self.refusals: list[tuple[str, str]] = []  # (path, why)
 
-    def link(self, song: Song) -> str:
+    def link(self, song: Song, ext: str | None = None) -> str:
+        """A signed link to the song's audio: its FLAC when `ext` is flac and it has one."""
         token = secrets.token_hex(8)
         with self.lock:
             if self.expire_next > 0:
                 self.expire_next -= 1
                 self.doomed.add(token)
             self.tokens[token] = (song, time.monotonic() + self.lifetime_s)
-        ext = "mflac" if song.access == "encrypted" else song.ext
+        ext = "mflac" if song.access == "encrypted" else "flac" if ext == "flac" and song.lossless else song.ext
         return f"https://{self.host}/audio/{token}/{song.id}.{ext}"
 
     def _held(self, body: bytes):
@@ -109,8 +122,9 @@ class AudioLinks:
             self.refusals.append((request.path, "expired"))
             return Response(403, b"<html>link expired</html>", {"Content-Type": "text/html"})
         song = entry[0]
-        data = song.audio
-        headers = {"Content-Type": "audio/flac" if song.access == "encrypted" else "audio/mpeg",
+        served = parts[2].rsplit(".", 1)[-1] if len(parts) == 3 else song.ext
+        data = song.body(served)
+        headers = {"Content-Type": "audio/flac" if song.access == "encrypted" or served == "flac" else "audio/mpeg",
                    "Accept-Ranges": "bytes"}
         if request.method == "HEAD":
             if self.head_without_length:

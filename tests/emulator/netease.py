@@ -29,6 +29,11 @@ def _require_cookie(request: Request) -> str | None:
     return None if request.cookies().get("MUSIC_U") else "no MUSIC_U cookie"
 
 
+# musicdl asks for these levels first (jymaster, jyeffect, sky, hires, lossless, dolby): NetEase
+# serves a FLAC for them when it holds one.
+LOSSLESS_LEVELS = ("jymaster", "jyeffect", "sky", "hires", "lossless", "dolby")
+
+
 class Netease(CatalogPlatform):
     name = "netease"
     hosts = ("music.163.com", "interface3.music.163.com", "music.126.net")
@@ -73,8 +78,15 @@ class Netease(CatalogPlatform):
                 if song is None or song.access == "none":
                     data.append({"id": int(raw), "url": None, "code": 404, "size": 0, "type": None})
                     continue
-                entry = {"id": int(song.id), "url": self.cdn.link(song), "code": 200, "size": len(song.audio),
-                         "type": "mflac" if song.access == "encrypted" else song.ext, "level": payload.get("level")}
+                # NetEase answers a level above what the song has with the best it has, and says
+                # which level that is: a lossless copy for lossless and above, else the MP3.
+                asked = payload.get("level") or "standard"
+                flac = song.lossless and asked in LOSSLESS_LEVELS
+                level = "lossless" if flac else "standard"  # the MP3s here are 128 kbit/s
+                entry = {"id": int(song.id), "url": self.cdn.link(song, "flac" if flac else None), "code": 200,
+                         "size": len(song.body("flac" if flac else song.ext)), "level": level,
+                         "type": "mflac" if song.access == "encrypted" else "flac" if flac else song.ext,
+                         "br": 999000 if flac else 128000}
                 if song.access == "preview":
                     entry["freeTrialInfo"] = {"start": 0, "end": 30}
                 data.append(entry)
