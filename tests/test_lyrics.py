@@ -124,3 +124,34 @@ def test_the_lyrics_setting_decides_where_they_go(home: Path, demo_server, mode:
     assert song.with_suffix(".lrc").exists() == (mode == "sidecar")
     assert bool(read_tags(song)["lyrics"]) == (mode == "embed")
     assert row["lyrics"] == (None if mode == "off" else "synced")
+
+
+@pytest.mark.slow
+def test_the_lyrics_are_backed_up_beside_their_song_and_verify_and_repair_keep_them_there(home: Path, demo_server):
+    run_demo_pipeline(home, demo_server, OBJECT_BACKEND_NAME="local")
+    library, mirror = home / "library", home / "mirror"
+    rows = _rows(home)
+    for title, row in rows.items():
+        lrc = (library / row["rel_path"]).with_suffix(".lrc")
+        assert (mirror / row["rel_path"]).with_suffix(".lrc").read_bytes() == lrc.read_bytes(), title
+    # One lost from the backup: verify names it, a repair uploads it again (and only it).
+    row = rows["后来"]
+    gone = (mirror / row["rel_path"]).with_suffix(".lrc")
+    gone.unlink()
+    assert runnerd(home, "enqueue", "verify").returncode == 0
+    assert runnerd(home, "run", "--burst").returncode == 0
+    drift = json.loads(runnerd(home, "drift", "--json").stdout)
+    assert [(r["kind"], r["path"]) for r in drift["drift"]] == [("object_missing", gone.relative_to(mirror).as_posix())]
+    assert runnerd(home, "repair").returncode == 0
+    assert runnerd(home, "run", "--burst").returncode == 0
+    assert gone.read_bytes() == (library / row["rel_path"]).with_suffix(".lrc").read_bytes()
+    # A night after: nothing left to upload.
+    assert runnerd(home, "enqueue", "upload").returncode == 0
+    assert runnerd(home, "run", "--burst").returncode == 0
+    conn = sqlite3.connect(home / "catalogsync.db")
+    try:
+        last = conn.execute("SELECT id FROM job_runs ORDER BY id DESC LIMIT 1").fetchone()[0]
+        assert conn.execute("SELECT COUNT(*) FROM job_items WHERE job_id = ?", (last,)).fetchone()[0] == 0
+        assert conn.execute("SELECT COUNT(*) FROM upload_tasks WHERE status != 'uploaded'").fetchone()[0] == 0
+    finally:
+        conn.close()

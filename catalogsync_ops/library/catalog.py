@@ -331,8 +331,12 @@ def files_needing_upload(conn: Connection, scope: dict[str, list], library_root:
         # `+f.library_root`: by each song's files (file_locations_song_idx), not by every file of the
         # root (its unique index): that read the whole library for each 500 songs, 13 s a night at 100,000.
         " WHERE f.song_id IN ({ids}) AND +f.library_root = ? AND f.verified_at IS NOT NULL"
-        " AND NOT EXISTS (SELECT 1 FROM upload_tasks u WHERE u.file_location_id = f.id AND u.backend = ?"
-        " AND u.bucket = ? AND u.status = 'uploaded') ORDER BY f.id", (library_root, backend, bucket))
+        # Not backed up yet: no finished upload, or one still to finish (its lyrics' .lrc), or
+        # lyrics recorded that were never sent (a song backed up before they were).
+        " AND (SELECT COUNT(*) FILTER (WHERE u.status = 'uploaded') < COUNT(*) OR COUNT(*) = 0"
+        "      OR (f.lyrics_sha256 IS NOT NULL AND COUNT(*) < 2)"
+        "      FROM upload_tasks u WHERE u.file_location_id = f.id AND u.backend = ? AND u.bucket = ?)"
+        " ORDER BY f.id", (library_root, backend, bucket))
 
 
 def first_playlist_title(conn: Connection, song_id: int) -> str | None:

@@ -1,6 +1,7 @@
 """Upload: push a library file to the configured backend."""
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -41,5 +42,39 @@ def upload_file(ctx: WorkContext, file_id: int) -> Outcome:
     catalog.update_upload_task(ctx.conn, task["id"], status="uploaded", etag=result.etag, checksum_sha256=row["sha256"],
                                size_bytes=row["size_bytes"], multipart_upload_id=None, parts_json=None,
                                last_error=None, uploaded_at=iso())
-    return Outcome(source=uploader.backend, bytes_done=result.bytes_sent,
-                   details={"key": key, "bucket": uploader.bucket, "skipped_existing": result.skipped})
+    details = {"key": key, "bucket": uploader.bucket, "skipped_existing": result.skipped}
+    sent = result.bytes_sent
+    if row["lyrics_sha256"]:
+        lyrics_key, lyrics_sent = _upload_lyrics(ctx, row, path)
+        details["lyrics_key"] = lyrics_key
+        sent += lyrics_sent
+    return Outcome(source=uploader.backend, bytes_done=sent, details=details)
+
+
+def _upload_lyrics(ctx: WorkContext, row, song: Path) -> tuple[str | None, int]:
+    """The song's .lrc goes to the backup beside it, as its own object with its own upload task
+    (so verify checks it and a repair puts it back). An .lrc changed or gone on disk since it was
+    recorded is left for verify to report, not uploaded."""
+    lrc = song.with_suffix(".lrc")
+    try:
+        data = lrc.read_bytes()
+    except FileNotFoundError:
+        return None, 0
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != row["lyrics_sha256"]:
+        return None, 0
+    uploader = ctx.uploader
+    rel = row["rel_path"]
+    key = uploader.object_key(rel[:rel.rfind(".")] + ".lrc" if "." in rel.rsplit("/", 1)[-1] else rel + ".lrc")
+    task = catalog.upload_task_for(ctx.conn, row["id"], uploader.backend, uploader.bucket, key)
+    if task["status"] == "uploaded" and task["checksum_sha256"] == digest:
+        return key, 0
+    catalog.update_upload_task(ctx.conn, task["id"], status="uploading")
+    try:
+        result = uploader.upload(lrc, key, size=len(data), sha256=digest, cancel=ctx.cancel)
+    except SourceError as exc:
+        catalog.update_upload_task(ctx.conn, task["id"], status="failed", last_error=str(exc))
+        raise
+    catalog.update_upload_task(ctx.conn, task["id"], status="uploaded", etag=result.etag, checksum_sha256=digest,
+                               size_bytes=len(data), last_error=None, uploaded_at=iso())
+    return key, result.bytes_sent
