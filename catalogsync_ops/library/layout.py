@@ -41,6 +41,16 @@ def render_layout(template: str, fields: dict[str, object]) -> str:
     return "/".join([sanitize_component(p) for p in stem_parts] + [last])
 
 
+LYRICS_SUFFIX = ".lrc"
+
+
+def lyrics_beside(rel_path: str) -> str:
+    """Where a song's lyrics go: beside it, with the same name and `.lrc` (what players look for)."""
+    name_start = rel_path.rfind("/") + 1
+    dot = rel_path.rfind(".")
+    return (rel_path[:dot] if dot > name_start else rel_path) + LYRICS_SUFFIX
+
+
 def with_suffix_number(rel_path: str, n: int) -> str:
     """'a/b.mp3' -> 'a/b (n).mp3'."""
     path = PurePosixPath(rel_path)

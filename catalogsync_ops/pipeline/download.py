@@ -13,7 +13,7 @@ from catalogsync_ops.errors import Deferred, ErrorClass, SourceError
 from catalogsync_ops.fileio import write_atomic
 from catalogsync_ops.library import catalog
 from catalogsync_ops.library.covers import fetch_cover
-from catalogsync_ops.library.layout import render_layout, resolve_collision, set_aside
+from catalogsync_ops.library.layout import lyrics_beside, render_layout, resolve_collision, set_aside
 from catalogsync_ops.library.matching import THRESHOLD, best_match
 from catalogsync_ops.library.tagging import lrc_lines, read_tags, write_tags
 from catalogsync_ops.messages import as_param
@@ -318,8 +318,8 @@ def _download_from(ctx: WorkContext, song_id: int, song: Track, name: str, found
 
 
 def sidecar_of(path: Path) -> Path:
-    """Where a song's lyrics go: beside it, with the same name, `.lrc` (what players look for)."""
-    return path.with_suffix(".lrc")
+    """The .lrc beside a song's file (`layout.lyrics_beside`)."""
+    return path.parent / lyrics_beside(path.name)
 
 
 def _lyrics_of(source, target: Track, details: dict[str, Any]) -> str | None:

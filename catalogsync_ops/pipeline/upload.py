@@ -7,6 +7,7 @@ from pathlib import Path
 
 from catalogsync_ops.errors import ErrorClass, SourceError
 from catalogsync_ops.library import catalog
+from catalogsync_ops.library.layout import lyrics_beside
 from catalogsync_ops.pipeline.context import Outcome, WorkContext
 from catalogsync_ops.store.connection import iso
 from catalogsync_ops.transfer.storage.base import UploadState
@@ -45,17 +46,18 @@ def upload_file(ctx: WorkContext, file_id: int) -> Outcome:
     details = {"key": key, "bucket": uploader.bucket, "skipped_existing": result.skipped}
     sent = result.bytes_sent
     if row["lyrics_sha256"]:
-        lyrics_key, lyrics_sent = _upload_lyrics(ctx, row, path)
+        lyrics_key, lyrics_sent = _upload_lyrics(ctx, row)
         details["lyrics_key"] = lyrics_key
         sent += lyrics_sent
     return Outcome(source=uploader.backend, bytes_done=sent, details=details)
 
 
-def _upload_lyrics(ctx: WorkContext, row, song: Path) -> tuple[str | None, int]:
+def _upload_lyrics(ctx: WorkContext, row) -> tuple[str | None, int]:
     """The song's .lrc goes to the backup beside it, as its own object with its own upload task
     (so verify checks it and a repair puts it back). An .lrc changed or gone on disk since it was
     recorded is left for verify to report, not uploaded."""
-    lrc = song.with_suffix(".lrc")
+    rel = lyrics_beside(row["rel_path"])
+    lrc = Path(row["library_root"]) / rel
     try:
         data = lrc.read_bytes()
     except FileNotFoundError:
@@ -64,8 +66,7 @@ def _upload_lyrics(ctx: WorkContext, row, song: Path) -> tuple[str | None, int]:
     if digest != row["lyrics_sha256"]:
         return None, 0
     uploader = ctx.uploader
-    rel = row["rel_path"]
-    key = uploader.object_key(rel[:rel.rfind(".")] + ".lrc" if "." in rel.rsplit("/", 1)[-1] else rel + ".lrc")
+    key = uploader.object_key(rel)
     task = catalog.upload_task_for(ctx.conn, row["id"], uploader.backend, uploader.bucket, key)
     if task["status"] == "uploaded" and task["checksum_sha256"] == digest:
         return key, 0

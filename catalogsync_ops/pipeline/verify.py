@@ -30,6 +30,7 @@ from catalogsync_ops.errors import ErrorClass, SourceError
 from catalogsync_ops.fileio import sha256_file
 from catalogsync_ops.library import catalog
 from catalogsync_ops.library.drift import FILE_KINDS, LIBRARY, OBJECT_KINDS, DriftKind, Found, record_drift
+from catalogsync_ops.library.layout import LYRICS_SUFFIX, lyrics_beside
 from catalogsync_ops.pipeline.context import Outcome, WorkContext
 from catalogsync_ops.quality import Quality, judged, probe
 from catalogsync_ops.store.connection import Connection, transaction
@@ -130,7 +131,7 @@ def check_files(ctx: WorkContext, first: int, last: int, *, deep: bool, job_id: 
             check()
         path = base + rel
         if lyrics_sha is not None:  # the .lrc written beside it: there, and as written (deep)
-            lrc = rel[:rel.rfind(".")] + ".lrc" if "." in rel.rsplit("/", 1)[-1] else rel + ".lrc"
+            lrc = lyrics_beside(rel)
             try:
                 stat(base + lrc)
                 if deep and sha256_file(base + lrc) != lyrics_sha:
@@ -166,7 +167,7 @@ def check_files(ctx: WorkContext, first: int, last: int, *, deep: bool, job_id: 
                                song_id=song_id))
         elif mtime_ns != st.st_mtime_ns:
             touched.append((st.st_mtime_ns, file_id))
-    songs_missing = sum(f.kind is DriftKind.FILE_MISSING and not f.path.endswith(".lrc") for f in found)
+    songs_missing = sum(f.kind is DriftKind.FILE_MISSING and not f.path.endswith(LYRICS_SUFFIX) for f in found)
     if rows and songs_missing == len(rows) and not _holds_audio(root):
         raise SourceError(f"LIBRARY_DIR {str(root)!r} holds no audio file at all, while the catalog records files in "
                           "it; is the right volume mounted? Nothing was recorded as missing", ErrorClass.CONFIG)
