@@ -39,23 +39,34 @@ def _cutoff(now: datetime, days: int) -> str:
     return iso(now - timedelta(days=days))
 
 
+def _oldest_finished(conn: Connection, mark: str, cutoff: str) -> int | None:
+    """The finished job that finished first before `cutoff` and is not yet marked `mark`
+    (pruned_at or trimmed_at: a constant of this module, never input)."""
+    row = conn.execute(f"SELECT id FROM job_runs WHERE {mark} IS NULL AND finished_at IS NOT NULL"
+                       f" AND finished_at < ? AND status IN ({', '.join('?' for _ in FINAL)})"
+                       " ORDER BY finished_at LIMIT 1", (cutoff, *FINAL)).fetchone()
+    return row[0] if row else None
+
+
+def _delete_item_events(conn: Connection, job_id: int) -> int:
+    """One batch of a job's item events (its job-level events stay)."""
+    return conn.execute("DELETE FROM job_events WHERE rowid IN (SELECT rowid FROM job_events WHERE job_id = ?"
+                        " AND item_id IS NOT NULL LIMIT ?)", (job_id, BATCH)).rowcount
+
+
 def prune_job_details(conn: Connection, cutoff: str) -> int:
     """One batch of the oldest prunable job's items (with their attempts), or, once they are
     gone, its item events; marks the job pruned when nothing of it is left to go."""
-    job = conn.execute(f"SELECT id FROM job_runs WHERE pruned_at IS NULL AND finished_at IS NOT NULL"
-                       f" AND finished_at < ? AND status IN ({', '.join('?' for _ in FINAL)})"
-                       " ORDER BY finished_at LIMIT 1", (cutoff, *FINAL)).fetchone()
-    if job is None:
+    job_id = _oldest_finished(conn, "pruned_at", cutoff)
+    if job_id is None:
         return 0
-    job_id = job[0]
     with transaction(conn):
         ids = [r[0] for r in conn.execute("SELECT id FROM job_items WHERE job_id = ? LIMIT ?", (job_id, BATCH))]
         if ids:
             marks = ", ".join("?" for _ in ids)
             gone = conn.execute(f"DELETE FROM item_attempts WHERE item_id IN ({marks})", ids).rowcount
             return gone + conn.execute(f"DELETE FROM job_items WHERE id IN ({marks})", ids).rowcount
-        gone = conn.execute("DELETE FROM job_events WHERE rowid IN (SELECT rowid FROM job_events WHERE job_id = ?"
-                            " AND item_id IS NOT NULL LIMIT ?)", (job_id, BATCH)).rowcount
+        gone = _delete_item_events(conn, job_id)
         if gone:
             return gone
         conn.execute("UPDATE job_runs SET pruned_at = ? WHERE id = ?", (iso(), job_id))
@@ -66,15 +77,11 @@ def trim_job_details(conn: Connection, cutoff: str) -> int:
     """One batch of what the oldest untrimmed finished job (finished before `cutoff`) keeps only for
     a while: item events, items that went right, repeated failures (see the module's words);
     marks it trimmed when none is left."""
-    job = conn.execute(f"SELECT id FROM job_runs WHERE trimmed_at IS NULL AND finished_at IS NOT NULL"
-                       f" AND finished_at < ? AND status IN ({', '.join('?' for _ in FINAL)})"
-                       " ORDER BY finished_at LIMIT 1", (cutoff, *FINAL)).fetchone()
-    if job is None:
+    job_id = _oldest_finished(conn, "trimmed_at", cutoff)
+    if job_id is None:
         return 0
-    job_id = job[0]
     with transaction(conn):
-        gone = conn.execute("DELETE FROM job_events WHERE rowid IN (SELECT rowid FROM job_events WHERE job_id = ?"
-                            " AND item_id IS NOT NULL LIMIT ?)", (job_id, BATCH)).rowcount
+        gone = _delete_item_events(conn, job_id)
         if gone:
             return gone
         ids = [r[0] for r in conn.execute(
