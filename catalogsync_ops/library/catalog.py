@@ -181,28 +181,32 @@ def verified_file_of(conn: Connection, song_id: int, library_root: str):
 
 
 def record_file(conn: Connection, song_id: int, library_root: str, rel_path: str, *, size: int, sha256: str,
-                fmt: str, source: str, verified: bool, quality: Quality | None = None) -> int:
+                fmt: str, source: str, verified: bool, quality: Quality | None = None, lyrics: str | None = None,
+                lyrics_sha256: str | None = None) -> int:
     """Record (or update) the file of a song at a path; `verified` once it is in place; `quality`
-    as read from the file (`quality.py`)."""
+    as read from the file (`quality.py`); what lyrics it was given and the hash of its .lrc, in
+    the same transaction (a kill after it must not leave a song whose lyrics are unrecorded)."""
     ts = iso()
     q = quality.as_row() if quality is not None else dict.fromkeys(_QUALITY_COLUMNS)
+    q = {**q, "lyrics": lyrics, "lyrics_sha256": lyrics_sha256}
     with transaction(conn):
         conn.execute(
             "INSERT INTO file_locations (song_id, library_root, rel_path, size_bytes, sha256, format, source, "
-            f"verified_at, created_at, updated_at, {', '.join(_QUALITY_COLUMNS)}, probed_at)"
-            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {', '.join('?' for _ in _QUALITY_COLUMNS)}, ?)"
+            f"verified_at, created_at, updated_at, {', '.join(_FILE_FACTS)}, probed_at)"
+            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {', '.join('?' for _ in _FILE_FACTS)}, ?)"
             " ON CONFLICT (library_root, rel_path) DO UPDATE SET song_id = excluded.song_id,"
             " size_bytes = excluded.size_bytes, sha256 = excluded.sha256, format = excluded.format,"
             " source = excluded.source, verified_at = excluded.verified_at, updated_at = excluded.updated_at, "
-            + ", ".join(f"{c} = excluded.{c}" for c in (*_QUALITY_COLUMNS, "probed_at")),
+            + ", ".join(f"{c} = excluded.{c}" for c in (*_FILE_FACTS, "probed_at")),
             (song_id, library_root, rel_path, size, sha256, fmt, source, ts if verified else None, ts, ts,
-             *(q[c] for c in _QUALITY_COLUMNS), ts if quality is not None else None))
+             *(q[c] for c in _FILE_FACTS), ts if quality is not None else None))
         return conn.execute("SELECT id FROM file_locations WHERE library_root = ? AND rel_path = ?",
                             (library_root, rel_path)).fetchone()[0]
 
 
 _QUALITY_COLUMNS = ("codec", "lossless", "bitrate_kbps", "sample_rate", "bit_depth", "channels", "duration_s",
                     "quality", "spectrum", "cutoff_hz")
+_FILE_FACTS = (*_QUALITY_COLUMNS, "lyrics", "lyrics_sha256")  # what a download records of the file
 
 
 def record_qualities(conn: Connection, found: list[tuple[int, Quality]]) -> None:

@@ -391,9 +391,12 @@ def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name
             else:
                 details["lyrics_kept_existing"] = sidecar.name
         size, digest = part.stat().st_size, sha256_file(part)
-        # Recorded before the rename: after a crash the file found at the path is adopted by hash.
+        kind = None if mode == "off" else "none" if not lyrics else "synced" if lrc_lines(lyrics) else "plain"
+        # Recorded before the rename: after a crash the file found at the path is adopted by hash,
+        # its lyrics with it.
         file_id = catalog.record_file(ctx.conn, song_id, ctx.library_root, rel, size=size, sha256=digest,
-                                      fmt=ext, source=name, verified=False, quality=quality)
+                                      fmt=ext, source=name, verified=False, quality=quality, lyrics=kind,
+                                      lyrics_sha256=sidecar_hash)
         if dest.exists():
             # Only a file recorded as this song's can be here (see _reserve_path), and it failed
             # the adopt check: someone changed it. It is kept, never overwritten.
@@ -401,9 +404,7 @@ def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name
             details["kept_changed_file"] = str(kept)
         commit_file(part, dest)
         catalog.mark_file_verified(ctx.conn, file_id, mtime_ns=dest.stat().st_mtime_ns)
-        if mode != "off":
-            kind = "none" if not lyrics else "synced" if lrc_lines(lyrics) else "plain"
-            catalog.record_lyrics(ctx.conn, file_id, kind, sidecar_hash)
+        if kind:
             details["lyrics"] = kind
         details.update(path=rel, file_id=file_id, size=size, resumed_from=result.resumed_from, quality=quality.label,
                        rung=quality.rung)
