@@ -155,3 +155,18 @@ def test_the_lyrics_are_backed_up_beside_their_song_and_verify_and_repair_keep_t
         assert conn.execute("SELECT COUNT(*) FROM upload_tasks WHERE status != 'uploaded'").fetchone()[0] == 0
     finally:
         conn.close()
+
+
+@pytest.mark.slow
+def test_lyrics_an_interrupted_attempt_left_are_taken_as_ours(home: Path, demo_server):
+    # A power cut after the .lrc was written and before the song was recorded: the same lyrics
+    # are there when the song is fetched again. They are ours (recorded, checked, backed up);
+    # different words beside it would be the owner's and stay unrecorded (see above).
+    song = demo_server.platforms["demo"].songs["s03"]
+    left = home / "library" / "刘若英" / "我等你" / "后来.lrc"
+    left.parent.mkdir(parents=True)
+    left.write_text(song.lrc(), encoding="utf-8")
+    run_demo_pipeline(home, demo_server, OBJECT_BACKEND_NAME="local")
+    row = _rows(home)["后来"]
+    assert row["lyrics_sha256"] and (home / "mirror" / "刘若英" / "我等你" / "后来.lrc").read_text(
+        encoding="utf-8") == song.lrc()

@@ -1,6 +1,7 @@
 """Download: find a song on the sources in order, fetch it into the library, check and tag it."""
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -384,10 +385,13 @@ def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name
             # next attempt writes again, never a recorded song whose lyrics were never written.
             # An .lrc we did not write (the owner's own) is kept, never overwritten.
             sidecar = sidecar_of(dest)
-            ours = catalog.file_at(ctx.conn, ctx.library_root, rel)
-            if not sidecar.exists() or (ours is not None and ours["lyrics_sha256"]
-                                        and sha256_file(sidecar) == ours["lyrics_sha256"]):
-                sidecar_hash = write_atomic(sidecar, lyrics.encode("utf-8"))
+            data = lyrics.encode("utf-8")
+            found = sha256_file(sidecar) if sidecar.exists() else None
+            ours = catalog.file_at(ctx.conn, ctx.library_root, rel) if found else None
+            if found is None or (ours is not None and found == ours["lyrics_sha256"]):
+                sidecar_hash = write_atomic(sidecar, data)
+            elif found == hashlib.sha256(data).hexdigest():
+                sidecar_hash = found  # these very lyrics, left by an attempt killed before it recorded them
             else:
                 details["lyrics_kept_existing"] = sidecar.name
         size, digest = part.stat().st_size, sha256_file(part)
