@@ -44,6 +44,8 @@ MESSAGES: dict[str, str] = {
     "stage_job_cannot_start": "job {job_id} is {status}; its stages cannot start",
     "stage_unfinished": "stage {stage_id} still has {queued} queued, {running} running and {interrupted} "
                         "interrupted items; it cannot finish yet",
+    "stage_not_built": "stage {stage} could not make its items: {error}; the job failed, nothing else stopped",
+    "stage_not_closed": "stage {stage} could not finish: {error}",
     "runner_already_paused": "the runner is already paused",
     "runner_not_paused": "the runner is not paused",
     # commands that cannot be applied now

@@ -16,7 +16,7 @@ CODES = (
     "stopped", "dead", "applied", "rejected", "gone", "invalid", "full_pipeline", "collect", "sync", "download",
     "upload", "verify", "repair", "cli", "ui", "web", "api", "external", "rollback", "startup", "init",
     "job_created", "job_started", "job_finished", "job_paused", "job_resumed", "job_canceled", "job_reprioritized",
-    "recovery", "stage_started", "stage_finished", "stage_skipped", "item_succeeded", "item_failed",
+    "recovery", "stage_started", "stage_finished", "stage_skipped", "stage_failed", "item_succeeded", "item_failed",
     "item_retried", "item_interrupted", "item_canceled", "item_skipped", "item_deferred", "item_retry_scheduled",
     "items_added", "item_claimed", "item_released", "runner_resumed", "runner_paused", "item_retry_requested",
     "items_retry_requested", "backed_up", "in_library", "untried", "closed", "open", "half_open", "incompatible",

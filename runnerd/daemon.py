@@ -44,14 +44,15 @@ from catalogsync_ops.engine.runners import (
     runner_paused,
 )
 from catalogsync_ops.engine.scheduling import next_step
-from catalogsync_ops.engine.stages import add_items, finish_stage, skip_stage, start_stage
+from catalogsync_ops.engine.stages import add_items, fail_stage, finish_stage, skip_stage, start_stage
 from catalogsync_ops.engine.states import StageType
 from catalogsync_ops.errors import CatalogsyncError, ConfigError, TransitionError
+from catalogsync_ops.messages import Said
 from catalogsync_ops.pipeline import stage_items, stage_workers
 from catalogsync_ops.store.connection import Connection, iso, transaction
 from catalogsync_ops.store.database import open_database, open_secret_files
-from catalogsync_ops.transfer.storage import build_uploader
 from runnerd.health import LibraryDiskWatch, is_disk_full
+from runnerd.job_settings import JobSettings
 from runnerd.library_upkeep import LibraryUpkeep
 from runnerd.lock import RunnerLock, RunnerLockHeld
 from runnerd.logs import DatabaseLogHandler, apply_retention
@@ -100,7 +101,7 @@ class Runner:
         self.watcher: EnvWatcher | None = None
         self.log_handler: DatabaseLogHandler | None = None
         self.config_revision_id: int | None = None
-        self._job_settings: dict[int, tuple[dict[str, Any], Any]] = {}
+        self.jobs = JobSettings(lambda: self.conn, self.env_path.resolve().parent, lambda: self.config.values)
         self._data_version = None
         self.pruner = Pruner()
         self._last = {"heartbeat": 0.0, "flush": 0.0, "poll": 0.0, "retention": 0.0, "disk": 0.0}
@@ -395,28 +396,6 @@ class Runner:
 
     # ------------------------------------------------------------ scheduling
 
-    def _settings_for(self, job) -> tuple[dict[str, Any], Any]:
-        """The job's config (its revision, secrets included), and its uploader."""
-        cached = self._job_settings.get(job["id"])
-        if cached is None:
-            values = None
-            if job["config_revision_id"]:
-                row = self.conn.execute("SELECT content FROM config_revisions WHERE id = ? AND status = 'applied'",
-                                        (job["config_revision_id"],)).fetchone()
-                if row is not None:
-                    config, _ = check_text(row["content"], self.env_path.resolve().parent)
-                    values = config.values if config else None
-            values = values or self.config.values
-            cached = self._job_settings[job["id"]] = (values, None)
-        return cached
-
-    def _uploader_for(self, job_id: int, settings: dict[str, Any]):
-        values, uploader = self._job_settings[job_id]
-        if uploader is None and settings.get("OBJECT_BACKEND_NAME") != "none":
-            uploader = build_uploader(settings)
-            self._job_settings[job_id] = (values, uploader)
-        return uploader
-
     def _schedule(self) -> bool:
         """Carry out the next step of the scheduling policy (engine/scheduling.py); True when
         something changed (the loop steps again at once)."""
@@ -444,26 +423,40 @@ class Runner:
             status = finish_job(conn, job["id"])
             self.library_upkeep.request()
             pool.assign(None)
-            self._close_job_settings(job["id"])
+            self.jobs.close(job["id"])
             log.info("Job %s: %s", job["id"], status.value, extra={"job_id": job["id"]})
             return True
         if step.action == scheduling.SKIP_STAGE:
             skip_stage(conn, stage["id"], reason=step.reason)
             return True
-        settings, _ = self._settings_for(job)
         if step.action == scheduling.START_STAGE:
-            scope = json.loads(job["scope_json"] or "{}")
-            uploader = self._uploader_for(job["id"], settings) if stage["stage_type"] in USES_BACKUP else None
-            specs = stage_items(conn, stage["stage_type"], scope, settings, uploader)
-            added = add_items(conn, stage["id"], specs, max_attempts=int(self.config["MAX_ATTEMPTS"])) if specs else 0
+            try:
+                settings = self.jobs.settings(job)
+                scope = json.loads(job["scope_json"] or "{}")
+                uploader = self.jobs.uploader(job) if stage["stage_type"] in USES_BACKUP else None
+                specs = stage_items(conn, stage["stage_type"], scope, settings, uploader)
+                attempts = int(self.config["MAX_ATTEMPTS"])
+                added = add_items(conn, stage["id"], specs, max_attempts=attempts) if specs else 0
+            except sqlite3.OperationalError:
+                raise  # a full or locked database is the loop's to handle, not this job's
+            except Exception as exc:  # noqa: BLE001 - whatever the scope or catalog held fails this job only
+                self._stage_failed(job, stage, Said("stage_not_built", stage=stage["stage_type"], error=_said(exc)))
+                return True
             start_stage(conn, stage["id"])
             log.info("Job %s: stage %s started with %d new items", job["id"], stage["stage_type"], added,
                      extra={"job_id": job["id"]})
             self._assign(job, stage, settings)
             return True
+        settings = self.jobs.settings(job)
         if step.action == scheduling.FINISH_STAGE:
-            status = finish_stage(conn, stage["id"], give_up_nights=int(settings["WANTED_GIVE_UP_NIGHTS"]),
-                                  recheck_days=int(settings["WANTED_RECHECK_DAYS"]))
+            try:
+                status = finish_stage(conn, stage["id"], give_up_nights=int(settings["WANTED_GIVE_UP_NIGHTS"]),
+                                      recheck_days=int(settings["WANTED_RECHECK_DAYS"]))
+            except (sqlite3.OperationalError, TransitionError):
+                raise
+            except Exception as exc:  # noqa: BLE001
+                self._stage_failed(job, stage, Said("stage_not_closed", stage=stage["stage_type"], error=_said(exc)))
+                return True
             log.info("Job %s: stage %s %s", job["id"], stage["stage_type"], status.value,
                      extra={"job_id": job["id"]})
             return True
@@ -471,15 +464,15 @@ class Runner:
             self._assign(job, stage, settings)
         return False
 
+    def _stage_failed(self, job, stage, reason: Said) -> None:
+        log.exception("Job %s: %s", job["id"], reason, extra={"job_id": job["id"]})
+        fail_stage(self.conn, stage["id"], reason=reason)
+        self.pool.assign(None)
+
     def _assign(self, job, stage, settings: dict[str, Any]) -> None:
-        uploader = self._uploader_for(job["id"], settings) if stage["stage_type"] in USES_BACKUP else None
+        uploader = self.jobs.uploader(job) if stage["stage_type"] in USES_BACKUP else None
         count = stage_workers(self.conn, self.config, job["id"], stage["stage_type"])
         self.pool.assign(Assignment(job["id"], stage["id"], stage["stage_type"], count, settings, uploader))
-
-    def _close_job_settings(self, job_id: int) -> None:
-        _, uploader = self._job_settings.pop(job_id, (None, None))
-        if uploader is not None:
-            uploader.close()
 
     # ------------------------------------------------------------ workers
 
@@ -492,3 +485,9 @@ class Runner:
                 else:
                     log.error("Worker %s died; starting a new one", worker.name)
                 self.pool.add_worker(index)
+
+
+def _said(exc: BaseException) -> str:
+    """An unexpected error as one line a person can report: its class and its first 300 characters."""
+    text = " ".join(str(exc).split())[:300]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

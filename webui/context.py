@@ -13,7 +13,7 @@ from werkzeug.routing import IntegerConverter
 
 from catalogsync_ops.config.envfile import load_config
 from catalogsync_ops.errors import CatalogsyncError
-from catalogsync_ops.store.connection import connect
+from catalogsync_ops.store.connection import ID_MAX, connect
 
 _settings_cache: dict[str, tuple[tuple[int, int], dict | None]] = {}
 
@@ -142,9 +142,6 @@ def close_db(exc: BaseException | None) -> None:
         pool.release(conn)
     except Exception:
         pool._drop(conn)
-
-
-ID_MAX = 2**63 - 1  # SQLite's INTEGER range: ids and cursors beyond it cannot exist
 
 
 class IdConverter(IntegerConverter):

@@ -16,7 +16,7 @@ import time
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from catalogsync_ops.engine.queries import data_version, events_after, latest_event_id, runner_liveness, status_summary
-from catalogsync_ops.store.connection import connect
+from catalogsync_ops.store.connection import ID_MAX, connect
 
 bp = Blueprint("events", __name__, url_prefix="/api")
 
@@ -78,7 +78,7 @@ def events():
         if after is not None:
             abort(400, description=f"'after' must be a whole number, got {after[:40]!r}")
         last_id = -1  # a browser's Last-Event-ID we cannot read: start from now
-    last_id = max(-1, min(last_id, 2**63 - 1))
+    last_id = max(-1, min(last_id, ID_MAX))
 
     def stream():
         conn = connect(db_path, readonly=True)

@@ -4,10 +4,11 @@ status code, content type and payload, the public endpoints without a token, str
 from __future__ import annotations
 
 from catalogsync_ops import __version__
-from catalogsync_ops.engine.command_specs import ID_MAX, SPECS
+from catalogsync_ops.engine.command_specs import SPECS
 from catalogsync_ops.engine.queries import LOG_LEVELS, WANTED_STATES
 from catalogsync_ops.engine.states import ItemStatus, StageType
 from catalogsync_ops.errors import ErrorClass
+from catalogsync_ops.store.connection import ID_MAX
 
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
 OBJECT = {"type": "object"}

@@ -17,6 +17,7 @@ from typing import Any
 from catalogsync_ops.config.settings import KNOWN_SOURCES
 from catalogsync_ops.engine.states import JobType
 from catalogsync_ops.errors import ErrorClass, InvalidCommand
+from catalogsync_ops.store.connection import ID_MAX
 
 
 class CommandKind(StrEnum):
@@ -41,7 +42,6 @@ class CommandKind(StrEnum):
 SCOPE_KEYS = ("sources", "pools", "playlists", "songs")
 # Drift a repair can mend (an orphan is only reported: it is the owner's file).
 REPAIRABLE_DRIFT = ("file_missing", "file_changed", "object_missing", "object_changed")
-ID_MAX = 2**63 - 1  # SQLite's INTEGER range
 PRIORITY_LIMIT = 1_000_000
 SCOPE_MAX_ENTRIES = 10_000
 CONFIG_MAX_BYTES = 256 * 1024

@@ -17,6 +17,7 @@ from catalogsync_ops.engine.records import (
 )
 from catalogsync_ops.engine.states import STAGE_FINAL, ItemType, JobStatus, StageStatus, StageType
 from catalogsync_ops.errors import TransitionError
+from catalogsync_ops.messages import Said, as_param
 from catalogsync_ops.store.connection import Connection, iso, transaction
 
 J, S = JobStatus, StageStatus
@@ -83,6 +84,18 @@ def skip_stage(conn: Connection, stage_id: int, *, reason: str, now: datetime | 
         set_stage_status(conn, stage, S.SKIPPED, ts, finished_at=ts)
         write_event(conn, "stage_skipped", now=ts, job_id=stage["job_id"], stage_id=stage_id,
                     from_status=stage["status"], to_status=S.SKIPPED.value, message=reason)
+
+
+def fail_stage(conn: Connection, stage_id: int, *, reason: Said, now: datetime | None = None) -> None:
+    """pending|paused|running -> failed: the stage could not be built or closed (`reason` says
+    why, as a code). Its job then fails with that reason; nothing else stops."""
+    ts = iso(now)
+    with transaction(conn):
+        stage = get_stage(conn, stage_id)
+        set_stage_status(conn, stage, S.FAILED, ts, finished_at=ts)
+        write_event(conn, "stage_failed", now=ts, job_id=stage["job_id"], stage_id=stage_id,
+                    from_status=stage["status"], to_status=S.FAILED.value, message=str(reason),
+                    data={"reason": as_param(reason)})
 
 
 def finish_stage(conn: Connection, stage_id: int, *, now: datetime | None = None, give_up_nights: int = 0,

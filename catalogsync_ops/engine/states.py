@@ -135,12 +135,14 @@ JOB_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
 }
 
 STAGE_TRANSITIONS: dict[StageStatus, frozenset[StageStatus]] = {
-    S.PENDING: frozenset({S.RUNNING, S.SKIPPED, S.CANCELED}),
+    # pending|paused -> failed: its items could not be made (the job's scope or the catalog
+    # held something the stage cannot read); the job fails with the reason, the runner goes on.
+    S.PENDING: frozenset({S.RUNNING, S.SKIPPED, S.FAILED, S.CANCELED}),
     S.RUNNING: frozenset(
         {S.PAUSE_REQUESTED, S.PAUSED, S.COMPLETED, S.COMPLETED_WITH_ERRORS, S.FAILED, S.CANCELED}
     ),
     S.PAUSE_REQUESTED: frozenset({S.PAUSED, S.RUNNING, S.CANCELED}),
-    S.PAUSED: frozenset({S.RUNNING, S.CANCELED}),
+    S.PAUSED: frozenset({S.RUNNING, S.FAILED, S.CANCELED}),
     # Reopened (back to pending) when a person retries an item, or when an earlier stage
     # finished again and this one must pick up what it produced.
     S.COMPLETED: frozenset({S.PENDING}),

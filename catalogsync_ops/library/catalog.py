@@ -11,7 +11,7 @@ from typing import Any
 
 from catalogsync_ops.quality import Quality
 from catalogsync_ops.sources.base import Track, Unresolved
-from catalogsync_ops.store.connection import Connection, iso, transaction
+from catalogsync_ops.store.connection import ID_MAX, Connection, iso, transaction
 
 
 def upsert_pool(conn: Connection, name: str, *, origin: str = "file", source_path: str | None = None) -> int:
@@ -270,12 +270,24 @@ def pools_in_scope(conn: Connection, scope: dict[str, list]) -> list:
     return conn.execute("SELECT * FROM playlist_pools ORDER BY id").fetchall()
 
 
+def playlist_ref(value: Any) -> int | str:
+    """A scope's playlist entry as a playlist id (an int, or ASCII digits in SQLite's range) or
+    else as the text of a URL: "²", "١٢" or twenty-three digits name no id, and match nothing."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if 1 <= value <= ID_MAX else str(value)
+    text = str(value).strip()
+    if text.isascii() and text.isdigit() and len(text) <= 19 and 1 <= int(text) <= ID_MAX:
+        return int(text)
+    return text
+
+
 def playlists_in_scope(conn: Connection, scope: dict[str, list]) -> list:
     """Playlists a job covers: linked to its pools (or named), optionally of some platforms."""
     where, params = [], []
     if scope.get("playlists"):
-        ids = [int(p) for p in scope["playlists"] if str(p).isdigit()]
-        urls = [p for p in scope["playlists"] if not str(p).isdigit()]
+        named = [playlist_ref(p) for p in scope["playlists"]]
+        ids = [p for p in named if isinstance(p, int)]
+        urls = [p for p in named if isinstance(p, str)]
         where.append(f"(p.id IN ({', '.join('?' for _ in ids) or 'NULL'}) OR p.url IN "
                      f"({', '.join('?' for _ in urls) or 'NULL'}))")
         params += ids + urls

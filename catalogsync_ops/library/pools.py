@@ -31,6 +31,12 @@ def pool_files(input_dir: Path) -> list[Path]:
     return sorted(p for p in input_dir.glob("*.txt") if p.is_file() and not p.name.startswith("."))
 
 
+def pool_path(input_dir: Path, name: str) -> Path | None:
+    """The file of the pool `name`: only a pool INPUT_DIR lists (a name that is a path, absolute
+    or with `..`, names none)."""
+    return next((p for p in pool_files(input_dir) if pool_name(p) == name), None)
+
+
 def pool_name(path: Path) -> str:
     """A pool is named after its file: 'chinese.txt' -> 'chinese'."""
     return path.stem

@@ -19,8 +19,8 @@ def items_for_stage(conn: Connection, stage_type: StageType | str, scope: dict[s
     stage_type = StageType(stage_type)
     if stage_type is StageType.COLLECT:
         names = {pool_name(p): p for p in pool_files(Path(settings["INPUT_DIR"]))}
-        wanted = scope.get("pools") or sorted(names)
-        return [ItemSpec(f"pool:{n}", ItemType.POOL, display_text=n, payload={"pool": n}) for n in wanted]
+        wanted = [str(n) for n in scope.get("pools") or sorted(names)]
+        return [ItemSpec(f"pool:{n}", ItemType.POOL, display_text=n[:200], payload={"pool": n}) for n in wanted]
     if stage_type is StageType.SYNC:
         return [ItemSpec(f"playlist:{r['id']}", ItemType.PLAYLIST, display_text=r["title"] or r["url"],
                          playlist_id=r["id"]) for r in catalog.playlists_in_scope(conn, scope)]

@@ -377,7 +377,8 @@ def _lookup(client: Any, entry: dict) -> Any:
 # The track as each platform's own answer lists it (the fields musicdl reads), so musicdl need
 # not fetch the song's details again before looking its link up.
 def _netease_entry(track: Track) -> dict:
-    song_id = int(track.external_id) if track.external_id.isdigit() else track.external_id
+    raw = track.external_id
+    song_id = int(raw) if raw.isascii() and raw.isdigit() else raw
     return {"id": song_id, "name": track.title, "ar": [{"name": a} for a in track.artists],
             "al": {"name": track.album or "", "picUrl": track.cover_url}, "dt": int((track.duration_s or 0) * 1000)}
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from catalogsync_ops.errors import DatabaseLocationError
 from catalogsync_ops.fileio import PRIVATE_MODE
 
+ID_MAX = 2**63 - 1  # SQLite's INTEGER range: ids (and cursors) beyond it cannot exist
 BUSY_TIMEOUT_MS = 15_000
 
 # File systems on which SQLite's WAL mode is unsafe: WAL needs shared memory between every
