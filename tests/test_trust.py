@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import runnerd, set_env
+from conftest import run_demo_pipeline, runnerd, set_env
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
@@ -127,3 +127,65 @@ def test_a_pool_is_only_a_file_input_dir_lists(home: Path, named):
         failed = conn.execute("SELECT status, last_error_class FROM job_items WHERE item_type = 'pool'").fetchone()
     assert "battery" not in said
     assert tuple(failed) == ("failed", "not_found")
+
+
+# ---------------------------------------------------------------- references to secrets
+
+SECRET = "s3cr3t-Zq9"
+
+
+def test_a_reference_to_a_secret_never_carries_it_out(home: Path, demo_server):
+    """`${OBJECT_SECRET_ACCESS_KEY}` in the webhook's URL or the prefix stays as written: the
+    webhook, the job's snapshot, the logs and the log file never see the secret."""
+    from test_notify import Receiver
+
+    with Receiver() as hook:
+        set_env(home, OBJECT_SECRET_ACCESS_KEY=SECRET, OBJECT_PREFIX="${OBJECT_SECRET_ACCESS_KEY}/",
+                NOTIFY_WEBHOOK_URL=hook.url + "/${OBJECT_SECRET_ACCESS_KEY}")
+        checked = runnerd(home, "config", "check")
+        assert "refers to a secret (${OBJECT_SECRET_ACCESS_KEY})" in checked.stdout + checked.stderr
+        run_demo_pipeline(home, demo_server)
+    assert hook.delivered, "the finished job was notified"
+    assert all(SECRET not in c["path"] and SECRET.encode() not in c["body"] for c in hook.calls)
+    with closing(connect(home / "catalogsync.db")) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
+                                             " AND name <> 'config_revisions'")]  # the file's own copies
+        for table in tables:
+            rows = conn.execute(f"SELECT * FROM {table}").fetchall()
+            assert not [r for r in rows if SECRET in " ".join(map(str, tuple(r)))], table
+    for log in (home / "logs").glob("*"):
+        assert SECRET not in log.read_text(encoding="utf-8", errors="replace"), log
+
+
+def test_a_value_made_by_a_reference_is_named_as_written_in_a_message(home: Path, monkeypatch):
+    monkeypatch.setenv("CATALOGSYNC_TRUST_VALUE", "hunter2")
+    set_env(home, WEB_PORT="${CATALOGSYNC_TRUST_VALUE}", LIBRARY_DIR="${OBJECT_SECRET_ACCESS_KEY}")
+    checked = runnerd(home, "config", "check")
+    said = checked.stdout + checked.stderr
+    assert checked.returncode != 0 and "${CATALOGSYNC_TRUST_VALUE}" in said and "hunter2" not in said, said
+
+
+def test_only_the_bucket_credential_takes_a_secret_from_the_environment(monkeypatch):
+    from catalogsync_ops.config.envfile import parse_env_text
+
+    monkeypatch.setenv("S3_SECRET_FROM_ENV", "from-env")
+    parsed = parse_env_text("OBJECT_SECRET_ACCESS_KEY=${S3_SECRET_FROM_ENV}\n"
+                            "NOTIFY_WEBHOOK_URL=http://127.0.0.1/${S3_SECRET_FROM_ENV}\n"
+                            "OBJECT_ACCESS_KEY_ID=${HOME:-x}\n")
+    assert parsed.values["OBJECT_SECRET_ACCESS_KEY"] == "from-env"
+    assert parsed.values["NOTIFY_WEBHOOK_URL"] == "http://127.0.0.1/${S3_SECRET_FROM_ENV}"
+    assert parsed.values["OBJECT_ACCESS_KEY_ID"] not in ("", "${HOME:-x}")  # a plain reference still works
+
+
+@pytest.mark.parametrize("shape", ["${", "${X:", "${X:-", "$${", "'${", "${}"])
+def test_an_env_file_of_references_parses_in_time_linear_in_its_size(shape):
+    """256 KiB of `${` froze the runner's loop for minutes (python-dotenv's expansion is
+    quadratic); a file of the largest size allowed is now read at once."""
+    import time
+
+    from catalogsync_ops.config.envfile import MAX_ENV_BYTES, parse_env_text
+
+    text = "A=" + shape * ((MAX_ENV_BYTES - 8) // len(shape)) + "\n"
+    started = time.perf_counter()
+    parse_env_text(text)
+    assert time.perf_counter() - started < 2.0

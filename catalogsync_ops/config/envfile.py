@@ -2,6 +2,7 @@
 masking secrets for display, and rewriting single keys in place."""
 from __future__ import annotations
 
+import bisect
 import difflib
 import io
 import ipaddress
@@ -16,7 +17,6 @@ from typing import Any
 from urllib.parse import urlparse
 
 from dotenv.parser import Binding, parse_stream
-from dotenv.variables import parse_variables
 
 from catalogsync_ops.config.settings import (
     FALSE_WORDS,
@@ -58,6 +58,9 @@ class ParsedEnv:
     lines: dict[str, int]
     bindings: list[tuple[Binding, int]]
     problems: list[Problem] = field(default_factory=list)
+    # The values that held a reference, as written: a message about a value names these, never
+    # what a reference produced.
+    written: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -117,14 +120,69 @@ def _masked_line(line: str) -> str:
     return line
 
 
-def _resolve(raw: list[tuple[str, str | None]]) -> dict[str, str | None]:
-    """python-dotenv's `resolve_variables(…, override=True)` in linear time: `${VAR}` reads
-    the keys above it, then the process environment."""
+def _secret_name(name: str) -> bool:
+    """A name whose value must not be copied into another setting: a secret setting's, or one
+    that reads as a secret (AWS_SECRET…, DB_PASSWORD, …)."""
+    return name in SECRET_KEYS or bool(_SECRET_WORDS.search(name))
+
+
+# The one setting a secret may be given to by reference, from the process environment
+# (`OBJECT_SECRET_ACCESS_KEY=${S3_SECRET}`, as a container's secrets are handed in): a credential
+# sent only to the bucket it opens. A URL (the webhook) is where text goes out: it gets none.
+SECRET_RECEIVERS = frozenset({"OBJECT_SECRET_ACCESS_KEY"})
+
+
+def _expand(value: str, env, key: str, refused: list[str]) -> str:
+    """`${NAME}` and `${NAME:-default}` as python-dotenv expands them (dotenv.variables), in time
+    linear in the value (its regular expression is quadratic on a run of `${`). A reference to a
+    secret stays as written unless `key` may receive it (SECRET_RECEIVERS, from the environment
+    only); the names so refused are added to `refused`."""
+    if "${" not in value:
+        return value
+    stops = [m.start() for m in re.finditer(r"[}:]", value)]
+    braces = [m.start() for m in re.finditer(r"}", value)]
+    out: list[str] = []
+    cursor = search = 0
+    while (start := value.find("${", search)) >= 0:
+        stop = stops[index] if (index := bisect.bisect_left(stops, start + 2)) < len(stops) else -1
+        if stop < 0:
+            break  # no `}` (nor `:`) follows: nothing further can be a reference
+        end = default = None
+        if value[stop] == "}":
+            end = stop + 1
+        elif value.startswith(":-", stop):
+            brace = braces[index] if (index := bisect.bisect_left(braces, stop + 2)) < len(braces) else -1
+            if brace < 0:
+                break
+            default, end = value[stop + 2:brace], brace + 1
+        if end is None:
+            search = start + 1
+            continue
+        name = value[start + 2:stop]
+        out.append(value[cursor:start])
+        if _secret_name(name) and not (key in SECRET_RECEIVERS and name not in SETTINGS_BY_KEY):
+            out.append(value[start:end])
+            refused.append(name)
+        else:
+            found = env.get(name, default if default is not None else "")
+            out.append(found if found is not None else "")
+        cursor = search = end
+    out.append(value[cursor:])
+    return "".join(out)
+
+
+def _resolve(raw: list[tuple[str, str | None]]) -> tuple[dict[str, str | None], dict[str, list[str]]]:
+    """python-dotenv's `resolve_variables(…, override=True)`: `${VAR}` reads the keys above it,
+    then the process environment. Also, per key, the secret names it referred to and did not get."""
     new_values: dict[str, str | None] = {}
+    refused: dict[str, list[str]] = {}
     env = ChainMap(new_values, os.environ)
     for name, value in raw:
-        new_values[name] = None if value is None else "".join(atom.resolve(env) for atom in parse_variables(value))
-    return new_values
+        names: list[str] = []
+        new_values[name] = None if value is None else _expand(value, env, name, names)
+        if names:
+            refused[name] = names
+    return new_values, refused
 
 
 def parse_env_text(text: str) -> ParsedEnv:
@@ -163,8 +221,13 @@ def parse_env_text(text: str) -> ParsedEnv:
         problems.append(Problem(None, None, f"the file sets {len(lines)} keys, and a catalogsync.env sets about 60 "
                                 f"(limit {MAX_ENV_KEYS}): is this the right file? It was not read"))
         return ParsedEnv(text=text, values={}, lines={}, bindings=[], problems=problems)
-    values = _resolve(raw)
-    return ParsedEnv(text=text, values=values, lines=lines, bindings=bindings, problems=problems)
+    values, refused = _resolve(raw)
+    for key, names in refused.items():
+        problems.append(Problem(lines.get(key), key, f"{key} refers to a secret ({', '.join(f'${{{n}}}' for n in names)}); "
+                                "a secret is not copied into another setting, so the reference stays as written",
+                                "warning"))
+    written = {key: value for key, value in raw if value and "${" in value}
+    return ParsedEnv(text=text, values=values, lines=lines, bindings=bindings, problems=problems, written=written)
 
 
 def _convert(setting: Setting, raw: str, base_dir: Path) -> Any:
@@ -289,6 +352,10 @@ def validate(parsed: ParsedEnv, base_dir: Path) -> tuple[Config | None, list[Pro
             if setting.secret and raw and raw.strip():
                 # Problems are shown and logged: a secret's value never goes with them.
                 message = message.replace(repr(raw.strip()), "the value (hidden)").replace(raw.strip(), MASK)
+            elif setting.key in parsed.written and raw and raw.strip():
+                # …nor what a reference produced: the value is named as it was written.
+                written = parsed.written[setting.key]
+                message = message.replace(repr(raw.strip()), repr(written)).replace(raw.strip(), written)
             problems.append(Problem(line, setting.key, f"{setting.key}: {message}"))
     unknown = {k: v for k, v in parsed.values.items() if k not in SETTINGS_BY_KEY}
     for key in unknown:
