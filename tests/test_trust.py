@@ -189,3 +189,43 @@ def test_an_env_file_of_references_parses_in_time_linear_in_its_size(shape):
     started = time.perf_counter()
     parse_env_text(text)
     assert time.perf_counter() - started < 2.0
+
+
+# ---------------------------------------------------------------- a spreadsheet runs nothing
+
+
+@pytest.mark.parametrize("title", ['=HYPERLINK("http://127.0.0.1/x","click")', "@SUM(A1:A9)", "+1+1", "-2+3",
+                                   "\t=1", "\r=1", "＝1+1", "=cmd|' /C calc'!A0"])
+def test_a_missing_list_cell_a_spreadsheet_would_run_is_written_as_text(title):
+    import csv
+    import io
+
+    from catalogsync_ops.library.coverage import MISSING_COLUMNS, missing_csv
+
+    row = {c: title for c in MISSING_COLUMNS} | {"position": 3, "nights": 2, "attempts": 1}
+    read = next(csv.DictReader(io.StringIO(missing_csv([row]).lstrip("\ufeff"))))
+    assert read["title"] == "'" + title and read["artists"] == "'" + title
+    assert read["position"] == "3"  # numbers stay numbers
+
+
+# ---------------------------------------------------------------- the console's front door
+
+
+def test_a_huge_body_is_refused_before_it_is_read(web):
+    """An unauthenticated 300 MiB `POST /login` is answered 413 from its headers: nothing of it
+    is read or spooled to a temporary file (waitress alone would take 1 GiB)."""
+    import socket
+
+    from conftest import Served
+
+    from webui.cli import WAITRESS_OPTIONS
+
+    served = Served(web[0], **WAITRESS_OPTIONS)
+    try:
+        with socket.create_connection(("127.0.0.1", int(served.base.rsplit(":", 1)[1])), timeout=5) as sock:
+            sock.sendall(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded"
+                         b"\r\nContent-Length: 314572800\r\n\r\n" + b"a" * 65536)
+            answer = sock.recv(4096)
+    finally:
+        served.stop()
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]

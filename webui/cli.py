@@ -17,6 +17,14 @@ from catalogsync_ops.store.accounts import list_tokens
 from catalogsync_ops.store.database import open_database
 
 WAITRESS_THREADS = 8  # enough for open live streams (each holds one) beside the pages
+# How the console is served (tests serve it the same way). A body above 2 MiB (the largest form is
+# a 256 KiB env file) is answered 413 as soon as its headers say so, before any of it is spooled
+# to disk; waitress would take 1 GiB. channel_request_lookahead keeps a channel readable while
+# its request runs, so a browser that closes a live stream is noticed at the next heartbeat and
+# its thread freed.
+MAX_REQUEST_BYTES = 2 * 1024 * 1024
+WAITRESS_OPTIONS = {"threads": WAITRESS_THREADS, "ident": "catalogsync-web", "channel_request_lookahead": 1,
+                    "max_request_body_size": MAX_REQUEST_BYTES}
 REUSE_CONNECTIONS_S = 30.0  # a server thread keeps its connection this long (webui/context.ThreadConnections)
 
 
@@ -71,11 +79,8 @@ def serve(obj, host: str | None, port: int | None, trusted: tuple[str, ...], if_
     conn.close()
     app = create_app({"DB_PATH": db, "ENV_PATH": env_file, "TRUSTED_PROXIES": trusted,
                       "REUSE_CONNECTIONS_S": REUSE_CONNECTIONS_S})
-    # channel_request_lookahead keeps a channel readable while its request runs, so a browser
-    # that closes a live stream is noticed at the next heartbeat and its thread freed.
     try:
-        server = create_server(WorkSlots(app), host=host, port=port, threads=WAITRESS_THREADS, ident="catalogsync-web",
-                               channel_request_lookahead=1)
+        server = create_server(WorkSlots(app), host=host, port=port, **WAITRESS_OPTIONS)
     except OSError as exc:
         if if_not_running and _console_answers(host, port):
             click.echo(f"catalogsync-web already serves http://{host}:{port}; nothing to do", err=True)

@@ -223,7 +223,8 @@ def parse_env_text(text: str) -> ParsedEnv:
         return ParsedEnv(text=text, values={}, lines={}, bindings=[], problems=problems)
     values, refused = _resolve(raw)
     for key, names in refused.items():
-        problems.append(Problem(lines.get(key), key, f"{key} refers to a secret ({', '.join(f'${{{n}}}' for n in names)}); "
+        shown = ", ".join(f"${{{n}}}" for n in names)
+        problems.append(Problem(lines.get(key), key, f"{key} refers to a secret ({shown}); "
                                 "a secret is not copied into another setting, so the reference stays as written",
                                 "warning"))
     written = {key: value for key, value in raw if value and "${" in value}

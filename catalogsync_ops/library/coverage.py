@@ -160,13 +160,28 @@ MISSING_COLUMNS = ("playlist", "position", "artists", "title", "album", "state",
                    "wanted", "missing_since", "nights", "attempts", "platform", "external_id")
 
 
+# A text cell a spreadsheet would take for a formula (OWASP's list, and the full-width forms
+# some locales accept) is written with a leading apostrophe: shown as typed, never run.
+_FORMULA_START = tuple("=+-@\t\r＝＋－＠")
+
+
+def spreadsheet_cell(value: Any) -> Any:
+    """A value as a spreadsheet cell that only ever shows: a title `=HYPERLINK(…)` stays text."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def missing_csv(rows: list[dict[str, Any]]) -> str:
-    """CSV for a spreadsheet: UTF-8 with a byte-order mark (Excel then reads 周杰伦 right)."""
+    """CSV for a spreadsheet: UTF-8 with a byte-order mark (Excel then reads 周杰伦 right), its
+    text cells neutralised (spreadsheet_cell)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(MISSING_COLUMNS)
     for row in rows:
-        writer.writerow([row.get(c) if row.get(c) is not None else "" for c in MISSING_COLUMNS])
+        writer.writerow([spreadsheet_cell(row.get(c)) for c in MISSING_COLUMNS])
     return "\ufeff" + out.getvalue()
 
 
