@@ -28,12 +28,31 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def open_nofollow(path: str | os.PathLike[str], mode: str = "wb"):
+    """Open a file the product writes (a part file, a sidecar, a temporary file) without following
+    a symbolic link planted at its name: that raises OSError (ELOOP) instead of writing wherever
+    the link points. `mode`: "wb" (created or emptied), "r+b" or "ab"."""
+    flags = {"wb": os.O_WRONLY | os.O_CREAT | os.O_TRUNC, "r+b": os.O_RDWR,
+             "ab": os.O_WRONLY | os.O_CREAT | os.O_APPEND}[mode]
+    fd = os.open(path, flags | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o644)
+    try:
+        return os.fdopen(fd, mode)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def atomic_tmp(path: Path) -> Path:
+    """The temporary file write_atomic writes `path` through."""
+    return path.with_name(f".{path.name}.tmp")
+
+
 def write_atomic(path: Path, data: bytes) -> str:
     """Write a small file whole or not at all (a temporary file beside it, fsynced, renamed over
     it, the folder fsynced); returns its SHA-256. The temporary name carries the file's own, so
     what a power cut leaves is recognisably ours."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
+    tmp = atomic_tmp(path)
+    with open_nofollow(tmp, "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())

@@ -78,6 +78,12 @@ MESSAGES: dict[str, str] = {
     "what_lyrics": "the lyrics of {source} song {id}",
     "what_playlist": "{source} playlist {id}",
     "what_search": "{source} search",
+    "not_a_regular_file": "{path} is not a regular file ({reason}); a playlist can name audio files only",
+    "local_file_changed": "{path} changed while it was copied ({size} bytes when opened, {read} read); try again",
+    "outside_library": "{path} is outside LIBRARY_DIR ({library}): a symbolic link leads there, so nothing is "
+                       "written through it; remove the link",
+    "symlink_in_library": "{path} is a symbolic link where the product writes its own file; nothing is written "
+                          "through it; remove the link",
     "download_silent": "download of {url} failed: {reason}",
     "download_answered": "download of {url} answered {http_status} {reason}",
     "download_size_differs": "{url} is {size} bytes but the source said {expected}",

@@ -229,3 +229,135 @@ def test_a_huge_body_is_refused_before_it_is_read(web):
     finally:
         served.stop()
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+
+
+# ---------------------------------------------------------------- what a playlist may name
+
+
+def test_a_remote_playlist_names_only_network_audio(tmp_path: Path):
+    """A remote M3U listing `file:///dev/zero` or a path on this NAS grew a part file to 400 MiB
+    (and could copy any local audio file into the library): such lines are skipped, with why."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from catalogsync_ops.sources.m3u import M3USource
+
+    body = (b"#EXTM3U\nfile:///dev/zero\nfile:///home/someone/private.mp3\n/etc/passwd.mp3\nsong.mp3\n"
+            b"http://127.0.0.1:9/other.mp3\n")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/lists/"
+    try:
+        info = M3USource().parse_playlist(base + "night.m3u")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [t.external_id for t in info.tracks] == [f"{base[:-7]}/etc/passwd.mp3", base + "song.mp3",
+                                                    "http://127.0.0.1:9/other.mp3"]
+    assert [(u.title, "cannot name files on this NAS" in u.reason) for u in info.skipped] == [
+        ("file:///dev/zero", True), ("file:///home/someone/private.mp3", True)]
+
+
+@pytest.mark.parametrize("named", ["/dev/null", "FIFO", "FOLDER"])
+def test_a_local_copy_reads_regular_files_only_and_leaves_no_part(tmp_path: Path, named):
+    """(/dev/null, not /dev/zero: a copy that followed a device would end, not fill the disk.)
+    A pipe gets a writer that says a little and leaves, so a copy that waited on it ends too."""
+    import os
+    import threading
+    import time
+
+    import requests
+
+    from catalogsync_ops.errors import SourceError
+    from catalogsync_ops.transfer.downloader import fetch
+
+    source = {"FIFO": tmp_path / "pipe.mp3", "FOLDER": tmp_path / "folder.mp3"}.get(named, Path(named))
+    if named == "FIFO":
+        os.mkfifo(source)
+
+        def writer():  # waits up to 3 s for a reader, says a little, leaves
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                try:
+                    fd = os.open(source, os.O_WRONLY | os.O_NONBLOCK)
+                except OSError:  # ENXIO: no reader yet
+                    time.sleep(0.01)
+                    continue
+                try:
+                    os.write(fd, b"ID3 a little")
+                except OSError:
+                    pass
+                os.close(fd)
+                return
+
+        talker = threading.Thread(target=writer)
+        talker.start()
+    elif named == "FOLDER":
+        source.mkdir()
+    part = tmp_path / "library" / ".x.mp3.part"
+    with requests.Session() as session, pytest.raises(SourceError) as refused:
+        fetch(source.as_uri(), part, session=session)
+    if named == "FIFO":
+        talker.join()
+    assert refused.value.code == "not_a_regular_file" and "regular file" in str(refused.value)
+    assert not part.exists()
+
+
+def test_a_local_copy_checks_the_space_it_fills_as_it_goes(small_disk, tmp_path: Path):
+    """A file that grows while it is copied (or a size the stat got wrong) meets the free-space
+    floor as it is written, not after the disk is full."""
+    from catalogsync_ops.errors import SourceError
+    from catalogsync_ops.transfer.downloader import fetch
+
+    disk = small_disk("lib", "40M")
+    big = tmp_path / "big.mp3"
+    big.write_bytes(b"\0" * 30 * 2**20)
+    import requests
+
+    with requests.Session() as session, pytest.raises(SourceError) as refused:
+        fetch(big.as_uri(), disk / ".big.mp3.part", session=session, min_free_bytes=20 * 2**20)
+    assert refused.value.error_class == "disk_full"
+    assert not (disk / ".big.mp3.part").exists()
+
+
+# ---------------------------------------------------------------- links planted in the library
+
+
+def test_a_link_planted_in_the_library_is_never_written_through(home: Path, demo_server, tmp_path: Path):
+    """A folder of the layout that is a link out of LIBRARY_DIR, and part files that are links
+    to files outside: no download writes there; each song fails with the link to remove."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / "victim.mp3"
+    victim.write_bytes(b"the owner's")
+    library = home / "library"
+    library.mkdir(exist_ok=True)
+    (library / "music").symlink_to(outside, target_is_directory=True)
+    for title in ("晴天", "七里香", "后来", "光年之外"):  # the part files of a flat layout
+        for ext in ("mp3", "flac", "wav"):
+            (library / f".{title}.{ext}.part").symlink_to(victim)
+    run_demo_pipeline(home, demo_server, DOWNLOAD_LAYOUT="music/{artist}/{title}.{ext}")
+    assert sorted(p.name for p in outside.iterdir()) == ["victim.mp3"]
+    with closing(connect(home / "catalogsync.db")) as conn:
+        said = " ".join(r[0] for r in conn.execute("SELECT last_error FROM job_items WHERE item_type = 'song'"
+                                                   " AND status = 'failed'"))
+        assert "is outside LIBRARY_DIR" in said and "remove the link" in said, said
+    set_env(home, DOWNLOAD_LAYOUT="{title}.{ext}")
+    assert runnerd(home, "enqueue", "download").returncode == 0
+    assert runnerd(home, "run", "--burst").returncode == 0
+    assert victim.read_bytes() == b"the owner's"
+    with closing(connect(home / "catalogsync.db")) as conn:
+        said = " ".join(r[0] or "" for r in conn.execute("SELECT last_error FROM job_items WHERE item_type = 'song'"
+                                                         " AND job_id = (SELECT MAX(id) FROM job_runs)"))
+    assert "is a symbolic link where the product writes its own file" in said, said

@@ -8,6 +8,8 @@ import unicodedata
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
+from catalogsync_ops.errors import ErrorClass, SourceError
+
 _FORBIDDEN = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 MAX_COMPONENT_BYTES = 180  # SMB and most file systems allow 255; leave room for " (2)" and ".part"
@@ -66,6 +68,20 @@ def resolve_collision(rel_path: str, is_free: Callable[[str], bool], *, limit: i
         if is_free(candidate):
             return candidate
     raise RuntimeError(f"more than {limit} songs want the path {rel_path!r}; change DOWNLOAD_LAYOUT")
+
+
+def check_inside(root: Path, dest: Path, *own: Path) -> None:
+    """Refuse to write `dest` when its folder, links followed, is not inside LIBRARY_DIR `root`,
+    or when `dest` or one of the product's own files beside it (`own`: its part file, sidecars)
+    is a symbolic link: a link planted in the library never makes a download or a repair write
+    outside it. Nothing is removed: the reason names the link to remove."""
+    library = root.resolve()
+    folder = dest.parent.resolve()
+    if folder != library and library not in folder.parents:
+        raise SourceError.coded("outside_library", ErrorClass.CONFIG, path=str(dest), library=str(root))
+    for path in (dest, *own):
+        if path.is_symlink():
+            raise SourceError.coded("symlink_in_library", ErrorClass.CONFIG, path=str(path))
 
 
 KEPT_DIR = ".catalogsync/kept"  # hidden: music servers and the orphan walk pass it by

@@ -11,10 +11,10 @@ from typing import Any
 
 from catalogsync_ops.engine import breakers
 from catalogsync_ops.errors import Deferred, ErrorClass, SourceError
-from catalogsync_ops.fileio import write_atomic
+from catalogsync_ops.fileio import atomic_tmp, write_atomic
 from catalogsync_ops.library import catalog
 from catalogsync_ops.library.covers import fetch_cover
-from catalogsync_ops.library.layout import lyrics_beside, render_layout, resolve_collision, set_aside
+from catalogsync_ops.library.layout import check_inside, lyrics_beside, render_layout, resolve_collision, set_aside
 from catalogsync_ops.library.matching import THRESHOLD, best_match
 from catalogsync_ops.library.tagging import lrc_lines, read_tags, write_tags
 from catalogsync_ops.messages import as_param
@@ -25,6 +25,7 @@ from catalogsync_ops.transfer.audio import looks_like_preview
 from catalogsync_ops.transfer.downloader import (
     commit_file,
     fetch,
+    part_files,
     part_path_for,
     remove_partial,
     sha256_file,
@@ -318,6 +319,13 @@ def _download_from(ctx: WorkContext, song_id: int, song: Track, name: str, found
         raise
 
 
+def own_files_beside(dest: Path) -> tuple[Path, ...]:
+    """The files the product writes beside a song's: its part file and the part's resume
+    sidecar, its lyrics and their temporary file."""
+    lyrics = sidecar_of(dest)
+    return (*part_files(dest), lyrics, atomic_tmp(lyrics))
+
+
 def sidecar_of(path: Path) -> Path:
     """The .lrc beside a song's file (`layout.lyrics_beside`)."""
     return path.parent / lyrics_beside(path.name)
@@ -338,8 +346,10 @@ def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name
     """Fetch, check and tag the song at its reserved path; record it, then move it into place."""
     source = ctx.source(name)
     dest = Path(ctx.library_root) / rel
-    dest.parent.mkdir(parents=True, exist_ok=True)
     part = part_path_for(dest)
+    check_inside(Path(ctx.library_root), dest, *own_files_beside(dest))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    check_inside(Path(ctx.library_root), dest, *own_files_beside(dest))
 
     def fetch_from(link: Resolved):
         return fetch(link.url, part, session=ctx.session, headers=link.headers, expected_size=link.size,
@@ -379,6 +389,7 @@ def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name
     def place(rel: str) -> Outcome:
         """Put the checked, tagged file in place at `rel` (its lyrics beside it) and record it."""
         dest = Path(ctx.library_root) / rel
+        check_inside(Path(ctx.library_root), dest, *own_files_beside(dest))
         sidecar_hash = None
         if lyrics and mode in ("both", "sidecar"):
             # Beside the song, before the song is in place: a crash in between leaves lyrics the

@@ -230,6 +230,8 @@ class _Reader:
 
     def __init__(self, base: str, title: str) -> None:
         self.base, self.title = base, title
+        # A playlist read from the network names only what is on the network: never a file here.
+        self.remote = urlsplit(base).scheme in ("http", "https")
         self.tracks: list[Track] = []
         self.skipped: list[Unresolved] = []
         self.pending: tuple[float | None, str] | None = None  # the #EXTINF of the next entry
@@ -306,9 +308,12 @@ class _Reader:
                     return "", "not a valid URL (no host): skipped"
                 parts.port  # noqa: B018 -- raises on a bad port
                 entry = line
+            elif scheme == "file" and self.remote:
+                return "", ("a playlist fetched from the network cannot name files on this NAS (only http(s) "
+                            "URLs): skipped")
             elif scheme == "file":
                 entry = line
-            elif os.path.isabs(line):
+            elif os.path.isabs(line) and not self.remote:
                 entry = Path(line).as_uri()
             else:
                 entry = urljoin(self.base, line.replace("\\", "/"))

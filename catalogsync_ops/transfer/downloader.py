@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ import requests
 import urllib3
 
 from catalogsync_ops.errors import ErrorClass, SourceError
-from catalogsync_ops.fileio import CHUNK_SIZE, DISK_FULL_ERRNOS, fsync_dir, sha256_file
+from catalogsync_ops.fileio import CHUNK_SIZE, DISK_FULL_ERRNOS, fsync_dir, open_nofollow, sha256_file
 from catalogsync_ops.transfer.audio import check_audio
 from catalogsync_ops.transfer.http import error_class_for_exception, error_class_for_status
 
@@ -86,6 +87,14 @@ def part_path_for(dest: Path) -> Path:
     return dest.with_name(f".{dest.name}.part")
 
 
+def part_files(dest: Path) -> tuple[Path, Path, Path]:
+    """What a download of `dest` writes beside it before the rename: the part file, its resume
+    sidecar, and the sidecar's temporary file."""
+    part = part_path_for(dest)
+    meta = _meta_path(part)
+    return part, meta, _meta_tmp(meta)
+
+
 def _meta_path(part: Path) -> Path:
     return part.with_name(part.name + ".json")
 
@@ -104,7 +113,8 @@ def _write_meta(meta_path: Path, meta: dict) -> None:
     naming the part's validator), never an empty one that would make the next attempt start over.
     Not fsynced: after a power cut a lost sidecar only costs a download from the start."""
     tmp = _meta_tmp(meta_path)
-    tmp.write_text(json.dumps(meta), encoding="utf-8")
+    with open_nofollow(tmp, "wb") as handle:
+        handle.write(json.dumps(meta).encode("utf-8"))
     os.replace(tmp, meta_path)
 
 
@@ -219,15 +229,17 @@ def fetch(
         throttle = _Throttle(progress)
         written = start
         try:
-            with open(part, mode) as handle:
+            with open_nofollow(part, mode) as handle:
                 handle.seek(start)
                 handle.truncate()
                 handle.flush()
                 # The part holds only bytes of this answer's file now: its validator may be kept.
                 _write_meta(meta_path, {"url": url, "etag": response.headers.get("ETag"),
                                         "last_modified": response.headers.get("Last-Modified"), "size": total})
+                # A body of unknown size has its free space checked as it arrives.
+                space = (lambda: check_free_space(part.parent, 0, min_free_bytes)) if total is None else None
                 written = _write_chunks(_arriving(response, chunk_size), handle, digest, cancel, throttle, written,
-                                        total)
+                                        total, space=space)
         except Canceled:
             if cancel.reason == "cancel":
                 _drop_part(part)
@@ -270,10 +282,15 @@ def _arriving(response: requests.Response, chunk_size: int):
         raise requests.exceptions.SSLError(exc) from None
 
 
+SPACE_CHECK_BYTES = 16 * 2**20  # a body of unknown size checks the free space this often
+
+
 def _write_chunks(chunks, handle, digest, cancel: CancelToken, throttle: _Throttle, written: int,
-                  total: int | None) -> int:
-    """Write (and hash, given a digest) chunks, checking the cancel token before each; fsync at the end."""
+                  total: int | None, space: Callable[[], None] | None = None) -> int:
+    """Write (and hash, given a digest) chunks, checking the cancel token before each and, given
+    `space`, the free space every SPACE_CHECK_BYTES; fsync at the end."""
     update = digest.update if digest is not None else None
+    next_check = written + SPACE_CHECK_BYTES
     for chunk in chunks:
         cancel.check()
         handle.write(chunk)
@@ -281,6 +298,9 @@ def _write_chunks(chunks, handle, digest, cancel: CancelToken, throttle: _Thrott
             update(chunk)
         written += len(chunk)
         throttle(written, total)
+        if space is not None and written >= next_check:
+            space()
+            next_check = written + SPACE_CHECK_BYTES
     handle.flush()
     os.fsync(handle.fileno())
     return written
@@ -300,17 +320,45 @@ def _range_of(response: requests.Response, have: int) -> tuple[int, int | None]:
 
 def _copy_local(source: Path, part: Path, cancel: CancelToken, progress: Progress | None,
                 min_free_bytes: int, chunk_size: int, hash_body: bool) -> FetchResult:
-    try:
-        total = source.stat().st_size
+    """Copy a file a local playlist names: a regular file only (a device such as /dev/zero, a
+    pipe or a folder is refused), no more than the size it had when opened, the free space checked
+    as it goes. A copy that stops leaves no part file (it is not resumed)."""
+    try:  # O_NONBLOCK: opening a pipe waits for no writer (a regular file reads as ever)
+        src = os.fdopen(os.open(source, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)), "rb")
     except FileNotFoundError:
         raise SourceError.coded("no_file_at", ErrorClass.NOT_FOUND, path=str(source)) from None
-    check_free_space(part.parent, total, min_free_bytes)
-    digest = hashlib.sha256() if hash_body else None
-    throttle = _Throttle(progress)
-    with open(source, "rb") as src, open(part, "wb") as dst:
-        written = _write_chunks(iter(lambda: src.read(chunk_size), b""), dst, digest, cancel, throttle, 0, total)
+    except OSError as exc:
+        raise SourceError.coded("not_a_regular_file", ErrorClass.UNSUPPORTED, path=str(source),
+                                reason=exc.strerror or str(exc)) from None
+    with src:
+        info = os.fstat(src.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise SourceError.coded("not_a_regular_file", ErrorClass.UNSUPPORTED, path=str(source),
+                                    reason="a device, a pipe or a folder")
+        total = info.st_size
+        check_free_space(part.parent, total, min_free_bytes)
+        digest = hashlib.sha256() if hash_body else None
+        throttle = _Throttle(progress)
+        chunks = _at_most(src, total + 1, chunk_size)  # one byte more: a file that grew is noticed
+        try:
+            with open_nofollow(part, "wb") as dst:
+                written = _write_chunks(chunks, dst, digest, cancel, throttle, 0, total,
+                                        space=lambda: check_free_space(part.parent, 0, min_free_bytes))
+            if written != total:
+                raise SourceError.coded("local_file_changed", ErrorClass.CHECKSUM_MISMATCH, path=str(source),
+                                        size=total, read=written)
+        except BaseException:
+            _drop_part(part)
+            raise
     throttle(written, total, force=True)
     return FetchResult(written, digest.hexdigest() if digest is not None else None, 0, False)
+
+
+def _at_most(src, limit: int, chunk_size: int):
+    left = limit
+    while left > 0 and (chunk := src.read(min(chunk_size, left))):
+        left -= len(chunk)
+        yield chunk
 
 
 def commit_file(part: Path, dest: Path) -> None:
