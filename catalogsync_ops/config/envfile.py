@@ -2,14 +2,12 @@
 masking secrets for display, and rewriting single keys in place."""
 from __future__ import annotations
 
-import bisect
 import difflib
 import io
 import ipaddress
 import os
 import re
 import string
-from collections import ChainMap
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +16,7 @@ from urllib.parse import urlparse
 
 from dotenv.parser import Binding, parse_stream
 
+from catalogsync_ops.config.references import SECRET_WORDS, resolve
 from catalogsync_ops.config.settings import (
     FALSE_WORDS,
     KNOWN_SOURCES,
@@ -105,84 +104,18 @@ def read_env_file(env_path: str | os.PathLike[str]) -> str:
 
 
 _LEADING_NAME = re.compile(r"^(\s*(?:export\s+)?)([A-Za-z_][A-Za-z0-9_.]*)")
-_SECRET_WORDS = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|WEBHOOK|PRIVATE|CREDENTIAL|API_?KEY|ACCESS_KEY", re.I)
 
 
 def _masked_line(line: str) -> str:
     """A line python-dotenv could not read, with what follows a secret's name hidden
     (`OBJECT_SECRET_ACCESS_KEY: value`, a colon typed for '=', still holds the secret)."""
     match = _LEADING_NAME.match(line)
-    if match and (match.group(2) in SECRET_KEYS or _SECRET_WORDS.search(match.group(2))):
+    if match and (match.group(2) in SECRET_KEYS or SECRET_WORDS.search(match.group(2))):
         rest = line[match.end():]
         separator = re.match(r"\s*[:=]?\s*", rest).group(0)
         ending = line[len(line.rstrip("\r\n")):]
         return f"{match.group(0)}{separator}{MASK}{ending}" if rest.strip() else line
     return line
-
-
-def _secret_name(name: str) -> bool:
-    """A name whose value must not be copied into another setting: a secret setting's, or one
-    that reads as a secret (AWS_SECRET…, DB_PASSWORD, …)."""
-    return name in SECRET_KEYS or bool(_SECRET_WORDS.search(name))
-
-
-# The one setting a secret may be given to by reference, from the process environment
-# (`OBJECT_SECRET_ACCESS_KEY=${S3_SECRET}`, as a container's secrets are handed in): a credential
-# sent only to the bucket it opens. A URL (the webhook) is where text goes out: it gets none.
-SECRET_RECEIVERS = frozenset({"OBJECT_SECRET_ACCESS_KEY"})
-
-
-def _expand(value: str, env, key: str, refused: list[str]) -> str:
-    """`${NAME}` and `${NAME:-default}` as python-dotenv expands them (dotenv.variables), in time
-    linear in the value (its regular expression is quadratic on a run of `${`). A reference to a
-    secret stays as written unless `key` may receive it (SECRET_RECEIVERS, from the environment
-    only); the names so refused are added to `refused`."""
-    if "${" not in value:
-        return value
-    stops = [m.start() for m in re.finditer(r"[}:]", value)]
-    braces = [m.start() for m in re.finditer(r"}", value)]
-    out: list[str] = []
-    cursor = search = 0
-    while (start := value.find("${", search)) >= 0:
-        stop = stops[index] if (index := bisect.bisect_left(stops, start + 2)) < len(stops) else -1
-        if stop < 0:
-            break  # no `}` (nor `:`) follows: nothing further can be a reference
-        end = default = None
-        if value[stop] == "}":
-            end = stop + 1
-        elif value.startswith(":-", stop):
-            brace = braces[index] if (index := bisect.bisect_left(braces, stop + 2)) < len(braces) else -1
-            if brace < 0:
-                break
-            default, end = value[stop + 2:brace], brace + 1
-        if end is None:
-            search = start + 1
-            continue
-        name = value[start + 2:stop]
-        out.append(value[cursor:start])
-        if _secret_name(name) and not (key in SECRET_RECEIVERS and name not in SETTINGS_BY_KEY):
-            out.append(value[start:end])
-            refused.append(name)
-        else:
-            found = env.get(name, default if default is not None else "")
-            out.append(found if found is not None else "")
-        cursor = search = end
-    out.append(value[cursor:])
-    return "".join(out)
-
-
-def _resolve(raw: list[tuple[str, str | None]]) -> tuple[dict[str, str | None], dict[str, list[str]]]:
-    """python-dotenv's `resolve_variables(…, override=True)`: `${VAR}` reads the keys above it,
-    then the process environment. Also, per key, the secret names it referred to and did not get."""
-    new_values: dict[str, str | None] = {}
-    refused: dict[str, list[str]] = {}
-    env = ChainMap(new_values, os.environ)
-    for name, value in raw:
-        names: list[str] = []
-        new_values[name] = None if value is None else _expand(value, env, name, names)
-        if names:
-            refused[name] = names
-    return new_values, refused
 
 
 def parse_env_text(text: str) -> ParsedEnv:
@@ -221,7 +154,7 @@ def parse_env_text(text: str) -> ParsedEnv:
         problems.append(Problem(None, None, f"the file sets {len(lines)} keys, and a catalogsync.env sets about 60 "
                                 f"(limit {MAX_ENV_KEYS}): is this the right file? It was not read"))
         return ParsedEnv(text=text, values={}, lines={}, bindings=[], problems=problems)
-    values, refused = _resolve(raw)
+    values, refused = resolve(raw)
     for key, names in refused.items():
         shown = ", ".join(f"${{{n}}}" for n in names)
         problems.append(Problem(lines.get(key), key, f"{key} refers to a secret ({shown}); "
