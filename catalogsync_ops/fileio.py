@@ -87,18 +87,54 @@ def open_to_others(paths) -> list[tuple[Path, int]]:
     return found
 
 
+def tighten(paths) -> list[tuple[Path, int]]:
+    """Make the files among `paths` that others may read, and that this user owns, the owner's
+    only (0600); returns those changed, with their old modes. A file of another owner is left
+    as it is (open_to_others still reports it)."""
+    changed = []
+    for path, mode in open_to_others(paths):
+        try:
+            if path.stat().st_uid != os.getuid():
+                continue
+            path.chmod(PRIVATE_MODE)
+        except OSError:
+            continue
+        changed.append((path, mode))
+    return changed
+
+
+def log_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """The product's log files in LOG_DIR, rotated ones included: they may hold what a secret
+    produced in an error, so they are the owner's only, like the database."""
+    folder = Path(folder)
+    return sorted(folder.glob("runnerd.log*")) + sorted(folder.glob("catalogsync-web.log*")) if folder.is_dir() else []
+
+
+def _private_opener(path: str, flags: int) -> int:
+    """A log file is created 0600 (an older release's, found 0644, the runner tightens and says so)."""
+    return os.open(path, flags, PRIVATE_MODE)
+
+
 def add_log_file(folder: str | os.PathLike[str], name: str, level: int | str = "INFO") -> Path | None:
-    """Log to `folder/name` as well, rotating at 10 MB and keeping 5 old files (LOG_DIR).
+    """Log to `folder/name` as well, rotating at 10 MB and keeping 5 old files (LOG_DIR), each
+    file readable by its owner only.
 
     Returns the file, or None when the folder cannot be written (said on stderr; logging to
     stderr and the journal goes on)."""
     import logging
     from logging.handlers import RotatingFileHandler
 
+    class PrivateRotatingFileHandler(RotatingFileHandler):
+        """Each file it opens (the first and every rotated one) is created 0600."""
+
+        def _open(self):
+            return open(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors,
+                        opener=_private_opener)
+
     path = Path(folder) / name
     try:
         Path(folder).mkdir(parents=True, exist_ok=True)
-        handler = RotatingFileHandler(path, maxBytes=10 * 2**20, backupCount=5, encoding="utf-8")
+        handler = PrivateRotatingFileHandler(path, maxBytes=10 * 2**20, backupCount=5, encoding="utf-8")
     except OSError as exc:
         logging.getLogger("catalogsync_ops").warning("LOG_DIR: cannot write %s (%s); logging to stderr only", path, exc)
         return None

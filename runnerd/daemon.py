@@ -47,10 +47,11 @@ from catalogsync_ops.engine.scheduling import next_step
 from catalogsync_ops.engine.stages import add_items, fail_stage, finish_stage, skip_stage, start_stage
 from catalogsync_ops.engine.states import StageType
 from catalogsync_ops.errors import CatalogsyncError, ConfigError, TransitionError
+from catalogsync_ops.fileio import log_files, tighten
 from catalogsync_ops.messages import Said
 from catalogsync_ops.pipeline import stage_items, stage_workers
 from catalogsync_ops.store.connection import Connection, iso, transaction
-from catalogsync_ops.store.database import open_database, open_secret_files
+from catalogsync_ops.store.database import open_database, open_secret_files, secret_files
 from runnerd.health import LibraryDiskWatch, is_disk_full
 from runnerd.job_settings import JobSettings
 from runnerd.library_upkeep import LibraryUpkeep
@@ -132,8 +133,12 @@ class Runner:
                  self.db_path)
         for key, value in mask_values({k: str(v) for k, v in self.config.values.items()}).items():
             log.info("  %-28s %s", key, value)
+        # The runner owns what holds secrets: an older release (or a umask) left them readable to
+        # others; they are made the owner's only, said once (the next start finds nothing to do).
+        for path, mode in tighten(secret_files(self.db_path, self.env_path, *log_files(self.config["LOG_DIR"]))):
+            log.warning("%s could be read by other users (mode %o) and holds secrets: now 600", path, mode)
         for problem in open_secret_files(self.db_path, self.env_path):
-            log.warning("%s", problem)
+            log.warning("%s", problem)  # a file of another owner: the person fixes it
         for command_id in reject_interrupted_commands(self.conn, self.runner_id):
             log.warning("Command %s was being applied when the last runner stopped: rejected, so it cannot stop this "
                         "one too (send it again if it is still wanted)", command_id)

@@ -149,15 +149,50 @@ def test_everything_that_holds_secrets_is_created_for_the_owner_only(tmp_path: P
         assert {f.name: oct(mode_of(f)) for f in files} == {f.name: "0o600" for f in files}
 
 
-def test_files_others_can_read_are_reported_at_start_and_by_config_check(home: Path):
+def test_what_an_older_release_left_readable_the_runner_tightens_and_says_so_once(home: Path):
+    """Upgraded from a release that made the database, its -wal/-shm, the lock and the logs 0644:
+    `config check` reports them; the runner makes them 0600 and says so at that start only."""
     db = home / "catalogsync.db"
-    db.chmod(0o644)
-    (home / "catalogsync.env").chmod(0o640)
-    result = runnerd(home, "run", "--burst")
-    assert result.returncode == 0
-    assert f"{db} can be read by other users (mode 644)" in result.stderr and f"chmod 600 '{db}'" in result.stderr
-    check = runnerd(home, "config", "check")
-    assert check.returncode == 0 and "catalogsync.env can be read by other users (mode 640)" in check.stdout
+    assert runnerd(home, "run", "--burst").returncode == 0  # the lock file and runnerd.log exist now
+    logs = home / "logs"
+    (logs / "runnerd.log.1").write_text("an old rotated log\n", encoding="utf-8")
+    with closing(connect(db)) as conn:  # a reader that stays open keeps the -wal and -shm
+        conn.execute("SELECT 1").fetchone()
+        files = [db, Path(f"{db}-wal"), Path(f"{db}-shm"), Path(f"{db}.runnerd.lock"), home / "catalogsync.env",
+                 logs / "runnerd.log", logs / "runnerd.log.1"]
+        for path in files:
+            path.chmod(0o644)
+        check = runnerd(home, "config", "check")
+        assert check.returncode == 0 and f"{db} can be read by other users (mode 644)" in check.stdout
+        first = runnerd(home, "run", "--burst")
+        assert first.returncode == 0
+        assert {f.name: oct(mode_of(f)) for f in files} == {f.name: "0o600" for f in files}
+        assert f"{db} could be read by other users (mode 644) and holds secrets: now 600" in first.stderr
+        assert "runnerd.log.1 could be read by other users" in first.stderr
+        again = runnerd(home, "run", "--burst")
+    assert "could be read by other users" not in again.stderr and "chmod 600" not in again.stderr
+
+
+def test_log_files_are_the_owners_only_rotated_ones_too(tmp_path: Path):
+    import logging
+    import os
+
+    from catalogsync_ops.fileio import add_log_file
+
+    old = os.umask(0o022)
+    root = logging.getLogger()
+    try:
+        path = add_log_file(tmp_path / "logs", "runnerd.log")
+        handler = next(h for h in root.handlers if getattr(h, "baseFilename", None) == str(path))
+        handler.maxBytes = 200
+        for n in range(20):
+            logging.getLogger("catalogsync_ops").warning("line %d of a log that rotates", n)
+    finally:
+        os.umask(old)
+        root.removeHandler(handler)
+        handler.close()
+    made = sorted((tmp_path / "logs").iterdir())
+    assert len(made) >= 3 and {f.name: oct(mode_of(f)) for f in made} == {f.name: "0o600" for f in made}
 
 
 # ---------------------------------------------------------------- 5. a huge env file
