@@ -68,6 +68,9 @@ class LibraryUpkeep(threading.Thread):
         except Exception:
             log.exception("Playlists could not be written to %s", str(folder))
             return
+        for name in summary.kept:
+            log.info("Playlists in %s: %s is not ours, so it is kept; its playlist is written beside it with"
+                        " its id in the name", summary.folder, name)
         if summary.written or summary.removed:
             log.info("Playlists in %s: %d written, %d unchanged, %d removed", summary.folder, len(summary.written),
                      summary.unchanged, len(summary.removed))

@@ -361,3 +361,23 @@ def test_a_link_planted_in_the_library_is_never_written_through(home: Path, demo
         said = " ".join(r[0] or "" for r in conn.execute("SELECT last_error FROM job_items WHERE item_type = 'song'"
                                                          " AND job_id = (SELECT MAX(id) FROM job_runs)"))
     assert "is a symbolic link where the product writes its own file" in said, said
+
+
+# ---------------------------------------------------------------- the owner's own files
+
+
+def test_an_export_never_writes_over_a_playlist_file_that_is_not_ours(home: Path, demo_server, tmp_path: Path):
+    folder = home / "library" / "Playlists"
+    folder.mkdir(parents=True)
+    mine = folder / "small.M3U8"  # the owner's, named as a synced playlist is (a case-blind share too)
+    mine.write_text("#EXTM3U\n../my/favourite.flac\n", encoding="utf-8")
+    outside = tmp_path / "elsewhere.m3u8"
+    outside.write_text("kept\n", encoding="utf-8")
+    (folder / "Road Trip.m3u8").symlink_to(outside)
+    run_demo_pipeline(home, demo_server)
+    assert mine.read_text(encoding="utf-8") == "#EXTM3U\n../my/favourite.flac\n"
+    assert outside.read_text(encoding="utf-8") == "kept\n"
+    listed = sorted(p.name for p in folder.iterdir())
+    assert any(n.startswith("Small (") for n in listed) and any(n.startswith("Road Trip (") for n in listed), listed
+    said = runnerd(home, "export-playlists")
+    assert "small.M3U8 is not ours" in said.stdout and "Road Trip.m3u8 is not ours" in said.stdout, said.stdout

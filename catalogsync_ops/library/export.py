@@ -32,12 +32,14 @@ class ExportSummary:
     written: list[str] = field(default_factory=list)
     unchanged: int = 0
     removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # files of the owner's whose names a playlist has
     songs: int = 0
     missing: int = 0
 
     def as_dict(self) -> dict:
         return {"folder": self.folder, "playlists": self.playlists, "written": self.written,
-                "unchanged": self.unchanged, "removed": self.removed, "songs": self.songs, "missing": self.missing}
+                "unchanged": self.unchanged, "removed": self.removed, "kept": self.kept, "songs": self.songs,
+                "missing": self.missing}
 
 
 def _artists(raw: str | None) -> str:
@@ -119,13 +121,19 @@ def export_playlists(conn: Connection, library_root: Path, folder: Path) -> Expo
         "SELECT id, COALESCE(NULLIF(title, ''), url) AS title FROM playlists p WHERE EXISTS"
         " (SELECT 1 FROM playlist_songs ps WHERE ps.playlist_id = p.id AND ps.removed_at IS NULL)"
         " ORDER BY id").fetchall()
-    taken: set[str] = set()
+    # A file of the owner's (no mark of ours, or a link) keeps its name: the playlist takes
+    # "<name> (<id>).m3u8" instead, and the summary says which were kept.
+    present = {p.name.casefold(): p for p in folder.iterdir() if p.name.casefold().endswith(SUFFIX)}
+    theirs = {key for key, p in present.items() if p.is_symlink() or not p.is_file() or _our_file(p) is None}
+    taken: set[str] = set(theirs)
     names: dict[int, str] = {}
     for row in playlists:
         name = sanitize_component(row["title"], fallback=f"playlist {row['id']}")
-        if name.casefold() in taken:  # two playlists of one name (on a case-blind share too)
+        if (name + SUFFIX).casefold() in theirs:
+            summary.kept.append(present[(name + SUFFIX).casefold()].name)
+        if (name + SUFFIX).casefold() in taken:  # two playlists of one name (on a case-blind share too)
             name = f"{name} ({row['id']})"
-        taken.add(name.casefold())
+        taken.add((name + SUFFIX).casefold())
         names[row["id"]] = name + SUFFIX
     rows = conn.execute(
         "SELECT ps.playlist_id, f.rel_path, s.title, s.artists, s.duration_s FROM playlist_songs ps"
@@ -147,7 +155,7 @@ def export_playlists(conn: Connection, library_root: Path, folder: Path) -> Expo
             summary.unchanged += 1
     wanted = set(names.values())
     for path in sorted(folder.glob("*" + SUFFIX)):
-        if path.name not in wanted and _our_file(path) is not None:
+        if path.name not in wanted and not path.is_symlink() and _our_file(path) is not None:
             path.unlink()
             summary.removed.append(path.name)
     if summary.removed:

@@ -13,7 +13,7 @@ from catalogsync_ops.errors import ConfigError
 from catalogsync_ops.library.coverage import compute_coverage, missing_csv, missing_json, read_all_coverage
 from catalogsync_ops.library.coverage import missing as missing_songs
 from catalogsync_ops.library.drift import DriftKind, drift_counts, list_drift
-from catalogsync_ops.library.export import export_folder, export_playlists
+from catalogsync_ops.library.export import MARK, export_folder, export_playlists
 from catalogsync_ops.quality import shares_text
 from runnerd.cli.base import Context, cli, command_options, echo_json, pass_ctx, submit
 
@@ -41,6 +41,9 @@ def export_playlists_command(ctx: Context, folder: Path | None, as_json: bool) -
     click.echo(f"{summary.playlists} playlists in {summary.folder}: {len(summary.written)} written, "
                f"{summary.unchanged} unchanged, {len(summary.removed)} removed; {summary.songs} songs listed, "
                f"{summary.missing} not in the library yet")
+    for name in summary.kept:
+        click.echo(f"{name} is not ours (no {MARK} line), so it is kept; its playlist is written beside it with its"
+                   " id in the name")
 
 
 def _library_root(ctx: Context) -> str:
