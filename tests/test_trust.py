@@ -381,3 +381,42 @@ def test_an_export_never_writes_over_a_playlist_file_that_is_not_ours(home: Path
     assert any(n.startswith("Small (") for n in listed) and any(n.startswith("Road Trip (") for n in listed), listed
     said = runnerd(home, "export-playlists")
     assert "small.M3U8 is not ours" in said.stdout and "Road Trip.m3u8 is not ours" in said.stdout, said.stdout
+
+
+def test_sign_ins_at_once_are_counted_one_after_another(web):
+    """Forty wrong passwords sent together from one address: no more are tried than the limit
+    (3 here) — the count and the attempt are one write, not a check then a record."""
+    import re
+    import threading
+
+    import requests
+    from conftest import Served
+
+    from webui.cli import WAITRESS_OPTIONS
+
+    served = Served(web[0], **WAITRESS_OPTIONS)
+    sessions, tokens = [], []
+    try:
+        for _ in range(40):
+            session = requests.Session()
+            page = session.get(served.base + "/login", timeout=10).text
+            sessions.append(session)
+            tokens.append(re.search(r'name="csrf_token" value="([^"]+)"', page).group(1))
+        start = threading.Barrier(40)
+        answers: list[int] = []
+
+        def guess(session, token):
+            start.wait()
+            answers.append(session.post(served.base + "/login", timeout=60, data={
+                "username": "admin", "password": "wrong", "csrf_token": token}).status_code)
+
+        threads = [threading.Thread(target=guess, args=pair) for pair in zip(sessions, tokens, strict=True)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        for session in sessions:
+            session.close()
+        served.stop()
+    assert sorted(set(answers)) == [401, 429] and answers.count(401) == 3, answers

@@ -181,13 +181,13 @@ def _check_password(row, password: str) -> bool:
     return check_password_hash(row[0], password)
 
 
-def _too_many_attempts(conn: Connection, addr: str, username: str) -> bool:
-    """Failed sign-ins in the window, from this address or for this user name from anywhere
-    (a guesser spreading over many addresses still meets the second limit)."""
-    since = iso(utcnow() - LOGIN_WINDOW)
+def _claim_attempt(conn: Connection, addr: str, username: str) -> int | None:
+    """This attempt, counted against the failed sign-ins in the window from this address and for
+    this user name from anywhere (a guesser spreading over many addresses still meets the
+    second limit); None when either is reached."""
     limit = current_app.config["LOGIN_LIMIT"]
-    by_addr, by_user = accounts.failed_sign_ins(conn, addr, username, since)
-    return by_addr >= limit or by_user >= limit * USER_LIMIT_FACTOR
+    return accounts.claim_sign_in(conn, addr, username, iso(utcnow() - LOGIN_WINDOW), limit,
+                                  limit * USER_LIMIT_FACTOR)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -200,13 +200,14 @@ def login():
         check_csrf()
         addr = client_addr()
         username = request.form.get("username", "")[:200]
-        if _too_many_attempts(conn, addr, username):
+        attempt = _claim_attempt(conn, addr, username)
+        if attempt is None:
             return render_template("login.html", title=N_("Sign in"), error=gettext("Too many failed sign-ins; wait 15 "
                                                                                 "minutes.")), 429
         row = accounts.password_of(conn, username)
         ok = _check_password(row, request.form.get("password", ""))
-        accounts.record_sign_in(conn, addr, username, ok)
         if ok:
+            accounts.sign_in_succeeded(conn, attempt)
             _start_session(username, int(row["session_generation"]))
             return redirect(_safe_next(request.args.get("next")))
         error = gettext("Wrong user name or password.")

@@ -98,10 +98,23 @@ def failed_sign_ins(conn: Connection, addr: str, username: str, since: str) -> t
     return int(by_addr), int(by_user)
 
 
-def record_sign_in(conn: Connection, addr: str, username: str, succeeded: bool) -> None:
+def claim_sign_in(conn: Connection, addr: str, username: str, since: str, addr_limit: int,
+                  user_limit: int) -> int | None:
+    """Count the failed sign-ins and, when under both limits, record this attempt as failed, in
+    one write transaction: forty guesses at once are counted one after another, never all
+    against the same count. Returns the attempt's id (sign_in_succeeded clears it), or None
+    when a limit is reached."""
     with transaction(conn):
-        conn.execute("INSERT INTO login_attempts (remote_addr, username, succeeded, created_at)"
-                     " VALUES (?, ?, ?, ?)", (addr, username, int(succeeded), iso()))
+        by_addr, by_user = failed_sign_ins(conn, addr, username, since)
+        if by_addr >= addr_limit or by_user >= user_limit:
+            return None
+        return int(conn.execute("INSERT INTO login_attempts (remote_addr, username, succeeded, created_at)"
+                                " VALUES (?, ?, 0, ?) RETURNING id", (addr, username, iso())).fetchone()[0])
+
+
+def sign_in_succeeded(conn: Connection, attempt_id: int) -> None:
+    with transaction(conn):
+        conn.execute("UPDATE login_attempts SET succeeded = 1 WHERE id = ?", (attempt_id,))
 
 
 def session_key(conn: Connection) -> str:
