@@ -420,3 +420,23 @@ def test_sign_ins_at_once_are_counted_one_after_another(web):
             session.close()
         served.stop()
     assert sorted(set(answers)) == [401, 429] and answers.count(401) == 3, answers
+
+
+def test_a_huge_pool_line_or_title_makes_no_huge_page(home: Path, demo_server, client):
+    """A 5 MB line in a pool file became a 20 MB job page: the line is refused by its length, and
+    any item's name is kept to a few hundred characters."""
+    set_env(home, DEMO_BASE_URL=demo_server.base_url, DOWNLOAD_SOURCES="demo")
+    demo_server.write_pool_file(home / "input" / "demo.txt")
+    with open(home / "input" / "demo.txt", "a", encoding="utf-8") as pool:
+        pool.write(demo_server.base_url + "/demo/playlist/" + "9" * 5_000_000 + "\n")
+    (home / "input" / ("x" * 200 + ".txt")).write_text("", encoding="utf-8")
+    assert runnerd(home, "enqueue", "full_pipeline").returncode == 0
+    assert runnerd(home, "run", "--burst").returncode == 0
+    page = client.get("/jobs/1")
+    assert page.status_code == 200 and len(page.get_data()) < 300_000, len(page.get_data())
+    items = client.get("/jobs/1/items?stage=collect")
+    assert len(items.get_data()) < 300_000
+    with closing(connect(home / "catalogsync.db")) as conn:
+        longest = conn.execute("SELECT MAX(LENGTH(display_text)) FROM job_items").fetchone()[0]
+        errors = conn.execute("SELECT MAX(LENGTH(last_error)) FROM playlist_pools").fetchone()[0]
+    assert longest <= 300 and errors < 2000

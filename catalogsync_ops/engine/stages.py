@@ -23,6 +23,14 @@ from catalogsync_ops.store.connection import Connection, iso, transaction
 J, S = JobStatus, StageStatus
 
 
+DISPLAY_MAX = 300  # characters of an item's name kept for pages and logs (a title, a URL, a path)
+
+
+def shown(text: str | None) -> str | None:
+    """An item's name as pages show it: at most DISPLAY_MAX characters, an ellipsis where cut."""
+    return text if text is None or len(text) <= DISPLAY_MAX else text[:DISPLAY_MAX - 1] + "…"
+
+
 def add_items(
     conn: Connection,
     stage_id: int,
@@ -40,7 +48,7 @@ def add_items(
         rows = [
             (stage["job_id"], stage_id, ItemType(spec.item_type).value, spec.item_key, max_attempts, ts,
              spec.playlist_pool_id, spec.playlist_id, spec.song_id, spec.file_location_id,
-             spec.upload_task_id, spec.display_text,
+             spec.upload_task_id, shown(spec.display_text),
              json.dumps(spec.payload, ensure_ascii=False) if spec.payload else None, ts, ts)
             for spec in items
         ]

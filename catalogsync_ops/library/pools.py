@@ -6,6 +6,8 @@ from pathlib import Path
 
 from catalogsync_ops.sources.platforms import platform_for_url, why_unsupported
 
+MAX_URL_CHARS = 2000  # browsers' and most servers' own limit on a URL
+
 
 @dataclass(frozen=True)
 class PoolEntry:
@@ -53,13 +55,17 @@ def read_pool(path: Path) -> tuple[list[PoolEntry], list[PoolProblem]]:
         if not line or line.startswith("#"):
             continue
         url = line.split()[0]
+        if len(url) > MAX_URL_CHARS:
+            problems.append(PoolProblem(line_no, line[:80], f"{line[:80]!r}… is {len(url)} characters long; a "
+                                        f"playlist URL is at most {MAX_URL_CHARS}"))
+            continue
         looks_like_url = "://" in url or url.lower().endswith((".m3u", ".m3u8"))
         if not looks_like_url:
-            problems.append(PoolProblem(line_no, line, f"{line[:80]!r} is not a playlist URL"))
+            problems.append(PoolProblem(line_no, line[:300], f"{line[:80]!r} is not a playlist URL"))
             continue
         platform = platform_for_url(url)
         if platform is None:
-            problems.append(PoolProblem(line_no, line, why_unsupported(url)))
+            problems.append(PoolProblem(line_no, line[:300], why_unsupported(url)[:300]))
             continue
         if url in seen:
             continue
