@@ -41,6 +41,7 @@ AUDIO = frozenset({"mp3", "flac", "m4a", "aac", "ogg", "oga", "opus", "wav", "wm
                    "wv", "mpc", "dsf", "dff", "mp4", "m4b", "mka", "webm", "tta", "ac3", "dts", "amr", "mp2"})
 IMAGES = frozenset({"jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff"})
 MAX_BYTES = 20 * 2**20  # a playlist of 100k songs is ~10 MB
+SAMPLE_BYTES = 64 * 1024  # what the code page of a list that is not UTF-8 is judged on
 _TRACK_NO = re.compile(r"^\s*\d{1,3}\s*(?:[.\-_)]\s*|\s+)(?=\S)")
 _DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
@@ -124,13 +125,16 @@ def decode_playlist(data: bytes, exists: Callable[[str], float] | None = None) -
         raise ValueError("binary data")
     from charset_normalizer import from_bytes
 
+    # The code page is judged on the first SAMPLE_BYTES (whole lines): a long list of a megabyte
+    # of high bytes took seconds per candidate; the one chosen then reads the whole file.
+    sample = data if len(data) <= SAMPLE_BYTES else data[:data.rfind(b"\n", 0, SAMPLE_BYTES) + 1 or SAMPLE_BYTES]
     found: dict[str, str] = {}
     for codec in PREFERRED:  # the code pages .m3u files are saved in, most common first
         try:
-            found[codec] = data.decode(codec)
+            found[codec] = sample.decode(codec)
         except UnicodeDecodeError:
             continue
-    for match in from_bytes(data):
+    for match in from_bytes(sample):
         found.setdefault(match.encoding, str(match))
     if not found:
         return data.decode("gb18030", errors="replace"), "gb18030"
@@ -138,8 +142,13 @@ def decode_playlist(data: bytes, exists: Callable[[str], float] | None = None) -
     # Entries found on disk first, then everyday characters, then the most common code page.
     scored = {name: (exists(text) if exists else 0.0, round(_plausible(text), 2), -order[name])
               for name, text in found.items()}
+    for name in sorted(scored, key=scored.__getitem__, reverse=True):
+        try:
+            return data.decode(name), name
+        except (UnicodeDecodeError, LookupError):
+            continue  # the rest of the file does not read this way
     name = max(scored, key=scored.__getitem__)
-    return found[name], name
+    return data.decode(name, errors="replace"), name
 
 
 def _split_label(label: str) -> tuple[tuple[str, ...], str]:
