@@ -302,13 +302,13 @@ class Served:
     server's thread); closing everything through the loop's trigger lets the loop end by itself.
     """
 
-    def __init__(self, app, **options) -> None:
+    def __init__(self, app, make=None, **options) -> None:
         import threading
 
         from waitress import create_server
 
         self.app = app
-        self.server = create_server(app, host="127.0.0.1", port=0, **options)
+        self.server = make(app) if make else create_server(app, host="127.0.0.1", port=0, **options)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         self.base = f"http://127.0.0.1:{self.server.effective_port}"

@@ -458,3 +458,44 @@ def test_a_playlist_of_a_megabyte_of_high_bytes_decodes_at_once(tmp_path: Path, 
     info = M3USource().parse_playlist(str(path))
     assert time.perf_counter() - started < 3.0
     assert len(info.tracks) + len(info.skipped) == 2**20 // len(line)
+
+
+@pytest.mark.slow
+def test_slow_clients_neither_shut_others_out_nor_keep_their_connections(web):
+    """120 connections that trickle their headers (slowloris) made /healthz hang for everyone:
+    the console still answers at once, and closes each trickler within its header timeout."""
+    import socket
+    import time
+
+    import requests
+    from conftest import Served
+
+    from webui.cli import CLEANUP_S, HEADERS_S, make_server
+
+    served = Served(web[0], make=lambda app: make_server(app, "127.0.0.1", 0))
+    port = int(served.base.rsplit(":", 1)[1])
+    slow = []
+    try:
+        for _ in range(120):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            slow.append(sock)
+        started = time.monotonic()
+        answer = requests.get(served.base + "/healthz", timeout=5)  # 503 here: no runner runs
+        assert answer.status_code in (200, 503) and answer.json() and time.monotonic() - started < 2
+        closed: set[int] = set()
+        deadline = started + HEADERS_S + 3 * CLEANUP_S
+        while len(closed) < len(slow) and time.monotonic() < deadline:
+            for n, sock in enumerate(slow):
+                if n in closed:
+                    continue
+                try:
+                    sock.sendall(b"X-Trickle: 1\r\n")  # a header line now and then: never finished
+                except OSError:
+                    closed.add(n)
+            time.sleep(1)
+        assert len(closed) == len(slow), f"{len(slow) - len(closed)} slow connections still open"
+    finally:
+        for sock in slow:
+            sock.close()
+        served.stop()

@@ -23,9 +23,42 @@ WAITRESS_THREADS = 8  # enough for open live streams (each holds one) beside the
 # its request runs, so a browser that closes a live stream is noticed at the next heartbeat and
 # its thread freed.
 MAX_REQUEST_BYTES = 2 * 1024 * 1024
+# Slow clients (slowloris): a connection that sends nothing for IDLE_S, or has not finished its
+# request's headers in HEADERS_S (its body in BODY_S), is closed, checked every CLEANUP_S; and
+# up to CONNECTION_LIMIT connections are taken (waitress stops accepting at 100), so a hundred
+# trickling connections no longer shut everyone out. docs/operations.md: exposing the console.
+IDLE_S, HEADERS_S, BODY_S, CLEANUP_S = 30, 15, 60, 5
+CONNECTION_LIMIT = 400
 WAITRESS_OPTIONS = {"threads": WAITRESS_THREADS, "ident": "catalogsync-web", "channel_request_lookahead": 1,
-                    "max_request_body_size": MAX_REQUEST_BYTES}
+                    "max_request_body_size": MAX_REQUEST_BYTES, "channel_timeout": IDLE_S,
+                    "cleanup_interval": CLEANUP_S, "connection_limit": CONNECTION_LIMIT}
 REUSE_CONNECTIONS_S = 30.0  # a server thread keeps its connection this long (webui/context.ThreadConnections)
+
+
+def make_server(app, host: str, port: int):
+    """The console's waitress server (WAITRESS_OPTIONS), closing slow clients' connections."""
+    from waitress import create_server
+
+    server = create_server(app, host=host, port=port, **WAITRESS_OPTIONS)
+    waitress_maintenance = server.maintenance
+    started: dict[int, tuple[object, float]] = {}  # channel -> (its unfinished request, first seen)
+
+    def maintenance(now: float) -> None:
+        waitress_maintenance(now)  # idle for IDLE_S: closed
+        seen = {}
+        for fd, channel in list(server.active_channels.items()):
+            request = channel.request  # the request still arriving, if any
+            if request is None or channel.requests:
+                continue
+            first = started[fd][1] if fd in started and started[fd][0] is request else now
+            seen[fd] = (request, first)
+            if now - first > (BODY_S if request.headers_finished else HEADERS_S):
+                channel.will_close = True
+        started.clear()
+        started.update(seen)
+
+    server.maintenance = maintenance
+    return server
 
 
 def _paths(env_file: Path, db: Path | None) -> tuple[Path, Path]:
@@ -58,7 +91,6 @@ def cli(ctx: click.Context, env_file: Path, db: Path | None) -> None:
 @click.pass_obj
 def serve(obj, host: str | None, port: int | None, trusted: tuple[str, ...], if_not_running: bool) -> None:
     """Serve the console with waitress until Ctrl-C."""
-    from waitress import create_server
 
     from catalogsync_ops import sdnotify
     from webui import create_app
@@ -80,7 +112,7 @@ def serve(obj, host: str | None, port: int | None, trusted: tuple[str, ...], if_
     app = create_app({"DB_PATH": db, "ENV_PATH": env_file, "TRUSTED_PROXIES": trusted,
                       "REUSE_CONNECTIONS_S": REUSE_CONNECTIONS_S})
     try:
-        server = create_server(WorkSlots(app), host=host, port=port, **WAITRESS_OPTIONS)
+        server = make_server(WorkSlots(app), host, port)
     except OSError as exc:
         if if_not_running and _console_answers(host, port):
             click.echo(f"catalogsync-web already serves http://{host}:{port}; nothing to do", err=True)
