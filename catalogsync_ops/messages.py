@@ -146,7 +146,7 @@ MESSAGES: dict[str, str] = {
 }
 
 # Parameters that hold a code (a state, a kind): words, not ids, wherever they are shown.
-CODE_PARAMS = frozenset({"status", "to", "allowed", "subject"})
+CODE_PARAMS = frozenset({"status", "to", "allowed", "subject", "stage"})
 
 
 def _is_message(value: Any) -> bool:

@@ -499,3 +499,16 @@ def test_slow_clients_neither_shut_others_out_nor_keep_their_connections(web):
         for sock in slow:
             sock.close()
         served.stop()
+
+
+def test_a_job_whose_stage_could_not_be_made_says_why_in_the_readers_language(home: Path, client):
+    with closing(connect(home / "catalogsync.db")) as conn:
+        create_job(conn, "download", scope={"songs": ["abc"]})  # as the database file could hold it
+    assert runnerd(home, "run", "--burst").returncode == 0
+    assert jobs(home)[0]["status"] == "failed"
+    english = client.get("/jobs/1").get_data(as_text=True)
+    assert "stage download could not make its items: ValueError" in english
+    client.get("/lang/zh")
+    chinese = client.get("/jobs/1").get_data(as_text=True)
+    events = chinese[chinese.index('class="events"'):].split("</ul>")[0]
+    assert "阶段 下载 无法生成其条目：ValueError" in events and "could not make its items" not in events, events

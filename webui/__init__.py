@@ -74,7 +74,7 @@ def create_app(config: dict[str, Any]) -> Flask:
                                   code_words=i18n.code_words, code_words_json=i18n.code_words_json,
                                   path_for=path_for, with_query=with_query, this_page=this_page,
                                   command_phrases=i18n.command_phrases, command_title=i18n.command_title,
-                                  job_status=i18n.job_status,
+                                  job_status=i18n.job_status, event_message=i18n.event_message,
                                   SELF_DESCRIBING=i18n.SELF_DESCRIBING, drift_word=i18n.drift_word,
                                   drift_detail=drift_detail)
     app.jinja_env.add_extension(FixedWords)

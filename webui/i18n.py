@@ -3,6 +3,7 @@ source, and one `.po` file each for the others. The language is the browser's, o
 with the switch in the header (a cookie)."""
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -160,6 +161,16 @@ def coded_text(code: str, params: Mapping[str, Any], lang: Language | None = Non
     codes among its values translated; a template without a translation reads in English."""
     lang = lang or language()
     return render(code, dict(params), words=lambda c: lang.gettext(code_word(c)), translate=lang.gettext)
+
+
+def event_message(event: Mapping[str, Any]) -> str | None:
+    """An event's message in the page's language when it was written as a code (a stage that
+    failed says why), else as the runner wrote it."""
+    data = json.loads(event["data_json"]) if event["data_json"] else {}
+    reason = data.get("reason") if isinstance(data, dict) else None
+    if isinstance(reason, dict) and reason.get("code"):
+        return coded_text(reason["code"], reason.get("params") or {})
+    return event["message"]
 
 
 def job_status(job: Mapping[str, Any]) -> str:
