@@ -208,29 +208,6 @@ def test_a_missing_list_cell_a_spreadsheet_would_run_is_written_as_text(title):
     assert read["position"] == "3"  # numbers stay numbers
 
 
-# ---------------------------------------------------------------- the console's front door
-
-
-def test_a_huge_body_is_refused_before_it_is_read(web):
-    """An unauthenticated 300 MiB `POST /login` is answered 413 from its headers: nothing of it
-    is read or spooled to a temporary file (waitress alone would take 1 GiB)."""
-    import socket
-
-    from conftest import Served
-
-    from webui.cli import WAITRESS_OPTIONS
-
-    served = Served(web[0], **WAITRESS_OPTIONS)
-    try:
-        with socket.create_connection(("127.0.0.1", int(served.base.rsplit(":", 1)[1])), timeout=5) as sock:
-            sock.sendall(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded"
-                         b"\r\nContent-Length: 314572800\r\n\r\n" + b"a" * 65536)
-            answer = sock.recv(4096)
-    finally:
-        served.stop()
-    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
-
-
 # ---------------------------------------------------------------- what a playlist may name
 
 
@@ -286,8 +263,8 @@ def test_a_local_copy_reads_regular_files_only_and_leaves_no_part(tmp_path: Path
     if named == "FIFO":
         os.mkfifo(source)
 
-        def writer():  # waits up to 3 s for a reader, says a little, leaves
-            deadline = time.monotonic() + 3
+        def writer():  # waits up to 1 s for a reader, says a little, leaves
+            deadline = time.monotonic() + 1
             while time.monotonic() < deadline:
                 try:
                     fd = os.open(source, os.O_WRONLY | os.O_NONBLOCK)
@@ -383,45 +360,6 @@ def test_an_export_never_writes_over_a_playlist_file_that_is_not_ours(home: Path
     assert "small.M3U8 is not ours" in said.stdout and "Road Trip.m3u8 is not ours" in said.stdout, said.stdout
 
 
-def test_sign_ins_at_once_are_counted_one_after_another(web):
-    """Forty wrong passwords sent together from one address: no more are tried than the limit
-    (3 here) — the count and the attempt are one write, not a check then a record."""
-    import re
-    import threading
-
-    import requests
-    from conftest import Served
-
-    from webui.cli import WAITRESS_OPTIONS
-
-    served = Served(web[0], **WAITRESS_OPTIONS)
-    sessions, tokens = [], []
-    try:
-        for _ in range(40):
-            session = requests.Session()
-            page = session.get(served.base + "/login", timeout=10).text
-            sessions.append(session)
-            tokens.append(re.search(r'name="csrf_token" value="([^"]+)"', page).group(1))
-        start = threading.Barrier(40)
-        answers: list[int] = []
-
-        def guess(session, token):
-            start.wait()
-            answers.append(session.post(served.base + "/login", timeout=60, data={
-                "username": "admin", "password": "wrong", "csrf_token": token}).status_code)
-
-        threads = [threading.Thread(target=guess, args=pair) for pair in zip(sessions, tokens, strict=True)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        for session in sessions:
-            session.close()
-        served.stop()
-    assert sorted(set(answers)) == [401, 429] and answers.count(401) == 3, answers
-
-
 def test_a_huge_pool_line_or_title_makes_no_huge_page(home: Path, demo_server, client):
     """A 5 MB line in a pool file became a 20 MB job page: the line is refused by its length, and
     any item's name is kept to a few hundred characters."""
@@ -459,47 +397,6 @@ def test_a_playlist_of_a_megabyte_of_high_bytes_decodes_at_once(tmp_path: Path, 
     assert time.perf_counter() - started < 1.5  # ~0.2 s; it was many seconds
     info = M3USource().parse_playlist(str(path))  # and then every line is read, once
     assert len(info.tracks) + len(info.skipped) == 2**20 // len(line)
-
-
-@pytest.mark.slow
-def test_slow_clients_neither_shut_others_out_nor_keep_their_connections(web):
-    """120 connections that trickle their headers (slowloris) made /healthz hang for everyone:
-    the console still answers at once, and closes each trickler within its header timeout."""
-    import socket
-    import time
-
-    import requests
-    from conftest import Served
-
-    from webui.cli import CLEANUP_S, HEADERS_S, make_server
-
-    served = Served(web[0], make=lambda app: make_server(app, "127.0.0.1", 0))
-    port = int(served.base.rsplit(":", 1)[1])
-    slow = []
-    try:
-        for _ in range(120):
-            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-            slow.append(sock)
-        started = time.monotonic()
-        answer = requests.get(served.base + "/healthz", timeout=5)  # 503 here: no runner runs
-        assert answer.status_code in (200, 503) and answer.json() and time.monotonic() - started < 2
-        closed: set[int] = set()
-        deadline = started + HEADERS_S + 3 * CLEANUP_S
-        while len(closed) < len(slow) and time.monotonic() < deadline:
-            for n, sock in enumerate(slow):
-                if n in closed:
-                    continue
-                try:
-                    sock.sendall(b"X-Trickle: 1\r\n")  # a header line now and then: never finished
-                except OSError:
-                    closed.add(n)
-            time.sleep(1)
-        assert len(closed) == len(slow), f"{len(slow) - len(closed)} slow connections still open"
-    finally:
-        for sock in slow:
-            sock.close()
-        served.stop()
 
 
 def test_a_job_whose_stage_could_not_be_made_says_why_in_the_readers_language(home: Path, client):
