@@ -103,11 +103,14 @@ def tighten(paths) -> list[tuple[Path, int]]:
     return changed
 
 
+RUNNER_LOG, CONSOLE_LOG = "runnerd.log", "catalogsync-web.log"  # in LOG_DIR
+
+
 def log_files(folder: str | os.PathLike[str]) -> list[Path]:
     """The product's log files in LOG_DIR, rotated ones included: they may hold what a secret
     produced in an error, so they are the owner's only, like the database."""
     folder = Path(folder)
-    return sorted(folder.glob("runnerd.log*")) + sorted(folder.glob("catalogsync-web.log*")) if folder.is_dir() else []
+    return [p for name in (RUNNER_LOG, CONSOLE_LOG) for p in sorted(folder.glob(name + "*"))] if folder.is_dir() else []
 
 
 def _private_opener(path: str, flags: int) -> int:

@@ -12,7 +12,7 @@ import click
 from catalogsync_ops import __version__
 from catalogsync_ops.config.envfile import load_config
 from catalogsync_ops.errors import CatalogsyncError, ConfigError
-from catalogsync_ops.fileio import add_log_file
+from catalogsync_ops.fileio import CONSOLE_LOG, add_log_file
 from catalogsync_ops.store.accounts import list_tokens
 from catalogsync_ops.store.database import open_database
 
@@ -100,7 +100,7 @@ def serve(obj, host: str | None, port: int | None, trusted: tuple[str, ...], if_
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(env_file) if env_file.exists() else None
     if config is not None:
-        add_log_file(config["LOG_DIR"], "catalogsync-web.log")
+        add_log_file(config["LOG_DIR"], CONSOLE_LOG)
     host = host or (config["WEB_HOST"] if config else "127.0.0.1")
     port = port if port is not None else (int(config["WEB_PORT"]) if config else 8421)
     try:

@@ -12,7 +12,7 @@ from catalogsync_ops.config.envfile import check_text, load_config
 from catalogsync_ops.config.reference import render_env_example
 from catalogsync_ops.config.revisions import record_revision
 from catalogsync_ops.errors import CatalogsyncError
-from catalogsync_ops.fileio import add_log_file
+from catalogsync_ops.fileio import RUNNER_LOG, add_log_file
 from catalogsync_ops.store.database import open_database, open_secret_files
 from runnerd.cli.base import Context, cli, pass_ctx
 
@@ -75,7 +75,7 @@ def run(ctx: Context, burst: bool, if_not_running: bool, log_level: str) -> None
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        add_log_file(load_config(ctx.env_file)["LOG_DIR"], "runnerd.log", log_level.upper())
+        add_log_file(load_config(ctx.env_file)["LOG_DIR"], RUNNER_LOG, log_level.upper())
     except CatalogsyncError:
         pass  # the runner says what is wrong with the file as it starts
     try:
