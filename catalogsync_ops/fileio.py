@@ -19,6 +19,25 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def make_folders(folder: Path) -> None:
+    """mkdir -p, durably: each folder made is fsynced into its parent, so a file later renamed
+    into it (and its folder fsynced) is not lost at a power cut with the folder's own name."""
+    folder = Path(folder)
+    if folder.is_dir():
+        return
+    missing = []
+    while not folder.exists() and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    for made in reversed(missing):
+        try:
+            made.mkdir()
+        except FileExistsError:
+            if not made.is_dir():
+                raise
+        fsync_dir(made.parent)
+
+
 def sha256_file(path: Path) -> str:
     """SHA-256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()

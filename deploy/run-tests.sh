@@ -17,6 +17,8 @@ need=""
 command -v chromium >/dev/null 2>&1 || need="chromium"
 # The systemd units are checked with systemd-analyze verify (it runs without systemd running).
 command -v systemd-analyze >/dev/null 2>&1 || need="${need:+$need }systemd"
+# The power-cut tests mount a FUSE file system (tools/forgetfs.py) with libfuse 3.
+command -v fusermount3 >/dev/null 2>&1 || need="${need:+$need }fuse3"
 if command -v fc-list >/dev/null 2>&1 && [ -z "$(fc-list :lang=zh 2>/dev/null)" ] || ! command -v fc-list >/dev/null 2>&1; then
     optional="fonts-wqy-zenhei"
 else

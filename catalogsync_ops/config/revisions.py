@@ -26,7 +26,7 @@ from catalogsync_ops.config.envfile import (
     unmask_text,
 )
 from catalogsync_ops.errors import ConfigError, NotFound
-from catalogsync_ops.fileio import fsync_dir
+from catalogsync_ops.fileio import fsync_dir, make_folders
 from catalogsync_ops.store.connection import Connection, iso, transaction
 
 SOURCES = ("init", "ui", "cli", "api", "external", "rollback", "startup")
@@ -45,7 +45,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     """
     path = Path(path)
     folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folders(folder)
     try:
         old = path.stat()
     except FileNotFoundError:

@@ -78,7 +78,7 @@ def submit_command(
     clean = validate_payload(kind, payload, strict=strict)
     kind = CommandKind(kind)
     body = json.dumps(clean, ensure_ascii=False, sort_keys=True)
-    with transaction(conn):
+    with transaction(conn, durable=True):  # its id is printed or shown: it must outlive a power cut
         if idempotency_key:
             existing = conn.execute("SELECT id, kind, payload_json FROM job_commands WHERE idempotency_key = ?",
                                     (idempotency_key,)).fetchone()
@@ -345,7 +345,8 @@ def apply_command(conn: Connection, command_id: int, ctx: CommandContext) -> tup
         with transaction(conn):
             conn.execute("UPDATE job_commands SET runner_instance_id = ? WHERE id = ? AND status = 'pending'",
                          (ctx.runner_instance_id, command_id))
-    with transaction(conn):
+    # Durable: a --wait, the console and the API show its outcome as soon as it is committed.
+    with transaction(conn, durable=True):
         row = conn.execute("SELECT * FROM job_commands WHERE id = ? AND status = 'pending'",
                            (command_id,)).fetchone()
         if row is None:

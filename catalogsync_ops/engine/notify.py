@@ -232,13 +232,17 @@ def deliver_due(conn: Connection, settings: dict[str, Any], session: requests.Se
         request = build_request(settings.get("NOTIFY_FORMAT", "json"), url, note,
                                 telegram_chat_id=str(settings.get("NOTIFY_TELEGRAM_CHAT_ID") or ""))
         error = None
+        tries = row["attempts"] + 1
+        # Counted durably before it is sent: what it tells (a job finished, a song failed) is
+        # then on disk too, so no power cut can take back what a notification has said.
+        with transaction(conn, durable=True):
+            conn.execute("UPDATE notifications SET attempts = ? WHERE id = ?", (tries, row["id"]))
         try:
             answer = session.post(timeout=TIMEOUT_S, **request)
             if answer.status_code >= 300:
                 error = f"the webhook answered {answer.status_code} {answer.reason}: {answer.text[:200]}"
         except requests.RequestException as exc:
             error = f"the webhook could not be reached: {type(exc).__name__}"
-        tries = row["attempts"] + 1
         with transaction(conn):
             if error is None:
                 conn.execute("UPDATE notifications SET status = 'sent', attempts = ?, sent_at = ?, last_error = NULL"

@@ -189,7 +189,10 @@ def record_file(conn: Connection, song_id: int, library_root: str, rel_path: str
     ts = iso()
     q = quality.as_row() if quality is not None else dict.fromkeys(_QUALITY_COLUMNS)
     q = {**q, "lyrics": lyrics, "lyrics_sha256": lyrics_sha256}
-    with transaction(conn):
+    # Not yet verified: recorded before the file is renamed into place, so the file found at the
+    # path after a crash is adopted by its hash. That needs the row to outlive a power cut that
+    # the renamed file outlives: a durable commit.
+    with transaction(conn, durable=not verified):
         conn.execute(
             "INSERT INTO file_locations (song_id, library_root, rel_path, size_bytes, sha256, format, source, "
             f"verified_at, created_at, updated_at, {', '.join(_FILE_FACTS)}, probed_at)"

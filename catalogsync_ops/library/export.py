@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from catalogsync_ops.fileio import fsync_dir
+from catalogsync_ops.fileio import fsync_dir, make_folders
 from catalogsync_ops.library.layout import sanitize_component
 from catalogsync_ops.store.connection import Connection
 
@@ -111,7 +111,7 @@ def _our_file(path: Path) -> int | None:
 
 def export_playlists(conn: Connection, library_root: Path, folder: Path) -> ExportSummary:
     """Write every playlist that has songs to `folder`; remove files of ours no playlist owns."""
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folders(folder)
     # A write cut off by a kill or a power cut leaves its temp file (".<name>.m3u8.<random>.tmp"):
     # ours, by its name, and never a player's to read.
     for stale in folder.glob(f".*{SUFFIX}.*{TEMP_SUFFIX}"):

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from catalogsync_ops.errors import ErrorClass, SourceError
+from catalogsync_ops.fileio import make_folders
 
 _FORBIDDEN = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
@@ -97,6 +98,6 @@ def set_aside(root: Path, rel_path: str) -> Path:
     while target.exists():
         n += 1
         target = target.with_name(f"{rel.stem}.{stamp}-{n}{rel.suffix}")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_folders(target.parent)
     os.replace(root / rel_path, target)
     return target

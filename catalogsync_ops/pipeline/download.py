@@ -11,7 +11,7 @@ from typing import Any
 
 from catalogsync_ops.engine import breakers
 from catalogsync_ops.errors import Deferred, ErrorClass, SourceError
-from catalogsync_ops.fileio import atomic_tmp, write_atomic
+from catalogsync_ops.fileio import atomic_tmp, make_folders, write_atomic
 from catalogsync_ops.library import catalog
 from catalogsync_ops.library.covers import fetch_cover
 from catalogsync_ops.library.layout import check_inside, lyrics_beside, render_layout, resolve_collision, set_aside
@@ -348,7 +348,7 @@ def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name
     dest = Path(ctx.library_root) / rel
     part = part_path_for(dest)
     check_inside(Path(ctx.library_root), dest, *own_files_beside(dest))
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    make_folders(dest.parent)
     check_inside(Path(ctx.library_root), dest, *own_files_beside(dest))
 
     def fetch_from(link: Resolved):

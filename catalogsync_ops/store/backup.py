@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from catalogsync_ops.errors import CatalogsyncError
-from catalogsync_ops.fileio import create_private, fsync_dir
+from catalogsync_ops.fileio import create_private, fsync_dir, make_folders
 from catalogsync_ops.store.connection import connect
 from catalogsync_ops.store.migrations import LATEST_VERSION
 
@@ -36,9 +36,9 @@ def backup_to(conn: sqlite3.Connection, dest: str | os.PathLike[str]) -> Path:
     """
     dest = Path(dest)
     if dest.is_dir() or (not dest.exists() and not dest.suffix):  # a folder, or one to make
-        dest.mkdir(parents=True, exist_ok=True)
+        make_folders(dest)
         dest = dest / f"catalogsync-{_stamp()}.db"
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    make_folders(dest.parent)
     part = dest.with_name(f".{dest.name}.part")
     part.unlink(missing_ok=True)
     create_private(part)  # a backup holds every secret the database does

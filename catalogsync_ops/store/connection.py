@@ -35,8 +35,9 @@ NETWORK_FS_TYPES = frozenset(
     }
 )
 # A local disk through FUSE (NTFS or exFAT on USB, ntfs-3g): one machine, but its locking and
-# shared memory are FUSE's. Refused unless the owner says so in the environment.
-LOCAL_FUSE_TYPES = frozenset({"fuseblk"})
+# shared memory are FUSE's. Refused unless the owner says so in the environment. The power-cut
+# harness's disk (tools/forgetfs.py, a local passthrough) is accepted the same way.
+LOCAL_FUSE_TYPES = frozenset({"fuseblk", "fuse.forgetfs"})
 ALLOW_LOCAL_FUSE = "CATALOGSYNC_ALLOW_FUSEBLK"
 _MOUNT_ESCAPE = re.compile(r"\\([0-7]{3})")
 
@@ -88,6 +89,7 @@ class Connection(sqlite3.Connection):
     write_lock: threading.RLock
     writes: _FileWrites
     readonly: bool
+    durable = False  # the transaction now open commits with synchronous=FULL (transaction(durable=True))
 
     if sys.version_info < (3, 13):
         # Python 3.13 warns when a connection is dropped unclosed; earlier versions say nothing.
@@ -261,13 +263,21 @@ def connect(
 
 
 @contextmanager
-def transaction(conn: Connection) -> Iterator[Connection]:
+def transaction(conn: Connection, *, durable: bool = False) -> Iterator[Connection]:
     """Run the block in one write transaction (`BEGIN IMMEDIATE`), nested via SAVEPOINT.
 
     The outermost level also holds this process's write lock for the file, so threads of
     one process never make each other wait in SQLite's busy handler.
+
+    Commits are not fsynced (synchronous=NORMAL: WAL mode keeps the file whole, and a power
+    cut loses at most the last commits, until the next checkpoint). `durable=True` is for a
+    commit someone will act on: a command row whose id is printed, a command shown applied, a
+    file row that must be there before its file is renamed into place, a notification about
+    to be sent. It is fsynced (synchronous=FULL), and with it every commit before it.
     """
     if conn.in_transaction:
+        if durable and not conn.durable:
+            raise RuntimeError("a durable transaction inside one that is not: make the outer one durable")
         # SAVEPOINT names may repeat: ROLLBACK TO / RELEASE act on the innermost one.
         conn.execute("SAVEPOINT nested")
         try:
@@ -281,17 +291,24 @@ def transaction(conn: Connection) -> Iterator[Connection]:
         return
     with conn.write_lock:
         began = time.perf_counter()
-        conn.execute("BEGIN IMMEDIATE")
+        if durable:
+            conn.execute("PRAGMA synchronous = FULL")  # only outside a transaction
+            conn.durable = True
         try:
-            yield conn
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        else:
-            conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
         finally:
             conn.writes.held_s = time.perf_counter() - began
+            if durable:
+                conn.durable = False
+                conn.execute("PRAGMA synchronous = NORMAL")
     if conn.writes.committed():
         try:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")

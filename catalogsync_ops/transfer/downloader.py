@@ -27,7 +27,7 @@ import requests
 import urllib3
 
 from catalogsync_ops.errors import ErrorClass, SourceError
-from catalogsync_ops.fileio import CHUNK_SIZE, DISK_FULL_ERRNOS, fsync_dir, open_nofollow, sha256_file
+from catalogsync_ops.fileio import CHUNK_SIZE, DISK_FULL_ERRNOS, fsync_dir, make_folders, open_nofollow, sha256_file
 from catalogsync_ops.transfer.audio import check_audio
 from catalogsync_ops.transfer.http import error_class_for_exception, error_class_for_status
 
@@ -169,7 +169,7 @@ def fetch(
     tagging. Hashing while streaming costs about half the throughput on a NAS-class CPU.
     """
     cancel = cancel or CancelToken()
-    part.parent.mkdir(parents=True, exist_ok=True)
+    make_folders(part.parent)
     if urlsplit(url).scheme == "file":
         return _copy_local(Path(url2pathname(urlsplit(url).path)), part, cancel, progress, min_free_bytes, chunk_size,
                            hash_body)

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from catalogsync_ops.errors import ErrorClass, SourceError
+from catalogsync_ops.fileio import make_folders
 from catalogsync_ops.transfer.downloader import (
     CHUNK_SIZE,
     Canceled,
@@ -31,7 +32,7 @@ class LocalUploader(Uploader):
         dest = self.root / key
         if dest.exists() and dest.stat().st_size == size and sha256_file(dest) == sha256:
             return UploadResult(etag=sha256, skipped=True, bytes_sent=0)
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        make_folders(dest.parent)
         part = dest.with_name(f".{dest.name}.part")
         cancel = cancel or CancelToken()
         sent = 0
