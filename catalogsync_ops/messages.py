@@ -106,6 +106,13 @@ MESSAGES: dict[str, str] = {
     "no_source_can": "no source can download this song; set DOWNLOAD_SOURCES",
     "quality_not_offered": "{source} offers it only at {offered}, below the least DOWNLOAD_QUALITY accepts ({least})",
     "quality_below": "{source} gave {found}, below the least DOWNLOAD_QUALITY accepts ({least}); it was not kept",
+    # upgrades (pipeline/upgrade.py): the old file stays
+    "nothing_better": "{source} offers it at {offered}, nothing above the {have} file we have",
+    "upgrade_not_better": "{source} gave {found}, no better than the {have} file we have; the old file stays",
+    "upgrade_transcoded": "{source} gave {found}: a lossy file's sound in a lossless container, refused as an "
+                          "upgrade; the old file stays",
+    "upgrade_file_changed": "{path} is not the file that was recorded (changed or gone): run a verify and a repair "
+                            "before an upgrade",
     # a platform through musicdl (sources/musicdl_source.py, musicdl_runtime.py, host.py)
     "what_searching": "searching {keyword!r}",
     "what_looking_up": "looking up the link of {song!r}",

@@ -14,7 +14,7 @@ CODES = (
     "queued", "running", "pause_requested", "paused", "cancel_requested", "completed", "completed_with_errors",
     "failed", "canceled", "pending", "skipped", "succeeded", "interrupted", "starting", "idle", "busy", "stopping",
     "stopped", "dead", "applied", "rejected", "gone", "invalid", "full_pipeline", "collect", "sync", "download",
-    "upload", "verify", "repair", "cli", "ui", "web", "api", "external", "rollback", "startup", "init",
+    "upload", "verify", "repair", "upgrade", "cli", "ui", "web", "api", "external", "rollback", "startup", "init",
     "job_created", "job_started", "job_finished", "job_paused", "job_resumed", "job_canceled", "job_reprioritized",
     "recovery", "stage_started", "stage_finished", "stage_skipped", "stage_failed", "item_succeeded", "item_failed",
     "item_retried", "item_interrupted", "item_canceled", "item_skipped", "item_deferred", "item_retry_scheduled",

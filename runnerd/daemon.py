@@ -425,7 +425,7 @@ class Runner:
             log.info("Job %s: %s", job["id"], "paused" if pausing else "canceled", extra={"job_id": job["id"]})
             return True
         if step.action == scheduling.FINISH_JOB:
-            status = finish_job(conn, job["id"])
+            status = finish_job(conn, job["id"], upgrade_after=bool(self.config["UPGRADE_AFTER_PIPELINE"]))
             self.library_upkeep.request()
             pool.assign(None)
             self.jobs.close(job["id"])

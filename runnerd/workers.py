@@ -285,7 +285,7 @@ class Worker(threading.Thread):
         else:
             if outcome.skipped:
                 finish = lambda c: mark_item_skipped(c, claim.item_id, claim.attempt_no,  # noqa: E731
-                                                     reason=outcome.skipped)
+                                                     reason=outcome.skipped, details=outcome.details)
             else:
                 # Recorded with other successes in one statement each (mark_items_succeeded).
                 finish = (claim, outcome.source, outcome.details or None, outcome.bytes_done)

@@ -38,6 +38,16 @@ def narrow_checks(conn: sqlite3.Connection, widened) -> None:
     conn.execute("PRAGMA writable_schema = OFF")
 
 
+def undo_v17(conn: sqlite3.Connection) -> None:
+    """Back to schema v16 (inside a transaction): no upgrades."""
+    from catalogsync_ops.store.migrations.v017_upgrades import WIDENED
+    from catalogsync_ops.store.migrations.widen import widen_checks
+
+    widen_checks(conn, [(table, new, old) for table, old, new in WIDENED])
+    conn.execute("DROP TABLE retired_objects")
+    conn.execute("ALTER TABLE file_locations DROP COLUMN upgrade_checked_at")
+
+
 def undo_v16(conn: sqlite3.Connection) -> None:
     """Back to schema v15 (inside a transaction): no lyrics recorded."""
     conn.execute("ALTER TABLE file_locations DROP COLUMN lyrics")
@@ -171,6 +181,7 @@ def make_old_database_with_data(home: Path, demo_server, version: int) -> Path:
         conn.execute("INSERT INTO drift (kind, place, path, first_seen_at, last_seen_at)"
                      " VALUES ('orphan', 'library', 'stray.mp3', 't', 't')")
         # Back to that schema: undo what later versions added, as it never had it.
+        undo_v17(conn)
         undo_v16(conn)
         undo_v15(conn)
         undo_v14(conn)

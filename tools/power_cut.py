@@ -234,7 +234,7 @@ class Harness:
             return self.runnerd("enqueue", "verify", "--deep", "--wait", "--json", "--timeout", "30")
         if choice == "repair":
             songs = sorted(p for p in (self.live / "library").rglob("*") if p.suffix in AUDIO and p.is_file())
-            for victim in self.rng.sample(songs, min(len(songs), self.rng.randint(1, 4))):
+            for victim in self.rng.sample(songs, min(len(songs), self.rng.randint(2, 8))):
                 if self.rng.random() < 0.5:
                     with open(victim, "r+b") as handle:  # the owner's tag editor, gone wrong
                         handle.truncate(max(1, victim.stat().st_size // 2))

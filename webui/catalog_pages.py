@@ -32,7 +32,8 @@ from catalogsync_ops.library.coverage import (
     songs_of,
 )
 from catalogsync_ops.library.drift import DriftKind, drift_counts, list_drift
-from webui.context import arg_int, get_db, library_dir
+from catalogsync_ops.quality import RUNGS, rung_rank
+from webui.context import arg_int, env_settings, get_db, library_dir
 from webui.format import coverage_bar, when
 from webui.i18n import N_, gettext
 
@@ -53,9 +54,16 @@ def playlists():
     counts = read_all_coverage(conn, [r["id"] for r in rows])
     unresolved = unresolved_of_page(conn, after_id=after, limit=PAGE_SIZE)
     partial = [r for r in rows if r["partial_reason"]]
+    total = counts.get(0)
     return render_template("playlists.html", title=N_("Playlists"), pools=pools, playlists=rows, page_size=PAGE_SIZE,
-                           unresolved=unresolved, partial=partial, counts=counts, total=counts.get(0),
-                           playlist_rows=playlist_rows)
+                           unresolved=unresolved, partial=partial, counts=counts, total=total,
+                           playlist_rows=playlist_rows, below_top=below_top(total["quality"] if total else None))
+
+
+def below_top(quality: dict | None) -> int:
+    """How many songs' files are below the top rung of DOWNLOAD_QUALITY (an upgrade's songs)."""
+    ladder = (env_settings() or {}).get("DOWNLOAD_QUALITY") or RUNGS
+    return sum(n for rung, n in (quality or {}).items() if rung_rank(rung) > rung_rank(ladder[0]))
 
 
 def playlist_rows(rows, counts: dict) -> Markup:

@@ -80,6 +80,14 @@ SETTINGS: tuple[Setting, ...] = (
             "Before downloading below the top rung, ask every source in DOWNLOAD_SOURCES what it offers and take "
             "the best (a search on each; the first source offering the top rung ends the asking).",
             "download"),
+    Setting("UPGRADE_AFTER_PIPELINE", "bool", "false",
+            "After each full pipeline (the nightly run), queue an upgrade: songs below the top rung of "
+            "DOWNLOAD_QUALITY are looked for again, and a file is replaced only by one that is really better, read "
+            "from the file (never a transcode, never a downgrade).",
+            "download"),
+    Setting("UPGRADE_RECHECK_DAYS", "int", "30",
+            "An upgrade asks the sources again about a song only this many days after it last asked.",
+            "download", minimum=0, maximum=3650),
     Setting("LYRICS", "choice", "both",
             "Lyrics from the source: embed (in the file's tags), sidecar (an .lrc file beside the song, with the same "
             "name, which Navidrome, Jellyfin and most players show), both, or off.",

@@ -276,12 +276,13 @@ def mark_item_failed(
 
 
 def mark_item_skipped(conn: Connection, item_id: int, attempt_no: int, *, reason: str,
-                      now: datetime | None = None) -> None:
-    """running -> skipped: nothing to do for this item (e.g. the upload backend is `none`)."""
+                      details: dict[str, Any] | None = None, now: datetime | None = None) -> None:
+    """running -> skipped: nothing to do for this item (e.g. the upload backend is `none`, or an
+    upgrade found nothing better: `details` say what each source offered)."""
     ts = iso(now)
     with transaction(conn):
         _end_attempt(conn, item_id, attempt_no, I.SKIPPED, AttemptOutcome.SKIPPED, ts,
-                     event="item_skipped", message=reason)
+                     event="item_skipped", message=reason, details=details or None)
 
 
 def mark_item_canceled(conn: Connection, item_id: int, attempt_no: int, *,

@@ -84,8 +84,11 @@ def start_job(conn: Connection, job_id: int, *, now: datetime | None = None) -> 
                     to_status=J.RUNNING.value)
 
 
-def finish_job(conn: Connection, job_id: int, *, now: datetime | None = None) -> JobStatus:
-    """running -> completed | completed_with_errors | failed once every stage is final."""
+def finish_job(conn: Connection, job_id: int, *, upgrade_after: bool = False,
+               now: datetime | None = None) -> JobStatus:
+    """running -> completed | completed_with_errors | failed once every stage is final. With
+    `upgrade_after` (UPGRADE_AFTER_PIPELINE), a full pipeline that did not fail queues an upgrade
+    behind it, unless one is open already."""
     ts = iso(now)
     with transaction(conn):
         job = get_job(conn, job_id)
@@ -109,6 +112,12 @@ def finish_job(conn: Connection, job_id: int, *, now: datetime | None = None) ->
         set_job_status(conn, job, target, ts, finished_at=ts)
         write_event(conn, "job_finished", now=ts, job_id=job_id, from_status=job["status"],
                     to_status=target.value, message=f"job {target.value}")
+        if upgrade_after and job["job_type"] == JobType.FULL_PIPELINE and target != J.FAILED and not conn.execute(
+                "SELECT 1 FROM job_runs WHERE job_type = 'upgrade' AND status IN ('queued', 'running',"
+                " 'pause_requested', 'paused', 'cancel_requested')").fetchone():
+            create_job(conn, JobType.UPGRADE, scope=json.loads(job["scope_json"] or "{}"),
+                       config_revision_id=job["config_revision_id"],
+                       note=f"after job {job_id} (UPGRADE_AFTER_PIPELINE)", now=now)
     return target
 
 

@@ -84,6 +84,7 @@ class JobType(StrEnum):
     UPLOAD = "upload"
     VERIFY = "verify"
     REPAIR = "repair"
+    UPGRADE = "upgrade"
 
 
 class StageType(StrEnum):
@@ -92,6 +93,7 @@ class StageType(StrEnum):
     DOWNLOAD = "download"
     UPLOAD = "upload"
     VERIFY = "verify"
+    UPGRADE = "upgrade"
 
 
 class ItemType(StrEnum):
@@ -101,6 +103,7 @@ class ItemType(StrEnum):
     UPLOAD = "upload"
     NOOP = "noop"
     VERIFY = "verify"
+    UPGRADE = "upgrade"
 
 
 STAGES_BY_JOB_TYPE: dict[JobType, tuple[StageType, ...]] = {
@@ -113,6 +116,9 @@ STAGES_BY_JOB_TYPE: dict[JobType, tuple[StageType, ...]] = {
     # What a repair_drift command queues: the songs whose files drifted, downloaded again,
     # and the files whose objects went missing, uploaded again (its scope names both).
     JobType.REPAIR: (StageType.DOWNLOAD, StageType.UPLOAD),
+    # Songs below the ladder's top rung looked for again, a better file put in place of the
+    # old one, then uploaded (and the old copy in the backup removed after it).
+    JobType.UPGRADE: (StageType.UPGRADE, StageType.UPLOAD),
 }
 
 J, S, I = JobStatus, StageStatus, ItemStatus

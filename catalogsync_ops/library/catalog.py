@@ -363,3 +363,54 @@ def first_playlist_title(conn: Connection, song_id: int) -> str | None:
     row = conn.execute("SELECT p.title FROM playlist_songs ps JOIN playlists p ON p.id = ps.playlist_id"
                        " WHERE ps.song_id = ? AND ps.removed_at IS NULL ORDER BY p.id LIMIT 1", (song_id,)).fetchone()
     return row[0] if row else None
+
+
+def files_to_upgrade(conn: Connection, scope: dict[str, list], library_root: str, below: Sequence[str],
+                     checked_before: str | None) -> list:
+    """Verified files of songs in scope whose rung is one of `below` (or unknown), their
+    sources not asked for a better copy since `checked_before` (None: whenever they were)."""
+    marks = ", ".join("?" for _ in below) or "NULL"
+    return _for_song_ids(
+        conn, songs_in_scope(conn, scope),
+        "SELECT f.*, s.title, s.artists FROM file_locations f JOIN songs s ON s.id = f.song_id"
+        " WHERE f.song_id IN ({ids}) AND +f.library_root = ? AND f.verified_at IS NOT NULL"
+        f" AND (f.quality IS NULL OR f.quality IN ({marks}))"
+        " AND (? IS NULL OR f.upgrade_checked_at IS NULL OR f.upgrade_checked_at < ?) ORDER BY f.song_id",
+        (library_root, *below, checked_before, checked_before))
+
+
+def mark_upgrade_checked(conn: Connection, file_id: int) -> None:
+    with transaction(conn):
+        conn.execute("UPDATE file_locations SET upgrade_checked_at = ? WHERE id = ?", (iso(), file_id))
+
+
+def retire_file(conn: Connection, old: Any, new_file_id: int) -> None:
+    """An upgrade put `new_file_id` in the place of the file row `old`. Under another path, the
+    old row goes and the backup's copies of it become retired objects, removed from the backup
+    once the new file's upload has finished (upload.py); at the same path, the backup's copy is
+    the old content, to be sent again."""
+    with transaction(conn):
+        if old["id"] == new_file_id:
+            conn.execute("UPDATE upload_tasks SET status = 'pending', uploaded_at = NULL WHERE file_location_id = ?",
+                         (old["id"],))
+            return
+        conn.execute(
+            "INSERT OR IGNORE INTO retired_objects (backend, bucket, object_key, song_id, replaced_by, created_at)"
+            " SELECT backend, bucket, object_key, ?, ?, ? FROM upload_tasks WHERE file_location_id = ?"
+            " AND status = 'uploaded'", (old["song_id"], new_file_id, iso(), old["id"]))
+        conn.execute("DELETE FROM file_locations WHERE id = ?", (old["id"],))
+
+
+def retired_for(conn: Connection, file_id: int, backend: str, bucket: str) -> list:
+    """The backup's copies of what `file_id` replaced, not removed yet; `reused` when the new
+    file's own upload wrote that key again (its .lrc under the same name): not to be removed."""
+    return conn.execute(
+        "SELECT r.*, EXISTS (SELECT 1 FROM upload_tasks u WHERE u.file_location_id = r.replaced_by"
+        " AND u.backend = r.backend AND u.bucket = r.bucket AND u.object_key = r.object_key) AS reused"
+        " FROM retired_objects r WHERE r.replaced_by = ? AND r.backend = ? AND r.bucket = ? AND r.status = 'pending'"
+        " ORDER BY r.id", (file_id, backend, bucket)).fetchall()
+
+
+def mark_retired_removed(conn: Connection, retired_id: int) -> None:
+    with transaction(conn):
+        conn.execute("UPDATE retired_objects SET status = 'removed', removed_at = ? WHERE id = ?", (iso(), retired_id))

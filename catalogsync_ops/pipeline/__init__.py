@@ -23,17 +23,18 @@ from catalogsync_ops.pipeline.context import PERMANENT, STALE_LINK, Outcome, Wor
 from catalogsync_ops.pipeline.download import download_song, look_ahead
 from catalogsync_ops.pipeline.scope import items_for_stage
 from catalogsync_ops.pipeline.sync import sync_playlist
+from catalogsync_ops.pipeline.upgrade import upgrade_song
 from catalogsync_ops.pipeline.upload import upload_file
 from catalogsync_ops.pipeline.verify import run_verify, verify_items
 from catalogsync_ops.store.connection import Connection
 
 __all__ = ["ITEM_WORK", "PERMANENT", "STALE_LINK", "ItemWork", "Outcome", "WorkContext", "collect_pool",
            "download_song", "is_retryable", "items_for_stage", "look_ahead", "run_item", "stage_items", "stage_workers",
-           "sync_playlist", "upload_file"]
+           "sync_playlist", "upgrade_song", "upload_file"]
 
 WORKER_SETTINGS = {StageType.COLLECT: "COLLECT_WORKERS", StageType.SYNC: "SYNC_WORKERS",
                    StageType.DOWNLOAD: "DOWNLOAD_WORKERS", StageType.UPLOAD: "UPLOAD_WORKERS",
-                   StageType.VERIFY: "VERIFY_WORKERS"}
+                   StageType.VERIFY: "VERIFY_WORKERS", StageType.UPGRADE: "DOWNLOAD_WORKERS"}
 
 
 def stage_workers(conn: Connection, config: Any, job_id: int, stage_type: str) -> int:
@@ -83,6 +84,7 @@ ITEM_WORK: dict[ItemType, ItemWork] = {
                             ahead=lambda ctx, claim: look_ahead(ctx, claim.song_id)),
     ItemType.UPLOAD: ItemWork(lambda ctx, claim: upload_file(ctx, claim.file_location_id)),
     ItemType.VERIFY: ItemWork(lambda ctx, claim: run_verify(ctx, claim.payload, claim.job_id)),
+    ItemType.UPGRADE: ItemWork(lambda ctx, claim: upgrade_song(ctx, claim.song_id)),
     ItemType.NOOP: ItemWork(_noop),
 }
 assert set(ITEM_WORK) == set(ItemType), "every item type has its work"

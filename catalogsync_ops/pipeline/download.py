@@ -228,13 +228,16 @@ def _ladder(ctx: WorkContext) -> tuple[str, ...]:
     return tuple(ctx.settings.get("DOWNLOAD_QUALITY") or RUNGS)
 
 
-def _find(ctx: WorkContext, song: Track, name: str) -> Found:
+def _find(ctx: WorkContext, song: Track, name: str, fresh: bool = False) -> Found:
     """The song on a source (itself on its own platform, else the best match of a search), and
-    the rungs the source offers it at."""
+    the rungs the source offers it at. `fresh` (an upgrade): on its own platform too, what the
+    platform says now (a search), not what it said when the playlist was read."""
     source = ctx.source(name)
     details: dict[str, Any] = {"source": name}
     if name == song.platform:
         target = song
+        if fresh and source.can_search:
+            target = next((t for t in source.search(song) if t.external_id == song.external_id), song)
     else:
         if not source.can_search:
             raise SourceError.coded("cannot_search_for", ErrorClass.UNSUPPORTED, source=name, platform=song.platform)
@@ -273,7 +276,7 @@ def _acceptable(ctx: WorkContext, found: Found, name: str) -> list[str | None]:
 
 def _by_quality_offered(ctx: WorkContext, song: Track, order: list[str], found: dict[str, Found],
                         failures: list[tuple[str, SourceError]],
-                        closed: list[tuple[str, breakers.Verdict]]) -> list[str]:
+                        closed: list[tuple[str, breakers.Verdict]], fresh: bool = False) -> list[str]:
     """DOWNLOAD_QUALITY_ASK_ALL: ask the sources, in order, what they offer until one offers the
     ladder's top rung; then try them best offer first (ties in DOWNLOAD_SOURCES order). A source
     that failed or is down is kept as that answer."""
@@ -286,7 +289,7 @@ def _by_quality_offered(ctx: WorkContext, song: Track, order: list[str], found: 
             closed.append((name, verdict))
             continue
         try:
-            found[name] = ctx.call_source(name, lambda name=name: _find(ctx, song, name))
+            found[name] = ctx.call_source(name, lambda name=name: _find(ctx, song, name, fresh))
             best = _acceptable(ctx, found[name], name)[0]
         except Deferred as exc:
             closed.append((name, breakers.Verdict(False, exc.until, state="incompatible")))
@@ -301,22 +304,52 @@ def _by_quality_offered(ctx: WorkContext, song: Track, order: list[str], found: 
     return [name for _, _, name in sorted(ranked)]
 
 
-def _download_from(ctx: WorkContext, song_id: int, song: Track, name: str, found: dict[str, Found]) -> Outcome:
+def _download_from(ctx: WorkContext, song_id: int, song: Track, name: str, found: dict[str, Found],
+                   replacing=None) -> Outcome:
+    """The song from one source; with `replacing` (an upgrade), only at a rung above that file's."""
     source = ctx.source(name)
     here = found.get(name) or _find(ctx, song, name)
     details = here.details
     try:
         rungs = _acceptable(ctx, here, name)
+        if replacing is not None:
+            rungs = [r for r in rungs if r is not None and rung_rank(r) < rung_rank(replacing["quality"])]
+            if not rungs:
+                raise SourceError.coded("nothing_better", ErrorClass.NOT_FOUND, source=name,
+                                        offered=", ".join(here.rungs) or "?", have=replacing["quality"] or "?")
         resolved = source.resolve(here.target, rungs[0]) if rungs[0] else source.resolve(here.target)
         rel = render_layout(ctx.settings["DOWNLOAD_LAYOUT"], _layout_fields(ctx, song_id, song, resolved.ext))
         with _reserve_path(ctx, song_id, rel) as rel:
-            return _fetch_into(ctx, song_id, song, here.target, name, resolved, rel, details)
+            return _fetch_into(ctx, song_id, song, here.target, name, resolved, rel, details, replacing)
     except SourceError as exc:
         # The song was found and picked, then its link or download failed: the attempt page
         # still shows what was offered and which one was picked.
         if "candidates" in details and not (exc.details or {}).get("candidates"):
             exc.details = {**(exc.details or {}), "candidates": details["candidates"], "match": details.get("match")}
         raise
+
+
+def _retire(ctx: WorkContext, old, new_file_id: int, new_rel: str) -> dict[str, Any]:
+    """The better file is in place and verified: the one it replaces goes (its row, its file
+    and its .lrc when they lay elsewhere; a file changed since it was recorded is set aside, not
+    removed), and its copies in the backup are removed after the new one's upload."""
+    root = Path(ctx.library_root)
+    catalog.retire_file(ctx.conn, old, new_file_id)
+    said = {"path": old["rel_path"], "quality": old["quality"]}
+    if old["rel_path"] == new_rel:
+        return said
+    path = root / old["rel_path"]
+    check_inside(root, path, sidecar_of(path))
+    if path.is_file() and not path.is_symlink():
+        if path.stat().st_size == old["size_bytes"] and sha256_file(path) == old["sha256"]:
+            path.unlink()
+        else:
+            said["kept_changed_file"] = str(set_aside(root, old["rel_path"]))
+    lrc = sidecar_of(path)
+    if lrc != sidecar_of(root / new_rel) and lrc.is_file() and old["lyrics_sha256"] \
+            and sha256_file(lrc) == old["lyrics_sha256"]:
+        lrc.unlink()  # ours, by its hash: its song has moved (a player's own .lrc is never touched)
+    return said
 
 
 def own_files_beside(dest: Path) -> tuple[Path, ...]:
@@ -342,8 +375,10 @@ def _lyrics_of(source, target: Track, details: dict[str, Any]) -> str | None:
 
 
 def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name: str, resolved: Resolved, rel: str,
-                details: dict[str, Any]) -> Outcome:
-    """Fetch, check and tag the song at its reserved path; record it, then move it into place."""
+                details: dict[str, Any], replacing=None) -> Outcome:
+    """Fetch, check and tag the song at its reserved path; record it, then move it into place.
+    With `replacing` (a file row of the song), the file must be better than that one, read from
+    the file, and takes its place (`_retire`)."""
     source = ctx.source(name)
     dest = Path(ctx.library_root) / rel
     part = part_path_for(dest)
@@ -371,6 +406,11 @@ def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name
         if rung_rank(quality.rung) > rung_rank(least):
             raise SourceError.coded("quality_below", ErrorClass.NOT_FOUND, source=name, found=quality.label,
                                     least=least)
+        if replacing is not None and quality.spectrum == "transcoded":
+            raise SourceError.coded("upgrade_transcoded", ErrorClass.NOT_FOUND, source=name, found=quality.label)
+        if replacing is not None and rung_rank(quality.rung) >= rung_rank(replacing["quality"]):
+            raise SourceError.coded("upgrade_not_better", ErrorClass.NOT_FOUND, source=name, found=quality.label,
+                                    have=replacing["quality"] or "?")
         length = quality.duration_s
         wanted = song.duration_s or target.duration_s
         if looks_like_preview(length, wanted):
@@ -399,7 +439,8 @@ def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name
             data = lyrics.encode("utf-8")
             found = sha256_file(sidecar) if sidecar.exists() else None
             ours = catalog.file_at(ctx.conn, ctx.library_root, rel) if found else None
-            if found is None or (ours is not None and found == ours["lyrics_sha256"]):
+            mine = {row["lyrics_sha256"] for row in (ours, replacing) if row is not None}
+            if found is None or found in mine:
                 sidecar_hash = write_atomic(sidecar, data)
             elif found == hashlib.sha256(data).hexdigest():
                 sidecar_hash = found  # these very lyrics, left by an attempt killed before it recorded them
@@ -412,13 +453,15 @@ def _fetch_into(ctx: WorkContext, song_id: int, song: Track, target: Track, name
         file_id = catalog.record_file(ctx.conn, song_id, ctx.library_root, rel, size=size, sha256=digest,
                                       fmt=ext, source=name, verified=False, quality=quality, lyrics=kind,
                                       lyrics_sha256=sidecar_hash)
-        if dest.exists():
+        if dest.exists() and not (replacing is not None and replacing["rel_path"] == rel):
             # Only a file recorded as this song's can be here (see _reserve_path), and it failed
             # the adopt check: someone changed it. It is kept, never overwritten.
             kept = set_aside(Path(ctx.library_root), rel)
             details["kept_changed_file"] = str(kept)
         commit_file(part, dest)
         catalog.mark_file_verified(ctx.conn, file_id, mtime_ns=dest.stat().st_mtime_ns)
+        if replacing is not None:
+            details["replaced"] = _retire(ctx, replacing, file_id, rel)
         if kind:
             details["lyrics"] = kind
         details.update(path=rel, file_id=file_id, size=size, resumed_from=result.resumed_from, quality=quality.label,

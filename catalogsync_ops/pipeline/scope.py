@@ -1,6 +1,7 @@
 """Which items a stage has, from the catalog and the job's scope (made when the stage starts)."""
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -8,7 +9,8 @@ from catalogsync_ops.engine.records import ItemSpec
 from catalogsync_ops.engine.states import ItemType, StageType
 from catalogsync_ops.library import catalog
 from catalogsync_ops.library.pools import pool_files, pool_name
-from catalogsync_ops.store.connection import Connection
+from catalogsync_ops.quality import RUNGS
+from catalogsync_ops.store.connection import Connection, iso, utcnow
 from catalogsync_ops.transfer.storage.base import Uploader
 
 
@@ -28,6 +30,15 @@ def items_for_stage(conn: Connection, stage_type: StageType | str, scope: dict[s
         return [ItemSpec(f"song:{r['id']}", ItemType.SONG, song_id=r["id"],
                          display_text=catalog.track_of(r).display)
                 for r in catalog.songs_needing_download(conn, scope, str(settings["LIBRARY_DIR"]))]
+    if stage_type is StageType.UPGRADE:
+        ladder = tuple(settings.get("DOWNLOAD_QUALITY") or RUNGS)
+        below = RUNGS[RUNGS.index(ladder[0]) + 1:]
+        days = int(settings.get("UPGRADE_RECHECK_DAYS", 30))
+        # Songs the job names are asked about now; the others once in UPGRADE_RECHECK_DAYS.
+        checked_before = None if scope.get("songs") or not days else iso(utcnow() - timedelta(days=days))
+        return [ItemSpec(f"upgrade:{r['song_id']}", ItemType.UPGRADE, song_id=r["song_id"],
+                         display_text=r["rel_path"][:200])
+                for r in catalog.files_to_upgrade(conn, scope, str(settings["LIBRARY_DIR"]), below, checked_before)]
     if uploader is None:
         return []
     return [ItemSpec(f"upload:{r['id']}:{uploader.backend}:{uploader.bucket}", ItemType.UPLOAD,

@@ -49,6 +49,15 @@ def upload_file(ctx: WorkContext, file_id: int) -> Outcome:
         lyrics_key, lyrics_sent = _upload_lyrics(ctx, row)
         details["lyrics_key"] = lyrics_key
         sent += lyrics_sent
+    # What this file replaced (an upgrade under another name) leaves the backup only now.
+    removed = []
+    for retired in catalog.retired_for(ctx.conn, file_id, uploader.backend, uploader.bucket):
+        if not retired["reused"]:
+            uploader.delete(retired["object_key"])
+            removed.append(retired["object_key"])
+        catalog.mark_retired_removed(ctx.conn, retired["id"])
+    if removed:
+        details["removed_replaced"] = removed
     return Outcome(source=uploader.backend, bytes_done=sent, details=details)
 
 

@@ -45,6 +45,10 @@ class Uploader:
         """Every object under the prefix, as (key, size, ETag or None), a page at a time."""
         raise NotImplementedError
 
+    def delete(self, key: str) -> None:
+        """Remove an object (one an upgrade replaced under another key); gone already is fine."""
+        raise NotImplementedError
+
     def local_path(self, key: str) -> Path | None:
         """Where an object lies on this machine (a mirror folder), or None (a bucket)."""
         return None

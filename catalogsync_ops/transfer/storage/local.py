@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from catalogsync_ops.errors import ErrorClass, SourceError
-from catalogsync_ops.fileio import make_folders
+from catalogsync_ops.fileio import fsync_dir, make_folders
 from catalogsync_ops.transfer.downloader import (
     CHUNK_SIZE,
     Canceled,
@@ -83,6 +84,18 @@ class LocalUploader(Uploader):
                     continue
                 yield prefix + entry.name, size, None
             folders.extend(reversed(below))
+
+    def delete(self, key: str) -> None:
+        path = self.root / key
+        root = self.root.resolve()
+        if root not in path.parent.resolve().parents and path.parent.resolve() != root:
+            return  # a key naming "../" or a planted link never removes a file elsewhere
+        try:
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                path.unlink()
+                fsync_dir(path.parent)
+        except FileNotFoundError:
+            pass
 
     def local_path(self, key: str) -> Path | None:
         return self.root / key

@@ -259,6 +259,12 @@ class S3Uploader(Uploader):
         except (ClientError, BotoCoreError) as exc:
             raise _error(exc, f"listing of bucket {self.bucket}") from None
 
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            raise _error(exc, f"DELETE {key}") from None
+
     def abort(self, key: str, state: UploadState) -> None:
         """Abort a recorded multipart upload (a failed item giving up for good)."""
         if state.upload_id:
