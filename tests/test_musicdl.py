@@ -352,3 +352,28 @@ def test_the_quality_and_lyrics_musicdl_reports_reach_the_library(ctx, platforms
     by_title = {(r["platform"], r["title"]): r["quality"] for r in rows}
     assert by_title[("netease", "孤勇者")] == "lossless"
     assert sorted(by_title.values()) == ["128"] * 8 + ["lossless"]
+
+
+def test_an_upgrade_through_musicdl_replaces_the_mp3_when_the_platform_starts_offering_lossless(ctx, platforms):
+    """The song's own platform is asked again (not what the playlist said when it was read):
+    NetEase now holds 孤勇者 losslessly, musicdl asks for its levels best first, the FLAC is read
+    to be lossless and takes the MP3's place, its lyrics with it."""
+    from catalogsync_ops.pipeline.upgrade import upgrade_song
+
+    song_id = synced_song(ctx, NETEASE_HOT, "1901371647")
+    first = download_song(ctx, song_id)
+    assert first.details["rung"] == "128" and first.details["path"].endswith(".mp3")
+    library = Path(ctx.settings["LIBRARY_DIR"])
+    platforms.netease.songs["1901371647"].lossless = True
+    try:
+        upgraded = upgrade_song(ctx, song_id)
+    finally:
+        platforms.netease.songs["1901371647"].lossless = False
+    assert (upgraded.details["rung"], upgraded.details["upgraded_from"]) == ("lossless", "128")
+    new = library / upgraded.details["path"]
+    assert new.suffix == ".flac" and not (library / first.details["path"]).exists()
+    assert read_tags(new)["lyrics"] == new.with_suffix(".lrc").read_text(encoding="utf-8")
+    rows = ctx.conn.execute("SELECT rel_path, quality FROM file_locations WHERE song_id = ?", (song_id,)).fetchall()
+    assert [tuple(r) for r in rows] == [(upgraded.details["path"], "lossless")]
+    # Asked again with nothing better on offer: the lossless file is at the top and not looked at.
+    assert upgrade_song(ctx, song_id).skipped == "already lossless"
