@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -129,6 +131,10 @@ def serve(obj, host: str | None, port: int | None, trusted: tuple[str, ...], if_
                    f"  http://{shown}:{port}/setup?token={token}", err=True)
     click.echo(f"catalogsync-web on http://{host}:{port}", err=True)
     sdnotify.notify("READY=1\nSTATUS=serving the console")
+    # SIGTERM ends it as Ctrl-C does: as a container's first process, a signal it does not
+    # handle is ignored (the container would be killed when its stop grace runs out).
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.run()
     except KeyboardInterrupt:
@@ -137,6 +143,10 @@ def serve(obj, host: str | None, port: int | None, trusted: tuple[str, ...], if_
         sdnotify.notify("STOPPING=1")
         server.close()
         app.extensions["catalogsync_connections"].close_all()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 class WorkSlots:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import click
 
-from catalogsync_ops.config.envfile import check_text, load_config
+from catalogsync_ops.config.envfile import check_text, load_config, set_values
 from catalogsync_ops.config.reference import render_env_example
 from catalogsync_ops.config.revisions import record_revision
+from catalogsync_ops.config.settings import SETTINGS
 from catalogsync_ops.errors import CatalogsyncError
 from catalogsync_ops.fileio import RUNNER_LOG, add_log_file
 from catalogsync_ops.store.database import open_database, open_secret_files
@@ -20,7 +21,9 @@ from runnerd.cli.base import Context, cli, pass_ctx
 @cli.command()
 @click.option("--home", type=click.Path(path_type=Path), required=True,
               help="Folder for the env file, database, library, input pools, logs and mirror.")
-def init(home: Path) -> None:
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="A setting of the new env file other than its default (repeatable), e.g. LIBRARY_DIR=/music.")
+def init(home: Path, settings: tuple[str, ...]) -> None:
     """Create a working home: env file, migrated database and folders."""
     home = home.expanduser().resolve()
     env_path = home / "catalogsync.env"
@@ -35,11 +38,17 @@ def init(home: Path) -> None:
         key = line.split("=", 1)[0]
         lines.append(f"{key}={paths[key]}" if key in paths and "=" in line else line)
     text = "\n".join(lines) + "\n"
+    changes = dict(item.split("=", 1) for item in settings if "=" in item)
+    if len(changes) != len(settings) or not set(changes) <= {s.key for s in SETTINGS}:
+        wrong = [item for item in settings if "=" not in item or item.split("=", 1)[0] not in {s.key for s in SETTINGS}]
+        raise click.ClickException(f"--set takes KEY=VALUE with a known KEY (runnerd config keys): {', '.join(wrong)}")
+    text = set_values(text, changes)
     config, problems = check_text(text, home)
-    if config is None:  # the generated file must always validate
+    if config is None:  # the generated file must always validate; a --set value must too
         raise click.ClickException("generated env file is invalid: " + "; ".join(map(str, problems)))
+    paths["DB_PATH"] = Path(config["DB_PATH"])
     for key in ("LIBRARY_DIR", "INPUT_DIR", "LOG_DIR", "MIRROR_DIR"):
-        paths[key].mkdir(parents=True, exist_ok=True)
+        Path(config[key]).mkdir(parents=True, exist_ok=True)
     env_path.write_text(text, encoding="utf-8")
     env_path.chmod(0o600)
     try:
@@ -51,7 +60,7 @@ def init(home: Path) -> None:
     for problem in open_secret_files(paths["DB_PATH"], env_path):
         click.echo(f"warning: {problem}", err=True)
     click.echo(f"Created {env_path}")
-    click.echo(f"Database {paths['DB_PATH']} is ready; drop playlist pool files (*.txt) into {paths['INPUT_DIR']}.")
+    click.echo(f"Database {paths['DB_PATH']} is ready; drop playlist pool files (*.txt) into {config['INPUT_DIR']}.")
     click.echo(f"Next: export CATALOGSYNC_ENV_FILE={env_path} and run `runnerd run`.")
 
 
