@@ -268,3 +268,27 @@ def test_the_synology_nightly_task_queues_the_pipeline_once(tmp_path):
     assert first.returncode == 0 and "(enqueue_job) is pending" in first.stdout, first.stderr
     again = synology("nightly.sh", root, VENV_DIR=str(VENV))
     assert again.returncode == 0 and "not queuing another" in again.stdout, again.stderr
+
+
+def test_the_compose_file_runs_both_services_of_one_image_on_one_config_volume():
+    """What tests/test_container.py runs (the image, its commands, its health check) is what
+    compose.yaml asks for: a user with the default base image gets the same commands and volumes."""
+    import yaml
+
+    folder = Path(__file__).resolve().parent.parent / "deploy" / "container"
+    compose = yaml.safe_load((folder / "compose.yaml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    assert services["runnerd"]["command"] == ["runnerd"] and services["web"]["command"] == ["web"]
+    assert services["demo"]["command"] == ["demo"] and services["demo"]["profiles"] == ["demo"]
+    for name in ("runnerd", "web"):
+        service = services[name]
+        assert any(v.endswith(":/config") for v in service["volumes"]), name
+        assert service["healthcheck"]["test"] == ["CMD", "catalogsync", "health"]
+        assert set(service["environment"]) == {"PUID", "PGID", "TZ", "UMASK"}
+    assert services["web"]["ports"] == ["${WEB_PORT:-8421}:8421"]
+    entry = (folder / "entrypoint.sh").read_text(encoding="utf-8")
+    for command in ("runnerd)", "web)", "demo)", "init)", "health)"):
+        assert f"    {command}" in entry, command
+    containerfile = (folder / "Containerfile").read_text(encoding="utf-8")
+    assert "ARG BASE=docker.io/library/python:3.12-slim-bookworm" in containerfile
+    assert 'ENTRYPOINT ["catalogsync"]' in containerfile and "HEALTHCHECK" in containerfile
