@@ -7,6 +7,7 @@ word, never as an id (`pause_requested` reads "pause requested").
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
 MESSAGES: dict[str, str] = {
@@ -106,6 +107,15 @@ MESSAGES: dict[str, str] = {
     "no_source_can": "no source can download this song; set DOWNLOAD_SOURCES",
     "quality_not_offered": "{source} offers it only at {offered}, below the least DOWNLOAD_QUALITY accepts ({least})",
     "quality_below": "{source} gave {found}, below the least DOWNLOAD_QUALITY accepts ({least}); it was not kept",
+    # why a platform's read of a playlist is not proven whole (sources/musicdl_answers.py)
+    "partial_page_failed": "a page of the playlist failed ({error}); {platform} declares {declared} songs, "
+                           "{listed} were listed",
+    "partial_page_failed_uncounted": "a page of the playlist failed ({error}); {platform} did not say how many songs "
+                                     "it holds, {listed} were listed",
+    "partial_unreadable": "{pages} page(s) of the playlist came back in a form that could not be read",
+    "partial_uncounted": "{platform} did not say how many songs the playlist holds, so the read cannot be proven whole",
+    "partial_no_page": "no page of the playlist was seen, so the read cannot be proven whole",
+    "partial_short": "{platform} declares {declared} songs, its pages listed {listed}",
     # upgrades (pipeline/upgrade.py): the old file stays
     "nothing_better": "{source} offers it at {offered}, nothing above the {have} file we have",
     "upgrade_not_better": "{source} gave {found}, no better than the {have} file we have; the old file stays",
@@ -200,6 +210,24 @@ def render(code: str, params: dict[str, Any] | None = None, *, words=word, trans
         except (KeyError, IndexError, ValueError):
             continue
     return f"{code} {params}" if params else code
+
+
+def stored(value: Any) -> Any:
+    """A message as a text column keeps it: a coded one as its JSON (`shown` words it), any
+    other as it is."""
+    return json.dumps(value.as_param(), ensure_ascii=False) if isinstance(value, Said) else value
+
+
+def from_stored(text: Any) -> Any:
+    """What `stored` kept: a coded message back as its {"code", "params"}, other text as it is."""
+    if isinstance(text, str) and text.startswith('{"code"'):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return text
+        if isinstance(value, dict) and isinstance(value.get("code"), str):
+            return value
+    return text
 
 
 class Said(str):

@@ -260,9 +260,11 @@ def test_every_page_in_both_languages_light_and_dark_on_desktop_and_phone(consol
     from catalogsync_ops.store.connection import transaction
 
     with transaction(console.conn):
+        from catalogsync_ops.messages import Said, stored
+
         console.conn.execute("UPDATE playlists SET missing_count = 40, partial_reason = ? WHERE id = 1",
-                             ("a page of the playlist failed (m.kuwo.cn answered HTTP 500); kuwo declares 140 songs, "
-                              "100 were listed",))
+                             (stored(Said("partial_page_failed", error="m.kuwo.cn answered HTTP 500", platform="kuwo",
+                                          declared=140, listed=100)),))
         console.conn.execute("UPDATE item_attempts SET details_json = json_set(COALESCE(details_json, '{}'),"
                              " '$.link_service', 'haitangw') WHERE item_id = ?", (failed_item,))
     from catalogsync_ops.engine import breakers
@@ -306,6 +308,11 @@ def test_every_page_in_both_languages_light_and_dark_on_desktop_and_phone(consol
                                                                                                   w)]
                 if words:
                     problems.append(f"{look} {path}: English status words {words}")
+                if name == "playlists":  # a platform's partial read, worded from its code
+                    said = page.locator("#partial td").nth(2).text_content()
+                    words = re.sub(r"\(.*?\)|（.*?）|kuwo", "", said)  # the server's own answer is its own
+                    if re.search(r"[a-z]{4,}", words):
+                        problems.append(f"{look} {path}: partial read in English: {said}")
         context.close()
         problems.extend(f"{look}: script error {e}" for e in errors)
     # Signed out: the sign-in page in both languages.

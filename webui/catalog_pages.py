@@ -32,10 +32,11 @@ from catalogsync_ops.library.coverage import (
     songs_of,
 )
 from catalogsync_ops.library.drift import DriftKind, drift_counts, list_drift
+from catalogsync_ops.messages import from_stored
 from catalogsync_ops.quality import RUNGS, rung_rank
 from webui.context import arg_int, env_settings, get_db, library_dir
 from webui.format import coverage_bar, when
-from webui.i18n import N_, gettext
+from webui.i18n import N_, coded_text, gettext
 
 bp = Blueprint("catalog", __name__)
 PAGE_SIZE = 50
@@ -53,11 +54,17 @@ def playlists():
     rows = playlist_page(conn, after_id=after, limit=PAGE_SIZE)
     counts = read_all_coverage(conn, [r["id"] for r in rows])
     unresolved = unresolved_of_page(conn, after_id=after, limit=PAGE_SIZE)
-    partial = [r for r in rows if r["partial_reason"]]
+    partial = [{**dict(r), "partial_reason": said(r["partial_reason"])} for r in rows if r["partial_reason"]]
     total = counts.get(0)
     return render_template("playlists.html", title=N_("Playlists"), pools=pools, playlists=rows, page_size=PAGE_SIZE,
                            unresolved=unresolved, partial=partial, counts=counts, total=total,
                            playlist_rows=playlist_rows, below_top=below_top(total["quality"] if total else None))
+
+
+def said(text: str | None) -> str | None:
+    """A reason the runner stored (messages.stored): a coded one in the page's language."""
+    value = from_stored(text)
+    return coded_text(value["code"], value.get("params") or {}) if isinstance(value, dict) else value
 
 
 def below_top(quality: dict | None) -> int:

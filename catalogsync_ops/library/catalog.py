@@ -9,6 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from catalogsync_ops.messages import stored
 from catalogsync_ops.quality import Quality
 from catalogsync_ops.sources.base import Track, Unresolved
 from catalogsync_ops.store.connection import ID_MAX, Connection, iso, transaction
@@ -142,8 +143,8 @@ def set_playlist_songs(conn: Connection, playlist_id: int, song_ids: list[int], 
                      " track_count = ?, unresolved_count = ?, missing_count = ?, partial_reason = ?, last_synced_at = "
                      "?,"
                      " last_error = NULL, updated_at = ? WHERE id = ?",
-                     (title, external_id, active, len(unresolved) + len(skipped), missing, partial_reason, ts, ts,
-                      playlist_id))
+                     (title, external_id, active, len(unresolved) + len(skipped), missing, stored(partial_reason), ts,
+                      ts, playlist_id))
     return {"songs": active, "missing": missing, "added": len(set(seen) - before), "removed": len(gone),
             "unresolved": len(unresolved),
             "skipped": len(skipped), "kept_unlisted": len(before - set(seen)) if not complete else 0}

@@ -5,6 +5,7 @@ from typing import Any
 
 from catalogsync_ops.errors import Deferred, ErrorClass, SourceError
 from catalogsync_ops.library import catalog
+from catalogsync_ops.messages import as_param
 from catalogsync_ops.pipeline.context import Outcome, WorkContext
 
 
@@ -29,7 +30,7 @@ def sync_playlist(ctx: WorkContext, playlist_id: int) -> Outcome:
     if info.declared is not None:
         details["declared"] = info.declared
     if info.partial_reason:
-        details["partial_reason"] = info.partial_reason
+        details["partial_reason"] = as_param(info.partial_reason)  # worded in the reader's language
     if info.encoding:
         details["encoding"] = info.encoding
     for key, entries in (("unresolved_entries", info.unresolved), ("skipped_entries", info.skipped)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from catalogsync_ops.errors import SourceError
+from catalogsync_ops.messages import Said, as_param
 from catalogsync_ops.sources.base import PlaylistInfo, Resolved, Track, Unresolved
 
 
@@ -30,7 +31,7 @@ def playlist_to_wire(info: PlaylistInfo) -> dict[str, Any]:
             "tracks": [track_to_wire(t) for t in info.tracks],
             "unresolved": [_unresolved_to_wire(u) for u in info.unresolved],
             "skipped": [_unresolved_to_wire(u) for u in info.skipped], "encoding": info.encoding,
-            "declared": info.declared, "missing": info.missing, "partial_reason": info.partial_reason}
+            "declared": info.declared, "missing": info.missing, "partial_reason": as_param(info.partial_reason)}
 
 
 def playlist_from_wire(data: dict[str, Any]) -> PlaylistInfo:
@@ -39,7 +40,14 @@ def playlist_from_wire(data: dict[str, Any]) -> PlaylistInfo:
                         unresolved=[Unresolved(**u) for u in data.get("unresolved", [])],
                         skipped=[Unresolved(**u) for u in data.get("skipped", [])], encoding=data.get("encoding"),
                         declared=data.get("declared"), missing=int(data.get("missing") or 0),
-                        partial_reason=data.get("partial_reason"))
+                        partial_reason=_said(data.get("partial_reason")))
+
+
+def _said(value: Any) -> Any:
+    """A coded message back from the wire (a Said reads as its English text, and keeps its code)."""
+    if isinstance(value, dict) and isinstance(value.get("code"), str):
+        return Said(value["code"], **dict(value.get("params") or {}))
+    return value
 
 
 def resolved_to_wire(resolved: Resolved) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from catalogsync_ops.messages import Said
 from catalogsync_ops.sources.musicdl_guard import Call
 
 _ARTIST_SPLIT = re.compile(r"\s*(?:&|＆|、|/|／|,|，|;|；)\s*")
@@ -185,18 +186,19 @@ class Listing:
         unlisted = [entry for entry in listed if key(entry) not in returned]
         missing = max(0, declared - len(listed)) if declared is not None else 0
         reason = None
-        if page_errors:
-            declares = declared if declared is not None else "an unknown number of"
-            reason = (f"a page of the playlist failed ({page_errors[0]}); {self.name} declares {declares} songs, "
-                      f"{len(listed)} were listed")
+        if page_errors and declared is not None:
+            reason = Said("partial_page_failed", error=page_errors[0], platform=self.name, declared=declared,
+                          listed=len(listed))
+        elif page_errors:
+            reason = Said("partial_page_failed_uncounted", error=page_errors[0], platform=self.name, listed=len(listed))
         elif unreadable:
-            reason = f"{unreadable} page(s) of the playlist came back in a form that could not be read"
+            reason = Said("partial_unreadable", pages=unreadable)
         elif declared is None and listed:
-            reason = f"{self.name} did not say how many songs the playlist holds, so the read cannot be proven whole"
+            reason = Said("partial_uncounted", platform=self.name)
         elif not listed and returned:
-            reason = "no page of the playlist was seen, so the read cannot be proven whole"
+            reason = Said("partial_no_page")
         elif missing:
-            reason = f"{self.name} declares {declared} songs, its pages listed {len(listed)}"
+            reason = Said("partial_short", platform=self.name, declared=declared, listed=len(listed))
         return Proof(declared, unlisted, missing, reason, page_errors[0] if page_errors else None, details)
 
 
