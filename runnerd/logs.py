@@ -10,6 +10,7 @@ import traceback
 
 from catalogsync_ops.engine.activity import prune_activity
 from catalogsync_ops.errors import SourceError
+from catalogsync_ops.messages import Said
 from catalogsync_ops.store.connection import Connection, connect, iso, transaction
 
 DROPPED_TEMPLATE = "%d log lines were dropped because the log queue was full"  # a log line's template
@@ -30,9 +31,10 @@ def _code_and_params(record: logging.LogRecord) -> tuple[str | None, str | None]
     args = record.args if isinstance(record.args, tuple) else ()
     if record.args and not args:
         return None, None  # a mapping of values: the English text only
-    # A coded error among the values keeps its code (the console words it in the reader's language).
-    values = [a if isinstance(a, (str, int, float, bool)) or a is None
-              else a.as_param() if isinstance(a, SourceError) and a.code else str(a) for a in args]
+    # A coded error or message among the values keeps its code (the console words it in the
+    # reader's language); a Said is a str too, so it is asked first.
+    values = [a.as_param() if isinstance(a, Said) or (isinstance(a, SourceError) and a.code)
+              else a if isinstance(a, (str, int, float, bool)) or a is None else str(a) for a in args]
     return record.msg, json.dumps(values, ensure_ascii=False) if values else None
 
 

@@ -410,3 +410,6 @@ def test_a_job_whose_stage_could_not_be_made_says_why_in_the_readers_language(ho
     chinese = client.get("/jobs/1").get_data(as_text=True)
     events = chinese[chinese.index('class="events"'):].split("</ul>")[0]
     assert "阶段 下载 无法生成其条目：ValueError" in events and "could not make its items" not in events, events
+    # The runner's log line says it too, from the same code: no English in the log section.
+    assert "任务 1：阶段 下载 无法生成其条目：ValueError" in chinese, chinese[chinese.index("log"):][:3000]
+    assert "could not make its items" not in chinese
