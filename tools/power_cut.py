@@ -47,10 +47,20 @@ sys.path.insert(0, str(ROOT / "tools"))
 import forgetfs  # noqa: E402
 
 from catalogsync_ops.demo.server import DemoServer  # noqa: E402
+from catalogsync_ops.library.layout import KEPT_DIR  # noqa: E402
 
 AUDIO = {".mp3", ".flac", ".m4a", ".ogg", ".opus", ".wav"}
 WEB = [sys.executable, "-c", "from webui.cli import main; main()"]  # catalogsync-web, from this Python
 SONGS = 24  # the demo pools' songs (tools/kill_loop.py counts the same)
+
+
+def songs_in(folder: Path) -> list[Path]:
+    """The audio files under their final names: not the product's own (part files, temporaries)
+    nor the files a repair set aside because their owner had changed them (layout.KEPT_DIR:
+    kept as the disk had them, which after a cut may be before or after the owner's change)."""
+    kept = folder / KEPT_DIR
+    return [p for p in folder.rglob("*") if p.suffix in AUDIO and not p.name.startswith(".")
+            and kept not in p.parents]
 
 
 def sha256(path: Path) -> str:
@@ -233,7 +243,7 @@ class Harness:
         if choice == "verify":
             return self.runnerd("enqueue", "verify", "--deep", "--wait", "--json", "--timeout", "30")
         if choice == "repair":
-            songs = sorted(p for p in (self.live / "library").rglob("*") if p.suffix in AUDIO and p.is_file())
+            songs = sorted(p for p in songs_in(self.live / "library") if p.is_file())
             for victim in self.rng.sample(songs, min(len(songs), self.rng.randint(2, 8))):
                 if self.rng.random() < 0.5:
                     with open(victim, "r+b") as handle:  # the owner's tag editor, gone wrong
@@ -340,9 +350,9 @@ class Harness:
         finally:
             conn.close()
         for folder in ("library", "mirror"):
-            for path in (self.home / folder).rglob("*"):
+            for path in songs_in(self.home / folder):
                 rel = str(path.relative_to(self.home))
-                if path.suffix in AUDIO and not path.name.startswith(".") and rel not in self.broken:
+                if rel not in self.broken:
                     if sha256(path) not in self.good:
                         problem(f"a file under its final name holds content no row recorded (torn?): {rel}")
         text = (self.home / "catalogsync.env").read_text(encoding="utf-8")
@@ -366,8 +376,8 @@ class Harness:
             self.disk.down()
         self.broken.clear()
         self.check("after the last round")
-        library = [p for p in (self.home / "library").rglob("*") if p.suffix in AUDIO and not p.name.startswith(".")]
-        mirror = [p for p in (self.home / "mirror").rglob("*") if p.suffix in AUDIO and not p.name.startswith(".")]
+        library, mirror = songs_in(self.home / "library"), songs_in(self.home / "mirror")
+        self.kept = len(list((self.home / "library" / KEPT_DIR).rglob("*.*")))
         if len(library) != SONGS or len(mirror) != SONGS:
             self.problems.append(f"the library holds {len(library)} songs and the mirror {len(mirror)}, not {SONGS}: "
                                  f"{sorted(p.name for p in library)}")
@@ -420,7 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.rounds} power cuts in {time.monotonic() - started:.0f} s: {counts['transfer']} mid-transfer, "
           f"{counts['commit']} mid-commit, {counts['rename']} mid-rename, {counts['other']} mid other writes, "
           f"{counts['quiet']} with nothing unsynced; {len(harness.acked)} acknowledged commands, "
-          f"{len(harness.finished_jobs)} jobs notified finished; jobs at the end {getattr(harness, 'jobs', {})}")
+          f"{len(harness.finished_jobs)} jobs notified finished; jobs at the end {getattr(harness, 'jobs', {})}; "
+          f"{getattr(harness, 'kept', 0)} files a repair set aside as their owner had changed them")
     for problem in harness.problems:
         print("PROBLEM:", problem)
     return 1 if harness.problems else 0
