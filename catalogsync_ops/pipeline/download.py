@@ -331,16 +331,21 @@ def _download_from(ctx: WorkContext, song_id: int, song: Track, name: str, found
 
 def _retire(ctx: WorkContext, old, new_file_id: int, new_rel: str) -> dict[str, Any]:
     """The better file is in place and verified: the one it replaces goes (its row, its file
-    and its .lrc when they lay elsewhere; a file changed since it was recorded is set aside, not
-    removed), and its copies in the backup are removed after the new one's upload."""
+    and its .lrc when they lay elsewhere; a file changed since it was recorded is set aside, and
+    a link planted at its name is left alone, never followed), and its copies in the backup are
+    removed after the new one's upload."""
     root = Path(ctx.library_root)
     catalog.retire_file(ctx.conn, old, new_file_id)
     said = {"path": old["rel_path"], "quality": old["quality"]}
     if old["rel_path"] == new_rel:
         return said
     path = root / old["rel_path"]
-    check_inside(root, path, sidecar_of(path))
-    if path.is_file() and not path.is_symlink():
+    try:
+        check_inside(root, path, sidecar_of(path))
+    except SourceError as exc:
+        said["left_alone"] = exc.as_param()
+        return said
+    if path.is_file():
         if path.stat().st_size == old["size_bytes"] and sha256_file(path) == old["sha256"]:
             path.unlink()
         else:
