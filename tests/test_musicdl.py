@@ -354,22 +354,29 @@ def test_the_quality_and_lyrics_musicdl_reports_reach_the_library(ctx, platforms
     assert sorted(by_title.values()) == ["128"] * 8 + ["lossless"]
 
 
-def test_an_upgrade_through_musicdl_replaces_the_mp3_when_the_platform_starts_offering_lossless(ctx, platforms):
-    """The song's own platform is asked again (not what the playlist said when it was read):
-    NetEase now holds 孤勇者 losslessly, musicdl asks for its levels best first, the FLAC is read
+@pytest.mark.parametrize("platform, url, external_id", [
+    ("netease", NETEASE_HOT, "1901371647"),  # 孤勇者
+    ("qq", QQ_HUAYU, "003OUlho2HcRHC"),  # 晴天
+])
+def test_an_upgrade_through_musicdl_replaces_the_mp3_when_the_platform_starts_offering_lossless(
+        ctx, platforms, platform, url, external_id):
+    """The song's own platform is asked again (not what the playlist said when it was read): it
+    now holds the song losslessly, musicdl asks for its qualities best first, the FLAC is read
     to be lossless and takes the MP3's place, its lyrics with it."""
     from catalogsync_ops.pipeline.upgrade import upgrade_song
 
-    song_id = synced_song(ctx, NETEASE_HOT, "1901371647")
+    sync_playlist(ctx, playlist_id(ctx, url, platform))
+    song_id = ctx.conn.execute("SELECT id FROM songs WHERE external_id = ?", (external_id,)).fetchone()[0]
     first = download_song(ctx, song_id)
     assert first.details["rung"] == "128" and first.details["path"].endswith(".mp3")
     library = Path(ctx.settings["LIBRARY_DIR"])
-    platforms.netease.songs["1901371647"].lossless = True
+    song = getattr(platforms, platform).songs[external_id]
+    song.lossless = True
     try:
         upgraded = upgrade_song(ctx, song_id)
     finally:
-        platforms.netease.songs["1901371647"].lossless = False
-    assert (upgraded.details["rung"], upgraded.details["upgraded_from"]) == ("lossless", "128")
+        song.lossless = False
+    assert (upgraded.details["rung"], upgraded.details["upgraded_from"]) == ("lossless", "128"), upgraded.details
     new = library / upgraded.details["path"]
     assert new.suffix == ".flac" and not (library / first.details["path"]).exists()
     assert read_tags(new)["lyrics"] == new.with_suffix(".lrc").read_text(encoding="utf-8")

@@ -10,6 +10,7 @@ from emulator.catalog import AudioLinks, CatalogPlatform, Song
 from emulator.proxy import Request, Response
 
 OFFERED = ("M800", "M500")  # the qualities the emulated songs exist in (MP3)
+LOSSLESS = "F000"  # and a FLAC, for a song the platform holds losslessly (musicdl asks for it first)
 
 
 def _require_referer(request: Request) -> str | None:
@@ -62,9 +63,10 @@ class QQ(CatalogPlatform):
                     purls = []
                     for filename, mid in zip(param.get("filename", []), param.get("songmid", []), strict=False):
                         song = self.songs.get(mid)
-                        offered = song is not None and song.access != "none" and filename[:4] in OFFERED
-                        purls.append({"songmid": mid, "filename": filename,
-                                      "purl": self.cdn.link(song).split("/", 3)[3] if offered else "", "wifiurl": ""})
+                        flac = song is not None and song.lossless and filename[:4] == LOSSLESS
+                        offered = song is not None and song.access != "none" and (filename[:4] in OFFERED or flac)
+                        link = self.cdn.link(song, "flac" if flac else None).split("/", 3)[3] if offered else ""
+                        purls.append({"songmid": mid, "filename": filename, "purl": link, "wifiurl": ""})
                     out[key] = {"code": 0, "data": {"midurlinfo": purls}}
                 elif key.endswith("DoSearchForQQMusicMobile"):
                     hits = self.find(str(param.get("query", "")))
