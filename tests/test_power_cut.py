@@ -99,6 +99,35 @@ def test_a_durable_commit_survives_a_cut_and_an_ordinary_one_may_not(disk):
         conn.close()
 
 
+def test_a_file_row_written_before_its_rename_outlives_a_cut_that_the_renamed_file_outlives(disk):
+    """The row recorded before a download's rename is what the file found after a crash is
+    adopted by. Unsynced, a cut kept the renamed file and lost the row: the song was fetched
+    again as "Title (2).mp3" beside an orphan nobody adopts."""
+    from catalogsync_ops.library import catalog
+    from catalogsync_ops.sources.base import Track
+    from catalogsync_ops.store.database import open_database
+
+    conn = open_database(disk.mount / "catalogsync.db")
+    try:
+        song = catalog.upsert_song(conn, Track("demo", "s01", "晴天", ("周杰伦",)))
+        dest = disk.mount / "library" / "晴天.mp3"
+        make_folders(dest.parent)
+        part = dest.with_name(".晴天.mp3.part")
+        write_synced(part, b"song")
+        catalog.record_file(conn, song, str(disk.mount / "library"), "晴天.mp3", size=4, sha256="x" * 64, fmt="mp3",
+                            source="demo", verified=False)
+        commit_file(part, dest)
+        kept = cut(disk)
+    finally:
+        conn.close()
+    conn = connect(kept / "catalogsync.db", check_filesystem=False)
+    try:
+        assert (kept / "library" / "晴天.mp3").read_bytes() == b"song"
+        assert [tuple(r) for r in conn.execute("SELECT rel_path FROM file_locations")] == [("晴天.mp3",)]
+    finally:
+        conn.close()
+
+
 def test_a_file_committed_into_new_folders_survives_with_its_folders(disk):
     """commit_file syncs the file's folder; make_folders syncs each new folder into its parent.
     With a plain mkdir -p the song was gone after the cut, its row still there."""
