@@ -128,6 +128,57 @@ def test_a_file_row_written_before_its_rename_outlives_a_cut_that_the_renamed_fi
         conn.close()
 
 
+def test_a_command_whose_id_was_printed_outlives_a_cut(disk):
+    """`runnerd enqueue` prints the command's id; the harness found it gone after a cut."""
+    from catalogsync_ops.engine.commands import submit_command
+    from catalogsync_ops.store.database import open_database
+
+    conn = open_database(disk.mount / "catalogsync.db")
+    try:
+        command_id, _ = submit_command(conn, "enqueue_job", {"job_type": "verify"})
+        kept = cut(disk)
+    finally:
+        conn.close()
+    conn = connect(kept / "catalogsync.db", check_filesystem=False)
+    try:
+        assert conn.execute("SELECT kind FROM job_commands WHERE id = ?", (command_id,)).fetchone()[0] == "enqueue_job"
+    finally:
+        conn.close()
+
+
+def test_what_a_notification_tells_is_on_disk_before_it_is_sent(disk):
+    """A notification is counted durably before it goes out, and with that count every commit
+    before it (what it tells: a job finished). A cut right after the webhook heard it loses
+    neither; the notification itself may be sent again, never its news taken back."""
+    import requests
+    from power_cut import Inbox
+
+    from catalogsync_ops.engine import notify
+    from catalogsync_ops.store.database import open_database
+
+    inbox = Inbox()
+    conn = open_database(disk.mount / "catalogsync.db")
+    session = requests.Session()
+    try:
+        with transaction(conn):  # the news, committed as the runner commits most things: unsynced
+            conn.execute("INSERT INTO web_settings (key, value, updated_at) VALUES ('news', 'job 7 finished', 't')")
+        notify.enqueue(conn, "test", "news-7")
+        settings = {"NOTIFY_WEBHOOK_URL": inbox.url, "NOTIFY_EVENTS": ("test",), "NOTIFY_FORMAT": "json"}
+        assert notify.deliver_due(conn, settings, session) == 1 and len(inbox.received) == 1
+        kept = cut(disk)
+    finally:
+        session.close()
+        conn.close()
+        inbox.shutdown()
+        inbox.server_close()
+    conn = connect(kept / "catalogsync.db", check_filesystem=False)
+    try:
+        assert conn.execute("SELECT value FROM web_settings WHERE key = 'news'").fetchone()[0] == "job 7 finished"
+        assert conn.execute("SELECT attempts FROM notifications").fetchone()[0] == 1
+    finally:
+        conn.close()
+
+
 def test_a_file_committed_into_new_folders_survives_with_its_folders(disk):
     """commit_file syncs the file's folder; make_folders syncs each new folder into its parent.
     With a plain mkdir -p the song was gone after the cut, its row still there."""
