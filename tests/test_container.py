@@ -24,6 +24,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import set_env
 
 from catalogsync_ops.demo.server import DemoServer
 from catalogsync_ops.store.migrations import MIGRATIONS
@@ -113,13 +114,6 @@ def healthz(port: int, timeout: float = 60) -> float:
     raise AssertionError(f"/healthz on {port} did not answer in {timeout} s")
 
 
-def set_env(env: Path, **values: object) -> None:
-    lines = env.read_text(encoding="utf-8").splitlines()
-    for key, value in values.items():
-        lines = [f"{key}={value}" if line.startswith(f"{key}=") else line for line in lines]
-    env.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
 class Volumes:
     def __init__(self, root: Path) -> None:
         self.config, self.music, self.backup = root / "config", root / "music", root / "backup"
@@ -170,8 +164,7 @@ def test_the_image_runs_the_pipeline_keeps_the_data_across_an_upgrade_and_stops_
             podman("run", "--rm", *RUN_FLAGS, *volumes.flags(), images["previous"], "sh", "-c",
                    "runnerd init --home /config >/dev/null && sed -i -e 's|^LIBRARY_DIR=.*|LIBRARY_DIR=/music|'"
                    " -e 's|^MIRROR_DIR=.*|MIRROR_DIR=/backup|' /config/catalogsync.env")
-            env = volumes.config / "catalogsync.env"
-            set_env(env, DEMO_BASE_URL=demo.base_url, DOWNLOAD_SOURCES="demo,demo2", MIN_FREE_DISK_MB=1,
+            set_env(volumes.config, DEMO_BASE_URL=demo.base_url, DOWNLOAD_SOURCES="demo,demo2", MIN_FREE_DISK_MB=1,
                     RETRY_BACKOFF_SECONDS=0, AUTO_RESUME_AFTER_RECOVERY="true", SHUTDOWN_GRACE_SECONDS=5)
             urls = demo.playlist_urls()
             (volumes.config / "input" / "demo.txt").write_text(urls[0] + "\n", encoding="utf-8")
@@ -187,7 +180,7 @@ def test_the_image_runs_the_pipeline_keeps_the_data_across_an_upgrade_and_stops_
 
             # This release takes over the same volumes: backed up, migrated, every row kept.
             port = free_port()
-            set_env(env, WEB_PORT=port)
+            set_env(volumes.config, WEB_PORT=port)
             started = time.monotonic()  # /healthz says 200 when the runner is up too: both are started
             start(names[0], images["current"], volumes, "runnerd")
             start(names[1], images["current"], volumes, "web")

@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
 import forgetfs  # noqa: E402
+from kill_loop import set_env  # noqa: E402
 
 from catalogsync_ops.demo.server import DemoServer  # noqa: E402
 from catalogsync_ops.library.layout import KEPT_DIR  # noqa: E402
@@ -65,13 +66,6 @@ def songs_in(folder: Path) -> list[Path]:
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def set_env(env: Path, **values: object) -> None:
-    lines = env.read_text(encoding="utf-8").splitlines()
-    for key, value in values.items():
-        lines = [f"{key}={value}" if line.startswith(f"{key}=") else line for line in lines]
-    env.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 class Inbox(http.server.ThreadingHTTPServer):
