@@ -77,7 +77,7 @@ def test_a_rename_between_folders_is_atomic_as_in_a_journal(disk):
     assert (kept / "b" / "x").read_bytes() == b"x"
 
 
-def test_a_durable_commit_survives_a_cut_and_an_ordinary_one_may_not(disk):
+def test_a_durable_commit_survives_a_cut_with_every_commit_before_it_and_the_next_ordinary_one_does_not(disk):
     db = disk.mount / "x.db"
     conn = connect(db)
     try:
@@ -87,13 +87,20 @@ def test_a_durable_commit_survives_a_cut_and_an_ordinary_one_may_not(disk):
             conn.execute("INSERT INTO t VALUES ('acknowledged')")
         with transaction(conn):
             conn.execute("INSERT INTO t VALUES ('not yet')")
-        assert conn.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 2
+        with transaction(conn):  # a durable one inside an ordinary one: its WAL fsynced after the commit
+            conn.execute("INSERT INTO t VALUES ('around it')")
+            with transaction(conn, durable=True):
+                conn.execute("INSERT INTO t VALUES ('nested')")
+        with transaction(conn):
+            conn.execute("INSERT INTO t VALUES ('after')")
+        assert conn.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 5
         kept = cut(disk)
     finally:
         conn.close()
     conn = connect(kept / "x.db", check_filesystem=False)
     try:
-        assert [r[0] for r in conn.execute("SELECT x FROM t")] == ["acknowledged"]
+        # What came before the nested durable one survives with it (one WAL); what came after not.
+        assert [r[0] for r in conn.execute("SELECT x FROM t")] == ["acknowledged", "not yet", "around it", "nested"]
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         conn.close()

@@ -90,6 +90,7 @@ class Connection(sqlite3.Connection):
     writes: _FileWrites
     readonly: bool
     durable = False  # the transaction now open commits with synchronous=FULL (transaction(durable=True))
+    sync_owed = False  # a durable transaction was nested in one that is not: its WAL is fsynced after
 
     if sys.version_info < (3, 13):
         # Python 3.13 warns when a connection is dropped unclosed; earlier versions say nothing.
@@ -262,6 +263,19 @@ def connect(
     return conn
 
 
+def _fsync_wal(conn: Connection) -> None:
+    """What synchronous=FULL does at a commit, after it: the write-ahead log fsynced, and with
+    it every commit in it."""
+    try:
+        fd = os.open(conn.path + "-wal", os.O_RDONLY)
+    except FileNotFoundError:
+        return  # checkpointed and gone: what it held is in the database file, synced
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def transaction(conn: Connection, *, durable: bool = False) -> Iterator[Connection]:
     """Run the block in one write transaction (`BEGIN IMMEDIATE`), nested via SAVEPOINT.
@@ -277,7 +291,7 @@ def transaction(conn: Connection, *, durable: bool = False) -> Iterator[Connecti
     """
     if conn.in_transaction:
         if durable and not conn.durable:
-            raise RuntimeError("a durable transaction inside one that is not: make the outer one durable")
+            conn.sync_owed = True  # synchronous cannot change inside a transaction: fsynced after COMMIT
         # SAVEPOINT names may repeat: ROLLBACK TO / RELEASE act on the innermost one.
         conn.execute("SAVEPOINT nested")
         try:
@@ -309,6 +323,9 @@ def transaction(conn: Connection, *, durable: bool = False) -> Iterator[Connecti
             if durable:
                 conn.durable = False
                 conn.execute("PRAGMA synchronous = NORMAL")
+            if conn.sync_owed:
+                conn.sync_owed = False
+                _fsync_wal(conn)
     if conn.writes.committed():
         try:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
