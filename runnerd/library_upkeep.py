@@ -25,6 +25,7 @@ class LibraryUpkeep(threading.Thread):
         self.config = config
         self.wanted = threading.Event()
         self.stopping = threading.Event()
+        self.woken = threading.Event()  # a request or a stop: the thread waits on nothing else
         # A burst run ends right after its job: it waits for the refresh that job asked for. A
         # daemon that stops does not: a refresh cut short is safe (the counts are written in one
         # transaction, each file renamed into place) and the next start counts again.
@@ -32,10 +33,14 @@ class LibraryUpkeep(threading.Thread):
 
     def request(self) -> None:
         self.wanted.set()
+        self.woken.set()
 
     def run(self) -> None:
         while True:
-            self.wanted.wait(timeout=1.0)
+            # The flags are the truth; `woken` only ends the wait (set after a flag, so never missed).
+            if not self.wanted.is_set() and not self.stopping.is_set():
+                self.woken.wait()
+            self.woken.clear()
             if self.stopping.is_set() and not self.finish_on_stop:
                 return
             if self.wanted.is_set():
@@ -77,4 +82,5 @@ class LibraryUpkeep(threading.Thread):
 
     def stop(self) -> None:
         self.stopping.set()
+        self.woken.set()
         self.join(120.0 if self.finish_on_stop else 5.0)

@@ -14,13 +14,14 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from catalogsync_ops.catalogue import ENGLISH, Language, language_for
 from catalogsync_ops.store.connection import Connection, connect, iso, parse_iso, transaction, utcnow
 from catalogsync_ops.words import DRIFT_WORDS, LIST_SEPARATOR, code_word, is_code
+
+if TYPE_CHECKING:  # imported where a notification is sent: every CLI command imports this module
+    import requests
 
 log = logging.getLogger("catalogsync.notify")
 
@@ -211,6 +212,8 @@ def deliver_due(conn: Connection, settings: dict[str, Any], session: requests.Se
 
     With `deadline` (a time.monotonic() value), stops starting new deliveries once it has passed.
     """
+    import requests
+
     now = now or utcnow()
     ts = iso(now)
     rows = conn.execute("SELECT * FROM notifications WHERE status = 'pending' AND next_attempt_at <= ?"
@@ -277,6 +280,8 @@ class Notifier(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
+        import requests
+
         conn = connect(self.db_path)
         session = requests.Session()
         try:
