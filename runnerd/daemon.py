@@ -275,7 +275,8 @@ class Runner:
                 if self.options.burst and not did and not self.pool.disk.full.is_set() and self._idle():
                     break
                 if not did:
-                    self.stop_requested.wait(TICK_S)
+                    self.pool.loop_wake.wait(TICK_S)  # a stop is seen at the next tick
+                    self.pool.loop_wake.clear()
         finally:
             self.shutdown()
         return 0

@@ -158,6 +158,8 @@ class Worker(threading.Thread):
                         # Beyond the stage's worker count (a resize down): retired until it grows again.
                         retired = assignment is not None and self.index >= assignment.count
                         self._set(state="stopped" if retired else "idle", job_id=None, stage_id=None, item_id=None)
+                        if chain:
+                            pool.loop_wake.set()  # its stage may be done: the runner's loop looks now
                         due = seconds_until_next_due(conn, assignment.stage_id) if chain else None
                         pool.wake.wait(min(0.5, due) if due is not None else 0.5)
                         continue
@@ -330,6 +332,9 @@ class WorkerPool:
     draining: threading.Event = field(default_factory=threading.Event)  # SIGTERM: claim nothing new
     paused: threading.Event = field(default_factory=threading.Event)  # runner-wide pause
     wake: threading.Event = field(default_factory=threading.Event)
+    # Set by a worker that found its stage with nothing to claim: the runner's loop, which
+    # otherwise looks every TICK_S, starts the next stage or ends the job at once.
+    loop_wake: threading.Event = field(default_factory=threading.Event)
     tokens: dict[int, CancelToken] = field(default_factory=dict)
     blocked_jobs: set[int] = field(default_factory=set)  # a pause or cancel of these is being applied
     register_worker: Callable[[str], int] | None = None  # makes the job_workers row
