@@ -47,6 +47,7 @@ fi
 cores=$(nproc 2>/dev/null || echo 2)
 workers=${CATALOGSYNC_TEST_WORKERS:-$(( cores * 2 > 8 ? 8 : cores * 2 ))}
 parallel=()
-[ "$workers" = 0 ] || parallel=(-n "$workers" --dist loadfile)
+# The longest files start first (tests/helpers/order.py), not xdist's order by count of tests.
+[ "$workers" = 0 ] || parallel=(-n "$workers" --dist loadfile --no-loadscope-reorder)
 # pytest exits 5 when it collected no test: that is a failure here, not a pass.
 exec "$VENV/bin/python" -m pytest "${parallel[@]}" "$@"

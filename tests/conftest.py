@@ -15,6 +15,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from helpers.depth import FULL, examples
+from helpers.order import (  # noqa: F401  (hooks: the order files start in)
+    pytest_collection_modifyitems,
+    pytest_runtest_logreport,
+    pytest_sessionfinish,
+)
 from hypothesis import settings as hypothesis_settings
 
 from catalogsync_ops.config.envfile import load_config
