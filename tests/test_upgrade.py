@@ -128,3 +128,36 @@ def test_the_nightly_run_queues_an_upgrade_which_asks_again_only_after_the_reche
     set_env(home, UPGRADE_RECHECK_DAYS="0")  # 0: every song below the top, every time
     job = _upgrade(home)
     assert len(_items(home, job["id"])) == asked
+
+
+def test_the_wanted_page_lists_the_songs_below_the_quality_asked_for_and_looks_for_better_copies_of_those_ticked(
+        home, demo_server, client):
+    import re
+
+    from conftest import csrf_from
+
+    run_demo_pipeline(home, demo_server)
+    sunny = _file(home, "晴天")
+    page = client.get("/wanted").get_data(as_text=True)
+    section = page[page.index('id="below"'):page.index("</table>", page.index('id="below"'))]
+    rows = re.findall(r'<tr data-song="(\d+)">.*?<td>[^<]*? - ([^<]+?) <small>.*?data-rung="(\w*)">([^<]*)</td>',
+                      section, re.S)
+    by_title = {title: (int(song), rung, shown) for song, title, rung, shown in rows}
+    # 晴天 is a 128 kbit/s MP3; Bohemian Rhapsody is lossless, the top of the default ladder: not listed.
+    assert by_title["晴天"][:2] == (sunny["song_id"], "128") and "MP3" in by_title["晴天"][2]
+    assert "Bohemian Rhapsody" not in by_title
+    assert all(rung != "lossless" for _, rung, _ in by_title.values())
+    # Ticked and asked: an upgrade of that song only, which finds the lossless copy now on demo2.
+    demo_server.platforms["demo2"].songs["m01"] = dataclasses.replace(
+        demo_server.platforms["demo"].songs["s01"], id="m01", offers=(("lossless", "real"),), seed=501)
+    form = {"csrf_token": csrf_from(page), "nonce": re.search(r'name="nonce" value="([^"]+)"', page).group(1),
+            "back": "/wanted", "job_type": "upgrade", "kind": "enqueue_job", "songs": [str(sunny["song_id"])]}
+    assert client.post("/commands", data=form).status_code == 302
+    done = runnerd(home, "run", "--burst")
+    assert done.returncode == 0, done.stderr[-2000:]
+    job = next(j for j in json.loads(runnerd(home, "jobs", "--json").stdout) if j["job_type"] == "upgrade")
+    assert job["status"] == "completed", job
+    assert [item["display_text"] for item in _items(home, job["id"]).values()] == [sunny["rel_path"]]  # that one only
+    assert _file(home, "晴天")["quality"] == "lossless"
+    again = client.get("/wanted").get_data(as_text=True)
+    assert f'data-song="{sunny["song_id"]}"' not in again[again.find('id="below"'):]

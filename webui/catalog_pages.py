@@ -17,6 +17,7 @@ from catalogsync_ops.engine.queries import (
     missing_songs,
 )
 from catalogsync_ops.library.catalog_reads import (
+    files_below,
     find_songs,
     get_playlist,
     playlist_page,
@@ -69,8 +70,14 @@ def said(text: str | None) -> str | None:
 
 def below_top(quality: dict | None) -> int:
     """How many songs' files are below the top rung of DOWNLOAD_QUALITY (an upgrade's songs)."""
+    below = rungs_below_top()
+    return sum(n for rung, n in (quality or {}).items() if rung in below or rung not in RUNGS)
+
+
+def rungs_below_top() -> tuple[str, ...]:
+    """The rungs below the top one DOWNLOAD_QUALITY asks for."""
     ladder = (env_settings() or {}).get("DOWNLOAD_QUALITY") or RUNGS
-    return sum(n for rung, n in (quality or {}).items() if rung_rank(rung) > rung_rank(ladder[0]))
+    return tuple(rung for rung in RUNGS if rung_rank(rung) > rung_rank(ladder[0]))
 
 
 def playlist_rows(rows, counts: dict) -> Markup:
@@ -200,5 +207,9 @@ def wanted():
     conn = get_db()
     state = wanted_state()
     rows = wanted_rows(conn, state, arg_int("after", 0), PAGE_SIZE)
+    # Songs in the library below the quality asked for: an upgrade's songs, with what each file is.
+    root = library_dir()
+    below = [{**dict(r), "artists": ", ".join(json.loads(r["artists"] or "[]"))} for r in files_below(
+        conn, str(root), rungs_below_top(), after_song=arg_int("below_after", 0), limit=PAGE_SIZE)] if root else []
     return render_template("wanted.html", title=N_("Wanted"), rows=rows, counts=missing_counts(conn), state=state,
-                           states=WANTED_STATES, page_size=PAGE_SIZE)
+                           states=WANTED_STATES, page_size=PAGE_SIZE, below=below)

@@ -42,3 +42,16 @@ def find_songs(conn: Connection, text: str, *, after_id: int = 0, limit: int = 5
         " AS uploads FROM songs s LEFT JOIN file_locations f ON f.song_id = s.id"
         " WHERE (s.title LIKE ? OR s.artists LIKE ? OR s.album LIKE ?) AND s.id > ? ORDER BY s.id LIMIT ?",
         (like, like, like, after_id, limit)).fetchall()
+
+
+def files_below(conn: Connection, library_root: str, rungs: tuple[str, ...], *, after_song: int = 0,
+                limit: int = 50) -> list[Any]:
+    """Library files on one of `rungs` or never read (what an upgrade looks at), with their
+    song and when a better copy was last looked for; by song id, keyset-paginated."""
+    marks = ", ".join("?" for _ in rungs) or "NULL"
+    return conn.execute(
+        "SELECT s.id AS song_id, s.title, s.artists, s.platform, f.rel_path, f.codec, f.quality, f.bitrate_kbps,"
+        " f.sample_rate, f.bit_depth, f.spectrum, f.cutoff_hz, f.upgrade_checked_at"
+        " FROM file_locations f JOIN songs s ON s.id = f.song_id"
+        f" WHERE +f.library_root = ? AND f.verified_at IS NOT NULL AND (f.quality IS NULL OR f.quality IN ({marks}))"
+        " AND f.song_id > ? ORDER BY f.song_id LIMIT ?", (library_root, *rungs, after_song, limit)).fetchall()
