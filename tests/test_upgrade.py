@@ -147,6 +147,10 @@ def test_the_wanted_page_lists_the_songs_below_the_quality_asked_for_and_looks_f
     assert by_title["晴天"][:2] == (sunny["song_id"], "128") and "MP3" in by_title["晴天"][2]
     assert "Bohemian Rhapsody" not in by_title
     assert all(rung != "lossless" for _, rung, _ in by_title.values())
+    # The API says the same.
+    api = client.get("/api/wanted/below").get_json()
+    assert {s["title"]: s["quality"] for s in api["songs"]}["晴天"] == "128" and api["next_after"] is None
+    assert "Bohemian Rhapsody" not in {s["title"] for s in api["songs"]}
     # Ticked and asked: an upgrade of that song only, which finds the lossless copy now on demo2.
     demo_server.platforms["demo2"].songs["m01"] = dataclasses.replace(
         demo_server.platforms["demo"].songs["s01"], id="m01", offers=(("lossless", "real"),), seed=501)

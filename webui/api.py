@@ -24,7 +24,7 @@ from catalogsync_ops.engine.states import ItemStatus, StageType
 from catalogsync_ops.errors import ErrorClass, IdempotencyConflict, InvalidCommand, NotFound
 from catalogsync_ops.library.catalog_reads import playlist_page
 from webui.auth import require_scope
-from webui.catalog_pages import wanted_rows, wanted_state
+from webui.catalog_pages import below_rows, wanted_rows, wanted_state
 from webui.context import arg_int, get_db
 from webui.i18n import current_language
 from webui.logtext import reason_text
@@ -113,6 +113,14 @@ def wanted():
     rows = wanted_rows(conn, wanted_state(), arg_int("after", 0), 100)
     return jsonify(counts=missing_counts(conn), songs=rows,
                    next_after=rows[-1]["song_id"] if len(rows) == 100 else None)
+
+
+@bp.route("/wanted/below")
+def wanted_below():
+    """Songs in the library below the best rung of DOWNLOAD_QUALITY (?after=song id), with their
+    file's quality and when a better copy was last looked for."""
+    rows = below_rows(get_db(), arg_int("after", 0), 100)
+    return jsonify(songs=rows, next_after=rows[-1]["song_id"] if len(rows) == 100 else None)
 
 
 @bp.route("/logs")

@@ -194,6 +194,16 @@ def wanted_rows(conn, state: str | None, after: int, limit: int) -> list[dict]:
             for r in missing_songs(conn, state=state, after_id=after, limit=limit)]
 
 
+def below_rows(conn, after: int, limit: int) -> list[dict]:
+    """Songs in the library below the quality asked for (an upgrade's songs), with what each file
+    is, as pages and the API show them (artists as one text)."""
+    root = library_dir()
+    if root is None:
+        return []
+    return [{**dict(r), "artists": ", ".join(json.loads(r["artists"] or "[]"))}
+            for r in files_below(conn, str(root), rungs_below_top(), after_song=after, limit=limit)]
+
+
 def wanted_state() -> str | None:
     state = request.args.get("state")
     if state is not None and state not in WANTED_STATES:
@@ -207,9 +217,6 @@ def wanted():
     conn = get_db()
     state = wanted_state()
     rows = wanted_rows(conn, state, arg_int("after", 0), PAGE_SIZE)
-    # Songs in the library below the quality asked for: an upgrade's songs, with what each file is.
-    root = library_dir()
-    below = [{**dict(r), "artists": ", ".join(json.loads(r["artists"] or "[]"))} for r in files_below(
-        conn, str(root), rungs_below_top(), after_song=arg_int("below_after", 0), limit=PAGE_SIZE)] if root else []
+    below = below_rows(conn, arg_int("below_after", 0), PAGE_SIZE)
     return render_template("wanted.html", title=N_("Wanted"), rows=rows, counts=missing_counts(conn), state=state,
                            states=WANTED_STATES, page_size=PAGE_SIZE, below=below)

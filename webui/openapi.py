@@ -107,6 +107,8 @@ def document() -> dict:
             _param("state", "query", {"type": "string", "enum": list(WANTED_STATES)}, "only songs in this state",
                    required=False),
             _param("after", "query", CURSOR, "songs after this song id", required=False)]),
+        "/api/wanted/below": _get("Songs in the library below the best quality DOWNLOAD_QUALITY asks for, by song id",
+                                  [_param("after", "query", CURSOR, "songs after this song id", required=False)]),
         "/api/logs": _get("Log rows, newest first", [
             _param("before", "query", CURSOR, required=False),
             _param("level", "query", {"type": "string", "enum": LEVELS}, "this level and above", required=False),
