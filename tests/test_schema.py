@@ -5,9 +5,12 @@ import re
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from catalogsync_ops.engine.commands import CommandKind
 from catalogsync_ops.engine.states import (
@@ -194,3 +197,15 @@ def test_a_local_ntfs_usb_disk_is_refused_with_the_reason_and_the_override(monke
     check_local_filesystem(path, MOUNTINFO)  # the owner took the risk
     with pytest.raises(DatabaseLocationError):
         check_local_filesystem("/mnt/music/c.db", MOUNTINFO)  # a network share is never allowed
+
+
+@given(st.datetimes(min_value=datetime(1001, 1, 1), max_value=datetime(9998, 12, 31),
+                    timezones=st.sampled_from([None, UTC, timezone(timedelta(hours=8)),
+                                               timezone(timedelta(hours=-5, minutes=-30))])))
+def test_a_stored_time_is_fixed_width_utc_that_sorts_as_the_time_and_reads_back(moment):
+    from catalogsync_ops.store.connection import iso, parse_iso
+
+    text = iso(moment)
+    utc = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    assert text == utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ") and len(text) == 27
+    assert parse_iso(text) == utc

@@ -117,7 +117,10 @@ def iso(moment: datetime | None = None) -> str:
     moment = moment or utcnow()
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    elif moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    # isoformat, not strftime: a tenth of the cost, and every write stamps a time or two.
+    return moment.isoformat(timespec="microseconds")[:26] + "Z"
 
 
 def parse_iso(text: str) -> datetime:
