@@ -65,14 +65,16 @@ def build_library(home: Path, n: int, size: int, *, mirror: bool) -> list[Path]:
             path.write_bytes(body)
         path = library / rel
         paths.append(path)
-        rows.append((i, str(library), rel, size, digest, "mp3", "demo", ts, path.stat().st_mtime_ns, ts, ts))
+        rows.append((i, str(library), rel, size, digest, "mp3", "demo", ts, path.stat().st_mtime_ns, ts, ts, "mp3",
+                     "128", ts))
     conn = connect(home / "catalogsync.db")
     with transaction(conn):
         conn.executemany("INSERT INTO songs (id, platform, external_id, title, created_at, updated_at)"
                          " VALUES (?, 'demo', ?, ?, ?, ?)", [(i, str(i), f"Song {i}", ts, ts) for i in range(1, n + 1)])
+        # As the runner records a download now: its quality read (a check reads older rows once).
         conn.executemany("INSERT INTO file_locations (song_id, library_root, rel_path, size_bytes, sha256, format,"
-                         " source, verified_at, mtime_ns, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                         "?, ?)",
+                         " source, verified_at, mtime_ns, created_at, updated_at, codec, quality, probed_at)"
+                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          rows)
         if mirror:
             conn.execute("INSERT INTO upload_tasks (file_location_id, backend, bucket, object_key, status, size_bytes,"

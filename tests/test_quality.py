@@ -114,6 +114,30 @@ def test_every_download_records_its_quality_and_a_check_reads_older_files(home: 
     conn.close()
     assert "quality: lossless 8% · 320k 4% · 128k 88%" in runnerd(home, "coverage").stdout
 
+    # A file mutagen cannot read, recorded as it is: read once, its quality unknown, and not read
+    # again by every later check (a weekly verify of a big library would read them all each time).
+    import hashlib
+    import os
+
+    conn = sqlite3.connect(db)
+    file_id, rel = conn.execute("SELECT id, rel_path FROM file_locations WHERE rel_path LIKE '%.mp3'"
+                                " ORDER BY id LIMIT 1").fetchone()
+    odd = home / "library" / rel
+    odd.write_bytes(b"\x00" * 4096)
+    with conn:
+        conn.execute("UPDATE file_locations SET size_bytes = 4096, sha256 = ?, mtime_ns = ?, codec = NULL,"
+                     " quality = NULL, probed_at = NULL WHERE id = ?",
+                     (hashlib.sha256(odd.read_bytes()).hexdigest(), os.stat(odd).st_mtime_ns, file_id))
+    read_at = []
+    for _ in range(2):
+        assert runnerd(home, "enqueue", "verify").returncode == 0
+        assert runnerd(home, "run", "--burst").returncode == 0
+        read_at.append(conn.execute("SELECT probed_at, quality FROM file_locations WHERE id = ?",
+                                    (file_id,)).fetchone())
+    conn.close()
+    assert read_at[0][0] is not None and read_at[0][1] is None and read_at[1] == read_at[0]
+    assert json.loads(runnerd(home, "drift", "--json").stdout)["counts"] == {}
+
 
 @pytest.mark.slow
 def test_pages_and_metrics_show_each_files_quality(home: Path, demo_server, web):

@@ -213,13 +213,18 @@ _QUALITY_COLUMNS = ("codec", "lossless", "bitrate_kbps", "sample_rate", "bit_dep
 _FILE_FACTS = (*_QUALITY_COLUMNS, "lyrics", "lyrics_sha256")  # what a download records of the file
 
 
-def record_qualities(conn: Connection, found: list[tuple[int, Quality]]) -> None:
-    """Record what files are, read by a check of files recorded before qualities were (one transaction)."""
+def record_qualities(conn: Connection, found: list[tuple[int, Quality | None]]) -> None:
+    """Record what files are, read by a check of files recorded before qualities were (one
+    transaction). None: mutagen could not read the file; its quality stays unknown, and it is
+    not read again by every check (its hash still says whether it changed)."""
     ts = iso()
     sets = ", ".join(f"{c} = ?" for c in _QUALITY_COLUMNS)
     with transaction(conn):
         conn.executemany(f"UPDATE file_locations SET {sets}, probed_at = ? WHERE id = ?",
-                         [(*(q.as_row()[c] for c in _QUALITY_COLUMNS), ts, file_id) for file_id, q in found])
+                         [(*(q.as_row()[c] for c in _QUALITY_COLUMNS), ts, file_id) for file_id, q in found
+                          if q is not None])
+        conn.executemany("UPDATE file_locations SET probed_at = ? WHERE id = ?",
+                         [(ts, file_id) for file_id, q in found if q is None])
 
 
 def record_lyrics(conn: Connection, file_id: int, kind: str, sidecar_sha256: str | None) -> None:

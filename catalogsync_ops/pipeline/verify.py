@@ -122,7 +122,7 @@ def check_files(ctx: WorkContext, first: int, last: int, *, deep: bool, job_id: 
         " AND verified_at IS NOT NULL AND id BETWEEN ? AND ? ORDER BY id", (ctx.library_root, first, last)).fetchall()
     found: list[Found] = []
     touched: list[tuple[int, int]] = []  # (mtime_ns, id): same content, a new time
-    probed: list[tuple[int, Quality]] = []  # files recorded before their quality was: read it now
+    probed: list[tuple[int, Quality | None]] = []  # files recorded before their quality was: read it now
     hashed = hashed_bytes = 0
     base = str(root) + os.sep
     stat, check = os.stat, ctx.cancel.check
@@ -154,7 +154,7 @@ def check_files(ctx: WorkContext, first: int, last: int, *, deep: bool, job_id: 
             try:
                 probed.append((file_id, judged(path, probe(path))))
             except SourceError:
-                pass  # not audio mutagen can read: the hash below still says whether it changed
+                probed.append((file_id, None))  # not audio mutagen reads: the hash below says if it changed
         if not deep and mtime_ns == st.st_mtime_ns:
             continue
         digest = sha256_file(path)
@@ -183,7 +183,7 @@ def check_files(ctx: WorkContext, first: int, last: int, *, deep: bool, job_id: 
                                 params=(ctx.library_root, first, last))
     return Outcome(bytes_done=hashed_bytes, details=_summary(found, checked=len(rows), resolved=resolved,
                                                              hashed=hashed, touched=len(touched),
-                                                             probed=len(probed)))
+                                                             probed=sum(q is not None for _, q in probed)))
 
 
 def _holds_audio(root: Path) -> bool:
