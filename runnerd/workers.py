@@ -139,6 +139,7 @@ class Worker(threading.Thread):
         finished: list[Callable[[Connection], None]] = []  # results not yet recorded
         flushed_at = time.monotonic()
         batch = 1
+        worked = False  # ran an item since it was last idle
         try:
             while not pool.stopping.is_set():
                 assignment = pool.assignment
@@ -158,8 +159,11 @@ class Worker(threading.Thread):
                         # Beyond the stage's worker count (a resize down): retired until it grows again.
                         retired = assignment is not None and self.index >= assignment.count
                         self._set(state="stopped" if retired else "idle", job_id=None, stage_id=None, item_id=None)
-                        if chain:
-                            pool.loop_wake.set()  # its stage may be done: the runner's loop looks now
+                        if chain and worked:
+                            # It ran items and finds no more: its stage may be done, and the runner's
+                            # loop looks now (once per drain: an idle worker wakes nobody).
+                            pool.loop_wake.set()
+                        worked = False
                         due = seconds_until_next_due(conn, assignment.stage_id) if chain else None
                         pool.wake.wait(min(0.5, due) if due is not None else 0.5)
                         continue
@@ -178,6 +182,7 @@ class Worker(threading.Thread):
                     self._ahead(ctx, held[0])
                 started = time.monotonic()
                 finished.append(self._run_one(ctx, claim))
+                worked = True
                 fast = time.monotonic() - started < FAST_ITEM_S
                 batch = min(batch * 2, BATCH_MAX) if fast else 1
                 tops_up = len(held) == 1 and ctx.looks_ahead  # its results go with that claim
