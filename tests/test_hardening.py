@@ -244,16 +244,19 @@ def test_a_huge_env_file_is_refused_unread_and_the_runner_stays_responsive(home:
             daemon.communicate()
 
 
-def test_the_largest_env_file_allowed_parses_in_well_under_a_second():
+def test_the_largest_env_file_allowed_parses_in_a_second_or_two_of_cpu_not_minutes():
     import time
 
     from catalogsync_ops.config.envfile import MAX_ENV_KEYS, parse_env_text
 
     text = "".join(f"KEY_{i}=${{KEY_{i - 1}}}{'v' * 100}\n" for i in range(1, MAX_ENV_KEYS))
-    started = time.perf_counter()
+    # This thread's CPU time, not the wall clock: a busy machine (CI runs the suite beside three
+    # other test processes) stretches the wall clock, never the work. ~0.35 s here.
+    started = time.thread_time()
     parsed = parse_env_text(text)
-    assert time.perf_counter() - started < 1.0
+    assert time.thread_time() - started < 2.0
     assert not parsed.problems and len(parsed.values) == MAX_ENV_KEYS - 1
+    assert len(parsed.values[f"KEY_{MAX_ENV_KEYS - 1}"]) == 100 * (MAX_ENV_KEYS - 1)  # each reference expanded once
 
 
 # ---------------------------------------------------------------- 6. secrets on error paths

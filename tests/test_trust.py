@@ -186,9 +186,9 @@ def test_an_env_file_of_references_parses_in_time_linear_in_its_size(shape):
     from catalogsync_ops.config.envfile import MAX_ENV_BYTES, parse_env_text
 
     text = "A=" + shape * ((MAX_ENV_BYTES - 8) // len(shape)) + "\n"
-    started = time.perf_counter()
+    started = time.thread_time()  # this thread's CPU: a busy machine stretches the wall clock, not the work
     parse_env_text(text)
-    assert time.perf_counter() - started < 2.0
+    assert time.thread_time() - started < 2.0
 
 
 # ---------------------------------------------------------------- a spreadsheet runs nothing
@@ -392,9 +392,9 @@ def test_a_playlist_of_a_megabyte_of_high_bytes_decodes_at_once(tmp_path: Path, 
     path = tmp_path / "long.m3u"
     line = high + b".mp3\r\n"
     path.write_bytes(line * (2**20 // len(line)))
-    started = time.perf_counter()
+    started = time.thread_time()  # this thread's CPU: a busy machine stretches the wall clock, not the work
     decode_playlist(path.read_bytes(), exists=lambda text: 0.0)
-    assert time.perf_counter() - started < 1.5  # ~0.2 s; it was many seconds
+    assert time.thread_time() - started < 1.5  # ~0.2 s; it was many seconds
     info = M3USource().parse_playlist(str(path))  # and then every line is read, once
     assert len(info.tracks) + len(info.skipped) == 2**20 // len(line)
 
