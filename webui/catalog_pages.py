@@ -166,7 +166,7 @@ def songs():
     query = request.args.get("q", "").strip()
     found = find_songs(conn, query, after_id=arg_int("after", 0), limit=PAGE_SIZE) if query else []
     return render_template("songs.html", title=N_("Songs and workers"), workers=workers, query=query,
-                           songs=[{**dict(r), "artists": ", ".join(json.loads(r["artists"] or "[]"))} for r in found],
+                           songs=with_artists(found),
                            page_size=PAGE_SIZE)
 
 
@@ -188,10 +188,14 @@ def logs():
                            page_size=PAGE_SIZE)
 
 
+def with_artists(rows) -> list[dict]:
+    """Song rows as pages and the API show them: the artists (a JSON list) as one text."""
+    return [{**dict(r), "artists": ", ".join(json.loads(r["artists"] or "[]"))} for r in rows]
+
+
 def wanted_rows(conn, state: str | None, after: int, limit: int) -> list[dict]:
     """The wanted list's songs as pages and the API show them (artists as one text)."""
-    return [{**r, "artists": ", ".join(json.loads(r["artists"] or "[]"))}
-            for r in missing_songs(conn, state=state, after_id=after, limit=limit)]
+    return with_artists(missing_songs(conn, state=state, after_id=after, limit=limit))
 
 
 def below_rows(conn, after: int, limit: int) -> list[dict]:
@@ -200,8 +204,7 @@ def below_rows(conn, after: int, limit: int) -> list[dict]:
     root = library_dir()
     if root is None:
         return []
-    return [{**dict(r), "artists": ", ".join(json.loads(r["artists"] or "[]"))}
-            for r in files_below(conn, str(root), rungs_below_top(), after_song=after, limit=limit)]
+    return with_artists(files_below(conn, str(root), rungs_below_top(), after_song=after, limit=limit))
 
 
 def wanted_state() -> str | None:
