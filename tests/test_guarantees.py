@@ -106,13 +106,15 @@ def test_cancel_through_the_runner_stops_transfers_at_the_next_chunk_and_leaves_
     set_env(home, DEMO_BASE_URL=long_songs.base_url, DOWNLOAD_SOURCES="demo", DOWNLOAD_WORKERS=WORKERS,
             SHUTDOWN_GRACE_SECONDS=5)
     long_songs.write_pool_file(home / "input" / "demo.txt")
-    long_songs.set_faults(slow_ms=250)  # 64 KiB every 250 ms: a song takes seconds
+    # 64 KiB a second: a song takes about 16 s, far longer than the slowest machine takes to start
+    # `runnerd cancel` and the runner to see it, so every song begun is still in flight then.
+    long_songs.set_faults(slow_ms=1000)
     runnerd(home, "enqueue", "full_pipeline")
     daemon = start_daemon(home)
     try:
         with db(home) as conn:
             wait_for(lambda: len([p for p in (home / "library").rglob(".*.part") if p.stat().st_size > 0])
-                     >= WORKERS)
+                     >= WORKERS, timeout=30)
             result = runnerd(home, "cancel", "1", "--wait")
             assert result.returncode == 0, result.stderr
             wait_for(lambda: job_status(home) == "canceled", timeout=15)
@@ -123,6 +125,9 @@ def test_cancel_through_the_runner_stops_transfers_at_the_next_chunk_and_leaves_
                 "SELECT a.bytes_done, i.display_text FROM item_attempts a JOIN job_items i ON i.id = a.item_id"
                 " WHERE a.outcome = 'canceled'").fetchall()
             assert len(stopped) == WORKERS  # the transfers in flight, stopped where they were
+            assert not conn.execute("SELECT COUNT(*) FROM item_attempts a JOIN job_items i ON i.id = a.item_id"
+                                    " WHERE i.stage_id = (SELECT id FROM job_stages WHERE job_id = 1"
+                                    " AND stage_type = 'download') AND a.outcome = 'succeeded'").fetchone()[0]
             sizes = {f"{', '.join(s.artists)} - {s.title}": len(long_songs.audio("demo", s))
                      for s in long_songs.platforms["demo"].songs.values() if s.downloadable}
             for bytes_done, text in stopped:
