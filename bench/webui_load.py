@@ -139,19 +139,26 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--writes", type=int, default=500)
     parser.add_argument("--only", default="", help="Route names to load, separated by '|' (default: all).")
+    parser.add_argument("--keep", type=Path, help="Build the database in this folder once and reuse it in later "
+                                                  "runs (the writer only flips statuses back and forth).")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
-    tmp = Path(tempfile.mkdtemp(prefix="csync-webload-"))
+    tmp = args.keep or Path(tempfile.mkdtemp(prefix="csync-webload-"))
     try:
-        subprocess.run([str(BIN / "runnerd"), "init", "--home", str(tmp / "home")], check=True,
-                       stdout=subprocess.DEVNULL)
         env_file = tmp / "home" / "catalogsync.env"
         db = tmp / "home" / "catalogsync.db"
-        t0 = time.perf_counter()
-        job_id, deep = build(db, args.items, args.songs, args.logs)
-        print(f"built {args.items:,} items, {args.songs:,} songs, {args.logs:,} log rows in "
-              f"{time.perf_counter() - t0:.0f}s")
+        built = tmp / "built.json"
+        if args.keep and built.exists():
+            job_id, deep = json.loads(built.read_text())
+        else:
+            subprocess.run([str(BIN / "runnerd"), "init", "--home", str(tmp / "home")], check=True,
+                           stdout=subprocess.DEVNULL)
+            t0 = time.perf_counter()
+            job_id, deep = build(db, args.items, args.songs, args.logs)
+            print(f"built {args.items:,} items, {args.songs:,} songs, {args.logs:,} log rows in "
+                  f"{time.perf_counter() - t0:.0f}s")
+            built.write_text(json.dumps([job_id, deep]))
         env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(env_file)}
         subprocess.run([str(BIN / "catalogsync-web"), "set-password", "admin"], input="bench password\n", text=True,
                        env=env, check=True, stdout=subprocess.DEVNULL)
@@ -207,7 +214,8 @@ def main() -> None:
         print(f"  web process RSS: {rss:.1f} MB   (bar: <= 60 MB)")
         print(json.dumps({"results": results, "writes": writes, "rss_mb": rss}))
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -39,3 +39,25 @@ def test_two_processes_claim_5000_items_exactly_once_without_lock_errors(conn, d
     assert tuple(attempts) == (5000, 5000)
     [stage] = job_stages(conn, job_id)
     assert stage["counts"]["succeeded"] == 5000 and stage["total"] == 5000
+
+
+def test_a_page_reads_one_moment_and_can_still_write_after_the_runner_committed(conn, db_path):
+    """The console reads a page inside one snapshot (store.connection.read_snapshot): what the
+    runner commits meanwhile shows on the next page, not halfway down this one; and a command the
+    page then writes goes in although the snapshot is older than the runner's last commit."""
+    from catalogsync_ops.engine.commands import submit_command
+    from catalogsync_ops.store.connection import connect, read_snapshot
+
+    make_running_job(conn, 3)
+    page = connect(db_path)
+    try:
+        read_snapshot(page)
+        before = page.execute("SELECT COUNT(*) FROM job_items").fetchone()[0]
+        make_running_job(conn, 2)  # the runner commits while the page renders
+        assert page.execute("SELECT COUNT(*) FROM job_items").fetchone()[0] == before == 3
+        submit_command(page, "pause_runner")  # a write ends the snapshot first: no SQLITE_BUSY_SNAPSHOT
+        assert not page.in_transaction and not page.reading
+        assert page.execute("SELECT COUNT(*) FROM job_items").fetchone()[0] == 5
+    finally:
+        page.close()
+    assert conn.execute("SELECT COUNT(*) FROM job_commands").fetchone()[0] == 1

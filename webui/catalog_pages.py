@@ -36,8 +36,8 @@ from catalogsync_ops.library.drift import DriftKind, drift_counts, list_drift
 from catalogsync_ops.messages import from_stored
 from catalogsync_ops.quality import RUNGS, rung_rank
 from webui.context import arg_int, env_settings, get_db, library_dir
-from webui.format import coverage_bar, when
-from webui.i18n import N_, coded_text, gettext
+from webui.format import coverage_bar, quality_of, when
+from webui.i18n import N_, coded_text, gettext, template_words
 
 bp = Blueprint("catalog", __name__)
 PAGE_SIZE = 50
@@ -121,7 +121,27 @@ def playlist(playlist_id: int):
     root = library_dir()
     songs = songs_of(conn, str(root), playlist_id) if root else []
     return render_template("playlist.html", title=row["title"] or row["url"], playlist=row, songs=songs[:SONGS_SHOWN],
-                           more=max(0, len(songs) - SONGS_SHOWN), counts=read_coverage(conn, playlist_id))
+                           more=max(0, len(songs) - SONGS_SHOWN), counts=read_coverage(conn, playlist_id),
+                           song_rows=song_rows)
+
+
+def song_rows(songs) -> Markup:
+    """A playlist's songs table, built as text (as `playlist_rows`): up to SONGS_SHOWN rows."""
+    words = template_words()["_"]
+    base = url_for("pages.item", item_id=0)[:-1]
+    attempts = escape(gettext("attempts"))
+    out = []
+    for s in songs:
+        state = s["state"]
+        error = f' <small class="error">{escape(words(s["error_class"]))}</small>' if s["error_class"] else ""
+        link = f'<a href="{base}{s["item_id"]}">{attempts}</a>' if s["item_id"] else ""
+        out.append(
+            f'<tr data-song="{s["song_id"]}"><td>{s["position"]}</td><td>{escape(s["artists"])} - '
+            f'{escape(s["title"])}</td><td>{escape(s["album"] or "")}</td>\n'
+            f'      <td><span class="status" data-state="{escape(state)}">{escape(words(state))}</span>{error}</td>\n'
+            f'      <td class="quality" data-rung="{escape(s["quality"] or "")}">{escape(quality_of(s))}</td>\n'
+            f'      <td>{link}</td></tr>\n')
+    return Markup("".join(out))
 
 
 @bp.route("/playlists/missing.<any(csv, json):form>")

@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, g, request
+from flask import abort, current_app, g, has_request_context, request
 from werkzeug.routing import IntegerConverter
 
 from catalogsync_ops.config.envfile import load_config
 from catalogsync_ops.errors import CatalogsyncError
-from catalogsync_ops.store.connection import ID_MAX, connect
+from catalogsync_ops.store.connection import ID_MAX, connect, end_read_snapshot, read_snapshot
 
 _settings_cache: dict[str, tuple[tuple[int, int], dict | None]] = {}
 
@@ -103,6 +103,7 @@ class ThreadConnections:
         return held
 
     def release(self, conn) -> None:
+        end_read_snapshot(conn)
         if conn.in_transaction:
             conn.rollback()
 
@@ -126,6 +127,8 @@ def get_db():
     if "db" not in g:
         pool = current_app.extensions.get("catalogsync_connections")
         g.db = pool.get(current_app.config["DB_PATH"]) if pool else web_connection(current_app.config["DB_PATH"])
+        if has_request_context() and request.method in ("GET", "HEAD"):
+            read_snapshot(g.db)  # a page reads one moment, and pays for the runner's commits once
     return g.db
 
 

@@ -7,6 +7,7 @@ import secrets
 import shutil
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
+from markupsafe import Markup, escape
 
 from catalogsync_ops.engine import breakers
 from catalogsync_ops.engine.attention import needs_attention
@@ -30,7 +31,8 @@ from catalogsync_ops.errors import ErrorClass, InvalidCommand, NotFound
 from catalogsync_ops.library.coverage import read_coverage
 from webui.charts import day_and_charts
 from webui.context import arg_int, env_settings, get_db, library_dir, safe_target
-from webui.i18n import N_, gettext
+from webui.i18n import N_, gettext, template_words
+from webui.logtext import error_text
 
 bp = Blueprint("pages", __name__)
 PAGE_SIZE = 50
@@ -103,8 +105,37 @@ def job(job_id: int):
                            all_logs=url_for("catalog.logs", job=job_id),
                            page_size=PAGE_SIZE, failed_classes=failed_classes, failed_sources=failed_sources,
                            error_class=error_class, source=source, statuses=[s.value for s in ItemStatus],
-                           stage_names=stage_names, stage=stage,
+                           stage_names=stage_names, stage=stage, item_rows=item_rows,
                            error_classes=[e.value for e in ErrorClass])
+
+
+def item_rows(items, stage_names: dict) -> Markup:
+    """The job page's items table, built as text: 50 rows of seven cells through the template
+    engine were half the page's time (an escape and a yield per value)."""
+    words = template_words()["_"]
+    base = url_for("pages.item", item_id=0)[:-1]
+    out = []
+    for it in items:
+        iid, status = it["id"], it["status"]
+        error = ""
+        if it["last_error_class"]:
+            source = f" · {escape(it['last_source'])}" if it["last_source"] else ""
+            error = f"[{escape(words(it['last_error_class']))}{source}] {escape(error_text(it)[:120])}"
+        retry = ""
+        if status in ("failed", "interrupted"):
+            retry = render_template("_command_form.html", kind="retry_item", label=gettext("Retry"),
+                                    fields={"item_id": iid})
+        out.append(
+            f'<tr data-item="{iid}">\n'
+            f'      <td><a href="{base}{iid}">{iid}</a></td>\n'
+            f'      <td>{escape(words(stage_names.get(it["stage_id"], "")))}</td>\n'
+            f'      <td>{escape(it["display_text"] or it["item_key"])}</td><td class="status" data-state="{status}">'
+            f'{escape(words(status))}</td>\n'
+            f'      <td>{it["attempts"]}/{it["max_attempts"]}</td>\n'
+            f'      <td>{error}</td>\n'
+            f'      <td>{retry}</td>\n'
+            f'    </tr>\n')
+    return Markup("".join(out))
 
 
 @bp.route("/items/<int:item_id>")

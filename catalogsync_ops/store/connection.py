@@ -91,6 +91,7 @@ class Connection(sqlite3.Connection):
     readonly: bool
     durable = False  # the transaction now open commits with synchronous=FULL (transaction(durable=True))
     sync_owed = False  # a durable transaction was nested in one that is not: its WAL is fsynced after
+    reading = False  # a read snapshot is open (read_snapshot): a write ends it first
 
     if sys.version_info < (3, 13):
         # Python 3.13 warns when a connection is dropped unclosed; earlier versions say nothing.
@@ -266,6 +267,24 @@ def connect(
     return conn
 
 
+def read_snapshot(conn: Connection) -> None:
+    """Read everything from here to `end_read_snapshot` as of one moment: one page of the console
+    reads consistent numbers, and SQLite checks the log and drops its page cache once, not at
+    every statement (with the runner committing hundreds of times a second, that was most of
+    a page's time). A write on the connection ends the snapshot first (`transaction`)."""
+    if not conn.in_transaction:
+        conn.execute("BEGIN")
+        conn.reading = True
+
+
+def end_read_snapshot(conn: Connection) -> None:
+    """End the snapshot `read_snapshot` opened (nothing was written in it)."""
+    if conn.reading:
+        conn.reading = False
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+
+
 def _fsync_wal(conn: Connection) -> None:
     """What synchronous=FULL does at a commit, after it: the write-ahead log fsynced, and with
     it every commit in it."""
@@ -292,6 +311,8 @@ def transaction(conn: Connection, *, durable: bool = False) -> Iterator[Connecti
     file row that must be there before its file is renamed into place, a notification about
     to be sent. It is fsynced (synchronous=FULL), and with it every commit before it.
     """
+    if conn.reading:
+        end_read_snapshot(conn)  # a snapshot cannot become a write once others have committed
     if conn.in_transaction:
         if durable and not conn.durable:
             conn.sync_owed = True  # synchronous cannot change inside a transaction: fsynced after COMMIT
