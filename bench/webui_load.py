@@ -99,7 +99,7 @@ sys.path.insert(0, {root!r})
 from catalogsync_ops.store.connection import connect, transaction
 conn = connect({db!r})
 rate, seconds = {rate}, {seconds}
-ids = [r[0] for r in conn.execute("SELECT id FROM job_items WHERE status = 'queued' LIMIT 50000")]
+ids = [r[0] for r in conn.execute("SELECT id FROM job_items WHERE status IN ('queued', 'running') LIMIT 50000")]
 start, done, i = time.perf_counter(), 0, 0
 while time.perf_counter() - start < seconds:
     target = start + done / rate

@@ -48,6 +48,15 @@ _MOUNT_ESCAPE = re.compile(r"\\([0-7]{3})")
 # (a PASSIVE checkpoint never blocks writers or readers; WAL lets writers go on meanwhile).
 CHECKPOINT_COMMITS = 200
 CHECKPOINT_S = 1.0
+# A PASSIVE checkpoint stops at the oldest reader's snapshot, and the log starts over only when
+# no reader is in it: with pages read without pause (a console under load, a tab per family
+# member) it would grow without end. Past WAL_RESTART_FRAMES frames (64 MiB of 4 KiB pages) the
+# checkpoint waits up to WAL_RESTART_WAIT_MS for the readers of the moment (each reads for
+# milliseconds; newer ones read the newest state) and starts the log over; SQLite then cuts the
+# file back to WAL_KEEP_BYTES.
+WAL_RESTART_FRAMES = 16_384
+WAL_RESTART_WAIT_MS = 250
+WAL_KEEP_BYTES = 64 * 1024 * 1024
 
 
 class _FileWrites:
@@ -259,6 +268,7 @@ def connect(
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA wal_autocheckpoint = 0")  # checkpoints run outside the write lock: transaction()
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_KEEP_BYTES}")
         if readonly:
             conn.execute("PRAGMA query_only = ON")
     except BaseException:
@@ -351,7 +361,19 @@ def transaction(conn: Connection, *, durable: bool = False) -> Iterator[Connecti
                 conn.sync_owed = False
                 _fsync_wal(conn)
     if conn.writes.committed():
-        try:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except sqlite3.OperationalError:
-            pass  # busy or interrupted: the next one copies these pages too
+        checkpoint(conn)
+
+
+def checkpoint(conn: Connection) -> None:
+    """Copy the log into the database file without waiting; start the log over if it has grown
+    past WAL_RESTART_FRAMES because readers never let it (see WAL_RESTART_FRAMES)."""
+    try:
+        _busy, frames, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if frames > WAL_RESTART_FRAMES:
+            conn.execute(f"PRAGMA busy_timeout = {WAL_RESTART_WAIT_MS}")
+            try:
+                conn.execute("PRAGMA wal_checkpoint(RESTART)")
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    except sqlite3.OperationalError:
+        pass  # busy or interrupted: the next one copies these pages too
