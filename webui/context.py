@@ -66,11 +66,18 @@ def web_authorizer(action: int, arg1, arg2, database, trigger) -> int:
     return sqlite3.SQLITE_OK
 
 
+# A console connection's page cache, in KiB (SQLite's default is 2 MiB). Every commit of the
+# runner empties it at the next page anyway, and each server thread keeps a connection: eight
+# of the default size were 14 MB of the console's memory. The OS's file cache is behind it.
+WEB_CACHE_KIB = 256
+
+
 def web_connection(db_path, *, kept: bool = False):
     """A connection of the console: where the file lives was checked at start; writes limited.
     A kept one is used by its server thread only, and closed by the thread that stops the server."""
     conn = connect(db_path, check_filesystem=False, same_thread_only=not kept)
     conn.set_authorizer(web_authorizer)
+    conn.execute(f"PRAGMA cache_size = -{WEB_CACHE_KIB}")
     return conn
 
 
