@@ -75,9 +75,8 @@ WEB_CACHE_KIB = 256
 def web_connection(db_path, *, kept: bool = False):
     """A connection of the console: where the file lives was checked at start; writes limited.
     A kept one is used by its server thread only, and closed by the thread that stops the server."""
-    conn = connect(db_path, check_filesystem=False, same_thread_only=not kept)
+    conn = connect(db_path, check_filesystem=False, same_thread_only=not kept, cache_kib=WEB_CACHE_KIB)
     conn.set_authorizer(web_authorizer)
-    conn.execute(f"PRAGMA cache_size = -{WEB_CACHE_KIB}")
     return conn
 
 

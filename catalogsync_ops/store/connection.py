@@ -222,11 +222,13 @@ def connect(
     readonly: bool = False,
     check_filesystem: bool = True,
     same_thread_only: bool = True,
+    cache_kib: int | None = None,
 ) -> Connection:
     """Open the database with WAL, busy timeout, foreign keys and a Row factory.
 
     Readers get `query_only` so a bug cannot write through them. The connection is in
-    autocommit mode: writes go through `transaction()`.
+    autocommit mode: writes go through `transaction()`. `cache_kib`: its page cache, if not
+    SQLite's default (2 MiB).
     """
     path = os.path.realpath(path)
     if check_filesystem:
@@ -269,6 +271,8 @@ def connect(
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA wal_autocheckpoint = 0")  # checkpoints run outside the write lock: transaction()
         conn.execute(f"PRAGMA journal_size_limit = {WAL_KEEP_BYTES}")
+        if cache_kib:
+            conn.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
         if readonly:
             conn.execute("PRAGMA query_only = ON")
     except BaseException:
