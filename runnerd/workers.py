@@ -171,8 +171,11 @@ class Worker(threading.Thread):
                         held.extend(claims)
                         self.last_assignment = assignment
                 claim = held.popleft()
-                if pool.blocks(claim.job_id):
-                    # Paused, canceled or stopping since the claim: give back what has not started.
+                assignment = pool.assignment
+                retired = assignment is not None and self.index >= assignment.count
+                if pool.blocks(claim.job_id) or retired:
+                    # Paused, canceled or stopping since the claim, or retired by a resize down (it
+                    # would have run its whole batch first): give back what has not started.
                     self._record(conn, finished, None, 0, release=[claim, *held])
                     held.clear()
                     flushed_at = time.monotonic()
@@ -241,7 +244,8 @@ class Worker(threading.Thread):
                     # Recovery or a cancel took the item away meanwhile: its new owner decides.
                     log.warning("Result discarded: %s", exc)
             if release:
-                release_items(conn, list(release), reason="not started: the job or the runner is pausing or stopping")
+                release_items(conn, list(release), reason="not started: the job or the runner is pausing or stopping,"
+                                                          " or the stage has fewer workers now")
             if stage_id and limit:
                 claims = claim_items(conn, stage_id, runner_instance_id=self.pool.runner_id, worker_id=self.row_id,
                                      limit=limit)

@@ -183,29 +183,33 @@ def test_stages_after_a_failed_one_are_skipped_not_completed_at_zero(home: Path,
     assert stages["download"] in ("completed", "completed_with_errors") and stages["upload"] == "completed"
 
 
-def test_workers_beyond_a_smaller_count_show_as_stopped_not_idle(home: Path, demo_server, opened):
+def test_workers_beyond_a_smaller_count_show_as_stopped_not_idle(home: Path, opened):
     from conftest import set_env
 
+    from catalogsync_ops.demo.server import DemoServer
     from catalogsync_ops.store.connection import connect
 
-    set_env(home, DEMO_BASE_URL=demo_server.base_url, DOWNLOAD_SOURCES="demo,demo2", DOWNLOAD_WORKERS=3)
-    demo_server.write_pool_file(home / "input" / "demo.txt")
-    demo_server.set_faults(slow_ms=150)
-    env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}
-    runnerd(home, "enqueue", "full_pipeline")
-    daemon = subprocess.Popen([sys.executable, "-m", "runnerd", "run"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    conn = opened(connect(home / "catalogsync.db"))
-    try:
-        busy = "SELECT COUNT(*) FROM job_workers w JOIN runner_instances r ON r.id = w.runner_instance_id" \
-               " WHERE r.status = 'running' AND w.state = ?"
-        wait_for(lambda: conn.execute(busy, ("busy",)).fetchone()[0] >= 2, timeout=30)
-        set_env(home, DOWNLOAD_WORKERS=1)  # an edit the runner picks up: the download stage shrinks
-        wait_for(lambda: conn.execute(busy, ("stopped",)).fetchone()[0] >= 2, timeout=30)
-    finally:
-        conn.close()
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=60)
+    # One-minute songs (16 chunks), a chunk every 250 ms: the download stage lasts half a minute,
+    # so the edit lands while its workers are busy however slowly the machine notices it.
+    with DemoServer(song_seconds=60) as demo_server:
+        set_env(home, DEMO_BASE_URL=demo_server.base_url, DOWNLOAD_SOURCES="demo,demo2", DOWNLOAD_WORKERS=3)
+        demo_server.write_pool_file(home / "input" / "demo.txt")
+        demo_server.set_faults(slow_ms=250)
+        env = {**os.environ, "CATALOGSYNC_ENV_FILE": str(home / "catalogsync.env")}
+        runnerd(home, "enqueue", "full_pipeline")
+        daemon = subprocess.Popen([sys.executable, "-m", "runnerd", "run"], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        conn = opened(connect(home / "catalogsync.db"))
+        try:
+            downloads = ("SELECT COUNT(*) FROM job_workers w JOIN runner_instances r ON r.id = w.runner_instance_id"
+                         " WHERE r.status = 'running' AND w.stage_type = 'download' AND w.state = ?")
+            wait_for(lambda: conn.execute(downloads, ("busy",)).fetchone()[0] >= 2, timeout=30)
+            set_env(home, DOWNLOAD_WORKERS=1)  # an edit the runner picks up: the download stage shrinks
+            wait_for(lambda: conn.execute(downloads, ("stopped",)).fetchone()[0] >= 2, timeout=30)
+        finally:
+            conn.close()
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(timeout=60)
 
 
 def test_the_job_page_has_a_stage_column_a_stage_filter_and_events_that_name_the_item(client, web):

@@ -100,6 +100,34 @@ def test_a_soft_pause_starts_nothing_after_it_is_recorded_and_waits_for_the_item
     assert [tuple(r) for r in outcomes] == [("succeeded", fast + 120, fast + 120)]  # each item ran once
 
 
+def test_a_resize_down_gives_back_what_the_retired_workers_held_and_they_stop_after_the_item_in_hand(
+        home: Path, opened):
+    """Workers hold batches of claimed items (the fast ones grew the batch) when the edit of
+    DOWNLOAD_WORKERS comes: the workers beyond the new count finish the item in hand, give the
+    rest back unstarted, and show as stopped, not after running through their batches."""
+    set_env(home, DOWNLOAD_WORKERS=3, OBJECT_BACKEND_NAME="none")
+    conn = opened(open_database(home / "catalogsync.db"))
+    fast = 400
+    job_id, stage_id = _noop_job(conn, fast=fast, slow=120, hold_s=0.5)
+    daemon = start_daemon(home)
+    stopped = ("SELECT COUNT(*) FROM job_workers w JOIN runner_instances r ON r.id = w.runner_instance_id"
+               " WHERE r.status = 'running' AND w.state = 'stopped'")
+    try:
+        wait_for(lambda: conn.execute("SELECT n_succeeded FROM job_stages WHERE id = ?",
+                                      (stage_id,)).fetchone()[0] > fast, interval=0.01)
+        edited = conn.execute("SELECT COALESCE(MAX(id), 0) FROM job_events").fetchone()[0]
+        set_env(home, DOWNLOAD_WORKERS=1)
+        # Each held batch would take up to 64 × 0.5 s; the item in hand takes 0.5 s.
+        wait_for(lambda: conn.execute(stopped).fetchone()[0] == 2, timeout=10)
+        # Read before the runner stops (a stop gives back what every worker holds, too).
+        released = conn.execute("SELECT COUNT(*) FROM job_events WHERE job_id = ? AND id > ?"
+                                " AND kind = 'item_released'", (job_id, edited)).fetchone()[0]
+        assert released > 2, "the retired workers held no batch when the edit came: the test proves nothing"
+        assert job_status(home, job_id) == "running"  # the one worker left goes on
+    finally:
+        _stop(daemon)
+
+
 @pytest.mark.slow
 def test_cancel_through_the_runner_stops_transfers_at_the_next_chunk_and_leaves_no_temp_file(home: Path,
                                                                                                 long_songs):
