@@ -107,7 +107,9 @@ def test_a_song_only_decoys_offer_fails_as_no_match_and_its_page_says_why(demo_h
 
 
 def test_soft_pause_lets_in_flight_items_finish_and_starts_no_new_one(demo_home: Path, demo_server):
-    demo_server.set_faults(slow_ms=250)  # each song takes a second or so: the pause lands mid-job on a busy machine too
+    # A chunk a second: the download stage lasts about 8 s, longer than the slowest machine takes to
+    # start `runnerd pause` and the runner to see it, so the pause lands mid-job.
+    demo_server.set_faults(slow_ms=1000)
     runnerd(demo_home, "enqueue", "full_pipeline")
     daemon = start_daemon(demo_home)
     try:
