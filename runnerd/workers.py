@@ -156,9 +156,8 @@ class Worker(threading.Thread):
                     claims = self._record(conn, finished, assignment.stage_id if chain else None, limit)
                     flushed_at = time.monotonic()
                     if not claims and not held:
-                        # Beyond the stage's worker count (a resize down): retired until it grows again.
-                        retired = assignment is not None and self.index >= assignment.count
-                        self._set(state="stopped" if retired else "idle", job_id=None, stage_id=None, item_id=None)
+                        self._set(state="stopped" if self._retired(assignment) else "idle", job_id=None,
+                                  stage_id=None, item_id=None)
                         if chain and worked:
                             # It ran items and finds no more: its stage may be done, and the runner's
                             # loop looks now (once per drain: an idle worker wakes nobody).
@@ -171,9 +170,7 @@ class Worker(threading.Thread):
                         held.extend(claims)
                         self.last_assignment = assignment
                 claim = held.popleft()
-                assignment = pool.assignment
-                retired = assignment is not None and self.index >= assignment.count
-                if pool.blocks(claim.job_id) or retired:
+                if pool.blocks(claim.job_id) or self._retired(pool.assignment):
                     # Paused, canceled or stopping since the claim, or retired by a resize down (it
                     # would have run its whole batch first): give back what has not started.
                     self._record(conn, finished, None, 0, release=[claim, *held])
@@ -197,6 +194,10 @@ class Worker(threading.Thread):
                 self._record(conn, finished, None, 0, release=list(held))
             except Exception:  # the connection may be gone at exit; recovery handles what is left
                 log.exception("%s: could not record its last results", self.name)
+
+    def _retired(self, assignment: Assignment | None) -> bool:
+        """Beyond the stage's worker count (a resize down): retired until it grows again."""
+        return assignment is not None and self.index >= assignment.count
 
     def _ahead(self, ctx: WorkContext, claim: Claim) -> None:
         """Start what the next held item can do ahead; a failure here is only a lost head start."""
