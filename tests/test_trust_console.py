@@ -106,3 +106,54 @@ def test_slow_clients_neither_shut_others_out_nor_keep_their_connections(web):
         for sock in slow:
             sock.close()
         served.stop()
+
+
+def test_one_page_at_a_time_yet_a_slow_one_does_not_hold_the_others_back():
+    """Views run one at a time (WorkSlots), but a view stuck past PATIENCE_S (a slow query) does
+    not keep every other page waiting: a page asked for meanwhile is answered while the slow one
+    is still stuck. And two quick views never run together."""
+    import threading
+
+    import requests
+    from conftest import Served
+
+    from webui.cli import WAITRESS_OPTIONS, WorkSlots
+
+    release, running, most = threading.Event(), [0], [0]
+    lock = threading.Lock()
+
+    def app(environ, start_response):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            if environ["PATH_INFO"] == "/stuck":
+                release.wait(60)
+            else:
+                threading.Event().wait(0.005)
+        finally:
+            with lock:
+                running[0] -= 1
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [environ["PATH_INFO"].encode()]
+
+    served, stuck = Served(WorkSlots(app), **WAITRESS_OPTIONS), None
+    try:
+        quick = [threading.Thread(target=requests.get, args=(served.base + "/quick",), kwargs={"timeout": 30})
+                 for _ in range(3)]
+        for thread in quick:
+            thread.start()
+        for thread in quick:
+            thread.join()
+        assert most[0] == 1, f"{most[0]} quick views ran at once"
+        stuck = threading.Thread(target=requests.get, args=(served.base + "/stuck",), kwargs={"timeout": 60})
+        stuck.start()
+        while not running[0]:
+            threading.Event().wait(0.01)
+        answer = requests.get(served.base + "/quick", timeout=30)
+        assert answer.text == "/quick" and not release.is_set(), "the page waited for the stuck one"
+    finally:
+        release.set()
+        if stuck:
+            stuck.join(timeout=30)
+        served.stop()

@@ -150,21 +150,29 @@ def _interrupt(signum, frame) -> None:
 
 
 class WorkSlots:
-    """At most `slots` requests run their view at once (one per core); the others wait their turn
-    in order. Python runs one thread at a time: eight pages rendering together take as long in
-    all and each takes eight times longer, so a page's wait grows with the crowd, not its work.
-    A slot is held while the view runs and the page renders, and freed when the app hands its
-    answer over: the server writes it out, and a live stream's body (a generator) runs, unslotted."""
+    """One request runs its view at a time; the others wait their turn in order. Python runs one
+    thread at a time, and SQLite hands Python's lock over at every row it steps: two pages
+    rendering together pass it back and forth thousands of times a second (bench/webui_load.py
+    measured 57 thread switches a job page with two at once, 24 with one, and a quarter more pages
+    served). A view that takes longer than PATIENCE_S (a slow query) does not hold the others back:
+    a request that has waited that long runs beside it. The slot is held while the view runs and
+    the page renders, and freed when the app hands its answer over: the server writes it out, and
+    a live stream's body (a generator) runs, unslotted."""
 
-    def __init__(self, app, slots: int | None = None) -> None:
-        import threading
+    PATIENCE_S = 0.25
 
+    def __init__(self, app, slots: int = 1, patience_s: float = PATIENCE_S) -> None:
         self.app = app
-        self.slots = threading.BoundedSemaphore(max(1, slots or os.cpu_count() or 2))
+        self.slots = threading.BoundedSemaphore(max(1, slots))
+        self.patience_s = patience_s
 
     def __call__(self, environ, start_response):
-        with self.slots:
+        slotted = self.slots.acquire(timeout=self.patience_s)
+        try:
             return self.app(environ, start_response)
+        finally:
+            if slotted:
+                self.slots.release()
 
 
 def _console_answers(host: str, port: int) -> bool:
