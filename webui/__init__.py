@@ -15,8 +15,8 @@ from webui import api, auth, catalog_pages, config_page, events, i18n, ops, page
 from webui.context import IdConverter, ThreadConnections, close_db
 from webui.errors import register_error_handlers
 from webui.format import coverage_bar, quality_of, quality_shares, when
-from webui.logtext import drift_detail, error_text, log_text, reason_text, said_text
-from webui.templating import FixedWords, PageEnvironment, path_for, this_page, with_query
+from webui.logtext import drift_detail, error_text, log_rows, reason_text, said_text
+from webui.templating import FixedWords, PageEnvironment, command_form, path_for, this_page, with_query
 
 
 def _secret_key(db_path: Path) -> str:
@@ -73,6 +73,7 @@ def create_app(config: dict[str, Any]) -> Flask:
                                   languages_shown=i18n.languages_shown, setting_help=i18n.setting_help,
                                   code_words=i18n.code_words, code_words_json=i18n.code_words_json,
                                   path_for=path_for, with_query=with_query, this_page=this_page,
+                                  command_form=command_form,
                                   command_phrases=i18n.command_phrases, command_title=i18n.command_title,
                                   job_status=i18n.job_status, event_message=i18n.event_message,
                                   SELF_DESCRIBING=i18n.SELF_DESCRIBING, drift_word=i18n.drift_word,
@@ -83,7 +84,7 @@ def create_app(config: dict[str, Any]) -> Flask:
     app.jinja_env.globals["quality_shares"] = quality_shares
     app.jinja_env.globals["quality_of"] = quality_of
     app.jinja_env.filters["when"] = when
-    app.jinja_env.filters["logline"] = log_text
+    app.jinja_env.globals["log_rows"] = log_rows
     app.jinja_env.filters["reason"] = reason_text
     app.jinja_env.filters["errortext"] = error_text
     app.jinja_env.filters["said"] = said_text

@@ -13,6 +13,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from markupsafe import Markup, escape
+
 from webui import i18n
 
 # Lines that are values only (the config dump at start, a problem's own text): shown as written.
@@ -109,3 +111,34 @@ def said_text(value: Any) -> str:
     if isinstance(value, dict):
         return str(value.get("text", ""))
     return "" if value is None else str(value)
+
+
+def log_rows(rows, job_url: str | None = None, item_url: str | None = None) -> Markup:
+    """Log rows as table rows, built as text (a page of a hundred lines through the template
+    engine cost a context call and an escape per value): when, level, where (only when `job_url`
+    and `item_url` are given: the logs page) and the line in the page's language."""
+    from webui.format import when
+
+    words = i18n.template_words()["_"]
+    levels: dict[str, str] = {}
+    traceback_word = escape(i18n.gettext("traceback"))
+    job_word, item_word = escape(i18n.gettext("job")), escape(i18n.gettext("item"))
+    out = []
+    for r in rows:
+        level = r["level"]
+        shown = levels.get(level)
+        if shown is None:
+            shown = levels[level] = escape(words(level))
+        where = ""
+        if job_url is not None:
+            where = f"<td>{escape(r['logger'])}"
+            if r["job_id"]:
+                where += f' · <a href="{job_url}{r["job_id"]}">{job_word} {r["job_id"]}</a>'
+            if r["item_id"]:
+                where += f' · <a href="{item_url}{r["item_id"]}">{item_word} {r["item_id"]}</a>'
+            where += "</td>\n    "
+        trace = (f"<details><summary>{traceback_word}</summary><pre>{escape(r['traceback'])}</pre></details>"
+                 if r["traceback"] else "")
+        out.append(f'<tr class="{escape(level.lower())}"><td>{when(r["created_at"])}</td><td>{shown}</td>'
+                   f"{where}<td>{escape(log_text(r))}{trace}</td></tr>")
+    return Markup("".join(out))

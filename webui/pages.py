@@ -7,6 +7,7 @@ import secrets
 import shutil
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
+from jinja2 import pass_context
 from markupsafe import Markup, escape
 
 from catalogsync_ops.engine import breakers
@@ -14,6 +15,7 @@ from catalogsync_ops.engine.attention import needs_attention
 from catalogsync_ops.engine.command_specs import payload_from_form
 from catalogsync_ops.engine.commands import CommandKind, get_command, submit_command
 from catalogsync_ops.engine.queries import (
+    ITEM_ROW_COLUMNS,
     failed_counts,
     item_attempts,
     job_detail,
@@ -31,8 +33,10 @@ from catalogsync_ops.errors import ErrorClass, InvalidCommand, NotFound
 from catalogsync_ops.library.coverage import read_coverage
 from webui.charts import day_and_charts
 from webui.context import arg_int, env_settings, get_db, library_dir, safe_target
-from webui.i18n import N_, gettext, template_words
+from webui.format import when
+from webui.i18n import N_, SELF_DESCRIBING, event_message, gettext, template_words
 from webui.logtext import error_text
+from webui.templating import command_form
 
 bp = Blueprint("pages", __name__)
 PAGE_SIZE = 50
@@ -95,7 +99,7 @@ def job(job_id: int):
     if stage is not None and stage_id is None:
         abort(400, description=gettext("this job has no stage %(stage)r") % {"stage": stage})
     items = list_items(conn, job_id, status=status, after_id=after, limit=PAGE_SIZE, error_class=error_class,
-                       source=source, stage_id=stage_id)
+                       source=source, stage_id=stage_id, columns=ITEM_ROW_COLUMNS)
     events = job_events(conn, job_id)
     # The latest lines only: the logs page has them all (its link is under them).
     logs = list_logs(conn, job_id=job_id, limit=10)
@@ -105,32 +109,37 @@ def job(job_id: int):
                            all_logs=url_for("catalog.logs", job=job_id),
                            page_size=PAGE_SIZE, failed_classes=failed_classes, failed_sources=failed_sources,
                            error_class=error_class, source=source, statuses=[s.value for s in ItemStatus],
-                           stage_names=stage_names, stage=stage, item_rows=item_rows,
+                           stage_names=stage_names, stage=stage, item_rows=item_rows, event_rows=event_rows,
                            error_classes=[e.value for e in ErrorClass])
 
 
-def item_rows(items, stage_names: dict) -> Markup:
+@pass_context
+def item_rows(context, items, stage_names: dict) -> Markup:
     """The job page's items table, built as text: 50 rows of seven cells through the template
     engine were half the page's time (an escape and a yield per value)."""
     words = template_words()["_"]
     base = url_for("pages.item", item_id=0)[:-1]
+    stages = {sid: escape(words(name)) for sid, name in stage_names.items()}
+    statuses: dict[str, str] = {}
     out = []
     for it in items:
         iid, status = it["id"], it["status"]
+        shown = statuses.get(status)
+        if shown is None:
+            shown = statuses[status] = escape(words(status))
         error = ""
         if it["last_error_class"]:
             source = f" · {escape(it['last_source'])}" if it["last_source"] else ""
             error = f"[{escape(words(it['last_error_class']))}{source}] {escape(error_text(it)[:120])}"
         retry = ""
         if status in ("failed", "interrupted"):
-            retry = render_template("_command_form.html", kind="retry_item", label=gettext("Retry"),
-                                    fields={"item_id": iid})
+            retry = command_form(context, "retry_item", gettext("Retry"), {"item_id": iid})
         out.append(
             f'<tr data-item="{iid}">\n'
             f'      <td><a href="{base}{iid}">{iid}</a></td>\n'
-            f'      <td>{escape(words(stage_names.get(it["stage_id"], "")))}</td>\n'
+            f'      <td>{stages.get(it["stage_id"], "")}</td>\n'
             f'      <td>{escape(it["display_text"] or it["item_key"])}</td><td class="status" data-state="{status}">'
-            f'{escape(words(status))}</td>\n'
+            f'{shown}</td>\n'
             f'      <td>{it["attempts"]}/{it["max_attempts"]}</td>\n'
             f'      <td>{error}</td>\n'
             f'      <td>{retry}</td>\n'
@@ -186,3 +195,20 @@ def command(command_id: int):
     except NotFound:
         abort(404, description=gettext("command %(id)s does not exist") % {"id": command_id})
     return render_template("command.html", title=f"{gettext('Command')} {command_id}", command=row)
+
+
+def event_rows(events, item_base: str) -> Markup:
+    """The job page's latest events as list entries, built as text (as `item_rows`)."""
+    words = template_words()["_"]
+    out = []
+    for e in events:
+        text = f"<li>{when(e['created_at'])} {escape(words(e['kind']))}"
+        if e["item_id"]:
+            shown = e["display_text"] or f"#{e['item_id']}"
+            text += f' <a href="{item_base}{e["item_id"]}">{escape(shown)}</a>'
+        if e["to_status"]:
+            text += f" → {escape(words(e['to_status']))}"
+        if e["message"] and e["kind"] not in SELF_DESCRIBING:
+            text += f": {escape(event_message(e))}"
+        out.append(text + "</li>")
+    return Markup("".join(out))

@@ -123,17 +123,25 @@ def job_detail(conn: Connection, job_id: int) -> dict[str, Any]:
     return job
 
 
+# What a list of items shows (the job page's table): fewer columns than the whole row.
+ITEM_ROW_COLUMNS = ("id, job_id, stage_id, item_type, item_key, status, attempts, max_attempts, display_text,"
+                    " last_error, last_error_class, last_source, last_error_code, last_error_params_json")
+
+
 def list_items(conn: Connection, job_id: int, *, status: str | None = None, after_id: int = 0,
                limit: int = 50, error_class: str | None = None, source: str | None = None,
-               stage_id: int | None = None) -> list[dict[str, Any]]:
-    """Items of a job by id, optionally of one status, error class, source or stage; keyset-paginated."""
+               stage_id: int | None = None, columns: str = "*") -> list[dict[str, Any]]:
+    """Items of a job by id, optionally of one status, error class, source or stage; keyset-paginated.
+    `columns`: every column, or ITEM_ROW_COLUMNS."""
+    if columns not in ("*", ITEM_ROW_COLUMNS):
+        raise ValueError(f"columns must be '*' or ITEM_ROW_COLUMNS, not {columns!r}")
     if stage_id is not None:  # one stage's items, by the claim index
         where, params = ["job_id = ?", "stage_id = ?", "id > ?"], [job_id, stage_id, after_id]
         if status:
             where.append("status = ?")
             params.append(ItemStatus(status).value)
         return dicts(conn.execute(
-            f"SELECT * FROM job_items WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", (*params, limit)))
+            f"SELECT {columns} FROM job_items WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", (*params, limit)))
     if error_class or source:
         where, params = ["job_id = ?", "status = ?", "id > ?"], [job_id, ItemStatus(status or "failed").value, after_id]
         if error_class:
@@ -143,10 +151,10 @@ def list_items(conn: Connection, job_id: int, *, status: str | None = None, afte
             where.append("last_source = ?")
             params.append(source)
         return dicts(conn.execute(
-            f"SELECT * FROM job_items WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", (*params, limit)))
+            f"SELECT {columns} FROM job_items WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", (*params, limit)))
     if status:
         return dicts(conn.execute(
-            "SELECT * FROM job_items WHERE job_id = ? AND status = ? AND id > ? ORDER BY id LIMIT ?",
+            f"SELECT {columns} FROM job_items WHERE job_id = ? AND status = ? AND id > ? ORDER BY id LIMIT ?",
             (job_id, ItemStatus(status).value, after_id, limit)))
     # Walk the primary key between the job's first and last item and filter by job ('+' keeps
     # SQLite off the job/status index, which would read every item of the job to sort them).
@@ -156,22 +164,21 @@ def list_items(conn: Connection, job_id: int, *, status: str | None = None, afte
     if low is None:
         return []
     return dicts(conn.execute(
-        "SELECT * FROM job_items WHERE id > ? AND id <= ? AND +job_id = ? ORDER BY id LIMIT ?",
+        f"SELECT {columns} FROM job_items WHERE id > ? AND id <= ? AND +job_id = ? ORDER BY id LIMIT ?",
         (max(after_id, low - 1), high, job_id, limit)))
+
+
+# The smallest and largest item id of a job in one statement: a pair of seeks on the job/status
+# index per status.
+_ITEM_ID_BOUNDS = "SELECT MIN(low), MAX(high) FROM ({})".format(" UNION ALL ".join(
+    f"SELECT (SELECT MIN(id) FROM job_items WHERE job_id = :job AND status = '{s.value}') AS low,"
+    f" (SELECT MAX(id) FROM job_items WHERE job_id = :job AND status = '{s.value}') AS high" for s in ItemStatus))
 
 
 def _item_id_bounds(conn: Connection, job_id: int) -> tuple[int | None, int | None]:
     """The smallest and largest item id of a job, each by seeks on the job/status index."""
-    lows, highs = [], []
-    for status in ItemStatus:
-        low, high = conn.execute(
-            "SELECT (SELECT MIN(id) FROM job_items WHERE job_id = ? AND status = ?),"
-            " (SELECT MAX(id) FROM job_items WHERE job_id = ? AND status = ?)",
-            (job_id, status.value, job_id, status.value)).fetchone()
-        if low is not None:
-            lows.append(low)
-            highs.append(high)
-    return (min(lows), max(highs)) if lows else (None, None)
+    low, high = conn.execute(_ITEM_ID_BOUNDS, {"job": job_id}).fetchone()
+    return low, high
 
 
 def active_job(conn: Connection) -> dict[str, Any] | None:

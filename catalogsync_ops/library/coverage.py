@@ -132,17 +132,20 @@ def songs_of(conn: Connection, library_root: str, playlist_id: int | None = None
     """Wanted songs with their state, by playlist and position (one playlist, or all)."""
     where = "AND ps.playlist_id = :playlist_id" if playlist_id is not None else ""
     params = {"root": str(library_root), "playlist_id": playlist_id}
-    rows = conn.execute(
+    cursor = conn.execute(
         "SELECT st.*, p.title AS playlist, s.title, s.artists, s.album, s.duration_s, s.platform, s.external_id"
         f" FROM ({_SONG_STATES.format(playlist=where)}) st JOIN songs s ON s.id = st.song_id"
         " JOIN playlists p ON p.id = st.playlist_id ORDER BY st.playlist_id, st.position, st.song_id", params)
+    names = [d[0] for d in cursor.description]
+    state_at = names.index("state")
+    cursor.row_factory = None  # plain tuples, made into dicts below (as store.connection.dicts)
     out = []
-    for row in rows:
-        if row["state"] not in states:
+    for row in cursor.fetchall():
+        if row[state_at] not in states:
             continue
-        item = dict(row)
+        item = dict(zip(names, row, strict=True))
         try:
-            item["artists"] = ", ".join(json.loads(row["artists"] or "[]"))
+            item["artists"] = ", ".join(json.loads(item["artists"] or "[]"))
         except ValueError:
             pass
         out.append(item)
