@@ -283,11 +283,11 @@ def test_every_page_in_both_languages_light_and_dark_on_desktop_and_phone(consol
     screens = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
     locales = {"en": "en-US", "zh": "zh-CN", "zh-TW": "zh-TW"}
     # Each look of both languages; the language made from the catalogue (zh-TW) on a phone. A
-    # person's run takes every language, scheme and device once (five looks); CI takes all nine.
+    # person's run takes every language, scheme and device at least once (three looks); CI takes
+    # all nine.
     looks = [(lang, scheme, device) for lang in ("en", "zh") for scheme in ("light", "dark") for device in screens]
     if not FULL:
-        looks = [("en", "light", "desktop"), ("en", "dark", "phone"), ("zh", "light", "phone"),
-                 ("zh", "dark", "desktop")]
+        looks = [("en", "light", "desktop"), ("zh", "dark", "phone")]
     for language, scheme, device in [*looks, ("zh-TW", "light", "phone")]:
         viewport = screens[device]
         look = f"{language}-{scheme}-{device}"

@@ -21,7 +21,7 @@ from catalogsync_ops.engine.commands import submit_command
 from catalogsync_ops.fileio import sha256_file
 from catalogsync_ops.library import catalog
 from catalogsync_ops.sources.base import Track
-from catalogsync_ops.store.connection import connect
+from catalogsync_ops.store.connection import connect, transaction
 
 S3_CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
 
@@ -209,7 +209,7 @@ def make_library(home: Path, n: int, size: int) -> list[str]:
     body = os.urandom(size)
     digest = hashlib.sha256(body).hexdigest()
     paths = []
-    with db(home) as conn:
+    with db(home) as conn, transaction(conn):  # one commit, not three per song
         for i in range(n):
             rel = f"Artist {i // 100}/Album/{i:05d}.mp3"
             path = library / rel
