@@ -139,15 +139,20 @@ def songs_of(conn: Connection, library_root: str, playlist_id: int | None = None
     names = [d[0] for d in cursor.description]
     state_at = names.index("state")
     cursor.row_factory = None  # plain tuples, made into dicts below (as store.connection.dicts)
-    out = []
+    out, artists = [], {}  # artists as one text, made once for each list of them
     for row in cursor.fetchall():
         if row[state_at] not in states:
             continue
         item = dict(zip(names, row, strict=True))
-        try:
-            item["artists"] = ", ".join(json.loads(item["artists"] or "[]"))
-        except ValueError:
-            pass
+        listed = item["artists"]
+        shown = artists.get(listed)
+        if shown is None:
+            try:
+                shown = ", ".join(json.loads(listed or "[]"))
+            except ValueError:
+                shown = listed
+            artists[listed] = shown
+        item["artists"] = shown
         out.append(item)
     return out
 
