@@ -35,16 +35,17 @@ def relative(seconds: float, language: str | i18n.Language | None = None) -> str
     return ""
 
 
-def when(value: str | None) -> Markup:
-    """A stored UTC time as `<time>`: relative under a week, the date beyond; exact on hover."""
+def when(value: str | None, lang: i18n.Language | None = None, now=None) -> Markup:
+    """A stored UTC time as `<time>`: relative under a week, the date beyond; exact on hover.
+    A list of rows passes the page's language and the moment once (`lang`, `now`)."""
     if not value:
         return _NO_TIME
     try:
         moment = parse_iso(value)
     except ValueError:
         return Markup(escape(value))
-    seconds = (utcnow() - moment).total_seconds()
-    shown = relative(seconds, i18n.language()) if abs(seconds) < 7 * 86400 else value[:10]
+    seconds = ((now or utcnow()) - moment).total_seconds()
+    shown = relative(seconds, lang or i18n.language()) if abs(seconds) < 7 * 86400 else value[:10]
     # Plain text, escaped once (pages show hundreds of times; a stored time has no markup in it,
     # and one that is not ours was answered above).
     return Markup(f'<time datetime="{value}" title="{value[:10]} {value[11:19]} UTC">{escape(shown)}</time>')

@@ -15,6 +15,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from catalogsync_ops.store.connection import utcnow
 from webui import i18n
 
 # Lines that are values only (the config dump at start, a problem's own text): shown as written.
@@ -120,6 +121,7 @@ def log_rows(rows, job_url: str | None = None, item_url: str | None = None) -> M
     from webui.format import when
 
     words = i18n.template_words()["_"]
+    lang, now = i18n.language(), utcnow()
     levels: dict[str, str] = {}
     traceback_word = escape(i18n.gettext("traceback"))
     job_word, item_word = escape(i18n.gettext("job")), escape(i18n.gettext("item"))
@@ -139,6 +141,6 @@ def log_rows(rows, job_url: str | None = None, item_url: str | None = None) -> M
             where += "</td>\n    "
         trace = (f"<details><summary>{traceback_word}</summary><pre>{escape(r['traceback'])}</pre></details>"
                  if r["traceback"] else "")
-        out.append(f'<tr class="{escape(level.lower())}"><td>{when(r["created_at"])}</td><td>{shown}</td>'
+        out.append(f'<tr class="{escape(level.lower())}"><td>{when(r["created_at"], lang, now)}</td><td>{shown}</td>'
                    f"{where}<td>{escape(log_text(r))}{trace}</td></tr>")
     return Markup("".join(out))

@@ -31,10 +31,11 @@ from catalogsync_ops.engine.records import get_item
 from catalogsync_ops.engine.states import ItemStatus, JobType
 from catalogsync_ops.errors import ErrorClass, InvalidCommand, NotFound
 from catalogsync_ops.library.coverage import read_coverage
+from catalogsync_ops.store.connection import utcnow
 from webui.charts import day_and_charts
 from webui.context import arg_int, env_settings, get_db, library_dir, safe_target
 from webui.format import when
-from webui.i18n import N_, SELF_DESCRIBING, event_message, gettext, template_words
+from webui.i18n import N_, SELF_DESCRIBING, event_message, gettext, language, template_words
 from webui.logtext import error_text
 from webui.templating import command_form
 
@@ -200,9 +201,10 @@ def command(command_id: int):
 def event_rows(events, item_base: str) -> Markup:
     """The job page's latest events as list entries, built as text (as `item_rows`)."""
     words = template_words()["_"]
+    lang, now = language(), utcnow()
     out = []
     for e in events:
-        text = f"<li>{when(e['created_at'])} {escape(words(e['kind']))}"
+        text = f"<li>{when(e['created_at'], lang, now)} {escape(words(e['kind']))}"
         if e["item_id"]:
             shown = e["display_text"] or f"#{e['item_id']}"
             text += f' <a href="{item_base}{e["item_id"]}">{escape(shown)}</a>'
