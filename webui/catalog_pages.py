@@ -37,7 +37,7 @@ from catalogsync_ops.messages import from_stored
 from catalogsync_ops.quality import RUNGS, rung_rank
 from webui.context import arg_int, env_settings, get_db, library_dir
 from webui.format import coverage_bar, quality_of, when
-from webui.i18n import N_, coded_text, gettext, template_words
+from webui.i18n import N_, cell_words, coded_text, gettext
 
 bp = Blueprint("catalog", __name__)
 PAGE_SIZE = 50
@@ -127,22 +127,18 @@ def playlist(playlist_id: int):
 
 def song_rows(songs) -> Markup:
     """A playlist's songs table, built as text (as `playlist_rows`): up to SONGS_SHOWN rows."""
-    words = template_words()["_"]
+    word = cell_words()
     base = url_for("pages.item", item_id=0)[:-1]
     attempts = escape(gettext("attempts"))
-    states: dict[str, str] = {}  # a state's cell, made once a page (a page has a few states)
     out = []
     for s in songs:
         state = s["state"]
-        cell = states.get(state)
-        if cell is None:
-            cell = states[state] = f'<span class="status" data-state="{escape(state)}">{escape(words(state))}</span>'
-        error = f' <small class="error">{escape(words(s["error_class"]))}</small>' if s["error_class"] else ""
+        error = f' <small class="error">{word(s["error_class"])}</small>' if s["error_class"] else ""
         link = f'<a href="{base}{s["item_id"]}">{attempts}</a>' if s["item_id"] else ""
         out.append(
             f'<tr data-song="{s["song_id"]}"><td>{s["position"]}</td><td>{escape(s["artists"])} - '
             f'{escape(s["title"])}</td><td>{escape(s["album"] or "")}</td>\n'
-            f'      <td>{cell}{error}</td>\n'
+            f'      <td><span class="status" data-state="{escape(state)}">{word(state)}</span>{error}</td>\n'
             f'      <td class="quality" data-rung="{escape(s["quality"] or "")}">{escape(quality_of(s))}</td>\n'
             f'      <td>{link}</td></tr>\n')
     return Markup("".join(out))

@@ -4,12 +4,12 @@ with the switch in the header (a cookie)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Blueprint, g, redirect, request
 from jinja2.utils import htmlsafe_json_dumps
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from catalogsync_ops.catalogue import ENGLISH, Language, languages, negotiate
 from catalogsync_ops.engine.command_specs import SPECS
@@ -83,6 +83,21 @@ def template_words() -> dict:
     lang = language()
     get = lang.gettext
     return {"_": lambda text: get(_WORDS.get(text, text)), "ngettext": lang.ngettext, "page_language": lang}
+
+
+def cell_words() -> Callable[[str], Markup]:
+    """`_` for a table built as text: a code's words (a status, a stage, a level) in the page's
+    language, escaped, looked up once a table however many rows repeat it."""
+    words = template_words()["_"]
+    seen: dict[str, Markup] = {}
+
+    def word(text: str) -> Markup:
+        shown = seen.get(text)
+        if shown is None:
+            shown = seen[text] = escape(words(text))
+        return shown
+
+    return word
 
 
 @bp.before_app_request

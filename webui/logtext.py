@@ -17,6 +17,7 @@ from markupsafe import Markup, escape
 
 from catalogsync_ops.store.connection import utcnow
 from webui import i18n
+from webui.format import when
 
 # Lines that are values only (the config dump at start, a problem's own text): shown as written.
 UNTRANSLATED = frozenset({"  %-28s %s", "%s"})
@@ -118,19 +119,13 @@ def log_rows(rows, job_url: str | None = None, item_url: str | None = None) -> M
     """Log rows as table rows, built as text (a page of a hundred lines through the template
     engine cost a context call and an escape per value): when, level, where (only when `job_url`
     and `item_url` are given: the logs page) and the line in the page's language."""
-    from webui.format import when
-
-    words = i18n.template_words()["_"]
+    word = i18n.cell_words()
     lang, now = i18n.language(), utcnow()
-    levels: dict[str, str] = {}
     traceback_word = escape(i18n.gettext("traceback"))
     job_word, item_word = escape(i18n.gettext("job")), escape(i18n.gettext("item"))
     out = []
     for r in rows:
         level = r["level"]
-        shown = levels.get(level)
-        if shown is None:
-            shown = levels[level] = escape(words(level))
         where = ""
         if job_url is not None:
             where = f"<td>{escape(r['logger'])}"
@@ -141,6 +136,6 @@ def log_rows(rows, job_url: str | None = None, item_url: str | None = None) -> M
             where += "</td>\n    "
         trace = (f"<details><summary>{traceback_word}</summary><pre>{escape(r['traceback'])}</pre></details>"
                  if r["traceback"] else "")
-        out.append(f'<tr class="{escape(level.lower())}"><td>{when(r["created_at"], lang, now)}</td><td>{shown}</td>'
-                   f"{where}<td>{escape(log_text(r))}{trace}</td></tr>")
+        out.append(f'<tr class="{escape(level.lower())}"><td>{when(r["created_at"], lang, now)}</td>'
+                   f"<td>{word(level)}</td>{where}<td>{escape(log_text(r))}{trace}</td></tr>")
     return Markup("".join(out))

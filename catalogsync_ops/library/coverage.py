@@ -14,7 +14,7 @@ import io
 import json
 from typing import Any
 
-from catalogsync_ops.store.connection import Connection, iso, transaction
+from catalogsync_ops.store.connection import Connection, dicts, iso, transaction
 
 STATES = ("backed_up", "in_library", "failed", "untried")
 
@@ -136,14 +136,10 @@ def songs_of(conn: Connection, library_root: str, playlist_id: int | None = None
         "SELECT st.*, p.title AS playlist, s.title, s.artists, s.album, s.duration_s, s.platform, s.external_id"
         f" FROM ({_SONG_STATES.format(playlist=where)}) st JOIN songs s ON s.id = st.song_id"
         " JOIN playlists p ON p.id = st.playlist_id ORDER BY st.playlist_id, st.position, st.song_id", params)
-    names = [d[0] for d in cursor.description]
-    state_at = names.index("state")
-    cursor.row_factory = None  # plain tuples, made into dicts below (as store.connection.dicts)
     out, artists = [], {}  # artists as one text, made once for each list of them
-    for row in cursor.fetchall():
-        if row[state_at] not in states:
+    for item in dicts(cursor):
+        if item["state"] not in states:
             continue
-        item = dict(zip(names, row, strict=True))
         listed = item["artists"]
         shown = artists.get(listed)
         if shown is None:
