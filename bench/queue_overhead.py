@@ -1,9 +1,12 @@
 """Queue overhead: our claim+complete transitions beside a bare SQLite loop, in one run.
 
 Prints, on the same database file:
-  - items/s of claim_next_item + mark_item_succeeded with 4 threads (attempt rows, stage
-    counters and events written), and of a bare loop (one claiming UPDATE and one completing
-    UPDATE per item, nothing else), and their ratio;
+  - items/s of the runner's own calls with 4 threads (claim_items + mark_items_succeeded, the
+    completion and the next claim in one transaction, as runnerd's workers record them: attempt
+    rows, stage counters, events and the activity minute written), and of a bare loop (one
+    claiming UPDATE and one completing UPDATE per item, nothing else), and their ratio;
+  - the same with batches of 64, as a worker claims and records items that finish in under
+    5 ms, beside a bare loop that claims 64 with one UPDATE and completes them in one commit;
   - the slowest single transition and the count of `database is locked` errors;
   - the cost of a claim from a stage of 1,000,000 items (100,000 queued) against one of
     60,000 items, as a ratio (the claim index at work).
@@ -23,11 +26,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from catalogsync_ops.engine.items import claim_next_item, mark_item_succeeded  # noqa: E402
+from catalogsync_ops.engine.items import claim_items, claim_next_item, mark_item_succeeded, mark_items_succeeded  # noqa: E402
 from catalogsync_ops.engine.jobs import create_job, start_job
 from catalogsync_ops.engine.stages import start_stage
 from catalogsync_ops.store.connection import connect, iso, transaction
 from catalogsync_ops.store.database import open_database  # noqa: E402
+from runnerd.workers import BATCH_MAX
+
+BATCH = BATCH_MAX  # what a worker holds at most while its items finish in under FAST_ITEM_S
 
 
 def make_stage(conn, n_queued: int, n_done: int = 0) -> int:
@@ -61,12 +67,13 @@ def run_threads(work, threads: int) -> float:
     return time.perf_counter() - start
 
 
-def run_ours(db: Path, stage_id: int, threads: int, *, worker_loop: bool) -> dict:
-    """4 threads, a connection each, through claim_next_item and mark_item_succeeded.
+def run_ours(db: Path, stage_id: int, threads: int, *, worker_loop: bool, batch: int = 1) -> dict:
+    """4 threads, a connection each, through the engine's claim and success functions.
 
-    worker_loop=False: claim and complete in separate transactions (two commits per item).
-    worker_loop=True: as runnerd's workers do, the completion of one item and the claim of
-    the next share one transaction (each still its own savepoint and event): one commit.
+    worker_loop=False: claim_next_item and mark_item_succeeded in separate transactions (two
+    commits per item). worker_loop=True: as runnerd's workers do (`Worker._record_once`), the
+    successes of what a worker held (mark_items_succeeded) and the claim of the next `batch`
+    (claim_items) share one transaction, each still its own savepoint and events: one commit.
     """
     slowest = [0.0]
     locked = [0]
@@ -76,19 +83,20 @@ def run_ours(db: Path, stage_id: int, threads: int, *, worker_loop: bool) -> dic
     def work() -> None:
         conn = connect(db)
         local_max, local_done = 0.0, 0
-        claim = None
+        claim, held = None, []
         while True:
             try:
                 t0 = time.perf_counter()
-                if claim is None:
-                    claim = claim_next_item(conn, stage_id, runner_instance_id=1)
-                    if claim is None:
-                        break
-                elif worker_loop:
+                if worker_loop:
                     with transaction(conn):
-                        mark_item_succeeded(conn, claim.item_id, claim.attempt_no)
-                        claim = claim_next_item(conn, stage_id, runner_instance_id=1)
-                    local_done += 1
+                        if held:
+                            mark_items_succeeded(conn, [(c, None, None, None) for c in held])
+                        claimed = claim_items(conn, stage_id, runner_instance_id=1, limit=batch)
+                    local_done, held = local_done + len(held), claimed
+                    if not held:
+                        break
+                elif claim is None:
+                    claim = claim_next_item(conn, stage_id, runner_instance_id=1)
                     if claim is None:
                         break
                 else:
@@ -135,8 +143,9 @@ def _shaped_schema(db: Path) -> tuple[str, list[str]]:
     return table, indexes
 
 
-def run_bare(db: Path, n: int, threads: int, shape: str) -> dict:
-    """The bare loop: per item one claiming UPDATE and one completing UPDATE, autocommit."""
+def run_bare(db: Path, n: int, threads: int, shape: str, batch: int = 1) -> dict:
+    """The bare loop: per item one claiming UPDATE and one completing UPDATE, autocommit; with
+    `batch` > 1, one UPDATE claims up to `batch` and one commit completes them with the next claim."""
     setup = connect(db)
     setup.execute("DROP TABLE IF EXISTS bare_items")
     ts = iso()
@@ -158,8 +167,8 @@ def run_bare(db: Path, n: int, threads: int, shape: str) -> dict:
     order = "id" if shape == "minimal" else "next_attempt_at, id"
     where = ("status = 'queued'" if shape == "minimal"
              else "stage_id = 1 AND status = 'queued' AND next_attempt_at <= 'z'")
-    claim_sql = (f"UPDATE bare_items SET status = 'running' WHERE id = (SELECT id FROM bare_items WHERE {where}"
-                 f" ORDER BY {order} LIMIT 1) AND status = 'queued' RETURNING id")
+    claim_sql = (f"UPDATE bare_items SET status = 'running' WHERE id {'=' if batch == 1 else 'IN'} (SELECT id"
+                 f" FROM bare_items WHERE {where} ORDER BY {order} LIMIT {batch}) AND status = 'queued' RETURNING id")
     locked = [0]
     done = [0]
     guard = threading.Lock()
@@ -167,14 +176,27 @@ def run_bare(db: Path, n: int, threads: int, shape: str) -> dict:
     def work() -> None:
         conn = sqlite3.connect(db, isolation_level=None, timeout=15)
         conn.execute("PRAGMA synchronous = NORMAL")
-        local = 0
+        local, held = 0, []
         while True:
             try:
-                row = conn.execute(claim_sql).fetchone()
-                if row is None:
+                if batch == 1:
+                    row = conn.execute(claim_sql).fetchone()
+                    if row is None:
+                        break
+                    conn.execute("UPDATE bare_items SET status = 'succeeded' WHERE id = ?", (row[0],))
+                    local += 1
+                    continue
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.executemany("UPDATE bare_items SET status = 'succeeded' WHERE id = ?", held)
+                    claimed = conn.execute(claim_sql).fetchall()
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                local, held = local + len(held), claimed
+                if not held:
                     break
-                conn.execute("UPDATE bare_items SET status = 'succeeded' WHERE id = ?", (row[0],))
-                local += 1
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc):
                     raise
@@ -212,19 +234,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="csync-bench-") as tmp:
         db = Path(tmp) / "bench.db"
         conn = open_database(db)
-        ours, separate = [], []
+        ours, separate, ours_batched, bare_batched = [], [], [], []
         bare: dict[str, list[dict]] = {shape: [] for shape in BARE_TABLES}
         for round_no in range(1, args.rounds + 1):
             for shape in BARE_TABLES:
                 bare[shape].append(run_bare(db, args.items, args.threads, shape))
             ours.append(run_ours(db, make_stage(conn, args.items), args.threads, worker_loop=True))
             separate.append(run_ours(db, make_stage(conn, args.items), args.threads, worker_loop=False))
+            bare_batched.append(run_bare(db, args.items, args.threads, "job_items-shaped", batch=BATCH))
+            ours_batched.append(run_ours(db, make_stage(conn, args.items), args.threads, worker_loop=True,
+                                         batch=BATCH))
             print(f"round {round_no}: ours {ours[-1]['rate']:,.0f} items/s (separate commits "
-                  f"{separate[-1]['rate']:,.0f})   " + "   ".join(
-                      f"bare {shape} {bare[shape][-1]['rate']:,.0f}" for shape in BARE_TABLES))
+                  f"{separate[-1]['rate']:,.0f}, batches {ours_batched[-1]['rate']:,.0f})   " + "   ".join(
+                      f"bare {shape} {bare[shape][-1]['rate']:,.0f}" for shape in BARE_TABLES)
+                  + f"   bare batches {bare_batched[-1]['rate']:,.0f}")
         best = max(r["rate"] for r in ours)
         slowest = max(r["slowest_ms"] for r in ours + separate)
-        locked = sum(r["locked"] for r in ours + separate)
+        locked = sum(r["locked"] for r in ours + separate + ours_batched)
         print()
         print(f"{args.threads} threads, {args.items:,} items per round, best of {args.rounds} rounds, same file")
         print(f"  ours, worker loop (complete + next claim per commit):  {best:,.0f} items/s   (bar: >= 3,000)")
@@ -234,6 +260,10 @@ def main() -> None:
             rate = max(r["rate"] for r in bare[shape])
             print(f"  bare loop, {shape + ' table:':<27} {rate:>10,.0f} items/s   ours = {best / rate:.0%} of it"
                   + ("   (bar: >= 40%)" if shape == "job_items-shaped" else ""))
+        batched, bare_best = max(r["rate"] for r in ours_batched), max(r["rate"] for r in bare_batched)
+        print(f"  ours, batches of {BATCH} (as a worker records items under 5 ms): {batched:,.0f} items/s")
+        print(f"  bare loop, batches of {BATCH}, job_items-shaped:       {bare_best:>10,.0f} items/s   ours = "
+              f"{batched / bare_best:.0%} of it")
         print(f"  slowest single transition:                             {slowest:.1f} ms   (bar: <= 250 ms)")
         print(f"  'database is locked' errors (ours):                    {locked}   (bar: 0)")
         print(f"  'database is locked' errors (bare):                    "

@@ -111,5 +111,6 @@ class DatabaseLogHandler(logging.Handler):
 
 
 def apply_retention(conn: Connection) -> None:
-    """Hourly housekeeping: chart rows older than a week (log lines: engine/retention.py)."""
+    """Hourly housekeeping: the activity minutes folded into hours and totals, chart hours older than
+    a week dropped (log lines: engine/retention.py)."""
     prune_activity(conn)

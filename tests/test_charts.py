@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from conftest import make_running_job
 
-from catalogsync_ops.engine.activity import activity, prune_activity
+from catalogsync_ops.engine.activity import activity, prune_activity, succeeded_since, transfer_totals
 from catalogsync_ops.engine.items import claim_next_item, mark_item_failed, mark_item_succeeded
 from catalogsync_ops.store.connection import utcnow
 
@@ -55,9 +55,15 @@ def test_the_day_counts_items_bytes_and_failures_per_hour_and_stage(web):
     assert current["per_minute"]["download"] == 3 / (now.minute + 1)
     assert earlier["per_minute"]["download"] == 2 / 60
     assert earlier["bytes_per_s"]["download"] == 6_000_000 / 3600
-    # Old rows go after a week; the day's stay.
-    assert prune_activity(conn, keep_days=1, now=now) == 2  # the day-old minute, in both per-minute tables
-    assert activity(conn, now=now)["items"]["download"] == 5
+    # The housekeeping folds minutes past the previous hour into hours and lifetime totals, then
+    # drops hours older than a week: the day's figures, the last hour's and the totals stay.
+    totals, last_hour = transfer_totals(conn), succeeded_since(conn, now - timedelta(hours=1))
+    assert last_hour == 5 and ("download", "failed", 3, 0) in totals
+    assert prune_activity(conn, keep_days=1, now=now) == 1  # the day-old hour
+    assert activity(conn, now=now) == day
+    assert transfer_totals(conn) == totals  # lifetime: the day-old download still counts
+    assert ("download", "succeeded", 6, 74_000_000) in totals
+    assert succeeded_since(conn, now - timedelta(hours=1)) == last_hour
 
 
 def test_the_dashboard_draws_the_day_in_both_languages(client, web):

@@ -7,11 +7,13 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from conftest import run_demo_pipeline, runnerd
 
+from catalogsync_ops.engine.activity import fold_minutes
 from catalogsync_ops.engine.jobs import create_job
 from catalogsync_ops.store import migrations
 from catalogsync_ops.store.connection import connect, transaction
@@ -20,6 +22,7 @@ from catalogsync_ops.store.migrations import (
     v001_initial,
     v005_platforms,
     v006_hardening,
+    v007_activity,
     v008_verify,
     v009_platform_edges,
     v010_command_specs,
@@ -36,6 +39,23 @@ def narrow_checks(conn: sqlite3.Connection, widened) -> None:
         conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = ?", (sql.replace(new, old), table))
     conn.execute(f"PRAGMA schema_version = {version + 1}")
     conn.execute("PRAGMA writable_schema = OFF")
+
+
+def undo_v18(conn: sqlite3.Connection) -> None:
+    """Back to schema v17 (inside a transaction): a trigger for each of the hours, the lifetime
+    totals and the minutes' successes, which hold what the minutes counted."""
+    from catalogsync_ops.store.migrations import v003_throughput, v004_notifications  # noqa: PLC0415
+
+    conn.execute("CREATE TABLE throughput_minutes (minute TEXT PRIMARY KEY, items INTEGER NOT NULL DEFAULT 0)"
+                 " WITHOUT ROWID")
+    conn.execute("INSERT INTO throughput_minutes SELECT minute, SUM(items) FROM activity_minutes"
+                 " WHERE outcome = 'succeeded' GROUP BY minute")
+    fold_minutes(conn, now=datetime(9999, 1, 1, tzinfo=UTC))
+    conn.execute("DROP TRIGGER item_attempts_ended")
+    conn.execute("DROP TABLE activity_minutes")
+    for sql, name in ((v003_throughput.SQL, "job_items_throughput"), (v004_notifications.SQL, "item_attempts_totals"),
+                      (v007_activity.SQL, "item_attempts_activity")):
+        conn.execute(re.search(rf"CREATE TRIGGER {name}.*?END;", sql, re.S).group(0))
 
 
 def undo_v17(conn: sqlite3.Connection) -> None:
@@ -181,6 +201,7 @@ def make_old_database_with_data(home: Path, demo_server, version: int) -> Path:
         conn.execute("INSERT INTO drift (kind, place, path, first_seen_at, last_seen_at)"
                      " VALUES ('orphan', 'library', 'stray.mp3', 't', 't')")
         # Back to that schema: undo what later versions added, as it never had it.
+        undo_v18(conn)
         undo_v17(conn)
         undo_v16(conn)
         undo_v15(conn)
@@ -214,6 +235,9 @@ def test_an_upgrade_keeps_every_row_and_takes_a_backup_first(home: Path, demo_se
     assert migrations.current_version(conn) == latest
     after = table_counts(conn)
     assert after.pop("schema_migrations") == before.pop("schema_migrations") + latest - version
+    # v18 folds the last hour's successes per minute into the attempts' minutes (counted anew).
+    per_minute = before.pop("throughput_minutes")
+    assert per_minute and "throughput_minutes" not in after
     assert {name: after[name] for name in before} == before
     # v7 counted the last day's attempts into the charts' table: the pipeline above shows.
     stages = {r[0] for r in conn.execute("SELECT stage_type FROM activity_hours WHERE outcome = 'succeeded'")}
@@ -222,7 +246,7 @@ def test_an_upgrade_keeps_every_row_and_takes_a_backup_first(home: Path, demo_se
     assert len(backups) == 1
     saved = opened(sqlite3.connect(backups[0]))
     assert saved.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0] == version
-    assert table_counts(saved) == {**before, "schema_migrations": version}
+    assert table_counts(saved) == {**before, "throughput_minutes": per_minute, "schema_migrations": version}
     assert saved.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # one self-contained file
     saved.close()
     # v5 widened the error classes in place: the upgraded file is whole and takes the new ones.

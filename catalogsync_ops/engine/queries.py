@@ -7,9 +7,10 @@ import socket
 from datetime import datetime, timedelta
 from typing import Any
 
+from catalogsync_ops.engine.activity import succeeded_since, transfer_totals
 from catalogsync_ops.engine.states import ItemStatus, JobStatus
 from catalogsync_ops.errors import NotFound
-from catalogsync_ops.store.connection import Connection, dicts, iso, parse_iso, utcnow
+from catalogsync_ops.store.connection import Connection, dicts, parse_iso, utcnow
 
 # A runner heartbeats every few seconds; past this it is reported down.
 HEARTBEAT_STALE_SECONDS = 20
@@ -291,15 +292,14 @@ def metric_counts(conn: Connection, runner: dict[str, Any], now: datetime | None
     """The counts /metrics exposes, from the counters the database keeps (no big table scanned)."""
     statuses = [s.value for s in ItemStatus]
     sums = ", ".join(f"COALESCE(SUM(n_{s}), 0)" for s in statuses)
-    hour_ago = iso((now or utcnow()) - timedelta(hours=1))[:16]
+    hour_ago = (now or utcnow()) - timedelta(hours=1)
     return {
         "items_by_stage": {row[0]: row[1:] for row in conn.execute(
             f"SELECT stage_type, {sums} FROM job_stages GROUP BY stage_type")},
         "item_statuses": statuses,
         "jobs": dict(conn.execute("SELECT status, COUNT(*) FROM job_runs GROUP BY status").fetchall()),
-        "transfer_totals": conn.execute("SELECT stage_type, outcome, attempts, bytes FROM transfer_totals").fetchall(),
-        "finished_last_hour": conn.execute("SELECT COALESCE(SUM(items), 0) FROM throughput_minutes WHERE minute >= ?",
-                                           (hour_ago,)).fetchone()[0],
+        "transfer_totals": transfer_totals(conn),
+        "finished_last_hour": succeeded_since(conn, hour_ago),
         "workers": dict(conn.execute("SELECT state, COUNT(*) FROM job_workers WHERE runner_instance_id = ?"
                                      " GROUP BY state", (runner.get("runner_id", -1),)).fetchall())
         if runner["state"] == "up" else {},

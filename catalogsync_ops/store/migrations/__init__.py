@@ -33,6 +33,7 @@ from catalogsync_ops.store.migrations import (
     v015_quality,
     v016_lyrics,
     v017_upgrades,
+    v018_activity_minutes,
 )
 
 
@@ -50,7 +51,7 @@ MIGRATIONS: tuple[Migration, ...] = tuple(
                                       v005_platforms, v006_hardening, v007_activity, v008_verify,
                                       v009_platform_edges, v010_command_specs, v011_coded_errors, v012_wanted,
                                       v013_retention, v014_trimmed, v015_quality,
-                                      v016_lyrics, v017_upgrades), 1)
+                                      v016_lyrics, v017_upgrades, v018_activity_minutes), 1)
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
