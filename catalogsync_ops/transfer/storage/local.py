@@ -59,31 +59,30 @@ class LocalUploader(Uploader):
         root = os.path.normpath(self.root)
         cut = len(root) + 1
         folders = [str(base)]
-        while folders:  # depth first, in name order, as os.walk without following links
+        while folders:  # depth first, as os.walk without following links (in the folders' own order)
             folder = folders.pop()
             if cancel:
                 cancel.check()
             # Keys by string slicing (os.path.relpath costs ten times the stat).
             prefix = folder[cut:].replace(os.sep, "/") + "/" if len(folder) > len(root) else ""
             try:
-                with os.scandir(folder) as listing:
-                    entries = sorted(listing, key=lambda entry: entry.name)
+                listing = os.scandir(folder)
             except (FileNotFoundError, NotADirectoryError):
                 continue
-            below = []
-            for entry in entries:
-                try:
-                    if entry.is_dir():
-                        if not entry.is_symlink():  # a linked folder is passed by, as os.walk does
-                            below.append(entry.path)
+            with listing:
+                for entry in listing:
+                    name = entry.name
+                    try:
+                        if entry.is_dir():
+                            if not entry.is_symlink():  # a linked folder is passed by, as os.walk does
+                                folders.append(entry.path)
+                            continue
+                        if name[0] == "." and name.endswith(".part"):
+                            continue  # an upload in progress, not an object yet
+                        size = entry.stat().st_size
+                    except FileNotFoundError:
                         continue
-                    if entry.name.startswith(".") and entry.name.endswith(".part"):
-                        continue  # an upload in progress, not an object yet
-                    size = entry.stat().st_size
-                except FileNotFoundError:
-                    continue
-                yield prefix + entry.name, size, None
-            folders.extend(reversed(below))
+                    yield prefix + name, size, None
 
     def delete(self, key: str) -> None:
         path = self.root / key
