@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 from library_scale import runnerd, set_env  # noqa: E402  (bench/ is on the path: the script's folder)
 
 from catalogsync_ops.config.envfile import load_config  # noqa: E402
-from catalogsync_ops.engine import notify, retention  # noqa: E402
+from catalogsync_ops.engine import activity, notify, retention  # noqa: E402
 from catalogsync_ops.engine.commands import CommandContext, apply_pending_commands, submit_command  # noqa: E402
 from catalogsync_ops.engine.items import claim_items, mark_item_failed, mark_items_succeeded  # noqa: E402
 from catalogsync_ops.engine.jobs import finish_job, start_job  # noqa: E402
@@ -227,10 +227,13 @@ def night(conn, home: Path, config, world: World, at: datetime, job_type: str, u
 
 
 def prune_day(conn, settings, at: datetime) -> tuple[float, float, int]:
-    """The day's pruning as the runner paces it: batches until nothing is due, then the space
-    given back. Returns (longest batch ms, longest vacuum step ms, rows pruned)."""
+    """The day's pruning as the runner paces it: its hourly upkeep of the activity (minutes
+    folded into hours and totals), batches until nothing is due, then the space given back.
+    Returns (longest batch ms, longest vacuum step ms, rows pruned)."""
     longest = vacuum = 0.0
-    pruned = 0
+    started = time.perf_counter()
+    pruned = activity.prune_activity(conn, now=at)
+    longest = (time.perf_counter() - started) * 1000
     while True:
         step = retention.prune_step(conn, settings, now=at)
         longest = max(longest, step["held_ms"])
