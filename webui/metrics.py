@@ -1,5 +1,5 @@
 """`/metrics` in the Prometheus text format, read from counters the database already keeps
-(stage counters, lifetime transfer totals, the throughput table): no scan of a big table."""
+(stage counters, lifetime transfer totals, the activity minutes): no scan of a big table."""
 from __future__ import annotations
 
 import os
