@@ -103,6 +103,7 @@ def test_a_command_that_makes_no_sense_is_rejected_with_a_reason(conn, ctx, kind
     apply_pending_commands(conn, ctx)
     command = get_command(conn, command_id)
     assert command["status"] == "rejected" and reason in command["reject_reason"], command
+    assert command["reject_code"], command  # a code and its values, for the reader's language
 
 
 def test_pausing_a_completed_job_is_rejected_and_changes_nothing(conn, ctx):
@@ -289,3 +290,28 @@ def test_a_rollback_applies_without_a_runner_hook_and_form_fields_arrive_as_text
     apply_pending_commands(conn, ctx)
     assert get_command(conn, command_id)["status"] == "applied"
     assert "MAX_ATTEMPTS=4" in env_path.read_text(encoding="utf-8")
+
+
+def test_a_test_notification_goes_to_the_webhook_in_force_and_names_only_its_host(conn, ctx, env_path):
+    from dataclasses import replace
+
+    command_id, _ = submit_command(conn, "notify_test", {})
+    apply_pending_commands(conn, ctx)  # the env file sets no webhook
+    command = get_command(conn, command_id)
+    assert command["status"] == "rejected" and command["reject_code"] == "no_webhook", command
+    assert conn.execute("SELECT COUNT(*) FROM notifications").fetchone()[0] == 0
+    with env_path.open("a", encoding="utf-8") as env:
+        env.write("NOTIFY_WEBHOOK_URL=https://hooks.example.net/bot123:SECRET/x\n")
+    hooked = replace(ctx, config=load_config(env_path))
+    command_id, _ = submit_command(conn, "notify_test", {})
+    apply_pending_commands(conn, hooked)
+    command = get_command(conn, command_id)
+    assert command["status"] == "applied", command
+    [(notification_id, kind)] = conn.execute("SELECT id, kind FROM notifications").fetchall()
+    assert kind == "test"
+    assert command["result"] == {"notification_id": notification_id, "target": "hooks.example.net"}
+    assert "SECRET" not in json.dumps(command["result"])
+    no_config = replace(ctx, config=None)  # a runner without its config says so; it never sends blind
+    command_id, _ = submit_command(conn, "notify_test", {})
+    apply_pending_commands(conn, no_config)
+    assert get_command(conn, command_id)["reject_code"] == "no_webhook"

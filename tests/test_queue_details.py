@@ -16,6 +16,7 @@ from catalogsync_ops.engine.items import (
     defer_item,
     mark_item_failed,
     mark_item_interrupted,
+    mark_item_skipped,
     mark_item_succeeded,
     mark_items_succeeded,
     release_items,
@@ -333,3 +334,100 @@ def test_a_coded_failure_keeps_its_code_and_values_on_the_item_and_its_attempt_a
     item, attempt = get_item(conn, plain.item_id), attempts_of(conn, plain.item_id)[-1]
     assert (item["last_error_code"], item["last_error_params_json"], item["last_error"]) == (None, None, "boom")
     assert (attempt["error_code"], attempt["error_params_json"]) == (None, None)
+
+
+# ---------------------------------------------------------------- how a job ends, and what it says
+
+
+def test_a_long_item_name_is_cut_to_300_characters_with_an_ellipsis(conn):
+    _, stage_id = make_running_job(conn, 0)
+    add_items(conn, stage_id, [ItemSpec("long", display_text="x" * 301), ItemSpec("fits", display_text="y" * 300)],
+              max_attempts=1)
+    names = dict(conn.execute("SELECT item_key, display_text FROM job_items WHERE stage_id = ?", (stage_id,)))
+    assert names["long"] == "x" * 299 + "…" and names["fits"] == "y" * 300
+
+
+def _ended(conn, job_type: str, outcomes: list[str]) -> tuple[int, str]:
+    """A job of one stage whose items end as `outcomes` say (succeeded, skipped, failed), finished."""
+    job_id, stage_id = make_running_job(conn, len(outcomes), job_type=job_type)
+    for n, outcome in enumerate(outcomes):
+        claim = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(n))
+        if outcome == "succeeded":
+            mark_item_succeeded(conn, claim.item_id, claim.attempt_no, now=later(n))
+        elif outcome == "skipped":
+            mark_item_skipped(conn, claim.item_id, claim.attempt_no, reason="nothing to do",
+                              details={"offered": "320k"}, now=later(n))
+        else:
+            mark_item_failed(conn, claim.item_id, claim.attempt_no, error_class="not_found", error="gone",
+                             retryable=False, now=later(n))
+    return job_id, finish_stage(conn, stage_id, now=later(10))
+
+
+def test_a_stage_whose_other_items_were_skipped_ends_with_errors_not_failed(conn):
+    assert _ended(conn, "upload", ["skipped", "failed"])[1] == "completed_with_errors"
+    assert _ended(conn, "upload", ["failed"])[1] == "failed"
+    skipped = conn.execute("SELECT a.details_json FROM item_attempts a JOIN job_items i ON i.id = a.item_id"
+                           " WHERE i.status = 'skipped'").fetchone()[0]
+    assert json.loads(skipped) == {"offered": "320k"}  # what an upgrade was offered stays readable
+
+
+def test_a_download_job_that_changed_nothing_is_quiet_and_one_with_new_failures_is_not(conn):
+    quiet, _ = _ended(conn, "download", ["succeeded"])
+    loud, _ = _ended(conn, "download", ["succeeded", "failed"])
+    for job_id in (quiet, loud):
+        finish_job(conn, job_id, now=later(11))
+    said = {job_id: json.loads(get_job_row(conn, job_id)["outcome_json"] or "{}").get("quiet")
+            for job_id in (quiet, loud)}
+    assert said == {quiet: True, loud: False}
+    notified = {r[0] for r in conn.execute("SELECT job_id FROM notifications")}
+    assert quiet not in notified and loud in notified
+
+
+def test_an_upgrade_follows_a_full_pipeline_that_did_not_fail_once(conn):
+    def pipeline(outcome: str) -> int:
+        job_id = create_job(conn, "full_pipeline", now=T0)
+        start_job(conn, job_id, now=T0)
+        for n, stage in enumerate(conn.execute("SELECT id, stage_type FROM job_stages WHERE job_id = ?"
+                                               " ORDER BY seq_no", (job_id,)).fetchall()):
+            start_stage(conn, stage[0], now=later(n))
+            if stage[1] == "download":
+                add_items(conn, stage[0], [ItemSpec("s")], max_attempts=1, now=later(n))
+                claim = claim_next_item(conn, stage[0], runner_instance_id=None, now=later(n))
+                if outcome == "failed":
+                    mark_item_failed(conn, claim.item_id, claim.attempt_no, error_class="not_found", error="gone",
+                                     retryable=False, now=later(n))
+                else:
+                    mark_item_succeeded(conn, claim.item_id, claim.attempt_no, now=later(n))
+            finish_stage(conn, stage[0], now=later(n))
+        finish_job(conn, job_id, upgrade_after=True, now=later(9))
+        return job_id
+
+    def upgrades() -> int:
+        return conn.execute("SELECT COUNT(*) FROM job_runs WHERE job_type = 'upgrade'").fetchone()[0]
+
+    pipeline("failed")
+    assert upgrades() == 0  # a pipeline that failed is looked at first
+    first = pipeline("succeeded")
+    assert upgrades() == 1
+    assert f"after job {first}" in conn.execute("SELECT note FROM job_runs WHERE job_type = 'upgrade'").fetchone()[0]
+    pipeline("succeeded")
+    assert upgrades() == 1  # one is open already: not a second
+    job_id, stage_id = make_running_job(conn, 0, job_type="download")
+    finish_stage(conn, stage_id, now=later(20))
+    finish_job(conn, job_id, upgrade_after=True, now=later(21))
+    assert upgrades() == 1  # only a full pipeline is followed by one
+
+
+def test_a_stage_that_is_not_told_when_to_give_up_never_gives_up_on_a_song(conn):
+    from catalogsync_ops.library.catalog import upsert_song
+    from catalogsync_ops.sources.base import Track
+
+    song = upsert_song(conn, Track(platform="demo", external_id="404", title="Gone", artists=("A",)))
+    job_id, stage_id = make_running_job(conn, 0, job_type="download")
+    add_items(conn, stage_id, [ItemSpec("song", item_type="song", song_id=song)], max_attempts=1, now=T0)
+    claim = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
+    mark_item_failed(conn, claim.item_id, claim.attempt_no, error_class="not_found", error="gone", retryable=False,
+                     now=later(1))
+    finish_stage(conn, stage_id, now=later(2))  # give_up_nights left out: 0, never
+    assert conn.execute("SELECT state, permanent_nights FROM missing_songs WHERE song_id = ?",
+                        (song,)).fetchone()[:] == ("missing", 1)
