@@ -36,6 +36,7 @@ from catalogsync_ops.engine.records import ItemSpec, RetryPolicy, get_item
 from catalogsync_ops.engine.records import get_job as get_job_row
 from catalogsync_ops.engine.retry import retry_failed_items, retry_item
 from catalogsync_ops.engine.stages import add_items, finish_stage, start_stage
+from catalogsync_ops.engine.wanted import OUTCOME_KEYS
 from catalogsync_ops.errors import TransitionError
 from catalogsync_ops.store.connection import iso
 
@@ -376,9 +377,9 @@ def test_a_download_job_that_changed_nothing_is_quiet_and_one_with_new_failures_
     loud, _ = _ended(conn, "download", ["succeeded", "failed"])
     for job_id in (quiet, loud):
         finish_job(conn, job_id, now=later(11))
-    said = {job_id: json.loads(get_job_row(conn, job_id)["outcome_json"] or "{}").get("quiet")
-            for job_id in (quiet, loud)}
-    assert said == {quiet: True, loud: False}
+    outcomes = {job_id: json.loads(get_job_row(conn, job_id)["outcome_json"]) for job_id in (quiet, loud)}
+    assert {job_id: outcome["quiet"] for job_id, outcome in outcomes.items()} == {quiet: True, loud: False}
+    assert all(set(OUTCOME_KEYS) <= outcome.keys() for outcome in outcomes.values())  # the stage's counts stay
     notified = {r[0] for r in conn.execute("SELECT job_id FROM notifications")}
     assert quiet not in notified and loud in notified
 

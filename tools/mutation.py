@@ -148,6 +148,7 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     (CMD, "return [r[0] for r in rows]", NUMBER): ONE_COLUMN,
     (CMD, "ids = [r[0] for r in conn.execute(", NUMBER): ONE_COLUMN,
     (CMD, '"notification_id": notification[0]', NUMBER): ONE_COLUMN,
+    (CMD, 'get(origin[0] if origin else ""', NUMBER): ONE_COLUMN,
     (CMD, "limit: int = 100)", NUMBER): "how many pending commands one pass applies (100 or ±1); the next pass "
                                         "takes the rest",
     (CMD, "body = json.dumps(clean, ensure_ascii=False, sort_keys=True)", TRUE_FALSE):
