@@ -386,7 +386,7 @@ def test_a_download_job_that_changed_nothing_is_quiet_and_one_with_new_failures_
 
 def test_an_upgrade_follows_a_full_pipeline_that_did_not_fail_once(conn):
     def pipeline(outcome: str) -> int:
-        job_id = create_job(conn, "full_pipeline", now=T0)
+        job_id = create_job(conn, "full_pipeline", scope={"pools": ["rock"]}, now=T0)
         start_job(conn, job_id, now=T0)
         for n, stage in enumerate(conn.execute("SELECT id, stage_type FROM job_stages WHERE job_id = ?"
                                                " ORDER BY seq_no", (job_id,)).fetchall()):
@@ -410,7 +410,8 @@ def test_an_upgrade_follows_a_full_pipeline_that_did_not_fail_once(conn):
     assert upgrades() == 0  # a pipeline that failed is looked at first
     first = pipeline("succeeded")
     assert upgrades() == 1
-    assert f"after job {first}" in conn.execute("SELECT note FROM job_runs WHERE job_type = 'upgrade'").fetchone()[0]
+    note, scope = conn.execute("SELECT note, scope_json FROM job_runs WHERE job_type = 'upgrade'").fetchone()
+    assert f"after job {first}" in note and json.loads(scope) == {"pools": ["rock"]}  # the pipeline's own scope
     pipeline("succeeded")
     assert upgrades() == 1  # one is open already: not a second
     job_id, stage_id = make_running_job(conn, 0, job_type="download")
@@ -429,6 +430,17 @@ def test_a_stage_that_is_not_told_when_to_give_up_never_gives_up_on_a_song(conn)
     claim = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(1))
     mark_item_failed(conn, claim.item_id, claim.attempt_no, error_class="not_found", error="gone", retryable=False,
                      now=later(1))
-    finish_stage(conn, stage_id, now=later(2))  # give_up_nights left out: 0, never
+    assert finish_stage(conn, stage_id, now=later(2)) == "failed"  # give_up_nights left out: 0, never
     assert conn.execute("SELECT state, permanent_nights FROM missing_songs WHERE song_id = ?",
                         (song,)).fetchone()[:] == ("missing", 1)
+    # The next night meets the same gap: a known one, said as such, and the stage is complete.
+    _, stage_id = make_running_job(conn, 0, job_type="download", now=later(3600))
+    add_items(conn, stage_id, [ItemSpec("song", item_type="song", song_id=song)], max_attempts=1, now=later(3600))
+    claim = claim_next_item(conn, stage_id, runner_instance_id=None, now=later(3601))
+    mark_item_failed(conn, claim.item_id, claim.attempt_no, error_class="not_found", error="gone", retryable=False,
+                     now=later(3601))
+    assert finish_stage(conn, stage_id, now=later(3602)) == "completed"
+    assert conn.execute("SELECT state, permanent_nights FROM missing_songs WHERE song_id = ?",
+                        (song,)).fetchone()[:] == ("missing", 2)
+    said = [r[0] for r in conn.execute("SELECT message FROM job_events WHERE kind = 'stage_finished' ORDER BY id")]
+    assert said == ["stage download failed", "stage download completed (1 still missing)"]
