@@ -406,6 +406,12 @@ def test_an_upgrade_follows_a_full_pipeline_that_did_not_fail_once(conn):
     def upgrades() -> int:
         return conn.execute("SELECT COUNT(*) FROM job_runs WHERE job_type = 'upgrade'").fetchone()[0]
 
+    job_id = create_job(conn, "full_pipeline", now=T0)  # UPGRADE_AFTER_PIPELINE off: finish_job's default
+    start_job(conn, job_id, now=T0)
+    for n, (stage_id,) in enumerate(conn.execute("SELECT id FROM job_stages WHERE job_id = ?", (job_id,)).fetchall()):
+        start_stage(conn, stage_id, now=later(n))
+        finish_stage(conn, stage_id, now=later(n))
+    assert finish_job(conn, job_id, now=later(9)) == "completed" and upgrades() == 0
     pipeline("failed")
     assert upgrades() == 0  # a pipeline that failed is looked at first
     first = pipeline("succeeded")
