@@ -179,10 +179,11 @@ def reviewed(row: dict) -> str | None:
     return None
 
 
-def source_at(work: Path, path: str, line: int) -> str:
-    """The mutated line's text with the line before (stripped, joined by a newline)."""
-    lines = (work / path).read_text(encoding="utf-8").splitlines()
-    return "\n".join(text.strip() for text in lines[max(0, line - 2):line])
+def source_at(work: Path, path: str, line: int, text: str | None = None) -> str:
+    """The mutated line's text with the line before (stripped, joined by a newline), from the
+    module as it is (or from `text`, its original, while a mutant is in place)."""
+    lines = (text if text is not None else (work / path).read_text(encoding="utf-8")).splitlines()
+    return "\n".join(part.strip() for part in lines[max(0, line - 2):line])
 
 
 def stale_reviews(work: Path) -> list[tuple[str, str, str]]:
@@ -361,7 +362,7 @@ def sql_pass(work: Path, target: Target, timeout: float) -> list[dict]:
             for line, what, mutated in sql_mutants(original):
                 path.write_text(mutated, encoding="utf-8")
                 outcome = run_tests(work, target.tests, timeout)
-                out.append({"file": module, "line": line, "source": source_at(work, module, line),
+                out.append({"file": module, "line": line, "source": source_at(work, module, line, original),
                             "operator": "sql/AlwaysTrue", "outcome": outcome, "diff": what})
                 print(f"  {module}:{line} {what}: {outcome}", flush=True)
         finally:
