@@ -179,20 +179,21 @@ def reviewed(row: dict) -> str | None:
     return None
 
 
-def source_at(work: Path, path: str, line: int, text: str | None = None) -> str:
-    """The mutated line's text with the line before (stripped, joined by a newline), from the
-    module as it is (or from `text`, its original, while a mutant is in place)."""
-    lines = (text if text is not None else (work / path).read_text(encoding="utf-8")).splitlines()
-    return "\n".join(part.strip() for part in lines[max(0, line - 2):line])
+def joined_lines(text: str) -> list[str]:
+    """Each line of a module (stripped) with the one before, joined by a newline: what a review's
+    piece is matched against (entry i is line i + 1)."""
+    lines = [part.strip() for part in text.splitlines()]
+    return ["\n".join(lines[max(0, i - 1):i + 1]) for i in range(len(lines))]
 
 
 def stale_reviews(work: Path) -> list[tuple[str, str, str]]:
     """Reviews whose piece is in no line (with the one before) of their file any more."""
+    modules: dict[str, list[str]] = {}
     stale = []
     for file, piece, operator in EQUIVALENT:
-        lines = [text.strip() for text in (work / file).read_text(encoding="utf-8").splitlines()]
-        joined = ["\n".join(lines[max(0, i - 1):i + 1]) for i in range(len(lines))]
-        if not any(piece in text for text in joined):
+        if file not in modules:
+            modules[file] = joined_lines((work / file).read_text(encoding="utf-8"))
+        if not any(piece in text for text in modules[file]):
             stale.append((file, piece, operator))
     return stale
 
@@ -251,6 +252,7 @@ def cosmic_ray(work: Path, target: Target, timeout: float, recheck: bool = False
     dump = subprocess.run([str(bin_dir / "cosmic-ray"), "dump", str(session)], cwd=work, capture_output=True,
                           text=True, check=True).stdout
     out = []
+    modules: dict[str, list[str]] = {}  # each module's lines, read once (every mutant is undone by now)
     for line in dump.splitlines():
         item, result = json.loads(line)
         if result is None or result.get("worker_outcome") == "skipped":
@@ -258,7 +260,9 @@ def cosmic_ray(work: Path, target: Target, timeout: float, recheck: bool = False
         mutation = item["mutations"][0]
         outcome = result.get("test_outcome") or result.get("worker_outcome")
         path, line = mutation["module_path"], mutation["start_pos"][0]
-        out.append({"file": path, "line": line, "source": source_at(work, path, line),
+        if path not in modules:
+            modules[path] = joined_lines((work / path).read_text(encoding="utf-8"))
+        out.append({"file": path, "line": line, "source": modules[path][line - 1],
                     "operator": mutation["operator_name"], "outcome": outcome, "diff": result.get("diff") or ""})
     return out
 
@@ -358,11 +362,12 @@ def sql_pass(work: Path, target: Target, timeout: float) -> list[dict]:
     for module in target.modules:
         path = work / module
         original = path.read_text(encoding="utf-8")
+        lines = joined_lines(original)  # a review matches the line as it was, not as the mutant left it
         try:
             for line, what, mutated in sql_mutants(original):
                 path.write_text(mutated, encoding="utf-8")
                 outcome = run_tests(work, target.tests, timeout)
-                out.append({"file": module, "line": line, "source": source_at(work, module, line, original),
+                out.append({"file": module, "line": line, "source": lines[line - 1],
                             "operator": "sql/AlwaysTrue", "outcome": outcome, "diff": what})
                 print(f"  {module}:{line} {what}: {outcome}", flush=True)
         finally:
