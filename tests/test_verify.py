@@ -69,6 +69,18 @@ class Backup:
         mirror = self.home / "mirror"
         return {p.relative_to(mirror).as_posix() for p in mirror.rglob("*") if p.is_file()}
 
+    def get(self, key: str) -> bytes:
+        if self.kind == "s3":
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        return (self.home / "mirror" / key).read_bytes()
+
+    def put(self, key: str, body: bytes) -> None:
+        if self.kind == "s3":
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=body)
+        else:
+            (self.home / "mirror" / key).parent.mkdir(parents=True, exist_ok=True)
+            (self.home / "mirror" / key).write_bytes(body)
+
     def delete(self, key: str) -> None:
         if self.kind == "s3":
             self.client.delete_object(Bucket=self.bucket, Key=key)
@@ -356,3 +368,35 @@ def test_a_repair_that_could_not_mend_a_file_says_why_on_the_drift_page(home: Pa
     row = page[page.index(str(escape(gone["rel_path"]))):]
     row = row[:row.index("</tr>")]
     assert "The repair did not mend it: [not found]" in row and "Job 3" in row
+
+
+@pytest.mark.slow
+def test_verify_names_each_way_a_backup_differs_from_what_was_uploaded(home: Path, demo_server, backup: Backup):
+    run_demo_pipeline(home, demo_server, MIN_FREE_DISK_MB=0, **backup.env)
+    files = uploaded_files(home)
+    resized, rewritten, gone = (files[i]["object_key"] for i in range(3))
+    backup.put(resized, b"shorter than any song")
+    body = backup.get(rewritten)  # the same size, other bytes: a bucket's ETag tells; a mirror's listing cannot
+    backup.put(rewritten, bytes(b ^ 0xFF for b in body[:64]) + body[64:])
+    backup.delete(gone)
+    backup.put("music/Not Ours/stray.mp3", b"put there by hand")
+
+    job = verify(home)
+    found = {row["path"]: row for row in drift_of(home)["drift"]}
+    expected = {resized: "drift_object_size_differs", gone: "drift_not_in_backup"}
+    if backup.kind == "s3":
+        expected[rewritten] = "drift_etag_differs"
+    assert {path: row["detail_code"] for path, row in found.items()} == expected
+    assert json.loads(found[resized]["detail_params_json"]) == {"uploaded": files[0]["size_bytes"], "listed": 21}
+    songs = {f["object_key"]: f["song_id"] for f in files}
+    assert all(row["song_id"] == songs[path] for path, row in found.items())  # each drift names its song
+    with db(home) as conn:
+        details = json.loads(conn.execute(
+            "SELECT a.details_json FROM item_attempts a JOIN job_items i ON i.id = a.item_id WHERE i.job_id = ?"
+            " AND i.item_key = 'verify:store'", (job,)).fetchone()[0])
+    assert details["not_in_catalog"] == 1 and details["listed"] == len(backup.keys())
+    assert details["checked"] == len(files) * 2  # each song and its lyrics
+    if backup.kind == "mirror":
+        verify(home, "--deep")  # reads every mirror file: the rewritten one is found now
+        found = {row["path"]: row["detail_code"] for row in drift_of(home)["drift"]}
+        assert found == {**expected, rewritten: "drift_object_content_differs"}

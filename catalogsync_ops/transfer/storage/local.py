@@ -58,31 +58,36 @@ class LocalUploader(Uploader):
                               ErrorClass.CONFIG)
         root = os.path.normpath(self.root)
         cut = len(root) + 1
-        folders = [str(base)]
-        while folders:  # depth first, as os.walk without following links (in the folders' own order)
-            folder = folders.pop()
+        base = os.path.normpath(base)
+        # Depth first, as os.walk without following links (in the folders' own order). Each folder
+        # is read through its descriptor, so a file's size is a stat relative to it (fstatat), not
+        # of its whole path again; keys by string slicing (os.path.relpath costs ten times the stat).
+        folders = [(base, base[cut:].replace(os.sep, "/") + "/" if len(base) > len(root) else "")]
+        while folders:
+            folder, prefix = folders.pop()
             if cancel:
                 cancel.check()
-            # Keys by string slicing (os.path.relpath costs ten times the stat).
-            prefix = folder[cut:].replace(os.sep, "/") + "/" if len(folder) > len(root) else ""
             try:
-                listing = os.scandir(folder)
+                fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
             except (FileNotFoundError, NotADirectoryError):
                 continue
-            with listing:
-                for entry in listing:
-                    name = entry.name
-                    try:
-                        if entry.is_dir():
-                            if not entry.is_symlink():  # a linked folder is passed by, as os.walk does
-                                folders.append(entry.path)
+            try:
+                with os.scandir(fd) as listing:
+                    for entry in listing:
+                        name = entry.name
+                        try:
+                            if entry.is_dir():
+                                if not entry.is_symlink():  # a linked folder is passed by, as os.walk does
+                                    folders.append((folder + os.sep + name, prefix + name + "/"))
+                                continue
+                            if name[0] == "." and name.endswith(".part"):
+                                continue  # an upload in progress, not an object yet
+                            size = entry.stat().st_size
+                        except FileNotFoundError:
                             continue
-                        if name[0] == "." and name.endswith(".part"):
-                            continue  # an upload in progress, not an object yet
-                        size = entry.stat().st_size
-                    except FileNotFoundError:
-                        continue
-                    yield prefix + name, size, None
+                        yield prefix + name, size, None
+            finally:
+                os.close(fd)
 
     def delete(self, key: str) -> None:
         path = self.root / key
