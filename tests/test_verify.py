@@ -370,16 +370,41 @@ def test_a_repair_that_could_not_mend_a_file_says_why_on_the_drift_page(home: Pa
     assert "The repair did not mend it: [not found]" in row and "Job 3" in row
 
 
+def store_details(home: Path, job: int) -> dict:
+    """What a verify job's backup part counted."""
+    with db(home) as conn:
+        return json.loads(conn.execute(
+            "SELECT a.details_json FROM item_attempts a JOIN job_items i ON i.id = a.item_id WHERE i.job_id = ?"
+            " AND i.item_key = 'verify:store'", (job,)).fetchone()[0])
+
+
 @pytest.mark.slow
 def test_verify_names_each_way_a_backup_differs_from_what_was_uploaded(home: Path, demo_server, backup: Backup):
     run_demo_pipeline(home, demo_server, MIN_FREE_DISK_MB=0, **backup.env)
     files = uploaded_files(home)
+    backup.put("music/Not Ours/stray.mp3", b"put there by hand")
+    job = verify(home)  # all there as uploaded, and one object more: counted, not drift
+    assert drift_of(home)["counts"] == {}
+    assert store_details(home, job)["not_in_catalog"] == 1
+
     resized, rewritten, gone = (files[i]["object_key"] for i in range(3))
     backup.put(resized, b"shorter than any song")
     body = backup.get(rewritten)  # the same size, other bytes: a bucket's ETag tells; a mirror's listing cannot
     backup.put(rewritten, bytes(b ^ 0xFF for b in body[:64]) + body[64:])
     backup.delete(gone)
-    backup.put("music/Not Ours/stray.mp3", b"put there by hand")
+    backup.put("music/Not Ours/stray2.mp3", b"and another")
+    # Another library (an older LIBRARY_DIR) uploaded to the same backup once: its uploads are not
+    # this library's to check, even when they are gone.
+    with db(home) as conn, transaction(conn):
+        task = conn.execute("SELECT * FROM upload_tasks WHERE id = 1").fetchone()
+        conn.execute("INSERT INTO file_locations (song_id, library_root, rel_path, size_bytes, sha256, format, source,"
+                     " verified_at, created_at, updated_at) SELECT song_id, '/volume2/old-music', rel_path, size_bytes,"
+                     " sha256, format, source, verified_at, created_at, updated_at FROM file_locations WHERE id = ?",
+                     (task["file_location_id"],))
+        conn.execute("INSERT INTO upload_tasks (file_location_id, backend, bucket, object_key, status, size_bytes,"
+                     " uploaded_at, created_at, updated_at) VALUES (last_insert_rowid(), ?, ?, 'music/old/gone.mp3',"
+                     " 'uploaded', 5, ?, ?, ?)", (task["backend"], task["bucket"], task["created_at"],
+                                                   task["created_at"], task["created_at"]))
 
     job = verify(home)
     found = {row["path"]: row for row in drift_of(home)["drift"]}
@@ -390,11 +415,8 @@ def test_verify_names_each_way_a_backup_differs_from_what_was_uploaded(home: Pat
     assert json.loads(found[resized]["detail_params_json"]) == {"uploaded": files[0]["size_bytes"], "listed": 21}
     songs = {f["object_key"]: f["song_id"] for f in files}
     assert all(row["song_id"] == songs[path] for path, row in found.items())  # each drift names its song
-    with db(home) as conn:
-        details = json.loads(conn.execute(
-            "SELECT a.details_json FROM item_attempts a JOIN job_items i ON i.id = a.item_id WHERE i.job_id = ?"
-            " AND i.item_key = 'verify:store'", (job,)).fetchone()[0])
-    assert details["not_in_catalog"] == 1 and details["listed"] == len(backup.keys())
+    details = store_details(home, job)
+    assert details["not_in_catalog"] == 2 and details["listed"] == len(backup.keys())
     assert details["checked"] == len(files) * 2  # each song and its lyrics
     if backup.kind == "mirror":
         verify(home, "--deep")  # reads every mirror file: the rewritten one is found now

@@ -129,45 +129,52 @@ def check_files(ctx: WorkContext, first: int, last: int, *, deep: bool, job_id: 
     hashed = hashed_bytes = 0
     base = str(root) + os.sep
     stat, check = os.stat, ctx.cancel.check
-    for n, (file_id, rel, size, mtime_ns, unprobed, sha, lyrics) in enumerate(rows):
-        if not n % 100 or deep:
-            check()
-        path = base + rel
-        if lyrics:  # the .lrc written beside it: there, and as written (deep: its hash)
-            lrc = lyrics_beside(rel)
+    # Each file is looked up from the library folder's descriptor (fstatat), not by its whole
+    # path again: a tenth less of the check's time at 100,000 files.
+    library = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for n, (file_id, rel, size, mtime_ns, unprobed, sha, lyrics) in enumerate(rows):
+            if not n % 100 or deep:
+                check()
+            if lyrics:  # the .lrc written beside it: there, and as written (deep: its hash)
+                lrc = lyrics_beside(rel)
+                try:
+                    stat(lrc, dir_fd=library)
+                    if deep and sha256_file(base + lrc) != lyrics:
+                        found.append(Found(DriftKind.FILE_CHANGED, lrc, "drift_content_differs",
+                                           file_location_id=file_id))
+                except (FileNotFoundError, NotADirectoryError):
+                    found.append(Found(DriftKind.FILE_MISSING, lrc, "drift_not_on_disk", file_location_id=file_id))
             try:
-                stat(base + lrc)
-                if deep and sha256_file(base + lrc) != lyrics:
-                    found.append(Found(DriftKind.FILE_CHANGED, lrc, "drift_content_differs", file_location_id=file_id))
+                st = stat(rel, dir_fd=library)
             except (FileNotFoundError, NotADirectoryError):
-                found.append(Found(DriftKind.FILE_MISSING, lrc, "drift_not_on_disk", file_location_id=file_id))
-        try:
-            st = stat(path)
-        except (FileNotFoundError, NotADirectoryError):
-            found.append(Found(DriftKind.FILE_MISSING, rel, "drift_not_on_disk", file_location_id=file_id))
-            continue
-        if st.st_size != size:
-            found.append(Found(DriftKind.FILE_CHANGED, rel, "drift_size_differs",
-                               {"recorded": size, "found": st.st_size}, file_location_id=file_id))
-            continue
-        if unprobed:
-            try:
-                probed.append((file_id, judged(path, probe(path))))
-            except SourceError:
-                probed.append((file_id, None))  # not audio mutagen reads: the hash below says if it changed
-        if not deep and mtime_ns == st.st_mtime_ns:
-            continue
-        digest = sha256_file(path)
-        hashed += 1
-        hashed_bytes += st.st_size
-        if ctx.progress and deep:
-            ctx.progress(hashed_bytes, None)
-        if sha is None:
-            sha = ctx.conn.execute("SELECT sha256 FROM file_locations WHERE id = ?", (file_id,)).fetchone()[0]
-        if digest != sha:
-            found.append(Found(DriftKind.FILE_CHANGED, rel, "drift_content_differs", file_location_id=file_id))
-        elif mtime_ns != st.st_mtime_ns:
-            touched.append((st.st_mtime_ns, file_id))
+                found.append(Found(DriftKind.FILE_MISSING, rel, "drift_not_on_disk", file_location_id=file_id))
+                continue
+            if st.st_size != size:
+                found.append(Found(DriftKind.FILE_CHANGED, rel, "drift_size_differs",
+                                   {"recorded": size, "found": st.st_size}, file_location_id=file_id))
+                continue
+            path = base + rel
+            if unprobed:
+                try:
+                    probed.append((file_id, judged(path, probe(path))))
+                except SourceError:
+                    probed.append((file_id, None))  # not audio mutagen reads: the hash below says if it changed
+            if not deep and mtime_ns == st.st_mtime_ns:
+                continue
+            digest = sha256_file(path)
+            hashed += 1
+            hashed_bytes += st.st_size
+            if ctx.progress and deep:
+                ctx.progress(hashed_bytes, None)
+            if sha is None:
+                sha = ctx.conn.execute("SELECT sha256 FROM file_locations WHERE id = ?", (file_id,)).fetchone()[0]
+            if digest != sha:
+                found.append(Found(DriftKind.FILE_CHANGED, rel, "drift_content_differs", file_location_id=file_id))
+            elif mtime_ns != st.st_mtime_ns:
+                touched.append((st.st_mtime_ns, file_id))
+    finally:
+        os.close(library)
     found = _with_songs(ctx.conn, found)
     songs_missing = sum(f.kind is DriftKind.FILE_MISSING and not f.path.endswith(LYRICS_SUFFIX) for f in found)
     if rows and songs_missing == len(rows) and not _holds_audio(root):
@@ -190,22 +197,25 @@ def check_files(ctx: WorkContext, first: int, last: int, *, deep: bool, job_id: 
 
 def _holds_audio(root: Path) -> bool:
     """Whether any audio file lies under `root` (stops at the first folder holding one)."""
-    return any(_audio_folders(str(root)))
+    return any(_is_audio(name) for _, names in _folders(str(root)) for name in names)
 
 
-def _audio_folders(root: str):
-    """The audio files under `root`, a folder at a time, as paths relative to it (with '/'), in a
-    stable order; the folders a NAS or a tool keeps beside the music are passed by. (String
-    slicing, not os.path.relpath: a walk of 100,000 files is then a tenth of a second, not one.)"""
+def _is_audio(name: str) -> bool:
+    dot = name.rfind(".")
+    return dot > 0 and name[0] != "." and name[dot:].lower() in AUDIO_EXTENSIONS
+
+
+def _folders(root: str):
+    """Each folder under `root` as (its path relative to it with '/', ending in '/'; its files'
+    names, sorted), in a stable order; the folders a NAS or a tool keeps beside the music are
+    passed by. (String slicing, not os.path.relpath: a walk of 100,000 files is then a tenth of
+    a second, not one.)"""
     root = os.path.normpath(root)
     cut = len(root) + 1
-    audio = AUDIO_EXTENSIONS
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith(SKIPPED_DIR_PREFIXES))
-        prefix = folder[cut:].replace(os.sep, "/") + "/" if len(folder) > len(root) else ""
         files.sort()
-        yield [prefix + name for name in files
-               if name[0] != "." and (dot := name.rfind(".")) > 0 and name[dot:].lower() in audio]
+        yield folder[cut:].replace(os.sep, "/") + "/" if len(folder) > len(root) else "", files
 
 
 # ---------------------------------------------------------------- the backup
@@ -232,9 +242,10 @@ def check_store(ctx: WorkContext, *, deep: bool, job_id: int | None) -> Outcome:
     # 100,000 objects a tenth of a second less than a loop over every upload); each is then judged
     # below. A deep check judges every key (it hashes each), as does a backup where one key was
     # uploaded twice (its rows are judged one by one).
+    all_there = not deep and len(recorded) == len(rows) and recorded.items() <= listed.items()
     if deep or len(recorded) < len(rows):
         suspects: Any = recorded.keys()
-    elif recorded.items() <= listed.items():  # all as recorded (the usual night): no set is made
+    elif all_there:  # all as recorded (the usual night): no set is made
         suspects = ()
     else:
         suspects = {key for key, _ in recorded.items() - listed.items()}
@@ -269,11 +280,23 @@ def check_store(ctx: WorkContext, *, deep: bool, job_id: int | None) -> Outcome:
                                 where="upload_task_id IN (SELECT id FROM upload_tasks WHERE status = 'uploaded')")
     return Outcome(source=uploader.backend, bytes_done=hashed_bytes,
                    details=_summary(found, checked=len(rows), resolved=resolved, hashed=hashed, listed=len(listed),
-                                    not_in_catalog=len(listed.keys() - recorded.keys())))
+                                    not_in_catalog=len(listed) - len(recorded) if all_there
+                                    else len(listed.keys() - recorded.keys())))
 
 
-_UPLOADED = (" FROM upload_tasks u JOIN file_locations f ON f.id = u.file_location_id"
-             " WHERE u.backend = ? AND u.bucket = ? AND u.status = 'uploaded' AND f.library_root = ?")
+def _from_uploads(ctx: WorkContext, uploader: Any) -> tuple[str, tuple]:
+    """The FROM and WHERE of this library's uploads to this backup, and their parameters. The
+    join to the files that were uploaded (to keep another library's uploads out) only when the
+    catalog knows another library at all: a third of the query's time at 100,000 uploads."""
+    params = (uploader.backend, uploader.bucket)
+    where = " FROM upload_tasks u WHERE u.backend = ? AND u.bucket = ? AND u.status = 'uploaded'"
+    root = ctx.library_root
+    others = ctx.conn.execute("SELECT 1 FROM file_locations WHERE library_root < ? OR library_root > ? LIMIT 1",
+                              (root, root)).fetchone()
+    if others is None:
+        return where, params
+    return (where.replace(" WHERE", " JOIN file_locations f ON f.id = u.file_location_id WHERE")
+            + " AND f.library_root = ?", (*params, root))
 
 
 def _recorded(ctx: WorkContext, uploader: Any, *, s3: bool) -> list[tuple]:
@@ -282,8 +305,8 @@ def _recorded(ctx: WorkContext, uploader: Any, *, s3: bool) -> list[tuple]:
     Python values cost more than the rest of the check)."""
     tuples = ctx.conn.cursor()
     tuples.row_factory = None  # plain tuples: a third cheaper than sqlite3.Row over 100,000 rows
-    return tuples.execute(f"SELECT u.object_key, u.size_bytes{', u.etag' if s3 else ''}{_UPLOADED}",
-                          (uploader.backend, uploader.bucket, ctx.library_root)).fetchall()
+    where, params = _from_uploads(ctx, uploader)
+    return tuples.execute(f"SELECT u.object_key, u.size_bytes{', u.etag' if s3 else ''}{where}", params).fetchall()
 
 
 def _uploaded(ctx: WorkContext, uploader: Any, *, s3: bool, deep: bool, keys: Any) -> list[tuple]:
@@ -293,9 +316,9 @@ def _uploaded(ctx: WorkContext, uploader: Any, *, s3: bool, deep: bool, keys: An
         return []
     tuples = ctx.conn.cursor()
     tuples.row_factory = None
+    where, params = _from_uploads(ctx, uploader)
     rows = tuples.execute(f"SELECT u.id, u.object_key, u.size_bytes, {'u.etag' if s3 else 'NULL'},"
-                          f" {'u.checksum_sha256' if deep else 'NULL'}, u.file_location_id{_UPLOADED}",
-                          (uploader.backend, uploader.bucket, ctx.library_root)).fetchall()
+                          f" {'u.checksum_sha256' if deep else 'NULL'}, u.file_location_id{where}", params).fetchall()
     return [row for row in rows if row[1] in keys]
 
 
@@ -322,10 +345,14 @@ def find_orphans(ctx: WorkContext, *, job_id: int | None) -> Outcome:
     known = {rel for rel, in tuples.execute("SELECT rel_path FROM file_locations WHERE library_root = ?", (root,))}
     found: list[Found] = []
     seen = 0
-    for names in _audio_folders(root):
-        seen += len(names)
+    for prefix, names in _folders(root):
         ctx.cancel.check()
-        found.extend(Found(DriftKind.ORPHAN, rel, "drift_orphan") for rel in names if rel not in known)
+        # The files the catalog knows first (a set lookup each); only the rest are asked whether
+        # they are audio.
+        unknown = [name for name in names if prefix + name not in known]
+        audio = [name for name in unknown if _is_audio(name)]
+        seen += len(names) - len(unknown) + len(audio)
+        found.extend(Found(DriftKind.ORPHAN, prefix + name, "drift_orphan") for name in audio)
     with transaction(ctx.conn):
         resolved = record_drift(ctx.conn, found, job_id=job_id, place=LIBRARY, kinds=(DriftKind.ORPHAN,))
     return Outcome(details=_summary(found, checked=seen, resolved=resolved))
