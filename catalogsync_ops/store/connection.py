@@ -101,6 +101,7 @@ class Connection(sqlite3.Connection):
     durable = False  # the transaction now open commits with synchronous=FULL (transaction(durable=True))
     sync_owed = False  # a durable transaction was nested in one that is not: its WAL is fsynced after
     reading = False  # a read snapshot is open (read_snapshot): a write ends it first
+    committed_at = 0.0  # time.perf_counter() when its last COMMIT returned (before any checkpoint it then ran)
 
     if sys.version_info < (3, 13):
         # Python 3.13 warns when a connection is dropped unclosed; earlier versions say nothing.
@@ -358,6 +359,7 @@ def transaction(conn: Connection, *, durable: bool = False) -> Iterator[Connecti
                 raise
             else:
                 conn.execute("COMMIT")
+                conn.committed_at = time.perf_counter()
         finally:
             conn.writes.held_s = time.perf_counter() - began
             if durable:
