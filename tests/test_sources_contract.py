@@ -43,7 +43,9 @@ def _m3u_file(server, tmp_path):
 def _musicdl(name: str, url: str):
     """musicdl's real client for a platform, talking to the emulated platform (tests/emulator)."""
     def factory(server, tmp_path):
-        return build_source(name, settings={"HTTP_TIMEOUT_SECONDS": 5, "PLATFORM_REQUESTS_PER_SECOND": 50}), url
+        # The emulated platforms answer at once; the timeout only keeps a broken case from hanging.
+        # 5 s was once too short on a loaded 2-core machine (a TLS tunnel through the emulator's proxy).
+        return build_source(name, settings={"HTTP_TIMEOUT_SECONDS": 20, "PLATFORM_REQUESTS_PER_SECOND": 50}), url
     return factory
 
 
