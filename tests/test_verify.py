@@ -133,6 +133,8 @@ def test_verify_reports_exactly_the_four_drifts_and_repair_mends_three_and_leave
     assert kinds == {"file_missing": gone["rel_path"], "file_changed": changed["rel_path"],
                      "object_missing": unbacked["object_key"], "orphan": "Someone Else/Their Album/Bonus Track.FLAC"}
     assert all(row["status"] == "open" for row in found["drift"])
+    song_of = {row["path"]: row["song_id"] for row in found["drift"]}  # each file's drift names its song
+    assert (song_of[gone["rel_path"]], song_of[changed["rel_path"]]) == (gone["song_id"], changed["song_id"])
     # A second verify finds the same four (one row each, seen again), not eight.
     verify(home)
     assert drift_of(home)["counts"] == found["counts"]

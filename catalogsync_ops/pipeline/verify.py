@@ -175,11 +175,11 @@ def check_files(ctx: WorkContext, first: int, last: int, *, deep: bool, job_id: 
                 touched.append((st.st_mtime_ns, file_id))
     finally:
         os.close(library)
-    found = _with_songs(ctx.conn, found)
     songs_missing = sum(f.kind is DriftKind.FILE_MISSING and not f.path.endswith(LYRICS_SUFFIX) for f in found)
     if rows and songs_missing == len(rows) and not _holds_audio(root):
         raise SourceError(f"LIBRARY_DIR {str(root)!r} holds no audio file at all, while the catalog records files in "
                           "it; is the right volume mounted? Nothing was recorded as missing", ErrorClass.CONFIG)
+    found = _with_songs(ctx.conn, found)
     with transaction(ctx.conn):
         if touched:
             ctx.conn.executemany("UPDATE file_locations SET mtime_ns = ? WHERE id = ?", touched)
