@@ -232,7 +232,8 @@ def check_store(ctx: WorkContext, *, deep: bool, job_id: int | None) -> Outcome:
         listed: dict[str, Any] = {key: (size, etag) for key, size, etag in uploader.listing(ctx.cancel)}
     else:
         listed = {key: size for key, size, _ in uploader.listing(ctx.cancel)}
-    rows = _recorded(ctx, uploader, s3=s3)
+    uploads = _from_uploads(ctx, uploader)
+    rows = _recorded(ctx, uploads, s3=s3)
     recorded = {key: (size, etag) for key, size, etag in rows} if s3 else dict(rows)
     if rows and not listed:
         raise SourceError(f"the backup {place} lists no objects at all, while {len(rows)} were uploaded to it; is "
@@ -242,8 +243,9 @@ def check_store(ctx: WorkContext, *, deep: bool, job_id: int | None) -> Outcome:
     # 100,000 objects a tenth of a second less than a loop over every upload); each is then judged
     # below. A deep check judges every key (it hashes each), as does a backup where one key was
     # uploaded twice (its rows are judged one by one).
-    all_there = not deep and len(recorded) == len(rows) and recorded.items() <= listed.items()
-    if deep or len(recorded) < len(rows):
+    twice = len(recorded) < len(rows)
+    all_there = not deep and not twice and recorded.items() <= listed.items()
+    if deep or twice:
         suspects: Any = recorded.keys()
     elif all_there:  # all as recorded (the usual night): no set is made
         suspects = ()
@@ -251,7 +253,7 @@ def check_store(ctx: WorkContext, *, deep: bool, job_id: int | None) -> Outcome:
         suspects = {key for key, _ in recorded.items() - listed.items()}
     found: list[Found] = []
     hashed = hashed_bytes = 0
-    for task_id, key, task_size, task_etag, checksum, file_id in _uploaded(ctx, uploader, s3=s3, deep=deep,
+    for task_id, key, task_size, task_etag, checksum, file_id in _uploaded(ctx, uploads, s3=s3, deep=deep,
                                                                             keys=suspects):
         got = listed.get(key)
         if got is None:
@@ -285,9 +287,10 @@ def check_store(ctx: WorkContext, *, deep: bool, job_id: int | None) -> Outcome:
 
 
 def _from_uploads(ctx: WorkContext, uploader: Any) -> tuple[str, tuple]:
-    """The FROM and WHERE of this library's uploads to this backup, and their parameters. The
-    join to the files that were uploaded (to keep another library's uploads out) only when the
-    catalog knows another library at all: a third of the query's time at 100,000 uploads."""
+    """The FROM and WHERE of this library's uploads to this backup, and their parameters (made
+    once per check, for `_recorded` and `_uploaded`). The join to the files that were uploaded
+    (to keep another library's uploads out) only when the catalog knows another library at all:
+    a third of the query's time at 100,000 uploads."""
     params = (uploader.backend, uploader.bucket)
     where = " FROM upload_tasks u WHERE u.backend = ? AND u.bucket = ? AND u.status = 'uploaded'"
     root = ctx.library_root
@@ -299,24 +302,24 @@ def _from_uploads(ctx: WorkContext, uploader: Any) -> tuple[str, tuple]:
             + " AND f.library_root = ?", (*params, root))
 
 
-def _recorded(ctx: WorkContext, uploader: Any, *, s3: bool) -> list[tuple]:
+def _recorded(ctx: WorkContext, uploads: tuple[str, tuple], *, s3: bool) -> list[tuple]:
     """What was uploaded to this backup from this library, as the listing is compared with it:
     (key, size) for a mirror, (key, size, ETag) for a bucket (100,000 rows of more columns as
     Python values cost more than the rest of the check)."""
     tuples = ctx.conn.cursor()
     tuples.row_factory = None  # plain tuples: a third cheaper than sqlite3.Row over 100,000 rows
-    where, params = _from_uploads(ctx, uploader)
+    where, params = uploads
     return tuples.execute(f"SELECT u.object_key, u.size_bytes{', u.etag' if s3 else ''}{where}", params).fetchall()
 
 
-def _uploaded(ctx: WorkContext, uploader: Any, *, s3: bool, deep: bool, keys: Any) -> list[tuple]:
+def _uploaded(ctx: WorkContext, uploads: tuple[str, tuple], *, s3: bool, deep: bool, keys: Any) -> list[tuple]:
     """The uploads of `keys` to this backup from this library, each as the check judges it: (task,
     key, size, ETag, checksum, file); read only when there are keys to judge."""
     if not keys:
         return []
     tuples = ctx.conn.cursor()
     tuples.row_factory = None
-    where, params = _from_uploads(ctx, uploader)
+    where, params = uploads
     rows = tuples.execute(f"SELECT u.id, u.object_key, u.size_bytes, {'u.etag' if s3 else 'NULL'},"
                           f" {'u.checksum_sha256' if deep else 'NULL'}, u.file_location_id{where}", params).fetchall()
     return [row for row in rows if row[1] in keys]
