@@ -1,6 +1,7 @@
 """Uploads to moto's S3 server on 127.0.0.1 and to a local mirror folder."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import uuid
@@ -9,6 +10,7 @@ from collections import Counter
 import boto3
 import pytest
 
+from catalogsync_ops.errors import SourceError
 from catalogsync_ops.transfer.downloader import Canceled, CancelToken
 from catalogsync_ops.transfer.storage import build_uploader
 from catalogsync_ops.transfer.storage.base import UploadState
@@ -194,3 +196,51 @@ def test_local_mirror_copies_atomically_and_skips_an_identical_file(tmp_path):
 def test_backend_none_builds_no_uploader(tmp_path):
     assert build_uploader({"OBJECT_BACKEND_NAME": "none"}) is None
     assert isinstance(build_uploader({"OBJECT_BACKEND_NAME": "local", "MIRROR_DIR": tmp_path}), LocalUploader)
+
+
+def test_a_mirror_listing_names_each_file_by_key_and_size_as_a_walk_of_the_folder_would(tmp_path):
+    """The listing (made by a process of its own) is what a walk of the mirror finds: keys with
+    '/', sizes; an upload in progress, a linked folder and whatever lies beside the prefix are
+    not in it; a name that is not UTF-8 comes back as the bytes it was."""
+    mirror = tmp_path / "mirror"
+    uploader = LocalUploader(mirror, prefix="music")
+    files = {"周杰伦/叶惠美/晴天.mp3": 5000, "a b/c\nd.flac": 3, "empty.m4a": 0, "deep/er/and/deeper/x.ogg": 17}
+    for key, size in files.items():
+        path = mirror / "music" / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * size)
+    odd = os.fsdecode(b"caf\xe9.mp3")  # Latin-1 on disk: kept as surrogate escapes
+    (mirror / "music" / odd).write_bytes(b"12")
+    (mirror / "music" / "周杰伦" / ".晴天.mp3.part").write_bytes(b"half")  # an upload in progress
+    (mirror / "elsewhere.mp3").write_bytes(b"not under the prefix")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "linked.mp3").write_bytes(b"123")
+    (mirror / "music" / "link").symlink_to(outside, target_is_directory=True)
+    listed = uploader.listing()
+    assert listed == {**{f"music/{key}": size for key, size in files.items()}, f"music/{odd}": 2}
+    assert LocalUploader(mirror / "music").listing() == {key: size for key, size in files.items()} | {odd: 2}
+    with pytest.raises(SourceError) as gone:
+        LocalUploader(tmp_path / "nothing-yet", prefix="music").listing()
+    assert gone.value.error_class == "config" and "is its disk mounted" in str(gone.value)
+
+
+def test_a_mirror_folder_the_listing_cannot_open_fails_it_and_names_the_folder(tmp_path):
+    """A folder the walk cannot open (here: its path is longer than the system allows) ends the
+    listing with that error, as the walk in this process raised it, not a listing without it."""
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    fd = os.open(mirror, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(25):  # 25 folders of 200 characters: past PATH_MAX (4,096)
+            os.mkdir("d" * 200, dir_fd=fd)
+            inner = os.open("d" * 200, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        with open(os.open("deep.mp3", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "wb") as deep:
+            deep.write(b"1")
+    finally:
+        os.close(fd)
+    with pytest.raises(OSError) as too_long:
+        LocalUploader(mirror).listing()
+    assert too_long.value.errno == errno.ENAMETOOLONG and too_long.value.filename.startswith(str(mirror / ("d" * 200)))

@@ -18,10 +18,13 @@ from conftest import run_demo_pipeline, runnerd, set_env, wait_for
 from markupsafe import escape
 
 from catalogsync_ops.engine.commands import submit_command
+from catalogsync_ops.engine.jobs import create_job
 from catalogsync_ops.fileio import sha256_file
 from catalogsync_ops.library import catalog
+from catalogsync_ops.pipeline import stage_workers
 from catalogsync_ops.sources.base import Track
 from catalogsync_ops.store.connection import connect, transaction
+from catalogsync_ops.store.database import open_database
 
 S3_CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
 
@@ -424,3 +427,21 @@ def test_verify_names_each_way_a_backup_differs_from_what_was_uploaded(home: Pat
         verify(home, "--deep")  # reads every mirror file: the rewritten one is found now
         found = {row["path"]: row["detail_code"] for row in drift_of(home)["drift"]}
         assert found == {**expected, rewritten: "drift_object_content_differs"}
+
+
+@pytest.mark.parametrize(("backend", "deep", "setting", "workers"), [
+    ("local", False, 4, 2),  # the library's parts on one thread, the mirror's listing waited for on the other
+    ("s3", False, 4, 2),
+    ("none", False, 4, 1),  # nothing to wait for: one thread, as two would only take turns
+    ("local", False, 1, 1),  # never more than the setting
+    ("local", True, 4, 4),  # hashing lets the others run: the setting
+])
+def test_a_fast_verify_runs_its_backup_part_beside_the_library_on_at_most_two_workers(
+        tmp_path: Path, backend: str, deep: bool, setting: int, workers: int):
+    conn = open_database(tmp_path / "catalogsync.db")
+    try:
+        job = create_job(conn, "verify", scope={"deep": True} if deep else {})
+        config = {"VERIFY_WORKERS": setting, "OBJECT_BACKEND_NAME": backend}
+        assert stage_workers(conn, config, job, "verify") == workers
+    finally:
+        conn.close()

@@ -148,7 +148,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("UPLOAD_WORKERS", "int", "2", "Worker threads for the upload stage.", "workers", minimum=1, maximum=32),
     Setting("VERIFY_WORKERS", "int", "2",
             "Worker threads for a deep verify (each hashes a part of the library; more threads than disks gain "
-            "nothing). A fast verify uses one: its stats gain nothing from a second thread.",
+            "nothing). A fast verify uses at most two: one checks the library, the other waits for the backup's "
+            "listing; without a backup it uses one.",
             "workers", minimum=1, maximum=16),
     Setting("MAX_ATTEMPTS", "int", "3",
             "Attempts per item before it is marked failed (a person can always retry).",

@@ -38,15 +38,18 @@ WORKER_SETTINGS = {StageType.COLLECT: "COLLECT_WORKERS", StageType.SYNC: "SYNC_W
 
 
 def stage_workers(conn: Connection, config: Any, job_id: int, stage_type: str) -> int:
-    """How many workers run a stage: its setting, but one for a fast verify. A fast verify's
-    parts are a stat per file and rows to compare, work that holds Python's lock; a second
-    thread only takes turns with the first (measured: 2.5 s against 1.5 s for 100,000 files,
-    bench/verify_scale.py). A deep verify hashes with the lock let go, so its setting counts."""
+    """How many workers run a stage: its setting, but at most two for a fast verify. A fast
+    verify's library parts are a stat per file and rows to compare, work that holds Python's
+    lock: two threads of it only take turns (measured: 2.5 s against 1.5 s for 100,000 files,
+    bench/verify_scale.py). Its backup part mostly waits with the lock let go (for the listing
+    process of a mirror, for a bucket's pages), so a second worker takes it beside the library's
+    parts; without a backup one worker runs them all. A deep verify hashes with the lock let
+    go, so its setting counts."""
     count = int(config[WORKER_SETTINGS[StageType(stage_type)]])
     if stage_type == StageType.VERIFY and count > 1:
         row = conn.execute("SELECT scope_json FROM job_runs WHERE id = ?", (job_id,)).fetchone()
         if row is not None and not json.loads(row[0] or "{}").get("deep"):
-            return 1
+            return 1 if config["OBJECT_BACKEND_NAME"] == "none" else 2
     return count
 
 

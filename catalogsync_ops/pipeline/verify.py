@@ -7,8 +7,9 @@ A `verify` job has one stage of `verify` items, each a part of the check:
   moved but whose size did not is hashed before it is called changed; when the hash still
   matches (a tool touched it) the new time is recorded instead.
 - `store`: one paged listing of the backup (ListObjectsV2 for a bucket, a walk of the mirror
-  folder) compared with the recorded uploads: key present, size and ETag as recorded (and in
-  deep mode a mirror file's hash).
+  folder by a process of its own) compared with the recorded uploads: key present, size and
+  ETag as recorded (and in deep mode a mirror file's hash). While it waits for the listing, a
+  fast verify's second worker checks the library's parts (`stage_workers`).
 - `orphans`: audio files under LIBRARY_DIR that the catalog does not know. Reported only.
 
 What a part finds is written to `drift` (one row per kind, place and path); what it no longer
@@ -207,14 +208,13 @@ def _is_audio(name: str) -> bool:
 
 def _folders(root: str):
     """Each folder under `root` as (its path relative to it with '/', ending in '/'; its files'
-    names, sorted), in a stable order; the folders a NAS or a tool keeps beside the music are
-    passed by. (String slicing, not os.path.relpath: a walk of 100,000 files is then a tenth of
-    a second, not one.)"""
+    names, in the folder's own order), folders in a stable order; the folders a NAS or a tool
+    keeps beside the music are passed by. (String slicing, not os.path.relpath: a walk of
+    100,000 files is then a tenth of a second, not one.)"""
     root = os.path.normpath(root)
     cut = len(root) + 1
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith(SKIPPED_DIR_PREFIXES))
-        files.sort()
         yield folder[cut:].replace(os.sep, "/") + "/" if len(folder) > len(root) else "", files
 
 
@@ -228,10 +228,7 @@ def check_store(ctx: WorkContext, *, deep: bool, job_id: int | None) -> Outcome:
     place = place_of(uploader)
     s3 = uploader.backend == "s3"
     # What is compared, by key: the size, and for a bucket the ETag (a mirror's entries have none).
-    if s3:
-        listed: dict[str, Any] = {key: (size, etag) for key, size, etag in uploader.listing(ctx.cancel)}
-    else:
-        listed = {key: size for key, size, _ in uploader.listing(ctx.cancel)}
+    listed = uploader.listing(ctx.cancel)
     uploads = _from_uploads(ctx, uploader)
     rows = _recorded(ctx, uploads, s3=s3)
     recorded = {key: (size, etag) for key, size, etag in rows} if s3 else dict(rows)
@@ -353,7 +350,7 @@ def find_orphans(ctx: WorkContext, *, job_id: int | None) -> Outcome:
         # The files the catalog knows first (a set lookup each); only the rest are asked whether
         # they are audio.
         unknown = [name for name in names if prefix + name not in known]
-        audio = [name for name in unknown if _is_audio(name)]
+        audio = sorted(name for name in unknown if _is_audio(name))  # the few found sorted, not every name
         seen += len(names) - len(unknown) + len(audio)
         found.extend(Found(DriftKind.ORPHAN, prefix + name, "drift_orphan") for name in audio)
     with transaction(ctx.conn):

@@ -1,9 +1,10 @@
 """The upload backend interface: an uploader, its result, and the state of a resumable upload."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from catalogsync_ops.transfer.downloader import CancelToken, Progress
 
@@ -41,8 +42,9 @@ class Uploader:
                on_state: Callable[[UploadState], None] | None = None) -> UploadResult:
         raise NotImplementedError
 
-    def listing(self, cancel: CancelToken | None = None) -> Iterator[tuple[str, int, str | None]]:
-        """Every object under the prefix, as (key, size, ETag or None), a page at a time."""
+    def listing(self, cancel: CancelToken | None = None) -> dict[str, Any]:
+        """Every object under the prefix, by key: what the backup check compares with the recorded
+        uploads, (size, ETag) for a bucket, the size for a mirror folder (its files have no ETag)."""
         raise NotImplementedError
 
     def delete(self, key: str) -> None:

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterator
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from catalogsync_ops.errors import ErrorClass, SourceError
 from catalogsync_ops.fileio import fsync_dir, make_folders
@@ -16,7 +19,10 @@ from catalogsync_ops.transfer.downloader import (
     commit_file,
     sha256_file,
 )
+from catalogsync_ops.transfer.storage import mirror_listing
 from catalogsync_ops.transfer.storage.base import Uploader, UploadResult, UploadState
+
+LISTING_CHECK_S = 0.25  # how often a listing under way looks for a pause or cancel
 
 
 class LocalUploader(Uploader):
@@ -51,43 +57,34 @@ class LocalUploader(Uploader):
         commit_file(part, dest)
         return UploadResult(etag=sha256, skipped=False, bytes_sent=sent)
 
-    def listing(self, cancel: CancelToken | None = None) -> Iterator[tuple[str, int, str | None]]:
+    def listing(self, cancel: CancelToken | None = None) -> dict[str, Any]:
+        """Every file under the prefix: its key and size (a mirror's entries have no ETag). Made by
+        a process of its own (`mirror_listing.py`), waited for with Python's lock let go."""
         base = self.root / self.prefix if self.prefix else self.root
         if not self.root.is_dir():
             raise SourceError(f"the mirror folder {str(self.root)!r} is not there; is its disk mounted?",
                               ErrorClass.CONFIG)
-        root = os.path.normpath(self.root)
-        cut = len(root) + 1
-        base = os.path.normpath(base)
-        # Depth first, as os.walk without following links (in the folders' own order). Each folder
-        # is read through its descriptor, so a file's size is a stat relative to it (fstatat), not
-        # of its whole path again; keys by string slicing (os.path.relpath costs ten times the stat).
-        folders = [(base, base[cut:].replace(os.sep, "/") + "/" if len(base) > len(root) else "")]
-        while folders:
-            folder, prefix = folders.pop()
-            if cancel:
-                cancel.check()
-            try:
-                fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            try:
-                with os.scandir(fd) as listing:
-                    for entry in listing:
-                        name = entry.name
-                        try:
-                            if entry.is_dir():
-                                if not entry.is_symlink():  # a linked folder is passed by, as os.walk does
-                                    folders.append((folder + os.sep + name, prefix + name + "/"))
-                                continue
-                            if name[0] == "." and name.endswith(".part"):
-                                continue  # an upload in progress, not an object yet
-                            size = entry.stat().st_size
-                        except FileNotFoundError:
-                            continue
-                        yield prefix + name, size, None
-            finally:
-                os.close(fd)
+        proc = subprocess.Popen([sys.executable, "-I", "-S", mirror_listing.__file__, str(self.root), str(base)],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            while True:
+                try:
+                    out, err = proc.communicate(timeout=LISTING_CHECK_S)
+                    break
+                except subprocess.TimeoutExpired:
+                    if cancel:
+                        cancel.check()
+        except BaseException:
+            proc.kill()  # the listing this call started, by its own handle
+            proc.wait()
+            raise
+        if proc.returncode == mirror_listing.ERROR_STATUS:
+            raise mirror_listing.error_of(out)
+        if proc.returncode != 0:
+            said = err.decode("utf-8", "replace").strip().splitlines()
+            raise SourceError(f"the listing of the mirror folder {str(self.root)!r} ended with status "
+                              f"{proc.returncode}: {said[-1] if said else 'nothing said'}", ErrorClass.INTERNAL)
+        return mirror_listing.parse(out)
 
     def delete(self, key: str) -> None:
         path = self.root / key

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import Any
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -247,17 +248,19 @@ class S3Uploader(Uploader):
             raise
         return UploadResult(etag=answer.get("ETag"), skipped=False, bytes_sent=sent[0])
 
-    def listing(self, cancel: CancelToken | None = None) -> Iterator[tuple[str, int, str | None]]:
-        """ListObjectsV2, 1,000 keys a page, under the prefix."""
+    def listing(self, cancel: CancelToken | None = None) -> dict[str, Any]:
+        """Every object under the prefix: its key, and its size and ETag (ListObjectsV2, 1,000 keys a page)."""
         prefix = f"{self.prefix}/" if self.prefix else ""
+        listed: dict[str, tuple[int, str | None]] = {}
         try:
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
                 if cancel:
                     cancel.check()
                 for obj in page.get("Contents", ()):
-                    yield obj["Key"], int(obj["Size"]), obj.get("ETag")
+                    listed[obj["Key"]] = (int(obj["Size"]), obj.get("ETag"))
         except (ClientError, BotoCoreError) as exc:
             raise _error(exc, f"listing of bucket {self.bucket}") from None
+        return listed
 
     def delete(self, key: str) -> None:
         try:
