@@ -7,6 +7,7 @@ handler (which sleeps in steps of up to 100 ms).
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 import sqlite3
@@ -59,14 +60,40 @@ WAL_RESTART_WAIT_MS = 250
 WAL_KEEP_BYTES = 64 * 1024 * 1024
 
 
+# The write lock is not fair: a thread that lets go and writes again at once takes it back before
+# the waiter it woke can run, which keeps a busy writer from switching threads at every commit
+# but could leave a waiter behind for long. Once a thread has waited FAIR_WAIT_S, each thread
+# that lets go pauses HANDOFF_S before it writes again, and the longest waiter (woken first) goes.
+FAIR_WAIT_S = 0.05
+HANDOFF_S = 0.001
+
+
 class _FileWrites:
     """This process's writes to one database file: its write lock and its checkpoint pace."""
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
+        self.waiting: dict[int, float] = {}  # thread -> since when it waits for the lock
         self.commits = 0
         self.checkpointed_at = time.monotonic()
         self.held_s = 0.0  # how long the last transaction held the write lock (BEGIN to COMMIT)
+
+    def take(self) -> None:
+        """The write lock; a thread that has to wait for it is listed meanwhile (see let_go)."""
+        if self.lock.acquire(blocking=False):
+            return
+        me = threading.get_ident()
+        self.waiting[me] = time.monotonic()
+        try:
+            self.lock.acquire()
+        finally:
+            del self.waiting[me]
+
+    def let_go(self) -> None:
+        """Release the write lock, and pause when another thread has waited too long (FAIR_WAIT_S)."""
+        self.lock.release()
+        if self.waiting and time.monotonic() - min(list(self.waiting.values()), default=math.inf) > FAIR_WAIT_S:
+            time.sleep(HANDOFF_S)
 
     def committed(self) -> bool:
         """Count a commit; True when the caller should checkpoint now (one caller at a time)."""
@@ -95,7 +122,6 @@ class Connection(sqlite3.Connection):
     """A sqlite3 connection that knows its file and the process-wide write lock for it."""
 
     path: str
-    write_lock: threading.RLock
     writes: _FileWrites
     readonly: bool
     durable = False  # the transaction now open commits with synchronous=FULL (transaction(durable=True))
@@ -250,7 +276,6 @@ def connect(
         conn.path = path
         conn.readonly = readonly
         conn.writes = _writes_for(path)
-        conn.write_lock = conn.writes.lock
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if not existed:
@@ -320,7 +345,8 @@ def transaction(conn: Connection, *, durable: bool = False) -> Iterator[Connecti
     """Run the block in one write transaction (`BEGIN IMMEDIATE`), nested via SAVEPOINT.
 
     The outermost level also holds this process's write lock for the file, so threads of
-    one process never make each other wait in SQLite's busy handler.
+    one process never make each other wait in SQLite's busy handler, and none waits much
+    longer than FAIR_WAIT_S while others write.
 
     Commits are not fsynced (synchronous=NORMAL: WAL mode keeps the file whole, and a power
     cut loses at most the last commits, until the next checkpoint). `durable=True` is for a
@@ -344,7 +370,9 @@ def transaction(conn: Connection, *, durable: bool = False) -> Iterator[Connecti
         else:
             conn.execute("RELEASE nested")
         return
-    with conn.write_lock:
+    writes = conn.writes
+    writes.take()
+    try:
         began = time.perf_counter()
         if durable:
             conn.execute("PRAGMA synchronous = FULL")  # only outside a transaction
@@ -361,14 +389,16 @@ def transaction(conn: Connection, *, durable: bool = False) -> Iterator[Connecti
                 conn.execute("COMMIT")
                 conn.committed_at = time.perf_counter()
         finally:
-            conn.writes.held_s = time.perf_counter() - began
+            writes.held_s = time.perf_counter() - began
             if durable:
                 conn.durable = False
                 conn.execute("PRAGMA synchronous = NORMAL")
             if conn.sync_owed:
                 conn.sync_owed = False
                 _fsync_wal(conn)
-    if conn.writes.committed():
+    finally:
+        writes.let_go()
+    if writes.committed():
         checkpoint(conn)
 
 
