@@ -8,6 +8,12 @@ migrated, every row kept); the console answers /healthz and logs its first-run l
 library's files belong to PUID:PGID; a SIGTERM mid-download stops the runner within its grace
 and the next start finishes the job. Prints the image's size and its cold start (container start
 → /healthz 200) beside the checkout's. Slow; CI runs it once (`-m container`).
+
+The image's default base, the official Python image, cannot be pulled here either. A second base
+is laid out as that one is: Debian with the runtime libraries its Dockerfile keeps, no Debian
+python3, and a CPython built from source in /usr/local (pyenv's build of the same minor version,
+copied in; `ldconfig` finds its libpython there). The Containerfile builds on it unchanged, and
+the image from it initialises an empty /config, serves, and runs the demo pipeline as PUID:PGID.
 """
 from __future__ import annotations
 
@@ -34,6 +40,13 @@ pytestmark = [pytest.mark.container, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("CATALOGSYNC_CONTAINER_CACHE", "/var/tmp/catalogsync-container"))
 BASE = "localhost/catalogsync-test-base:bookworm"
+# The official image's layout (python:3.12-slim-bookworm, the Containerfile's default).
+OFFICIAL_LAYOUT = "localhost/catalogsync-test-base:official-layout"
+OFFICIAL_PYTHON = "3.12"
+# What that image's Dockerfile keeps: CA certificates, netbase, time zones and the libraries its
+# CPython's modules link to (ssl, sqlite3, ctypes, lzma, bz2, zlib, readline, uuid, nis).
+OFFICIAL_PACKAGES = ("ca-certificates,netbase,tzdata,libbz2-1.0,libexpat1,libffi8,liblzma5,libncursesw6,libnsl2,"
+                     "libreadline8,libsqlite3-0,libssl3,libtirpc3,libuuid1,zlib1g")
 PUID, PGID = 1234, 2345
 # What these machines need to run podman (not the user's files): runc (crun refuses the
 # sandbox's cgroups), cgroupfs, limits the sandbox lets a container have, the host's network.
@@ -49,8 +62,8 @@ def podman(*args: str, check: bool = True, timeout: float = 900) -> subprocess.C
     return done
 
 
-def build(tag: str, context: Path) -> None:
-    flags = ["--build-arg", f"BASE={BASE}"]
+def build(tag: str, context: Path, base: str = BASE) -> None:
+    flags = ["--build-arg", f"BASE={base}"]
     if Path(HOST_CA).exists():
         flags += ["-v", f"{HOST_CA}:/host-ca.crt:ro", "--build-arg", "PIP_CERT=/host-ca.crt"]
     podman("build", "--format", "docker", *RUN_FLAGS, *flags, "-f", "deploy/container/Containerfile", "-t", tag,
@@ -92,6 +105,41 @@ def images(tmp_path_factory) -> dict[str, str]:
     shutil.copy(ROOT / ".dockerignore", old / ".dockerignore")
     build("localhost/catalogsync-ops:previous", old)
     return {"current": "localhost/catalogsync-ops:test", "previous": "localhost/catalogsync-ops:previous"}
+
+
+def pyenv_python(minor: str) -> Path:
+    """The newest pyenv build of Python `minor` on this machine (CI's Pythons come from pyenv)."""
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    builds = sorted((p for p in root.glob(f"{minor}.*") if (p / "bin" / f"python{minor}").exists()),
+                    key=lambda p: [int(n) for n in p.name.split(".") if n.isdigit()])
+    assert builds, f"no pyenv build of Python {minor} under {root}: the official-layout base copies one in"
+    return builds[-1]
+
+
+@pytest.fixture(scope="module")
+def official_layout_image() -> str:
+    """The image built, unchanged, on a base laid out as the official Python image is."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    python = pyenv_python(OFFICIAL_PYTHON)
+    if podman("image", "exists", f"{OFFICIAL_LAYOUT}-{python.name}", check=False).returncode != 0:
+        tar = CACHE / f"base-official-layout-{python.name}.tar"
+        if not tar.exists():
+            lib = f"./lib/python{OFFICIAL_PYTHON}"
+            copy = (f"tar -C {python} --exclude={lib}/test --exclude='{lib}/config-*' --exclude='{lib}/site-packages/*'"
+                    " --exclude='./bin/pip*' --exclude='./bin/idle*' --exclude='./bin/2to3*' --exclude='*/__pycache__'"
+                    ' -c . | tar -C "$1/usr/local" -x')
+            subprocess.run(["mmdebstrap", "--variant=minbase", "--format=tar", f"--include={OFFICIAL_PACKAGES}",
+                            f"--customize-hook={copy}", '--customize-hook=chroot "$1" ldconfig',
+                            '--customize-hook=chroot "$1" python3 -c "import ssl, sqlite3, ctypes, lzma, bz2, uuid"',
+                            "bookworm", str(tar) + ".part", "http://deb.debian.org/debian"],
+                           check=True, capture_output=True, timeout=900)
+            os.replace(str(tar) + ".part", tar)
+        podman("import", str(tar), f"{OFFICIAL_LAYOUT}-{python.name}")
+    layout = podman("run", "--rm", *RUN_FLAGS, f"{OFFICIAL_LAYOUT}-{python.name}", "sh", "-c",
+                    "command -v python3; [ ! -e /usr/bin/python3 ] && echo no-debian-python").stdout.split()
+    assert layout == ["/usr/local/bin/python3", "no-debian-python"], layout
+    build("localhost/catalogsync-ops:official-layout", ROOT, base=f"{OFFICIAL_LAYOUT}-{python.name}")
+    return "localhost/catalogsync-ops:official-layout"
 
 
 def free_port() -> int:
@@ -261,3 +309,35 @@ def checkout_cold_start(tmp_path: Path) -> float:
         for process in processes:
             process.terminate()
             process.wait(timeout=60)
+
+
+def test_the_image_built_on_the_official_python_layout_starts_empty_serves_and_runs_the_pipeline(
+        official_layout_image, tmp_path):
+    volumes = Volumes(tmp_path)
+    names = ["csync-layout-runnerd", "csync-layout-web"]
+    with DemoServer() as demo:
+        try:
+            # A new user: an empty /config, prepared by the image (`catalogsync init`).
+            podman("run", "--rm", *RUN_FLAGS, *volumes.flags(), official_layout_image, "init")
+            port = free_port()
+            set_env(volumes.config, DEMO_BASE_URL=demo.base_url, DOWNLOAD_SOURCES="demo,demo2", MIN_FREE_DISK_MB=1,
+                    RETRY_BACKOFF_SECONDS=0, WEB_PORT=port)
+            (volumes.config / "input" / "demo.txt").write_text(demo.playlist_urls()[0] + "\n", encoding="utf-8")
+            start(names[0], official_layout_image, volumes, "runnerd")
+            start(names[1], official_layout_image, volumes, "web")
+            healthz(port, timeout=120)
+            job = enqueue(names[0])
+            assert wait_job(volumes, job) == "completed"
+            songs = [p for p in volumes.music.rglob("*") if p.is_file()]
+            with volumes.db() as conn:
+                recorded = conn.execute("SELECT COUNT(*) FROM file_locations").fetchone()[0]
+            assert recorded > 0 and len([p for p in songs if p.suffix in (".mp3", ".flac", ".wav")]) == recorded
+            assert {(p.stat().st_uid, p.stat().st_gid) for p in volumes.music.rglob("*")} == {(PUID, PGID)}
+            for name in names:
+                health = podman("exec", name, "catalogsync", "health", check=False)
+                assert health.returncode == 0, (name, health.stdout + health.stderr)
+            size = int(podman("image", "inspect", "--format", "{{.Size}}", official_layout_image).stdout.strip())
+            print(f"\nimage on the official layout {size / 2**20:.0f} MiB")
+        finally:
+            for name in names:
+                podman("rm", "-f", "-t", "5", name, check=False)
