@@ -128,7 +128,7 @@ def main() -> None:
         # all a fast verify must touch (also: walk the library for orphans, stat each mirror file
         # for its size). Three rounds, each baseline measured just before its verify (this machine's
         # pace wanders): each round's ratio is printed, and the median.
-        ratios, totals = [], []
+        ratios = []
         for _ in range(3):
             start = time.perf_counter()
             for path in paths:
@@ -147,7 +147,6 @@ def main() -> None:
             total = run_verify(env)
             stage, status, drift = verify_stage_seconds(home)
             ratios.append((stage / baseline, stage, baseline, everything))
-            totals.append(total)
             print(f"fast verify of {args.files:,} files + mirror: {total:.1f} s end to end (stage {stage:.2f} s; "
                   f"{status}, {drift} drift; bar <= 30 s); baseline (stat every file + walk the mirror, "
                   f"in-process) {baseline:.2f} s: stage / baseline = {stage / baseline:.2f}x; all it must touch "

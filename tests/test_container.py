@@ -32,7 +32,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import set_env
+from conftest import set_env, wait_for
 
 from catalogsync_ops.demo.server import DemoServer
 from catalogsync_ops.store.migrations import MIGRATIONS
@@ -340,9 +340,8 @@ def test_the_compose_file_on_the_official_python_layout_starts_empty_serves_and_
     try:
         compose(env, "--profile", "demo", "up", "-d")
         healthz(port, timeout=120)
-        deadline = time.monotonic() + 60  # the demo platform writes its pool when it is up
-        while not (volumes.config / "input" / "demo.txt").exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        # The demo platform writes its pool when it is up.
+        wait_for((volumes.config / "input" / "demo.txt").exists, timeout=60, what="the demo platform's pool")
         queued = compose(env, "exec", "-T", "runnerd", "catalogsync", "runnerd", "enqueue", "full_pipeline", "--wait",
                          "--json")
         job = int(json.loads(queued.stdout[queued.stdout.index("{"):])["result"]["job_id"])

@@ -78,13 +78,19 @@ class LocalUploader(Uploader):
             proc.kill()  # the listing this call started, by its own handle
             proc.wait()
             raise
-        if proc.returncode == mirror_listing.ERROR_STATUS:
-            raise mirror_listing.error_of(out)
-        if proc.returncode != 0:
+        if proc.returncode not in (0, mirror_listing.ERROR_STATUS):
             said = err.decode("utf-8", "replace").strip().splitlines()
             raise SourceError(f"the listing of the mirror folder {str(self.root)!r} ended with status "
                               f"{proc.returncode}: {said[-1] if said else 'nothing said'}", ErrorClass.INTERNAL)
-        return mirror_listing.parse(out)
+        try:
+            if proc.returncode == mirror_listing.ERROR_STATUS:
+                error = mirror_listing.error_of(out)
+            else:
+                return mirror_listing.parse(out)
+        except ValueError as exc:  # an answer cut short or garbled: said, not taken as a listing
+            raise SourceError(f"the listing of the mirror folder {str(self.root)!r} could not be read: {exc}",
+                              ErrorClass.INTERNAL) from None
+        raise error
 
     def delete(self, key: str) -> None:
         path = self.root / key

@@ -8,9 +8,10 @@ with the lock let go while the other worker checks the library.
 
 The answer on stdout: `key NUL size NUL` for each file, UTF-8 (a name that is not is kept as
 the bytes it was, by surrogate escapes), exit status 0. A folder that cannot be read ends it
-with exit status 3 and, in place of the listing, errno `NUL` message `NUL` path. What it lists is what the
-in-process walk listed before it: depth first, a linked folder passed by (as os.walk does), an
-upload in progress (`.name.part`) left out, a file that went away meanwhile left out.
+with exit status 3 and, in place of the listing, errno `NUL` message `NUL` path. What it lists
+is what the in-process walk listed before it: depth first, a linked folder passed by (as
+os.walk does), an upload in progress (`.name.part`) left out, a file that went away meanwhile
+left out.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def list_mirror(root: str, base: str) -> dict[str, int]:
     base = os.path.normpath(base)
     # Each folder is read through its descriptor, so a file's size is a stat relative to it
     # (fstatat), not of its whole path again; keys by string slicing (os.path.relpath costs ten
-    # times the stat). The names first, then a stat each: a sixth less than DirEntry.stat().
+    # times the stat). The names first, then a stat each (os.stat with dir_fd, not DirEntry.stat()).
     listed: dict[str, int] = {}
     folders = [(base, base[cut:].replace(os.sep, "/") + "/" if len(base) > len(root) else "")]
     stat = os.stat
